@@ -1,0 +1,256 @@
+"""The execution plan: kernels bound once, a flat run loop over value slots.
+
+Every value of the graph gets a slot index. Slot 0 always holds None (omitted optional inputs
+read it); slot 1 swallows omitted optional outputs. A step is ``(compute, input_slots,
+output_slots, slots_to_free)``; running the plan is one loop over steps, and a value is dropped
+right after its last use. Where a value crosses devices, a copy step is inserted once per value
+and device (constants are copied once, at plan time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import onnx
+
+from .errors import Fail, InvalidGraph, OrtError
+from .errors import NotImplemented as OrtNotImplemented
+from .graph import Graph, attribute_value
+from .kernels import NodeInfo
+from .partition import Assignment, Partition, op_schema, schema_version
+from .provider import ExecutionProvider
+
+__all__ = ["ExecutionPlan", "node_attributes"]
+
+_NONE_SLOT = 0
+_DISCARD_SLOT = 1
+
+
+def node_attributes(graph: Graph, assignment: Assignment) -> dict[str, Any]:
+    """The node's attributes as Python values, with the op schema's defaults filled in."""
+    node = assignment.node
+    attrs: dict[str, Any] = {}
+    schema = op_schema(graph, node)
+    if schema is not None:
+        for name, spec in schema.attributes.items():
+            default = spec.default_value
+            if default is not None and default.type != onnx.AttributeProto.UNDEFINED:
+                attrs[name] = attribute_value(default)
+    for attr in node.attributes:
+        if attr.ref_attr_name:
+            raise InvalidGraph(
+                f"{node.describe()} uses attribute reference '{attr.ref_attr_name}' outside a function"
+            )
+        attrs[attr.name] = attribute_value(attr)
+    return attrs
+
+
+class _Step:
+    __slots__ = ("compute", "inputs", "outputs", "frees", "label")
+
+    def __init__(self, compute: Callable[..., Sequence[Any]], inputs: list[int],
+                 outputs: list[int], label: tuple[str, str]) -> None:
+        self.compute = compute
+        self.inputs = inputs
+        self.outputs = outputs
+        self.frees: list[int] = []
+        self.label = label  # (op_type, node name)
+
+
+class ExecutionPlan:
+    """A graph compiled for running: slots, bound kernels, copies and lifetimes."""
+
+    def __init__(self, graph: Graph, part: Partition) -> None:
+        self.graph = graph
+        self.slots: dict[str, int] = {"": _NONE_SLOT}
+        self._slot_count = 2
+        host_location = None  # None means "host memory"
+        self._location: dict[int, ExecutionProvider | None] = {}
+        self._template: list[Any] = [None, None]
+        self._copies: dict[tuple[int, str], int] = {}
+        self.steps: list[_Step] = []
+
+        overridable = {vi.name for vi in graph.overridable}
+        self._constants = {n for n in graph.initializers if n not in overridable}
+        for vi in graph.inputs:
+            self._location[self._slot(vi.name)] = host_location
+        for name, value in graph.initializers.items():
+            slot = self._slot(name)
+            self._template[slot] = value
+            self._location[slot] = host_location
+        for name in graph.outer_scope:
+            self._location[self._slot(name)] = host_location
+
+        for assignment in part.assignments:
+            self._add_node(assignment)
+
+        self.output_slots: dict[str, int] = {}
+        self.output_location: dict[str, ExecutionProvider | None] = {}
+        for vi in graph.outputs:
+            if vi.name not in self.slots:
+                raise InvalidGraph(
+                    f"This is an invalid model. Graph output '{vi.name}' is not produced by any node, "
+                    "input or initializer"
+                )
+            slot = self.slots[vi.name]
+            self.output_slots[vi.name] = slot
+            self.output_location[vi.name] = self._location.get(slot)
+        self.input_slots = {vi.name: self.slots[vi.name] for vi in graph.inputs}
+        self.input_slots.update({vi.name: self.slots[vi.name] for vi in graph.overridable})
+        self._compute_lifetimes()
+
+    # -- building -----------------------------------------------------------------------------
+    def _slot(self, name: str) -> int:
+        slot = self.slots.get(name)
+        if slot is None:
+            slot = self._slot_count
+            self._slot_count += 1
+            self.slots[name] = slot
+            self._template.append(None)
+        return slot
+
+    def _read(self, name: str, provider: ExecutionProvider, host: bool) -> int:
+        """Slot holding ``name`` where ``provider`` (or the host) can read it; adds a copy."""
+        slot = self.slots[name]
+        source = self._location.get(slot)  # None: host memory
+        want_host = host or provider.device.is_host
+        if want_host and source is None:
+            return slot
+        if not want_host and source is not None and source.device == provider.device:
+            return slot
+        target_key = "host" if want_host else str(provider.device)
+        key = (slot, target_key)
+        if key in self._copies:
+            return self._copies[key]
+        copy_slot = self._slot(f"{name}@{target_key}")
+        self._location[copy_slot] = None if want_host else provider
+        self._copies[key] = copy_slot
+        to_host = source.to_host if source is not None else None
+        to_device = None if want_host else provider.to_device
+
+        def copy(value: Any, _to_host=to_host, _to_device=to_device) -> tuple[Any]:
+            if _to_host is not None:
+                value = _to_host(value)
+            if _to_device is not None:
+                value = _to_device(value)
+            return (value,)
+
+        if name in self._constants and self._template[slot] is not None:
+            self._template[copy_slot] = copy(self._template[slot])[0]
+        else:
+            self.steps.append(_Step(copy, [slot], [copy_slot], ("MemcpyCopy", f"copy_{name}")))
+        return copy_slot
+
+    def _add_node(self, assignment: Assignment) -> None:
+        graph, node, provider, kernel = self.graph, assignment.node, assignment.provider, assignment.kernel
+        host_inputs = set(kernel.host_inputs)
+        input_slots = []
+        for i, name in enumerate(node.inputs):
+            if not name:
+                input_slots.append(_NONE_SLOT)
+                continue
+            if name not in self.slots:
+                raise InvalidGraph(f"{node.describe()} reads '{name}', which is never produced")
+            input_slots.append(self._read(name, provider, i in host_inputs))
+        for name in node.implicit_inputs:
+            if name in self.slots:
+                self._read(name, provider, True)
+        info = NodeInfo(
+            name=node.name,
+            op_type=node.op_type,
+            domain=node.domain,
+            opset=graph.opset_of(node.domain) or 1,
+            since_version=schema_version(graph, node),
+            attrs=node_attributes(graph, assignment),
+            input_names=list(node.inputs),
+            output_names=list(node.outputs),
+            input_dtypes=[graph.dtype_of(n) if n else None for n in node.inputs],
+            output_dtypes=[graph.dtype_of(n) if n else None for n in node.outputs],
+            input_shapes=[graph.shape_of(n) if n else None for n in node.inputs],
+            output_shapes=[graph.shape_of(n) if n else None for n in node.outputs],
+            const_inputs=[
+                graph.initializers.get(n) if n in self._constants else None for n in node.inputs
+            ],
+            xp=provider.xp,
+            provider=provider,
+            graph=graph,
+        )
+        try:
+            compute = kernel.factory(info)
+        except OrtError:
+            raise
+        except NotImplementedError as exc:
+            raise OrtNotImplemented(f"{info.describe()} ({provider.name}): {exc}") from exc
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            raise InvalidGraph(f"This is an invalid model. {info.describe()}: {exc}") from exc
+        except Exception as exc:
+            raise Fail(f"Preparing {info.describe()} on {provider.name} failed: {exc}") from exc
+        output_slots = []
+        for name in node.outputs:
+            if not name:
+                output_slots.append(_DISCARD_SLOT)
+                continue
+            slot = self._slot(name)
+            self._location[slot] = None if provider.device.is_host else provider
+            output_slots.append(slot)
+        self.steps.append(_Step(compute, input_slots, output_slots, (node.op_type, node.name)))
+
+    def _compute_lifetimes(self) -> None:
+        keep = set(self.output_slots.values()) | {_NONE_SLOT, _DISCARD_SLOT}
+        last_use: dict[int, int] = {}
+        for position, step in enumerate(self.steps):
+            for slot in step.inputs:
+                last_use[slot] = position
+            for slot in step.outputs:
+                last_use.setdefault(slot, position)
+        for slot, position in last_use.items():
+            if slot not in keep:
+                self.steps[position].frees.append(slot)
+        # unused optional outputs land in the discard slot: clear it after every step using it
+        for step in self.steps:
+            if _DISCARD_SLOT in step.outputs:
+                step.frees.append(_DISCARD_SLOT)
+
+    # -- running ------------------------------------------------------------------------------
+    def new_values(self) -> list[Any]:
+        """A fresh value list with constants in place, ready to receive feeds."""
+        return list(self._template)
+
+    def execute(self, values: list[Any], terminate: Callable[[], bool] | None = None) -> None:
+        """Run every step over ``values`` (a list from :meth:`new_values` with feeds set)."""
+        position = 0
+        try:
+            for position, step in enumerate(self.steps):
+                results = step.compute(*[values[i] for i in step.inputs])
+                for slot, result in zip(step.outputs, results):
+                    values[slot] = result
+                for slot in step.frees:
+                    values[slot] = None
+                if terminate is not None and terminate():
+                    raise Fail("Exiting due to terminate flag being set to true.")
+        except OrtError as exc:
+            if isinstance(exc, Fail) and "terminate flag" in exc.message:
+                raise
+            raise self._run_error(position, exc) from exc
+        except Exception as exc:
+            raise self._run_error(position, exc) from exc
+
+    def _run_error(self, position: int, exc: BaseException) -> Fail:
+        op_type, name = self.steps[position].label
+        text = exc.message if isinstance(exc, OrtError) else f"{type(exc).__name__}: {exc}"
+        return Fail(
+            f"Non-zero status code returned while running {op_type} node. Name:'{name}' "
+            f"Status Message: {text}"
+        )
+
+    def host_output(self, name: str, value: Any) -> Any:
+        """Bring an output value to host memory."""
+        location = self.output_location.get(name)
+        return value if location is None else location.to_host(value)
+
+
+def as_array(value: Any) -> np.ndarray:
+    """Make sure a kernel result is an ndarray (numpy scalars become 0-d arrays)."""
+    return value if isinstance(value, np.ndarray) else np.asarray(value)

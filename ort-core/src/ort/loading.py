@@ -1,0 +1,90 @@
+"""Model loading: path, bytes or ModelProto in, a checked and type-inferred ``ModelProto`` out.
+
+Errors follow ONNX Runtime: a missing file is :class:`~ort.errors.NoSuchFile`, bytes that are
+not an ONNX protobuf are :class:`~ort.errors.InvalidProtobuf`, a model that breaks the ONNX
+type rules is :class:`~ort.errors.InvalidGraph`, and an unsupported argument type is a
+``TypeError``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import ModelProto
+
+from .errors import Fail, InvalidGraph, InvalidProtobuf, NoSuchFile
+
+__all__ = ["load_model", "infer_types", "MAX_IR_VERSION"]
+
+#: The newest IR version this build understands (that of the installed onnx package).
+MAX_IR_VERSION = onnx.IR_VERSION
+
+
+def _parse(data: bytes, where: str) -> ModelProto:
+    model = ModelProto()
+    try:
+        model.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise InvalidProtobuf(f"{where}Protobuf parsing failed. ({exc})") from None
+    if not model.HasField("graph"):
+        raise InvalidProtobuf(f"{where}the bytes parsed but hold no graph: not an ONNX model")
+    return model
+
+
+def load_model(source: Any) -> tuple[ModelProto, str | None]:
+    """Load a model from a path, ``os.PathLike``, bytes or ``ModelProto``.
+
+    Returns the model and the folder external data is resolved against (None for bytes).
+    """
+    if isinstance(source, ModelProto):
+        model, base_dir = source, None
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        model, base_dir = _parse(bytes(source), "Failed to load model because "), None
+    elif isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if not os.path.isfile(path):
+            raise NoSuchFile(
+                f"Load model from {path} failed:Load model {path} failed. File doesn't exist"
+            )
+        with open(path, "rb") as f:
+            data = f.read()
+        model = _parse(data, f"Load model from {path} failed:")
+        base_dir = os.path.dirname(os.path.abspath(path))
+    else:
+        raise TypeError(
+            f"Unable to load from type '{type(source)}': pass a file path (str or os.PathLike), "
+            "the serialized model as bytes, or an onnx.ModelProto"
+        )
+    if model.ir_version > MAX_IR_VERSION:
+        raise Fail(
+            f"Unsupported model IR version: {model.ir_version}, max supported IR version: "
+            f"{MAX_IR_VERSION} (that of the installed onnx {onnx.__version__}; upgrade onnx)"
+        )
+    if base_dir is not None and _uses_external_data(model):
+        try:
+            onnx.load_external_data_for_model(model, base_dir)
+        except (OSError, ValueError) as exc:
+            raise NoSuchFile(f"Load model failed: cannot read external data: {exc}") from None
+    return model, base_dir
+
+
+def _uses_external_data(model: ModelProto) -> bool:
+    return any(
+        t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer
+    )
+
+
+def infer_types(model: ModelProto) -> ModelProto:
+    """Run ONNX type and shape inference; a type error in the model is an InvalidGraph."""
+    try:
+        return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    except onnx.shape_inference.InferenceError as exc:
+        raise InvalidGraph(f"This is an invalid model. {exc}") from None
+    except Exception:  # inference of a legal model may still fail (unknown domain, ...)
+        try:
+            return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False)
+        except Exception:
+            return model

@@ -1,0 +1,132 @@
+"""The execution-provider contract: the base class every provider (CPU, CUDA, third party) extends.
+
+A provider is created per session from its registered :class:`~ort.registry.ProviderSpec`
+factory. At session creation core asks it which nodes it takes (:meth:`ExecutionProvider.
+get_capability`), prepares kernels for those nodes with the provider's array namespace ``xp``,
+and uses the provider's copy functions where a value crosses from one device to another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .graph import Graph, Node
+    from .kernels import KernelDef
+
+__all__ = ["OrtDevice", "ExecutionProvider", "KernelLookup"]
+
+#: ``lookup(node)`` returns the kernel a provider registered for a node, or None.
+KernelLookup = Callable[["Node"], "KernelDef | None"]
+
+
+@dataclass(frozen=True)
+class OrtDevice:
+    """A device: its type name (``'cpu'``, ``'cuda'``, or a third-party name) and index.
+
+    Mirrors ``onnxruntime.OrtDevice``: :meth:`make`, :meth:`device_type`, :meth:`device_id`.
+    """
+
+    type_name: str = "cpu"
+    index: int = 0
+    vendor_id: int = 0
+
+    #: ONNX Runtime's numeric device types (``C.OrtDevice.cpu()`` etc.).
+    _TYPE_CODES: ClassVar[dict[str, int]] = {"cpu": 0, "cuda": 1, "gpu": 1, "fpga": 2, "npu": 3}
+
+    @staticmethod
+    def make(ort_device_name: str, device_id: int = 0, vendor_id: int = -1) -> OrtDevice:
+        """Build a device from its name (``'cpu'``, ``'cuda'``, ...) and index."""
+        return OrtDevice(str(ort_device_name).lower(), int(device_id), max(int(vendor_id), 0))
+
+    def device_type(self) -> int:
+        """Return ONNX Runtime's numeric device type (0 CPU, 1 GPU, 2 FPGA, 3 NPU, 4 other)."""
+        return self._TYPE_CODES.get(self.type_name, 4)
+
+    def device_id(self) -> int:
+        """Return the device index."""
+        return self.index
+
+    def device_vendor_id(self) -> int:
+        """Return the PCI vendor id (0 when unknown)."""
+        return self.vendor_id
+
+    def device_mem_type(self) -> int:
+        """Return the memory type (0: default device memory)."""
+        return 0
+
+    @property
+    def is_host(self) -> bool:
+        """Whether the device's memory is the host's (numpy arrays)."""
+        return self.type_name == "cpu"
+
+    def __str__(self) -> str:
+        return f"{self.type_name}:{self.index}"
+
+
+class ExecutionProvider:
+    """Base class of execution providers.
+
+    Subclasses set :attr:`name` (``'FooExecutionProvider'``) and, for devices other than the
+    host, :attr:`device_type` and the copy methods. The default :meth:`get_capability` claims
+    every node for which the provider registered a kernel, as ONNX Runtime's kernel-registry
+    providers do; override it to refuse nodes (e.g. shapes a device runs badly).
+    """
+
+    #: The provider's name as users write it in ``providers=[...]``.
+    name: ClassVar[str] = ""
+    #: The device type the provider's memory lives on.
+    device_type: ClassVar[str] = "cpu"
+    #: Option names the provider accepts in ``provider_options``; None accepts any.
+    known_options: ClassVar[frozenset[str] | None] = None
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.options: dict[str, str] = {str(k): str(v) for k, v in (options or {}).items()}
+        if self.known_options is not None:
+            unknown = sorted(set(self.options) - self.known_options)
+            if unknown:
+                raise ValueError(
+                    f"{self.name} does not know the option(s) {unknown}; "
+                    f"known options: {sorted(self.known_options)}"
+                )
+        self.device = OrtDevice(self.device_type, int(self.options.get("device_id", 0)))
+
+    @property
+    def xp(self) -> ModuleType:
+        """The array namespace kernels of this provider compute with (numpy by default)."""
+        return np
+
+    def get_capability(self, graph: Graph, lookup: KernelLookup) -> list[int]:
+        """Return the indices of the nodes of ``graph`` this provider will run.
+
+        ``lookup(node)`` gives the kernel this provider registered for a node, or None. Nodes
+        already taken by a provider earlier in the user's priority list are not offered.
+        """
+        return [node.index for node in graph.nodes if lookup(node) is not None]
+
+    def to_device(self, array: np.ndarray) -> Any:
+        """Copy a host array into this provider's device memory (identity on the host)."""
+        return array
+
+    def to_host(self, value: Any) -> np.ndarray:
+        """Copy a value from this provider's device memory to a host numpy array."""
+        return value
+
+    def allocate(self, shape: Sequence[int], dtype: np.dtype) -> Any:
+        """Allocate an uninitialized array on this provider's device."""
+        return self.xp.empty(tuple(shape), dtype=dtype)
+
+    def synchronize(self) -> None:
+        """Wait until work queued on the device has finished (no-op on the host)."""
+
+    def provider_options(self) -> dict[str, str]:
+        """Return the options in effect, as ``get_provider_options()`` reports them."""
+        return dict(self.options)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} on {self.device}>"

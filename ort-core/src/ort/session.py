@@ -1,0 +1,323 @@
+"""``InferenceSession``: load, partition and plan once; then ``run`` many times.
+
+Everything expensive happens in the constructor. ``run`` validates the feeds (names, element
+types, ranks, fixed dimensions), executes the plan and converts the outputs; a bad call raises a
+clear error and leaves the session usable, and the caller's arrays are never written to.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import ModelProto
+
+from .errors import InvalidArgument
+from .execution import ExecutionPlan
+from .graph import Graph
+from .loading import infer_types, load_model
+from .metadata import ModelMetadata, NodeArg, node_arg_of
+from .options import RunOptions, SessionOptions
+from .ortvalue import OrtValue
+from .partition import Partition, partition
+from .plugins import get_registry
+from .provider import ExecutionProvider
+from .providers import create_providers
+from .types import ELEMENT_TYPE_NAMES, np_dtype_of, type_string
+
+__all__ = ["InferenceSession", "PartitionReport"]
+
+logger = logging.getLogger("ort")
+
+
+@dataclass(frozen=True)
+class PartitionReport:
+    """Which provider runs which node, and the device copies inserted between them."""
+
+    nodes_by_provider: dict[str, list[str]]
+    copies: list[str]
+
+
+class _InputSpec:
+    """What a feed for one graph input must look like, precomputed at session creation."""
+
+    __slots__ = ("name", "slot", "type_str", "is_tensor", "dtype", "rank", "fixed_dims")
+
+    def __init__(self, value_info: onnx.ValueInfoProto, slot: int) -> None:
+        tp = value_info.type
+        self.name = value_info.name
+        self.slot = slot
+        self.type_str = type_string(tp)
+        self.is_tensor = tp.WhichOneof("value") == "tensor_type"
+        self.dtype: np.dtype | None = None
+        self.rank: int | None = None
+        self.fixed_dims: list[tuple[int, int]] = []
+        if self.is_tensor:
+            if tp.tensor_type.elem_type in ELEMENT_TYPE_NAMES:
+                self.dtype = np_dtype_of(tp.tensor_type.elem_type)
+            if tp.tensor_type.HasField("shape"):
+                dims = tp.tensor_type.shape.dim
+                self.rank = len(dims)
+                self.fixed_dims = [(i, d.dim_value) for i, d in enumerate(dims) if d.HasField("dim_value")]
+
+    def convert(self, value: Any) -> Any:
+        """Check a feed against the declared type and shape; return the array to run with."""
+        if isinstance(value, OrtValue):
+            value = value.numpy()
+        if not self.is_tensor:
+            return value
+        if not isinstance(value, np.ndarray):
+            if self.dtype is not None and self.dtype != np.dtype(object):
+                try:
+                    value = np.asarray(value, dtype=self.dtype)
+                except (TypeError, ValueError) as exc:
+                    raise InvalidArgument(
+                        f"Input '{self.name}' must be convertible to {self.type_str}: {exc}"
+                    ) from None
+            else:
+                value = np.asarray(value)
+        expected = self.dtype
+        if expected is not None and value.dtype != expected:
+            if expected == np.dtype(object) and value.dtype.kind in "US":
+                value = value.astype(str).astype(object)
+            elif not (expected == np.dtype(object) and value.dtype == np.dtype(object)):
+                actual = _type_name_of_array(value)
+                raise InvalidArgument(
+                    f"Unexpected input data type. Actual: ({actual}) , expected: ({self.type_str})"
+                )
+        if self.rank is not None:
+            if value.ndim != self.rank:
+                raise InvalidArgument(
+                    f"Invalid rank for input: {self.name} Got: {value.ndim} Expected: {self.rank} "
+                    "Please fix either the inputs/outputs or the model."
+                )
+            bad = [(i, value.shape[i], d) for i, d in self.fixed_dims if value.shape[i] != d]
+            if bad:
+                lines = "".join(f" index: {i} Got: {got} Expected: {want}\n" for i, got, want in bad)
+                raise InvalidArgument(
+                    f"Got invalid dimensions for input: {self.name} for the following indices\n"
+                    f"{lines} Please fix either the inputs/outputs or the model."
+                )
+        return value
+
+
+def _type_name_of_array(value: np.ndarray) -> str:
+    from .types import dtype_name
+
+    try:
+        return f"tensor({dtype_name(value.dtype)})"
+    except (KeyError, ValueError):
+        return f"numpy {value.dtype}"
+
+
+class InferenceSession:
+    """Runs an ONNX model (``onnxruntime.InferenceSession``).
+
+    Args:
+        path_or_bytes: a file path, ``os.PathLike``, the serialized model, or an
+            ``onnx.ModelProto`` (ONNX Runtime refuses the latter; ort accepts it).
+        sess_options: a :class:`SessionOptions`.
+        providers: provider names or ``(name, options)`` tuples in priority order;
+            ``CPUExecutionProvider`` is appended when missing. Providers that are not installed
+            or cannot run here are skipped with a warning saying why.
+        provider_options: one options dict per entry of ``providers``.
+    """
+
+    def __init__(
+        self,
+        path_or_bytes: str | bytes | os.PathLike | ModelProto,
+        sess_options: SessionOptions | None = None,
+        providers: Sequence[str | tuple[str, dict[str, Any]]] | None = None,
+        provider_options: Sequence[dict[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._model_path = path_or_bytes if isinstance(path_or_bytes, (str, os.PathLike)) else None
+        self._sess_options = sess_options if sess_options is not None else SessionOptions()
+        if not isinstance(self._sess_options, SessionOptions):
+            raise TypeError(
+                f"sess_options must be an ort.SessionOptions, got {type(sess_options).__name__}"
+            )
+        model, _ = load_model(path_or_bytes)
+        model = self._apply_free_dimension_overrides(model)
+        self._model = infer_types(model)
+        self._metadata = ModelMetadata.of_model(self._model)
+        opsets = {(o.domain if o.domain != "ai.onnx" else ""): o.version for o in self._model.opset_import}
+        self._graph = Graph(self._model.graph, opsets)
+        self._apply_initializer_overrides()
+        self._inputs = [node_arg_of(vi) for vi in self._graph.inputs]
+        self._outputs = [node_arg_of(vi) for vi in self._graph.outputs]
+        self._overridable = [node_arg_of(vi) for vi in self._graph.overridable]
+        self._setup(providers, provider_options)
+        if self._sess_options.optimized_model_filepath:
+            onnx.save(self._model, self._sess_options.optimized_model_filepath)
+
+    # -- construction helpers -----------------------------------------------------------------
+    def _apply_free_dimension_overrides(self, model: ModelProto) -> ModelProto:
+        by_name = self._sess_options._free_dims_by_name
+        by_denotation = self._sess_options._free_dims_by_denotation
+        if not by_name and not by_denotation:
+            return model
+        model = ModelProto.FromString(model.SerializeToString()) if isinstance(model, ModelProto) else model
+        for vi in model.graph.input:
+            if vi.type.WhichOneof("value") != "tensor_type":
+                continue
+            for dim in vi.type.tensor_type.shape.dim:
+                value = by_name.get(dim.dim_param) if dim.HasField("dim_param") else None
+                if value is None and dim.denotation:
+                    value = by_denotation.get(dim.denotation)
+                if value is not None:
+                    dim.dim_value = value
+        return model
+
+    def _apply_initializer_overrides(self) -> None:
+        for name, value in self._sess_options._initializers.items():
+            if name not in self._graph.initializers:
+                raise InvalidArgument(
+                    f"add_initializer: the model has no initializer named '{name}'; "
+                    f"initializers: {sorted(self._graph.initializers)[:20]}"
+                )
+            array = value.numpy() if isinstance(value, OrtValue) else np.asarray(value)
+            self._graph.initializers[name] = np.array(array, copy=True)
+
+    def _setup(self, providers: Any, provider_options: Any) -> None:
+        self._providers: list[ExecutionProvider] = create_providers(providers, provider_options)
+        self._partition: Partition = partition(self._graph, self._providers, get_registry())
+        for value in self._graph.initializers.values():
+            if isinstance(value, np.ndarray):
+                value.setflags(write=False)  # kernels must never write model constants
+        self._plan = ExecutionPlan(self._graph, self._partition)
+        self._input_specs = {
+            vi.name: _InputSpec(vi, self._plan.input_slots[vi.name])
+            for vi in list(self._graph.inputs) + list(self._graph.overridable)
+        }
+        self._required = [vi.name for vi in self._graph.inputs
+                          if vi.type.WhichOneof("value") != "optional_type"]
+        self._output_names = [vi.name for vi in self._graph.outputs]
+        logger.info("session for graph '%s': %s", self._graph.name, self._partition.summary())
+
+    # -- metadata -----------------------------------------------------------------------------
+    def get_inputs(self) -> list[NodeArg]:
+        """The inputs callers must feed (initializers excluded)."""
+        return list(self._inputs)
+
+    def get_outputs(self) -> list[NodeArg]:
+        """The graph outputs."""
+        return list(self._outputs)
+
+    def get_overridable_initializers(self) -> list[NodeArg]:
+        """Initializers also listed as graph inputs: feeding one overrides it."""
+        return list(self._overridable)
+
+    def get_modelmeta(self) -> ModelMetadata:
+        """The model's metadata."""
+        return self._metadata
+
+    def get_providers(self) -> list[str]:
+        """The providers of this session in priority order."""
+        return [p.name for p in self._providers]
+
+    def get_provider_options(self) -> dict[str, dict[str, str]]:
+        """Provider name -> the options it runs with."""
+        return {p.name: p.provider_options() for p in self._providers}
+
+    def get_session_options(self) -> SessionOptions:
+        """The session options this session was created with."""
+        return self._sess_options
+
+    def get_partition(self) -> PartitionReport:
+        """Which provider runs which node and which device copies were inserted (ort only;
+        ONNX Runtime offers this only behind a session config flag)."""
+        copies = [step.label[1] for step in self._plan.steps if step.label[0] == "MemcpyCopy"]
+        return PartitionReport(self._partition.nodes_by_provider(), copies)
+
+    def set_providers(self, providers: Sequence[Any] | None = None,
+                      provider_options: Sequence[dict[str, Any]] | None = None) -> None:
+        """Re-partition the session over a new provider list."""
+        self._setup(providers, provider_options)
+
+    def disable_fallback(self) -> None:
+        """Kept for ONNX Runtime compatibility: ort never re-runs a failed call on another
+        provider behind the caller's back, so there is nothing to disable."""
+
+    def enable_fallback(self) -> None:
+        """Kept for ONNX Runtime compatibility; see :meth:`disable_fallback`."""
+
+    # -- running ------------------------------------------------------------------------------
+    def _output_slots(self, output_names: Sequence[str] | None) -> list[tuple[str, int]]:
+        names = self._output_names if not output_names else list(output_names)
+        slots = []
+        for name in names:
+            slot = self._plan.output_slots.get(name)
+            if slot is None:
+                raise InvalidArgument(f"Invalid output name:{name}")
+            slots.append((name, slot))
+        return slots
+
+    def _bind_feeds(self, input_feed: Mapping[str, Any], values: list[Any]) -> list[np.ndarray]:
+        if not isinstance(input_feed, Mapping):
+            raise TypeError(f"input_feed must be a dict of input name -> value, got {type(input_feed).__name__}")
+        missing = [n for n in self._required if n not in input_feed]
+        if missing:
+            raise InvalidArgument(
+                f"Required inputs ({missing}) are missing from input feed ({list(input_feed)})."
+            )
+        fed = []
+        for name, value in input_feed.items():
+            spec = self._input_specs.get(name)
+            if spec is None:
+                raise InvalidArgument(f"Invalid input name: {name}")
+            array = spec.convert(value)
+            values[spec.slot] = array
+            if isinstance(array, np.ndarray):
+                fed.append(array)
+        return fed
+
+    def _execute(self, output_names: Sequence[str] | None, input_feed: Mapping[str, Any],
+                 run_options: RunOptions | None) -> tuple[list[tuple[str, Any]], list[np.ndarray]]:
+        outputs = self._output_slots(output_names)
+        values = self._plan.new_values()
+        fed = self._bind_feeds(input_feed, values)
+        terminate = None
+        if run_options is not None:
+            if run_options.terminate:
+                from .errors import Fail
+
+                raise Fail("Exiting due to terminate flag being set to true.")
+            terminate = lambda: run_options.terminate  # noqa: E731
+        self._plan.execute(values, terminate)
+        return [(name, self._plan.host_output(name, values[slot])) for name, slot in outputs], fed
+
+    def run(self, output_names: Sequence[str] | None, input_feed: Mapping[str, Any],
+            run_options: RunOptions | None = None) -> list[Any]:
+        """Run the model; return the requested outputs (all when ``output_names`` is None or
+        empty) as numpy arrays, in the order asked for."""
+        results, fed = self._execute(output_names, input_feed, run_options)
+        return [_to_user(value, fed) for _, value in results]
+
+    def run_with_ort_values(self, output_names: Sequence[str] | None,
+                            input_dict_ort_values: Mapping[str, Any],
+                            run_options: RunOptions | None = None) -> list[OrtValue]:
+        """Like :meth:`run`, with OrtValues in and out."""
+        results, fed = self._execute(output_names, input_dict_ort_values, run_options)
+        return [OrtValue(_to_user(value, fed)) for _, value in results]
+
+
+def _to_user(value: Any, fed: list[np.ndarray]) -> Any:
+    """An output the caller may keep and modify: never a view of a model constant or of a
+    caller's own input array."""
+    if not isinstance(value, np.ndarray):
+        if isinstance(value, np.generic):
+            return np.asarray(value)
+        return value
+    if not value.flags.writeable:
+        return value.copy()
+    if value.base is not None or any(value is f for f in fed):
+        for array in fed:
+            if np.may_share_memory(value, array):
+                return value.copy()
+    return value

@@ -1,0 +1,21 @@
+"""The CPU provider's numpy kernels, one module per op family.
+
+Each module defines ``kernels``, a :class:`ort.kernels.KernelTable`; :data:`ALL_KERNELS` joins
+them in a fixed order. Kernels written against ``node.xp`` work for numpy and cupy alike, which is
+how the CUDA provider reuses them.
+"""
+
+from __future__ import annotations
+
+from ort.kernels import KernelTable
+
+from . import cast, elementwise, math, nn, reduce, tensor
+
+__all__ = ["ALL_KERNELS", "FAMILIES"]
+
+#: The op-family modules, in registration order.
+FAMILIES = (elementwise, math, reduce, cast, nn, tensor)
+
+ALL_KERNELS = KernelTable()
+for _family in FAMILIES:
+    ALL_KERNELS.extend(_family.kernels)

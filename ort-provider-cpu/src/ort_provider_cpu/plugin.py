@@ -1,0 +1,43 @@
+"""The ``ort`` plugin of ort-provider-cpu: registers the provider and its kernels.
+
+This module is what the entry point ``[project.entry-points.ort] cpu`` names; core reaches the
+CPU provider only through these hooks, exactly as it reaches third-party providers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import ort
+from ort.registry import KernelRegistrar, ProviderRegistrar, ProviderSpec
+
+from .provider import CPUExecutionProvider
+
+CORE_REQUIRES = ">=0.1,<0.2"
+
+
+def _make(options: Mapping[str, Any]) -> CPUExecutionProvider:
+    return CPUExecutionProvider(options)
+
+
+@ort.hookimpl
+def ort_register_providers(registry: ProviderRegistrar) -> None:
+    """Register ``CPUExecutionProvider`` with the lowest priority (it is the fallback)."""
+    registry.register(
+        ProviderSpec(
+            name=CPUExecutionProvider.name,
+            factory=_make,
+            priority=0,
+            core_requires=CORE_REQUIRES,
+            device_type="cpu",
+        )
+    )
+
+
+@ort.hookimpl
+def ort_register_kernels(registry: KernelRegistrar) -> None:
+    """Register every numpy kernel for ``CPUExecutionProvider``."""
+    from .kernels import ALL_KERNELS
+
+    registry.add(CPUExecutionProvider.name, ALL_KERNELS)
