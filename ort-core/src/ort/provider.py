@@ -76,6 +76,9 @@ class ExecutionProvider:
     host, :attr:`device_type` and the copy methods. The default :meth:`get_capability` claims
     every node for which the provider registered a kernel, as ONNX Runtime's kernel-registry
     providers do; override it to refuse nodes (e.g. shapes a device runs badly).
+
+    Values in device memory may be of any array type (cupy arrays for CUDA) but must expose
+    ``shape`` and ``dtype``; they reach the host only through :meth:`to_host`.
     """
 
     #: The provider's name as users write it in ``providers=[...]``.

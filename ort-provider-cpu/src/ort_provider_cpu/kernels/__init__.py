@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from ort.kernels import KernelTable
 
-from . import cast, elementwise, math, nn, reduce, tensor
+from . import cast, elementwise, indexing, math, nn, reduce, tensor
 
 __all__ = ["ALL_KERNELS", "FAMILIES"]
 
 #: The op-family modules, in registration order.
-FAMILIES = (elementwise, math, reduce, cast, nn, tensor)
+FAMILIES = (elementwise, math, reduce, cast, nn, tensor, indexing)
 
 ALL_KERNELS = KernelTable()
 for _family in FAMILIES:

@@ -1,0 +1,185 @@
+"""Plugin discovery: lazy, isolated, controllable from the environment; registrations checked."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+
+import ort
+from ort import plugins
+from ort.kernels import KernelTable
+from ort.registry import DuplicateRegistrationError, ProviderSpec
+
+
+def run_python(code: str, env: dict[str, str] | None = None, pythonpath: str | None = None) -> str:
+    """Run ``code`` in a fresh interpreter; return its stdout (fails the test on error)."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    if pythonpath:
+        full_env["PYTHONPATH"] = pythonpath + os.pathsep + full_env.get("PYTHONPATH", "")
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                            text=True, env=full_env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_import_ort_loads_no_plugin_and_never_imports_cupy(tmp_path):
+    # a fake cupy that records being imported: importing ort must not touch it
+    (tmp_path / "cupy.py").write_text("import sys; sys.stderr.write('cupy imported\\n')\n")
+    out = run_python(
+        """
+        import sys, ort
+        print('cupy' in sys.modules, 'ort_provider_cpu' in sys.modules)
+        ort.get_all_providers()
+        print('cupy' in sys.modules, 'ort_provider_cpu' in sys.modules)
+        """,
+        pythonpath=str(tmp_path),
+    )
+    assert out.split() == ["False", "False", "False", "True"]
+
+
+def test_autoload_can_be_disabled_and_plugins_blocked():
+    out = run_python(
+        """
+        import ort
+        print(ort.get_all_providers())
+        try:
+            ort.InferenceSession(b"")
+        except Exception as e:
+            print(type(e).__name__)
+        """,
+        env={"ORT_DISABLE_PLUGIN_AUTOLOAD": "1"},
+    )
+    assert out.splitlines()[0] == "[]"
+    out = run_python("import ort; print(ort.get_all_providers())", env={"ORT_PLUGINS_BLOCK": "cuda"})
+    assert "CUDAExecutionProvider" not in out and "CPUExecutionProvider" in out
+
+
+def test_no_provider_installed_gives_actionable_error(add_model):
+    out = run_python(
+        f"""
+        import ort
+        try:
+            ort.InferenceSession({add_model.SerializeToString()!r})
+        except ort.EPFail as e:
+            print(e)
+        """,
+        env={"ORT_DISABLE_PLUGIN_AUTOLOAD": "1"},
+    )
+    assert "pip install ort-provider-cpu" in out
+
+
+def test_broken_entry_point_plugin_is_reported_not_fatal(tmp_path):
+    dist = tmp_path / "ort_broken-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ort-broken\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[ort]\nbroken = ort_broken_plugin\n")
+    (tmp_path / "ort_broken_plugin.py").write_text("raise ImportError('missing vendor SDK')\n")
+    out = run_python(
+        """
+        import warnings, ort
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter('always')
+            print(ort.get_available_providers())
+        print([f.plugin for f in ort.plugins.plugin_failures()])
+        print(any('missing vendor SDK' in str(x.message) for x in w))
+        """,
+        pythonpath=str(tmp_path),
+    )
+    lines = out.splitlines()
+    assert "CPUExecutionProvider" in lines[0]
+    assert lines[1] == "['broken']" and lines[2] == "True"
+
+
+class _Plugin:
+    """An in-process plugin registered with ort.plugins.register_plugin."""
+
+    def __init__(self, providers=(), kernels=(), fail=False):
+        self.providers, self.kernels, self.fail = providers, kernels, fail
+
+    @ort.hookimpl
+    def ort_register_providers(self, registry):
+        if self.fail:
+            raise RuntimeError("hook exploded")
+        for spec in self.providers:
+            registry.register(spec)
+
+    @ort.hookimpl
+    def ort_register_kernels(self, registry):
+        for provider, table in self.kernels:
+            registry.add(provider, table)
+
+
+@pytest.fixture
+def extra_plugin():
+    names = []
+
+    def add(plugin, name):
+        names.append(name)
+        plugins.register_plugin(plugin, name)
+
+    yield add
+    for name in names:
+        plugins.unregister_plugin(name)
+
+
+def test_hook_that_raises_is_isolated(extra_plugin):
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        extra_plugin(_Plugin(fail=True), "exploding")
+        assert "CPUExecutionProvider" in ort.get_available_providers()
+    assert [f.plugin for f in plugins.plugin_failures()] == ["exploding"]
+    assert "hook exploded" in plugins.plugin_failures()[0].error
+
+
+def test_duplicate_kernel_registration_names_both_owners(extra_plugin):
+    table = KernelTable()
+
+    @table.register("Twice", since=1, domain="com.example")
+    def twice(node):
+        return lambda x: (x * 2,)
+
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        extra_plugin(_Plugin(kernels=[("CPUExecutionProvider", table)]), "first-twice")
+        extra_plugin(_Plugin(kernels=[("CPUExecutionProvider", table)]), "second-twice")
+        failures = plugins.plugin_failures()
+    assert len(failures) == 1 and isinstance(failures[0].exception, DuplicateRegistrationError)
+    assert "'first-twice'" in failures[0].error and "'second-twice'" in failures[0].error
+
+
+def test_provider_with_unmet_core_range_is_unavailable_with_reason(extra_plugin):
+    spec = ProviderSpec(name="FutureExecutionProvider", factory=lambda o: None,
+                        core_requires=">=9.0,<10", priority=50)
+    extra_plugin(_Plugin(providers=[spec]), "future")
+    assert "FutureExecutionProvider" in ort.get_all_providers()
+    assert "FutureExecutionProvider" not in ort.get_available_providers()
+    reason = ort.unavailable_providers()["FutureExecutionProvider"]
+    assert "ort-core>=9.0,<10" in reason
+
+
+def test_custom_op_kernel_from_a_plugin_runs(extra_plugin):
+    from onnx import TensorProto, helper
+
+    table = KernelTable()
+
+    @table.register("Twice", since=1, domain="com.example")
+    def twice(node):
+        factor = node.attrs.get("factor", 2)
+        return lambda x: (x * factor,)
+
+    extra_plugin(_Plugin(kernels=[("CPUExecutionProvider", table)]), "twice")
+    x = helper.make_tensor_value_info("X", TensorProto.FLOAT, [3])
+    y = helper.make_tensor_value_info("Y", TensorProto.FLOAT, [3])
+    graph = helper.make_graph([helper.make_node("Twice", ["X"], ["Y"], domain="com.example", factor=3)],
+                              "g", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.example", 1)], ir_version=8)
+    sess = ort.InferenceSession(model.SerializeToString())
+    np.testing.assert_array_equal(sess.run(None, {"X": np.ones(3, np.float32)})[0], [3, 3, 3])

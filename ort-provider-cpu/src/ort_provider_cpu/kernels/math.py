@@ -1,0 +1,191 @@
+"""CPU kernels: matrix products (MatMul, Gemm, MatMulInteger, Einsum), CumSum, Hardmax."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ort.kernels import KernelTable, NodeInfo
+
+kernels = KernelTable()
+
+
+@kernels.register("MatMul", 1)
+def matmul(node: NodeInfo):
+    """MatMul 1+: numpy matmul semantics (1-D operands promoted, batch dims broadcast)."""
+    xp = node.xp
+
+    def compute(a, b):
+        return (xp.asarray(xp.matmul(a, b)),)
+
+    return compute
+
+
+def _gemm_compute(node: NodeInfo, legacy_broadcast: bool):
+    """Return Gemm's compute: alpha * op(A) @ op(B) + beta * C."""
+    xp = node.xp
+    alpha = float(node.attrs.get("alpha", 1.0))
+    beta = float(node.attrs.get("beta", 1.0))
+    trans_a = bool(node.attrs.get("transA", 0))
+    trans_b = bool(node.attrs.get("transB", 0))
+    use_c = node.has_input(2) and beta != 0.0
+    check_c = legacy_broadcast and not node.attrs.get("broadcast", 0)
+
+    def compute(a, b, c=None):
+        if trans_a:
+            a = a.T
+        if trans_b:
+            b = b.T
+        result = xp.matmul(a, b)
+        if alpha != 1.0:
+            result = result * alpha
+        if use_c and c is not None:
+            if check_c and c.shape != result.shape:
+                raise ValueError(
+                    f"{node.describe()}: C of shape {c.shape} needs broadcast=1 to match "
+                    f"{result.shape}"
+                )
+            result = result + (c * beta if beta != 1.0 else c)
+        if result.dtype != a.dtype:
+            result = result.astype(a.dtype)
+        return (result,)
+
+    return compute
+
+
+@kernels.register("Gemm", 1, 6)
+def gemm_legacy(node: NodeInfo):
+    """Gemm 1-6: C required, broadcast to the product only with ``broadcast=1``."""
+    return _gemm_compute(node, legacy_broadcast=True)
+
+
+@kernels.register("Gemm", 7)
+def gemm(node: NodeInfo):
+    """Gemm 7+: C broadcast unidirectionally (optional since 11)."""
+    return _gemm_compute(node, legacy_broadcast=False)
+
+
+def _zero_point(zp, operand_is_a: bool):
+    """Return a zero point as int32 shaped to broadcast: A's per-row ([M]) zero point
+    becomes a column, B's per-column ([N]) zero point stays a row."""
+    zp = zp.astype(np.int32)
+    if operand_is_a and zp.ndim >= 1 and zp.size > 1:
+        zp = zp.reshape(zp.shape + (1,))
+    return zp
+
+
+@kernels.register("MatMulInteger", 10)
+def matmul_integer(node: NodeInfo):
+    """MatMulInteger: (A - a_zero_point) @ (B - b_zero_point) in int32."""
+    xp = node.xp
+
+    def compute(a, b, a_zero_point=None, b_zero_point=None):
+        a32 = a.astype(np.int32)
+        b32 = b.astype(np.int32)
+        if a_zero_point is not None:
+            a32 = a32 - _zero_point(a_zero_point, True)
+        if b_zero_point is not None:
+            b32 = b32 - _zero_point(b_zero_point, False)
+        # float64 BLAS is exact here (|products| < 2**16, sums far below 2**53) and much
+        # faster than numpy's integer matmul.
+        product = xp.matmul(a32.astype(np.float64), b32.astype(np.float64))
+        return (product.astype(np.int32),)
+
+    return compute
+
+
+@kernels.register("Einsum", 12)
+def einsum(node: NodeInfo):
+    """Einsum: numpy einsum of the ``equation`` (spaces removed)."""
+    xp = node.xp
+    equation = node.attrs.get("equation")
+    if not isinstance(equation, str) or not equation:
+        raise ValueError(f"{node.describe()}: the 'equation' attribute is required")
+    equation = equation.replace(" ", "")
+    operands = equation.split("->")[0].count(",") + 1
+    if operands != node.num_inputs:
+        raise ValueError(
+            f"{node.describe()}: equation {equation!r} has {operands} operands, node has "
+            f"{node.num_inputs} inputs"
+        )
+    optimize = operands > 2
+
+    def compute(*inputs):
+        result = xp.einsum(equation, *inputs, optimize=optimize)
+        return (xp.asarray(result, dtype=inputs[0].dtype),)
+
+    return compute
+
+
+def _cumsum(xp, x, axis: int, exclusive: bool, reverse: bool):
+    """Return the (exclusive, reversed) cumulative sum of x along axis in x's dtype."""
+    if x.ndim == 0:
+        raise ValueError("CumSum input must have at least one dimension")
+    axis = axis + x.ndim if axis < 0 else axis
+    if not 0 <= axis < x.ndim:
+        raise ValueError(f"CumSum axis {axis} out of range for rank {x.ndim}")
+    if reverse:
+        x = xp.flip(x, axis)
+    out = xp.cumsum(x, axis=axis, dtype=x.dtype)
+    if exclusive:
+        shifted = xp.zeros_like(out)
+        dst = [slice(None)] * x.ndim
+        src = [slice(None)] * x.ndim
+        dst[axis] = slice(1, None)
+        src[axis] = slice(None, -1)
+        shifted[tuple(dst)] = out[tuple(src)]
+        out = shifted
+    if reverse:
+        out = xp.flip(out, axis)
+    return xp.ascontiguousarray(out)
+
+
+@kernels.register("CumSum", 11)
+def cumsum(node: NodeInfo):
+    """CumSum(x, axis) with ``exclusive`` and ``reverse`` attributes."""
+    xp = node.xp
+    exclusive = bool(node.attrs.get("exclusive", 0))
+    reverse = bool(node.attrs.get("reverse", 0))
+
+    def compute(x, axis):
+        return (_cumsum(xp, x, int(np.asarray(axis).reshape(-1)[0]), exclusive, reverse),)
+
+    return compute
+
+
+def _one_hot_of_max(xp, x, axis: int):
+    """Return a tensor like x with 1 at the first maximum along axis and 0 elsewhere."""
+    index = xp.argmax(x, axis=axis, keepdims=True)
+    positions = xp.arange(x.shape[axis]).reshape((-1,) + (1,) * (x.ndim - axis - 1))
+    return (positions == index).astype(x.dtype)
+
+
+@kernels.register("Hardmax", 1, 12)
+def hardmax_coerced(node: NodeInfo):
+    """Hardmax 1-12: input coerced to 2-D at ``axis`` (default 1); max over the second dim."""
+    xp = node.xp
+    axis = int(node.attrs.get("axis", 1))
+
+    def compute(x):
+        ax = axis + x.ndim if axis < 0 else axis
+        rows = int(np.prod(x.shape[:ax], dtype=np.int64))
+        flat = x.reshape(rows, -1)
+        if flat.size == 0:
+            return (xp.zeros_like(x),)
+        return (_one_hot_of_max(xp, flat, 1).reshape(x.shape),)
+
+    return compute
+
+
+@kernels.register("Hardmax", 13)
+def hardmax(node: NodeInfo):
+    """Hardmax 13+: one-hot of the first maximum along ``axis`` (default -1)."""
+    xp = node.xp
+    axis = int(node.attrs.get("axis", -1))
+
+    def compute(x):
+        ax = axis + x.ndim if axis < 0 else axis
+        if x.size == 0:
+            return (xp.zeros_like(x),)
+        return (_one_hot_of_max(xp, x, ax),)
+
+    return compute

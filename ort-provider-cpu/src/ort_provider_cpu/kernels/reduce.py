@@ -1,0 +1,199 @@
+"""CPU kernels: Reduce* ops (axes as attribute or input, keepdims, noop_with_empty_axes) and
+ArgMax/ArgMin."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import ml_dtypes
+import numpy as np
+
+from ort.kernels import KernelTable, NodeInfo
+
+kernels = KernelTable()
+
+# Sums of these types accumulate in float32 (numpy would accumulate in the narrow type).
+_LOW_PRECISION = frozenset(np.dtype(t) for t in (np.float16, ml_dtypes.bfloat16))
+
+
+def _accumulator(dtype: np.dtype) -> np.dtype:
+    """Return the dtype sums of ``dtype`` accumulate in."""
+    return np.dtype(np.float32) if dtype in _LOW_PRECISION else dtype
+
+
+def _sum(xp, x, axes, keepdims):
+    """Sum in the accumulator type of x."""
+    return xp.sum(x, axis=axes, keepdims=keepdims, dtype=_accumulator(x.dtype))
+
+
+def _extreme(name: str):
+    """Return a max/min reduction giving the lowest/highest value of the type on empty
+    reductions (as onnxruntime does)."""
+
+    def reduce(xp, x, axes, keepdims):
+        if x.size == 0:
+            if x.dtype == np.bool_:
+                fill = name == "min"
+            elif x.dtype.kind in "iu":
+                info = np.iinfo(x.dtype)
+                fill = info.min if name == "max" else info.max
+            else:
+                fill = -np.inf if name == "max" else np.inf
+            shape = _reduced_shape(x.shape, axes, keepdims)
+            return xp.full(shape, fill, dtype=x.dtype)
+        return getattr(xp, name)(x, axis=axes, keepdims=keepdims)
+
+    return reduce
+
+
+def _reduced_shape(shape, axes, keepdims):
+    """Return the shape of reducing ``shape`` over ``axes`` (None: all)."""
+    axes = range(len(shape)) if axes is None else axes
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def _mean(xp, x, axes, keepdims):
+    """Mean; integer means truncate toward zero like onnxruntime's integer division, and
+    empty reductions give 0 as in onnxruntime."""
+    total = _sum(xp, x, axes, keepdims)
+    count = x.size // max(total.size, 1) if x.size else 0
+    if x.dtype.kind in "iu":
+        if count == 0:
+            return xp.zeros(total.shape, dtype=x.dtype)
+        quotient = xp.abs(total) // count
+        return xp.where(total < 0, -quotient, quotient)
+    if count == 0:
+        return xp.zeros(total.shape, dtype=total.dtype)
+    return total / total.dtype.type(count)
+
+
+def _log_sum_exp(xp, x, axes, keepdims):
+    """log(sum(exp(x))) shifted by the maximum for stability."""
+    if x.size == 0:
+        return xp.log(_sum(xp, x, axes, keepdims))
+    wide = x.astype(_accumulator(x.dtype), copy=False)
+    peak = xp.max(wide, axis=axes, keepdims=True)
+    peak = xp.where(xp.isfinite(peak), peak, 0)
+    total = xp.sum(xp.exp(wide - peak), axis=axes, keepdims=True)
+    result = xp.log(total) + peak
+    if not keepdims:
+        result = result.reshape(_reduced_shape(x.shape, axes, False))
+    return result
+
+
+#: op -> reduction(xp, x, axes, keepdims) with axes a tuple (or None for all).
+_REDUCTIONS: dict[str, Callable] = {
+    "ReduceSum": _sum,
+    "ReduceMean": _mean,
+    "ReduceMax": _extreme("max"),
+    "ReduceMin": _extreme("min"),
+    "ReduceProd": lambda xp, x, axes, keepdims: xp.prod(
+        x, axis=axes, keepdims=keepdims, dtype=_accumulator(x.dtype)),
+    "ReduceL1": lambda xp, x, axes, keepdims: _sum(xp, xp.abs(x), axes, keepdims),
+    "ReduceL2": lambda xp, x, axes, keepdims: xp.sqrt(
+        _sum(xp, xp.square(x.astype(_accumulator(x.dtype), copy=False)), axes, keepdims)),
+    "ReduceLogSum": lambda xp, x, axes, keepdims: xp.log(_sum(xp, x, axes, keepdims)),
+    "ReduceLogSumExp": _log_sum_exp,
+    "ReduceSumSquare": lambda xp, x, axes, keepdims: _sum(
+        xp, xp.square(x.astype(_accumulator(x.dtype), copy=False)), axes, keepdims),
+}
+
+#: op -> first schema version taking axes as an input.
+_AXES_INPUT_SINCE = {op: (13 if op == "ReduceSum" else 18) for op in _REDUCTIONS}
+
+
+def _normalize_axes(axes, ndim: int, node: NodeInfo) -> tuple[int, ...]:
+    """Return axes as a sorted tuple of non-negative ints, validated against ndim."""
+    out = set()
+    for axis in axes:
+        axis = int(axis)
+        if not -max(ndim, 1) <= axis < max(ndim, 1):
+            raise ValueError(f"{node.describe()}: axis {axis} out of range for rank {ndim}")
+        out.add(axis + ndim if axis < 0 else axis)
+    return tuple(sorted(a for a in out if a < ndim))
+
+
+def _finish(xp, reduce: Callable, x, axes, keepdims):
+    """Run a reduction and cast the result back to x's dtype as an array."""
+    result = reduce(xp, x, axes, keepdims)
+    return xp.asarray(result).astype(x.dtype, copy=False)
+
+
+def _attribute_axes_factory(reduce: Callable):
+    """Return a factory for the versions taking ``axes`` as an attribute."""
+
+    def factory(node: NodeInfo):
+        xp = node.xp
+        keepdims = bool(node.attrs.get("keepdims", 1))
+        axes_attr = node.attrs.get("axes")
+        reduce_all = axes_attr is None or len(axes_attr) == 0
+
+        def compute(x):
+            axes = None if reduce_all else _normalize_axes(axes_attr, x.ndim, node)
+            return (_finish(xp, reduce, x, axes, keepdims),)
+
+        return compute
+
+    factory.__doc__ = "Prepare a Reduce node whose axes are an attribute."
+    return factory
+
+
+def _input_axes_factory(reduce: Callable):
+    """Return a factory for the versions taking ``axes`` as an optional input."""
+
+    def factory(node: NodeInfo):
+        xp = node.xp
+        keepdims = bool(node.attrs.get("keepdims", 1))
+        noop = bool(node.attrs.get("noop_with_empty_axes", 0))
+
+        def compute(x, axes=None):
+            if axes is None or axes.size == 0:
+                # noop: no axis reduced, but like onnxruntime the elementwise part
+                # (abs, square, log, ...) is still applied.
+                normalized = () if noop else None
+            else:
+                normalized = _normalize_axes(np.asarray(axes).reshape(-1).tolist(), x.ndim, node)
+            return (_finish(xp, reduce, x, normalized, keepdims),)
+
+        return compute
+
+    factory.__doc__ = "Prepare a Reduce node whose axes are an optional input."
+    return factory
+
+
+for _op, _reduce in _REDUCTIONS.items():
+    _since = _AXES_INPUT_SINCE[_op]
+    kernels.register(_op, 1, _since - 1)(_attribute_axes_factory(_reduce))
+    kernels.register(_op, _since, host_inputs=(1,))(_input_axes_factory(_reduce))
+
+
+def _arg_factory(name: str):
+    """Return a factory for ArgMax/ArgMin (axis, keepdims, select_last_index)."""
+
+    def factory(node: NodeInfo):
+        xp = node.xp
+        find = getattr(xp, name)
+        axis = int(node.attrs.get("axis", 0))
+        keepdims = bool(node.attrs.get("keepdims", 1))
+        last = bool(node.attrs.get("select_last_index", 0))
+
+        def compute(x):
+            ax = axis + x.ndim if axis < 0 else axis
+            if not 0 <= ax < max(x.ndim, 1):
+                raise ValueError(f"{node.describe()}: axis {axis} out of range for rank {x.ndim}")
+            if last:
+                index = (x.shape[ax] - 1) - find(xp.flip(x, ax), axis=ax, keepdims=keepdims)
+            else:
+                index = find(x, axis=ax, keepdims=keepdims)
+            return (xp.asarray(index, dtype=np.int64),)
+
+        return compute
+
+    factory.__doc__ = f"Prepare an {name} node."
+    return factory
+
+
+kernels.register("ArgMax", 1)(_arg_factory("argmax"))
+kernels.register("ArgMin", 1)(_arg_factory("argmin"))

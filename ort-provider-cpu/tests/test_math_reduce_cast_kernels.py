@@ -1,0 +1,403 @@
+"""Math (MatMul, Gemm, Einsum, CumSum, Hardmax), Reduce*/Arg* and Cast kernels of the CPU provider
+compared with onnxruntime on single-node models."""
+
+# ---- single-node model helpers (same in test_elementwise_kernels.py) ----
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+from onnx import helper
+
+
+def make_model(op, inputs, attrs=None, opset=21, n_outputs=1, const=()):
+    """Build a one-node model; ``inputs`` are arrays (None: omitted), indices in ``const``
+    become initializers."""
+    names, graph_inputs, inits, feeds = [], [], [], {}
+    for i, value in enumerate(inputs):
+        if value is None:
+            names.append("")
+            continue
+        name = f"in{i}"
+        names.append(name)
+        if i in const:
+            inits.append(onnx.numpy_helper.from_array(np.asarray(value), name))
+        else:
+            elem = onnx.helper.np_dtype_to_tensor_dtype(np.asarray(value).dtype)
+            if np.asarray(value).dtype == object:
+                elem = onnx.TensorProto.STRING
+            graph_inputs.append(helper.make_tensor_value_info(name, elem, np.shape(value)))
+            feeds[name] = value
+    outputs = [f"out{i}" for i in range(n_outputs)]
+    node = helper.make_node(op, names, outputs, **(attrs or {}))
+    graph = helper.make_graph([node], "g", graph_inputs,
+                              [helper.make_empty_tensor_value_info(o) for o in outputs], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                              ir_version=10)
+    return model, feeds
+
+
+def run_onnxruntime(model, feeds):
+    """Run with onnxruntime's CPU provider."""
+    sess = onnxruntime.InferenceSession(model.SerializeToString(),
+                                        providers=["CPUExecutionProvider"])
+    return sess.run(None, feeds)
+
+
+def _run_direct(model, feeds):
+    """Run the node straight through our kernel factory (used until ort's session exists)."""
+    from ort.kernels import NodeInfo
+    from ort_provider_cpu.kernels import ALL_KERNELS
+
+    node = model.graph.node[0]
+    opset = model.opset_import[0].version
+    schema = onnx.defs.get_schema(node.op_type, opset, node.domain)
+    attrs = {name: helper.get_attribute_value(a.default_value)
+             for name, a in schema.attributes.items() if a.default_value.name}
+    attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in attrs.items()}
+    for a in node.attribute:
+        value = helper.get_attribute_value(a)
+        if isinstance(value, bytes):
+            value = value.decode()
+        if a.type == onnx.AttributeProto.TENSOR:
+            value = onnx.numpy_helper.to_array(a.t)
+        attrs[a.name] = value
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+    values = [feeds.get(n, inits.get(n)) if n else None for n in node.input]
+    info = NodeInfo(
+        name="n", op_type=node.op_type, domain=node.domain, opset=opset,
+        since_version=schema.since_version, attrs=attrs,
+        input_names=list(node.input), output_names=list(node.output),
+        input_dtypes=[None if v is None else np.asarray(v).dtype for v in values],
+        output_dtypes=[None] * len(node.output),
+        input_shapes=[None if v is None else np.shape(v) for v in values],
+        output_shapes=[None] * len(node.output),
+        const_inputs=[inits.get(n) for n in node.input])
+    matches = [k for k in ALL_KERNELS if k.op_type == node.op_type
+               and k.domain == node.domain and k.covers(schema.since_version)]
+    assert matches, f"no kernel for {node.op_type}({schema.since_version})"
+    compute = matches[0].factory(info)
+    while values and values[-1] is None:
+        values.pop()
+    return list(compute(*values))
+
+
+def run_ours(model, feeds):
+    """Run with ort's session (or the kernel directly while the session is unavailable)."""
+    try:
+        import ort
+        session_class = ort.InferenceSession
+    except (ImportError, AttributeError):
+        return _run_direct(model, feeds)
+    sess = session_class(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(None, feeds)
+
+
+def check(op, inputs, attrs=None, opset=21, const=(), rtol=1e-5, atol=1e-6, oracle="ort",
+          n_outputs=1):
+    """Compare ours with onnxruntime (or onnx's ReferenceEvaluator): dtype, shape, values."""
+    model, feeds = make_model(op, inputs, attrs, opset, n_outputs, const)
+    expected = None
+    if oracle == "ort":
+        try:
+            expected = run_onnxruntime(model, feeds)
+        except onnxruntime.capi.onnxruntime_pybind11_state.NotImplemented:
+            pass  # onnxruntime has no kernel for this type: use the reference instead
+    if expected is None:
+        from onnx.reference import ReferenceEvaluator
+        expected = ReferenceEvaluator(model).run(None, feeds)
+    actual = run_ours(model, feeds)
+    assert len(actual) == len(expected)
+    for got, want in zip(actual, expected):
+        want = np.asarray(want)
+        assert isinstance(got, np.ndarray), type(got)
+        assert got.shape == want.shape, (got.shape, want.shape)
+        if want.dtype == object or got.dtype == object:
+            assert got.dtype == object
+            assert got.tolist() == want.tolist()
+            continue
+        if want.dtype != got.dtype and want.dtype == np.uint8 and got.dtype.kind == "V":
+            got = got.view(np.uint8)  # onnxruntime returns float8 as raw bytes
+        assert got.dtype == want.dtype, (got.dtype, want.dtype)
+        if got.dtype.kind in "fV":
+            np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64),
+                                       rtol=rtol, atol=atol, equal_nan=True)
+        else:
+            np.testing.assert_array_equal(got, want)
+    return actual
+
+
+RNG = np.random.default_rng(0)
+
+
+def rand(shape, dtype=np.float32, low=-3.0, high=3.0):
+    """Random array of ``dtype`` in [low, high) (integers rounded)."""
+    values = np.asarray(RNG.uniform(low, high, size=shape))
+    if np.dtype(dtype).kind in "iu":
+        values = np.round(values)
+    if np.dtype(dtype) == np.bool_:
+        return np.asarray(values > 0)
+    return np.asarray(values.astype(dtype))
+
+
+# ---- MatMul, Gemm, MatMulInteger, Einsum -------------------------------------------------
+
+@pytest.mark.parametrize("shapes", [((3, 4), (4, 5)), ((2, 3, 4), (4, 5)), ((4,), (4, 5)),
+                                    ((3, 4), (4,)), ((2, 1, 3, 4), (5, 4, 2)), ((4,), (4,)),
+                                    ((0, 4), (4, 3))])
+@pytest.mark.parametrize("opset", [1, 9, 13])
+def test_matmul(shapes, opset):
+    check("MatMul", [rand(shapes[0]), rand(shapes[1])], opset=opset,
+          oracle="ort" if opset >= 7 else "ref", rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int32, np.int64])
+def test_matmul_types(dtype):
+    check("MatMul", [rand((2, 3, 4), dtype), rand((4, 2), dtype)])
+
+
+@pytest.mark.parametrize("attrs", [
+    {}, {"alpha": 0.5}, {"beta": 2.0}, {"transA": 1}, {"transB": 1},
+    {"transA": 1, "transB": 1, "alpha": 1.5, "beta": 0.5}, {"beta": 0.0},
+])
+@pytest.mark.parametrize("c_shape", [None, (5,), (3, 5), (1, 5), (3, 1), ()])
+def test_gemm(attrs, c_shape):
+    a = rand((4, 3) if attrs.get("transA") else (3, 4))
+    b = rand((5, 4) if attrs.get("transB") else (4, 5))
+    inputs = [a, b] if c_shape is None else [a, b, rand(c_shape)]
+    check("Gemm", inputs, attrs, opset=13, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("opset", [7, 9, 11])
+def test_gemm_old_opsets(opset):
+    check("Gemm", [rand((3, 4)), rand((4, 5)), rand((5,))], {"alpha": 2.0}, opset=opset,
+          rtol=1e-5, atol=1e-5)
+
+
+def test_gemm_legacy_broadcast():
+    a, b, c = rand((3, 4)), rand((4, 5)), rand((5,))
+    model, feeds = make_model("Gemm", [a, b, c], {"broadcast": 1, "beta": 2.0}, opset=6)
+    (got,) = run_ours(model, feeds)
+    np.testing.assert_allclose(got, a @ b + 2 * c, rtol=1e-5)
+
+
+@pytest.mark.parametrize("a_type,b_type", [(np.uint8, np.uint8), (np.int8, np.int8),
+                                           (np.uint8, np.int8)])
+@pytest.mark.parametrize("zero_points", ["none", "scalar", "vector"])
+def test_matmul_integer(a_type, b_type, zero_points):
+    a = rand((3, 4), a_type, 0, 100)
+    b = rand((4, 5), b_type, 0, 100)
+    inputs = [a, b]
+    if zero_points == "scalar":
+        inputs += [np.array(3, a_type), np.array(7, b_type)]
+    elif zero_points == "vector":
+        # onnxruntime takes only a scalar a_zero_point; b's may be per column
+        inputs += [np.array([2], a_type), np.array([1, 2, 3, 4, 5], b_type)]
+    check("MatMulInteger", inputs)
+
+
+@pytest.mark.parametrize("equation,shapes", [
+    ("ij,jk->ik", [(3, 4), (4, 5)]), ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]),
+    ("ii->i", [(4, 4)]), ("ij->ji", [(3, 4)]), ("ij->", [(3, 4)]), ("i,i", [(5,), (5,)]),
+    ("...ij,...jk", [(2, 3, 4), (2, 4, 2)]), ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 5)]),
+    ("b i j, b j k -> b i k", [(2, 3, 4), (2, 4, 5)]), ("ij", [(3, 4)]),
+])
+def test_einsum(equation, shapes):
+    check("Einsum", [rand(s) for s in shapes], {"equation": equation}, opset=12,
+          rtol=1e-5, atol=1e-5)
+
+
+# ---- CumSum, Hardmax ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+@pytest.mark.parametrize("exclusive", [0, 1])
+@pytest.mark.parametrize("reverse", [0, 1])
+@pytest.mark.parametrize("dtype", [np.float32, np.int32, np.int64])
+def test_cumsum(axis, exclusive, reverse, dtype):
+    check("CumSum", [rand((3, 4, 5), dtype), np.array(axis, np.int64)],
+          {"exclusive": exclusive, "reverse": reverse}, opset=14, const=(1,))
+
+
+@pytest.mark.parametrize("opset,axis", [(11, None), (11, 0), (11, 2), (13, None), (13, 0),
+                                        (13, 1), (13, -2)])
+def test_hardmax(opset, axis):
+    x = rand((2, 3, 4))
+    x[0, 0, :2] = 5.0  # a tie: the first index wins
+    attrs = {} if axis is None else {"axis": axis}
+    check("Hardmax", [x], attrs, opset=opset)
+
+
+# ---- Reduce ------------------------------------------------------------------------------
+
+REDUCE_OPS = ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1",
+              "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"]
+
+
+def _reduce_input(op, dtype=np.float32, shape=(2, 3, 4)):
+    """A random input in the op's domain (positive for the logarithms)."""
+    low = 0.1 if op == "ReduceLogSum" else -2
+    return rand(shape, dtype, low, 2)
+
+
+@pytest.mark.parametrize("op", REDUCE_OPS)
+@pytest.mark.parametrize("axes", [None, [1], [0, 2], [-1]])
+@pytest.mark.parametrize("keepdims", [0, 1])
+@pytest.mark.parametrize("opset", [11, 13, 18])
+def test_reduce(op, axes, keepdims, opset):
+    x = _reduce_input(op)
+    attrs = {"keepdims": keepdims}
+    inputs = [x]
+    axes_as_input = opset >= 18 or (op == "ReduceSum" and opset >= 13)
+    if axes is not None:
+        if axes_as_input:
+            inputs.append(np.array(axes, np.int64))
+        else:
+            attrs["axes"] = axes
+    check(op, inputs, attrs, opset=opset, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("op", REDUCE_OPS)
+@pytest.mark.parametrize("noop", [0, 1])
+def test_reduce_empty_axes(op, noop):
+    opset = 18
+    x = _reduce_input(op)
+    check(op, [x, np.array([], np.int64)], {"noop_with_empty_axes": noop}, opset=opset,
+          const=(1,), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("op", REDUCE_OPS)
+def test_reduce_empty_tensor(op):
+    x = np.zeros((2, 0, 3), np.float32)
+    check(op, [x, np.array([1], np.int64)], {"keepdims": 1}, opset=18, const=(1,))
+
+
+@pytest.mark.parametrize("op", ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin",
+                                "ReduceProd", "ReduceL1", "ReduceSumSquare"])
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.float64])
+def test_reduce_types(op, dtype):
+    x = rand((3, 4), dtype, -5, 5)
+    check(op, [x, np.array([1], np.int64)], opset=18, const=(1,))
+
+
+def test_reduce_old_opset_reference():
+    x = rand((2, 3, 4))
+    for op in ("ReduceSum", "ReduceMean", "ReduceMax"):
+        check(op, [x], {"axes": [1], "keepdims": 0}, opset=1, oracle="ref")
+
+
+@pytest.mark.parametrize("op", ["ArgMax", "ArgMin"])
+@pytest.mark.parametrize("axis", [0, 1, -1])
+@pytest.mark.parametrize("keepdims", [0, 1])
+@pytest.mark.parametrize("last", [0, 1])
+@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+def test_arg(op, axis, keepdims, last, dtype):
+    x = rand((3, 4, 5), dtype, -2, 2)  # integers: many ties
+    check(op, [x], {"axis": axis, "keepdims": keepdims, "select_last_index": last}, opset=13)
+
+
+@pytest.mark.parametrize("opset", [1, 11])
+def test_arg_old(opset):
+    check("ArgMax", [rand((3, 4))], {"axis": 1}, opset=opset, oracle="ort" if opset > 1 else "ref")
+
+
+# ---- Cast --------------------------------------------------------------------------------
+
+NUMERIC = [np.float32, np.float64, np.float16, np.int8, np.uint8, np.int16, np.uint16,
+           np.int32, np.uint32, np.int64, np.uint64, np.bool_]
+
+
+@pytest.mark.parametrize("src", NUMERIC)
+@pytest.mark.parametrize("dst", NUMERIC)
+def test_cast_numeric(src, dst):
+    x = rand((3, 5), src, 0, 100)
+    check("Cast", [x], {"to": onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dst))}, opset=21,
+          rtol=1e-3)
+
+
+@pytest.mark.parametrize("opset", [6, 9, 13, 19, 21])
+def test_cast_opsets(opset):
+    check("Cast", [rand((4,), np.float32)], {"to": onnx.TensorProto.INT32}, opset=opset)
+
+
+def test_cast_v1_string_to():
+    x = rand((4,), np.float32, -10, 10)
+    model, feeds = make_model("Cast", [x], {"to": "INT32"}, opset=1)
+    (got,) = run_ours(model, feeds)
+    assert got.dtype == np.int32
+    assert got.tolist() == x.astype(np.int32).tolist()
+
+
+@pytest.mark.parametrize("src", [np.float32, np.float64, np.float16, np.int64, np.int8,
+                                 np.uint64, np.bool_])
+def test_cast_to_string(src):
+    if np.dtype(src).kind == "f":
+        x = np.array([0.1, 1.0, -0.0, 1e20, 1.5e-7, np.nan, np.inf, -np.inf, 123456789.0,
+                      1 / 3, 1e-5, 100000.0, 0.5, 65504.0], dtype=src)
+    else:
+        x = rand((6,), src, 0, 100)
+    check("Cast", [x], {"to": onnx.TensorProto.STRING})
+
+
+@pytest.mark.parametrize("dst", [np.float32, np.float64, np.float16, np.int32, np.int64,
+                                 np.uint8, np.bool_])
+def test_cast_from_string(dst):
+    if np.dtype(dst).kind == "f":
+        values = ["1.5", "-2", "inf", "-INF", "NaN", "1e3", " 7", "+3", "0.1"]
+    elif np.dtype(dst) == np.bool_:
+        values = ["1", "0", "2", "00"]
+    else:
+        values = ["1", "2", "+3", " 4", "17"]
+    x = np.array(values, dtype=object)
+    check("Cast", [x], {"to": onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dst))})
+
+
+FLOAT8 = [onnx.TensorProto.FLOAT8E4M3FN, onnx.TensorProto.FLOAT8E4M3FNUZ,
+          onnx.TensorProto.FLOAT8E5M2, onnx.TensorProto.FLOAT8E5M2FNUZ]
+
+
+def check_cast_roundtrip(x, to, saturate=1):
+    """Cast x to ``to`` and back to float in one model (onnxruntime cannot hand out
+    float8/bfloat16 arrays) and compare with onnxruntime bit for bit."""
+    nodes = [helper.make_node("Cast", ["x"], ["narrow"], to=to, saturate=saturate),
+             helper.make_node("Cast", ["narrow"], ["y"], to=onnx.TensorProto.FLOAT)]
+    elem = onnx.helper.np_dtype_to_tensor_dtype(x.dtype)
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", elem, x.shape)],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT,
+                                                             x.shape)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)],
+                              ir_version=10)
+    (want,) = run_onnxruntime(model, {"x": x})
+    (got,) = run_ours(model, {"x": x})
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("to", FLOAT8)
+@pytest.mark.parametrize("saturate", [0, 1])
+@pytest.mark.parametrize("src", [np.float32, np.float16])
+def test_cast_float8(to, saturate, src):
+    x = np.array([1000.0, -1000.0, np.inf, -np.inf, np.nan, 448, 464, 500, 0.3, -2.75,
+                  1e-3, 0.0, 60000.0, -70000.0, 1e-6, 240, 250], np.float32).astype(src)
+    check_cast_roundtrip(x, to, saturate)
+
+
+@pytest.mark.parametrize("to", FLOAT8 + [onnx.TensorProto.BFLOAT16])
+def test_cast_low_precision_random(to):
+    check_cast_roundtrip(rand((200,), np.float32, -100, 100), to)
+
+
+def test_cast_float8_dtype():
+    from ort.types import np_dtype_of
+
+    for to in FLOAT8 + [onnx.TensorProto.BFLOAT16]:
+        model, feeds = make_model("Cast", [rand((5,))], {"to": to})
+        (got,) = run_ours(model, feeds)
+        assert got.dtype == np_dtype_of(to)
+
+
+@pytest.mark.parametrize("opset", [15, 19, 21])
+@pytest.mark.parametrize("src,like", [(np.float32, np.int64), (np.int32, np.float16),
+                                      (np.float64, np.float32), (np.float32, object)])
+def test_castlike(opset, src, like):
+    x = rand((3, 4), src, 0, 10)
+    target = np.array(["a"], dtype=object) if like is object else np.zeros((1,), like)
+    check("CastLike", [x, target], opset=opset, rtol=1e-3)
