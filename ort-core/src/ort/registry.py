@@ -30,6 +30,11 @@ class DuplicateRegistrationError(ValueError):
     """Two plugins registered the same provider or the same kernel."""
 
 
+def always_available() -> str | None:
+    """The default availability check: a provider with no requirements can always run."""
+    return None
+
+
 @dataclass(frozen=True)
 class ProviderSpec:
     """How to make a provider, registered by a plugin.
@@ -47,7 +52,7 @@ class ProviderSpec:
 
     name: str
     factory: Callable[[Mapping[str, Any]], ExecutionProvider]
-    check_available: Callable[[], str | None] = lambda: None
+    check_available: Callable[[], str | None] = always_available
     priority: int = 0
     core_requires: str | None = None
     device_type: str = "cpu"
