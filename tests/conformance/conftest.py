@@ -68,6 +68,7 @@ def _first_line(report: pytest.TestReport) -> str:
     text = str(crash.message) if crash is not None else str(report.longrepr)
     text = text.replace("[ONNXRuntimeError] : ", "")
     line = next((part.strip() for part in text.splitlines() if part.strip()), "failed")
+    line = re.sub(r"^ort\.errors\.(\w+): \d+ : \w+ : ", r"\1: ", line)
     return re.sub(r"\s+", " ", line)[:200]
 
 
