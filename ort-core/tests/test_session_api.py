@@ -174,3 +174,10 @@ def test_partition_report(relu_add_model):
     report = sess.get_partition()
     assert report.nodes_by_provider == {"CPUExecutionProvider": ["relu0", "add0"]}
     assert report.copies == []
+
+
+def test_profiling_request_is_not_silently_ignored(add_model):
+    so = ort.SessionOptions()
+    so.enable_profiling = True
+    with pytest.warns(UserWarning, match="enable_profiling is not implemented"):
+        ort.InferenceSession(add_model.SerializeToString(), so)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -153,6 +154,11 @@ class InferenceSession:
         self._outputs = [node_arg_of(vi) for vi in self._graph.outputs]
         self._overridable = [node_arg_of(vi) for vi in self._graph.overridable]
         self._setup(providers, provider_options)
+        if self._sess_options.enable_profiling:
+            warnings.warn(
+                "SessionOptions.enable_profiling is not implemented in this version of ort: no "
+                "profile file will be written", UserWarning, stacklevel=2,
+            )
         if self._sess_options.optimized_model_filepath:
             onnx.save(self._model, self._sess_options.optimized_model_filepath)
 
