@@ -155,6 +155,7 @@ class Graph:
         value_types: name -> ``TypeProto`` for every value whose type is known.
         opsets: domain -> opset version (``''`` for ai.onnx).
         outer_scope: names this (sub)graph may read from enclosing graphs.
+        functions: the model-local functions, by (domain, name).
     """
 
     def __init__(
@@ -163,8 +164,10 @@ class Graph:
         opsets: dict[str, int],
         outer_scope: Iterable[str] = (),
         value_types: dict[str, TypeProto] | None = None,
+        functions: dict[tuple[str, str], onnx.FunctionProto] | None = None,
     ) -> None:
         self.name = graph.name
+        self.functions: dict[tuple[str, str], onnx.FunctionProto] = dict(functions or {})
         self.opsets = dict(opsets)
         self.outer_scope = set(outer_scope)
         self.value_types: dict[str, TypeProto] = dict(value_types or {})

@@ -2,7 +2,9 @@
 
 Greedy by the user's priority list, as ONNX Runtime does: each provider in turn is offered the
 nodes nobody has taken yet and claims those it can run (``get_capability``); the CPU provider
-comes last. A node no provider takes is an error that says what exists instead.
+comes last. A node nobody takes but whose op is defined by an ONNX function is expanded into
+that function's body (see :mod:`ort.functions`); any other node left is an error that says what
+exists instead.
 """
 
 from __future__ import annotations
@@ -115,6 +117,18 @@ def partition(graph: Graph, providers: list[ExecutionProvider], registry: Regist
                 )
             chosen[index] = Assignment(node, provider, kernel)
     missing = [node for node in graph.nodes if node.index not in chosen]
+    if missing and providers:
+        from .functions import function_body, function_kernel
+
+        still_missing = []
+        for node in missing:
+            body = function_body(graph, node)
+            if body is None:
+                still_missing.append(node)
+                continue
+            kernel = function_kernel(graph, node, body, providers, registry)
+            chosen[node.index] = Assignment(node, providers[-1], kernel)
+        missing = still_missing
     if missing:
         raise OrtNotImplemented(_explain_missing(graph, missing[0], signatures, providers, registry))
     return Partition([chosen[n.index] for n in graph.nodes], list(providers))

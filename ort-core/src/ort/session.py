@@ -148,7 +148,8 @@ class InferenceSession:
         self._model = infer_types(model)
         self._metadata = ModelMetadata.of_model(self._model)
         opsets = {(o.domain if o.domain != "ai.onnx" else ""): o.version for o in self._model.opset_import}
-        self._graph = Graph(self._model.graph, opsets)
+        functions = {(f.domain, f.name): f for f in self._model.functions}
+        self._graph = Graph(self._model.graph, opsets, functions=functions)
         self._apply_initializer_overrides()
         self._inputs = [node_arg_of(vi) for vi in self._graph.inputs]
         self._outputs = [node_arg_of(vi) for vi in self._graph.outputs]

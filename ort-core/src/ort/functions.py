@@ -1,0 +1,170 @@
+"""Function expansion: nodes no provider has a kernel for, but whose op is defined by an ONNX
+function body (a schema function such as Gelu or MeanVarianceNormalization, a
+context-dependent one such as LayerNormalization, or a model-local function), run as the
+primitive ops of that body.
+
+The body is instantiated per node at session creation (attribute references resolved, omitted
+optional inputs removed, the body's own opset imports kept) and compiled into a nested
+execution plan partitioned over the same providers, so kernels still win wherever they exist.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import onnx
+from onnx import FunctionProto, helper
+
+from .errors import NotImplemented as OrtNotImplemented
+from .kernels import ComputeFn, KernelDef, NodeInfo
+
+if TYPE_CHECKING:
+    from .graph import Graph, Node
+    from .provider import ExecutionProvider
+    from .registry import Registry
+
+__all__ = ["function_body", "function_kernel"]
+
+_counter = itertools.count()
+
+
+def _pick_version(versions: Sequence[int], opset: int) -> int:
+    usable = [v for v in versions if v <= opset]
+    return max(usable) if usable else min(versions)
+
+
+def function_body(graph: Graph, node: Node) -> FunctionProto | None:
+    """The function that defines ``node``'s op at the model's opset, or None."""
+    local = graph.functions.get((node.domain, node.op_type))
+    if local is not None:
+        return local
+    from .partition import op_schema
+
+    schema = op_schema(graph, node)
+    if schema is None:
+        return None
+    opset = graph.opset_of(node.domain) or schema.since_version
+    if schema.has_function:
+        data = schema.get_function_with_opset_version(_pick_version(schema.function_opset_versions, opset))
+    elif schema.has_context_dependent_function:
+        types = []
+        for name in node.inputs:
+            tp = graph.value_types.get(name) if name else None
+            types.append((tp or onnx.TypeProto()).SerializeToString())
+        version = _pick_version(schema.context_dependent_function_opset_versions, opset)
+        data = schema.get_context_dependent_function_with_opset_version(
+            version, node.proto.SerializeToString(), types)
+    else:
+        return None
+    if not data:
+        return None
+    function = FunctionProto()
+    function.ParseFromString(data)
+    return function if function.node else None
+
+
+def _attribute_defaults(graph: Graph, node: Node, function: FunctionProto) -> dict[str, onnx.AttributeProto]:
+    """Defaults of the function's attributes: the op schema's, then the function's own."""
+    from .partition import op_schema
+
+    defaults: dict[str, onnx.AttributeProto] = {}
+    schema = op_schema(graph, node)
+    if schema is not None:
+        for name, spec in schema.attributes.items():
+            if spec.default_value is not None and spec.default_value.type != onnx.AttributeProto.UNDEFINED:
+                defaults[name] = spec.default_value
+    defaults.update({a.name: a for a in function.attribute_proto})
+    return defaults
+
+
+def _instantiate(function: FunctionProto, node: Node,
+                 defaults: dict[str, onnx.AttributeProto]) -> list[onnx.NodeProto]:
+    """The body's nodes for one call: attribute references resolved, names made unique."""
+    given = {a.name: a for a in node.attributes}
+    prefix = f"_fn{next(_counter)}_{node.name}_"
+    rename: dict[str, str] = {}
+    for formal, actual in zip(function.input, list(node.inputs) + [""] * len(function.input)):
+        rename[formal] = actual and formal  # absent optional inputs become ''
+    for formal in function.output:
+        rename[formal] = formal
+
+    def mapped(name: str) -> str:
+        if not name:
+            return ""
+        if name not in rename:
+            rename[name] = prefix + name
+        return rename[name]
+
+    nodes = []
+    for body_node in function.node:
+        copy = onnx.NodeProto()
+        copy.CopyFrom(body_node)
+        del copy.attribute[:]
+        for attr in body_node.attribute:
+            if attr.ref_attr_name:
+                source = given.get(attr.ref_attr_name) or defaults.get(attr.ref_attr_name)
+                if source is None:
+                    continue  # the attribute is optional and the caller left it out
+                resolved = onnx.AttributeProto()
+                resolved.CopyFrom(source)
+                resolved.name = attr.name
+                copy.attribute.append(resolved)
+            else:
+                copy.attribute.append(attr)
+        copy.ClearField("input")
+        copy.input.extend(mapped(n) for n in body_node.input)
+        copy.ClearField("output")
+        copy.output.extend(mapped(n) for n in body_node.output)
+        copy.name = prefix + (body_node.name or body_node.op_type)
+        nodes.append(copy)
+    return nodes
+
+
+def function_kernel(graph: Graph, node: Node, function: FunctionProto,
+                    providers: list[ExecutionProvider], registry: Registry) -> KernelDef:
+    """A one-node kernel that runs ``function``'s body as a nested plan."""
+
+    def factory(info: NodeInfo) -> ComputeFn:
+        from .execution import ExecutionPlan
+        from .graph import Graph as GraphIR
+        from .loading import infer_types
+        from .partition import partition
+
+        body_nodes = _instantiate(function, node, _attribute_defaults(graph, node, function))
+        inputs = []
+        for formal, actual in zip(function.input, node.inputs):
+            if actual:
+                tp = graph.value_types.get(actual)
+                inputs.append(helper.make_value_info(formal, tp) if tp is not None
+                              else helper.make_empty_tensor_value_info(formal))
+        outputs = [helper.make_empty_tensor_value_info(o) for o in function.output]
+        opsets = {o.domain: o.version for o in function.opset_import}
+        opsets.setdefault("", graph.opset_of("") or onnx.defs.onnx_opset_version())
+        model = helper.make_model(
+            helper.make_graph(body_nodes, f"{node.op_type}_body", inputs, outputs),
+            opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()],
+            functions=list(graph.functions.values()),
+        )
+        model = infer_types(model)
+        inner = GraphIR(model.graph, {("" if d == "ai.onnx" else d): v for d, v in opsets.items()},
+                        functions=graph.functions)
+        try:
+            plan = ExecutionPlan(inner, partition(inner, providers, registry))
+        except OrtNotImplemented as exc:
+            raise OrtNotImplemented(f"expanding {info.describe()} into its function body: {exc.message}") from exc
+        input_slots = [plan.input_slots[f] for f, a in zip(function.input, node.inputs) if a]
+        output_names = [o for o, actual in zip(function.output, node.outputs)]
+
+        def compute(*values: Any) -> tuple[Any, ...]:
+            slots = plan.new_values()
+            present = [v for v, a in zip(values, node.inputs) if a]
+            for slot, value in zip(input_slots, present):
+                slots[slot] = value
+            plan.execute(slots)
+            return tuple(plan.host_output(n, slots[plan.output_slots[n]]) for n in output_names)
+
+        return compute
+
+    return KernelDef(node.op_type, node.domain, 1, None, factory)
