@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
 import onnx
 
 from .errors import Fail, InvalidGraph, OrtError
@@ -22,7 +21,7 @@ from .kernels import NodeInfo
 from .partition import Assignment, Partition, op_schema, schema_version
 from .provider import ExecutionProvider
 
-__all__ = ["ExecutionPlan", "node_attributes"]
+__all__ = ["ExecutionPlan", "Terminated", "node_attributes"]
 
 _NONE_SLOT = 0
 _DISCARD_SLOT = 1
@@ -47,6 +46,13 @@ def node_attributes(graph: Graph, assignment: Assignment) -> dict[str, Any]:
     return attrs
 
 
+class Terminated(Fail):
+    """A run stopped because ``RunOptions.terminate`` was set (ONNX Runtime's message)."""
+
+    def __init__(self) -> None:
+        super().__init__("Exiting due to terminate flag being set to true.")
+
+
 class _Step:
     __slots__ = ("compute", "inputs", "outputs", "frees", "label")
 
@@ -66,8 +72,7 @@ class ExecutionPlan:
         self.graph = graph
         self.slots: dict[str, int] = {"": _NONE_SLOT}
         self._slot_count = 2
-        host_location = None  # None means "host memory"
-        self._location: dict[int, ExecutionProvider | None] = {}
+        self._location: dict[int, ExecutionProvider | None] = {}  # None: host memory
         self._template: list[Any] = [None, None]
         self._copies: dict[tuple[int, str], int] = {}
         self.steps: list[_Step] = []
@@ -75,13 +80,13 @@ class ExecutionPlan:
         overridable = {vi.name for vi in graph.overridable}
         self._constants = {n for n in graph.initializers if n not in overridable}
         for vi in graph.inputs:
-            self._location[self._slot(vi.name)] = host_location
+            self._location[self._slot(vi.name)] = None
         for name, value in graph.initializers.items():
             slot = self._slot(name)
             self._template[slot] = value
-            self._location[slot] = host_location
+            self._location[slot] = None
         for name in graph.outer_scope:
-            self._location[self._slot(name)] = host_location
+            self._location[self._slot(name)] = None
 
         for assignment in part.assignments:
             self._add_node(assignment)
@@ -229,10 +234,10 @@ class ExecutionPlan:
                 for slot in step.frees:
                     values[slot] = None
                 if terminate is not None and terminate():
-                    raise Fail("Exiting due to terminate flag being set to true.")
+                    raise Terminated()
+        except Terminated:
+            raise
         except OrtError as exc:
-            if isinstance(exc, Fail) and "terminate flag" in exc.message:
-                raise
             raise self._run_error(position, exc) from exc
         except Exception as exc:
             raise self._run_error(position, exc) from exc
@@ -250,7 +255,3 @@ class ExecutionPlan:
         location = self.output_location.get(name)
         return value if location is None else location.to_host(value)
 
-
-def as_array(value: Any) -> np.ndarray:
-    """Make sure a kernel result is an ndarray (numpy scalars become 0-d arrays)."""
-    return value if isinstance(value, np.ndarray) else np.asarray(value)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 import warnings
 from typing import Any
@@ -24,10 +23,7 @@ import pluggy
 from . import hookspecs
 from .registry import KernelRegistrar, PluginFailure, ProviderRegistrar, Registry
 
-if sys.version_info >= (3, 10):
-    from importlib.metadata import entry_points
-else:  # pragma: no cover
-    from importlib_metadata import entry_points
+from importlib.metadata import entry_points
 
 __all__ = [
     "ENTRY_POINT_GROUP",

@@ -19,7 +19,7 @@ import onnx
 from onnx import ModelProto
 
 from .errors import InvalidArgument
-from .execution import ExecutionPlan
+from .execution import ExecutionPlan, Terminated
 from .graph import Graph
 from .loading import infer_types, load_model
 from .metadata import ModelMetadata, NodeArg, node_arg_of
@@ -29,7 +29,7 @@ from .partition import Partition, partition
 from .plugins import get_registry
 from .provider import ExecutionProvider
 from .providers import create_providers
-from .types import ELEMENT_TYPE_NAMES, np_dtype_of, type_string
+from .types import ELEMENT_TYPE_NAMES, dtype_name, np_dtype_of, type_string
 
 __all__ = ["InferenceSession", "PartitionReport"]
 
@@ -108,8 +108,6 @@ class _InputSpec:
 
 
 def _type_name_of_array(value: np.ndarray) -> str:
-    from .types import dtype_name
-
     try:
         return f"tensor({dtype_name(value.dtype)})"
     except (KeyError, ValueError):
@@ -292,9 +290,7 @@ class InferenceSession:
         terminate = None
         if run_options is not None:
             if run_options.terminate:
-                from .errors import Fail
-
-                raise Fail("Exiting due to terminate flag being set to true.")
+                raise Terminated()
             terminate = lambda: run_options.terminate  # noqa: E731
         self._plan.execute(values, terminate)
         return [(name, self._plan.host_output(name, values[slot])) for name, slot in outputs], fed
