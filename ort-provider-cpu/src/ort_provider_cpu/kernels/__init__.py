@@ -9,12 +9,52 @@ from __future__ import annotations
 
 from ort.kernels import KernelTable
 
-from . import cast, elementwise, indexing, math, nn, reduce, tensor
+from . import (
+    attention,
+    cast,
+    control,
+    elementwise,
+    image,
+    indexing,
+    loss,
+    math,
+    ml,
+    nn,
+    quantize,
+    random,
+    reduce,
+    rnn,
+    sequence,
+    signal,
+    strings,
+    tensor,
+    training,
+)
 
 __all__ = ["ALL_KERNELS", "FAMILIES"]
 
 #: The op-family modules, in registration order.
-FAMILIES = (elementwise, math, reduce, cast, nn, tensor, indexing)
+FAMILIES = (
+    elementwise,
+    math,
+    reduce,
+    cast,
+    nn,
+    tensor,
+    indexing,
+    attention,
+    loss,
+    image,
+    quantize,
+    rnn,
+    signal,
+    random,
+    training,
+    strings,
+    ml,
+    sequence,
+    control,
+)
 
 ALL_KERNELS = KernelTable()
 for _family in FAMILIES:
