@@ -70,6 +70,7 @@ class ExecutionPlan:
 
     def __init__(self, graph: Graph, part: Partition) -> None:
         self.graph = graph
+        self.partition = part
         self.slots: dict[str, int] = {"": _NONE_SLOT}
         self._slot_count = 2
         self._location: dict[int, ExecutionProvider | None] = {}  # None: host memory
@@ -159,9 +160,8 @@ class ExecutionPlan:
             if name not in self.slots:
                 raise InvalidGraph(f"{node.describe()} reads '{name}', which is never produced")
             input_slots.append(self._read(name, provider, i in host_inputs))
-        for name in node.implicit_inputs:
-            if name in self.slots:
-                self._read(name, provider, True)
+        implicit = [name for name in node.implicit_inputs if name in self.slots]
+        input_slots.extend(self._read(name, provider, True) for name in implicit)
         info = NodeInfo(
             name=node.name,
             op_type=node.op_type,
@@ -181,6 +181,8 @@ class ExecutionPlan:
             xp=provider.xp,
             provider=provider,
             graph=graph,
+            implicit_input_names=implicit,
+            subgraph_compiler=self._compile_subgraph,
         )
         try:
             compute = kernel.factory(info)
@@ -201,6 +203,12 @@ class ExecutionPlan:
             self._location[slot] = None if provider.device.is_host else provider
             output_slots.append(slot)
         self.steps.append(_Step(compute, input_slots, output_slots, (node.op_type, node.name)))
+
+    def _compile_subgraph(self, proto: onnx.GraphProto) -> Any:
+        from .subgraph import compile_subgraph
+
+        part = self.partition
+        return compile_subgraph(proto, self.graph, part.providers, part.registry)
 
     def _compute_lifetimes(self) -> None:
         keep = set(self.output_slots.values()) | {_NONE_SLOT, _DISCARD_SLOT}

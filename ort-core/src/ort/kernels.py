@@ -145,7 +145,10 @@ class NodeInfo:
         const_inputs: the value of each input that is a constant initializer, else None.
         xp: the array namespace of the provider (numpy on CPU, cupy on CUDA).
         provider: the provider instance the kernel runs on.
-        graph: the :class:`ort.graph.Graph` the node belongs to (control-flow kernels use it).
+        graph: the :class:`ort.graph.Graph` the node belongs to.
+        implicit_input_names: outer-scope values the node's subgraphs read; the compute
+            function receives their values after the regular inputs, in this order.
+        subgraph_compiler: compiles a subgraph attribute (use :meth:`subgraph`).
     """
 
     name: str
@@ -164,6 +167,8 @@ class NodeInfo:
     xp: ModuleType = np
     provider: Any = None
     graph: Any = None
+    implicit_input_names: list[str] = field(default_factory=list)
+    subgraph_compiler: Callable[[Any], Any] | None = None
 
     @property
     def num_inputs(self) -> int:
@@ -182,6 +187,16 @@ class NodeInfo:
     def has_output(self, index: int) -> bool:
         """Return whether optional output ``index`` is requested (listed and not ``''``)."""
         return index < len(self.output_names) and self.output_names[index] != ""
+
+    def subgraph(self, attr_name: str) -> Any:
+        """The graph attribute ``attr_name`` compiled into an :class:`ort.subgraph.Subgraph`
+        over the session's providers (control-flow kernels call this in their factory)."""
+        proto = self.attrs.get(attr_name)
+        if proto is None:
+            raise ValueError(f"{self.describe()} has no graph attribute '{attr_name}'")
+        if self.subgraph_compiler is None:
+            raise RuntimeError(f"{self.describe()}: subgraphs cannot be compiled here")
+        return self.subgraph_compiler(proto)
 
     def describe(self) -> str:
         """Return ``"Op(version) node 'name'"`` for error messages."""

@@ -75,6 +75,7 @@ class Partition:
 
     assignments: list[Assignment]
     providers: list[ExecutionProvider] = field(default_factory=list)
+    registry: Registry | None = None
 
     def nodes_by_provider(self) -> dict[str, list[str]]:
         """Provider name -> names of the nodes it runs, for every provider of the session."""
@@ -131,7 +132,7 @@ def partition(graph: Graph, providers: list[ExecutionProvider], registry: Regist
         missing = still_missing
     if missing:
         raise OrtNotImplemented(_explain_missing(graph, missing[0], signatures, providers, registry))
-    return Partition([chosen[n.index] for n in graph.nodes], list(providers))
+    return Partition([chosen[n.index] for n in graph.nodes], list(providers), registry)
 
 
 def _explain_missing(graph, node, signatures, providers, registry) -> str:

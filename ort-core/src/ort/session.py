@@ -20,6 +20,7 @@ from onnx import ModelProto
 
 from .errors import InvalidArgument
 from .execution import ExecutionPlan, Terminated
+from .feeds import FeedSpec, feed_spec
 from .graph import Graph
 from .loading import infer_types, load_model
 from .metadata import ModelMetadata, NodeArg, node_arg_of
@@ -29,7 +30,6 @@ from .partition import Partition, partition
 from .plugins import get_registry
 from .provider import ExecutionProvider
 from .providers import create_providers
-from .types import ELEMENT_TYPE_NAMES, dtype_name, np_dtype_of, type_string
 
 __all__ = ["InferenceSession", "PartitionReport"]
 
@@ -42,76 +42,6 @@ class PartitionReport:
 
     nodes_by_provider: dict[str, list[str]]
     copies: list[str]
-
-
-class _InputSpec:
-    """What a feed for one graph input must look like, precomputed at session creation."""
-
-    __slots__ = ("name", "slot", "type_str", "is_tensor", "dtype", "rank", "fixed_dims")
-
-    def __init__(self, value_info: onnx.ValueInfoProto, slot: int) -> None:
-        tp = value_info.type
-        self.name = value_info.name
-        self.slot = slot
-        self.type_str = type_string(tp)
-        self.is_tensor = tp.WhichOneof("value") == "tensor_type"
-        self.dtype: np.dtype | None = None
-        self.rank: int | None = None
-        self.fixed_dims: list[tuple[int, int]] = []
-        if self.is_tensor:
-            if tp.tensor_type.elem_type in ELEMENT_TYPE_NAMES:
-                self.dtype = np_dtype_of(tp.tensor_type.elem_type)
-            if tp.tensor_type.HasField("shape"):
-                dims = tp.tensor_type.shape.dim
-                self.rank = len(dims)
-                self.fixed_dims = [(i, d.dim_value) for i, d in enumerate(dims) if d.HasField("dim_value")]
-
-    def convert(self, value: Any) -> Any:
-        """Check a feed against the declared type and shape; return the array to run with."""
-        if isinstance(value, OrtValue):
-            value = value.numpy()
-        if not self.is_tensor:
-            return value
-        if not isinstance(value, np.ndarray):
-            if self.dtype is not None and self.dtype != np.dtype(object):
-                try:
-                    value = np.asarray(value, dtype=self.dtype)
-                except (TypeError, ValueError) as exc:
-                    raise InvalidArgument(
-                        f"Input '{self.name}' must be convertible to {self.type_str}: {exc}"
-                    ) from None
-            else:
-                value = np.asarray(value)
-        expected = self.dtype
-        if expected is not None and value.dtype != expected:
-            if expected == np.dtype(object) and value.dtype.kind in "US":
-                value = value.astype(str).astype(object)
-            elif not (expected == np.dtype(object) and value.dtype == np.dtype(object)):
-                actual = _type_name_of_array(value)
-                raise InvalidArgument(
-                    f"Unexpected input data type. Actual: ({actual}) , expected: ({self.type_str})"
-                )
-        if self.rank is not None:
-            if value.ndim != self.rank:
-                raise InvalidArgument(
-                    f"Invalid rank for input: {self.name} Got: {value.ndim} Expected: {self.rank} "
-                    "Please fix either the inputs/outputs or the model."
-                )
-            bad = [(i, value.shape[i], d) for i, d in self.fixed_dims if value.shape[i] != d]
-            if bad:
-                lines = "".join(f" index: {i} Got: {got} Expected: {want}\n" for i, got, want in bad)
-                raise InvalidArgument(
-                    f"Got invalid dimensions for input: {self.name} for the following indices\n"
-                    f"{lines} Please fix either the inputs/outputs or the model."
-                )
-        return value
-
-
-def _type_name_of_array(value: np.ndarray) -> str:
-    try:
-        return f"tensor({dtype_name(value.dtype)})"
-    except (KeyError, ValueError):
-        return f"numpy {value.dtype}"
 
 
 class InferenceSession:
@@ -196,8 +126,8 @@ class InferenceSession:
             if isinstance(value, np.ndarray):
                 value.setflags(write=False)  # kernels must never write model constants
         self._plan = ExecutionPlan(self._graph, self._partition)
-        self._input_specs = {
-            vi.name: _InputSpec(vi, self._plan.input_slots[vi.name])
+        self._input_specs: dict[str, tuple[FeedSpec, int]] = {
+            vi.name: (feed_spec(vi.name, vi.type), self._plan.input_slots[vi.name])
             for vi in list(self._graph.inputs) + list(self._graph.overridable)
         }
         self._required = [vi.name for vi in self._graph.inputs
@@ -273,13 +203,13 @@ class InferenceSession:
             )
         fed = []
         for name, value in input_feed.items():
-            spec = self._input_specs.get(name)
-            if spec is None:
+            entry = self._input_specs.get(name)
+            if entry is None:
                 raise InvalidArgument(f"Invalid input name: {name}")
+            spec, slot = entry
             array = spec.convert(value)
-            values[spec.slot] = array
-            if isinstance(array, np.ndarray):
-                fed.append(array)
+            values[slot] = array
+            fed.extend(_arrays_in(array))
         return fed
 
     def _execute(self, output_names: Sequence[str] | None, input_feed: Mapping[str, Any],
@@ -310,9 +240,20 @@ class InferenceSession:
         return [OrtValue(_to_user(value, fed)) for _, value in results]
 
 
+def _arrays_in(value: Any) -> list[np.ndarray]:
+    """The arrays a fed value holds (itself, or a sequence's items)."""
+    if isinstance(value, np.ndarray):
+        return [value]
+    if isinstance(value, list):
+        return [a for item in value for a in _arrays_in(item)]
+    return []
+
+
 def _to_user(value: Any, fed: list[np.ndarray]) -> Any:
     """An output the caller may keep and modify: never a view of a model constant or of a
-    caller's own input array."""
+    caller's own input array (sequences are returned as new lists of such arrays)."""
+    if isinstance(value, list):
+        return [_to_user(item, fed) for item in value]
     if not isinstance(value, np.ndarray):
         if isinstance(value, np.generic):
             return np.asarray(value)

@@ -1,0 +1,148 @@
+"""Checking and converting what callers feed to ``run``: one :class:`FeedSpec` per graph input,
+built once from its declared ``TypeProto``.
+
+Tensors are checked for element type, rank and fixed dimensions with ONNX Runtime's messages;
+Python scalars, lists and numpy scalars are converted to arrays of the declared type. Sequences
+take a list (or tuple) of tensors, optionals take ``None`` (empty) or their element.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+import onnx
+
+from .errors import InvalidArgument
+from .ortvalue import OrtValue
+from .types import ELEMENT_TYPE_NAMES, dtype_name, np_dtype_of, type_string
+
+__all__ = ["FeedSpec", "TensorFeed", "SequenceFeed", "OptionalFeed", "AnyFeed", "feed_spec"]
+
+
+class FeedSpec(ABC):
+    """What a feed for one input must look like."""
+
+    def __init__(self, name: str, tp: onnx.TypeProto | None) -> None:
+        self.name = name
+        self.type_str = type_string(tp) if tp is not None else "unknown"
+
+    @abstractmethod
+    def convert(self, value: Any) -> Any:
+        """Check ``value``; return what the plan runs with (raise InvalidArgument if wrong)."""
+
+
+class AnyFeed(FeedSpec):
+    """An input of unknown or unchecked type: passed through (OrtValues unwrapped)."""
+
+    def convert(self, value: Any) -> Any:
+        """Return the value, an OrtValue's content unwrapped."""
+        return value.numpy() if isinstance(value, OrtValue) else value
+
+
+class TensorFeed(FeedSpec):
+    """A tensor input: element type, rank and fixed dimensions are checked."""
+
+    def __init__(self, name: str, tp: onnx.TypeProto) -> None:
+        super().__init__(name, tp)
+        tensor = tp.tensor_type
+        self.dtype: np.dtype | None = None
+        self.rank: int | None = None
+        self.fixed_dims: list[tuple[int, int]] = []
+        if tensor.elem_type in ELEMENT_TYPE_NAMES:
+            self.dtype = np_dtype_of(tensor.elem_type)
+        if tensor.HasField("shape"):
+            dims = tensor.shape.dim
+            self.rank = len(dims)
+            self.fixed_dims = [(i, d.dim_value) for i, d in enumerate(dims) if d.HasField("dim_value")]
+
+    def convert(self, value: Any) -> np.ndarray:
+        """Check a tensor feed; return the array to run with."""
+        if isinstance(value, OrtValue):
+            value = value.numpy()
+        if not isinstance(value, np.ndarray):
+            if value is None or isinstance(value, (dict, set)):
+                raise InvalidArgument(
+                    f"Input '{self.name}' must be a {self.type_str}, got {type(value).__name__}"
+                )
+            if self.dtype is not None and self.dtype != np.dtype(object):
+                try:
+                    value = np.asarray(value, dtype=self.dtype)
+                except (TypeError, ValueError) as exc:
+                    raise InvalidArgument(
+                        f"Input '{self.name}' must be convertible to {self.type_str}: {exc}"
+                    ) from None
+            else:
+                value = np.asarray(value)
+        expected = self.dtype
+        if expected is not None and value.dtype != expected:
+            if expected == np.dtype(object) and value.dtype.kind in "US":
+                value = value.astype(str).astype(object)
+            elif not (expected == np.dtype(object) and value.dtype == np.dtype(object)):
+                raise InvalidArgument(
+                    f"Unexpected input data type. Actual: ({_type_name_of_array(value)}) , "
+                    f"expected: ({self.type_str})"
+                )
+        if self.rank is not None:
+            if value.ndim != self.rank:
+                raise InvalidArgument(
+                    f"Invalid rank for input: {self.name} Got: {value.ndim} Expected: {self.rank} "
+                    "Please fix either the inputs/outputs or the model."
+                )
+            bad = [(i, value.shape[i], d) for i, d in self.fixed_dims if value.shape[i] != d]
+            if bad:
+                lines = "".join(f" index: {i} Got: {got} Expected: {want}\n" for i, got, want in bad)
+                raise InvalidArgument(
+                    f"Got invalid dimensions for input: {self.name} for the following indices\n"
+                    f"{lines} Please fix either the inputs/outputs or the model."
+                )
+        return value
+
+
+class SequenceFeed(FeedSpec):
+    """A sequence input: a list or tuple whose items each satisfy the element spec."""
+
+    def __init__(self, name: str, tp: onnx.TypeProto) -> None:
+        super().__init__(name, tp)
+        self.element = feed_spec(name, tp.sequence_type.elem_type)
+
+    def convert(self, value: Any) -> list[Any]:
+        """Check a sequence feed; return a new list of converted items."""
+        if isinstance(value, np.ndarray) or not isinstance(value, (list, tuple)):
+            raise InvalidArgument(
+                f"Input '{self.name}' is a {self.type_str}: feed a list of arrays, "
+                f"got {type(value).__name__}"
+            )
+        return [self.element.convert(item) for item in value]
+
+
+class OptionalFeed(FeedSpec):
+    """An optional input: ``None`` is the empty optional, anything else must fit the element."""
+
+    def __init__(self, name: str, tp: onnx.TypeProto) -> None:
+        super().__init__(name, tp)
+        self.element = feed_spec(name, tp.optional_type.elem_type)
+
+    def convert(self, value: Any) -> Any:
+        """Return None for an empty optional, else the converted element."""
+        return None if value is None else self.element.convert(value)
+
+
+def feed_spec(name: str, tp: onnx.TypeProto | None) -> FeedSpec:
+    """The spec checking feeds of an input of type ``tp``."""
+    kind = tp.WhichOneof("value") if tp is not None else None
+    if kind == "tensor_type":
+        return TensorFeed(name, tp)
+    if kind == "sequence_type" and tp.sequence_type.HasField("elem_type"):
+        return SequenceFeed(name, tp)
+    if kind == "optional_type" and tp.optional_type.HasField("elem_type"):
+        return OptionalFeed(name, tp)
+    return AnyFeed(name, tp)
+
+
+def _type_name_of_array(value: np.ndarray) -> str:
+    try:
+        return f"tensor({dtype_name(value.dtype)})"
+    except (KeyError, ValueError):
+        return f"numpy {value.dtype}"
