@@ -525,6 +525,17 @@ def test_space_to_depth(block):
     check("DepthToSpace", [("x", arr((1, 8, 2, 3)))], opset=1, blocksize=2)
 
 
+@pytest.mark.parametrize("mode", ["DCR", "CRD"])
+def test_space_to_depth_28_mode_is_the_inverse_of_depth_to_space(mode):
+    check("SpaceToDepth", [("x", arr((2, 3, 4, 6)))], opset=28, oracle="reference",
+          blocksize=2, mode=mode)
+    x = arr((2, 3, 4, 6))
+    model, feeds = make_model("SpaceToDepth", [("x", x)], opset=28, blocksize=2, mode=mode)
+    (packed,) = run_ours(model, feeds)
+    model, feeds = make_model("DepthToSpace", [("x", packed)], opset=28, blocksize=2, mode=mode)
+    np.testing.assert_array_equal(run_ours(model, feeds)[0], x)
+
+
 # --------------------------------------------------------------------------- Trilu / EyeLike
 
 

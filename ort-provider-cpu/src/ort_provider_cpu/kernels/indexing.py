@@ -251,7 +251,7 @@ def _scatter_elements(node: NodeInfo, allowed: Sequence[str]):
     return compute
 
 
-@kernels.register("Scatter", since=9, until=10)
+@kernels.register("Scatter", since=9, until=11)
 def scatter(node: NodeInfo):
     """Scatter (deprecated alias of ScatterElements without reduction)."""
     return _scatter_elements(node, ())

@@ -698,8 +698,13 @@ def depth_to_space(node: NodeInfo):
 
 @kernels.register("SpaceToDepth", since=1)
 def space_to_depth(node: NodeInfo):
-    """SpaceToDepth: move spatial blocks into depth."""
+    """SpaceToDepth 1+: move spatial blocks into depth; 28+ orders the new channels DCR
+    (default) or CRD per ``mode`` (the inverse of DepthToSpace of the same mode)."""
     b = _blocksize(node)
+    mode = str(node.attrs.get("mode", "DCR"))
+    if mode not in ("DCR", "CRD"):
+        raise ValueError(f"{node.describe()}: mode must be DCR or CRD, got '{mode}'")
+    order = (0, 3, 5, 1, 2, 4) if mode == "DCR" else (0, 1, 3, 5, 2, 4)
     xp = node.xp
 
     def compute(x):
@@ -708,7 +713,7 @@ def space_to_depth(node: NodeInfo):
         n, c, h, w = x.shape
         if h % b or w % b:
             raise ValueError(f"{node.describe()}: H={h}, W={w} not divisible by blocksize {b}")
-        t = xp.transpose(x.reshape(n, c, h // b, b, w // b, b), (0, 3, 5, 1, 2, 4))
+        t = xp.transpose(x.reshape(n, c, h // b, b, w // b, b), order)
         return (t.reshape(n, c * b * b, h // b, w // b),)
 
     return compute
