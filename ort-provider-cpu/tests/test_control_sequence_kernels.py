@@ -326,3 +326,27 @@ def test_optional_get_element_of_empty_optional_is_an_error():
     with pytest.raises(ort.Fail, match="optional input is empty"):
         sess.run(None, {"o": None})
     assert sess.run(None, {"o": np.ones(1, np.float32)})[0].tolist() == [1]
+
+
+def test_sequence_items_are_checked_for_element_type_only_like_onnxruntime():
+    """Declared item shapes inside a sequence are not enforced (onnxruntime ignores them)."""
+    opt = helper.make_optional_type_proto(
+        helper.make_sequence_type_proto(helper.make_tensor_type_proto(FLOAT, ["N"])))
+    nodes = [helper.make_node("OptionalHasElement", ["o"], ["h"])]
+    model = _model(nodes, [helper.make_value_info("o", opt)], [_tensor("h", BOOL)])
+    seq = [np.ones((2, 3), np.float32)]
+    for value, expected in ((None, False), (seq, True)):
+        ours, theirs = _both(model, {"o": value})
+        _assert_same(ours, theirs)
+        assert bool(ours[0]) is expected
+
+
+def test_sequence_ortvalue_round_trip():
+    model = _model([helper.make_node("Identity", ["s"], ["t"])], [_seq("s")], [_seq("t")],
+                   opset=16)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    (out,) = sess.run_with_ort_values(None, {"s": [np.ones(2, np.float32)]})
+    assert out.is_tensor_sequence() and not out.is_tensor()
+    assert out.data_type() == "seq(tensor(float))"
+    (again,) = sess.run_with_ort_values(None, {"s": out})
+    assert again.value[0].tolist() == [1, 1]

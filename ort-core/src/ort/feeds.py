@@ -42,9 +42,10 @@ class AnyFeed(FeedSpec):
 
 
 class TensorFeed(FeedSpec):
-    """A tensor input: element type, rank and fixed dimensions are checked."""
+    """A tensor input: element type, rank and fixed dimensions are checked (only the element
+    type for the items of a sequence, as ONNX Runtime does)."""
 
-    def __init__(self, name: str, tp: onnx.TypeProto) -> None:
+    def __init__(self, name: str, tp: onnx.TypeProto, check_shape: bool = True) -> None:
         super().__init__(name, tp)
         tensor = tp.tensor_type
         self.dtype: np.dtype | None = None
@@ -52,7 +53,7 @@ class TensorFeed(FeedSpec):
         self.fixed_dims: list[tuple[int, int]] = []
         if tensor.elem_type in ELEMENT_TYPE_NAMES:
             self.dtype = np_dtype_of(tensor.elem_type)
-        if tensor.HasField("shape"):
+        if check_shape and tensor.HasField("shape"):
             dims = tensor.shape.dim
             self.rank = len(dims)
             self.fixed_dims = [(i, d.dim_value) for i, d in enumerate(dims) if d.HasField("dim_value")]
@@ -105,10 +106,14 @@ class SequenceFeed(FeedSpec):
 
     def __init__(self, name: str, tp: onnx.TypeProto) -> None:
         super().__init__(name, tp)
-        self.element = feed_spec(name, tp.sequence_type.elem_type)
+        elem = tp.sequence_type.elem_type
+        self.element = (TensorFeed(name, elem, check_shape=False)
+                        if elem.WhichOneof("value") == "tensor_type" else feed_spec(name, elem))
 
     def convert(self, value: Any) -> list[Any]:
         """Check a sequence feed; return a new list of converted items."""
+        if isinstance(value, OrtValue):
+            value = value.value
         if isinstance(value, np.ndarray) or not isinstance(value, (list, tuple)):
             raise InvalidArgument(
                 f"Input '{self.name}' is a {self.type_str}: feed a list of arrays, "
@@ -126,6 +131,8 @@ class OptionalFeed(FeedSpec):
 
     def convert(self, value: Any) -> Any:
         """Return None for an empty optional, else the converted element."""
+        if isinstance(value, OrtValue) and not value.has_value():
+            return None
         return None if value is None else self.element.convert(value)
 
 
