@@ -48,7 +48,8 @@ ELEMENT_TYPE_NAMES: dict[int, str] = {
     TensorProto.INT4: "int4",
 }
 for _name, _attr in (("float4e2m1", "FLOAT4E2M1"), ("float8e8m0", "FLOAT8E8M0"),
-                     ("uint2", "UINT2"), ("int2", "INT2")):
+                     ("uint2", "UINT2"), ("int2", "INT2"), ("float6e2m3", "FLOAT6E2M3"),
+                     ("float6e3m2", "FLOAT6E3M2")):
     if hasattr(TensorProto, _attr):
         ELEMENT_TYPE_NAMES[getattr(TensorProto, _attr)] = _name
 
@@ -77,7 +78,8 @@ _NP_DTYPES: dict[int, np.dtype] = {
     TensorProto.INT4: np.dtype(ml_dtypes.int4),
 }
 for _attr, _ml in (("FLOAT4E2M1", "float4_e2m1fn"), ("FLOAT8E8M0", "float8_e8m0fnu"),
-                   ("UINT2", "uint2"), ("INT2", "int2")):
+                   ("UINT2", "uint2"), ("INT2", "int2"), ("FLOAT6E2M3", "float6_e2m3fn"),
+                   ("FLOAT6E3M2", "float6_e3m2fn")):
     if hasattr(TensorProto, _attr) and hasattr(ml_dtypes, _ml):
         _NP_DTYPES[getattr(TensorProto, _attr)] = np.dtype(getattr(ml_dtypes, _ml))
 
