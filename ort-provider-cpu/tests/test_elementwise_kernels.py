@@ -117,10 +117,45 @@ def test_mod(dtype, fmod):
     check("Mod", [a, b], {"fmod": fmod}, rtol=1e-3)
 
 
-def test_mod_float_without_fmod_is_rejected():
-    model, feeds = make_model("Mod", [rand((3,)), rand((3,))], {"fmod": 0})
-    with pytest.raises(Exception):
+@pytest.mark.parametrize("opset", [10, 13, 21])
+def test_mod_float_without_fmod_is_rejected(opset):
+    model, feeds = make_model("Mod", [rand((3,)), rand((3,))], {"fmod": 0}, opset=opset)
+    with pytest.raises(Exception, match="fmod"):
         run_ours(model, feeds)
+
+
+def test_mod_invalid_fmod():
+    model, feeds = make_model("Mod", [rand((3,), np.int32), rand((3,), np.int32)], {"fmod": 2})
+    with pytest.raises(Exception, match="fmod"):
+        run_ours(model, feeds)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, "bfloat16"])
+@pytest.mark.parametrize("fmod", [0, 1])
+def test_mod_opset28_floats(dtype, fmod):
+    import ml_dtypes
+
+    dtype = ml_dtypes.bfloat16 if dtype == "bfloat16" else dtype
+    a = np.array([5.5, -5.5, 5.5, -5.5, 0.0, -0.0, 0.0, np.inf, 3.0, 3.0, -3.0, np.nan, 7.0],
+                 np.float32)
+    b = np.array([2.0, 2.0, -2.0, -2.0, 3.0, 3.0, -3.0, 2.0, 0.0, np.inf, np.inf, 1.0, -np.inf],
+                 np.float32)
+    model, feeds = make_model("Mod", [a.astype(dtype), b.astype(dtype)], {"fmod": fmod},
+                              opset=28)
+    (got,) = run_ours(model, feeds)
+    assert got.dtype == np.dtype(dtype)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        want = (np.fmod if fmod else np.remainder)(a.astype(np.float64), b.astype(np.float64))
+    np.testing.assert_array_equal(got.astype(np.float64), want)
+    np.testing.assert_array_equal(np.signbit(got.astype(np.float64)), np.signbit(want))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint8])
+@pytest.mark.parametrize("opset", [13, 28])
+def test_mod_integers_across_opsets(dtype, opset):
+    a = rand((4, 5), dtype, -30 if np.dtype(dtype).kind != "u" else 0, 30)
+    b = rand((5,), dtype, 1, 7)
+    check("Mod", [a, b], {"fmod": 0}, opset=opset, oracle="ort" if opset < 28 else "ref")
 
 
 # ---- comparisons, logic, bitwise ---------------------------------------------------------
@@ -245,8 +280,44 @@ def test_activation_attributes(op, attrs, dtype):
 
 
 @pytest.mark.parametrize("slope_shape", [(1,), (4,), (3, 1), (3, 4)])
-def test_prelu(slope_shape):
-    check("PRelu", [rand((2, 3, 4)), rand(slope_shape)])
+@pytest.mark.parametrize("opset", [7, 9, 16])
+def test_prelu(slope_shape, opset):
+    check("PRelu", [rand((2, 3, 4)), rand(slope_shape)], opset=opset)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.float64])
+def test_prelu_types(dtype):
+    check("PRelu", [rand((2, 3, 4), dtype, -5, 5), rand((4,), dtype, -3, 3)], opset=16)
+
+
+@pytest.mark.parametrize("x_shape,slope_shape", [((2, 3, 4), (3,)), ((2, 3, 4, 5), (3,)),
+                                                 ((2, 3), (1,)), ((2, 3, 4), (2, 3, 4)),
+                                                 ((3,), (3,))])
+@pytest.mark.parametrize("opset", [1, 6])
+def test_prelu_legacy_per_channel_slope(x_shape, slope_shape, opset):
+    x, slope = rand(x_shape), rand(slope_shape)
+    model, feeds = make_model("PRelu", [x, slope], opset=opset)
+    (got,) = run_ours(model, feeds)
+    if len(slope_shape) == 1 and len(x_shape) >= 2 and slope_shape[0] == x_shape[1]:
+        slope = slope.reshape((-1,) + (1,) * (len(x_shape) - 2))
+    np.testing.assert_allclose(got, np.where(x < 0, x * slope, x), rtol=1e-6)
+
+
+def test_prelu_legacy_bad_slope():
+    model, feeds = make_model("PRelu", [rand((2, 3, 4)), rand((5,))], opset=6)
+    with pytest.raises(Exception):
+        run_ours(model, feeds)
+
+
+# ---- Shrink ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("attrs", [{}, {"lambd": 1.5}, {"bias": 1.5}, {"lambd": 0.0,
+                                                                       "bias": -0.7}])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, np.int32, np.int8,
+                                   np.uint8, np.int64])
+def test_shrink(attrs, dtype):
+    low = 0 if np.dtype(dtype).kind == "u" else -6
+    check("Shrink", [rand((4, 6), dtype, low, 6)], attrs, opset=9, rtol=1e-3)
 
 
 # ---- Clip --------------------------------------------------------------------------------

@@ -77,7 +77,47 @@ def test_einsum(equation, shapes):
           rtol=1e-5, atol=1e-5)
 
 
-# ---- CumSum, Hardmax ---------------------------------------------------------------------
+@pytest.mark.parametrize("equation,shapes", [("ij,jk->ik", [(3, 4), (4, 5)]),
+                                             ("bij->b", [(2, 3, 4)])])
+@pytest.mark.parametrize("dtype", ["bfloat16", np.float16])
+def test_einsum_low_precision(equation, shapes, dtype):
+    import ml_dtypes
+
+    dtype = ml_dtypes.bfloat16 if dtype == "bfloat16" else dtype
+    inputs = [rand(s).astype(dtype) for s in shapes]
+    got = check("Einsum", inputs, {"equation": equation}, opset=28, oracle="ref",
+                rtol=1e-2, atol=1e-2)[0]
+    assert got.dtype == np.dtype(dtype)
+
+
+# ---- Det ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(3, 3), (2, 4, 4), (2, 1, 2, 2), (0, 3, 3), (1, 1)])
+@pytest.mark.parametrize("opset", [11, 22])
+def test_det(shape, opset):
+    check("Det", [rand(shape)], opset=opset, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float16, "bfloat16"])
+def test_det_types(dtype):
+    import ml_dtypes
+
+    dtype = ml_dtypes.bfloat16 if dtype == "bfloat16" else dtype
+    x = rand((2, 3, 3)).astype(dtype)
+    model, feeds = make_model("Det", [x], opset=22)
+    (got,) = run_ours(model, feeds)
+    assert got.dtype == np.dtype(dtype) and got.shape == (2,)
+    want = np.linalg.det(x.astype(np.float64))
+    np.testing.assert_allclose(got.astype(np.float64), want, rtol=2e-2, atol=2e-2)
+
+
+def test_det_not_square():
+    model, feeds = make_model("Det", [rand((2, 3, 4))], opset=22)
+    with pytest.raises(Exception):
+        run_ours(model, feeds)
+
+
+# ---- CumSum, CumProd, Hardmax ------------------------------------------------------------
 
 @pytest.mark.parametrize("axis", [0, 1, -1])
 @pytest.mark.parametrize("exclusive", [0, 1])
@@ -86,6 +126,22 @@ def test_einsum(equation, shapes):
 def test_cumsum(axis, exclusive, reverse, dtype):
     check("CumSum", [rand((3, 4, 5), dtype), np.array(axis, np.int64)],
           {"exclusive": exclusive, "reverse": reverse}, opset=14, const=(1,))
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+@pytest.mark.parametrize("exclusive", [0, 1])
+@pytest.mark.parametrize("reverse", [0, 1])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64])
+def test_cumprod(axis, exclusive, reverse, dtype):
+    x = rand((3, 4, 5), dtype, -2, 2)
+    check("CumProd", [x, np.array(axis, np.int32)], {"exclusive": exclusive, "reverse": reverse},
+          opset=26, rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape,axis", [((0, 3), 0), ((4, 0), 1), ((5,), 0)])
+def test_cumprod_edge_shapes(shape, axis):
+    check("CumProd", [rand(shape), np.array(axis, np.int64)], {"exclusive": 1}, opset=26,
+          const=(1,))
 
 
 @pytest.mark.parametrize("opset,axis", [(11, None), (11, 0), (11, 2), (13, None), (13, 0),
@@ -263,6 +319,54 @@ def test_cast_float8_dtype():
         model, feeds = make_model("Cast", [rand((5,))], {"to": to})
         (got,) = run_ours(model, feeds)
         assert got.dtype == np_dtype_of(to)
+
+
+def _e8m0_reference(x, saturate, round_mode):
+    """Expected float8e8m0 bytes of float32 ``x`` (positive normal values or special)."""
+    from onnx.numpy_helper import to_float8e8m0
+
+    codes = to_float8e8m0(x, saturate, round_mode).view(np.uint8).copy()
+    inf = np.isinf(x)
+    zero = x == 0
+    codes[inf] = 254 if saturate else 255  # the spec's table: Inf -> E8M0_MAX / NaN
+    codes[zero] = 0 if saturate else 255  # 0 -> E8M0_MIN / NaN
+    return codes
+
+
+@pytest.mark.parametrize("round_mode", ["up", "down", "nearest"])
+@pytest.mark.parametrize("saturate", [0, 1])
+@pytest.mark.parametrize("src", [np.float32, np.float16, np.float64])
+def test_cast_e8m0(round_mode, saturate, src):
+    x = np.array([0.124, 0.25, 0.5, 1.1, 1.5, 1.49, 2.0, 3.0, 6.0, 1e-30, 3e38, 1.7e38, 0.0,
+                  np.inf, np.nan, 2.0 ** -126, 0.75], np.float32)
+    if src == np.float16:
+        x = x[(x == 0) | ~np.isfinite(x) | ((np.abs(x) < 6e4) & (np.abs(x) > 1e-4))]
+    x = x.astype(src)
+    model, feeds = make_model("Cast", [x], {"to": onnx.TensorProto.FLOAT8E8M0,
+                                            "saturate": saturate, "round_mode": round_mode},
+                              opset=25)
+    (got,) = run_ours(model, feeds)
+    assert got.dtype == np.dtype("float8_e8m0fnu")
+    expected = _e8m0_reference(x.astype(np.float32), saturate, round_mode)
+    np.testing.assert_array_equal(got.view(np.uint8), expected)
+
+
+def test_cast_e8m0_round_trip_and_castlike():
+    import ml_dtypes
+
+    x = np.array([0.25, 1.0, 3.0, 1024.0], np.float32)
+    like = np.zeros((1,), ml_dtypes.float8_e8m0fnu)
+    model, feeds = make_model("CastLike", [x, like], {"round_mode": "down"}, opset=25)
+    (got,) = run_ours(model, feeds)
+    np.testing.assert_array_equal(got.astype(np.float32), [0.25, 1.0, 2.0, 1024.0])
+    check("Cast", [got], {"to": onnx.TensorProto.FLOAT}, opset=25, oracle="ref")
+
+
+def test_cast_invalid_round_mode():
+    model, feeds = make_model("Cast", [rand((3,))], {"to": onnx.TensorProto.FLOAT8E8M0,
+                                                     "round_mode": "sideways"}, opset=25)
+    with pytest.raises(Exception, match="round_mode"):
+        run_ours(model, feeds)
 
 
 @pytest.mark.parametrize("opset", [15, 19, 21])

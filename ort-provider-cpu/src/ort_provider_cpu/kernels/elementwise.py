@@ -189,21 +189,33 @@ def _make_pow(node: NodeInfo) -> Callable:
     return power
 
 
+def _low_precision_in_float32(xp, fn: Callable) -> Callable:
+    """Wrap a binary float function so float16/bfloat16 operands are computed in float32."""
+
+    def compute(a, b):
+        if a.dtype in _LOW_PRECISION:
+            return fn(a.astype(np.float32), b.astype(np.float32)).astype(a.dtype)
+        return fn(a, b)
+
+    return compute
+
+
 def _make_mod(node: NodeInfo) -> Callable:
-    """Return the Mod function: ``fmod=1`` is C fmod (sign of dividend), else the sign of
-    the divisor (integers only)."""
+    """Return the Mod function: ``fmod=1`` is C fmod (sign of dividend), ``fmod=0`` takes the
+    sign of the divisor (floor division; integers only before opset 28)."""
     xp = node.xp
     fmod = int(node.attrs.get("fmod", 0))
+    if fmod not in (0, 1):
+        raise ValueError(f"{node.describe()}: fmod must be 0 or 1, got {fmod}")
     dtype = node.input_dtypes[0]
-    if not fmod and dtype is not None and np.dtype(dtype).kind not in "iu":
+    floats_need_fmod = node.since_version < 28
+    if floats_need_fmod and not fmod and dtype is not None and np.dtype(dtype).kind not in "iu":
         raise ValueError(f"{node.describe()}: fmod must be 1 for floating point inputs")
     if fmod:
-        def c_fmod(a, b):
-            if a.dtype in _LOW_PRECISION:
-                return xp.fmod(a.astype(np.float32), b.astype(np.float32)).astype(a.dtype)
-            return xp.fmod(a, b)
-        return c_fmod
-    return xp.remainder
+        return _low_precision_in_float32(xp, xp.fmod)
+    # numpy's remainder has the special cases of Mod-28: signed zeros take the divisor's
+    # sign, x = +-inf or y = 0 give NaN, y = +-inf returns x or y by sign.
+    return _low_precision_in_float32(xp, xp.remainder)
 
 
 def _make_bitshift(node: NodeInfo) -> Callable:
@@ -233,6 +245,24 @@ def _make_prelu(node: NodeInfo) -> Callable:
     return lambda x, slope: xp.where(x < 0, x * slope, x).astype(x.dtype, copy=False)
 
 
+def _make_prelu_legacy(node: NodeInfo) -> Callable:
+    """Return the PRelu function of opsets 1-6: a one-element slope is shared, a 1-D slope
+    of length C applies per channel (axis 1); other slopes broadcast numpy-style."""
+    prelu = _make_prelu(node)
+    where = node.describe()
+
+    def compute(x, slope):
+        if slope.size == 1:
+            slope = slope.reshape(())
+        elif slope.ndim == 1 and x.ndim >= 2 and slope.shape[0] == x.shape[1]:
+            slope = slope.reshape((-1,) + (1,) * (x.ndim - 2))
+        elif np.broadcast_shapes(slope.shape, x.shape) != x.shape:
+            raise ValueError(f"{where}: slope of shape {slope.shape} does not fit X {x.shape}")
+        return prelu(x, slope)
+
+    return compute
+
+
 #: op -> (function maker, [(since, until, legacy broadcast attributes)])
 _BINARY: dict[str, tuple[Callable[[NodeInfo], Callable], list[tuple[int, int | None, bool]]]] = {}
 _LEGACY_THEN_MODERN = [(1, 6, True), (7, None, False)]
@@ -253,14 +283,14 @@ for _op, _maker in (
 for _op, _maker, _since in (
     ("LessOrEqual", _ufunc("less_equal"), 12),
     ("GreaterOrEqual", _ufunc("greater_equal"), 12),
-    ("Mod", _make_mod, 10),
     ("BitShift", _make_bitshift, 11),
     ("BitwiseAnd", _ufunc("bitwise_and"), 18),
     ("BitwiseOr", _ufunc("bitwise_or"), 18),
     ("BitwiseXor", _ufunc("bitwise_xor"), 18),
-    ("PRelu", _make_prelu, 1),
 ):
     _BINARY[_op] = (_maker, [(_since, None, False)])
+_BINARY["Mod"] = (_make_mod, [(10, 12, False), (13, 27, False), (28, None, False)])
+_BINARY["PRelu"] = (_make_prelu, [(7, 8, False), (9, 15, False), (16, None, False)])
 
 
 def _binary_factory(maker: Callable[[NodeInfo], Callable], legacy: bool):
@@ -284,6 +314,8 @@ def _binary_factory(maker: Callable[[NodeInfo], Callable], legacy: bool):
 for _op, (_maker, _ranges) in _BINARY.items():
     for _since, _until, _legacy in _ranges:
         kernels.register(_op, _since, _until)(_binary_factory(_maker, _legacy))
+for _since, _until in ((1, 5), (6, 6)):  # PRelu before opset 7: per-channel slope
+    kernels.register("PRelu", _since, _until)(_binary_factory(_make_prelu_legacy, False))
 
 
 # ---------------------------------------------------------------------------------------
@@ -521,6 +553,24 @@ def clip_inputs(node: NodeInfo):
 
     if not has_min and not has_max:
         return lambda x, *rest: (x.copy(),)
+    return compute
+
+
+@kernels.register("Shrink", 9)
+def shrink(node: NodeInfo):
+    """Shrink 9+: x + bias where x < -lambd, x - bias where x > lambd, else 0 (computed in
+    float64 for integers and float32 for float16/bfloat16, then cast back)."""
+    xp = node.xp
+    lambd = float(node.attrs.get("lambd", 0.5))
+    bias = float(node.attrs.get("bias", 0.0))
+
+    def compute(x):
+        wide = x.astype(np.float32 if x.dtype in _LOW_PRECISION else np.float64)
+        out = xp.where(wide < -lambd, wide + bias, xp.where(wide > lambd, wide - bias, 0))
+        if x.dtype.kind in "iu":
+            out = xp.trunc(out)  # C++ static_cast truncates toward zero
+        return (out.astype(x.dtype),)
+
     return compute
 
 

@@ -1,12 +1,17 @@
-"""CPU kernels: matrix products (MatMul, Gemm, MatMulInteger, Einsum), CumSum, Hardmax."""
+"""CPU kernels: matrix products (MatMul, Gemm, MatMulInteger, Einsum), Det, CumSum, CumProd,
+Hardmax."""
 
 from __future__ import annotations
 
+import ml_dtypes
 import numpy as np
 
 from ort.kernels import KernelTable, NodeInfo
 
 kernels = KernelTable()
+
+# Types numpy's einsum/linalg compute poorly in (or not at all): computed in float32 instead.
+_LOW_PRECISION = frozenset(np.dtype(t) for t in (np.float16, ml_dtypes.bfloat16))
 
 
 @kernels.register("MatMul", 1)
@@ -93,9 +98,11 @@ def matmul_integer(node: NodeInfo):
     return compute
 
 
-@kernels.register("Einsum", 12)
+@kernels.register("Einsum", 12, 27)
+@kernels.register("Einsum", 28)
 def einsum(node: NodeInfo):
-    """Einsum: numpy einsum of the ``equation`` (spaces removed)."""
+    """Einsum 12+ (bfloat16 since 28): numpy einsum of the ``equation`` (spaces removed);
+    float16/bfloat16 operands are computed in float32 and rounded once."""
     xp = node.xp
     equation = node.attrs.get("equation")
     if not isinstance(equation, str) or not equation:
@@ -110,24 +117,29 @@ def einsum(node: NodeInfo):
     optimize = operands > 2
 
     def compute(*inputs):
+        dtype = inputs[0].dtype
+        if dtype in _LOW_PRECISION:
+            inputs = [x.astype(np.float32) for x in inputs]
         result = xp.einsum(equation, *inputs, optimize=optimize)
-        return (xp.asarray(result, dtype=inputs[0].dtype),)
+        return (xp.asarray(result).astype(dtype, copy=False),)
 
     return compute
 
 
-def _cumsum(xp, x, axis: int, exclusive: bool, reverse: bool):
-    """Return the (exclusive, reversed) cumulative sum of x along axis in x's dtype."""
+def _cumsum(xp, x, axis: int, exclusive: bool, reverse: bool, product: bool = False):
+    """Return the (exclusive, reversed) cumulative sum (or ``product``) of x along axis in
+    x's dtype."""
+    op = "CumProd" if product else "CumSum"
     if x.ndim == 0:
-        raise ValueError("CumSum input must have at least one dimension")
+        raise ValueError(f"{op} input must have at least one dimension")
     axis = axis + x.ndim if axis < 0 else axis
     if not 0 <= axis < x.ndim:
-        raise ValueError(f"CumSum axis {axis} out of range for rank {x.ndim}")
+        raise ValueError(f"{op} axis {axis} out of range for rank {x.ndim}")
     if reverse:
         x = xp.flip(x, axis)
-    out = xp.cumsum(x, axis=axis, dtype=x.dtype)
+    out = (xp.cumprod if product else xp.cumsum)(x, axis=axis, dtype=x.dtype)
     if exclusive:
-        shifted = xp.zeros_like(out)
+        shifted = xp.ones_like(out) if product else xp.zeros_like(out)
         dst = [slice(None)] * x.ndim
         src = [slice(None)] * x.ndim
         dst[axis] = slice(1, None)
@@ -148,6 +160,36 @@ def cumsum(node: NodeInfo):
 
     def compute(x, axis):
         return (_cumsum(xp, x, int(np.asarray(axis).reshape(-1)[0]), exclusive, reverse),)
+
+    return compute
+
+
+@kernels.register("CumProd", 26)
+def cumprod(node: NodeInfo):
+    """CumProd 26+: CumProd(x, axis) with ``exclusive`` (first product is 1) and ``reverse``."""
+    xp = node.xp
+    exclusive = bool(node.attrs.get("exclusive", 0))
+    reverse = bool(node.attrs.get("reverse", 0))
+
+    def compute(x, axis):
+        axis = int(np.asarray(axis).reshape(-1)[0])
+        return (_cumsum(xp, x, axis, exclusive, reverse, product=True),)
+
+    return compute
+
+
+@kernels.register("Det", 11, 21)
+@kernels.register("Det", 22)
+def det(node: NodeInfo):
+    """Det 11+ (bfloat16 since 22): determinants of the [..., M, M] input's matrices."""
+    xp = node.xp
+    where = node.describe()
+
+    def compute(x):
+        if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
+            raise ValueError(f"{where}: input of shape {x.shape} is not a batch of square matrices")
+        wide = x.astype(np.float32) if x.dtype in _LOW_PRECISION else x
+        return (xp.asarray(xp.linalg.det(wide)).astype(x.dtype, copy=False),)
 
     return compute
 

@@ -1,7 +1,456 @@
-"""CPU kernels: Quantization: QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, QLinearMatMul, QLinearConv, ConvInteger, BitCast."""
+"""CPU kernels: quantization (QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear,
+QLinearMatMul, QLinearConv, ConvInteger) and BitCast.
+
+Quantized types are numpy integers and ml_dtypes' narrow types (int4/uint4/int2/uint2, float8,
+float4e2m1). A scale or zero point applies per tensor (scalar or one element), per axis (1-D
+along ``axis``) or per block (same rank as the input, ``block_size`` elements per scale along
+``axis``); :func:`_expand_param` turns it into an array that broadcasts against the input.
+Rounding to integers is half to even (``rint``); integer results saturate to the type's range,
+float8 results saturate to the largest finite value when ``saturate`` is set.
+
+Integer products (QLinearMatMul, QLinearConv, ConvInteger) run in float64 BLAS: the operands
+are at most 17-bit integers, so every product and sum is exact far beyond any realistic size.
+"""
 
 from __future__ import annotations
 
-from ort.kernels import KernelTable
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import ml_dtypes
+import numpy as np
+from onnx import TensorProto
+
+from ort.kernels import KernelTable, NodeInfo
+from ort.types import np_dtype_of
+
+from .nn import conv as _conv_factory
 
 kernels = KernelTable()
+
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+_E8M0 = np.dtype(ml_dtypes.float8_e8m0fnu)
+
+#: Integer quantized types -> their saturation range.
+_INTEGER_RANGES: dict[np.dtype, tuple[int, int]] = {
+    np.dtype(np.uint8): (0, 255),
+    np.dtype(np.int8): (-128, 127),
+    np.dtype(np.uint16): (0, 65535),
+    np.dtype(np.int16): (-32768, 32767),
+    np.dtype(ml_dtypes.uint4): (0, 15),
+    np.dtype(ml_dtypes.int4): (-8, 7),
+    np.dtype(ml_dtypes.uint2): (0, 3),
+    np.dtype(ml_dtypes.int2): (-2, 1),
+}
+#: float8 types with an overflow behavior chosen by ``saturate``.
+_FLOAT8 = frozenset(np.dtype(t) for t in (
+    ml_dtypes.float8_e4m3fn, ml_dtypes.float8_e4m3fnuz,
+    ml_dtypes.float8_e5m2, ml_dtypes.float8_e5m2fnuz,
+))
+#: Narrow float types without infinity or NaN: the conversion itself saturates.
+_SATURATING_FLOATS = frozenset(
+    np.dtype(getattr(ml_dtypes, name))
+    for name in ("float4_e2m1fn", "float6_e2m3fn", "float6_e3m2fn")
+    if hasattr(ml_dtypes, name)
+)
+_QUANTIZED = frozenset(_INTEGER_RANGES) | _FLOAT8 | _SATURATING_FLOATS
+#: Scale types division/multiplication can run in (others, e.g. int32 or e8m0, use float32).
+_ARITHMETIC_FLOATS = frozenset(
+    np.dtype(t) for t in (np.float16, np.float32, np.float64, ml_dtypes.bfloat16)
+)
+_LOW_PRECISION = frozenset(np.dtype(t) for t in (np.float16, ml_dtypes.bfloat16))
+
+
+# ---------------------------------------------------------------------------------------
+# shared helpers
+# ---------------------------------------------------------------------------------------
+
+def _dtype_attr(node: NodeInfo, name: str) -> np.dtype | None:
+    """Return the dtype named by an element-type attribute (0 or absent: None)."""
+    code = int(node.attrs.get(name, 0) or 0)
+    if code == 0:
+        return None
+    try:
+        return np_dtype_of(code)
+    except ValueError as error:
+        raise ValueError(f"{node.describe()}: {name}: {error}") from None
+
+
+def _input_dtype(node: NodeInfo, index: int) -> np.dtype | None:
+    """Return the dtype of input ``index`` when known at session creation."""
+    if not node.has_input(index) or index >= len(node.input_dtypes):
+        return None
+    dtype = node.input_dtypes[index]
+    return None if dtype is None else np.dtype(dtype)
+
+
+def _arithmetic_dtype(dtype: np.dtype) -> np.dtype:
+    """Return the float type arithmetic on values of ``dtype`` runs in."""
+    return dtype if dtype in _ARITHMETIC_FLOATS else _F32
+
+
+def _wide(dtype: np.dtype) -> np.dtype:
+    """Return float64 for float64, else float32 (holds float16/bfloat16 values exactly)."""
+    return _F64 if dtype == _F64 else _F32
+
+
+def _normalize_axis(where: str, axis: int, rank: int) -> int:
+    """Return ``axis`` made non-negative for ``rank``, or raise ValueError."""
+    if not -rank <= axis < rank:
+        raise ValueError(f"{where}: axis {axis} is out of range for an input of rank {rank}")
+    return axis + rank if axis < 0 else axis
+
+
+def _expand_param(where: str, param: Any, shape: tuple[int, ...], axis: int,
+                  block_size: int) -> Any:
+    """Return a scale or zero point shaped to broadcast against an input of ``shape``:
+    per tensor (scalar or one element), per axis (1-D of length ``shape[axis]``) or
+    blocked (``block_size > 0``, same rank, ``ceil(shape[axis] / block_size)`` along axis)."""
+    if param.size == 1:
+        return param.reshape(())
+    rank = len(shape)
+    ax = _normalize_axis(where, axis, rank)
+    if not block_size:
+        if param.ndim != 1 or param.shape[0] != shape[ax]:
+            raise ValueError(
+                f"{where}: scale/zero point of shape {param.shape} must be a scalar or 1-D of "
+                f"length {shape[ax]} (input shape {shape}, axis {axis})"
+            )
+        return param.reshape((1,) * ax + (-1,) + (1,) * (rank - ax - 1))
+    expected = shape[:ax] + (-(-shape[ax] // block_size),) + shape[ax + 1:]
+    if param.shape != expected:
+        raise ValueError(
+            f"{where}: blocked scale/zero point of shape {param.shape} does not match input "
+            f"shape {shape} with axis {axis} and block_size {block_size} (expected {expected})"
+        )
+    expanded = np.repeat(param, block_size, axis=ax)
+    if expanded.shape[ax] != shape[ax]:
+        expanded = expanded[(slice(None),) * ax + (slice(0, shape[ax]),)]
+    return expanded
+
+
+def _saturate_cast(values: Any, dtype: np.dtype, saturate: bool = True) -> Any:
+    """Round float ``values`` into quantized ``dtype``: integers half to even and clipped to
+    the type's range (NaN -> 0); float8 clipped to +-max when ``saturate`` (else overflow
+    gives NaN/inf as the type has); float4/float6 saturate by themselves."""
+    limits = _INTEGER_RANGES.get(dtype)
+    if limits is not None:
+        rounded = np.rint(values)
+        rounded = np.where(np.isnan(rounded), 0, rounded) if rounded.dtype.kind == "f" else rounded
+        clipped = np.clip(rounded, limits[0], limits[1])
+        return clipped.astype(np.int32).astype(dtype)
+    if values.dtype in _LOW_PRECISION:
+        values = values.astype(_F32)
+    if dtype in _FLOAT8 and saturate:
+        limit = float(ml_dtypes.finfo(dtype).max)
+        values = np.clip(values, -limit, limit)
+    return values.astype(dtype)
+
+
+def _quantized_output_dtype(node: NodeInfo, zero_point_index: int, default: np.dtype | None):
+    """Return the fixed output dtype of a quantizing node: the zero point's type when known,
+    else ``output_dtype``, else ``default``; None when it depends on a runtime zero point."""
+    output_dtype = _dtype_attr(node, "output_dtype")
+    zp_dtype = _input_dtype(node, zero_point_index)
+    if output_dtype is not None and zp_dtype is not None and output_dtype != zp_dtype:
+        raise ValueError(
+            f"{node.describe()}: output_dtype {output_dtype} differs from the zero point "
+            f"type {zp_dtype}"
+        )
+    chosen = zp_dtype if zp_dtype is not None else output_dtype
+    if chosen is None and not node.has_input(zero_point_index):
+        chosen = default
+    if chosen is not None and chosen not in _QUANTIZED:
+        raise ValueError(f"{node.describe()}: {chosen} is not a quantized type")
+    return chosen
+
+
+# ---------------------------------------------------------------------------------------
+# QuantizeLinear / DequantizeLinear
+# ---------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class _QuantAttrs:
+    """Granularity attributes of a QuantizeLinear/DequantizeLinear node."""
+
+    axis: int
+    block_size: int
+    per_tensor_only: bool
+
+
+def _quant_attrs(node: NodeInfo) -> _QuantAttrs:
+    """Read axis (13+) and block_size (21+) of a Q/DQ node; version 10 is per tensor only."""
+    block_size = int(node.attrs.get("block_size", 0) or 0)
+    if block_size < 0:
+        raise ValueError(f"{node.describe()}: block_size must be >= 0, got {block_size}")
+    return _QuantAttrs(int(node.attrs.get("axis", 1)), block_size, node.since_version < 13)
+
+
+def _params(node: NodeInfo, qa: _QuantAttrs, x: Any, *params: Any) -> list[Any]:
+    """Return the scale/zero point inputs expanded to broadcast against x (None stays)."""
+    where = node.describe()
+    out = []
+    for p in params:
+        if p is None:
+            out.append(None)
+            continue
+        if qa.per_tensor_only and p.size != 1:
+            raise ValueError(f"{where}: scale and zero point must be scalars, got {p.shape}")
+        out.append(_expand_param(where, p, x.shape, qa.axis, qa.block_size))
+    return out
+
+
+def _quantize_factory(node: NodeInfo):
+    """QuantizeLinear (all versions): y = saturate(round(x / y_scale) + y_zero_point)."""
+    qa = _quant_attrs(node)
+    saturate = bool(node.attrs.get("saturate", 1))
+    precision = _dtype_attr(node, "precision")
+    if precision is not None and precision not in _ARITHMETIC_FLOATS:
+        raise ValueError(f"{node.describe()}: precision must be a float type, got {precision}")
+    fixed_dtype = _quantized_output_dtype(node, 2, np.dtype(np.uint8))
+    where = node.describe()
+
+    def compute(x, y_scale, y_zero_point=None):
+        out_dtype = fixed_dtype if fixed_dtype is not None else y_zero_point.dtype
+        if y_zero_point is not None and y_zero_point.dtype != out_dtype:
+            raise ValueError(f"{where}: zero point type {y_zero_point.dtype} != {out_dtype}")
+        scale, zero_point = _params(node, qa, x, y_scale, y_zero_point)
+        cdt = precision if precision is not None else _arithmetic_dtype(scale.dtype)
+        ratio = x.astype(cdt, copy=False) / scale.astype(cdt, copy=False)
+        ratio = ratio.astype(_wide(cdt), copy=False)
+        if out_dtype in _INTEGER_RANGES:
+            ratio = np.rint(ratio)
+        if zero_point is not None:
+            ratio = ratio + zero_point.astype(ratio.dtype)
+        return (np.asarray(_saturate_cast(ratio, out_dtype, saturate)),)
+
+    return compute
+
+
+def _dequantize_factory(node: NodeInfo):
+    """DequantizeLinear (all versions): y = (x - x_zero_point) * x_scale."""
+    qa = _quant_attrs(node)
+    output_dtype = _dtype_attr(node, "output_dtype")
+    if output_dtype is not None and output_dtype not in _ARITHMETIC_FLOATS:
+        raise ValueError(f"{node.describe()}: output_dtype must be a float type")
+
+    def compute(x, x_scale, x_zero_point=None):
+        out_dtype = output_dtype if output_dtype is not None else x_scale.dtype
+        if out_dtype not in _ARITHMETIC_FLOATS:
+            out_dtype = _F32  # e.g. an e8m0 scale without output_dtype
+        scale, zero_point = _params(node, qa, x, x_scale, x_zero_point)
+        cdt = _wide(out_dtype)
+        if x.dtype.kind in "iu" and x.dtype.itemsize <= 2:
+            shifted = x.astype(np.int32)
+            if zero_point is not None:
+                shifted = shifted - zero_point.astype(np.int32)
+            shifted = shifted.astype(cdt)
+        else:  # int32 (no zero point in practice), float8, float4 and friends
+            shifted = x.astype(cdt)
+            if zero_point is not None:
+                shifted = shifted - zero_point.astype(cdt)
+        return ((shifted * scale.astype(cdt)).astype(out_dtype, copy=False),)
+
+    return compute
+
+
+for _since, _until in ((10, 12), (13, 18), (19, 20), (21, 22), (23, 23), (24, 24), (25, 27),
+                       (28, None)):
+    kernels.register("QuantizeLinear", _since, _until)(_quantize_factory)
+    kernels.register("DequantizeLinear", _since, _until)(_dequantize_factory)
+
+
+@kernels.register("DynamicQuantizeLinear", 11)
+def dynamic_quantize_linear(node: NodeInfo):
+    """DynamicQuantizeLinear 11+: uint8 quantization with scale and zero point from the data
+    range (widened to include 0); outputs y, y_scale, y_zero_point."""
+
+    def compute(x):
+        low = min(0.0, float(x.min())) if x.size else 0.0
+        high = max(0.0, float(x.max())) if x.size else 0.0
+        scale = np.float32(1.0) if high == low else np.float32(np.float32(high - low) / 255)
+        zero_point = np.rint(np.clip(np.float32(0 - np.float32(low) / scale), 0, 255))
+        ratio = np.rint(x.astype(np.float32) / scale) + zero_point
+        y = _saturate_cast(ratio, np.dtype(np.uint8))
+        return y, np.array(scale, dtype=np.float32), np.array(zero_point, dtype=np.uint8)
+
+    return compute
+
+
+# ---------------------------------------------------------------------------------------
+# QLinearMatMul, QLinearConv, ConvInteger
+# ---------------------------------------------------------------------------------------
+
+def _centered(x: Any, zero_point: Any | None, rows: bool) -> Any:
+    """Return x - zero_point as float64; a 1-D per-row zero point (``rows``) is a column."""
+    centered = x.astype(_F64)
+    if zero_point is None:
+        return centered
+    zp = zero_point.astype(_F64)
+    if rows and zp.ndim == 1 and zp.size > 1:
+        zp = zp.reshape(-1, 1)
+    return centered - zp
+
+
+def _multiplier(*scales: Any) -> Any:
+    """Return a_scale * b_scale / y_scale in the scales' own type, as float64."""
+    a, b, y = scales
+    cdt = _arithmetic_dtype(a.dtype)
+    a, b, y = (s.astype(cdt, copy=False) for s in (a, b, y))
+    return ((a * b) / y).astype(_F64)
+
+
+@kernels.register("QLinearMatMul", 10, 20)
+@kernels.register("QLinearMatMul", 21)
+def qlinear_matmul(node: NodeInfo):
+    """QLinearMatMul 10+ (float8 and float16/bfloat16 scales since 21): quantized matmul
+    with per-tensor or per-row (a) / per-column (b) scales and zero points."""
+
+    def compute(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point):
+        acc = np.matmul(_centered(a, a_zero_point, True), _centered(b, b_zero_point, False))
+        a_s = a_scale.reshape(-1, 1) if a_scale.ndim == 1 and a_scale.size > 1 else a_scale
+        values = acc * _multiplier(a_s, b_scale, y_scale)
+        if y_zero_point is not None:
+            values = values + y_zero_point.astype(_F64)
+        out_dtype = y_zero_point.dtype if y_zero_point is not None else a.dtype
+        return (np.asarray(_saturate_cast(values, out_dtype)),)
+
+    return compute
+
+
+def _integer_conv(node: NodeInfo, w_index: int, zp_index: int) -> Callable[[Any, Any], Any]:
+    """Return conv(x_centered, w) -> float64 result of the float Conv kernel on the
+    zero-point-shifted weights (prepared once when W and its zero point are constant)."""
+    consts = node.const_inputs
+    const_w = consts[w_index] if len(consts) > w_index else None
+    const_zp = consts[zp_index] if len(consts) > zp_index else None
+    prepared = None
+    if const_w is not None and (const_zp is not None or not node.has_input(zp_index)):
+        prepared = _centered_weights(np.asarray(const_w), const_zp)
+    conv_node = dataclasses.replace(
+        node, op_type="Conv", domain="", input_names=["x", "w"], const_inputs=[None, prepared],
+        input_dtypes=[_F64, _F64], input_shapes=[None, None],
+    )
+    conv = _conv_factory(conv_node)
+
+    def run(x_centered, w, w_zero_point):
+        weights = prepared if prepared is not None else _centered_weights(w, w_zero_point)
+        return conv(x_centered, weights)[0]
+
+    return run
+
+
+def _centered_weights(w: Any, zero_point: Any | None) -> Any:
+    """Return W - w_zero_point as float64 (a 1-D zero point is per output channel)."""
+    centered = w.astype(_F64)
+    if zero_point is None:
+        return centered
+    zp = zero_point.astype(_F64)
+    if zp.ndim == 1 and zp.size > 1:
+        zp = zp.reshape((-1,) + (1,) * (w.ndim - 1))
+    return centered - zp.reshape(()) if zp.size == 1 else centered - zp
+
+
+def _per_channel(value: Any, rank: int) -> Any:
+    """Return a scalar or a per-output-channel 1-D value shaped to broadcast over NCHW..."""
+    if value.size == 1:
+        return value.reshape(())
+    return value.reshape((-1,) + (1,) * (rank - 2))
+
+
+@kernels.register("ConvInteger", 10)
+def conv_integer(node: NodeInfo):
+    """ConvInteger 10+: Conv of (x - x_zero_point) and (w - w_zero_point) in int32."""
+    conv = _integer_conv(node, 1, 3)
+
+    def compute(x, w, x_zero_point=None, w_zero_point=None):
+        x_centered = x.astype(_F64)
+        if x_zero_point is not None:
+            x_centered = x_centered - x_zero_point.astype(_F64).reshape(())
+        return (conv(x_centered, w, w_zero_point).astype(np.int32),)
+
+    return compute
+
+
+@kernels.register("QLinearConv", 10)
+def qlinear_conv(node: NodeInfo):
+    """QLinearConv 10+: quantized Conv with int32 bias and per-tensor or per-output-channel
+    weight scale/zero point, requantized to y's type."""
+    conv = _integer_conv(node, 3, 5)
+
+    def compute(x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point,
+                b=None):
+        x_centered = x.astype(_F64) - x_zero_point.astype(_F64).reshape(())
+        acc = conv(x_centered, w, w_zero_point)
+        if b is not None:
+            acc = acc + _per_channel(b.astype(_F64), acc.ndim)
+        w_s = _per_channel(w_scale, acc.ndim)
+        values = acc * _multiplier(x_scale.reshape(()), w_s, y_scale.reshape(()))
+        values = values + y_zero_point.astype(_F64).reshape(())
+        return (np.asarray(_saturate_cast(values, y_zero_point.dtype)),)
+
+    return compute
+
+
+# ---------------------------------------------------------------------------------------
+# BitCast
+# ---------------------------------------------------------------------------------------
+
+#: Bit widths of the types narrower than their numpy storage byte.
+_SUB_BYTE_BITS = {
+    np.dtype(t): bits for t, bits in (
+        (ml_dtypes.int4, 4), (ml_dtypes.uint4, 4), (ml_dtypes.float4_e2m1fn, 4),
+        (ml_dtypes.int2, 2), (ml_dtypes.uint2, 2),
+    )
+}
+
+
+def _bit_width(dtype: np.dtype) -> int:
+    """Return the ONNX bit width of an element type."""
+    return _SUB_BYTE_BITS.get(dtype, dtype.itemsize * 8)
+
+
+def _check_bitcast(where: str, src: np.dtype, dst: np.dtype) -> None:
+    """Raise ValueError unless ``src`` can be reinterpreted as ``dst``."""
+    if src == np.dtype(object) or dst == np.dtype(object):
+        raise ValueError(f"{where}: BitCast does not support strings")
+    if _bit_width(src) != _bit_width(dst):
+        raise ValueError(
+            f"{where}: cannot reinterpret {src} ({_bit_width(src)} bits) as {dst} "
+            f"({_bit_width(dst)} bits)"
+        )
+
+
+@kernels.register("BitCast", 26)
+def bit_cast(node: NodeInfo):
+    """BitCast 26+: reinterpret the bits of each element as the type ``to`` (same width)."""
+    to = node.attrs.get("to")
+    if to is None:
+        raise ValueError(f"{node.describe()}: the 'to' attribute is required")
+    if int(to) == TensorProto.STRING:
+        raise ValueError(f"{node.describe()}: BitCast does not support strings")
+    try:
+        dst = np_dtype_of(int(to))
+    except ValueError as error:
+        raise ValueError(f"{node.describe()}: {error}") from None
+    where = node.describe()
+    known = _input_dtype(node, 0)
+    if known is not None:
+        _check_bitcast(where, known, dst)
+    mask = (1 << _SUB_BYTE_BITS[dst]) - 1 if dst in _SUB_BYTE_BITS else None
+
+    def compute(x):
+        if known is None:
+            _check_bitcast(where, x.dtype, dst)
+        if x.dtype == dst:
+            return (x.copy(),)
+        raw = x if x.flags.c_contiguous else x.copy()  # (ascontiguousarray makes 0-d 1-d)
+        if dst == np.bool_:
+            return (raw.view(np.uint8) != 0,)
+        if mask is not None:
+            return ((raw.view(np.uint8) & np.uint8(mask)).view(dst),)
+        return (raw.view(dst).copy(),)
+
+    return compute
