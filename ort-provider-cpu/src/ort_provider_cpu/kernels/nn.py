@@ -821,27 +821,34 @@ def dropout_legacy(node: NodeInfo) -> Callable[..., tuple]:
     return compute
 
 
-@kernels.register("Dropout", since=12)
+@kernels.register("Dropout", since=12, host_inputs=(1, 2))
 def dropout(node: NodeInfo) -> Callable[..., tuple]:
-    """Dropout 12+: identity unless the ``training_mode`` input is true, then random dropout."""
+    """Dropout 12+: identity unless the ``training_mode`` input is true, then random dropout.
+
+    In training mode an element is kept where a uniform draw in [0, 1) is ``>= ratio`` and
+    scaled by ``1 / (1 - ratio)``. The draws come from the node's host generator
+    (``RandomState(seed)`` when seeded, the generator onnx's reference and test data use, so a
+    seeded node's first run reproduces them); later runs continue the stream.
+    """
+    from .random import node_generator
+
     xp = node.xp
-    seed = node.attrs.get("seed")
-    rng = np.random.default_rng(None if seed is None else int(seed))
+    rng = node_generator(node)
     want_mask = node.has_output(1)
 
     def compute(x: Any, ratio: Any = None, training_mode: Any = None) -> tuple:
-        rate = 0.5 if ratio is None else float(ratio)
         training = training_mode is not None and bool(training_mode)
-        if not training or rate == 0.0:
+        rate = np.asarray(0.5 if ratio is None else ratio)
+        if not training or float(rate) == 0.0:
             y = xp.array(x, copy=True)
             mask = xp.ones(x.shape, dtype=bool) if want_mask else None
         else:
-            if not 0.0 <= rate < 1.0:
+            if not 0.0 <= float(rate) < 1.0:
                 raise ValueError(f"{node.describe()}: ratio must be in [0, 1), got {rate}")
-            # random draws come from a host generator so that a seed gives the same mask anywhere
-            keep = xp.asarray(rng.random(x.shape) >= rate)
-            scale = 1.0 / (1.0 - rate)
-            y = (x * keep * x.dtype.type(scale)).astype(x.dtype, copy=False)
+            keep = xp.asarray(rng.random_sample(x.shape) >= float(rate))
+            # the scale is computed in the ratio's type, as the reference does
+            scale = (rate.dtype.type(1) / (rate.dtype.type(1) - rate)).astype(x.dtype)
+            y = (x * keep * scale).astype(x.dtype, copy=False)
             mask = keep if want_mask else None
         return (y, mask) if node.num_outputs > 1 else (y,)
 
