@@ -376,3 +376,14 @@ def test_castlike(opset, src, like):
     x = rand((3, 4), src, 0, 10)
     target = np.array(["a"], dtype=object) if like is object else np.zeros((1,), like)
     check("CastLike", [x, target], opset=opset, rtol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", np.float16])
+def test_matmul_low_precision_keeps_the_operand_type(dtype):
+    """numpy's matmul of bfloat16 arrays returns float32; MatMul must return bfloat16."""
+    import ml_dtypes
+
+    dtype = ml_dtypes.bfloat16 if dtype == "bfloat16" else dtype
+    a, b = rand((2, 3, 4)).astype(dtype), rand((4, 5)).astype(dtype)
+    got = check("MatMul", [a, b], opset=13, oracle="ref", rtol=1e-2, atol=1e-2)[0]
+    assert got.dtype == np.dtype(dtype)

@@ -284,3 +284,18 @@ def test_global_pool_dtypes(op, dtype):
     want = reduce(x.astype(np.float64), axis=(2, 3, 4), keepdims=True)
     assert got.dtype == dtype and got.shape == (2, 3, 1, 1, 1)
     np.testing.assert_allclose(got.astype(np.float64), want, **tolerance(dtype))
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", np.float16])
+def test_softmax_low_precision_rounds_each_step_like_the_reference(dtype):
+    import ml_dtypes
+    from onnx.reference import ReferenceEvaluator
+
+    dtype = np.dtype(ml_dtypes.bfloat16 if dtype == "bfloat16" else dtype)
+    x = (rand((4, 33)) * 8).astype(dtype)
+    model = make_model("Softmax", {"x": x}, {"y": dtype}, opset=13, axis=-1)
+    feeds = {"x": x}
+    (got,) = run_ours(model, feeds)
+    (want,) = ReferenceEvaluator(model).run(None, feeds)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got.astype(np.float32), want.astype(np.float32))

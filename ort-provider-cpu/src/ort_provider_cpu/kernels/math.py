@@ -16,10 +16,14 @@ _LOW_PRECISION = frozenset(np.dtype(t) for t in (np.float16, ml_dtypes.bfloat16)
 
 @kernels.register("MatMul", 1)
 def matmul(node: NodeInfo):
-    """MatMul 1+: numpy matmul semantics (1-D operands promoted, batch dims broadcast)."""
+    """MatMul 1+: numpy matmul semantics (1-D operands promoted, batch dims broadcast);
+    float16/bfloat16 are multiplied in float32 and rounded once to the operand type."""
     xp = node.xp
 
     def compute(a, b):
+        if a.dtype in _LOW_PRECISION:  # numpy returns float32 for bfloat16 operands
+            product = xp.matmul(a.astype(np.float32), b.astype(np.float32))
+            return (xp.asarray(product).astype(a.dtype),)
         return (xp.asarray(xp.matmul(a, b)),)
 
     return compute
