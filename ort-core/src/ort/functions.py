@@ -97,12 +97,12 @@ def _instantiate(function: FunctionProto, node: Node,
             rename[name] = prefix + name
         return rename[name]
 
-    nodes = []
-    for body_node in function.node:
-        copy = onnx.NodeProto()
-        copy.CopyFrom(body_node)
-        del copy.attribute[:]
-        for attr in body_node.attribute:
+    def resolve_attributes(source_node: onnx.NodeProto, target: onnx.NodeProto,
+                           scope: set[str]) -> None:
+        """Copy attributes, resolving ``@ref`` attributes and renaming the body's values that
+        nested graphs (If branches, Loop bodies) read; ``scope`` holds those names."""
+        del target.attribute[:]
+        for attr in source_node.attribute:
             if attr.ref_attr_name:
                 source = given.get(attr.ref_attr_name) or defaults.get(attr.ref_attr_name)
                 if source is None:
@@ -110,9 +110,35 @@ def _instantiate(function: FunctionProto, node: Node,
                 resolved = onnx.AttributeProto()
                 resolved.CopyFrom(source)
                 resolved.name = attr.name
-                copy.attribute.append(resolved)
-            else:
-                copy.attribute.append(attr)
+                target.attribute.append(resolved)
+                continue
+            copied = target.attribute.add()
+            copied.CopyFrom(attr)
+            for graph in ([copied.g] if copied.type == onnx.AttributeProto.GRAPH else
+                          list(copied.graphs)):
+                rewrite_nested(graph, scope)
+
+    def rewrite_nested(graph: onnx.GraphProto, scope: set[str]) -> None:
+        local = {i.name for i in graph.input} | {t.name for t in graph.initializer}
+        local |= {o for n in graph.node for o in n.output if o}
+        outer = scope - local
+        for nested in graph.node:
+            original = onnx.NodeProto()
+            original.CopyFrom(nested)
+            resolve_attributes(original, nested, outer)
+            for i, name in enumerate(nested.input):
+                if name in outer:
+                    nested.input[i] = mapped(name)
+        for output in graph.output:
+            if output.name in outer:
+                output.name = mapped(output.name)
+
+    body_names = set(function.input) | {o for n in function.node for o in n.output if o}
+    nodes = []
+    for body_node in function.node:
+        copy = onnx.NodeProto()
+        copy.CopyFrom(body_node)
+        resolve_attributes(body_node, copy, body_names)
         copy.ClearField("input")
         copy.input.extend(mapped(n) for n in body_node.input)
         copy.ClearField("output")
