@@ -1,7 +1,1373 @@
-"""CPU kernels: The ai.onnx.ml domain (tensor-valued ops)."""
+"""CPU kernels: the ai.onnx.ml domain (tensor-valued ops).
+
+ArrayFeatureExtractor, Binarizer, CategoryMapper, FeatureVectorizer, Imputer, LabelEncoder,
+Normalizer, OneHotEncoder, Scaler, LinearClassifier, LinearRegressor, SVMClassifier,
+SVMRegressor, TreeEnsembleClassifier, TreeEnsembleRegressor and TreeEnsemble. Ops on maps and
+sequences of maps (ZipMap, DictVectorizer, CastMap) are not here.
+
+Scores follow ONNX Runtime's CPU kernels exactly where the spec is vague: the post transforms
+are computed in float32 with ONNX Runtime's formulas (its PROBIT uses an approximate inverse
+erf), a single score only gets PROBIT, and binary classifiers fill their two score columns and
+pick labels the way ONNX Runtime does (see the classifier helpers for each op).
+
+Tree ensembles are compiled once per node into flat node arrays (:class:`_Forest`); a run moves
+every (tree, row) pair one level down per step with numpy fancy indexing, so the only Python
+loop is over the depth of the deepest tree.
+"""
 
 from __future__ import annotations
 
-from ort.kernels import KernelTable
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ort.kernels import KernelTable, NodeInfo
 
 kernels = KernelTable()
+
+ML = "ai.onnx.ml"
+_F32 = np.float32
+_FLT_MAX = np.finfo(np.float32).max
+_TRANSFORMS = ("NONE", "LOGISTIC", "SOFTMAX", "SOFTMAX_ZERO", "PROBIT")
+
+
+# --------------------------------------------------------------------------------------------
+# shared helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _ints(node: NodeInfo, name: str) -> list[int]:
+    """Return an INTS attribute as a list (empty when absent)."""
+    return [int(v) for v in node.attrs.get(name) or []]
+
+
+def _floats(node: NodeInfo, name: str) -> list[float]:
+    """Return a FLOATS attribute as a list (empty when absent)."""
+    return [float(v) for v in node.attrs.get(name) or []]
+
+
+def _tensor_attr(node: NodeInfo, name: str) -> np.ndarray | None:
+    """Return a TENSOR attribute flattened, or None when absent."""
+    value = node.attrs.get(name)
+    return None if value is None else np.asarray(value).reshape(-1)
+
+
+def _fail(node: NodeInfo, message: str) -> ValueError:
+    """Return a ValueError naming the node."""
+    return ValueError(f"{node.describe()}: {message}")
+
+
+def _post_transform(node: NodeInfo) -> str:
+    """Return the validated ``post_transform`` attribute (a string before TreeEnsemble 5)."""
+    name = node.attrs.get("post_transform", "NONE")
+    if name not in _TRANSFORMS:
+        raise _fail(node, f"post_transform must be one of {', '.join(_TRANSFORMS)}, got {name!r}")
+    return name
+
+
+def _rows(node: NodeInfo, x: np.ndarray) -> np.ndarray:
+    """View a [F] or [N, F] input as [N, F] (a 1-D input is one row); reject other ranks."""
+    if x.ndim == 1:
+        return x.reshape(1, -1)
+    if x.ndim != 2:
+        raise _fail(node, f"input must be [F] or [N, F], got shape {list(x.shape)}")
+    return x
+
+
+def _as_float32(x: np.ndarray) -> np.ndarray:
+    """Return ``x`` as float32 (ONNX Runtime casts every input type to float for these ops)."""
+    return x if x.dtype == _F32 else x.astype(_F32)
+
+
+def _logistic(x: np.ndarray) -> np.ndarray:
+    """ONNX Runtime's ComputeLogistic, in float32."""
+    x = _as_float32(x)
+    with np.errstate(over="ignore"):
+        v = _F32(1) / (_F32(1) + np.exp(-np.abs(x)))
+    return np.where(x < 0, _F32(1) - v, v).astype(_F32)
+
+
+def _probit(x: np.ndarray) -> np.ndarray:
+    """ONNX Runtime's ComputeProbit: sqrt(2) * erfinv(2x - 1) with its approximate erfinv."""
+    x = _as_float32(x) * _F32(2) - _F32(1)
+    sign = np.where(x < 0, _F32(-1), _F32(1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log = np.log((_F32(1) - x) * (_F32(1) + x))
+        v = _F32(2) / (_F32(np.pi) * _F32(0.147)) + _F32(0.5) * log
+        v2 = _F32(1) / _F32(0.147) * log
+        v3 = -v + np.sqrt(v * v - v2)
+        return (_F32(np.sqrt(2)) * sign * np.sqrt(v3)).astype(_F32)
+
+
+def _row_max(z: np.ndarray) -> np.ndarray:
+    """Row maxima ignoring NaN, never below -FLT_MAX (ONNX Runtime's softmax start value)."""
+    clean = np.where(np.isnan(z), -_FLT_MAX, z)
+    return np.max(clean, axis=-1, keepdims=True, initial=-_FLT_MAX)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    """Row softmax in float32."""
+    z = _as_float32(z)
+    with np.errstate(over="ignore", invalid="ignore"):
+        e = np.exp(z - _row_max(z))
+        return (e / e.sum(axis=-1, keepdims=True)).astype(_F32)
+
+
+def _softmax_zero(z: np.ndarray) -> np.ndarray:
+    """Row softmax that leaves (near) zero scores at zero, in float32."""
+    z = _as_float32(z)
+    top = _row_max(z)
+    nonzero = np.abs(z) > _F32(1e-7)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        e = np.where(nonzero, np.exp(z - top), z * np.exp(-top))
+        total = np.where(nonzero, e, _F32(0)).sum(axis=-1, keepdims=True)
+        return (e / total).astype(_F32)
+
+
+def _transform(z: np.ndarray, name: str) -> np.ndarray:
+    """Apply a post transform to scores with two or more columns."""
+    if name == "LOGISTIC":
+        return _logistic(z)
+    if name == "SOFTMAX":
+        return _softmax(z)
+    if name == "SOFTMAX_ZERO":
+        return _softmax_zero(z)
+    if name == "PROBIT":
+        return _probit(z)
+    return _as_float32(z)
+
+
+def _transform_single(z: np.ndarray, name: str) -> np.ndarray:
+    """Post transform of a single score column: ONNX Runtime applies PROBIT only."""
+    return _probit(z) if name == "PROBIT" else _as_float32(z)
+
+
+def _sorted_lookup(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sort ``keys`` (keeping the first value of duplicate keys) for :func:`_lookup`."""
+    if len(keys) == 0:
+        return keys, values
+    uniq, first = np.unique(keys, return_index=True)
+    return uniq, values[first]
+
+
+def _lookup(keys: np.ndarray, values: np.ndarray, x: np.ndarray,
+            default: Any) -> np.ndarray:
+    """Map ``x`` through sorted unique ``keys`` -> ``values``; misses get ``default``."""
+    out_dtype = values.dtype
+    if len(keys) == 0 or x.size == 0:
+        return np.full(x.shape, default, dtype=out_dtype)
+    pos = np.minimum(np.searchsorted(keys, x), len(keys) - 1)
+    found = keys[pos] == x
+    out = np.where(found, values[pos], np.asarray(default, dtype=out_dtype))
+    return out.astype(out_dtype, copy=False)
+
+
+def _string_lookup(table: dict[str, Any], x: np.ndarray, default: Any,
+                   dtype: Any) -> np.ndarray:
+    """Map a string tensor through ``table``; misses get ``default``."""
+    get = table.get
+    if np.dtype(dtype) == object:
+        out = np.empty(x.shape, dtype=object)
+        out.reshape(-1)[...] = [get(s, default) for s in x.flat] if x.size else []
+        return out
+    return np.fromiter((get(s, default) for s in x.flat), dtype=dtype,
+                       count=x.size).reshape(x.shape)
+
+
+def _string_array(values: Sequence[str]) -> np.ndarray:
+    """Return a 1-D object array of ``values``."""
+    out = np.empty(len(values), dtype=object)
+    out[...] = list(values)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# feature ops: ArrayFeatureExtractor, Binarizer, FeatureVectorizer, Imputer, Normalizer,
+# OneHotEncoder, Scaler
+# --------------------------------------------------------------------------------------------
+
+
+@kernels.register("ArrayFeatureExtractor", 1, domain=ML)
+def array_feature_extractor(node: NodeInfo):
+    """ArrayFeatureExtractor 1+: gather the indices Y along the last axis of X (a 1-D X gives
+    a [1, len(Y)] result, as ONNX Runtime returns)."""
+
+    def compute(x, y):
+        if x.ndim == 0:
+            raise _fail(node, "X must have at least one dimension")
+        index = np.asarray(y).reshape(-1).astype(np.int64)
+        if index.size == 0:
+            raise _fail(node, "Y must hold at least one index")
+        size = x.shape[-1]
+        if ((index < 0) | (index >= size)).any():
+            raise _fail(node, f"index out of range [0, {size}): {index.tolist()}")
+        z = np.take(x, index, axis=-1)
+        return (z.reshape(1, -1) if x.ndim == 1 else z,)
+
+    return compute
+
+
+@kernels.register("Binarizer", 1, domain=ML)
+def binarizer(node: NodeInfo):
+    """Binarizer 1+: 1 where X > threshold, else 0, in X's type (NaN gives 0; ONNX Runtime
+    rejects NaN inputs)."""
+    threshold = float(node.attrs.get("threshold", 0.0))
+
+    def compute(x):
+        values = x if x.dtype.kind == "f" else x.astype(_F32)
+        return ((values > values.dtype.type(_F32(threshold))).astype(x.dtype),)
+
+    return compute
+
+
+@kernels.register("FeatureVectorizer", 1, domain=ML)
+def feature_vectorizer(node: NodeInfo):
+    """FeatureVectorizer 1+: concatenate the inputs' features into [N, sum(inputdimensions)]
+    float32 columns, truncating or zero-padding each input to its declared size."""
+    dims = _ints(node, "inputdimensions")
+    if any(d < 0 for d in dims):
+        raise _fail(node, f"inputdimensions must be non-negative, got {dims}")
+    offsets = np.concatenate([[0], np.cumsum(dims)]).astype(int)
+
+    def compute(*xs):
+        if len(xs) != len(dims):
+            raise _fail(node, f"{len(xs)} inputs but {len(dims)} inputdimensions")
+        first = xs[0]
+        rows = 1 if first.ndim <= 1 else first.shape[0]
+        y = np.zeros((rows, int(offsets[-1])), dtype=_F32)
+        for x, size, start in zip(xs, dims, offsets):
+            flat = x.reshape(1, -1) if x.ndim <= 1 else x.reshape(x.shape[0], -1)
+            if flat.shape[0] != rows:
+                raise _fail(node, f"inputs have different batch sizes ({flat.shape[0]} and "
+                                  f"{rows})")
+            width = min(size, flat.shape[1])
+            y[:, start:start + width] = flat[:, :width]
+        return (y,)
+
+    return compute
+
+
+@kernels.register("Imputer", 1, domain=ML)
+def imputer(node: NodeInfo):
+    """Imputer 1+: replace values equal to replaced_value_* (NaN matches NaN) by the imputed
+    value of their feature (or the single imputed value)."""
+    floats = _floats(node, "imputed_value_floats")
+    ints = _ints(node, "imputed_value_int64s")
+    if bool(floats) == bool(ints):
+        raise _fail(node, "give exactly one of imputed_value_floats and imputed_value_int64s")
+    replaced_float = float(node.attrs.get("replaced_value_float", 0.0))
+    replaced_int = int(node.attrs.get("replaced_value_int64", 0))
+
+    def compute(x):
+        if x.ndim == 0:
+            raise _fail(node, "input must have at least one dimension")
+        is_float = x.dtype.kind == "f"
+        imputed = floats if is_float else ints
+        if not imputed:
+            raise _fail(node, f"no imputed values for a {x.dtype} input")
+        stride = x.shape[0] if x.ndim == 1 else x.shape[1]
+        values = np.asarray(imputed).astype(x.dtype)
+        if len(values) == stride and stride > 0:
+            fill = values[np.arange(x.size) % stride].reshape(x.shape)
+        else:
+            fill = values[0]
+        if is_float:
+            target = x.dtype.type(_F32(replaced_float))
+            hit = np.isnan(x) if np.isnan(target) else x == target
+        else:
+            hit = x == replaced_int
+        return (np.where(hit, fill, x).astype(x.dtype, copy=False),)
+
+    return compute
+
+
+@kernels.register("Normalizer", 1, domain=ML)
+def normalizer(node: NodeInfo):
+    """Normalizer 1+: divide each row by its MAX, L1 or L2 norm (rows of norm 0 are copied);
+    float32 output."""
+    norm = node.attrs.get("norm", "MAX")
+    if norm not in ("MAX", "L1", "L2"):
+        raise _fail(node, f"norm must be MAX, L1 or L2, got {norm!r}")
+
+    def compute(x):
+        if x.ndim > 2:
+            raise _fail(node, f"input rank must be at most 2, got {x.ndim}")
+        rows = x.reshape(1, -1) if x.ndim <= 1 else x
+        xf = _as_float32(rows)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if norm == "MAX":
+                scale = _row_max(xf)
+                y = np.where(scale != 0, xf / scale, xf)
+            elif norm == "L1":
+                scale = _as_float32(np.abs(rows)).sum(axis=-1, keepdims=True)
+                y = np.where(scale != 0, xf / scale, xf)
+            else:
+                squares = _as_float32(rows * rows)
+                scale = squares.sum(axis=-1, keepdims=True)
+                root = np.sqrt(squares / scale)
+                y = np.where(scale != 0, np.where(rows < 0, -root, root), xf)
+        return (y.astype(_F32).reshape(x.shape),)
+
+    return compute
+
+
+@kernels.register("OneHotEncoder", 1, domain=ML)
+def one_hot_encoder(node: NodeInfo):
+    """OneHotEncoder 1+: append a one-hot axis over the categories (numbers are truncated to
+    int64 and looked up in cats_int64s, strings in cats_strings); float32 output."""
+    cats_int = _ints(node, "cats_int64s")
+    cats_str = list(node.attrs.get("cats_strings") or [])
+    if bool(cats_int) == bool(cats_str):
+        raise _fail(node, "give exactly one of cats_int64s and cats_strings")
+    zeros = bool(node.attrs.get("zeros", 1))
+    count = len(cats_int) or len(cats_str)
+    # A repeated category maps to its last position, as in ONNX Runtime.
+    int_table = {c: i for i, c in enumerate(cats_int)}
+    str_table = {c: i for i, c in enumerate(cats_str)}
+    int_keys = np.array(sorted(int_table), dtype=np.int64)
+    int_pos = np.array([int_table[k] for k in int_keys.tolist()], dtype=np.int64)
+
+    def positions(x: np.ndarray) -> np.ndarray:
+        if x.dtype == object:
+            return _string_lookup(str_table, x, -1, np.int64)
+        if x.dtype.kind == "f":
+            finite = np.isfinite(x)
+            keys = np.trunc(np.where(finite, x, 0)).astype(np.int64)
+            return np.where(finite, _lookup(int_keys, int_pos, keys, -1), -1)
+        return _lookup(int_keys, int_pos, x.astype(np.int64), -1)
+
+    def compute(x):
+        pos = positions(x).reshape(-1)
+        if not zeros and (pos < 0).any():
+            raise _fail(node, "unknown category and zeros = 0")
+        y = np.zeros((x.size, count), dtype=_F32)
+        hit = np.nonzero(pos >= 0)[0]
+        y[hit, pos[hit]] = 1.0
+        return (y.reshape(x.shape + (count,)),)
+
+    return compute
+
+
+@kernels.register("Scaler", 1, domain=ML)
+def scaler(node: NodeInfo):
+    """Scaler 1+: (X - offset) * scale per feature (or one offset/scale for all); float32."""
+    scale = _floats(node, "scale")
+    offset = _floats(node, "offset")
+    if not scale or len(scale) != len(offset):
+        raise _fail(node, f"scale ({len(scale)}) must be non-empty and as long as offset "
+                          f"({len(offset)})")
+
+    def compute(x):
+        if x.ndim == 0:
+            raise _fail(node, "input must have at least one dimension")
+        stride = x.shape[0] if x.ndim == 1 else x.shape[1]
+        dtype = np.float64 if x.dtype == np.float64 else _F32
+        off = np.asarray(offset, dtype=_F32).astype(dtype)
+        sca = np.asarray(scale, dtype=_F32).astype(dtype)
+        if len(off) == stride:
+            index = np.arange(x.size) % max(stride, 1)
+            off, sca = off[index].reshape(x.shape), sca[index].reshape(x.shape)
+        elif len(off) != 1:
+            raise _fail(node, f"scale and offset must have 1 or {stride} (feature count) "
+                              f"values, got {len(off)}")
+        return (((x.astype(dtype) - off) * sca).astype(_F32),)
+
+    return compute
+
+
+# --------------------------------------------------------------------------------------------
+# CategoryMapper, LabelEncoder
+# --------------------------------------------------------------------------------------------
+
+
+@kernels.register("CategoryMapper", 1, domain=ML)
+def category_mapper(node: NodeInfo):
+    """CategoryMapper 1+: map strings to int64 (or int64 to strings) through the paired
+    cats_strings/cats_int64s lists; misses get default_int64/default_string."""
+    cats_str = list(node.attrs.get("cats_strings") or [])
+    cats_int = _ints(node, "cats_int64s")
+    if len(cats_str) != len(cats_int):
+        raise _fail(node, f"cats_strings ({len(cats_str)}) and cats_int64s ({len(cats_int)}) "
+                          f"must have the same length")
+    default_int = int(node.attrs.get("default_int64", -1))
+    default_str = node.attrs.get("default_string", "_Unused")
+    # Repeated keys keep their last pairing, as in ONNX Runtime.
+    to_int = dict(zip(cats_str, cats_int))
+    to_str = dict(zip(cats_int, cats_str))
+    int_keys = np.array(sorted(to_str), dtype=np.int64)
+    int_vals = _string_array([to_str[k] for k in int_keys.tolist()])
+
+    def compute(x):
+        if x.dtype == object:
+            return (_string_lookup(to_int, x, default_int, np.int64),)
+        return (_lookup(int_keys, int_vals, x.astype(np.int64), default_str),)
+
+    return compute
+
+
+@kernels.register("LabelEncoder", 1, 1, domain=ML)
+def label_encoder_1(node: NodeInfo):
+    """LabelEncoder 1: strings to their index in classes_strings, or int64 indices to the
+    class string; misses get default_int64/default_string."""
+    classes = list(node.attrs.get("classes_strings") or [])
+    default_int = int(node.attrs.get("default_int64", -1))
+    default_str = node.attrs.get("default_string", "_Unused")
+    to_int = {c: i for i, c in enumerate(classes)}  # a repeated class keeps its last index
+    class_array = _string_array(classes)
+
+    def compute(x):
+        if x.dtype == object:
+            return (_string_lookup(to_int, x, default_int, np.int64),)
+        index = x.astype(np.int64)
+        inside = (index >= 0) & (index < len(classes))
+        out = np.full(x.shape, default_str, dtype=object)
+        out[inside] = class_array[index[inside]]
+        return (out,)
+
+    return compute
+
+
+# Attribute suffix -> numpy dtype of LabelEncoder keys/values given as lists.
+_LABEL_LISTS = {"strings": np.dtype(object), "int64s": np.dtype(np.int64),
+                "floats": np.dtype(np.float32)}
+
+
+def _label_side(node: NodeInfo, side: str, with_tensor: bool) -> np.ndarray:
+    """Return LabelEncoder's keys or values (``side``: 'keys'/'values') as an array."""
+    found = [(suffix, node.attrs[f"{side}_{suffix}"]) for suffix in _LABEL_LISTS
+             if node.attrs.get(f"{side}_{suffix}") is not None]
+    if with_tensor and node.attrs.get(f"{side}_tensor") is not None:
+        found.append(("tensor", node.attrs[f"{side}_tensor"]))
+    if len(found) != 1:
+        raise _fail(node, f"exactly one {side}_* attribute is required, got "
+                          f"{[f'{side}_{s}' for s, _ in found]}")
+    suffix, value = found[0]
+    if suffix == "tensor":
+        array = np.asarray(value).reshape(-1)
+        return array.astype(object) if array.dtype.kind in "OUS" else array
+    if suffix == "strings":
+        return _string_array(list(value))
+    return np.asarray(value, dtype=_LABEL_LISTS[suffix])
+
+
+def _label_default(node: NodeInfo, dtype: np.dtype, with_tensor: bool) -> Any:
+    """Return LabelEncoder's default output value for values of ``dtype``."""
+    tensor = node.attrs.get("default_tensor") if with_tensor else None
+    if tensor is not None:
+        value = np.asarray(tensor).reshape(-1)
+        if value.size:
+            return value[0] if dtype == object else value.astype(dtype)[0]
+    if dtype == object:
+        return node.attrs.get("default_string", "_Unused")
+    if dtype.kind == "f":
+        return dtype.type(node.attrs.get("default_float", -0.0))
+    return dtype.type(node.attrs.get("default_int64", -1))
+
+
+def _label_encoder(node: NodeInfo, with_tensor: bool, nan_matches: bool):
+    """LabelEncoder 2+ body: map keys to values; misses get the default value."""
+    keys = _label_side(node, "keys", with_tensor)
+    values = _label_side(node, "values", with_tensor)
+    if len(keys) != len(values):
+        raise _fail(node, f"keys ({len(keys)}) and values ({len(values)}) must have the same "
+                          f"length")
+    default = _label_default(node, values.dtype, with_tensor)
+    if keys.dtype == object:
+        table: dict[Any, Any] = {}
+        for key, value in zip(keys.tolist(), values.tolist()):
+            table.setdefault(key, value)  # the first pairing of a repeated key wins
+
+        def compute(x):
+            return (_string_lookup(table, x, default, values.dtype),)
+
+        return compute
+
+    nan_value = None
+    if keys.dtype.kind == "f":
+        nans = np.isnan(keys)
+        if nan_matches and nans.any():
+            nan_value = values[np.argmax(nans)]
+        keys, values = keys[~nans], values[~nans]
+    sorted_keys, sorted_values = _sorted_lookup(keys, values)
+
+    def compute(x):
+        y = _lookup(sorted_keys.astype(x.dtype), sorted_values, x, default)
+        if nan_value is not None and x.dtype.kind == "f":
+            y = np.where(np.isnan(x), nan_value, y).astype(values.dtype, copy=False)
+        return (y,)
+
+    return compute
+
+
+@kernels.register("LabelEncoder", 2, 3, domain=ML)
+def label_encoder_2(node: NodeInfo):
+    """LabelEncoder 2-3: map keys_{strings,int64s,floats} to values_{...}; NaN never
+    matches."""
+    return _label_encoder(node, with_tensor=False, nan_matches=False)
+
+
+@kernels.register("LabelEncoder", 4, domain=ML)
+def label_encoder_4(node: NodeInfo):
+    """LabelEncoder 4+: as 2, plus keys_tensor/values_tensor/default_tensor of any supported
+    type; a NaN key matches NaN inputs."""
+    return _label_encoder(node, with_tensor=True, nan_matches=True)
+
+
+# --------------------------------------------------------------------------------------------
+# LinearClassifier, LinearRegressor
+# --------------------------------------------------------------------------------------------
+
+
+def _class_labels(node: NodeInfo, ints_name: str) -> np.ndarray | None:
+    """Return the class labels (object array of strings or int64 array), or None."""
+    strings = node.attrs.get("classlabels_strings")
+    if strings:
+        return _string_array(list(strings))
+    ints = node.attrs.get(ints_name)
+    if ints:
+        return np.asarray(ints, dtype=np.int64)
+    return None
+
+
+@kernels.register("LinearClassifier", 1, domain=ML)
+def linear_classifier(node: NodeInfo):
+    """LinearClassifier 1+: scores X @ coefficients^T + intercepts; the label is the top class,
+    or for one score the positive label when the score is > 0 (scores [1-s, s] when two labels
+    are given)."""
+    coefficients = np.asarray(_floats(node, "coefficients"), dtype=_F32)
+    intercepts = np.asarray(_floats(node, "intercepts"), dtype=_F32)
+    transform = _post_transform(node)
+    labels = _class_labels(node, "classlabels_ints")
+    classes = len(intercepts)
+    if classes == 0:
+        raise _fail(node, "intercepts must not be empty")
+    if classes == 1 and labels is not None and len(labels) != 2:
+        raise _fail(node, f"binary classification needs exactly 2 class labels, got "
+                          f"{len(labels)}")
+    if classes > 1 and (labels is None or len(labels) < classes):
+        raise _fail(node, f"{classes} classes need as many class labels")
+    two_columns = classes == 1 and labels is not None  # binary scores become [1-s, s]
+    if classes == 1 and labels is None:
+        labels = np.array([0, 1], dtype=np.int64)
+
+    def compute(x):
+        rows = _as_float32(_rows(node, x))
+        features = rows.shape[1]
+        if coefficients.size < classes * features:
+            raise _fail(node, f"coefficients size ({coefficients.size}) is less than classes "
+                              f"({classes}) * features ({features})")
+        weights = coefficients[:classes * features].reshape(classes, features)
+        scores = (rows @ weights.T + intercepts).astype(_F32)
+        if classes > 1:
+            return labels[_first_argmax(scores)], _transform(scores, transform)
+        score = scores[:, 0]
+        y = np.where(score > 0, labels[1], labels[0]).astype(labels.dtype)
+        if not two_columns:
+            return y, _transform_single(scores, transform)
+        if transform == "PROBIT":  # ONNX Runtime writes N probits then leaves the rest unset
+            z = np.full((len(score), 2), np.nan, dtype=_F32)
+            z.reshape(-1)[:len(score)] = _probit(score)
+            return y, z
+        if transform == "LOGISTIC":
+            score = _logistic(score)
+        return y, np.stack([_F32(1) - score, score], axis=1).astype(_F32)
+
+    return compute
+
+
+def _first_argmax(scores: np.ndarray) -> np.ndarray:
+    """Index of the first maximum of each row (NaN never wins, as a ``>`` scan does)."""
+    clean = np.where(np.isnan(scores), -np.inf, scores)
+    return np.argmax(clean, axis=1)
+
+
+@kernels.register("LinearRegressor", 1, domain=ML)
+def linear_regressor(node: NodeInfo):
+    """LinearRegressor 1+: X @ coefficients^T + intercepts per target, then post_transform
+    (a single target only gets PROBIT)."""
+    coefficients = np.asarray(_floats(node, "coefficients"), dtype=_F32)
+    intercepts = np.asarray(_floats(node, "intercepts"), dtype=_F32)
+    targets = int(node.attrs.get("targets", 1))
+    transform = _post_transform(node)
+    if targets < 1:
+        raise _fail(node, f"targets must be positive, got {targets}")
+    use_intercepts = len(intercepts) == targets
+
+    def compute(x):
+        rows = _as_float32(_rows(node, x) if x.ndim else x.reshape(1, 1))
+        features = rows.shape[1]
+        if coefficients.size != targets * features:
+            raise _fail(node, f"coefficients size ({coefficients.size}) is not targets "
+                              f"({targets}) * features ({features})")
+        y = rows @ coefficients.reshape(targets, features).T
+        if use_intercepts:
+            y = y + intercepts
+        y = y.astype(_F32)
+        return (_transform(y, transform) if targets > 1 else _transform_single(y, transform),)
+
+    return compute
+
+
+# --------------------------------------------------------------------------------------------
+# SVMClassifier, SVMRegressor
+# --------------------------------------------------------------------------------------------
+
+
+class _SvmKernel:
+    """An SVM kernel between input rows and a set of vectors, in float32 as ONNX Runtime."""
+
+    def __init__(self, node: NodeInfo, forced_linear: bool) -> None:
+        name = node.attrs.get("kernel_type", "LINEAR")
+        if name not in ("LINEAR", "POLY", "RBF", "SIGMOID"):
+            raise _fail(node, f"kernel_type must be LINEAR, POLY, RBF or SIGMOID, got {name!r}")
+        params = _floats(node, "kernel_params")
+        if params and len(params) < 3:
+            raise _fail(node, "kernel_params must hold gamma, coef0 and degree")
+        self.name = "LINEAR" if forced_linear else name
+        self.gamma, self.coef0, self.degree = (_F32(p) for p in (params or [0.0, 0.0, 0.0])[:3])
+
+    def __call__(self, x: np.ndarray, vectors: np.ndarray, constant: float = 0.0) -> np.ndarray:
+        """Kernel values [N, len(vectors)]; ``constant`` is added by the LINEAR kernel."""
+        if self.name == "RBF":
+            out = np.empty((x.shape[0], vectors.shape[0]), dtype=_F32)
+            step = max(1, 4_000_000 // max(1, vectors.size))
+            for start in range(0, x.shape[0], step):  # chunks bound the [n, V, F] temporary
+                diff = x[start:start + step, None, :] - vectors[None, :, :]
+                out[start:start + step] = np.exp(-self.gamma * np.einsum("nvf,nvf->nv", diff,
+                                                                         diff))
+            return out
+        dot = (x @ vectors.T).astype(_F32)
+        if self.name == "LINEAR":
+            return dot + _F32(constant) if constant else dot
+        value = self.gamma * dot + self.coef0
+        if self.name == "SIGMOID":
+            return np.tanh(value).astype(_F32)
+        with np.errstate(invalid="ignore", over="ignore"):
+            return np.power(value, self.degree).astype(_F32)
+
+
+def _multiclass_probability(pairwise: np.ndarray) -> np.ndarray:
+    """libsvm's pairwise coupling (ONNX Runtime's multiclass_probability) for every row.
+
+    ``pairwise[n, i, j]`` is the probability of class i against class j; returns [N, K].
+    """
+    n, k, _ = pairwise.shape
+    r = pairwise.astype(_F32)
+    rt2 = np.swapaxes(r, 1, 2) ** 2  # rt2[n, i, j] = r[n, j, i]^2
+    eye = np.eye(k, dtype=bool)
+    q = np.where(eye, _F32(0), -np.swapaxes(r, 1, 2) * r).astype(_F32)
+    q[:, eye] = np.where(eye[None], _F32(0), rt2).sum(axis=2)
+    p = np.full((n, k), _F32(1) / _F32(k), dtype=_F32)
+    eps = _F32(0.005) / _F32(k)
+    active = np.ones(n, dtype=bool)
+    for _ in range(100):
+        qp = np.einsum("nij,nj->ni", q, p).astype(_F32)
+        pqp = np.einsum("ni,ni->n", p, qp).astype(_F32)
+        active &= np.abs(qp - pqp[:, None]).max(axis=1) >= eps
+        if not active.any():
+            break
+        a = active[:, None]
+        for i in range(k):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                diff = ((-qp[:, i] + pqp) / q[:, i, i]).astype(_F32)
+                p_i = p[:, i] + diff
+                new_pqp = (pqp + diff * (diff * q[:, i, i] + _F32(2) * qp[:, i])) \
+                    / (_F32(1) + diff) / (_F32(1) + diff)
+                new_qp = (qp + diff[:, None] * q[:, i, :]) / (_F32(1) + diff[:, None])
+                new_p = p.copy()
+                new_p[:, i] = p_i
+                new_p = new_p / (_F32(1) + diff[:, None])
+            p = np.where(a, new_p, p).astype(_F32)
+            qp = np.where(a, new_qp, qp).astype(_F32)
+            pqp = np.where(active, new_pqp, pqp).astype(_F32)
+    return p
+
+
+@kernels.register("SVMClassifier", 1, domain=ML)
+def svm_classifier(node: NodeInfo):
+    """SVMClassifier 1+: one-vs-one SVC votes (or linear SVM scores) per class, with optional
+    Platt probabilities (prob_a/prob_b) coupled across the class pairs."""
+    labels = _class_labels(node, "classlabels_ints")
+    if labels is None:
+        raise _fail(node, "one of classlabels_strings and classlabels_ints is required")
+    classes = len(labels)
+    per_class = _ints(node, "vectors_per_class")
+    vectors = int(sum(per_class))
+    coefficients = np.asarray(_floats(node, "coefficients"), dtype=_F32)
+    rho = np.asarray(_floats(node, "rho"), dtype=_F32)
+    prob_a = np.asarray(_floats(node, "prob_a"), dtype=_F32)
+    prob_b = np.asarray(_floats(node, "prob_b"), dtype=_F32)
+    transform = _post_transform(node)
+    if coefficients.size == 0:
+        raise _fail(node, "coefficients are empty")
+    if len(prob_a) != len(prob_b):
+        raise _fail(node, "prob_a and prob_b must have the same size")
+    svc = vectors > 0
+    kernel = _SvmKernel(node, forced_linear=not svc)
+    pairs = classes * (classes - 1) // 2
+    all_positive = bool((coefficients >= 0).all())
+    with_proba = svc and len(prob_a) > 0
+    if svc:
+        if len(per_class) != classes:
+            raise _fail(node, "vectors_per_class must have one entry per class label")
+        support = np.asarray(_floats(node, "support_vectors"), dtype=_F32)
+        features = support.size // vectors
+        support = support[:vectors * features].reshape(vectors, features)
+        if coefficients.size < (classes - 1) * vectors:
+            raise _fail(node, "coefficients must hold (classes - 1) * vectors values")
+        if len(rho) < pairs or (with_proba and len(prob_a) < pairs):
+            raise _fail(node, "rho (and prob_a/prob_b) need one value per class pair")
+        pair_matrix, winners, losers = _svc_pairs(per_class, coefficients, vectors)
+    else:
+        features = coefficients.size // classes
+        weights = coefficients[:classes * features].reshape(classes, features)
+        if len(rho) < 1:
+            raise _fail(node, "rho must have at least one value")
+
+    def compute(x):
+        rows = _as_float32(_rows(node, x))
+        if rows.shape[1] != features:
+            raise _fail(node, f"expected {features} features, got {rows.shape[1]}")
+        if not svc:
+            scores = kernel(rows, weights, float(rho[0]))
+            top = _first_argmax(scores)
+            y = labels[top]
+            if pairs == 1:
+                best = scores[np.arange(len(top)), top]
+                positive = (best >= 0.5) if all_positive else (best > 0)
+                y = np.where(positive, labels[1], y).astype(labels.dtype)
+            if classes == 1:
+                return y, _transform_single(scores, transform)
+            return y, _transform(scores, transform)
+        kernel_values = kernel(rows, support).astype(np.float64)
+        pair_scores = (kernel_values @ pair_matrix + rho[:pairs]).astype(_F32)
+        positive = pair_scores > 0
+        votes = positive.astype(np.int64) @ winners + (~positive).astype(np.int64) @ losers
+        y = labels[np.argmax(votes, axis=1)]
+        if with_proba:
+            proba = _pairwise_probabilities(pair_scores, prob_a[:pairs], prob_b[:pairs],
+                                            classes)
+            return y, _transform(_multiclass_probability(proba), transform)
+        if classes > 2:
+            return y, _transform(pair_scores, transform)
+        return y, _svc_binary_scores(pair_scores[:, 0], transform)
+
+    return compute
+
+
+def _svc_pairs(per_class: list[int], coefficients: np.ndarray,
+               vectors: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the [vectors, pairs] matrix that turns kernel values into one-vs-one scores, and
+    the [pairs, classes] one-hot matrices of each pair's first and second class."""
+    classes = len(per_class)
+    starts = np.concatenate([[0], np.cumsum(per_class)]).astype(int)
+    coef = coefficients[:(classes - 1) * vectors].reshape(classes - 1, vectors)
+    pairs = [(i, j) for i in range(classes - 1) for j in range(i + 1, classes)]
+    matrix = np.zeros((vectors, len(pairs)), dtype=np.float64)
+    winners = np.zeros((len(pairs), classes), dtype=np.int64)
+    losers = np.zeros((len(pairs), classes), dtype=np.int64)
+    for p, (i, j) in enumerate(pairs):
+        span_i = slice(starts[i], starts[i + 1])
+        span_j = slice(starts[j], starts[j + 1])
+        matrix[span_i, p] = coef[j - 1, span_i]
+        matrix[span_j, p] = coef[i, span_j]
+        winners[p, i] = 1
+        losers[p, j] = 1
+    return matrix, winners, losers
+
+
+def _pairwise_probabilities(scores: np.ndarray, prob_a: np.ndarray, prob_b: np.ndarray,
+                            classes: int) -> np.ndarray:
+    """Platt-scaled pairwise probabilities [N, K, K] (r[i, j] = P(i | i or j))."""
+    value = _F32(1) - _logistic(scores * prob_a + prob_b)
+    value = np.clip(value, _F32(1e-7), _F32(1) - _F32(1e-7)).astype(_F32)
+    out = np.zeros((scores.shape[0], classes, classes), dtype=_F32)
+    p = 0
+    for i in range(classes - 1):
+        for j in range(i + 1, classes):
+            out[:, i, j] = value[:, p]
+            out[:, j, i] = _F32(1) - value[:, p]
+            p += 1
+    return out
+
+
+def _svc_binary_scores(score: np.ndarray, transform: str) -> np.ndarray:
+    """The two score columns of a two-class SVC without probabilities, as ONNX Runtime fills
+    them: [-s, s] (NONE), [1-p, p] with p = logistic(s) (LOGISTIC), [1-s, s] (the softmaxes),
+    [probit(s), unset] (PROBIT; 0 here)."""
+    score = _as_float32(score)
+    if transform == "PROBIT":
+        return np.stack([_probit(score), np.zeros_like(score)], axis=1)
+    if transform == "LOGISTIC":
+        score = _logistic(score)
+    first = -score if transform == "NONE" else _F32(1) - score
+    return np.stack([first, score], axis=1).astype(_F32)
+
+
+@kernels.register("SVMRegressor", 1, domain=ML)
+def svm_regressor(node: NodeInfo):
+    """SVMRegressor 1+: kernel values against the support vectors weighted by coefficients,
+    plus rho (a linear model when n_supports is 0); one_class maps the sign to +-1. ONNX
+    Runtime ignores post_transform here, and so does this kernel."""
+    vectors = int(node.attrs.get("n_supports", 0))
+    coefficients = np.asarray(_floats(node, "coefficients"), dtype=_F32)
+    rho = np.asarray(_floats(node, "rho"), dtype=_F32)
+    one_class = bool(node.attrs.get("one_class", 0))
+    _post_transform(node)
+    if coefficients.size == 0 or len(rho) == 0:
+        raise _fail(node, "coefficients and rho must not be empty")
+    kernel = _SvmKernel(node, forced_linear=vectors <= 0)
+    if vectors > 0:
+        support = np.asarray(_floats(node, "support_vectors"), dtype=_F32)
+        features = support.size // vectors
+        support = support[:vectors * features].reshape(vectors, features)
+        if coefficients.size < vectors:
+            raise _fail(node, "coefficients must hold one value per support vector")
+        weights = coefficients[:vectors]
+    else:
+        features = coefficients.size
+        weights = coefficients.reshape(1, -1)
+
+    def compute(x):
+        rows = _as_float32(_rows(node, x))
+        if rows.shape[1] != features:
+            raise _fail(node, f"expected {features} features, got {rows.shape[1]}")
+        if vectors > 0:
+            y = (kernel(rows, support) @ weights)[:, None] + rho[0]
+        else:
+            y = kernel(rows, weights, float(rho[0]))
+        y = y.astype(_F32)
+        if one_class:
+            y = np.where(y > 0, _F32(1), _F32(-1))
+        return (y,)
+
+    return compute
+
+
+# --------------------------------------------------------------------------------------------
+# tree ensembles
+# --------------------------------------------------------------------------------------------
+
+# Node modes and their truth tables: bit c of a mode's mask says whether a node with that mode
+# takes its true branch when the comparison code is c = (x < t) + 2 (x == t) + 4 (x > t)
+# (c = 0 when x or t is NaN).
+_MODES = ("BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ",
+          "LEAF")
+_MODE_MASKS = np.array([
+    (1 << 1) | (1 << 2),                # LEQ: less or equal
+    1 << 1,                             # LT
+    (1 << 4) | (1 << 2),                # GTE
+    1 << 4,                             # GT
+    1 << 2,                             # EQ
+    (1 << 0) | (1 << 1) | (1 << 4),     # NEQ (true for NaN, as C++ !=)
+    0,                                  # LEAF (never branches)
+], dtype=np.uint8)
+_COMPARATORS: dict[int, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    0: np.less_equal, 1: np.less, 2: np.greater_equal, 3: np.greater, 4: np.equal,
+    5: np.not_equal,
+}
+_LEAF = 6
+
+
+class _Forest:
+    """Trees flattened into node arrays, evaluated for all (tree, row) pairs at once.
+
+    Every node has a feature, a threshold, a mode, a true and a false successor (leaves point
+    to themselves) and a missing-value flag. Leaves carry their weights as a dense
+    [leaves, targets] matrix (``leaf_weight``/``leaf_has``, several weights of one target in
+    one leaf combined by ``combine``) and the first weight (``leaf_first``, what ONNX Runtime
+    adds for a single target).
+    """
+
+    def __init__(self, feature: np.ndarray, threshold: np.ndarray, mode: np.ndarray,
+                 true_next: np.ndarray, false_next: np.ndarray, missing_true: np.ndarray,
+                 roots: np.ndarray, describe: Callable[[str], ValueError]) -> None:
+        self.feature = feature.astype(np.int64)
+        self.threshold = threshold
+        self.mode = mode.astype(np.int64)
+        leaf = self.mode == _LEAF
+        index = np.arange(len(mode))
+        self.true_next = np.where(leaf, index, true_next).astype(np.int64)
+        self.false_next = np.where(leaf, index, false_next).astype(np.int64)
+        self.feature = np.where(leaf, 0, self.feature)
+        self.missing_true = missing_true.astype(bool) & ~leaf
+        self.has_missing = bool(self.missing_true.any())
+        self.roots = roots.astype(np.int64)
+        self.is_leaf = leaf
+        branch_modes = np.unique(self.mode[~leaf])
+        self.single_mode = int(branch_modes[0]) if len(branch_modes) == 1 else None
+        self.mask = _MODE_MASKS[self.mode]
+        self.max_feature = int(self.feature[~leaf].max(initial=-1))
+        self.depth = self._depth(describe)
+
+    def _depth(self, describe: Callable[[str], ValueError]) -> int:
+        """Number of steps that take every root to a leaf; raise on a cycle."""
+        frontier = np.unique(self.roots)
+        steps = 0
+        while True:
+            frontier = frontier[~self.is_leaf[frontier]]
+            if frontier.size == 0:
+                return steps
+            steps += 1
+            if steps > len(self.mode):
+                raise describe("the trees contain a cycle")
+            frontier = np.unique(np.concatenate([self.true_next[frontier],
+                                                 self.false_next[frontier]]))
+
+    def set_weights(self, leaf: np.ndarray, target: np.ndarray, weight: np.ndarray,
+                    targets: int, combine: str) -> None:
+        """Attach weights to leaves (given in ONNX Runtime's order: sorted by tree and node,
+        then by position). ``combine`` says how several weights of one target in one leaf
+        add up: 'sum', 'min' or 'max'."""
+        count = len(self.mode)
+        self.targets = targets
+        self.leaf_first = self.threshold.astype(np.float64)  # a leaf without weights uses it
+        first_pos = np.unique(leaf, return_index=True)[1] if len(leaf) else np.zeros(0, int)
+        self.leaf_first[leaf[first_pos]] = weight[first_pos]
+        self.leaf_has = np.zeros((count, targets), dtype=bool)
+        self.leaf_has[leaf, target] = True
+        if combine == "sum":
+            self.leaf_weight = np.zeros((count, targets), dtype=np.float64)
+            np.add.at(self.leaf_weight, (leaf, target), weight)
+        else:
+            start = np.inf if combine == "min" else -np.inf
+            self.leaf_weight = np.full((count, targets), start, dtype=np.float64)
+            ufunc = np.minimum if combine == "min" else np.maximum
+            ufunc.at(self.leaf_weight, (leaf, target), weight)
+            self.leaf_weight[~self.leaf_has] = 0.0
+        self._typed: dict[np.dtype, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def typed(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Thresholds, first weights and weight matrix in the compute dtype (cached)."""
+        cached = self._typed.get(dtype)
+        if cached is None:
+            cached = self._typed[dtype] = (self.threshold.astype(dtype),
+                                           self.leaf_first.astype(dtype),
+                                           self.leaf_weight.astype(dtype))
+        return cached
+
+    def leaves(self, x: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+        """Return the leaf reached by every (tree, row) pair: [trees, rows]."""
+        node = np.repeat(self.roots[:, None], x.shape[0], axis=1)
+        row = np.arange(x.shape[0])[None, :]
+        compare = None if self.single_mode is None else _COMPARATORS[self.single_mode]
+        with np.errstate(invalid="ignore"):
+            for _ in range(self.depth):
+                value = x[row, self.feature[node]]
+                limit = threshold[node]
+                if compare is not None:
+                    go = compare(value, limit)
+                else:
+                    code = ((value < limit).view(np.uint8)
+                            | ((value == limit).view(np.uint8) << 1)
+                            | ((value > limit).view(np.uint8) << 2))
+                    go = ((self.mask[node] >> code) & 1).view(bool)
+                if self.has_missing:
+                    go |= self.missing_true[node] & np.isnan(value)
+                node = np.where(go, self.true_next[node], self.false_next[node])
+        return node
+
+    def check_features(self, describe: Callable[[str], ValueError], x: np.ndarray) -> None:
+        """Raise if a split reads a feature the input does not have."""
+        if self.max_feature >= x.shape[1]:
+            raise describe(f"a split reads feature {self.max_feature} but the input has "
+                           f"{x.shape[1]} features")
+
+    def single(self, x: np.ndarray, aggregate: str) -> np.ndarray:
+        """Aggregate the first weight of each reached leaf over the trees: [rows]."""
+        threshold, first, _ = self.typed(x.dtype)
+        values = first[self.leaves(x, threshold)]
+        if len(self.roots) == 0:
+            return np.zeros(x.shape[0], dtype=x.dtype)
+        if aggregate == "MIN":
+            return values.min(axis=0)
+        if aggregate == "MAX":
+            return values.max(axis=0)
+        total = np.add.reduce(values, axis=0)  # tree by tree, as ONNX Runtime sums
+        return total / x.dtype.type(len(self.roots)) if aggregate == "AVERAGE" else total
+
+    def multi(self, x: np.ndarray, aggregate: str) -> tuple[np.ndarray, np.ndarray]:
+        """Aggregate the reached leaves' weights per target: scores and has-score [rows, T]."""
+        threshold, _, weight = self.typed(x.dtype)
+        rows, targets = x.shape[0], self.targets
+        scores = np.zeros((rows, targets), dtype=x.dtype)
+        has = np.zeros((rows, targets), dtype=bool)
+        chunk = max(1, (1 << 22) // max(1, len(self.roots) * targets))
+        for start in range(0, rows, chunk):
+            leaf = self.leaves(x[start:start + chunk], threshold)
+            got = self.leaf_has[leaf]
+            has[start:start + chunk] = got.any(axis=0)
+            if aggregate in ("SUM", "AVERAGE"):
+                scores[start:start + chunk] = np.add.reduce(weight[leaf], axis=0)
+            else:
+                fill = np.inf if aggregate == "MIN" else -np.inf
+                picked = np.where(got, weight[leaf], x.dtype.type(fill))
+                best = picked.min(axis=0) if aggregate == "MIN" else picked.max(axis=0)
+                scores[start:start + chunk] = np.where(got.any(axis=0), best, 0)
+        if aggregate == "AVERAGE" and len(self.roots):
+            scores /= x.dtype.type(len(self.roots))
+        return scores, has
+
+
+def _values_attr(node: NodeInfo, name: str) -> np.ndarray:
+    """Return ``name``_as_tensor (float64) when given, else the FLOATS attribute ``name``."""
+    tensor = _tensor_attr(node, f"{name}_as_tensor")
+    if tensor is not None:
+        if node.attrs.get(name):
+            raise _fail(node, f"give {name} or {name}_as_tensor, not both")
+        return tensor.astype(np.float64)
+    return np.asarray(_floats(node, name), dtype=_F32).astype(np.float64)
+
+
+def _compile_v3(node: NodeInfo, prefix: str, targets: int, combine: str) -> _Forest:
+    """Build a :class:`_Forest` from TreeEnsembleRegressor/Classifier attributes (``prefix``:
+    'target' or 'class'), validating them as ONNX Runtime does."""
+    tree_ids = _ints(node, "nodes_treeids")
+    node_ids = _ints(node, "nodes_nodeids")
+    features = _ints(node, "nodes_featureids")
+    true_ids = _ints(node, "nodes_truenodeids")
+    false_ids = _ints(node, "nodes_falsenodeids")
+    mode_names = list(node.attrs.get("nodes_modes") or [])
+    values = _values_attr(node, "nodes_values")
+    count = len(tree_ids)
+    if any(len(a) != count for a in (node_ids, features, true_ids, false_ids, mode_names,
+                                      values)):
+        raise _fail(node, "the nodes_* attributes must all have the same length")
+    unknown = sorted(set(mode_names) - set(_MODES))
+    if unknown:
+        raise _fail(node, f"unknown node modes {unknown}")
+    modes = np.array([_MODES.index(m) for m in mode_names], dtype=np.int64)
+    index: dict[tuple[int, int], int] = {}
+    for i, key in enumerate(zip(tree_ids, node_ids)):
+        if key in index:
+            raise _fail(node, f"node {key[1]} of tree {key[0]} is defined twice")
+        index[key] = i
+    true_next = np.zeros(count, dtype=np.int64)
+    false_next = np.zeros(count, dtype=np.int64)
+    for i in np.nonzero(modes != _LEAF)[0].tolist():
+        for ids, out, side in ((true_ids, true_next, "true"), (false_ids, false_next, "false")):
+            target = index.get((tree_ids[i], ids[i]))
+            if target is None or target == i:
+                raise _fail(node, f"node {node_ids[i]} of tree {tree_ids[i]} has an invalid "
+                                  f"{side} successor {ids[i]}")
+            out[i] = target
+    missing = np.zeros(count, dtype=bool)
+    tracks = _ints(node, "nodes_missing_value_tracks_true")[:count]
+    missing[:len(tracks)] = np.asarray(tracks, dtype=np.int64) == 1
+    roots = [i for i in range(count) if i == 0 or tree_ids[i] != tree_ids[i - 1]]
+    forest = _Forest(np.asarray(features), values, modes, true_next, false_next, missing,
+                     np.asarray(roots, dtype=np.int64), lambda m: _fail(node, m))
+
+    w_trees = _ints(node, f"{prefix}_treeids")
+    w_nodes = _ints(node, f"{prefix}_nodeids")
+    w_ids = _ints(node, f"{prefix}_ids")
+    weights = _values_attr(node, f"{prefix}_weights")
+    if not len(w_trees) == len(w_nodes) == len(w_ids) == len(weights):
+        raise _fail(node, f"the {prefix}_* attributes must all have the same length")
+    if w_ids and (min(w_ids) < 0 or max(w_ids) >= targets):
+        raise _fail(node, f"{prefix}_ids must lie in [0, {targets})")
+    leaf, target, value = [], [], []
+    for k in sorted(range(len(w_ids)), key=lambda k: (w_trees[k], w_nodes[k], k)):
+        i = index.get((w_trees[k], w_nodes[k]))
+        if i is None:
+            raise _fail(node, f"weight for unknown node {w_nodes[k]} of tree {w_trees[k]}")
+        if modes[i] == _LEAF:  # weights on branch nodes are ignored, as ONNX Runtime does
+            leaf.append(i)
+            target.append(w_ids[k])
+            value.append(weights[k])
+    forest.set_weights(np.asarray(leaf, dtype=np.int64), np.asarray(target, dtype=np.int64),
+                       np.asarray(value, dtype=np.float64), targets, combine)
+    return forest
+
+
+def _tree_rows(node: NodeInfo, forest: _Forest, x: np.ndarray) -> np.ndarray:
+    """The input as [N, F] rows in the dtype trees compare in (float64 for double inputs,
+    float32 otherwise)."""
+    if x.ndim == 0 or x.ndim > 2:
+        raise _fail(node, f"input must be [F] or [N, F], got shape {list(x.shape)}")
+    rows = x.reshape(1, -1) if x.ndim == 1 else x
+    rows = rows.astype(np.float64 if x.dtype == np.float64 else _F32, copy=False)
+    forest.check_features(lambda m: _fail(node, m), rows)
+    return rows
+
+
+def _check_base(node: NodeInfo, base: np.ndarray, count: int) -> None:
+    """ONNX Runtime accepts no base values or one per target/class."""
+    if len(base) not in (0, count):
+        raise _fail(node, f"base_values must have 0 or {count} values, got {len(base)}")
+
+
+_AGGREGATES = ("AVERAGE", "SUM", "MIN", "MAX")
+_COMBINE = {"AVERAGE": "sum", "SUM": "sum", "MIN": "min", "MAX": "max"}
+
+
+def _regression_output(forest: _Forest, rows: np.ndarray, aggregate: str, base: np.ndarray,
+                       transform: str) -> np.ndarray:
+    """Tree regression scores [N, targets] after base values and post_transform."""
+    if forest.targets == 1:
+        score = forest.single(rows, aggregate)
+        if len(base) == 1:
+            score = score + rows.dtype.type(base[0])
+        return _transform_single(score.reshape(-1, 1), transform)
+    scores, has = forest.multi(rows, aggregate)
+    if len(base):
+        scores = scores + base.astype(rows.dtype)
+    return _transform(np.where(has, scores, 0), transform)
+
+
+def _tree_regressor(node: NodeInfo):
+    """TreeEnsembleRegressor body (versions 1 and 3+)."""
+    targets = int(node.attrs.get("n_targets", 0))
+    if targets <= 0:
+        raise _fail(node, "n_targets must be positive")
+    aggregate = node.attrs.get("aggregate_function", "SUM")
+    if aggregate not in _AGGREGATES:
+        raise _fail(node, f"aggregate_function must be one of {_AGGREGATES}, got {aggregate!r}")
+    transform = _post_transform(node)
+    base = _values_attr(node, "base_values")
+    _check_base(node, base, targets)
+    forest = _compile_v3(node, "target", targets, _COMBINE[aggregate])
+
+    def compute(x):
+        rows = _tree_rows(node, forest, x)
+        return (_regression_output(forest, rows, aggregate, base, transform).astype(_F32),)
+
+    return compute
+
+
+@kernels.register("TreeEnsembleRegressor", 1, 2, domain=ML)
+def tree_ensemble_regressor_1(node: NodeInfo):
+    """TreeEnsembleRegressor 1-2: sum/average/min/max of the leaf weights of every tree per
+    target, plus base_values, then post_transform; float32 output [N, n_targets]."""
+    return _tree_regressor(node)
+
+
+@kernels.register("TreeEnsembleRegressor", 3, domain=ML)
+def tree_ensemble_regressor_3(node: NodeInfo):
+    """TreeEnsembleRegressor 3+: as 1, where *_as_tensor attributes may give thresholds,
+    weights and base values in double precision."""
+    return _tree_regressor(node)
+
+
+def _binary_tree_scores(scores: np.ndarray, has: np.ndarray, base: np.ndarray,
+                        binary_case: bool, all_positive: bool,
+                        transform: str) -> tuple[np.ndarray, np.ndarray]:
+    """ONNX Runtime's two-class TreeEnsembleClassifier rules, row by row.
+
+    Returns whether the positive class wins and the [N, 2] scores. A row keeps two scores
+    when base values are given or class 1 got a weight; otherwise its one score s becomes
+    [1-s, s] (all-positive weights, one class id), [-s, s] (else) or, with LOGISTIC,
+    [1-p, p] with p = logistic(s).
+    """
+    s0, s1 = scores[:, 0], scores[:, 1]
+    h0, h1 = has[:, 0], has[:, 1]
+    two = np.ones(len(s0), dtype=bool)  # rows that keep two scores
+    extra = np.full(len(s0), -1)        # ONNX Runtime's 'write_additional_scores'
+    if len(base) == 2:
+        summed = s0 + base[1]
+        s0, s1 = np.where(h1, -summed, s0 + base[0]), np.where(h1, summed, s1 + base[1])
+    else:
+        extra[:] = 3
+        two = h1.copy()
+    positive_weight = np.where(two & h1, s1, np.where(h0, s0, 0))
+    if binary_case:
+        wins = positive_weight > (0.5 if all_positive else 0)
+        extra = np.where(wins, 0, 1) if all_positive else np.where(wins, 2, 3)
+    else:
+        wins = positive_weight > 0
+    v0 = _as_float32(np.where(h0, s0, 0))
+    v1 = _as_float32(np.where(h1, s1, 0))
+    pair = _transform(np.stack([v0, v1], axis=1), transform)
+    if transform == "PROBIT":
+        single = np.stack([_probit(v0), np.zeros_like(v0)], axis=1)
+    else:
+        if transform == "LOGISTIC":
+            p = _logistic(v0)
+            mirrored = complement = np.stack([_F32(1) - p, p], axis=1)
+        else:
+            mirrored = np.stack([-v0, v0], axis=1)
+            complement = np.stack([_F32(1) - v0, v0], axis=1)
+        single = np.where((extra <= 1)[:, None], complement, mirrored)
+        single = np.where((extra < 0)[:, None], np.stack([v0, np.zeros_like(v0)], axis=1),
+                          single)
+    return wins, np.where(two[:, None], pair, single)
+
+
+def _tree_classifier(node: NodeInfo):
+    """TreeEnsembleClassifier body (versions 1 and 3+)."""
+    labels = _class_labels(node, "classlabels_int64s")
+    if labels is None:
+        raise _fail(node, "one of classlabels_strings and classlabels_int64s is required")
+    classes = len(labels)
+    transform = _post_transform(node)
+    base = _values_attr(node, "base_values")
+    _check_base(node, base, classes)
+    forest = _compile_v3(node, "class", classes, "sum")
+    class_ids = _ints(node, "class_ids")
+    binary_case = classes == 2 and len(set(class_ids)) == 1
+    all_positive = bool((_values_attr(node, "class_weights") >= 0).all())
+    strings = labels.dtype == object
+
+    def compute(x):
+        rows = _tree_rows(node, forest, x)
+        if classes == 1:  # a single score: ONNX Runtime labels it 1 if > 0, else 0
+            score = forest.single(rows, "SUM")
+            if len(base):
+                score = score + rows.dtype.type(base[0])
+            raw = (score > 0).astype(np.int64)
+            y = labels[np.minimum(raw, classes - 1)] if strings else raw
+            return y, _transform_single(score.reshape(-1, 1), transform)
+        scores, has = forest.multi(rows, "SUM")
+        if classes > 2:
+            if len(base):
+                scores = scores + base.astype(rows.dtype)
+                has = np.ones_like(has)
+            top = _first_argmax(np.where(has, scores, -np.inf))
+            y = labels[np.where(has.any(axis=1), top, -1)]
+            return y, _transform(np.where(has, scores, 0), transform)
+        wins, z = _binary_tree_scores(scores, has, base, binary_case, all_positive, transform)
+        index = wins.astype(np.int64)
+        # With weights for both classes ONNX Runtime emits 1/0, not the int64 labels.
+        return (labels[index] if strings or binary_case else index), z
+
+    return compute
+
+
+@kernels.register("TreeEnsembleClassifier", 1, 2, domain=ML)
+def tree_ensemble_classifier_1(node: NodeInfo):
+    """TreeEnsembleClassifier 1-2: sum the class weights of the reached leaves (plus
+    base_values), label the top class, then post_transform the scores; binary models follow
+    ONNX Runtime's rules."""
+    return _tree_classifier(node)
+
+
+@kernels.register("TreeEnsembleClassifier", 3, domain=ML)
+def tree_ensemble_classifier_3(node: NodeInfo):
+    """TreeEnsembleClassifier 3+: as 1, with *_as_tensor attributes for double precision."""
+    return _tree_classifier(node)
+
+
+# TreeEnsemble 5 enumerations, as the spec numbers them.
+_V5_AGGREGATES = ("AVERAGE", "SUM", "MIN", "MAX")
+_V5_TRANSFORMS = ("NONE", "SOFTMAX", "LOGISTIC", "SOFTMAX_ZERO", "PROBIT")
+_V5_MEMBER = 6
+
+
+def _compile_v5(node: NodeInfo, combine: str, targets: int) -> _Forest:
+    """Build a :class:`_Forest` from TreeEnsemble 5 attributes; a BRANCH_MEMBER node becomes
+    a chain of BRANCH_EQ nodes, one per member (as ONNX Runtime unrolls it)."""
+    attrs = node.attrs
+    features = _ints(node, "nodes_featureids")
+    true_ids, false_ids = _ints(node, "nodes_truenodeids"), _ints(node, "nodes_falsenodeids")
+    true_leaf, false_leaf = _ints(node, "nodes_trueleafs"), _ints(node, "nodes_falseleafs")
+    splits = np.asarray(attrs["nodes_splits"]).reshape(-1).astype(np.float64)
+    modes = np.asarray(attrs["nodes_modes"]).reshape(-1).astype(np.int64)
+    count = len(features)
+    if any(len(a) != count for a in (true_ids, false_ids, true_leaf, false_leaf, splits, modes)):
+        raise _fail(node, "the nodes_* attributes must all have the same length")
+    if ((modes < 0) | (modes > _V5_MEMBER)).any():
+        raise _fail(node, "nodes_modes must lie in [0, 6]")
+    targets_of = np.asarray(_ints(node, "leaf_targetids"), dtype=np.int64)
+    weights = np.asarray(attrs["leaf_weights"]).reshape(-1).astype(np.float64)
+    leaves = len(targets_of)
+    if len(weights) != leaves:
+        raise _fail(node, "leaf_targetids and leaf_weights must have the same length")
+    if leaves and (targets_of.min() < 0 or targets_of.max() >= targets):
+        raise _fail(node, f"leaf_targetids must lie in [0, {targets})")
+    members = _membership_sets(node, modes)
+    extra = sum(max(len(m) - 1, 0) for m in members.values())
+    leaf_base = count + extra
+    total = leaf_base + leaves
+    feature = np.zeros(total, dtype=np.int64)
+    threshold = np.zeros(total, dtype=np.float64)
+    mode = np.full(total, _LEAF, dtype=np.int64)
+    true_next = np.arange(total, dtype=np.int64)
+    false_next = np.arange(total, dtype=np.int64)
+    missing = np.zeros(total, dtype=bool)
+    tracks = _ints(node, "nodes_missing_value_tracks_true")[:count]
+
+    def successor(i: int, ids: list[int], is_leaf: list[int]) -> int:
+        limit = leaves if is_leaf[i] else count
+        if not 0 <= ids[i] < limit:
+            raise _fail(node, f"node {i} points to a missing {'leaf' if is_leaf[i] else 'node'}")
+        return leaf_base + ids[i] if is_leaf[i] else ids[i]
+
+    next_free = count
+    for i in range(count):
+        on_true, on_false = successor(i, true_ids, true_leaf), successor(i, false_ids, false_leaf)
+        chain = [i]
+        values = [splits[i]]
+        node_mode = int(modes[i])
+        if node_mode == _V5_MEMBER:
+            values = members[i] or [np.nan]  # an empty set never matches
+            chain += list(range(next_free, next_free + len(values) - 1))
+            next_free += len(values) - 1
+            node_mode = 4  # BRANCH_EQ
+        for link, (slot, value) in enumerate(zip(chain, values)):
+            feature[slot], threshold[slot], mode[slot] = features[i], value, node_mode
+            missing[slot] = i < len(tracks) and tracks[i] == 1
+            true_next[slot] = on_true
+            false_next[slot] = chain[link + 1] if link + 1 < len(chain) else on_false
+    roots = []
+    for r in _ints(node, "tree_roots"):
+        if not 0 <= r < max(count, leaves):
+            raise _fail(node, f"tree root {r} is out of range")
+        single_leaf = (r < count and true_leaf[r] and false_leaf[r]
+                       and true_ids[r] == false_ids[r])
+        roots.append(leaf_base + r if single_leaf or r >= count else r)
+    forest = _Forest(feature, threshold, mode, true_next, false_next, missing,
+                     np.asarray(roots, dtype=np.int64), lambda m: _fail(node, m))
+    forest.set_weights(leaf_base + np.arange(leaves), targets_of, weights, targets, combine)
+    return forest
+
+
+def _membership_sets(node: NodeInfo, modes: np.ndarray) -> dict[int, list[float]]:
+    """Split membership_values (NaN-separated) among the BRANCH_MEMBER nodes, in order."""
+    member_nodes = np.nonzero(modes == _V5_MEMBER)[0].tolist()
+    if not member_nodes:
+        return {}
+    values = _tensor_attr(node, "membership_values")
+    if values is None:
+        raise _fail(node, "BRANCH_MEMBER nodes need membership_values")
+    groups: list[list[float]] = [[]]
+    for value in values.astype(np.float64).tolist():
+        if np.isnan(value):
+            groups.append([])
+        else:
+            groups[-1].append(value)
+    if len(groups) < len(member_nodes):
+        raise _fail(node, "membership_values has fewer sets than BRANCH_MEMBER nodes")
+    return dict(zip(member_nodes, groups))
+
+
+@kernels.register("TreeEnsemble", 5, domain=ML)
+def tree_ensemble(node: NodeInfo):
+    """TreeEnsemble 5+: aggregate the leaf weights per target over all trees (nodes compare
+    with <=, <, >=, >, ==, != or set membership), then post_transform; output in X's type.
+
+    Where ONNX Runtime (1.31) departs from the spec this kernel follows the spec:
+    post_transform 1 is SOFTMAX and 2 LOGISTIC (ONNX Runtime swaps them), set membership is
+    exact (ONNX Runtime truncates inputs to integers for sets with negative members), and a
+    root is a single leaf only when both its branches are leaves with the same index (ONNX
+    Runtime: when the two indices are equal).
+    """
+    targets = int(node.attrs.get("n_targets", 0))
+    if targets <= 0:
+        raise _fail(node, "n_targets must be positive")
+    aggregate_id = int(node.attrs.get("aggregate_function", 1))
+    transform_id = int(node.attrs.get("post_transform", 0))
+    if not 0 <= aggregate_id < 4 or not 0 <= transform_id < 5:
+        raise _fail(node, f"aggregate_function {aggregate_id} or post_transform {transform_id} "
+                          f"is out of range")
+    aggregate = _V5_AGGREGATES[aggregate_id]
+    transform = _V5_TRANSFORMS[transform_id]
+    forest = _compile_v5(node, _COMBINE[aggregate], targets)
+    no_base = np.zeros(0)
+
+    def compute(x):
+        rows = _tree_rows(node, forest, x)
+        out = _regression_output(forest, rows, aggregate, no_base, transform)
+        return (out.astype(x.dtype),)
+
+    return compute
