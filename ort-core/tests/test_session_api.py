@@ -181,3 +181,17 @@ def test_profiling_request_is_not_silently_ignored(add_model):
     so.enable_profiling = True
     with pytest.warns(UserWarning, match="enable_profiling is not implemented"):
         ort.InferenceSession(add_model.SerializeToString(), so)
+
+
+def test_invalid_attribute_error_names_the_node_once():
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("DepthToSpace", ["x"], ["y"], name="d2s", blocksize=2, mode="XYZ")
+    graph = helper.make_graph([node], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 2, 2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=9)
+    with pytest.raises(ort.InvalidGraph) as info:
+        ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert str(info.value).count("node 'd2s'") == 1, str(info.value)
+    assert "mode must be DCR or CRD" in str(info.value)

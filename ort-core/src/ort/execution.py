@@ -191,7 +191,9 @@ class ExecutionPlan:
         except NotImplementedError as exc:
             raise OrtNotImplemented(f"{info.describe()} ({provider.name}): {exc}") from exc
         except (ValueError, TypeError, KeyError, IndexError) as exc:
-            raise InvalidGraph(f"This is an invalid model. {info.describe()}: {exc}") from exc
+            text = str(exc)  # kernels name the node themselves; name it once
+            where = "" if text.startswith(info.describe()) else f"{info.describe()}: "
+            raise InvalidGraph(f"This is an invalid model. {where}{text}") from exc
         except Exception as exc:
             raise Fail(f"Preparing {info.describe()} on {provider.name} failed: {exc}") from exc
         output_slots = []
