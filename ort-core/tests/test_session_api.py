@@ -195,3 +195,16 @@ def test_invalid_attribute_error_names_the_node_once():
         ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     assert str(info.value).count("node 'd2s'") == 1, str(info.value)
     assert "mode must be DCR or CRD" in str(info.value)
+
+
+def test_running_emits_no_numpy_floating_point_warnings():
+    """log(0) = -inf is the spec's answer; onnxruntime prints nothing and neither do we."""
+    graph = helper.make_graph([helper.make_node("Log", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=9)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (y,) = sess.run(None, {"x": np.array([0, -1], np.float32)})
+    assert np.isneginf(y[0]) and np.isnan(y[1])

@@ -222,7 +222,8 @@ class InferenceSession:
             if run_options.terminate:
                 raise Terminated()
             terminate = lambda: run_options.terminate  # noqa: E731
-        self._plan.execute(values, terminate)
+        with np.errstate(all="ignore"):  # inf/nan results are the spec's, not warnings
+            self._plan.execute(values, terminate)
         return [(name, self._plan.host_output(name, values[slot])) for name, slot in outputs], fed
 
     def run(self, output_names: Sequence[str] | None, input_feed: Mapping[str, Any],
