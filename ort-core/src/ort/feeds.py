@@ -3,7 +3,9 @@ built once from its declared ``TypeProto``.
 
 Tensors are checked for element type, rank and fixed dimensions with ONNX Runtime's messages;
 Python scalars, lists and numpy scalars are converted to arrays of the declared type. Sequences
-take a list (or tuple) of tensors, optionals take ``None`` (empty) or their element.
+take a list (or tuple) of tensors, optionals take ``None`` (empty) or their element, maps take a
+``dict`` whose keys and values fit the declared key and value types (``seq(map(...))``, what
+ZipMap returns, is a list of such dicts).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from .errors import InvalidArgument
 from .ortvalue import OrtValue
 from .types import ELEMENT_TYPE_NAMES, dtype_name, np_dtype_of, type_string
 
-__all__ = ["FeedSpec", "TensorFeed", "SequenceFeed", "OptionalFeed", "AnyFeed", "feed_spec"]
+__all__ = ["FeedSpec", "TensorFeed", "SequenceFeed", "OptionalFeed", "MapFeed", "AnyFeed",
+           "feed_spec"]
 
 
 class FeedSpec(ABC):
@@ -136,6 +139,50 @@ class OptionalFeed(FeedSpec):
         return None if value is None else self.element.convert(value)
 
 
+class MapFeed(FeedSpec):
+    """A map input: a dict with int64 or string keys and scalar values of the value type."""
+
+    def __init__(self, name: str, tp: onnx.TypeProto) -> None:
+        super().__init__(name, tp)
+        key_type = tp.map_type.key_type
+        self.key_kind = str if key_type == onnx.TensorProto.STRING else int
+        value = tp.map_type.value_type
+        elem = value.tensor_type.elem_type if value.WhichOneof("value") == "tensor_type" else 0
+        self.value_kind = (str if elem == onnx.TensorProto.STRING else
+                           int if elem in (onnx.TensorProto.INT64, onnx.TensorProto.INT32) else float)
+
+    def convert(self, value: Any) -> dict[Any, Any]:
+        """Check a map feed; return a new dict with keys and values as Python scalars."""
+        if isinstance(value, OrtValue):
+            value = value.value
+        if not isinstance(value, dict):
+            raise InvalidArgument(
+                f"Input '{self.name}' is a {self.type_str}: feed a dict, got {type(value).__name__}"
+            )
+        try:
+            return {self._key(k): self._value(v) for k, v in value.items()}
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgument(f"Input '{self.name}' must be a {self.type_str}: {exc}") from None
+
+    def _key(self, key: Any) -> Any:
+        if self.key_kind is str:
+            if not isinstance(key, str):
+                raise TypeError(f"key {key!r} is not a string")
+            return key
+        if isinstance(key, (bool, float, str)) or not isinstance(key, (int, np.integer)):
+            raise TypeError(f"key {key!r} is not an integer")
+        return int(key)
+
+    def _value(self, value: Any) -> Any:
+        if self.value_kind is str:
+            if not isinstance(value, str):
+                raise TypeError(f"value {value!r} is not a string")
+            return value
+        if isinstance(value, str):
+            raise TypeError(f"value {value!r} is not a number")
+        return self.value_kind(value)
+
+
 def feed_spec(name: str, tp: onnx.TypeProto | None) -> FeedSpec:
     """The spec checking feeds of an input of type ``tp``."""
     kind = tp.WhichOneof("value") if tp is not None else None
@@ -145,6 +192,8 @@ def feed_spec(name: str, tp: onnx.TypeProto | None) -> FeedSpec:
         return SequenceFeed(name, tp)
     if kind == "optional_type" and tp.optional_type.HasField("elem_type"):
         return OptionalFeed(name, tp)
+    if kind == "map_type":
+        return MapFeed(name, tp)
     return AnyFeed(name, tp)
 
 

@@ -142,8 +142,8 @@ class OrtValue:
         return hasattr(self._value, "shape") and hasattr(self._value, "dtype")
 
     def is_tensor_sequence(self) -> bool:
-        """Whether the value is a sequence of tensors."""
-        return isinstance(self._value, list)
+        """Whether the value is a sequence of tensors (a sequence of maps is not)."""
+        return isinstance(self._value, list) and not any(isinstance(v, dict) for v in self._value)
 
     def is_sparse_tensor(self) -> bool:
         """Whether the value is a sparse tensor (never, in this version)."""
@@ -163,12 +163,7 @@ class OrtValue:
 
     def data_type(self) -> str:
         """ONNX Runtime's type string, e.g. ``'tensor(float)'``."""
-        if self._value is None:
-            return "optional(undefined)"
-        if isinstance(self._value, list):
-            inner = self._value[0].dtype if self._value else np.dtype(np.float32)
-            return f"seq(tensor({ELEMENT_TYPE_NAMES[element_type_of_dtype(inner)]}))"
-        return f"tensor({ELEMENT_TYPE_NAMES[self.element_type()]})"
+        return _type_string_of(self._value)
 
     def device_name(self) -> str:
         """The device type the data lives on: ``'cpu'``, ``'cuda'``, ..."""
@@ -214,3 +209,28 @@ class OrtValue:
         if self.is_tensor():
             return f"OrtValue({self.data_type()}, shape={self.shape()}, device={self._device})"
         return f"OrtValue({self.data_type()})"
+
+
+def _scalar_type_name(value: Any) -> str:
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, (int, np.integer)):
+        return "int64"
+    if isinstance(value, np.generic):
+        return ELEMENT_TYPE_NAMES[element_type_of_dtype(value.dtype)]
+    return "float"
+
+
+def _type_string_of(value: Any) -> str:
+    """ONNX Runtime's type string of a held value: tensors, sequences, maps, empty optionals."""
+    if value is None:
+        return "optional(undefined)"
+    if isinstance(value, dict):
+        key, item = next(iter(value.items()), (0, 0.0))
+        return f"map({_scalar_type_name(key)},tensor({_scalar_type_name(item)}))"
+    if isinstance(value, list):
+        inner = _type_string_of(value[0]) if value else "tensor(float)"
+        return f"seq({inner})"
+    return f"tensor({ELEMENT_TYPE_NAMES[element_type_of_dtype(value.dtype)]})"

@@ -20,6 +20,7 @@ from . import (
     loss,
     math,
     ml,
+    ml_maps,
     nn,
     quantize,
     random,
@@ -54,6 +55,7 @@ FAMILIES = (
     gradient,
     strings,
     ml,
+    ml_maps,
     sequence,
     control,
 )
