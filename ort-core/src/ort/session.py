@@ -24,7 +24,8 @@ from .feeds import FeedSpec, feed_spec
 from .graph import Graph
 from .loading import infer_types, load_model
 from .metadata import ModelMetadata, NodeArg, node_arg_of
-from .options import RunOptions, SessionOptions
+from .optimizer import OptimizerContext, optimize_model
+from .options import GraphOptimizationLevel, RunOptions, SessionOptions
 from .ortvalue import OrtValue
 from .partition import Partition, partition
 from .plugins import get_registry
@@ -71,17 +72,18 @@ class InferenceSession:
             raise TypeError(
                 f"sess_options must be an ort.SessionOptions, got {type(sess_options).__name__}"
             )
+        # ONNX Runtime's undocumented kwarg: optimizer passes to skip, by name
+        self._disabled_optimizers = set(kwargs.pop("disabled_optimizers", None) or ())
         model, _ = load_model(path_or_bytes)
         model = self._apply_free_dimension_overrides(model)
         self._model = infer_types(model)
         self._metadata = ModelMetadata.of_model(self._model)
-        opsets = {(o.domain if o.domain != "ai.onnx" else ""): o.version for o in self._model.opset_import}
-        functions = {(f.domain, f.name): f for f in self._model.functions}
-        self._graph = Graph(self._model.graph, opsets, functions=functions)
         self._apply_initializer_overrides()
-        self._inputs = [node_arg_of(vi) for vi in self._graph.inputs]
-        self._outputs = [node_arg_of(vi) for vi in self._graph.outputs]
-        self._overridable = [node_arg_of(vi) for vi in self._graph.overridable]
+        graph = self._model.graph
+        init_names = {t.name for t in graph.initializer} | {t.values.name for t in graph.sparse_initializer}
+        self._inputs = [node_arg_of(vi) for vi in graph.input if vi.name not in init_names]
+        self._outputs = [node_arg_of(vi) for vi in graph.output]
+        self._overridable = [node_arg_of(vi) for vi in graph.input if vi.name in init_names]
         self._setup(providers, provider_options)
         if self._sess_options.enable_profiling:
             warnings.warn(
@@ -89,7 +91,7 @@ class InferenceSession:
                 "profile file will be written", UserWarning, stacklevel=2,
             )
         if self._sess_options.optimized_model_filepath:
-            onnx.save(self._model, self._sess_options.optimized_model_filepath)
+            onnx.save(self._optimized_model, self._sess_options.optimized_model_filepath)
 
     # -- construction helpers -----------------------------------------------------------------
     def _apply_free_dimension_overrides(self, model: ModelProto) -> ModelProto:
@@ -110,18 +112,59 @@ class InferenceSession:
         return model
 
     def _apply_initializer_overrides(self) -> None:
-        for name, value in self._sess_options._initializers.items():
-            if name not in self._graph.initializers:
+        overrides = self._sess_options._initializers
+        if not overrides:
+            return
+        tensors = {t.name: t for t in self._model.graph.initializer}
+        for name, value in overrides.items():
+            if name not in tensors:
                 raise InvalidArgument(
                     f"add_initializer: the model has no initializer named '{name}'; "
-                    f"initializers: {sorted(self._graph.initializers)[:20]}"
+                    f"initializers: {sorted(tensors)[:20]}"
                 )
-            array = value.numpy() if isinstance(value, OrtValue) else np.asarray(value)
-            self._graph.initializers[name] = np.array(array, copy=True)
+        model = ModelProto()
+        model.CopyFrom(self._model)
+        for tensor in model.graph.initializer:
+            if tensor.name in overrides:
+                value = overrides[tensor.name]
+                array = value.numpy() if isinstance(value, OrtValue) else np.asarray(value)
+                tensor.CopyFrom(onnx.numpy_helper.from_array(np.ascontiguousarray(array), tensor.name))
+        self._model = model
+
+    def _optimize(self, registry: Any) -> ModelProto:
+        """The model rewritten at the session's optimization level for its providers."""
+        level = int(self._sess_options.graph_optimization_level)
+        if level <= 0:
+            return self._model
+        names = [p.name for p in self._providers]
+
+        def has_kernel(domain: str, op_type: str, version: int) -> bool:
+            return any(registry.lookup(n, domain, op_type, version, []) is not None for n in names)
+
+        context = OptimizerContext(has_kernel=has_kernel, evaluate=self._evaluate_constant)
+        disabled = self._disabled_optimizers
+        optimized = optimize_model(self._model, level, context, disabled)
+        if optimized is self._model:
+            return optimized
+        del optimized.graph.value_info[:]  # stale after rewrites: infer afresh
+        return infer_types(optimized)
+
+    def _evaluate_constant(self, model: ModelProto) -> list[Any]:
+        """Run a small input-free model on this session's providers (constant folding)."""
+        options = SessionOptions()
+        options.graph_optimization_level = GraphOptimizationLevel.ORT_DISABLE_ALL
+        provider_names = [p.name for p in self._providers]
+        return InferenceSession(model, options, providers=provider_names).run(None, {})
 
     def _setup(self, providers: Any, provider_options: Any) -> None:
         self._providers: list[ExecutionProvider] = create_providers(providers, provider_options)
-        self._partition: Partition = partition(self._graph, self._providers, get_registry())
+        registry = get_registry()
+        self._optimized_model = self._optimize(registry)
+        model = self._optimized_model
+        opsets = {(o.domain if o.domain != "ai.onnx" else ""): o.version for o in model.opset_import}
+        functions = {(f.domain, f.name): f for f in model.functions}
+        self._graph = Graph(model.graph, opsets, functions=functions)
+        self._partition: Partition = partition(self._graph, self._providers, registry)
         for value in self._graph.initializers.values():
             if isinstance(value, np.ndarray):
                 value.setflags(write=False)  # kernels must never write model constants
