@@ -14,6 +14,7 @@ from . import (
     cast,
     control,
     elementwise,
+    fused,
     gradient,
     image,
     indexing,
@@ -58,6 +59,7 @@ FAMILIES = (
     ml_maps,
     sequence,
     control,
+    fused,
 )
 
 ALL_KERNELS = KernelTable()
