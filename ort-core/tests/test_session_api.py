@@ -176,13 +176,6 @@ def test_partition_report(relu_add_model):
     assert report.copies == []
 
 
-def test_profiling_request_is_not_silently_ignored(add_model):
-    so = ort.SessionOptions()
-    so.enable_profiling = True
-    with pytest.warns(UserWarning, match="enable_profiling is not implemented"):
-        ort.InferenceSession(add_model.SerializeToString(), so)
-
-
 def test_invalid_attribute_error_names_the_node_once():
     from onnx import TensorProto, helper
 

@@ -9,6 +9,7 @@ and device (constants are copied once, at plan time).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,7 +22,8 @@ from .kernels import NodeInfo
 from .partition import Assignment, Partition, op_schema, schema_version
 from .provider import ExecutionProvider
 
-__all__ = ["ExecutionPlan", "Terminated", "node_attributes"]
+__all__ = ["ExecutionPlan", "Terminated", "node_attributes", "run_terminate_check",
+           "check_terminate"]
 
 _NONE_SLOT = 0
 _DISCARD_SLOT = 1
@@ -46,6 +48,31 @@ def node_attributes(graph: Graph, assignment: Assignment) -> dict[str, Any]:
     return attrs
 
 
+_RUN_STATE = threading.local()
+
+
+class run_terminate_check:  # noqa: N801 - used as a context manager, like a function
+    """While a run is in progress on this thread, let nested plans (Loop/Scan bodies, function
+    bodies) see its ``RunOptions.terminate`` check."""
+
+    def __init__(self, terminate: Callable[[], bool] | None) -> None:
+        self.terminate = terminate
+
+    def __enter__(self) -> None:
+        self.previous = getattr(_RUN_STATE, "terminate", None)
+        _RUN_STATE.terminate = self.terminate
+
+    def __exit__(self, *exc: Any) -> None:
+        _RUN_STATE.terminate = self.previous
+
+
+def check_terminate() -> None:
+    """Raise :class:`Terminated` if the run in progress on this thread was asked to stop."""
+    terminate = getattr(_RUN_STATE, "terminate", None)
+    if terminate is not None and terminate():
+        raise Terminated()
+
+
 class Terminated(Fail):
     """A run stopped because ``RunOptions.terminate`` was set (ONNX Runtime's message)."""
 
@@ -54,15 +81,20 @@ class Terminated(Fail):
 
 
 class _Step:
-    __slots__ = ("compute", "inputs", "outputs", "frees", "label")
+    __slots__ = ("compute", "inputs", "outputs", "frees", "label", "provider", "node_index",
+                 "parameter_bytes")
 
     def __init__(self, compute: Callable[..., Sequence[Any]], inputs: list[int],
-                 outputs: list[int], label: tuple[str, str]) -> None:
+                 outputs: list[int], label: tuple[str, str], provider: str = "",
+                 node_index: int = -1) -> None:
         self.compute = compute
         self.inputs = inputs
         self.outputs = outputs
         self.frees: list[int] = []
         self.label = label  # (op_type, node name)
+        self.provider = provider
+        self.node_index = node_index
+        self.parameter_bytes = 0  # bytes of constant inputs (profiling's parameter_size)
 
 
 class ExecutionPlan:
@@ -146,7 +178,9 @@ class ExecutionPlan:
         if name in self._constants and self._template[slot] is not None:
             self._template[copy_slot] = copy(self._template[slot])[0]
         else:
-            self.steps.append(_Step(copy, [slot], [copy_slot], ("MemcpyCopy", f"copy_{name}")))
+            label = ("MemcpyToHost" if want_host else "MemcpyFromHost", f"copy_{name}")
+            provider_name = source.name if want_host and source is not None else provider.name
+            self.steps.append(_Step(copy, [slot], [copy_slot], label, provider_name))
         return copy_slot
 
     def _add_node(self, assignment: Assignment) -> None:
@@ -204,7 +238,11 @@ class ExecutionPlan:
             slot = self._slot(name)
             self._location[slot] = None if provider.device.is_host else provider
             output_slots.append(slot)
-        self.steps.append(_Step(compute, input_slots, output_slots, (node.op_type, node.name)))
+        step = _Step(compute, input_slots, output_slots, (node.op_type, node.name),
+                     provider.name, node.index)
+        step.parameter_bytes = sum(int(getattr(v, "nbytes", 0)) for v in info.const_inputs
+                                   if v is not None)
+        self.steps.append(step)
 
     def _compile_subgraph(self, proto: onnx.GraphProto) -> Any:
         from .subgraph import compile_subgraph
@@ -233,11 +271,14 @@ class ExecutionPlan:
         """A fresh value list with constants in place, ready to receive feeds."""
         return list(self._template)
 
-    def execute(self, values: list[Any], terminate: Callable[[], bool] | None = None) -> None:
-        """Run every step over ``values`` (a list from :meth:`new_values` with feeds set)."""
+    def execute(self, values: list[Any], terminate: Callable[[], bool] | None = None,
+                steps: Sequence[_Step] | None = None) -> None:
+        """Run every step (or only ``steps``, a subset in plan order) over ``values`` (a list
+        from :meth:`new_values` with feeds set)."""
+        steps = self.steps if steps is None else steps
         position = 0
         try:
-            for position, step in enumerate(self.steps):
+            for position, step in enumerate(steps):
                 results = step.compute(*[values[i] for i in step.inputs])
                 for slot, result in zip(step.outputs, results):
                     values[slot] = result
@@ -247,13 +288,105 @@ class ExecutionPlan:
                     raise Terminated()
         except Terminated:
             raise
-        except OrtError as exc:
-            raise self._run_error(position, exc) from exc
         except Exception as exc:
-            raise self._run_error(position, exc) from exc
+            raise self._run_error(position, exc, steps) from exc
 
-    def _run_error(self, position: int, exc: BaseException) -> Fail:
-        op_type, name = self.steps[position].label
+    def execute_profiled(self, values: list[Any], profiler: Any,
+                         terminate: Callable[[], bool] | None = None,
+                         steps: Sequence[_Step] | None = None) -> None:
+        """Like :meth:`execute`, recording one profiler event per step."""
+        steps = self.steps if steps is None else steps
+        position = 0
+        try:
+            for position, step in enumerate(steps):
+                inputs = [values[i] for i in step.inputs]
+                start = profiler.now_us()
+                results = step.compute(*inputs)
+                end = profiler.now_us()
+                op_type, name = step.label
+                profiler.node_event(name, op_type, step.provider, step.node_index, inputs,
+                                    list(results), step.parameter_bytes, start, end)
+                for slot, result in zip(step.outputs, results):
+                    values[slot] = result
+                for slot in step.frees:
+                    values[slot] = None
+                if terminate is not None and terminate():
+                    raise Terminated()
+        except Terminated:
+            raise
+        except Exception as exc:
+            raise self._run_error(position, exc, steps) from exc
+
+    def steps_for(self, output_names: Sequence[str]) -> list[_Step]:
+        """The steps needed to compute ``output_names`` only (``only_execute_path_to_fetches``);
+        values are still freed after their last use in the full plan, which is never earlier
+        than in the pruned one."""
+        needed = {self.output_slots[n] for n in output_names}
+        chosen: list[_Step] = []
+        for step in reversed(self.steps):
+            if any(slot in needed for slot in step.outputs):
+                chosen.append(step)
+                needed.update(step.inputs)
+        chosen.reverse()
+        return chosen
+
+    def execute_parallel(self, values: list[Any], pool: Any,
+                         terminate: Callable[[], bool] | None = None) -> None:
+        """Run independent steps concurrently on ``pool`` (a ``ThreadPoolExecutor``); a step
+        starts once every step producing its inputs has finished (``ORT_PARALLEL``)."""
+        import concurrent.futures as futures
+
+        steps = self.steps
+        producer = {slot: i for i, step in enumerate(steps) for slot in step.outputs
+                    if slot != _DISCARD_SLOT}
+        waiting = [0] * len(steps)
+        dependents: list[list[int]] = [[] for _ in steps]
+        consumers: dict[int, int] = {}
+        for i, step in enumerate(steps):
+            for slot in set(step.inputs):
+                consumers[slot] = consumers.get(slot, 0) + 1
+                source = producer.get(slot)
+                if source is not None:
+                    waiting[i] += 1
+                    dependents[source].append(i)
+        keep = set(self.output_slots.values())
+
+        def run(i: int) -> int:
+            step = steps[i]
+            results = step.compute(*[values[s] for s in step.inputs])
+            for slot, result in zip(step.outputs, results):
+                if slot != _DISCARD_SLOT:
+                    values[slot] = result
+            return i
+
+        running = {pool.submit(run, i): i for i in range(len(steps)) if waiting[i] == 0}
+        current = 0
+        try:
+            while running:
+                done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
+                for future in done:
+                    current = i = running.pop(future)
+                    future.result()
+                    for slot in set(steps[i].inputs):
+                        consumers[slot] -= 1
+                        if consumers[slot] == 0 and slot not in keep and slot in producer:
+                            values[slot] = None
+                    if terminate is not None and terminate():
+                        raise Terminated()
+                    for j in dependents[i]:
+                        waiting[j] -= 1
+                        if waiting[j] == 0:
+                            running[pool.submit(run, j)] = j
+        except Terminated:
+            futures.wait(running)
+            raise
+        except Exception as exc:
+            futures.wait(running)
+            raise self._run_error(current, exc) from exc
+
+    def _run_error(self, position: int, exc: BaseException,
+                   steps: Sequence[_Step] | None = None) -> Fail:
+        op_type, name = (self.steps if steps is None else steps)[position].label
         text = exc.message if isinstance(exc, OrtError) else f"{type(exc).__name__}: {exc}"
         return Fail(
             f"Non-zero status code returned while running {op_type} node. Name:'{name}' "

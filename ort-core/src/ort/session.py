@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,18 +18,20 @@ import onnx
 from onnx import ModelProto
 
 from .errors import InvalidArgument
-from .execution import ExecutionPlan, Terminated
+from .execution import ExecutionPlan, Terminated, run_terminate_check
 from .feeds import FeedSpec, feed_spec
 from .graph import Graph
 from .loading import infer_types, load_model
 from .metadata import ModelMetadata, NodeArg, node_arg_of
 from .optimizer import OptimizerContext, optimize_model
-from .options import GraphOptimizationLevel, RunOptions, SessionOptions
+from .options import ExecutionMode, GraphOptimizationLevel, RunOptions, SessionOptions
 from .ortvalue import OrtValue
 from .partition import Partition, partition
 from .plugins import get_registry
+from .profiling import Profiler
 from .provider import ExecutionProvider
 from .providers import create_providers
+from .threads import BlasThreadLimit
 
 __all__ = ["InferenceSession", "PartitionReport"]
 
@@ -74,7 +75,12 @@ class InferenceSession:
             )
         # ONNX Runtime's undocumented kwarg: optimizer passes to skip, by name
         self._disabled_optimizers = set(kwargs.pop("disabled_optimizers", None) or ())
+        self._profiler: Profiler | None = None
+        if self._sess_options.enable_profiling:
+            self._profiler = Profiler(self._sess_options.profile_file_prefix)
+            self._profiler_start = self._profiler.now_us()
         model, _ = load_model(path_or_bytes)
+        loaded_at = self._profiler.now_us() if self._profiler is not None else 0.0
         model = self._apply_free_dimension_overrides(model)
         self._model = infer_types(model)
         self._metadata = ModelMetadata.of_model(self._model)
@@ -85,11 +91,10 @@ class InferenceSession:
         self._outputs = [node_arg_of(vi) for vi in graph.output]
         self._overridable = [node_arg_of(vi) for vi in graph.input if vi.name in init_names]
         self._setup(providers, provider_options)
-        if self._sess_options.enable_profiling:
-            warnings.warn(
-                "SessionOptions.enable_profiling is not implemented in this version of ort: no "
-                "profile file will be written", UserWarning, stacklevel=2,
-            )
+        if self._profiler is not None:
+            now = self._profiler.now_us()
+            self._profiler.add("Session", "model_loading_uri", self._profiler_start, loaded_at)
+            self._profiler.add("Session", "session_initialization", self._profiler_start, now)
         if self._sess_options.optimized_model_filepath:
             onnx.save(self._optimized_model, self._sess_options.optimized_model_filepath)
 
@@ -175,6 +180,14 @@ class InferenceSession:
         }
         self._required = [vi.name for vi in self._graph.inputs
                           if vi.type.WhichOneof("value") != "optional_type"]
+        self._pruned_steps: dict[tuple[str, ...], list[Any]] = {}
+        self._blas_limit = BlasThreadLimit(self._sess_options.intra_op_num_threads)
+        self._pool = None
+        if self._sess_options.execution_mode == ExecutionMode.ORT_PARALLEL:
+            from concurrent.futures import ThreadPoolExecutor
+
+            workers = self._sess_options.inter_op_num_threads or (os.cpu_count() or 1)
+            self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ort-inter-op")
         self._output_names = [vi.name for vi in self._graph.outputs]
         logger.info("session for graph '%s': %s", self._graph.name, self._partition.summary())
 
@@ -210,7 +223,7 @@ class InferenceSession:
     def get_partition(self) -> PartitionReport:
         """Which provider runs which node and which device copies were inserted (ort only;
         ONNX Runtime offers this only behind a session config flag)."""
-        copies = [step.label[1] for step in self._plan.steps if step.label[0] == "MemcpyCopy"]
+        copies = [step.label[1] for step in self._plan.steps if step.label[0] in ("MemcpyFromHost", "MemcpyToHost")]
         return PartitionReport(self._partition.nodes_by_provider(), copies)
 
     def set_providers(self, providers: Sequence[Any] | None = None,
@@ -261,13 +274,52 @@ class InferenceSession:
         values = self._plan.new_values()
         fed = self._bind_feeds(input_feed, values)
         terminate = None
+        steps = None
         if run_options is not None:
             if run_options.terminate:
                 raise Terminated()
             terminate = lambda: run_options.terminate  # noqa: E731
+            if run_options.only_execute_path_to_fetches:
+                key = tuple(name for name, _ in outputs)
+                steps = self._pruned_steps.get(key)
+                if steps is None:
+                    steps = self._pruned_steps[key] = self._plan.steps_for(key)
         with np.errstate(all="ignore"):  # inf/nan results are the spec's, not warnings
-            self._plan.execute(values, terminate)
+            if self._blas_limit.active:
+                with self._blas_limit:
+                    self._run_plan(values, terminate, steps)
+            else:
+                self._run_plan(values, terminate, steps)
         return [(name, self._plan.host_output(name, values[slot])) for name, slot in outputs], fed
+
+    def _run_plan(self, values: list[Any], terminate: Any, steps: list[Any] | None) -> None:
+        if terminate is None:
+            self._run_steps(values, terminate, steps)
+        else:
+            with run_terminate_check(terminate):
+                self._run_steps(values, terminate, steps)
+
+    def _run_steps(self, values: list[Any], terminate: Any, steps: list[Any] | None) -> None:
+        profiler = self._profiler
+        if profiler is not None and profiler.active:
+            start = profiler.now_us()
+            self._plan.execute_profiled(values, profiler, terminate, steps)
+            end = profiler.now_us()
+            profiler.add("Session", "SequentialExecutor::Execute", start, end)
+            profiler.add("Session", "model_run", start, profiler.now_us())
+        elif self._pool is not None and steps is None:
+            self._plan.execute_parallel(values, self._pool, terminate)
+        else:
+            self._plan.execute(values, terminate, steps)
+
+    def end_profiling(self) -> str:
+        """Write the profile (``enable_profiling``) and return its file name; '' when
+        profiling is off or already ended."""
+        return self._profiler.end() if self._profiler is not None else ""
+
+    def get_profiling_start_time_ns(self) -> int:
+        """When profiling started, in nanoseconds since the epoch (0 without profiling)."""
+        return self._profiler.start_ns if self._profiler is not None else 0
 
     def run(self, output_names: Sequence[str] | None, input_feed: Mapping[str, Any],
             run_options: RunOptions | None = None) -> list[Any]:

@@ -68,6 +68,9 @@ class Subgraph:
     def run(self, inputs: Sequence[Any], outer: Mapping[str, Any]) -> list[Any]:
         """Run the body once with ``inputs`` bound to its formal inputs (in order) and
         ``outer`` (name -> value) to the outer-scope values it reads; return its outputs."""
+        from .execution import check_terminate
+
+        check_terminate()
         plan = self.plan
         values = plan.new_values()
         for slot, value in zip(self._input_slots, inputs):
