@@ -31,7 +31,8 @@ from .kernels import KernelTable, NodeInfo
 from .metadata import ModelMetadata, NodeArg
 from .options import ExecutionMode, ExecutionOrder, GraphOptimizationLevel, RunOptions, SessionOptions
 from .ortvalue import OrtValue
-from .provider import ExecutionProvider, OrtDevice
+from .iobinding import IOBinding
+from .provider import ExecutionProvider, OrtAllocatorType, OrtDevice, OrtMemoryInfo, OrtMemType
 from .providers import get_all_providers, get_available_providers, unavailable_providers
 from .registry import ProviderSpec
 from .session import InferenceSession, PartitionReport
@@ -47,6 +48,10 @@ __all__ = [
     "ExecutionOrder",
     "OrtValue",
     "OrtDevice",
+    "OrtMemoryInfo",
+    "OrtAllocatorType",
+    "OrtMemType",
+    "IOBinding",
     "NodeArg",
     "ModelMetadata",
     "PartitionReport",

@@ -10,7 +10,7 @@ and device (constants are copied once, at plan time).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import onnx
@@ -100,7 +100,10 @@ class _Step:
 class ExecutionPlan:
     """A graph compiled for running: slots, bound kernels, copies and lifetimes."""
 
-    def __init__(self, graph: Graph, part: Partition) -> None:
+    def __init__(self, graph: Graph, part: Partition,
+                 input_locations: Mapping[str, ExecutionProvider] | None = None) -> None:
+        """``input_locations`` names inputs fed in a provider's device memory (IOBinding);
+        the others are fed in host memory."""
         self.graph = graph
         self.partition = part
         self.slots: dict[str, int] = {"": _NONE_SLOT}
@@ -112,12 +115,13 @@ class ExecutionPlan:
 
         overridable = {vi.name for vi in graph.overridable}
         self._constants = {n for n in graph.initializers if n not in overridable}
+        placed = dict(input_locations or {})
         for vi in graph.inputs:
-            self._location[self._slot(vi.name)] = None
+            self._location[self._slot(vi.name)] = placed.get(vi.name)
         for name, value in graph.initializers.items():
             slot = self._slot(name)
             self._template[slot] = value
-            self._location[slot] = None
+            self._location[slot] = placed.get(name)
         for name in graph.outer_scope:
             self._location[self._slot(name)] = None
 

@@ -79,19 +79,25 @@ class TensorFeed(FeedSpec):
                     ) from None
             else:
                 value = np.asarray(value)
+        if self.dtype == np.dtype(object) and value.dtype.kind in "US":
+            value = value.astype(str).astype(object)
+        self.check(value)
+        return value
+
+    def check(self, value: Any) -> None:
+        """Check the element type and shape of an array of any array type (numpy, cupy, a
+        device provider's own) without touching its data."""
         expected = self.dtype
         if expected is not None and value.dtype != expected:
-            if expected == np.dtype(object) and value.dtype.kind in "US":
-                value = value.astype(str).astype(object)
-            elif not (expected == np.dtype(object) and value.dtype == np.dtype(object)):
+            if not (expected == np.dtype(object) and value.dtype == np.dtype(object)):
                 raise InvalidArgument(
                     f"Unexpected input data type. Actual: ({_type_name_of_array(value)}) , "
                     f"expected: ({self.type_str})"
                 )
         if self.rank is not None:
-            if value.ndim != self.rank:
+            if len(value.shape) != self.rank:
                 raise InvalidArgument(
-                    f"Invalid rank for input: {self.name} Got: {value.ndim} Expected: {self.rank} "
+                    f"Invalid rank for input: {self.name} Got: {len(value.shape)} Expected: {self.rank} "
                     "Please fix either the inputs/outputs or the model."
                 )
             bad = [(i, value.shape[i], d) for i, d in self.fixed_dims if value.shape[i] != d]
@@ -101,7 +107,6 @@ class TensorFeed(FeedSpec):
                     f"Got invalid dimensions for input: {self.name} for the following indices\n"
                     f"{lines} Please fix either the inputs/outputs or the model."
                 )
-        return value
 
 
 class SequenceFeed(FeedSpec):

@@ -178,9 +178,14 @@ class OrtValue:
         value = self._value
         if isinstance(value, np.ndarray):
             return int(value.__array_interface__["data"][0])
-        if hasattr(value, "data") and hasattr(value.data, "ptr"):
-            return int(value.data.ptr)
+        if self._provider is not None and self.is_tensor():
+            return self._provider.data_ptr(value)
         raise InvalidArgument(f"{self.data_type()} has no single data pointer")
+
+    @property
+    def provider(self) -> ExecutionProvider | None:
+        """The provider owning the device memory (None for host memory)."""
+        return self._provider
 
     def tensor_size_in_bytes(self) -> int:
         """The size of the tensor's data in bytes."""

@@ -8,6 +8,9 @@ and uses the provider's copy functions where a value crosses from one device to 
 
 from __future__ import annotations
 
+import ctypes
+import enum
+
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -69,6 +72,39 @@ class OrtDevice:
         return f"{self.type_name}:{self.index}"
 
 
+class OrtAllocatorType(enum.IntEnum):
+    """Kinds of allocator (``onnxruntime.OrtAllocatorType``)."""
+
+    INVALID = -1
+    ORT_DEVICE_ALLOCATOR = 0
+    ORT_ARENA_ALLOCATOR = 1
+
+
+class OrtMemType(enum.IntEnum):
+    """Memory kinds of a device (``onnxruntime.OrtMemType``)."""
+
+    CPU_INPUT = -2
+    CPU_OUTPUT = -1
+    CPU = -1
+    DEFAULT = 0
+
+
+@dataclass(frozen=True)
+class OrtMemoryInfo:
+    """Where an allocation lives (``onnxruntime.OrtMemoryInfo(name, alloc_type, id,
+    mem_type)``): ``name`` is ``'Cpu'``, ``'Cuda'`` or a provider's device name."""
+
+    name: str = "Cpu"
+    alloc_type: OrtAllocatorType = OrtAllocatorType.ORT_ARENA_ALLOCATOR
+    id: int = 0
+    mem_type: OrtMemType = OrtMemType.DEFAULT
+
+    @property
+    def device(self) -> OrtDevice:
+        """The device this memory belongs to."""
+        return OrtDevice(self.name.lower(), int(self.id))
+
+
 class ExecutionProvider:
     """Base class of execution providers.
 
@@ -126,6 +162,28 @@ class ExecutionProvider:
 
     def synchronize(self) -> None:
         """Wait until work queued on the device has finished (no-op on the host)."""
+
+    def from_pointer(self, pointer: int, shape: Sequence[int], dtype: np.dtype) -> Any:
+        """Wrap memory this provider's device owns at address ``pointer`` as an array of
+        ``shape`` and ``dtype``, without copying or taking ownership (IOBinding's raw
+        ``buffer_ptr``). The host implementation reads process memory through ctypes."""
+        dtype = np.dtype(dtype)
+        count = int(np.prod(shape, dtype=np.int64)) if len(shape) else 1
+        if pointer == 0 and count:
+            raise ValueError("buffer_ptr is a null pointer")
+        if count == 0:
+            return np.empty(tuple(shape), dtype=dtype)
+        buffer = (ctypes.c_char * (count * dtype.itemsize)).from_address(int(pointer))
+        return np.frombuffer(buffer, dtype=dtype, count=count).reshape(tuple(shape))
+
+    def data_ptr(self, value: Any) -> int:
+        """The address of the first element of a value in this provider's memory."""
+        return int(value.__array_interface__["data"][0])
+
+    def copy_into(self, target: Any, value: Any) -> None:
+        """Copy ``value`` into ``target``, both in this provider's memory and of one shape
+        (pre-allocated IOBinding outputs)."""
+        self.xp.copyto(target, value)
 
     def provider_options(self) -> dict[str, str]:
         """Return the options in effect, as ``get_provider_options()`` reports them."""

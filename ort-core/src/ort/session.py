@@ -17,10 +17,11 @@ import numpy as np
 import onnx
 from onnx import ModelProto
 
-from .errors import InvalidArgument
+from .errors import Fail, InvalidArgument
 from .execution import ExecutionPlan, Terminated, run_terminate_check
-from .feeds import FeedSpec, feed_spec
+from .feeds import FeedSpec, TensorFeed, feed_spec
 from .graph import Graph
+from .iobinding import IOBinding
 from .loading import infer_types, load_model
 from .metadata import ModelMetadata, NodeArg, node_arg_of
 from .optimizer import OptimizerContext, optimize_model
@@ -180,7 +181,8 @@ class InferenceSession:
         }
         self._required = [vi.name for vi in self._graph.inputs
                           if vi.type.WhichOneof("value") != "optional_type"]
-        self._pruned_steps: dict[tuple[str, ...], list[Any]] = {}
+        self._pruned_steps: dict[tuple[Any, ...], list[Any]] = {}
+        self._bound_plans: dict[tuple[Any, ...], ExecutionPlan] = {}
         self._blas_limit = BlasThreadLimit(self._sess_options.intra_op_num_threads)
         self._pool = None
         if self._sess_options.execution_mode == ExecutionMode.ORT_PARALLEL:
@@ -273,6 +275,13 @@ class InferenceSession:
         outputs = self._output_slots(output_names)
         values = self._plan.new_values()
         fed = self._bind_feeds(input_feed, values)
+        self._run_plan(self._plan, values, run_options, [name for name, _ in outputs])
+        return [(name, self._plan.host_output(name, values[slot])) for name, slot in outputs], fed
+
+    def _run_plan(self, plan: ExecutionPlan, values: list[Any], run_options: RunOptions | None,
+                  fetches: Sequence[str]) -> None:
+        """Run ``plan`` over ``values`` honouring the run options, the BLAS thread bound,
+        profiling and the execution mode."""
         terminate = None
         steps = None
         if run_options is not None:
@@ -280,37 +289,119 @@ class InferenceSession:
                 raise Terminated()
             terminate = lambda: run_options.terminate  # noqa: E731
             if run_options.only_execute_path_to_fetches:
-                key = tuple(name for name, _ in outputs)
+                key = (id(plan), *fetches)
                 steps = self._pruned_steps.get(key)
                 if steps is None:
-                    steps = self._pruned_steps[key] = self._plan.steps_for(key)
+                    steps = self._pruned_steps[key] = plan.steps_for(fetches)
         with np.errstate(all="ignore"):  # inf/nan results are the spec's, not warnings
             if self._blas_limit.active:
                 with self._blas_limit:
-                    self._run_plan(values, terminate, steps)
+                    self._run_guarded(plan, values, terminate, steps)
             else:
-                self._run_plan(values, terminate, steps)
-        return [(name, self._plan.host_output(name, values[slot])) for name, slot in outputs], fed
+                self._run_guarded(plan, values, terminate, steps)
 
-    def _run_plan(self, values: list[Any], terminate: Any, steps: list[Any] | None) -> None:
+    def _run_guarded(self, plan: ExecutionPlan, values: list[Any], terminate: Any,
+                     steps: list[Any] | None) -> None:
         if terminate is None:
-            self._run_steps(values, terminate, steps)
+            self._run_steps(plan, values, terminate, steps)
         else:
             with run_terminate_check(terminate):
-                self._run_steps(values, terminate, steps)
+                self._run_steps(plan, values, terminate, steps)
 
-    def _run_steps(self, values: list[Any], terminate: Any, steps: list[Any] | None) -> None:
+    def _run_steps(self, plan: ExecutionPlan, values: list[Any], terminate: Any,
+                   steps: list[Any] | None) -> None:
         profiler = self._profiler
         if profiler is not None and profiler.active:
             start = profiler.now_us()
-            self._plan.execute_profiled(values, profiler, terminate, steps)
+            plan.execute_profiled(values, profiler, terminate, steps)
             end = profiler.now_us()
             profiler.add("Session", "SequentialExecutor::Execute", start, end)
             profiler.add("Session", "model_run", start, profiler.now_us())
         elif self._pool is not None and steps is None:
-            self._plan.execute_parallel(values, self._pool, terminate)
+            plan.execute_parallel(values, self._pool, terminate)
         else:
-            self._plan.execute(values, terminate, steps)
+            plan.execute(values, terminate, steps)
+
+    # -- IOBinding ----------------------------------------------------------------------------
+    def io_binding(self) -> IOBinding:
+        """A new :class:`IOBinding` for this session."""
+        return IOBinding(self)
+
+    def _session_provider_for(self, provider: ExecutionProvider) -> ExecutionProvider:
+        """This session's provider instance for ``provider``'s device, else ``provider``."""
+        for own in self._providers:
+            if own.device == provider.device:
+                return own
+        return provider
+
+    def _plan_for_devices(self, placed: dict[str, ExecutionProvider]) -> ExecutionPlan:
+        if not placed:
+            return self._plan
+        key = tuple(sorted((name, str(p.device)) for name, p in placed.items()))
+        plan = self._bound_plans.get(key)
+        if plan is None:
+            plan = self._bound_plans[key] = ExecutionPlan(self._graph, self._partition, placed)
+        return plan
+
+    def run_with_iobinding(self, iobinding: IOBinding, run_options: RunOptions | None = None) -> None:
+        """Run with the inputs and outputs bound in ``iobinding``; the results are read with
+        ``iobinding.get_outputs()`` / ``copy_outputs_to_cpu()``."""
+        bound = iobinding.bound_inputs
+        missing = [n for n in self._required if n not in bound]
+        if missing:
+            raise Fail(f"Error in execution: Missing Input: {missing[0]} (bound inputs: "
+                       f"{sorted(bound)})")
+        placed = {name: self._session_provider_for(value.provider) for name, value in bound.items()
+                  if value.provider is not None}
+        plan = self._plan_for_devices(placed)
+        values = plan.new_values()
+        for name, value in bound.items():
+            spec, _ = self._input_specs[name]
+            if value.provider is None:
+                values[plan.input_slots[name]] = spec.convert(value.value)
+            else:
+                if isinstance(spec, TensorFeed):
+                    spec.check(value.value)
+                values[plan.input_slots[name]] = value.value
+        outputs = iobinding.bound_outputs
+        self._run_plan(plan, values, run_options, list(outputs))
+        results = []
+        for name, binding in outputs.items():
+            value = values[plan.output_slots[name]]
+            source = plan.output_location.get(name)
+            results.append(self._deliver(name, value, source, binding))
+        iobinding._set_results(results)
+
+    def _deliver(self, name: str, value: Any, source: ExecutionProvider | None,
+                 binding: Any) -> OrtValue:
+        """Move one output to where its binding wants it."""
+        target = binding.provider
+        same_device = (source is None and target is None) or (
+            source is not None and target is not None and source.device == target.device)
+        if not same_device:
+            host = source.to_host(value) if source is not None else value
+            value = target.to_device(np.ascontiguousarray(host)) if target is not None else host
+        if binding.target is None:
+            if target is None:
+                value = _to_user(value, [])
+            return OrtValue(value, target)
+        buffer = binding.target
+        if tuple(buffer.shape()) != tuple(value.shape):
+            raise Fail(
+                f"Error in execution: The output OrtValue provided for output '{name}' has shape "
+                f"{{{','.join(map(str, buffer.shape()))}}} but the computed output shape for this "
+                f"run is {{{','.join(map(str, value.shape))}}}. When calling Run() with "
+                "pre-allocated output OrtValues on a model with dynamic output shapes, either "
+                "supply unallocated output OrtValues or ensure the pre-allocated shapes match"
+            )
+        if buffer.value.dtype != value.dtype:
+            raise Fail(f"Error in execution: output '{name}' is {value.dtype} but the bound "
+                       f"buffer holds {buffer.value.dtype}")
+        if target is None:
+            np.copyto(buffer.value, value)
+        else:
+            target.copy_into(buffer.value, value)
+        return buffer
 
     def end_profiling(self) -> str:
         """Write the profile (``enable_profiling``) and return its file name; '' when

@@ -60,3 +60,22 @@ class CUDAExecutionProvider(ExecutionProvider):
         """Wait for the GPU work queued by this provider."""
         with self._cuda_device:
             self._cupy.cuda.get_current_stream().synchronize()
+
+    def from_pointer(self, pointer: int, shape: Sequence[int], dtype: np.dtype) -> Any:
+        """Wrap foreign device memory (e.g. a torch CUDA tensor's ``data_ptr()``) without
+        copying; the caller keeps it alive."""
+        cupy = self._cupy
+        dtype = np.dtype(dtype)
+        count = int(np.prod(shape, dtype=np.int64)) if len(shape) else 1
+        memory = cupy.cuda.UnownedMemory(int(pointer), count * dtype.itemsize, owner=None,
+                                         device_id=self.device.index)
+        return cupy.ndarray(tuple(shape), dtype=dtype, memptr=cupy.cuda.MemoryPointer(memory, 0))
+
+    def data_ptr(self, value: Any) -> int:
+        """The device address of a cupy array."""
+        return int(value.data.ptr)
+
+    def copy_into(self, target: Any, value: Any) -> None:
+        """Copy on the device into a pre-allocated array."""
+        with self._cuda_device:
+            self._cupy.copyto(target, value)

@@ -1,0 +1,181 @@
+"""The device contract without a GPU: a two-provider session over the test device
+(``testing_device``), copies inserted exactly where needed, and IOBinding with pre-allocated,
+session-allocated and raw-pointer buffers on the CPU and on the device."""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+import ort
+import ort.plugins
+from testing_device import DEVICE, DeviceBuffer, Plugin, TestDeviceProvider
+
+PROVIDERS = [TestDeviceProvider.name, "CPUExecutionProvider"]
+
+
+@pytest.fixture(autouse=True)
+def device_plugin():
+    ort.plugins.register_plugin(Plugin(), "testing-device")
+    TestDeviceProvider.reset_counters()
+    yield
+    ort.plugins.unregister_plugin("testing-device")
+
+
+def _model():
+    """R = Relu(X) [device]; S = Sigmoid(R) [CPU: no device kernel]; M = MatMul(R, W) [device];
+    Z = Add(M, X) [device]; outputs Z and S. R crosses to the host once although only Sigmoid
+    reads it there; X is copied to the device once although Relu and Add both read it."""
+    w = onnx.numpy_helper.from_array(np.arange(9, dtype=np.float32).reshape(3, 3) / 10, "W")
+    nodes = [helper.make_node("Relu", ["X"], ["R"], name="relu"),
+             helper.make_node("Sigmoid", ["R"], ["S"], name="sigmoid"),
+             helper.make_node("MatMul", ["R", "W"], ["M"], name="matmul"),
+             helper.make_node("Add", ["M", "X"], ["Z"], name="add")]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["N", 3])],
+        [helper.make_tensor_value_info("Z", TensorProto.FLOAT, ["N", 3]),
+         helper.make_tensor_value_info("S", TensorProto.FLOAT, ["N", 3])], [w])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+
+
+X = np.array([[-1, 2, 3], [4, -5, 6]], np.float32)
+
+
+def _expected(x):
+    r = np.maximum(x, 0)
+    w = np.arange(9, dtype=np.float32).reshape(3, 3) / 10
+    return r @ w + x, 1 / (1 + np.exp(-r))
+
+
+def _session(**options):
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    for key, value in options.items():
+        setattr(so, key, value)
+    return ort.InferenceSession(_model().SerializeToString(), so, providers=PROVIDERS)
+
+
+def test_two_provider_session_inserts_each_copy_once():
+    sess = _session()
+    report = sess.get_partition()
+    assert report.nodes_by_provider == {TestDeviceProvider.name: ["relu", "matmul", "add"],
+                                        "CPUExecutionProvider": ["sigmoid"]}
+    # copy steps between nodes (the constant W is copied once at session creation; outputs
+    # are fetched to the host when returned)
+    assert sorted(report.copies) == ["copy_R", "copy_X"]
+    TestDeviceProvider.reset_counters()
+    z, s = sess.run(None, {"X": X})
+    want_z, want_s = _expected(X)
+    np.testing.assert_allclose(z, want_z, rtol=1e-6)
+    np.testing.assert_allclose(s, want_s, rtol=1e-6)
+    # per run: X in once (W is a constant, copied at session creation); R out once, Z out once
+    assert TestDeviceProvider.copies_in == 1
+    assert TestDeviceProvider.copies_out == 2
+
+
+def test_iobinding_on_cpu_with_session_allocated_and_preallocated_outputs():
+    sess = _session()
+    binding = sess.io_binding()
+    binding.bind_cpu_input("X", X)
+    binding.bind_output("Z")
+    preallocated = ort.OrtValue.ortvalue_from_shape_and_type([2, 3], np.float32)
+    binding.bind_ortvalue_output("S", preallocated)
+    sess.run_with_iobinding(binding)
+    z, s = binding.get_outputs()
+    assert z.device_name() == "cpu" and s is preallocated
+    want_z, want_s = _expected(X)
+    np.testing.assert_allclose(z.numpy(), want_z, rtol=1e-6)
+    np.testing.assert_allclose(preallocated.numpy(), want_s, rtol=1e-6)
+    np.testing.assert_allclose(binding.copy_outputs_to_cpu()[0], want_z, rtol=1e-6)
+
+
+def test_iobinding_raw_cpu_pointers_are_used_without_copies():
+    sess = _session()
+    x = X.copy()
+    out = np.zeros((2, 3), np.float32)
+    binding = sess.io_binding()
+    binding.bind_input("X", "cpu", 0, np.float32, list(x.shape), x.ctypes.data)
+    binding.bind_output("Z", "cpu", 0, TensorProto.FLOAT, list(out.shape), out.ctypes.data)
+    sess.run_with_iobinding(binding)
+    np.testing.assert_allclose(out, _expected(X)[0], rtol=1e-6)
+    x[:] = 0  # the binding reads the caller's memory, not a copy made at bind time
+    sess.run_with_iobinding(binding)
+    np.testing.assert_allclose(out, _expected(np.zeros_like(X))[0], rtol=1e-6)
+    ctypes_buffer = (ctypes.c_float * 6)(*X.reshape(-1))  # any address works, not just numpy
+    binding.bind_input("X", "cpu", 0, np.float32, [2, 3], ctypes.addressof(ctypes_buffer))
+    sess.run_with_iobinding(binding)
+    np.testing.assert_allclose(out, _expected(X)[0], rtol=1e-6)
+
+
+def test_iobinding_device_input_and_outputs_stay_on_the_device():
+    sess = _session()
+    x_dev = ort.OrtValue.ortvalue_from_numpy(X, DEVICE, 0)
+    assert x_dev.device_name() == DEVICE and isinstance(x_dev.value, DeviceBuffer)
+    binding = sess.io_binding()
+    binding.bind_ortvalue_input("X", x_dev)
+    binding.bind_output("Z", DEVICE)
+    binding.bind_output("S")
+    sess.run_with_iobinding(binding)  # plans for a device-resident X (copies W once)
+    TestDeviceProvider.reset_counters()
+    sess.run_with_iobinding(binding)
+    z, s = binding.get_outputs()
+    assert z.device_name() == DEVICE and isinstance(z.value, DeviceBuffer)
+    assert s.device_name() == "cpu"
+    # X already on the device: no host->device copy; only R leaves the device (for Sigmoid)
+    assert TestDeviceProvider.copies_in == 0 and TestDeviceProvider.copies_out == 1
+    want_z, want_s = _expected(X)
+    np.testing.assert_allclose(z.numpy(), want_z, rtol=1e-6)
+    np.testing.assert_allclose(binding.copy_outputs_to_cpu()[1], want_s, rtol=1e-6)
+
+
+def test_iobinding_device_raw_pointers_and_preallocated_device_output():
+    sess = _session()
+    x_dev = ort.OrtValue.ortvalue_from_numpy(X, DEVICE, 0)
+    out_dev = ort.OrtValue.ortvalue_from_shape_and_type([2, 3], np.float32, DEVICE, 0)
+    binding = sess.io_binding()
+    binding.bind_input("X", DEVICE, 0, np.float32, [2, 3], x_dev.data_ptr())
+    binding.bind_output("Z", DEVICE, 0, np.float32, [2, 3], out_dev.data_ptr())
+    binding.bind_output("S", "cpu")
+    sess.run_with_iobinding(binding)
+    np.testing.assert_allclose(out_dev.numpy(), _expected(X)[0], rtol=1e-6)
+
+
+def test_iobinding_errors_match_onnxruntime():
+    sess = _session()
+    binding = sess.io_binding()
+    with pytest.raises(RuntimeError, match="Failed to find NodeArg with name: nope in the def list"):
+        binding.bind_cpu_input("nope", X)
+    binding.bind_output("Z")
+    with pytest.raises(RuntimeError, match="Missing Input: X"):
+        sess.run_with_iobinding(binding)
+    binding.bind_cpu_input("X", X)
+    binding.bind_ortvalue_output("Z", ort.OrtValue.ortvalue_from_shape_and_type([4, 3], np.float32))
+    with pytest.raises(RuntimeError, match=r"has shape \{4,3\} but the computed output shape "
+                                           r"for this run is \{2,3\}"):
+        sess.run_with_iobinding(binding)
+    binding.clear_binding_outputs()
+    binding.bind_output("Z")
+    sess.run_with_iobinding(binding)  # the session is still usable
+    assert binding.get_outputs()[0].shape() == [2, 3]
+    binding.clear_binding_inputs()
+    with pytest.raises(RuntimeError, match="Missing Input"):
+        sess.run_with_iobinding(binding)
+
+
+def test_device_input_with_wrong_type_is_refused_without_touching_its_memory():
+    sess = _session()
+    binding = sess.io_binding()
+    binding.bind_ortvalue_input("X", ort.OrtValue.ortvalue_from_numpy(X.astype(np.float64), DEVICE))
+    binding.bind_output("Z")
+    with pytest.raises(ort.InvalidArgument, match="Unexpected input data type"):
+        sess.run_with_iobinding(binding)
+
+
+def test_run_accepts_device_ortvalues():
+    sess = _session()
+    z, _ = sess.run(None, {"X": ort.OrtValue.ortvalue_from_numpy(X, DEVICE)})
+    np.testing.assert_allclose(z, _expected(X)[0], rtol=1e-6)
