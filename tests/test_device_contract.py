@@ -179,3 +179,32 @@ def test_run_accepts_device_ortvalues():
     sess = _session()
     z, _ = sess.run(None, {"X": ort.OrtValue.ortvalue_from_numpy(X, DEVICE)})
     np.testing.assert_allclose(z, _expected(X)[0], rtol=1e-6)
+
+
+def test_fallback_is_explained_logged_and_can_be_refused(caplog):
+    with caplog.at_level("WARNING", logger="ort"):
+        sess = _session()
+    assert sess.get_partition().fallbacks == {
+        "sigmoid": "TestDeviceExecutionProvider has no kernel for Sigmoid"}
+    assert "1 node(s) were not assigned to the preferred execution provider" in caplog.text
+    assert "sigmoid -> CPUExecutionProvider" in caplog.text
+    so = ort.SessionOptions()
+    so.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
+    with pytest.raises(ort.EPFail, match="session.disable_cpu_ep_fallback.*sigmoid"):
+        ort.InferenceSession(_model().SerializeToString(), so, providers=PROVIDERS)
+
+
+def test_cpu_only_session_has_no_fallbacks():
+    sess = ort.InferenceSession(_model().SerializeToString(), providers=["CPUExecutionProvider"])
+    assert sess.get_partition().fallbacks == {}
+
+
+def test_set_providers_repartitions():
+    sess = _session()
+    sess.set_providers(["CPUExecutionProvider"])
+    assert sess.get_partition().nodes_by_provider == {
+        "CPUExecutionProvider": ["relu", "sigmoid", "matmul", "add"]}
+    np.testing.assert_allclose(sess.run(None, {"X": X})[0], _expected(X)[0], rtol=1e-6)
+    sess.set_providers(PROVIDERS, [{"device_id": 0}, {}])
+    assert sess.get_provider_options()[TestDeviceProvider.name] == {"device_id": "0"}
+    assert sess.get_partition().nodes_by_provider[TestDeviceProvider.name] == ["relu", "matmul", "add"]

@@ -10,6 +10,7 @@ exists instead.
 from __future__ import annotations
 
 import functools
+import itertools
 from dataclasses import dataclass, field
 
 import onnx
@@ -71,11 +72,16 @@ class Assignment:
 
 @dataclass
 class Partition:
-    """The outcome of partitioning: one :class:`Assignment` per node, in node order."""
+    """The outcome of partitioning: one :class:`Assignment` per node, in node order.
+
+    ``fallbacks`` maps the name of each node that a provider listed before the one running it
+    could not take to the reason (no kernel for the op, the version or the input types).
+    """
 
     assignments: list[Assignment]
     providers: list[ExecutionProvider] = field(default_factory=list)
     registry: Registry | None = None
+    fallbacks: dict[str, str] = field(default_factory=dict)
 
     def nodes_by_provider(self) -> dict[str, list[str]]:
         """Provider name -> names of the nodes it runs, for every provider of the session."""
@@ -132,7 +138,31 @@ def partition(graph: Graph, providers: list[ExecutionProvider], registry: Regist
         missing = still_missing
     if missing:
         raise OrtNotImplemented(_explain_missing(graph, missing[0], signatures, providers, registry))
-    return Partition([chosen[n.index] for n in graph.nodes], list(providers), registry)
+    fallbacks: dict[str, str] = {}
+    for node in graph.nodes:
+        runner = chosen[node.index].provider
+        passed_over = list(itertools.takewhile(lambda p: p is not runner, providers))
+        if passed_over:
+            fallbacks[node.name] = "; ".join(
+                _why_not(graph, node, signatures, p, registry) for p in passed_over)
+    return Partition([chosen[n.index] for n in graph.nodes], list(providers), registry, fallbacks)
+
+
+def _why_not(graph: Graph, node: Node, signatures: dict, provider: ExecutionProvider,
+             registry: Registry) -> str:
+    """Why ``provider`` did not take ``node``: no kernel for the op, its version, its types,
+    or the provider declined it in ``get_capability``."""
+    version, types = signatures[node.index]
+    op = f"{node.domain}:{node.op_type}" if node.domain else node.op_type
+    kernels = registry.kernels_for(provider.name, node.domain, node.op_type)
+    if not kernels:
+        return f"{provider.name} has no kernel for {op}"
+    if not any(k.covers(version) for k in kernels):
+        versions = ", ".join(k.version_range() for k in kernels)
+        return f"{provider.name} has {op} for versions {versions}, not {version}"
+    if registry.lookup(provider.name, node.domain, node.op_type, version, types) is None:
+        return f"{provider.name} has no {op} kernel for input types {[t for t in types if t]}"
+    return f"{provider.name} declined the node"
 
 
 def _explain_missing(graph, node, signatures, providers, registry) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import ModelProto
 
-from .errors import Fail, InvalidArgument
+from .errors import EPFail, Fail, InvalidArgument
 from .execution import ExecutionPlan, Terminated, run_terminate_check
 from .feeds import FeedSpec, TensorFeed, feed_spec
 from .graph import Graph
@@ -45,6 +45,8 @@ class PartitionReport:
 
     nodes_by_provider: dict[str, list[str]]
     copies: list[str]
+    #: node name -> why the providers before the one running it did not take it
+    fallbacks: dict[str, str]
 
 
 class InferenceSession:
@@ -171,6 +173,7 @@ class InferenceSession:
         functions = {(f.domain, f.name): f for f in model.functions}
         self._graph = Graph(model.graph, opsets, functions=functions)
         self._partition: Partition = partition(self._graph, self._providers, registry)
+        self._report_fallbacks()
         for value in self._graph.initializers.values():
             if isinstance(value, np.ndarray):
                 value.setflags(write=False)  # kernels must never write model constants
@@ -192,6 +195,24 @@ class InferenceSession:
             self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ort-inter-op")
         self._output_names = [vi.name for vi in self._graph.outputs]
         logger.info("session for graph '%s': %s", self._graph.name, self._partition.summary())
+
+    def _report_fallbacks(self) -> None:
+        """Log (or, with ``session.disable_cpu_ep_fallback=1``, refuse) nodes that run on a
+        later provider than the user's first choice."""
+        fallbacks = self._partition.fallbacks
+        if not fallbacks:
+            return
+        by_provider = self._partition.nodes_by_provider()
+        runners = {name: p for p, names in by_provider.items() for name in names}
+        lines = [f"{name} -> {runners.get(name)} ({reason})" for name, reason in fallbacks.items()]
+        disabled = self._sess_options._config.get("session.disable_cpu_ep_fallback", "0") == "1"
+        if disabled and any(runners.get(n) == "CPUExecutionProvider" for n in fallbacks):
+            raise EPFail(
+                f"{len(fallbacks)} node(s) would fall back from {self._providers[0].name} and "
+                "session.disable_cpu_ep_fallback is set: " + "; ".join(lines[:10])
+            )
+        logger.warning("%d node(s) were not assigned to the preferred execution provider %s: %s",
+                       len(fallbacks), self._providers[0].name, "; ".join(lines[:20]))
 
     # -- metadata -----------------------------------------------------------------------------
     def get_inputs(self) -> list[NodeArg]:
@@ -226,7 +247,8 @@ class InferenceSession:
         """Which provider runs which node and which device copies were inserted (ort only;
         ONNX Runtime offers this only behind a session config flag)."""
         copies = [step.label[1] for step in self._plan.steps if step.label[0] in ("MemcpyFromHost", "MemcpyToHost")]
-        return PartitionReport(self._partition.nodes_by_provider(), copies)
+        return PartitionReport(self._partition.nodes_by_provider(), copies,
+                               dict(self._partition.fallbacks))
 
     def set_providers(self, providers: Sequence[Any] | None = None,
                       provider_options: Sequence[dict[str, Any]] | None = None) -> None:
