@@ -208,3 +208,60 @@ def test_set_providers_repartitions():
     sess.set_providers(PROVIDERS, [{"device_id": 0}, {}])
     assert sess.get_provider_options()[TestDeviceProvider.name] == {"device_id": "0"}
     assert sess.get_partition().nodes_by_provider[TestDeviceProvider.name] == ["relu", "matmul", "add"]
+
+
+def test_fused_subgraph_runs_as_one_step_on_the_device(tmp_path):
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    so.enable_profiling = True
+    so.profile_file_prefix = str(tmp_path / "fused")
+    sess = ort.InferenceSession(_model().SerializeToString(), so, providers=[
+        (TestDeviceProvider.name, {"fuse": "MatMul+Add"}), "CPUExecutionProvider"])
+    assert sess.get_partition().nodes_by_provider == {
+        TestDeviceProvider.name: ["relu", "matmul_add"], "CPUExecutionProvider": ["sigmoid"]}
+    TestDeviceProvider.reset_counters()
+    z, s = sess.run(None, {"X": X})
+    np.testing.assert_allclose(z, _expected(X)[0], rtol=1e-6)
+    np.testing.assert_allclose(s, _expected(X)[1], rtol=1e-6)
+    assert TestDeviceProvider.copies_in == 1  # X once; the fused step takes device values
+    import json
+
+    events = json.load(open(sess.end_profiling(), encoding="utf-8"))
+    ops = [e["args"]["op_name"] for e in events if e["cat"] == "Node"]
+    assert ops.count("MatMulAdd") == 1 and "MatMul" not in ops
+
+
+def test_shape_computations_stay_on_the_host():
+    """Shape -> Gather -> Unsqueeze -> Concat feeding Reshape's shape input run on the CPU
+    although the device could run Shape, so no device round trip is made for the shape."""
+    from testing_device import kernels as device_kernels
+
+    nodes = [helper.make_node("Relu", ["X"], ["R"], name="relu"),
+             helper.make_node("Shape", ["R"], ["shape"], name="shape"),
+             helper.make_node("Gather", ["shape", "zero"], ["n"], name="gather", axis=0),
+             helper.make_node("Unsqueeze", ["n", "zero1"], ["n1"], name="unsq"),
+             helper.make_node("Concat", ["n1", "minus1"], ["new_shape"], name="concat", axis=0),
+             helper.make_node("Reshape", ["R", "new_shape"], ["Y"], name="reshape")]
+    inits = [onnx.numpy_helper.from_array(np.array(0, np.int64), "zero"),
+             onnx.numpy_helper.from_array(np.array([0], np.int64), "zero1"),
+             onnx.numpy_helper.from_array(np.array([-1], np.int64), "minus1")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [2, 3, 2])],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    before = len(list(device_kernels))
+    try:
+        device_kernels.register("Shape", since=1)(lambda node: lambda x: (x._data.shape,))
+        device_kernels.register("Reshape", since=14, host_inputs=(1,))(
+            lambda node: lambda x, s: (DeviceBuffer(x._data.reshape(tuple(int(d) for d in s))),))
+        ort.plugins.unregister_plugin("testing-device")
+        ort.plugins.register_plugin(Plugin(), "testing-device")
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        sess = ort.InferenceSession(model.SerializeToString(), so, providers=PROVIDERS)
+        report = sess.get_partition()
+        assert report.nodes_by_provider[TestDeviceProvider.name] == ["relu", "reshape"]
+        assert "shape computation kept on the host" in report.fallbacks["shape"]
+        (y,) = sess.run(None, {"X": X.reshape(2, 3, 1).repeat(2, axis=2)})
+        assert y.shape == (2, 6)
+    finally:
+        del device_kernels._defs[before:]

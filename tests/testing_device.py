@@ -53,10 +53,33 @@ class TestDeviceProvider(ort.ExecutionProvider):
     __test__ = False  # not a pytest class
     name = "TestDeviceExecutionProvider"
     device_type = DEVICE
-    known_options = frozenset({"device_id"})
+    known_options = frozenset({"device_id", "fuse"})
     copies_in = 0
     copies_out = 0
     allocations = 0
+
+    def get_capability(self, graph: Any, lookup: Any) -> list[Any]:
+        """Claim every node with a kernel; with option ``fuse=MatMul+Add`` claim each MatMul
+        followed by an Add reading it as one fused group (run through ``compile``)."""
+        claimed = [n.index for n in graph.nodes if lookup(n) is not None]
+        if self.options.get("fuse") != "MatMul+Add":
+            return claimed
+        from ort.partition import FusedSubgraph
+
+        result: list[Any] = []
+        skip: set[int] = set()
+        for node in graph.nodes:
+            if node.index not in claimed or node.index in skip:
+                continue
+            follower = next((m for m in graph.nodes if m.op_type == "Add"
+                             and node.outputs[0] in m.inputs and m.index in claimed), None)
+            if node.op_type == "MatMul" and follower is not None:
+                result.append(FusedSubgraph([node.index, follower.index], name=f"{node.name}_add",
+                                            op_type="MatMulAdd"))
+                skip.add(follower.index)
+            else:
+                result.append(node.index)
+        return result
 
     def to_device(self, array: np.ndarray) -> DeviceBuffer:
         """Host -> device copy."""

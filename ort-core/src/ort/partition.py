@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import itertools
 from dataclasses import dataclass, field
+from typing import Any
 
 import onnx
 
@@ -22,7 +23,8 @@ from .provider import ExecutionProvider
 from .registry import Registry
 from .types import ELEMENT_TYPE_NAMES
 
-__all__ = ["Assignment", "Partition", "partition", "schema_version", "input_type_names"]
+__all__ = ["Assignment", "FusedSubgraph", "Partition", "partition", "schema_version",
+           "input_type_names", "host_preferred_nodes"]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -99,21 +101,144 @@ class Partition:
         return "; ".join(lines)
 
 
-def partition(graph: Graph, providers: list[ExecutionProvider], registry: Registry) -> Partition:
-    """Assign every node of ``graph`` to the first provider (in priority order) claiming it."""
+#: Cheap ops that compute shapes; kept on the host when only host inputs read their results.
+SHAPE_OPS = frozenset({"Shape", "Size", "Gather", "Concat", "Unsqueeze", "Squeeze", "Slice",
+                       "Cast", "Reshape", "Add", "Sub", "Mul", "Div", "Equal", "Where", "Range",
+                       "ReduceProd", "Max", "Min", "Identity", "Expand", "ConstantOfShape"})
+_SHAPE_TYPES = frozenset({"int64", "int32"})
+
+
+def host_preferred_nodes(graph: Graph, providers: list[ExecutionProvider], registry: Registry,
+                         signatures: dict[int, tuple[int, list[str | None]]]) -> set[int]:
+    """Nodes that compute shapes (Shape -> Gather -> Concat -> Reshape chains) whose results
+    only feed host inputs of kernels (``host_inputs``, such as Reshape's ``shape``) or other
+    such nodes: they stay on the host, as ONNX Runtime's CPU-preferred nodes do, so no device
+    round trip is made for a handful of integers."""
+    consumers: dict[str, list[tuple[Node, int]]] = {}
+    for node in graph.nodes:
+        for i, name in enumerate(node.inputs):
+            if name:
+                consumers.setdefault(name, []).append((node, i))
+    outputs = {vi.name for vi in graph.outputs}
+
+    def host_input(node: Node, index: int) -> bool:
+        version, types = signatures[node.index]
+        for provider in providers:
+            kernel = registry.lookup(provider.name, node.domain, node.op_type, version, types)
+            if kernel is not None:
+                return index in kernel.host_inputs
+        return False
+
+    preferred: set[int] = set()
+    for node in reversed(graph.nodes):
+        if node.op_type not in SHAPE_OPS or node.domain:
+            continue
+        out_types = [ELEMENT_TYPE_NAMES.get(graph.value_types[o].tensor_type.elem_type)
+                     if o in graph.value_types and graph.value_types[o].HasField("tensor_type")
+                     else None for o in node.outputs if o]
+        if not out_types or any(t not in _SHAPE_TYPES for t in out_types):
+            continue
+        readers = [r for o in node.outputs if o for r in consumers.get(o, [])]
+        if not readers or any(o in outputs for o in node.outputs):
+            continue
+        if all(r.index in preferred or host_input(r, i) for r, i in readers):
+            preferred.add(node.index)
+    return preferred
+
+
+@dataclass
+class FusedSubgraph:
+    """A group of nodes a provider claims as one unit (``get_capability`` may return these
+    beside plain node indices); the provider's ``compile`` turns it into one compute function.
+
+    Attributes:
+        node_indices: the member nodes.
+        name: the fused node's name (default ``<provider>_fused_<n>``).
+        op_type: a label for reports and profiles.
+    """
+
+    node_indices: list[int]
+    name: str = ""
+    op_type: str = "FusedSubgraph"
+
+
+def _fuse(graph: Graph, group: FusedSubgraph, provider: ExecutionProvider,
+          count: int) -> tuple[Node, KernelDef] | None:
+    """The synthetic node standing for ``group`` and its kernel, or None when the group is not
+    convex (an outside node both reads from it and feeds it)."""
+    members = sorted(set(group.node_indices))
+    member_set = set(members)
+    nodes = [graph.nodes[i] for i in members]
+    produced = {o for n in nodes for o in n.outputs if o}
+    inputs: list[str] = []
+    for n in nodes:
+        for name in list(n.inputs) + list(n.implicit_inputs):
+            if name and name not in produced and name not in inputs:
+                inputs.append(name)
+    graph_outputs = {vi.name for vi in graph.outputs}
+    outputs: list[str] = []
+    last = members[-1]
+    for other in graph.nodes:
+        if other.index in member_set:
+            continue
+        reads = [name for name in list(other.inputs) + list(other.implicit_inputs) if name in produced]
+        if reads and other.index < last:
+            return None  # an outside node between members needs a member's output
+        outputs.extend(name for name in reads if name not in outputs)
+    outputs.extend(o for o in produced if o in graph_outputs and o not in outputs)
+    name = group.name or f"{provider.name}_fused_{count}"
+    node = Node(index=last, name=name, op_type=group.op_type, domain="ort.fused", inputs=inputs,
+                outputs=outputs, attributes=[])
+
+    def factory(info: Any, _group: FusedSubgraph = group) -> Any:
+        return provider.compile(graph, _group, list(inputs), list(outputs))
+
+    return node, KernelDef(group.op_type, "ort.fused", 1, None, factory)
+
+
+def partition(graph: Graph, providers: list[ExecutionProvider], registry: Registry,
+              fuse: bool = True) -> Partition:
+    """Assign every node of ``graph`` to the first provider (in priority order) claiming it;
+    with ``fuse=False`` claimed :class:`FusedSubgraph` groups are taken node by node (used
+    when compiling such a group with the provider's own kernels)."""
     signatures = {
         node.index: (schema_version(graph, node), input_type_names(graph, node))
         for node in graph.nodes
     }
     chosen: dict[int, Assignment] = {}
+    stay_on_host: set[int] = set()
+    if any(not p.device.is_host for p in providers):
+        stay_on_host = host_preferred_nodes(graph, providers, registry, signatures)
+    fused_count = 0
     for provider in providers:
         def lookup(node: Node, _p: ExecutionProvider = provider) -> KernelDef | None:
             if node.index in chosen:
                 return None
+            if node.index in stay_on_host and not _p.device.is_host:
+                return None
             version, types = signatures[node.index]
             return registry.lookup(_p.name, node.domain, node.op_type, version, types)
 
-        for index in provider.get_capability(graph, lookup):
+        claims: list[Any] = []
+        for claim in provider.get_capability(graph, lookup):
+            if isinstance(claim, FusedSubgraph) and not fuse:
+                claims.extend(sorted(claim.node_indices))
+            else:
+                claims.append(claim)
+        for index in claims:
+            if isinstance(index, FusedSubgraph):
+                if any(i in chosen for i in index.node_indices):
+                    continue  # a provider earlier in the list took part of it
+                fused = _fuse(graph, index, provider, fused_count)
+                if fused is None:
+                    raise OrtNotImplemented(
+                        f"{provider.name} claimed a fused subgraph of nodes "
+                        f"{sorted(index.node_indices)} that is not convex")
+                fused_count += 1
+                assignment = Assignment(fused[0], provider, fused[1])
+                for i in index.node_indices:
+                    chosen[i] = assignment
+                continue
             node = graph.nodes[index]
             if index in chosen:
                 continue
@@ -144,14 +269,22 @@ def partition(graph: Graph, providers: list[ExecutionProvider], registry: Regist
         passed_over = list(itertools.takewhile(lambda p: p is not runner, providers))
         if passed_over:
             fallbacks[node.name] = "; ".join(
-                _why_not(graph, node, signatures, p, registry) for p in passed_over)
-    return Partition([chosen[n.index] for n in graph.nodes], list(providers), registry, fallbacks)
+                _why_not(graph, node, signatures, p, registry, node.index in stay_on_host)
+                for p in passed_over)
+    ordered: list[Assignment] = []
+    for node in graph.nodes:
+        assignment = chosen[node.index]
+        if assignment.node is node or node.index == assignment.node.index:
+            ordered.append(assignment)  # a fused node sits where its last member was
+    return Partition(ordered, list(providers), registry, fallbacks)
 
 
 def _why_not(graph: Graph, node: Node, signatures: dict, provider: ExecutionProvider,
-             registry: Registry) -> str:
+             registry: Registry, host_shape_node: bool = False) -> str:
     """Why ``provider`` did not take ``node``: no kernel for the op, its version, its types,
-    or the provider declined it in ``get_capability``."""
+    a shape computation kept on the host, or the provider declined it in ``get_capability``."""
+    if host_shape_node and not provider.device.is_host:
+        return "shape computation kept on the host (its results only feed host inputs)"
     version, types = signatures[node.index]
     op = f"{node.domain}:{node.op_type}" if node.domain else node.op_type
     kernels = registry.kernels_for(provider.name, node.domain, node.op_type)

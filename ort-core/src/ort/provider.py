@@ -21,6 +21,7 @@ import numpy as np
 if TYPE_CHECKING:
     from .graph import Graph, Node
     from .kernels import KernelDef
+    from .partition import FusedSubgraph
 
 __all__ = ["OrtDevice", "ExecutionProvider", "KernelLookup"]
 
@@ -140,13 +141,47 @@ class ExecutionProvider:
         """The array namespace kernels of this provider compute with (numpy by default)."""
         return np
 
-    def get_capability(self, graph: Graph, lookup: KernelLookup) -> list[int]:
-        """Return the indices of the nodes of ``graph`` this provider will run.
+    def get_capability(self, graph: Graph, lookup: KernelLookup) -> list[int | FusedSubgraph]:
+        """Return what of ``graph`` this provider will run: node indices, and/or
+        :class:`ort.partition.FusedSubgraph` groups to run as one unit through :meth:`compile`.
 
         ``lookup(node)`` gives the kernel this provider registered for a node, or None. Nodes
-        already taken by a provider earlier in the user's priority list are not offered.
+        already taken by a provider earlier in the user's priority list are not offered, and a
+        group any of whose nodes is taken is dropped.
         """
         return [node.index for node in graph.nodes if lookup(node) is not None]
+
+    def compile(self, graph: Graph, fused: FusedSubgraph, inputs: list[str],
+                outputs: list[str]) -> Callable[..., Any]:
+        """Turn a claimed :class:`~ort.partition.FusedSubgraph` into one compute function of
+        the values named ``inputs`` returning those named ``outputs``.
+
+        The default runs the member nodes with this provider's own kernels as a nested plan
+        (one step for the partitioner, profiler and copy logic); a provider with a graph
+        compiler (a JIT, a vendor library) overrides it."""
+        import onnx
+        from onnx import helper
+
+        from .plugins import get_registry
+        from .subgraph import compile_subgraph
+
+        members = [graph.nodes[i] for i in sorted(fused.node_indices)]
+        constants = [name for name in inputs if name in graph.initializers]
+        fed = [name for name in inputs if name not in graph.initializers]
+        body = helper.make_graph(
+            [n.proto for n in members], fused.name or "fused",
+            [helper.make_value_info(n, graph.value_types[n]) if n in graph.value_types
+             else helper.make_empty_tensor_value_info(n) for n in fed],
+            [helper.make_empty_tensor_value_info(n) for n in outputs],
+            [onnx.numpy_helper.from_array(np.asarray(graph.initializers[n]), n) for n in constants])
+        placed = {} if self.device.is_host else {name: self for name in fed}
+        sub = compile_subgraph(body, graph, [self], get_registry(), placed, fuse=False)
+        positions = [inputs.index(name) for name in fed]
+
+        def compute(*values: Any) -> tuple[Any, ...]:
+            return tuple(sub.run([values[i] for i in positions], {}, to_host=False))
+
+        return compute
 
     def to_device(self, array: np.ndarray) -> Any:
         """Copy a host array into this provider's device memory (identity on the host)."""

@@ -65,9 +65,11 @@ class Subgraph:
                 return None
         return None
 
-    def run(self, inputs: Sequence[Any], outer: Mapping[str, Any]) -> list[Any]:
+    def run(self, inputs: Sequence[Any], outer: Mapping[str, Any],
+            to_host: bool = True) -> list[Any]:
         """Run the body once with ``inputs`` bound to its formal inputs (in order) and
-        ``outer`` (name -> value) to the outer-scope values it reads; return its outputs."""
+        ``outer`` (name -> value) to the outer-scope values it reads; return its outputs (in
+        host memory, or where they were computed with ``to_host=False``)."""
         from .execution import check_terminate
 
         check_terminate()
@@ -79,13 +81,18 @@ class Subgraph:
         for name, slot in self._outer_slots:
             values[slot] = outer[name]
         plan.execute(values)
+        if not to_host:
+            return [values[slot] for slot in self._output_slots]
         return [plan.host_output(name, values[slot])
                 for name, slot in zip(self.output_names, self._output_slots)]
 
 
 def compile_subgraph(proto: onnx.GraphProto, parent: Graph, providers: list[ExecutionProvider],
-                     registry: Registry) -> Subgraph:
-    """Partition and plan ``proto`` as a subgraph of ``parent`` over ``providers``."""
+                     registry: Registry,
+                     input_locations: Mapping[str, ExecutionProvider] | None = None,
+                     fuse: bool = True) -> Subgraph:
+    """Partition and plan ``proto`` as a subgraph of ``parent`` over ``providers``
+    (``input_locations``: formal inputs fed in a provider's memory rather than the host's)."""
     from .execution import ExecutionPlan
     from .partition import partition
 
@@ -93,5 +100,5 @@ def compile_subgraph(proto: onnx.GraphProto, parent: Graph, providers: list[Exec
     graph = Graph(proto, parent.opsets, outer_scope=outer | parent.outer_scope,
                   value_types={n: t for n, t in parent.value_types.items()},
                   functions=parent.functions)
-    part = partition(graph, providers, registry)
-    return Subgraph(proto, ExecutionPlan(graph, part), part)
+    part = partition(graph, providers, registry, fuse)
+    return Subgraph(proto, ExecutionPlan(graph, part, input_locations), part)
