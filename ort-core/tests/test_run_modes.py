@@ -157,3 +157,37 @@ def test_terminate_from_another_thread_stops_a_long_loop():
     with pytest.raises(ort.Fail, match="terminate flag"):
         sess.run(None, {"M": np.array(200000, np.int64), "v0": np.array(0, np.float32)}, ro)
     timer.cancel()
+
+
+def test_run_tag_and_verbose_run_logging(caplog):
+    sess = _session()
+    ro = ort.RunOptions()
+    ro.run_tag = "batch-7"
+    assert ro.logid == "batch-7"
+    with caplog.at_level("INFO", logger="ort"):
+        sess.run(None, {"X": X}, ro)
+    assert "batch-7" not in caplog.text  # default severity 2 (warning): nothing logged
+    ro.log_severity_level = 0
+    with caplog.at_level("INFO", logger="ort"):
+        sess.run(None, {"X": X}, ro)
+    assert "run 'batch-7' of graph 'g': 6 step(s)" in caplog.text
+
+
+def test_dlpack_round_trips_with_numpy():
+    sess = _session()
+    x = ort.OrtValue.from_dlpack(X)
+    (z, _) = sess.run_with_ort_values(None, {"X": x})
+    back = np.from_dlpack(z)
+    np.testing.assert_allclose(back, sess.run(None, {"X": X})[0], rtol=1e-6)
+    assert np.shares_memory(np.from_dlpack(x), X)  # zero-copy both ways on the CPU
+    assert x.__dlpack_device__() == (1, 0)
+
+
+def test_dlpack_round_trips_with_torch():
+    torch = pytest.importorskip("torch", reason="torch is not installed here")
+    t = torch.arange(32, dtype=torch.float32).reshape(4, 8)
+    value = ort.OrtValue.from_dlpack(t)
+    assert value.data_ptr() == t.data_ptr()
+    (z, _) = _session().run_with_ort_values(None, {"X": value})
+    back = torch.from_dlpack(z)
+    assert tuple(back.shape) == (4, 8)

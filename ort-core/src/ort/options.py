@@ -119,7 +119,10 @@ class RunOptions:
     """Configuration of one ``run`` call (``onnxruntime.RunOptions``).
 
     Setting :attr:`terminate` to True from another thread stops a run in progress between two
-    nodes; the run raises :class:`~ort.errors.Fail`.
+    nodes (and between Loop/Scan iterations); the run raises :class:`~ort.errors.Fail`.
+    :attr:`run_tag` (ONNX Runtime's C API name for :attr:`logid`) labels the run in the
+    ``ort`` logger's records; with ``log_severity_level`` 0 or 1 each run logs its tag and
+    duration at INFO level.
     """
 
     __slots__ = ("log_severity_level", "log_verbosity_level", "logid",
@@ -132,6 +135,15 @@ class RunOptions:
         self.only_execute_path_to_fetches: bool = False
         self.terminate: bool = False
         self._config: dict[str, str] = {}
+
+    @property
+    def run_tag(self) -> str:
+        """The run's tag (the same value as :attr:`logid`)."""
+        return self.logid
+
+    @run_tag.setter
+    def run_tag(self, value: str) -> None:
+        self.logid = str(value)
 
     def add_run_config_entry(self, key: str, value: str) -> None:
         """Set a run configuration entry."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -315,12 +316,18 @@ class InferenceSession:
                 steps = self._pruned_steps.get(key)
                 if steps is None:
                     steps = self._pruned_steps[key] = plan.steps_for(fetches)
+        log_run = run_options is not None and run_options.log_severity_level < 2
+        started = time.perf_counter() if log_run else 0.0
         with np.errstate(all="ignore"):  # inf/nan results are the spec's, not warnings
             if self._blas_limit.active:
                 with self._blas_limit:
                     self._run_guarded(plan, values, terminate, steps)
             else:
                 self._run_guarded(plan, values, terminate, steps)
+        if log_run:
+            logger.info("run '%s' of graph '%s': %d step(s) in %.3f ms", run_options.run_tag,
+                        self._graph.name, len(plan.steps if steps is None else steps),
+                        (time.perf_counter() - started) * 1e3)
 
     def _run_guarded(self, plan: ExecutionPlan, values: list[Any], terminate: Any,
                      steps: list[Any] | None) -> None:
