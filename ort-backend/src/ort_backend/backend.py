@@ -88,9 +88,13 @@ class OrtBackend(Backend):
 
     @classmethod
     def prepare(cls, model: ModelProto | bytes | str, device: str = "CPU", **kwargs: Any) -> OrtBackendRep:
-        """Create a session for ``model`` on ``device``; kwargs set SessionOptions attributes."""
+        """Create a session for ``model`` on ``device``; kwargs set SessionOptions attributes,
+        except ``providers``, which replaces the device's provider list (a third-party provider
+        running the suite puts itself in front: ``providers=["MyEP", "CPUExecutionProvider"]``)."""
+        kwargs = dict(kwargs)
+        providers = kwargs.pop("providers", None) or _providers_for(device)
         session = ort.InferenceSession(
-            model, sess_options=_session_options(kwargs), providers=_providers_for(device)
+            model, sess_options=_session_options(kwargs), providers=providers
         )
         # positional inputs: the inputs callers must feed, then overridable initializers
         names = [i.name for i in session.get_inputs()]

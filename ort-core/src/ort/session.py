@@ -145,10 +145,12 @@ class InferenceSession:
         level = int(self._sess_options.graph_optimization_level)
         if level <= 0:
             return self._model
-        names = [p.name for p in self._providers]
+        preferred = self._providers[0].name
 
         def has_kernel(domain: str, op_type: str, version: int) -> bool:
-            return any(registry.lookup(n, domain, op_type, version, []) is not None for n in names)
+            # fusions target the user's first-choice provider: fusing into an op only a later
+            # provider has would take nodes away from the first choice
+            return registry.lookup(preferred, domain, op_type, version, []) is not None
 
         context = OptimizerContext(has_kernel=has_kernel, evaluate=self._evaluate_constant)
         disabled = self._disabled_optimizers
