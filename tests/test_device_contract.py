@@ -265,3 +265,12 @@ def test_shape_computations_stay_on_the_host():
         assert y.shape == (2, 6)
     finally:
         del device_kernels._defs[before:]
+
+
+def test_session_creation_logs_the_assignment_and_copies(caplog):
+    with caplog.at_level("INFO", logger="ort"):
+        _session()
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("session for"))
+    assert "TestDeviceExecutionProvider: 3 node(s) ['Add', 'MatMul', 'Relu']" in line
+    assert "CPUExecutionProvider: 1 node(s) ['Sigmoid']" in line
+    assert "2 copy step(s) ['copy_X', 'copy_R']" in line

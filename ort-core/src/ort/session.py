@@ -197,7 +197,11 @@ class InferenceSession:
             workers = self._sess_options.inter_op_num_threads or (os.cpu_count() or 1)
             self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ort-inter-op")
         self._output_names = [vi.name for vi in self._graph.outputs]
-        logger.info("session for graph '%s': %s", self._graph.name, self._partition.summary())
+        if logger.isEnabledFor(logging.INFO):
+            copies = self.get_partition().copies
+            logger.info("session for graph '%s': %s; %d copy step(s)%s", self._graph.name,
+                        self._partition.summary(), len(copies),
+                        f" {copies[:20]}" if copies else "")
 
     def _report_fallbacks(self) -> None:
         """Log (or, with ``session.disable_cpu_ep_fallback=1``, refuse) nodes that run on a
