@@ -14,6 +14,7 @@ from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 
 import ort
+from ort_provider_cpu.kernels import ml
 
 MODES = ["BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ"]
 TRANSFORMS = ["NONE", "LOGISTIC", "SOFTMAX", "SOFTMAX_ZERO", "PROBIT"]
@@ -81,6 +82,14 @@ def check(op, attrs, *xs, n_outputs=1, opset=1, rtol=1e-4, atol=1e-5, oracle="or
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.fixture(params=["walk", "jump"])
+def traversal(request, monkeypatch):
+    """Force one of the two tree traversal strategies (level by level, or jumps through the
+    successor map) by making numpy calls free or very expensive in the cost model."""
+    monkeypatch.setattr(ml, "_CALL_COST", 0 if request.param == "walk" else 10**12)
+    return request.param
+
+
 def random_trees(rng, n_trees, depth, n_features, modes, missing_p):
     """Random TreeEnsembleRegressor/Classifier node attributes and the (tree, node) leaves."""
     cols = {k: [] for k in ("treeids", "nodeids", "featureids", "values", "modes", "truenodeids",
@@ -120,6 +129,7 @@ def random_input(rng, n_features, dtype):
     return x.astype(dtype)
 
 
+@pytest.mark.usefixtures("traversal")
 @pytest.mark.parametrize("seed", range(4))
 def test_tree_regressor_random(seed):
     rng = np.random.default_rng(seed)
@@ -151,6 +161,7 @@ def test_tree_regressor_random(seed):
         check("TreeEnsembleRegressor", attrs, random_input(rng, n_features, dtype), opset=opset)
 
 
+@pytest.mark.usefixtures("traversal")
 @pytest.mark.parametrize("seed", range(4))
 def test_tree_classifier_random(seed):
     rng = np.random.default_rng(100 + seed)
@@ -235,6 +246,7 @@ def random_v5(rng, targets, dtype):
     return attrs, n_features
 
 
+@pytest.mark.usefixtures("traversal")
 @pytest.mark.parametrize("seed", range(3))
 def test_tree_ensemble_5_random(seed):
     rng = np.random.default_rng(200 + seed)
@@ -316,6 +328,109 @@ def test_tree_classifier_binary_rules():
         attrs = dict(base, class_treeids=[0] * len(ids), class_nodeids=nodes, class_ids=ids,
                      class_weights=weights, **extra)
         check("TreeEnsembleClassifier", attrs, x, n_outputs=2)
+
+
+@pytest.mark.usefixtures("traversal")
+@pytest.mark.parametrize("targets", [1, 2])
+@pytest.mark.parametrize("rows", [0, 1, 3])
+def test_tree_batch_sizes(targets, rows):
+    """Both traversals handle empty, one-row and several-row batches."""
+    rng = np.random.default_rng(targets)
+    attrs, leaves = random_trees(rng, 3, 3, 2, ["BRANCH_LEQ"], 0.0)
+    attrs.update(n_targets=targets, target_treeids=[t for t, _ in leaves],
+                 target_nodeids=[n for _, n in leaves],
+                 target_ids=[i % targets for i in range(len(leaves))],
+                 target_weights=[float(v) for v in rng.normal(size=len(leaves))])
+    check("TreeEnsembleRegressor", attrs, rng.normal(size=(rows, 2)).astype(np.float32))
+
+
+def test_tree_classifier_single_base_value():
+    """Two classes and one base value (skl2onnx's binary gradient boosting): it is added to
+    class 0's score in float32 (0.2 + 0.3 is exactly 0.5, not above the 0.5 threshold)."""
+    base = dict(nodes_treeids=[0, 0, 0], nodes_nodeids=[0, 1, 2], nodes_featureids=[0, 0, 0],
+                nodes_values=[0.5, 0, 0], nodes_modes=["BRANCH_LEQ", "LEAF", "LEAF"],
+                nodes_truenodeids=[1, 0, 0], nodes_falsenodeids=[2, 0, 0],
+                classlabels_int64s=[5, 7], base_values=[0.3])
+    x = np.array([[0.0], [1.0], [0.4]], np.float32)
+    cases = [
+        ([0, 0], [1, 2], [0.2, 0.9], {}),
+        ([0, 0], [1, 2], [-2.2, 1.4], {"post_transform": "LOGISTIC"}),
+        ([0, 0], [1, 2], [-2.2, 1.4], {}),
+        ([1, 1], [1, 2], [0.2, 0.9], {"post_transform": "SOFTMAX"}),
+        ([0, 1, 0, 1], [1, 1, 2, 2], [0.7, 0.3, 0.2, 0.8], {"post_transform": "LOGISTIC"}),
+    ]
+    for ids, nodes, weights, extra in cases:
+        attrs = dict(base, class_treeids=[0] * len(ids), class_nodeids=nodes, class_ids=ids,
+                     class_weights=weights, **extra)
+        check("TreeEnsembleClassifier", attrs, x, n_outputs=2)
+    three = dict(base, classlabels_int64s=[1, 2, 3], class_treeids=[0, 0], class_nodeids=[1, 2],
+                 class_ids=[0, 1], class_weights=[1.0, 2.0])
+    with pytest.raises(Exception, match="base_values"):
+        run_ours(ml_model("TreeEnsembleClassifier", three, np.float32, 2), {"X0": x})
+
+
+def _single_thread_oracle(model, feeds):
+    """onnxruntime on one thread (its tree ensembles add partial sums per thread)."""
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    return onnxruntime.InferenceSession(model.SerializeToString(), options).run(None, feeds)
+
+
+@pytest.mark.parametrize("classes", [3, 10])
+@pytest.mark.parametrize("transform", ["NONE", "LOGISTIC", "SOFTMAX", "SOFTMAX_ZERO"])
+def test_tree_scores_bit_for_bit(classes, transform):
+    """Tree sums (tree by tree, in float32) and the post transforms (exp as C's expf, sums
+    left to right, also from 8 classes on) give onnxruntime's exact bits; a softmax may
+    differ by an ulp where float64 exp rounds to float32 differently from expf."""
+    rng = np.random.default_rng(classes)
+    attrs, leaves = random_trees(rng, 40, 4, 4, ["BRANCH_LEQ"], 0.0)
+    ids = [c for _ in leaves for c in range(classes)]
+    attrs.update(class_treeids=[t for t, _ in leaves for _ in range(classes)],
+                 class_nodeids=[n for _, n in leaves for _ in range(classes)],
+                 class_ids=ids, class_weights=[float(v) for v in rng.normal(size=len(ids))],
+                 classlabels_int64s=list(range(classes)), post_transform=transform)
+    model = ml_model("TreeEnsembleClassifier", attrs, np.float32, 2)
+    feeds = {"X0": rng.normal(size=(64, 4)).astype(np.float32)}
+    (label, z), (want_label, want_z) = run_ours(model, feeds), _single_thread_oracle(model, feeds)
+    np.testing.assert_array_equal(label, want_label)
+    if transform.startswith("SOFTMAX"):
+        np.testing.assert_array_max_ulp(z, want_z, maxulp=1)
+        assert (z == want_z).mean() > 0.99
+    else:
+        np.testing.assert_array_equal(z, want_z)
+
+
+def test_svm_rbf_kernel_bit_for_bit():
+    """RBF kernel values sum the squared differences feature by feature in float32 and take
+    expf, as onnxruntime: a one-vector SVMRegressor outputs the kernel value itself."""
+    rng = np.random.default_rng(5)
+    attrs = dict(kernel_type="RBF", kernel_params=[0.37, 0.0, 0.0], n_supports=1,
+                 support_vectors=[float(v) for v in rng.normal(size=9)], coefficients=[1.0],
+                 rho=[0.0])
+    model = ml_model("SVMRegressor", attrs, np.float32)
+    feeds = {"X0": rng.normal(size=(200, 9)).astype(np.float32)}
+    np.testing.assert_array_equal(run_ours(model, feeds)[0],
+                                  _single_thread_oracle(model, feeds)[0])
+
+
+def test_svr_sums_in_float64():
+    """Large dual coefficients: the kernel values (float32) times the coefficients are summed
+    in float64, so the output is the exact sum rounded once (onnxruntime's float32 GEMM is
+    only within float32 rounding of the terms)."""
+    rng = np.random.default_rng(6)
+    vectors = rng.normal(size=(50, 3)).astype(np.float32)
+    coefficients = (rng.normal(size=50) * 100).astype(np.float32)
+    attrs = dict(kernel_type="RBF", kernel_params=[0.5, 0.0, 0.0], n_supports=50,
+                 support_vectors=[float(v) for v in vectors.reshape(-1)],
+                 coefficients=[float(v) for v in coefficients], rho=[0.25])
+    x = rng.normal(size=(20, 3)).astype(np.float32)
+    got = run_ours(ml_model("SVMRegressor", attrs, np.float32), {"X0": x})[0][:, 0]
+    squares = (x[:, None, :] - vectors[None]) ** 2
+    summed = squares[..., 0] + squares[..., 1] + squares[..., 2]  # float32, in order
+    kernel = np.exp((-np.float32(0.5) * summed).astype(np.float64)).astype(np.float32)
+    exact = kernel.astype(np.float64) @ coefficients.astype(np.float64) + np.float32(0.25)
+    np.testing.assert_array_equal(got, exact.astype(np.float32))
+    check("SVMRegressor", attrs, x, rtol=1e-4, atol=2e-4)
 
 
 def test_tree_single_target_leaf_details():

@@ -8,11 +8,15 @@ sequences of maps (ZipMap, DictVectorizer, CastMap) are not here.
 Scores follow ONNX Runtime's CPU kernels exactly where the spec is vague: the post transforms
 are computed in float32 with ONNX Runtime's formulas (its PROBIT uses an approximate inverse
 erf), a single score only gets PROBIT, and binary classifiers fill their two score columns and
-pick labels the way ONNX Runtime does (see the classifier helpers for each op).
+pick labels the way ONNX Runtime does (see the classifier helpers for each op). Where ONNX
+Runtime computes in plain C loops the arithmetic is reproduced bit for bit: exp is rounded from
+float64 (as C's expf, unlike numpy's float32 exp), sums run left to right, tree scores are added
+tree by tree (ONNX Runtime on one thread; with more it adds partial sums per thread).
 
-Tree ensembles are compiled once per node into flat node arrays (:class:`_Forest`); a run moves
-every (tree, row) pair one level down per step with numpy fancy indexing, so the only Python
-loop is over the depth of the deepest tree.
+Tree ensembles are compiled once per node into flat node arrays (:class:`_Forest`). A run either
+moves every (tree, row) pair one level down per step (a Python loop over the depth of the
+deepest tree) or, for small batches of small forests, decides every node at once and composes
+the successor map log2(depth) times; a cost estimate picks the cheaper.
 """
 
 from __future__ import annotations
@@ -80,12 +84,27 @@ def _as_float32(x: np.ndarray) -> np.ndarray:
     return x if x.dtype == _F32 else x.astype(_F32)
 
 
+def _exp(x: np.ndarray) -> np.ndarray:
+    """float32 exp rounded from float64: C's expf (what ONNX Runtime calls) is correctly
+    rounded nearly always, numpy's float32 exp is 1 ulp off for a third of the inputs.
+    Callers whose inputs can be large and positive silence overflow warnings."""
+    return np.exp(x.astype(np.float64)).astype(_F32)
+
+
+def _row_sum(x: np.ndarray) -> np.ndarray:
+    """Sums over the last axis, added left to right in x's type (as a C loop does; numpy's
+    pairwise sum rounds differently from 8 columns on)."""
+    if x.shape[-1] < 8:  # numpy adds fewer than 8 values in order too
+        return x.sum(axis=-1, keepdims=True)
+    return np.cumsum(x, axis=-1)[..., -1:]
+
+
 def _logistic(x: np.ndarray) -> np.ndarray:
     """ONNX Runtime's ComputeLogistic, in float32."""
     x = _as_float32(x)
     with np.errstate(over="ignore"):
-        v = _F32(1) / (_F32(1) + np.exp(-np.abs(x)))
-    return np.where(x < 0, _F32(1) - v, v).astype(_F32)
+        v = _F32(1) / (_F32(1) + _exp(-np.abs(x)))
+    return np.where(x < 0, _F32(1) - v, v)
 
 
 def _probit(x: np.ndarray) -> np.ndarray:
@@ -93,7 +112,7 @@ def _probit(x: np.ndarray) -> np.ndarray:
     x = _as_float32(x) * _F32(2) - _F32(1)
     sign = np.where(x < 0, _F32(-1), _F32(1))
     with np.errstate(divide="ignore", invalid="ignore"):
-        log = np.log((_F32(1) - x) * (_F32(1) + x))
+        log = np.log(((_F32(1) - x) * (_F32(1) + x)).astype(np.float64)).astype(_F32)
         v = _F32(2) / (_F32(np.pi) * _F32(0.147)) + _F32(0.5) * log
         v2 = _F32(1) / _F32(0.147) * log
         v3 = -v + np.sqrt(v * v - v2)
@@ -102,16 +121,15 @@ def _probit(x: np.ndarray) -> np.ndarray:
 
 def _row_max(z: np.ndarray) -> np.ndarray:
     """Row maxima ignoring NaN, never below -FLT_MAX (ONNX Runtime's softmax start value)."""
-    clean = np.where(np.isnan(z), -_FLT_MAX, z)
-    return np.max(clean, axis=-1, keepdims=True, initial=-_FLT_MAX)
+    return np.fmax.reduce(z, axis=-1, keepdims=True, initial=-_FLT_MAX)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
     """Row softmax in float32."""
     z = _as_float32(z)
     with np.errstate(over="ignore", invalid="ignore"):
-        e = np.exp(z - _row_max(z))
-        return (e / e.sum(axis=-1, keepdims=True)).astype(_F32)
+        e = _exp(z - _row_max(z))
+        return e / _row_sum(e)
 
 
 def _softmax_zero(z: np.ndarray) -> np.ndarray:
@@ -120,9 +138,9 @@ def _softmax_zero(z: np.ndarray) -> np.ndarray:
     top = _row_max(z)
     nonzero = np.abs(z) > _F32(1e-7)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        e = np.where(nonzero, np.exp(z - top), z * np.exp(-top))
-        total = np.where(nonzero, e, _F32(0)).sum(axis=-1, keepdims=True)
-        return (e / total).astype(_F32)
+        e = np.where(nonzero, _exp(z - top), z * _exp(-top))
+        total = _row_sum(np.where(nonzero, e, _F32(0)))
+        return (e / total).astype(_F32, copy=False)
 
 
 def _transform(z: np.ndarray, name: str) -> np.ndarray:
@@ -300,14 +318,14 @@ def normalizer(node: NodeInfo):
                 scale = _row_max(xf)
                 y = np.where(scale != 0, xf / scale, xf)
             elif norm == "L1":
-                scale = _as_float32(np.abs(rows)).sum(axis=-1, keepdims=True)
+                scale = _row_sum(_as_float32(np.abs(rows)))
                 y = np.where(scale != 0, xf / scale, xf)
             else:
                 squares = _as_float32(rows * rows)
-                scale = squares.sum(axis=-1, keepdims=True)
+                scale = _row_sum(squares)
                 root = np.sqrt(squares / scale)
                 y = np.where(scale != 0, np.where(rows < 0, -root, root), xf)
-        return (y.astype(_F32).reshape(x.shape),)
+        return (y.astype(_F32, copy=False).reshape(x.shape),)
 
     return compute
 
@@ -558,7 +576,7 @@ def linear_classifier(node: NodeInfo):
             raise _fail(node, f"coefficients size ({coefficients.size}) is less than classes "
                               f"({classes}) * features ({features})")
         weights = coefficients[:classes * features].reshape(classes, features)
-        scores = (rows @ weights.T + intercepts).astype(_F32)
+        scores = (rows @ weights.T + intercepts).astype(_F32, copy=False)
         if classes > 1:
             return labels[_first_argmax(scores)], _transform(scores, transform)
         score = scores[:, 0]
@@ -578,8 +596,7 @@ def linear_classifier(node: NodeInfo):
 
 def _first_argmax(scores: np.ndarray) -> np.ndarray:
     """Index of the first maximum of each row (NaN never wins, as a ``>`` scan does)."""
-    clean = np.where(np.isnan(scores), -np.inf, scores)
-    return np.argmax(clean, axis=1)
+    return np.argmax(np.fmax(scores, -np.inf), axis=1)
 
 
 @kernels.register("LinearRegressor", 1, domain=ML)
@@ -630,21 +647,31 @@ class _SvmKernel:
     def __call__(self, x: np.ndarray, vectors: np.ndarray, constant: float = 0.0) -> np.ndarray:
         """Kernel values [N, len(vectors)]; ``constant`` is added by the LINEAR kernel."""
         if self.name == "RBF":
-            out = np.empty((x.shape[0], vectors.shape[0]), dtype=_F32)
-            step = max(1, 4_000_000 // max(1, vectors.size))
-            for start in range(0, x.shape[0], step):  # chunks bound the [n, V, F] temporary
-                diff = x[start:start + step, None, :] - vectors[None, :, :]
-                out[start:start + step] = np.exp(-self.gamma * np.einsum("nvf,nvf->nv", diff,
-                                                                         diff))
-            return out
+            return self._rbf(x, vectors)
         dot = (x @ vectors.T).astype(_F32)
         if self.name == "LINEAR":
             return dot + _F32(constant) if constant else dot
         value = self.gamma * dot + self.coef0
-        if self.name == "SIGMOID":
-            return np.tanh(value).astype(_F32)
         with np.errstate(invalid="ignore", over="ignore"):
-            return np.power(value, self.degree).astype(_F32)
+            if self.name == "SIGMOID":
+                return np.tanh(value.astype(np.float64)).astype(_F32)
+            if self.degree == 2:  # ONNX Runtime (Eigen) squares and cubes by multiplying
+                return value * value
+            if self.degree == 3:
+                return value * value * value
+            return np.power(value.astype(np.float64), float(self.degree)).astype(_F32)
+
+    def _rbf(self, x: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        """exp(-gamma * |x - v|^2) with the squares summed feature by feature in float32, as
+        ONNX Runtime does (the kernel values then match it exactly)."""
+        out = np.empty((x.shape[0], vectors.shape[0]), dtype=_F32)
+        step = max(1, 4_000_000 // max(1, vectors.size))
+        with np.errstate(over="ignore"):
+            for start in range(0, x.shape[0], step):  # chunks bound the [n, V, F] temporary
+                diff = x[start:start + step, None, :] - vectors[None, :, :]
+                squared = _row_sum(diff * diff)[..., 0]
+                out[start:start + step] = _exp(-self.gamma * squared)
+        return out
 
 
 def _multiclass_probability(pairwise: np.ndarray) -> np.ndarray:
@@ -824,7 +851,7 @@ def svm_regressor(node: NodeInfo):
         support = support[:vectors * features].reshape(vectors, features)
         if coefficients.size < vectors:
             raise _fail(node, "coefficients must hold one value per support vector")
-        weights = coefficients[:vectors]
+        weights = coefficients[:vectors].astype(np.float64)
     else:
         features = coefficients.size
         weights = coefficients.reshape(1, -1)
@@ -834,7 +861,9 @@ def svm_regressor(node: NodeInfo):
         if rows.shape[1] != features:
             raise _fail(node, f"expected {features} features, got {rows.shape[1]}")
         if vectors > 0:
-            y = (kernel(rows, support) @ weights)[:, None] + rho[0]
+            # summed in float64: closest to the exact value ONNX Runtime's float32 GEMM
+            # approximates (the terms can be large and cancel)
+            y = (kernel(rows, support).astype(np.float64) @ weights)[:, None] + rho[0]
         else:
             y = kernel(rows, weights, float(rho[0]))
         y = y.astype(_F32)
@@ -868,6 +897,9 @@ _COMPARATORS: dict[int, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     5: np.not_equal,
 }
 _LEAF = 6
+# What one numpy call costs, in element operations of the walk (picks the tree traversal
+# strategy; a jump's gathers over all nodes cost about 2 walk element operations each).
+_CALL_COST = 1000
 
 
 class _Forest:
@@ -900,6 +932,16 @@ class _Forest:
         self.mask = _MODE_MASKS[self.mode]
         self.max_feature = int(self.feature[~leaf].max(initial=-1))
         self.depth = self._depth(describe)
+        # Slot 2 * node + go of ``successor`` is the node reached from ``node``; the walk
+        # indexes nodes by 2 * node (``walk_*``), so one step is a handful of 1-D takes.
+        self.successor = np.stack([self.false_next, self.true_next], axis=1).reshape(-1)
+        self.slots = 2 * np.arange(len(mode))
+        self.jumps = max(self.depth - 1, 0).bit_length()  # 2 ** jumps >= depth
+        self.walk_roots = 2 * self.roots
+        self.walk_feature = np.repeat(self.feature, 2)
+        self.walk_next = 2 * self.successor
+        self.walk_mask = np.repeat(self.mask, 2)
+        self.walk_missing = np.repeat(self.missing_true, 2)
 
     def _depth(self, describe: Callable[[str], ValueError]) -> int:
         """Number of steps that take every root to a leaf; raise on a cycle."""
@@ -936,7 +978,10 @@ class _Forest:
             ufunc = np.minimum if combine == "min" else np.maximum
             ufunc.at(self.leaf_weight, (leaf, target), weight)
             self.leaf_weight[~self.leaf_has] = 0.0
+        # every leaf weighs every target: every row gets a score for every target
+        self.full = len(self.roots) > 0 and bool(self.leaf_has[self.is_leaf].all())
         self._typed: dict[np.dtype, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._walk_thresholds: dict[np.dtype, np.ndarray] = {}
 
     def typed(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Thresholds, first weights and weight matrix in the compute dtype (cached)."""
@@ -947,26 +992,78 @@ class _Forest:
                                            self.leaf_weight.astype(dtype))
         return cached
 
+    def _walk_threshold(self, threshold: np.ndarray) -> np.ndarray:
+        """``threshold`` indexed by 2 * node (cached per dtype)."""
+        cached = self._walk_thresholds.get(threshold.dtype)
+        if cached is None:
+            cached = self._walk_thresholds[threshold.dtype] = np.repeat(threshold, 2)
+        return cached
+
+    def _goes_true(self, value: np.ndarray, limit: np.ndarray, mask: Callable[[], np.ndarray],
+                   missing: Callable[[], np.ndarray]) -> np.ndarray:
+        """Whether nodes with these input values and thresholds take their true branch
+        (``mask``/``missing`` give the nodes' mode masks and missing-value flags)."""
+        if self.single_mode is not None:
+            go = _COMPARATORS[self.single_mode](value, limit)
+        else:
+            code = ((value < limit).view(np.uint8)
+                    | ((value == limit).view(np.uint8) << 1)
+                    | ((value > limit).view(np.uint8) << 2))
+            go = ((mask() >> code) & 1).view(bool)
+        if self.has_missing:
+            go |= missing() & np.isnan(value)
+        return go
+
     def leaves(self, x: np.ndarray, threshold: np.ndarray) -> np.ndarray:
-        """Return the leaf reached by every (tree, row) pair: [trees, rows]."""
-        node = np.repeat(self.roots[:, None], x.shape[0], axis=1)
-        row = np.arange(x.shape[0])[None, :]
-        compare = None if self.single_mode is None else _COMPARATORS[self.single_mode]
-        with np.errstate(invalid="ignore"):
-            for _ in range(self.depth):
-                value = x[row, self.feature[node]]
-                limit = threshold[node]
-                if compare is not None:
-                    go = compare(value, limit)
-                else:
-                    code = ((value < limit).view(np.uint8)
-                            | ((value == limit).view(np.uint8) << 1)
-                            | ((value > limit).view(np.uint8) << 2))
-                    go = ((self.mask[node] >> code) & 1).view(bool)
-                if self.has_missing:
-                    go |= self.missing_true[node] & np.isnan(value)
-                node = np.where(go, self.true_next[node], self.false_next[node])
-        return node
+        """Return the leaf reached by every (tree, row) pair: [trees, rows].
+
+        Two strategies, picked by an estimate of their cost: a walk moves every (tree, row)
+        pair one level down per step (a Python loop over the depth, a few numpy calls per
+        level); jumps decide every node of every row at once, then compose the successor map
+        with itself log2(depth) times (few numpy calls, work proportional to the node count:
+        the fast one for small batches).
+        """
+        rows, width = x.shape
+        trees, nodes = len(self.roots), len(self.mode)
+        walk_cost = self.depth * (6 * _CALL_COST + 6 * rows * trees)
+        jump_cost = (8 + self.jumps) * _CALL_COST + 2 * (4 + self.jumps) * rows * nodes
+        if width and jump_cost < walk_cost:  # (comparisons with NaN raise no warnings)
+            return self._jump(x, threshold)
+        return self._walk(x, self._walk_threshold(threshold))
+
+    def _jump(self, x: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+        """:meth:`leaves` by composing the successor map of every row."""
+        rows, nodes = x.shape[0], len(self.mode)
+        value = x[0].take(self.feature) if rows == 1 else x.take(self.feature, axis=1)
+        go = self._goes_true(value, threshold, lambda: self.mask, lambda: self.missing_true)
+        reached = self.successor.take(self.slots + go)  # [rows, nodes]
+        if rows == 1:
+            for _ in range(self.jumps):
+                reached = reached.take(reached)
+            return reached.take(self.roots)[:, None]
+        offset = (np.arange(rows) * nodes)[:, None]  # index the rows' maps as one flat map
+        reached = (reached + offset).reshape(-1)
+        for _ in range(self.jumps):
+            reached = reached.take(reached)
+        return (reached.reshape(rows, nodes).take(self.roots, axis=1) - offset).T
+
+    def _walk(self, x: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+        """:meth:`leaves` level by level; ``threshold`` is indexed by 2 * node."""
+        rows, width = x.shape
+        flat = np.ascontiguousarray(x).reshape(-1)
+        node = np.repeat(self.walk_roots, rows)  # [trees * rows], tree-major
+        offset = np.tile(np.arange(0, rows * width, width), len(self.roots)) if rows > 1 \
+            else None
+        for _ in range(self.depth):
+            feature = self.walk_feature.take(node)
+            if offset is not None:
+                feature += offset
+            value = flat.take(feature)
+            go = self._goes_true(value, threshold.take(node),
+                                 lambda: self.walk_mask.take(node),
+                                 lambda: self.walk_missing.take(node))
+            node = self.walk_next.take(node + go)
+        return (node >> 1).reshape(len(self.roots), rows)
 
     def check_features(self, describe: Callable[[str], ValueError], x: np.ndarray) -> None:
         """Raise if a split reads a feature the input does not have."""
@@ -990,24 +1087,38 @@ class _Forest:
     def multi(self, x: np.ndarray, aggregate: str) -> tuple[np.ndarray, np.ndarray]:
         """Aggregate the reached leaves' weights per target: scores and has-score [rows, T]."""
         threshold, _, weight = self.typed(x.dtype)
-        rows, targets = x.shape[0], self.targets
-        scores = np.zeros((rows, targets), dtype=x.dtype)
-        has = np.zeros((rows, targets), dtype=bool)
-        chunk = max(1, (1 << 22) // max(1, len(self.roots) * targets))
-        for start in range(0, rows, chunk):
-            leaf = self.leaves(x[start:start + chunk], threshold)
-            got = self.leaf_has[leaf]
-            has[start:start + chunk] = got.any(axis=0)
-            if aggregate in ("SUM", "AVERAGE"):
-                scores[start:start + chunk] = np.add.reduce(weight[leaf], axis=0)
-            else:
-                fill = np.inf if aggregate == "MIN" else -np.inf
-                picked = np.where(got, weight[leaf], x.dtype.type(fill))
-                best = picked.min(axis=0) if aggregate == "MIN" else picked.max(axis=0)
-                scores[start:start + chunk] = np.where(got.any(axis=0), best, 0)
+        rows = x.shape[0]
+        if rows == 0:
+            return (np.zeros((0, self.targets), dtype=x.dtype),
+                    np.zeros((0, self.targets), dtype=bool))
+        chunk = max(1, (1 << 22) // max(1, len(self.roots) * self.targets))
+        parts = [self._aggregate(self.leaves(x[start:start + chunk], threshold), weight,
+                                 aggregate) for start in range(0, rows, chunk)]
+        scores, has = parts[0] if len(parts) == 1 else (
+            np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
         if aggregate == "AVERAGE" and len(self.roots):
-            scores /= x.dtype.type(len(self.roots))
+            scores = scores / x.dtype.type(len(self.roots))
         return scores, has
+
+    def _aggregate(self, leaf: np.ndarray, weight: np.ndarray,
+                   aggregate: str) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and has-score [rows, T] of the reached leaves ([trees, rows])."""
+        if leaf.shape[0] == 0:  # no trees
+            empty = (leaf.shape[1], self.targets)
+            return np.zeros(empty, dtype=weight.dtype), np.zeros(empty, dtype=bool)
+        if self.full:
+            has = np.ones((leaf.shape[1], self.targets), dtype=bool)
+        else:
+            got = self.leaf_has[leaf]
+            has = got.any(axis=0)
+        if aggregate in ("SUM", "AVERAGE"):  # tree by tree, as ONNX Runtime adds
+            return np.add.reduce(weight.take(leaf, axis=0), axis=0), has
+        picked = weight[leaf]
+        if not self.full:
+            picked = np.where(got, picked, weight.dtype.type(np.inf if aggregate == "MIN"
+                                                             else -np.inf))
+        best = picked.min(axis=0) if aggregate == "MIN" else picked.max(axis=0)
+        return (best if self.full else np.where(has, best, 0)), has
 
 
 def _values_attr(node: NodeInfo, name: str) -> np.ndarray:
@@ -1092,9 +1203,10 @@ def _tree_rows(node: NodeInfo, forest: _Forest, x: np.ndarray) -> np.ndarray:
     return rows
 
 
-def _check_base(node: NodeInfo, base: np.ndarray, count: int) -> None:
-    """ONNX Runtime accepts no base values or one per target/class."""
-    if len(base) not in (0, count):
+def _check_base(node: NodeInfo, base: np.ndarray, count: int, binary: bool = False) -> None:
+    """ONNX Runtime accepts no base values or one per target/class (and a single base value
+    for two classes: skl2onnx writes one for binary gradient boosting)."""
+    if len(base) not in (0, count) and not (binary and len(base) == 1):
         raise _fail(node, f"base_values must have 0 or {count} values, got {len(base)}")
 
 
@@ -1156,17 +1268,21 @@ def _binary_tree_scores(scores: np.ndarray, has: np.ndarray, base: np.ndarray,
     """ONNX Runtime's two-class TreeEnsembleClassifier rules, row by row.
 
     Returns whether the positive class wins and the [N, 2] scores. A row keeps two scores
-    when base values are given or class 1 got a weight; otherwise its one score s becomes
-    [1-s, s] (all-positive weights, one class id), [-s, s] (else) or, with LOGISTIC,
-    [1-p, p] with p = logistic(s).
+    when two base values are given or class 1 got a weight; otherwise its one score s
+    (plus the single base value, if one is given) becomes [1-s, s] (all-positive weights,
+    one class id), [-s, s] (else) or, with LOGISTIC, [logistic(-s), logistic(s)].
     """
     s0, s1 = scores[:, 0], scores[:, 1]
     h0, h1 = has[:, 0], has[:, 1]
+    base = base.astype(scores.dtype)  # added in the compute type, as ONNX Runtime adds
     two = np.ones(len(s0), dtype=bool)  # rows that keep two scores
     extra = np.full(len(s0), -1)        # ONNX Runtime's 'write_additional_scores'
     if len(base) == 2:
         summed = s0 + base[1]
         s0, s1 = np.where(h1, -summed, s0 + base[0]), np.where(h1, summed, s1 + base[1])
+    elif len(base) == 1:  # added to class 0's score; 'has' is unchanged, as ONNX Runtime
+        s0 = s0 + base[0]
+        two = h1.copy()
     else:
         extra[:] = 3
         two = h1.copy()
@@ -1183,8 +1299,7 @@ def _binary_tree_scores(scores: np.ndarray, has: np.ndarray, base: np.ndarray,
         single = np.stack([_probit(v0), np.zeros_like(v0)], axis=1)
     else:
         if transform == "LOGISTIC":
-            p = _logistic(v0)
-            mirrored = complement = np.stack([_F32(1) - p, p], axis=1)
+            mirrored = complement = np.stack([_logistic(-v0), _logistic(v0)], axis=1)
         else:
             mirrored = np.stack([-v0, v0], axis=1)
             complement = np.stack([_F32(1) - v0, v0], axis=1)
@@ -1202,7 +1317,7 @@ def _tree_classifier(node: NodeInfo):
     classes = len(labels)
     transform = _post_transform(node)
     base = _values_attr(node, "base_values")
-    _check_base(node, base, classes)
+    _check_base(node, base, classes, binary=classes == 2)
     forest = _compile_v3(node, "class", classes, "sum")
     class_ids = _ints(node, "class_ids")
     binary_case = classes == 2 and len(set(class_ids)) == 1
@@ -1222,7 +1337,8 @@ def _tree_classifier(node: NodeInfo):
         if classes > 2:
             if len(base):
                 scores = scores + base.astype(rows.dtype)
-                has = np.ones_like(has)
+            if forest.full or len(base):  # every class has a score
+                return labels[_first_argmax(scores)], _transform(scores, transform)
             top = _first_argmax(np.where(has, scores, -np.inf))
             y = labels[np.where(has.any(axis=1), top, -1)]
             return y, _transform(np.where(has, scores, 0), transform)
