@@ -241,3 +241,33 @@ def test_tfidf_empty_inputs():
 def test_tfidf_invalid_attributes(attrs, message):
     with pytest.raises(Exception, match=message):
         run("TfIdfVectorizer", dict(TFIDF, **attrs), np.array([1, 2], np.int64))
+
+
+# -- com.microsoft:Tokenizer ------------------------------------------------------------------
+
+_TOKENIZER_CASES = [
+    (["the cat sat", "a bb", ""], {"tokenexp": "[a-zA-Z0-9_]+"}),
+    (["", ""], {"tokenexp": "[a-zA-Z0-9_]+"}),
+    ([["ab cd", "e"], ["f g h", ""]], {"tokenexp": "[a-zA-Z0-9_]+"}),
+    (["the cat sat", "a bb"], {"tokenexp": "[a-zA-Z0-9_]+", "mark": 1, "mincharnum": 2}),
+    (["the cat;sat", "a  bb"], {"separators": [" ", ";"]}),
+    (["the cat;sat", "a  bb"], {"separators": [" ", ";"], "mincharnum": 2}),
+    (["abc", "de"], {"separators": [""]}),
+    (["abc", "de"], {"separators": [""], "mark": 1}),
+    (["x1y22z", "q"], {"separators": ["[0-9]+"]}),
+    (["héllo wörld"], {"tokenexp": "\\w+"}),
+]
+
+
+@pytest.mark.parametrize("texts,attrs", _TOKENIZER_CASES)
+def test_tokenizer_matches_onnxruntime(texts, attrs):
+    attrs = {"mark": 0, "mincharnum": 1, "pad_value": "#", **attrs}
+    node = helper.make_node("Tokenizer", ["x"], ["y"], domain="com.microsoft", **attrs)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.STRING, None)],
+                              [helper.make_tensor_value_info("y", TensorProto.STRING, None)])
+    model = helper.make_model(graph, ir_version=8, opset_imports=[
+        helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]).SerializeToString()
+    feeds = {"x": np.array(texts, dtype=object)}
+    want = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    got = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    assert got.shape == want.shape and got.tolist() == want.tolist()

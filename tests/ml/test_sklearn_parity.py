@@ -551,12 +551,7 @@ _INVALID_MODEL = ("Type Error", "ShapeInferenceError", "This is an invalid model
 
 
 def _ort_session(model: bytes) -> ort.InferenceSession:
-    try:
-        return ort.InferenceSession(model, providers=PROVIDERS)
-    except ort.errors.NotImplemented as exc:
-        if "com.microsoft:Tokenizer" in str(exc):  # a contrib op, outside ai.onnx.ml
-            pytest.xfail(f"ort has no com.microsoft:Tokenizer kernel ({exc})")
-        raise
+    return ort.InferenceSession(model, providers=PROVIDERS)
 
 
 @pytest.mark.parametrize("name, options", _params())
