@@ -12,6 +12,8 @@ writes a model onnxruntime refuses as invalid (some double-input models), ort mu
 
 from __future__ import annotations
 
+import contextlib
+
 import functools
 import warnings
 from collections.abc import Callable
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import onnx
 import pytest
 
 import ort
@@ -539,11 +542,31 @@ def _convert(name: str, options: dict[str, Any] | None) -> bytes:
     if options is not None:
         opts[type(_final_estimator(model))] = options
     try:
-        onx = convert_sklearn(model, initial_types=data.initial_types,
-                              options=opts or None, target_opset=spec.target_opset)
+        with _bools_as_ints_in_int_attributes():
+            onx = convert_sklearn(model, initial_types=data.initial_types,
+                                  options=opts or None, target_opset=spec.target_opset)
     except Exception as exc:  # skl2onnx's own limits, not ort's
         pytest.skip(f"skl2onnx cannot convert {name}: {type(exc).__name__}: {exc}")
     return onx.SerializeToString()
+
+
+@contextlib.contextmanager
+def _bools_as_ints_in_int_attributes():
+    """skl2onnx 1.20 writes HistGradientBoosting's missing-value tracks as a list mixing
+    Python bools and numpy ints, which onnx >= 1.19's ``make_attribute`` refuses ("Expected an
+    int, got a boolean"); give it ints, which is what the converter means."""
+    original = onnx.helper.make_attribute
+
+    def make_attribute(key, value, *args, **kwargs):
+        if isinstance(value, (list, tuple)) and any(isinstance(v, bool) for v in value):
+            value = [int(v) for v in value]
+        return original(key, value, *args, **kwargs)
+
+    onnx.helper.make_attribute = make_attribute
+    try:
+        yield
+    finally:
+        onnx.helper.make_attribute = original
 
 
 # onnxruntime's words for a model that fails type or shape checks
