@@ -201,3 +201,17 @@ def test_running_emits_no_numpy_floating_point_warnings():
         warnings.simplefilter("error")
         (y,) = sess.run(None, {"x": np.array([0, -1], np.float32)})
     assert np.isneginf(y[0]) and np.isnan(y[1])
+
+
+def test_add_initializer_keeps_a_scalar_initializer_scalar():
+    """np.ascontiguousarray turned 0-d overrides into shape (1,)."""
+    graph = helper.make_graph([helper.make_node("Mul", ["x", "s"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [onnx.numpy_helper.from_array(np.array(2.0, np.float32), "s")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    so = ort.SessionOptions()
+    so.add_initializer("s", ort.OrtValue.ortvalue_from_numpy(np.array(3.0, np.float32)))
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    (y,) = sess.run(None, {"x": np.array(2.0, np.float32)})
+    assert y.shape == () and y == 6.0

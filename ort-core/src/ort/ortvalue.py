@@ -73,7 +73,7 @@ class OrtValue:
         provider = device_provider(device_type, device_id)
         if provider is None:
             return cls(array)
-        return cls(provider.to_device(np.ascontiguousarray(array)), provider)
+        return cls(provider.to_device(np.asarray(array, order="C")), provider)
 
     @classmethod
     def ortvalue_from_shape_and_type(cls, shape: Sequence[int], element_type: Any,
@@ -203,7 +203,7 @@ class OrtValue:
         if self._provider is None:
             self._value[...] = source
         else:
-            self._value[...] = self._provider.to_device(np.ascontiguousarray(source))
+            self._value[...] = self._provider.to_device(np.asarray(source, order="C"))
 
     @property
     def value(self) -> Any:

@@ -137,7 +137,7 @@ class InferenceSession:
             if tensor.name in overrides:
                 value = overrides[tensor.name]
                 array = value.numpy() if isinstance(value, OrtValue) else np.asarray(value)
-                tensor.CopyFrom(onnx.numpy_helper.from_array(np.ascontiguousarray(array), tensor.name))
+                tensor.CopyFrom(onnx.numpy_helper.from_array(np.asarray(array, order="C"), tensor.name))
         self._model = model
 
     def _optimize(self, registry: Any) -> ModelProto:
@@ -157,7 +157,12 @@ class InferenceSession:
         optimized = optimize_model(self._model, level, context, disabled)
         if optimized is self._model:
             return optimized
-        del optimized.graph.value_info[:]  # stale after rewrites: infer afresh
+        # keep what is known of values that survive (a pass never changes what a surviving
+        # name holds, and onnx cannot infer through com.microsoft ops); infer the new ones
+        produced = {o for node in optimized.graph.node for o in node.output if o}
+        kept = [vi for vi in optimized.graph.value_info if vi.name in produced]
+        del optimized.graph.value_info[:]
+        optimized.graph.value_info.extend(kept)
         return infer_types(optimized)
 
     def _evaluate_constant(self, model: ModelProto) -> list[Any]:
@@ -415,7 +420,7 @@ class InferenceSession:
             source is not None and target is not None and source.device == target.device)
         if not same_device:
             host = source.to_host(value) if source is not None else value
-            value = target.to_device(np.ascontiguousarray(host)) if target is not None else host
+            value = target.to_device(np.asarray(host, order="C")) if target is not None else host
         if binding.target is None:
             if target is None:
                 value = _to_user(value, [])

@@ -6,8 +6,9 @@ valid ONNX file) and are registered per level with :func:`register_pass`:
 * ``ORT_ENABLE_BASIC`` (1): semantics-preserving cleanups that need no special kernel
   (constant folding, dead-node and identity elimination, common subexpressions, Conv+BN
   folding).
-* ``ORT_ENABLE_EXTENDED`` (2): fusions into ops some session provider has a kernel for
-  (``context.has_kernel``), e.g. ``com.microsoft:FusedConv``.
+* ``ORT_ENABLE_EXTENDED`` (2): fusions into ops the session's first-choice provider has a
+  kernel for (``context.has_kernel``), e.g. ``com.microsoft:FusedConv``; fusing into an op
+  only a later provider runs would take nodes away from the user's first choice.
 * ``ORT_ENABLE_ALL`` (99): everything above (layout rewrites are not done by ort).
 
 Every pass keeps the graph's inputs, outputs and overridable initializers, and outputs at
@@ -30,8 +31,8 @@ class OptimizerContext:
     """What passes may ask of the session.
 
     Attributes:
-        has_kernel: ``(domain, op_type, since_version) -> bool``: whether a provider of the
-            session can run that op (fusions only produce ops that can run).
+        has_kernel: ``(domain, op_type, since_version) -> bool``: whether the session's
+            first-choice provider can run that op (fusions only produce ops it runs).
         evaluate: runs a model without inputs and returns its outputs (constant folding uses
             the session's own kernels); None disables folding.
         keep: names that must survive unchanged (graph inputs, outputs, overridable
@@ -85,4 +86,6 @@ def optimize_model(model: ModelProto, level: int, context: OptimizerContext,
     return optimized
 
 
-from . import basic  # noqa: E402,F401  (registers the passes)
+# the passes register in this order (the order they run in each round)
+from . import basic, constant_folding, cse, conv_folding  # noqa: E402,F401  (level 1)
+from . import attention_fusion, fusions  # noqa: E402,F401  (level 2)

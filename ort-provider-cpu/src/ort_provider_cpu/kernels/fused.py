@@ -1,7 +1,393 @@
-"""CPU kernels: fused ops the optimizer produces (ONNX Runtime's com.microsoft contrib ops)."""
+"""CPU kernels: fused ops the optimizer produces (ONNX Runtime's com.microsoft contrib ops).
+
+FusedConv and FusedGemm run the Conv/Gemm kernels of this provider (through a copy of the
+node's :class:`NodeInfo` as the plain op) and apply the activation in place on the fresh result.
+Gelu, FastGelu, BiasGelu, LayerNormalization, SkipLayerNormalization and Attention follow
+ONNX Runtime's contrib operator specs (docs/ContribOperators.md); contrib ops have no ONNX
+schema, so every attribute default is spelled out here. Reduced precision inputs are computed
+in float32 and rounded once.
+"""
 
 from __future__ import annotations
 
-from ort.kernels import KernelTable
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any
+
+import ml_dtypes
+import numpy as np
+
+from ort.kernels import KernelTable, NodeInfo
+
+from .elementwise import erf
+from .math import gemm
+from .nn import conv, layer_normalization
 
 kernels = KernelTable()
+
+MS = "com.microsoft"
+_LOW_PRECISION = frozenset(np.dtype(t) for t in (np.float16, ml_dtypes.bfloat16))
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _work_dtype(dtype: Any) -> np.dtype:
+    """float64 stays float64; every other float type is computed in float32."""
+    return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
+
+
+def _as_plain_op(node: NodeInfo, op_type: str, since_version: int, drop: tuple[str, ...],
+                 num_inputs: int, defaults: dict[str, Any]) -> NodeInfo:
+    """A copy of ``node`` describing the ONNX op ``op_type`` it extends (first ``num_inputs``
+    inputs, the fused attributes ``drop`` removed, ONNX schema defaults filled in)."""
+    attrs = dict(defaults)
+    attrs.update({k: v for k, v in node.attrs.items() if k not in drop})
+    return dataclasses.replace(
+        node, op_type=op_type, domain="", since_version=since_version, opset=since_version,
+        attrs=attrs, input_names=node.input_names[:num_inputs],
+        input_dtypes=node.input_dtypes[:num_inputs], input_shapes=node.input_shapes[:num_inputs],
+        const_inputs=node.const_inputs[:num_inputs])
+
+
+# --------------------------------------------------------------------------------------------
+# activations applied in place
+# --------------------------------------------------------------------------------------------
+
+
+def _sigmoid_inplace(xp: Any, y: Any) -> None:
+    """y <- 1 / (1 + exp(-y)) without overflow."""
+    negative = y < 0
+    e = xp.exp(-xp.abs(y))
+    xp.divide(1, 1 + e, out=y)
+    y[negative] *= e[negative]
+
+
+def _activation(node: NodeInfo, name: str, params: dict[str, float]) -> Callable[[Any], None]:
+    """An in-place activation of a fresh float array (ONNX semantics of ``name``)."""
+    xp = node.xp
+    get = lambda key, default: float(params.get(key, default))  # noqa: E731
+    if name in ("", "Identity"):
+        return lambda y: None
+    if name == "Relu":
+        return lambda y: xp.maximum(y, 0, out=y)
+    if name == "Tanh":
+        return lambda y: xp.tanh(y, out=y)
+    if name == "Sigmoid":
+        return lambda y: _sigmoid_inplace(xp, y)
+    if name == "LeakyRelu":
+        alpha = get("alpha", 0.01)
+        return lambda y: xp.copyto(y, y * alpha, where=y < 0)
+    if name == "Clip":
+        low, high = get("min", -_FLOAT32_MAX), get("max", _FLOAT32_MAX)
+        return lambda y: xp.clip(y, low, high, out=y)
+    if name == "HardSigmoid":
+        alpha, beta = get("alpha", 0.2), get("beta", 0.5)
+
+        def hard_sigmoid(y: Any) -> None:
+            y *= alpha
+            y += beta
+            xp.clip(y, 0, 1, out=y)
+
+        return hard_sigmoid
+    if name == "Elu":
+        alpha = get("alpha", 1.0)
+        return lambda y: xp.copyto(y, alpha * xp.expm1(xp.minimum(y, 0)), where=y < 0)
+    if name == "Selu":
+        alpha = get("alpha", 1.67326319217681884765625)
+        gamma = get("gamma", 1.05070102214813232421875)
+
+        def selu(y: Any) -> None:
+            xp.copyto(y, alpha * xp.expm1(xp.minimum(y, 0)), where=y <= 0)
+            y *= gamma
+
+        return selu
+    if name == "Softsign":
+        return lambda y: xp.divide(y, 1 + xp.abs(y), out=y)
+    if name == "Softplus":
+        return lambda y: xp.copyto(y, xp.maximum(y, 0) + xp.log1p(xp.exp(-xp.abs(y))))
+    if name == "ThresholdedRelu":
+        alpha = get("alpha", 1.0)
+        return lambda y: xp.copyto(y, 0, where=y <= alpha)
+    raise ValueError(f"{node.describe()}: unsupported activation {name!r}")
+
+
+def _fresh_float(result: Any, dtype: np.dtype) -> tuple[Any, Callable[[Any], Any]]:
+    """(a writable array to activate in place, the function giving the output back)."""
+    if result.dtype in _LOW_PRECISION:
+        return result.astype(np.float32), lambda y: y.astype(dtype)
+    if not result.flags.writeable:
+        result = result.copy()
+    return result, lambda y: y
+
+
+# --------------------------------------------------------------------------------------------
+# FusedConv, FusedGemm
+# --------------------------------------------------------------------------------------------
+
+_CONV_ACTIVATION_PARAMS = {
+    "LeakyRelu": ("alpha",), "Clip": ("min", "max"), "HardSigmoid": ("alpha", "beta"),
+    "Relu": (), "Tanh": (), "Sigmoid": (), "Identity": (), "": (),
+}
+
+
+@kernels.register("FusedConv", since=1, domain=MS)
+def fused_conv(node: NodeInfo):
+    """FusedConv 1+: activation(Conv(X, W, B) + Z); ``activation`` is Relu, LeakyRelu,
+    Sigmoid, Tanh, Clip or HardSigmoid, its parameters listed in ``activation_params``."""
+    name = node.attrs.get("activation", "")
+    if isinstance(name, bytes):
+        name = name.decode()
+    if name not in _CONV_ACTIVATION_PARAMS:
+        raise ValueError(f"{node.describe()}: unsupported activation {name!r}")
+    keys = _CONV_ACTIVATION_PARAMS[name]
+    values = list(node.attrs.get("activation_params", []) or [])
+    if values and len(values) != len(keys):
+        raise ValueError(
+            f"{node.describe()}: activation {name} takes activation_params {list(keys)}, "
+            f"got {values}")
+    activate = _activation(node, name, dict(zip(keys, values)))
+    plain = _as_plain_op(node, "Conv", 11, ("activation", "activation_params"), 3,
+                         {"auto_pad": "NOTSET", "group": 1})
+    convolve = conv(plain)
+
+    def compute(x, w, b=None, z=None):
+        y, finish = _fresh_float(convolve(x, w, b)[0], x.dtype)
+        if z is not None:
+            y += z.astype(y.dtype, copy=False)
+        activate(y)
+        return (finish(y),)
+
+    return compute
+
+
+@kernels.register("FusedGemm", since=1, domain=MS)
+def fused_gemm(node: NodeInfo):
+    """FusedGemm 1+: activation(alpha * A' B' + beta * C); the activation's attributes are
+    ``activation_alpha``, ``activation_beta``, ``activation_gamma``."""
+    name = node.attrs.get("activation", "")
+    params: dict[str, float] = {}
+    for key in ("alpha", "beta", "gamma"):
+        if f"activation_{key}" in node.attrs:
+            params[key] = float(node.attrs[f"activation_{key}"])
+    if name == "LeakyRelu" and "alpha" not in params and "leaky_relu_alpha" in node.attrs:
+        params["alpha"] = float(node.attrs["leaky_relu_alpha"])  # older FusedGemm models
+    activate = _activation(node, name, params)
+    plain = _as_plain_op(
+        node, "Gemm", 13, ("activation", "activation_alpha", "activation_beta",
+                           "activation_gamma", "leaky_relu_alpha"), 3,
+        {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0})
+    multiply = gemm(plain)
+
+    def compute(a, b, c=None):
+        y, finish = _fresh_float(multiply(a, b, c)[0], a.dtype)
+        activate(y)
+        return (finish(y),)
+
+    return compute
+
+
+# --------------------------------------------------------------------------------------------
+# Gelu family
+# --------------------------------------------------------------------------------------------
+
+
+def _gelu_exact(xp: Any, x: Any) -> Any:
+    """0.5 x (1 + erf(x / sqrt 2)) in x's (float32/float64) type."""
+    return 0.5 * x * (1 + erf(xp, x * x.dtype.type(1 / math.sqrt(2))))
+
+
+def _low_precision_wrapper(fn: Callable[..., Any]) -> Callable[..., tuple]:
+    """Compute ``fn`` in float32 for float16/bfloat16 operands and round once."""
+
+    def compute(x, *rest):
+        if x.dtype in _LOW_PRECISION:
+            rest = tuple(r.astype(np.float32) if r is not None else None for r in rest)
+            return (fn(x.astype(np.float32), *rest).astype(x.dtype),)
+        return (fn(x, *rest),)
+
+    return compute
+
+
+@kernels.register("Gelu", since=1, domain=MS)
+def gelu(node: NodeInfo):
+    """Gelu 1+: 0.5 x (1 + erf(x / sqrt(2)))."""
+    xp = node.xp
+    return _low_precision_wrapper(lambda x: _gelu_exact(xp, x))
+
+
+@kernels.register("BiasGelu", since=1, domain=MS)
+def bias_gelu(node: NodeInfo):
+    """BiasGelu 1+: Gelu(A + B) with B a 1-D bias over A's last axis."""
+    xp = node.xp
+    return _low_precision_wrapper(lambda a, b: _gelu_exact(xp, a + b))
+
+
+@kernels.register("FastGelu", since=1, domain=MS)
+def fast_gelu(node: NodeInfo):
+    """FastGelu 1+: the tanh approximation 0.5 y (1 + tanh(sqrt(2/pi) (y + 0.044715 y^3)))
+    of GELU of y = X + bias (bias optional)."""
+    xp = node.xp
+    k = math.sqrt(2 / math.pi)
+
+    def fn(x, bias=None):
+        y = x + bias if bias is not None else x
+        t = xp.tanh(y.dtype.type(k) * (y + y.dtype.type(0.044715) * y * y * y))
+        return 0.5 * y * (1 + t)
+
+    return _low_precision_wrapper(fn)
+
+
+# --------------------------------------------------------------------------------------------
+# layer normalization
+# --------------------------------------------------------------------------------------------
+
+
+@kernels.register("LayerNormalization", since=1, domain=MS)
+def contrib_layer_normalization(node: NodeInfo):
+    """LayerNormalization 1+ (contrib, for models below opset 17): normalize over axes
+    [axis, rank) and apply scale and bias, as ONNX LayerNormalization-17."""
+    plain = _as_plain_op(node, "LayerNormalization", 17, (), 3,
+                         {"axis": -1, "epsilon": 1e-5, "stash_type": 1})
+    return layer_normalization(plain)
+
+
+@kernels.register("SkipLayerNormalization", since=1, domain=MS)
+def skip_layer_normalization(node: NodeInfo):
+    """SkipLayerNormalization 1+: LayerNorm over the last axis of input + skip (+ bias);
+    optional outputs mean, inv_std_var (shape [..., 1], float32) and the sum itself."""
+    xp = node.xp
+    epsilon = float(node.attrs.get("epsilon", 1e-12))
+    want_sum = node.has_output(3)
+    want_stats = node.has_output(1) or node.has_output(2)
+
+    def compute(x, skip, gamma, beta=None, bias=None):
+        if x.ndim not in (2, 3):
+            raise ValueError(f"{node.describe()}: input must be 2-D or 3-D, got {x.shape}")
+        hidden = x.shape[-1]
+        for label, value in (("gamma", gamma), ("beta", beta), ("bias", bias)):
+            if value is not None and value.shape != (hidden,):
+                raise ValueError(f"{node.describe()}: {label} of shape {value.shape} must be "
+                                 f"({hidden},)")
+        work = _work_dtype(x.dtype)
+        total = x.astype(work) + skip.astype(work, copy=False)
+        if bias is not None:
+            total += bias.astype(work, copy=False)
+        mean = total.mean(axis=-1, keepdims=True)
+        centered = total - mean
+        var = (centered * centered).mean(axis=-1, keepdims=True)
+        inv_std = 1 / xp.sqrt(var + work.type(epsilon))
+        y = centered
+        y *= inv_std
+        y *= gamma.astype(work, copy=False)
+        if beta is not None:
+            y += beta.astype(work, copy=False)
+        return (y.astype(x.dtype, copy=False),
+                mean.astype(np.float32) if want_stats else None,
+                inv_std.astype(np.float32) if want_stats else None,
+                total.astype(x.dtype) if want_sum else None)
+
+    return compute
+
+
+# --------------------------------------------------------------------------------------------
+# Attention
+# --------------------------------------------------------------------------------------------
+
+
+def _attention_mask(xp: Any, mask_index: Any, batch: int, seq: int, past: int,
+                    filter_value: float, dtype: np.dtype) -> Any:
+    """The additive mask (B, 1, S, T) of a mask_index: raw 0/1 masks (B, T) or (B, S, T),
+    end positions (B) or end and start positions (2B)."""
+    total = past + seq
+    if mask_index.ndim == 2:
+        keep = mask_index > 0
+        return xp.where(keep, 0, filter_value).astype(dtype)[:, None, None, :]
+    if mask_index.ndim == 3:
+        return xp.where(mask_index > 0, 0, filter_value).astype(dtype)[:, None, :, :]
+    if mask_index.ndim == 1 and mask_index.shape[0] in (batch, 2 * batch):
+        positions = xp.arange(total)[None, :]
+        masked = positions >= mask_index[:batch, None]
+        if mask_index.shape[0] == 2 * batch:
+            masked |= positions < xp.minimum(mask_index[batch:, None], total)
+        return xp.where(masked, filter_value, 0).astype(dtype)[:, None, None, :]
+    raise ValueError(f"mask_index of shape {tuple(mask_index.shape)} is not supported")
+
+
+@kernels.register("Attention", since=1, domain=MS)
+def attention(node: NodeInfo):
+    """Attention 1+: multi-head self-attention with merged Q/K/V weights; optional bias,
+    mask_index (raw 0/1 mask or sequence end/start positions: masked keys get
+    ``mask_filter_value`` added), past/present key-value state, attention_bias,
+    unidirectional (causal: future keys excluded), custom ``scale``."""
+    xp = node.xp
+    attrs = node.attrs
+    if "num_heads" not in attrs:
+        raise ValueError(f"{node.describe()}: attribute num_heads is required")
+    heads = int(attrs["num_heads"])
+    if heads < 1:
+        raise ValueError(f"{node.describe()}: num_heads must be positive, got {heads}")
+    unidirectional = bool(attrs.get("unidirectional", 0))
+    filter_value = float(attrs.get("mask_filter_value", -10000.0))
+    custom_scale = attrs.get("scale")
+    sizes = list(attrs.get("qkv_hidden_sizes", []) or [])
+    for unsupported in ("do_rotary", "past_present_share_buffer"):
+        if int(attrs.get(unsupported, 0)):
+            raise ValueError(f"{node.describe()}: {unsupported}=1 is not supported")
+    if node.has_input(6):
+        raise ValueError(f"{node.describe()}: past_sequence_length is not supported")
+
+    def compute(x, weights, bias=None, mask_index=None, past=None, attention_bias=None, *_):
+        work = _work_dtype(x.dtype)
+        batch, seq, _ = x.shape
+        q_hidden, k_hidden, v_hidden = _qkv_sizes(node, sizes, weights.shape[1])
+        if q_hidden % heads or v_hidden % heads or q_hidden != k_hidden:
+            raise ValueError(f"{node.describe()}: hidden sizes {q_hidden, k_hidden, v_hidden} "
+                             f"do not split into {heads} heads")
+        projected = xp.matmul(x.astype(work, copy=False), weights.astype(work, copy=False))
+        if bias is not None:
+            projected = projected + bias.astype(work, copy=False)
+        q, k, v = (projected[..., :q_hidden], projected[..., q_hidden:q_hidden + k_hidden],
+                   projected[..., q_hidden + k_hidden:])
+        head, v_head = q_hidden // heads, v_hidden // heads
+        q = q.reshape(batch, seq, heads, head).transpose(0, 2, 1, 3)
+        k = k.reshape(batch, seq, heads, head).transpose(0, 2, 1, 3)
+        v = v.reshape(batch, seq, heads, v_head).transpose(0, 2, 1, 3)
+        past_len = 0
+        if past is not None:
+            past_len = past.shape[3]
+            k = xp.concatenate([past[0].astype(work, copy=False), k], axis=2)
+            v = xp.concatenate([past[1].astype(work, copy=False), v], axis=2)
+        total = past_len + seq
+        scale = float(custom_scale) if custom_scale is not None else 1 / math.sqrt(head)
+        scores = xp.matmul(q, k.transpose(0, 1, 3, 2)) * work.type(scale)
+        mask = xp.zeros((1, 1, seq, total), dtype=work)
+        if mask_index is not None:
+            mask = mask + _attention_mask(xp, mask_index, batch, seq, past_len, filter_value, work)
+        if unidirectional:  # future keys are excluded outright (ONNX Runtime uses -inf)
+            future = xp.arange(total)[None, :] > (past_len + xp.arange(seq))[:, None]
+            mask = xp.where(future, work.type(-np.inf), mask)
+        scores += mask
+        if attention_bias is not None:
+            scores += attention_bias.astype(work, copy=False)
+        scores -= scores.max(axis=-1, keepdims=True)
+        probs = xp.exp(scores, out=scores)
+        probs /= probs.sum(axis=-1, keepdims=True)
+        context = xp.matmul(probs, v).transpose(0, 2, 1, 3).reshape(batch, seq, v_hidden)
+        present = None
+        if node.has_output(1):
+            present = xp.stack([k, v]).astype(x.dtype, copy=False)
+        return (context.astype(x.dtype, copy=False), present)
+
+    return compute
+
+
+def _qkv_sizes(node: NodeInfo, sizes: list[int], width: int) -> tuple[int, int, int]:
+    """(Q, K, V) hidden sizes from ``qkv_hidden_sizes`` or an even split of the weights."""
+    if sizes:
+        if len(sizes) != 3 or sum(sizes) != width:
+            raise ValueError(f"{node.describe()}: qkv_hidden_sizes {sizes} do not add up to "
+                             f"the weights' {width} columns")
+        return sizes[0], sizes[1], sizes[2]
+    if width % 3:
+        raise ValueError(f"{node.describe()}: weights have {width} columns, not 3 * hidden")
+    return width // 3, width // 3, width // 3

@@ -1380,6 +1380,6 @@ def image_decoder(node: NodeInfo) -> Callable[..., tuple]:
             image = np.zeros((0, 0, channels), dtype=np.uint8)
         if pixel_format == "BGR":
             image = image[:, :, ::-1]
-        return (xp.asarray(np.ascontiguousarray(image, dtype=np.uint8)),)
+        return (xp.asarray(np.asarray(image, dtype=np.uint8, order="C")),)
 
     return compute

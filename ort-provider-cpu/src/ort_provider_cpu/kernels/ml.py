@@ -1050,7 +1050,7 @@ class _Forest:
     def _walk(self, x: np.ndarray, threshold: np.ndarray) -> np.ndarray:
         """:meth:`leaves` level by level; ``threshold`` is indexed by 2 * node."""
         rows, width = x.shape
-        flat = np.ascontiguousarray(x).reshape(-1)
+        flat = np.asarray(x, order="C").reshape(-1)
         node = np.repeat(self.walk_roots, rows)  # [trees * rows], tree-major
         offset = np.tile(np.arange(0, rows * width, width), len(self.roots)) if rows > 1 \
             else None
