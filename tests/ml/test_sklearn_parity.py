@@ -612,3 +612,32 @@ def test_sklearn_parity(name: str, options: dict[str, Any] | None) -> None:
 def test_case_count() -> None:
     """The brief asks for at least 30 estimators and pipelines."""
     assert len(CASES) >= 30
+
+
+_LEVEL_CASES = ["LogisticRegression_multinomial", "RandomForestClassifier", "MLPClassifier",
+                "KNeighborsClassifier", "Pipeline_StandardScaler_LogisticRegression",
+                "ColumnTransformer_mixed", "TfidfVectorizer_LogisticRegression", "PCA"]
+
+
+@pytest.mark.parametrize("name", _LEVEL_CASES)
+def test_every_optimization_level_gives_level_0_outputs(name: str) -> None:
+    """Graph optimization never changes a scikit-learn model's outputs, and never grows it."""
+    model = _convert(name, None)
+    feeds = dataset(CASES[name].data).feeds
+    results, sizes = [], []
+    for level in ort.GraphOptimizationLevel:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = level
+        session = ort.InferenceSession(model, options, providers=PROVIDERS)
+        results.append(session.run(None, feeds))
+        sizes.append(len(session._optimized_model.graph.node))
+    assert sizes == sorted(sizes, reverse=True), sizes
+    for outputs in results[1:]:
+        for got, want in zip(outputs, results[0]):
+            if isinstance(want, list):
+                assert got == want or np.allclose(
+                    [list(d.values()) for d in got], [list(d.values()) for d in want], rtol=1e-6)
+            elif want.dtype == object or want.dtype.kind in "iub":
+                np.testing.assert_array_equal(got, want)
+            else:
+                np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
