@@ -26,7 +26,7 @@ from .iobinding import IOBinding
 from .loading import infer_types, load_model
 from .metadata import ModelMetadata, NodeArg, node_arg_of
 from .optimizer import OptimizerContext, optimize_model
-from .options import ExecutionMode, GraphOptimizationLevel, RunOptions, SessionOptions
+from .options import ExecutionMode, RunOptions, SessionOptions
 from .ortvalue import OrtValue
 from .partition import Partition, partition
 from .plugins import get_registry
@@ -166,11 +166,17 @@ class InferenceSession:
         return infer_types(optimized)
 
     def _evaluate_constant(self, model: ModelProto) -> list[Any]:
-        """Run a small input-free model on this session's providers (constant folding)."""
-        options = SessionOptions()
-        options.graph_optimization_level = GraphOptimizationLevel.ORT_DISABLE_ALL
-        provider_names = [p.name for p in self._providers]
-        return InferenceSession(model, options, providers=provider_names).run(None, {})
+        """Run a small input-free model on this session's providers (constant folding): the
+        graph is planned directly, without the checks and rewrites a user's model gets."""
+        opsets = {(o.domain if o.domain != "ai.onnx" else ""): o.version for o in model.opset_import}
+        functions = {(f.domain, f.name): f for f in model.functions}
+        graph = Graph(model.graph, opsets, functions=functions)
+        plan = ExecutionPlan(graph, partition(graph, self._providers, get_registry()))
+        values = plan.new_values()
+        with np.errstate(all="ignore"):
+            plan.execute(values)
+        return [_to_user(plan.host_output(vi.name, values[plan.output_slots[vi.name]]), [])
+                for vi in graph.outputs]
 
     def _setup(self, providers: Any, provider_options: Any) -> None:
         self._providers: list[ExecutionProvider] = create_providers(providers, provider_options)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from onnx import ModelProto
@@ -42,6 +43,9 @@ class OptimizerContext:
     has_kernel: Callable[[str, str, int], bool]
     evaluate: Callable[[ModelProto], list[np.ndarray]] | None = None
     keep: set[str] = field(default_factory=set)
+    #: the graph index shared by passes while none changes the model
+    #: (see :meth:`ort.optimizer.patterns.GraphView.of`)
+    cached_view: Any = None
 
 
 #: A pass: rewrites the model in place; returns whether it changed anything.
@@ -80,7 +84,9 @@ def optimize_model(model: ModelProto, level: int, context: OptimizerContext,
     for _ in range(max_rounds):
         changed = False
         for _name, fn in selected:
-            changed |= bool(fn(optimized, context))
+            if fn(optimized, context):
+                changed = True
+                context.cached_view = None  # the model changed: index it afresh
         if not changed:
             break
     return optimized

@@ -361,7 +361,7 @@ def _match_attention(view: GraphView, rewriter: Rewriter, index: int, softmax: N
 @register_pass(2, "AttentionFusion")
 def fuse_attention(model: ModelProto, context: OptimizerContext) -> bool:
     """BERT-style multi-head self-attention -> com.microsoft:Attention (see module docs)."""
-    if not GraphView(model, context).can_run(MS_DOMAIN, "Attention"):
+    if not GraphView.of(model, context).can_run(MS_DOMAIN, "Attention"):
         return False
     mask_casts: dict[str, str] = {}
     return fuse_node_pattern(

@@ -59,7 +59,7 @@ def fold_constants(model: ModelProto, context: OptimizerContext) -> bool:
 
 def _fold_wave(model: ModelProto, context: OptimizerContext) -> bool:
     """Fold every node foldable now; return whether any was."""
-    view = GraphView(model, context)
+    view = GraphView.of(model, context)
     order = topological_order(view.nodes, view.graph_inputs | set(view.initializers))
     known: dict[str, Any] = {}  # value name -> array (Shape/Size) or the _PENDING marker
     to_eval: list[int] = []
@@ -274,6 +274,7 @@ def _folded_nodes(view: GraphView, indices: list[int], values: dict[str, Any],
 
 def _apply(view: GraphView, folded: set[int], values: dict[str, Any]) -> bool:
     """Remove the folded nodes; their outputs still read elsewhere become initializers."""
+    view.invalidate()
     remaining = [n for i, n in enumerate(view.nodes) if i not in folded]
     read = {i for n in remaining for i in n.input if i} | view.protected
     new_inits = [array_to_tensor(values[out], out)

@@ -101,7 +101,7 @@ def _match_bn(view: GraphView, rewriter: Rewriter, index: int, bn: NodeProto) ->
 @register_pass(1, "ConvBNFusion")
 def fuse_conv_bn(model: ModelProto, context: OptimizerContext) -> bool:
     """Fold an inference-mode BatchNormalization into the preceding Conv's weights and bias."""
-    return _fold(GraphView(model, context), "BatchNormalization", _match_bn)
+    return _fold(GraphView.of(model, context), "BatchNormalization", _match_bn)
 
 
 def _affine_operand(view: GraphView, rewriter: Rewriter, node: NodeProto):
@@ -137,7 +137,7 @@ def _match_mul(view: GraphView, rewriter: Rewriter, index: int, mul: NodeProto) 
 @register_pass(1, "ConvMulFusion")
 def fuse_conv_mul(model: ModelProto, context: OptimizerContext) -> bool:
     """Fold a Mul by a constant per-channel factor into the preceding Conv."""
-    return _fold(GraphView(model, context), "Mul", _match_mul)
+    return _fold(GraphView.of(model, context), "Mul", _match_mul)
 
 
 def _match_add(view: GraphView, rewriter: Rewriter, index: int, add: NodeProto) -> None:
@@ -153,4 +153,4 @@ def _match_add(view: GraphView, rewriter: Rewriter, index: int, add: NodeProto) 
 @register_pass(1, "ConvAddFusion")
 def fuse_conv_add(model: ModelProto, context: OptimizerContext) -> bool:
     """Fold an Add of a constant per-channel term into the preceding Conv's bias."""
-    return _fold(GraphView(model, context), "Add", _match_add)
+    return _fold(GraphView.of(model, context), "Add", _match_add)

@@ -26,6 +26,7 @@ _PURE_DOMAINS = ("", "ai.onnx", "ai.onnx.ml", "com.microsoft")
 
 
 def _write_nodes(view: GraphView, nodes: list[NodeProto]) -> None:
+    view.invalidate()
     copies = []
     for node in nodes:
         copy = NodeProto()
@@ -38,7 +39,7 @@ def _write_nodes(view: GraphView, nodes: list[NodeProto]) -> None:
 @register_pass(1, "ShapeInputMerge")
 def merge_shape_inputs(model: ModelProto, context: OptimizerContext) -> bool:
     """Point ``Shape`` nodes of equally shaped (symbolic) values at one of them."""
-    view = GraphView(model, context)
+    view = GraphView.of(model, context)
     available = view.graph_inputs | set(view.initializers)
     order = topological_order(view.nodes, available)
     position = {o: rank for rank, i in enumerate(order) for o in view.nodes[i].output if o}
@@ -97,7 +98,7 @@ def eliminate_common_subexpressions(model: ModelProto, context: OptimizerContext
     constant initializers count as the same input. Nodes whose outputs must keep their name
     (graph outputs, subgraph reads) are kept, so are random ops, ops with subgraphs, model-local
     functions and ops of custom domains."""
-    view = GraphView(model, context)
+    view = GraphView.of(model, context)
     rename = _merge_initializers(view)
     order = topological_order(view.nodes, view.graph_inputs | set(view.initializers))
     local = {(f.domain, f.name) for f in model.functions}  # may hide random ops

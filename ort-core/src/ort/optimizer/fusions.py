@@ -139,7 +139,7 @@ def _fused_conv(rewriter: Rewriter, conv: NodeProto, inputs: list[str], output: 
 @register_pass(2, "ConvActivationFusion")
 def fuse_conv_activation(model: ModelProto, context: OptimizerContext) -> bool:
     """Conv followed only by Relu/LeakyRelu/Sigmoid/Tanh/Clip/HardSigmoid -> FusedConv."""
-    view_check = GraphView(model, context)
+    view_check = GraphView.of(model, context)
     if not view_check.can_run(MS_DOMAIN, "FusedConv"):
         return False
     return fuse_node_pattern(model, context, ["Conv"], _match_conv_activation)
@@ -176,7 +176,7 @@ def _match_conv_add_activation(view: GraphView, rewriter: Rewriter, index: int,
 @register_pass(2, "ConvAddActivationFusion")
 def fuse_conv_add_activation(model: ModelProto, context: OptimizerContext) -> bool:
     """Conv -> Add(Z of the same shape) -> activation: FusedConv with the sum input Z."""
-    if not GraphView(model, context).can_run(MS_DOMAIN, "FusedConv"):
+    if not GraphView.of(model, context).can_run(MS_DOMAIN, "FusedConv"):
         return False
     return fuse_node_pattern(model, context, ["Add"], _match_conv_add_activation)
 
@@ -222,7 +222,7 @@ def _match_matmul_add(view: GraphView, rewriter: Rewriter, index: int, add: Node
 @register_pass(2, "MatMulAddFusion")
 def fuse_matmul_add(model: ModelProto, context: OptimizerContext) -> bool:
     """MatMul of a 2-D A followed only by an Add of a C that broadcasts to the product: Gemm."""
-    view = GraphView(model, context)
+    view = GraphView.of(model, context)
     if (view.opset() or 0) < 7 or not view.can_run("", "Gemm"):
         return False  # Gemm 1-6 broadcasts C only with broadcast=1
     return fuse_node_pattern(model, context, ["Add"], _match_matmul_add)
@@ -247,7 +247,7 @@ def _match_gemm_activation(view: GraphView, rewriter: Rewriter, index: int,
 @register_pass(2, "GemmActivationFusion")
 def fuse_gemm_activation(model: ModelProto, context: OptimizerContext) -> bool:
     """Gemm followed only by an elementwise activation -> com.microsoft:FusedGemm."""
-    view = GraphView(model, context)
+    view = GraphView.of(model, context)
     if not view.can_run(MS_DOMAIN, "FusedGemm"):
         return False
     opset = view.opset() or 0
@@ -352,7 +352,7 @@ def _onnx_gelu(view: GraphView) -> bool:
 @register_pass(2, "GeluFusion")
 def fuse_gelu(model: ModelProto, context: OptimizerContext) -> bool:
     """The exact (erf) GELU subgraph -> Gelu."""
-    view = GraphView(model, context)
+    view = GraphView.of(model, context)
     if not (_onnx_gelu(view) or view.can_run(MS_DOMAIN, "Gelu")):
         return False
     return fuse_node_pattern(model, context, ["Erf"], _match_gelu)
@@ -418,7 +418,7 @@ def _match_fast_gelu(view: GraphView, rewriter: Rewriter, index: int, tanh: Node
 @register_pass(2, "FastGeluFusion")
 def fuse_fast_gelu(model: ModelProto, context: OptimizerContext) -> bool:
     """The tanh approximation of GELU -> com.microsoft:FastGelu."""
-    if not GraphView(model, context).can_run(MS_DOMAIN, "FastGelu"):
+    if not GraphView.of(model, context).can_run(MS_DOMAIN, "FastGelu"):
         return False
     return fuse_node_pattern(model, context, ["Tanh"], _match_fast_gelu)
 
@@ -658,7 +658,7 @@ def _match_skip_layer_norm(view: GraphView, rewriter: Rewriter, index: int,
 def fuse_skip_layer_norm(model: ModelProto, context: OptimizerContext) -> bool:
     """Add of two same-shaped values (plus a bias Add) before a last-axis LayerNormalization
     -> com.microsoft:SkipLayerNormalization."""
-    if not GraphView(model, context).can_run(MS_DOMAIN, "SkipLayerNormalization"):
+    if not GraphView.of(model, context).can_run(MS_DOMAIN, "SkipLayerNormalization"):
         return False
     changed = fuse_node_pattern(model, context, ["LayerNormalization"], _match_skip_layer_norm)
     return fuse_node_pattern(model, context, ["LayerNormalization"], _match_skip_layer_norm,

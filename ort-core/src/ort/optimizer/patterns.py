@@ -111,6 +111,10 @@ def topological_order(nodes: Sequence[NodeProto], available: Iterable[str]) -> l
     return order
 
 
+_LAZY_INDEX = frozenset({"nodes", "graph_inputs", "initializers", "producer", "consumers",
+                         "protected", "value_info", "_names"})
+
+
 class GraphView:
     """A read-only index of a model's main graph.
 
@@ -128,29 +132,67 @@ class GraphView:
         self.model = model
         self.graph = model.graph
         self.context = context
-        self.nodes: list[NodeProto] = list(self.graph.node)
-        self.graph_inputs = {i.name for i in self.graph.input}
-        self.initializers = {t.name: t for t in self.graph.initializer}
-        self.producer: dict[str, int] = {}
-        self.consumers: dict[str, list[int]] = {}
+        self._arrays: dict[str, np.ndarray | None] = {}
+        self._shapes: dict[str, tuple[Any, ...] | None] = {}
+        self._depth = 0
+        self._indexed = False
+
+    @classmethod
+    def of(cls, model: ModelProto, context: OptimizerContext) -> GraphView:
+        """A view of ``model``, shared between passes and calls until the model changes.
+
+        Indexing a graph is the optimizer's main cost, and most passes change nothing. Code
+        that changes the model calls :meth:`invalidate` (``Rewriter.commit`` does), and the
+        optimizer drops the shared view after any pass that reports a change."""
+        cached = context.cached_view
+        if cached is not None and cached.model is model:
+            return cached
+        view = cls(model, context)
+        context.cached_view = view
+        return view
+
+    def invalidate(self) -> None:
+        """Say the model is about to change: later :meth:`of` calls index it afresh."""
+        if self.context.cached_view is self:
+            self.context.cached_view = None
+
+    def __getattr__(self, name: str) -> Any:
+        # the indices are built on first use: many passes only ask can_run() and stop
+        if name in _LAZY_INDEX and not self.__dict__.get("_indexed", True):
+            self._build_index()
+            return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+
+    def _build_index(self) -> None:
+        self._indexed = True
+        graph = self.graph
+        self.nodes = list(graph.node)
+        self.graph_inputs = {i.name for i in graph.input}
+        self.initializers = {t.name: t for t in graph.initializer}
+        producer: dict[str, int] = {}
+        consumers: dict[str, list[int]] = {}
         subgraph_reads: set[str] = set()
         for index, node in enumerate(self.nodes):
             for out in node.output:
                 if out:
-                    self.producer[out] = index
-            for name in dict.fromkeys(n for n in node.input if n):
-                self.consumers.setdefault(name, []).append(index)
+                    producer[out] = index
+            seen: set[str] = set()
+            for name in node.input:
+                if name and name not in seen:
+                    seen.add(name)
+                    consumers.setdefault(name, []).append(index)
             for a in node.attribute:
-                for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
-                    subgraph_reads |= subgraph_free_names(sub)
-        self.protected = set(context.keep) | {o.name for o in self.graph.output} | subgraph_reads
-        self.value_info = {vi.name: vi for vi in list(self.graph.value_info)
-                           + list(self.graph.input) + list(self.graph.output)}
-        self._arrays: dict[str, np.ndarray | None] = {}
-        self._shapes: dict[str, tuple[Any, ...] | None] = {}
-        self._depth = 0
-        self._names = set(self.producer) | set(self.initializers) | self.graph_inputs
-        self._names |= {n.name for n in self.nodes if n.name} | set(self.value_info)
+                if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
+                    for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                        subgraph_reads |= subgraph_free_names(sub)
+        self.producer = producer
+        self.consumers = consumers
+        self.protected = set(self.context.keep) | {o.name for o in graph.output} | subgraph_reads
+        self.value_info = {vi.name: vi for vi in list(graph.value_info)
+                           + list(graph.input) + list(graph.output)}
+        names = set(producer) | set(self.initializers) | self.graph_inputs
+        names |= {n.name for n in self.nodes if n.name} | set(self.value_info)
+        self._names = names
 
     # -- values ------------------------------------------------------------------------------
     def const(self, name: str) -> np.ndarray | None:
@@ -450,6 +492,7 @@ class Rewriter:
         if not self.changed:
             return False
         view = self.view
+        view.invalidate()
         kept: list[NodeProto] = list(self._first)
         for index, node in enumerate(view.nodes):
             if index not in self._removed:
@@ -491,7 +534,7 @@ def fuse_node_pattern(model: ModelProto, context: OptimizerContext, op_types: Se
                       match: Matcher, domain: str = "") -> bool:
     """Run ``match(view, rewriter, index, node)`` on every node of ``op_types`` (of ``domain``)
     not yet claimed by an earlier match, then commit the rewrites."""
-    view = GraphView(model, context)
+    view = GraphView.of(model, context)
     rewriter = Rewriter(view)
     domains = (domain,) if domain else ("", "ai.onnx")
     for index, node in enumerate(view.nodes):
