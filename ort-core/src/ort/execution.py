@@ -80,6 +80,14 @@ class Terminated(Fail):
         super().__init__("Exiting due to terminate flag being set to true.")
 
 
+def _index_of(steps: Sequence[Any], step: Any) -> int:
+    """The position of ``step`` in ``steps`` (0 when unknown) for error messages."""
+    for position, candidate in enumerate(steps):
+        if candidate is step:
+            return position
+    return 0
+
+
 class _Step:
     __slots__ = ("compute", "inputs", "outputs", "frees", "label", "provider", "node_index",
                  "parameter_bytes")
@@ -280,12 +288,16 @@ class ExecutionPlan:
         """Run every step (or only ``steps``, a subset in plan order) over ``values`` (a list
         from :meth:`new_values` with feeds set)."""
         steps = self.steps if steps is None else steps
-        position = 0
+        step = None
         try:
-            for position, step in enumerate(steps):
+            for step in steps:
                 results = step.compute(*[values[i] for i in step.inputs])
-                for slot, result in zip(step.outputs, results):
-                    values[slot] = result
+                outputs = step.outputs
+                if len(outputs) == 1:
+                    values[outputs[0]] = results[0]
+                else:
+                    for slot, result in zip(outputs, results):
+                        values[slot] = result
                 for slot in step.frees:
                     values[slot] = None
                 if terminate is not None and terminate():
@@ -293,7 +305,7 @@ class ExecutionPlan:
         except Terminated:
             raise
         except Exception as exc:
-            raise self._run_error(position, exc, steps) from exc
+            raise self._run_error(_index_of(steps, step), exc, steps) from exc
 
     def execute_profiled(self, values: list[Any], profiler: Any,
                          terminate: Callable[[], bool] | None = None,
