@@ -5,6 +5,9 @@
 ``ort run MODEL [--input NAME=FILE.npy ...] [--dim NAME=SIZE ...] [--providers P ...]``
     run a model once on given inputs (``.npy`` files) or on random inputs made from its input
     metadata, and print each output's shape, dtype and values.
+``ort bench MODEL [--batch N] [--dim NAME=SIZE ...] [--runs N] [--compare onnxruntime,reference]``
+    measure session creation, median/p90 latency and throughput, optionally beside onnxruntime
+    and onnx's reference evaluator with output checks (``ort bench --help``; see bench.py).
 """
 
 from __future__ import annotations
@@ -93,7 +96,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--dim", action="append", default=[], metavar="NAME=SIZE",
                      help="size of a symbolic input dimension (default 1)")
     run.add_argument("--providers", nargs="+", metavar="PROVIDER")
+    from . import bench
+
+    bench_parser = sub.add_parser("bench", help="measure a model's latency and throughput",
+                                  description=bench.DESCRIPTION)
+    bench.add_arguments(bench_parser)
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        return bench.command(args, bench_parser.error)
     handlers = {"providers": _cmd_providers, "run": _cmd_run}
     return handlers[args.command](args)
 

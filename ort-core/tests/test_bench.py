@@ -1,0 +1,170 @@
+"""``ort bench``: figures, JSON, comparisons, feeds, the BLAS header and argument errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from ort import bench
+from ort.cli import main
+
+pytest.importorskip("ort_provider_cpu")
+
+
+def _tiny_model() -> onnx.ModelProto:
+    """Embedding lookup + mask + a float branch: exercises every feed rule."""
+    table = numpy_helper.from_array(
+        np.random.default_rng(0).standard_normal((50, 4)).astype(np.float32), "table")
+    weight = numpy_helper.from_array(np.full((4, 3), 0.5, np.float32), "weight")
+    nodes = [
+        helper.make_node("Gather", ["table", "input_ids"], ["emb"], axis=0),
+        helper.make_node("Cast", ["attention_mask"], ["maskf"], to=TensorProto.FLOAT),
+        helper.make_node("Unsqueeze", ["maskf", "axes"], ["mask3"]),
+        helper.make_node("Mul", ["emb", "mask3"], ["masked"]),
+        helper.make_node("ReduceMean", ["masked"], ["pooled"], axes=[1], keepdims=0),
+        helper.make_node("Add", ["pooled", "x"], ["summed"]),
+        helper.make_node("MatMul", ["summed", "weight"], ["mm"]),
+        helper.make_node("Relu", ["mm"], ["y"]),
+    ]
+    axes = numpy_helper.from_array(np.array([2], np.int64), "axes")
+    graph = helper.make_graph(
+        nodes, "tiny",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "sequence"]),
+         helper.make_tensor_value_info("attention_mask", TensorProto.INT64,
+                                       ["batch", "sequence"]),
+         helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])],
+        [table, weight, axes])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8  # loadable by older onnxruntime releases too
+    return model
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bench") / "tiny.onnx"
+    onnx.save(_tiny_model(), str(path))
+    return str(path)
+
+
+def test_bench_prints_figures(model_path, capsys):
+    assert main(["bench", model_path, "--runs", "3", "--warmup", "1", "--batch", "2"]) == 0
+    out = capsys.readouterr().out
+    for text in ("blas:", "cpu:", "median ms", "p90 ms", "items/s", "create s",
+                 "input_ids [2, 128] int64", "x [2, 4] float32"):
+        assert text in out, text
+    ort_line = next(line for line in out.splitlines() if line.startswith("ort" + " " * 9))
+    assert ort_line.split()[-1] == "3"
+
+
+def test_json_has_expected_keys(model_path, tmp_path, capsys):
+    target = tmp_path / "out.json"
+    assert main(["bench", model_path, "--runs", "2", "--dim", "sequence=7",
+                 "--json", str(target)]) == 0
+    report = json.loads(target.read_text())
+    assert set(report) >= {"config", "environment", "inputs", "results", "comparisons"}
+    assert report["inputs"]["input_ids"] == {"shape": [1, 7], "dtype": "int64"}
+    ours = report["results"]["ort"]
+    assert ours["status"] == "ok" and ours["runs"] == 2 and len(ours["times_ms"]) == 2
+    for key in ("median_ms", "p90_ms", "throughput", "session_creation_s"):
+        assert ours[key] > 0
+    assert {"blas", "warnings", "cpu"} <= set(report["environment"])
+    assert report["config"]["threads"] == 1
+    assert "results written to" in capsys.readouterr().out
+
+
+def test_compare_onnxruntime_and_reference(model_path, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    target = tmp_path / "cmp.json"
+    assert main(["bench", model_path, "--runs", "2", "--batch", "3",
+                 "--compare", "onnxruntime,reference", "--json", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert "ort/onnxruntime:" in out and "ort/reference:" in out
+    assert "outputs agree" in out and "DIFFER" not in out
+    report = json.loads(target.read_text())
+    for engine in ("onnxruntime", "reference"):
+        assert report["results"][engine]["status"] == "ok"
+        comparison = report["comparisons"][engine]
+        assert comparison["outputs_agree"] is True and comparison["ratio"] > 0
+        assert comparison["max_abs_diff"] < 1e-4
+
+
+def test_reference_skipped_over_its_limit(model_path, capsys):
+    assert main(["bench", model_path, "--runs", "1", "--compare", "reference",
+                 "--reference-limit", "1e-9"]) == 0
+    assert "reference    skipped:" in capsys.readouterr().out
+
+
+def test_profile_prints_op_types(model_path, capsys):
+    assert main(["bench", model_path, "--runs", "2", "--profile"]) == 0
+    out = capsys.readouterr().out
+    assert "ort profile:" in out and "op type" in out and "MatMul" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--runs", "0"], "--runs must be at least 1"),
+    (["--batch", "0"], "--batch must be at least 1"),
+    (["--dim", "sequence"], "--dim must look like NAME=SIZE"),
+    (["--dim", "sequence=abc"], "--dim must look like NAME=SIZE"),
+    (["--compare", "tensorflow"], "unknown engine(s) tensorflow"),
+    (["--providers", "NoSuchExecutionProvider"], "unknown provider(s)"),
+    (["--optimization-level", "3"], "invalid choice"),
+])
+def test_bad_arguments(model_path, capsys, args, message):
+    with pytest.raises(SystemExit) as raised:
+        main(["bench", model_path, *args])
+    assert raised.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_model(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", str(tmp_path / "nope.onnx")])
+    assert "model file not found" in capsys.readouterr().err
+
+
+def test_feeds_follow_metadata():
+    model = _tiny_model()
+    feeds = bench.make_feeds(bench.model_inputs(model), model, {"sequence": 16}, batch=4)
+    assert feeds["input_ids"].shape == (4, 16) and feeds["input_ids"].dtype == np.int64
+    assert feeds["input_ids"].min() >= 0 and feeds["input_ids"].max() < 50
+    assert feeds["input_ids"].max() > 9          # drawn from the whole vocabulary
+    assert (feeds["attention_mask"] == 1).all()
+    assert feeds["x"].shape == (4, 4) and feeds["x"].dtype == np.float32
+    assert bench.resolve_shape([None, "seq_len", "other", 5], {}, 3) == [3, 128, 1, 5]
+    assert bench.resolve_shape([1, "batch_size", 64], {}, 3) == [1, 3, 64]
+
+
+def test_coretype_warning():
+    avx512 = {"sse2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq",
+              "avx512cd"}
+    warning = bench.coretype_warning({"OPENBLAS_CORETYPE": "Haswell"}, avx512)
+    assert warning and "AVX2/FMA" in warning and "AVX-512" in warning
+    assert bench.coretype_warning({"OPENBLAS_CORETYPE": "SkylakeX"}, avx512) is None
+    assert bench.coretype_warning({}, avx512) is None
+    assert bench.coretype_warning({"OPENBLAS_CORETYPE": "Haswell"}, {"sse2", "avx2", "fma"}) \
+        is None
+    assert bench.openblas_choice(avx512) == "SkylakeX"
+    assert bench.openblas_choice({"sse2", "avx", "avx2", "fma"}) == "Haswell"
+    assert bench.cpu_isa_level(set()) is None
+
+
+def test_outputs_agree_reports_differences():
+    a = [np.array([1.0, 2.0], np.float32), np.array([1, 2], np.int64)]
+    assert bench.outputs_agree(a, a)[:2] == (True, 0.0)
+    agree, worst, note = bench.outputs_agree(a, [a[0] + 0.5, np.array([1, 3])])
+    assert not agree and worst == pytest.approx(1.0) and "1 of 2 values differ" in note
+    assert not bench.outputs_agree(a, a[:1])[0]
+
+
+def test_python_dash_m(model_path):
+    done = subprocess.run([sys.executable, "-m", "ort", "bench", model_path, "--runs", "1",
+                           "--warmup", "0"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "median ms" in done.stdout
