@@ -329,6 +329,7 @@ class EngineResult:
     times_ms: list[float] = field(default_factory=list)
 
     def summarize(self, times_s: Sequence[float], batch: int) -> None:
+        """Fill in the latency statistics and throughput from per-run times in seconds."""
         self.times_ms = [t * 1e3 for t in times_s]
         self.runs = len(times_s)
         self.median_ms = statistics.median(self.times_ms)
