@@ -8,6 +8,7 @@ and value lifetimes account for them.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,8 +23,30 @@ from .types import np_dtype_of
 __all__ = ["Node", "Graph", "tensor_to_array", "attribute_value", "subgraph_free_names"]
 
 
+#: Element types whose raw bytes are exactly numpy's little-endian layout of the dtype.
+_RAW_COMPATIBLE = frozenset({
+    onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16,
+    onnx.TensorProto.INT8, onnx.TensorProto.INT16, onnx.TensorProto.INT32, onnx.TensorProto.INT64,
+    onnx.TensorProto.UINT8, onnx.TensorProto.UINT16, onnx.TensorProto.UINT32,
+    onnx.TensorProto.UINT64, onnx.TensorProto.BOOL, onnx.TensorProto.BFLOAT16,
+})
+
+
 def tensor_to_array(tensor: onnx.TensorProto) -> np.ndarray:
-    """Convert a ``TensorProto`` to a numpy array (strings as an object array of ``str``)."""
+    """Convert a ``TensorProto`` to a numpy array (strings as an object array of ``str``).
+
+    Tensors stored as raw little-endian bytes of a byte-aligned type become a read-only view
+    of those bytes (no copy: weights are never written, and copying hundreds of megabytes
+    is what made big models slow to load)."""
+    if (tensor.data_type in _RAW_COMPATIBLE and tensor.HasField("raw_data")
+            and sys.byteorder == "little"):
+        dtype = np_dtype_of(tensor.data_type)
+        raw = tensor.raw_data
+        count = 1
+        for d in tensor.dims:
+            count *= d
+        if len(raw) == count * dtype.itemsize:
+            return np.frombuffer(raw, dtype=dtype).reshape(tuple(tensor.dims))
     if tensor.data_type == onnx.TensorProto.STRING:
         values = [s.decode("utf-8", errors="surrogateescape") for s in tensor.string_data]
         return np.array(values, dtype=object).reshape(tuple(tensor.dims))

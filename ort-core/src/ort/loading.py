@@ -81,13 +81,65 @@ _TYPE_ERROR_MARKERS = ("unsupported type", "TypeInferenceError", "Type Error", "
                        "typestr")
 
 
+#: Initializers with more elements than this reach shape inference as typed graph inputs
+#: rather than with their data (inference needs only their types; copying and serializing
+#: hundreds of megabytes of weights for it cost seconds).
+_INFERENCE_DATA_LIMIT = 4096
+
+
 def infer_types(model: ModelProto) -> ModelProto:
-    """Run ONNX type and shape inference.
+    """Run ONNX type and shape inference and record the result in ``model`` (its
+    ``value_info``, output types and subgraph annotations); return ``model``.
 
     A type error (an input type the op's schema forbids) is an :class:`InvalidGraph`, as in
     ONNX Runtime. Shape disagreements and inference failures inside function bodies are not:
     ONNX Runtime runs such models, so ort retries inference leniently and keeps what it finds.
+    Large initializers are given to inference by type only, so big models infer fast.
     """
+    light = _typed_skeleton(model)
+    inferred = _infer(light)
+    if inferred is light:
+        return model
+    graph = model.graph
+    del graph.value_info[:]
+    graph.value_info.extend(inferred.graph.value_info)
+    del graph.output[:]
+    graph.output.extend(inferred.graph.output)
+    del graph.node[:]
+    graph.node.extend(inferred.graph.node)
+    return model
+
+
+def _typed_skeleton(model: ModelProto) -> ModelProto:
+    """A copy of ``model`` whose large initializers are typed graph inputs instead."""
+    light = ModelProto()
+    light.ir_version = model.ir_version
+    light.opset_import.extend(model.opset_import)
+    light.functions.extend(model.functions)
+    source, graph = model.graph, light.graph
+    graph.name = source.name
+    graph.node.extend(source.node)
+    graph.input.extend(source.input)
+    graph.output.extend(source.output)
+    graph.value_info.extend(source.value_info)
+    graph.sparse_initializer.extend(source.sparse_initializer)
+    inputs = {i.name for i in source.input}
+    for tensor in source.initializer:
+        elements = 1
+        for d in tensor.dims:
+            elements *= d
+        if elements <= _INFERENCE_DATA_LIMIT or tensor.data_type == onnx.TensorProto.STRING:
+            graph.initializer.append(tensor)
+        elif tensor.name not in inputs:
+            graph.input.append(onnx.helper.make_tensor_value_info(
+                tensor.name, tensor.data_type, list(tensor.dims)))
+    if light.ir_version < 4:
+        light.ir_version = 4  # initializers need not be inputs any more
+    return light
+
+
+def _infer(model: ModelProto) -> ModelProto:
+    """Inferred copy of ``model``, or ``model`` itself when inference fails leniently."""
     try:
         return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
     except onnx.shape_inference.InferenceError as exc:

@@ -84,6 +84,9 @@ class InferenceSession:
             self._profiler = Profiler(self._sess_options.profile_file_prefix)
             self._profiler_start = self._profiler.now_us()
         model, _ = load_model(path_or_bytes)
+        if model is path_or_bytes:  # the caller's ModelProto: annotate a copy, not theirs
+            model = ModelProto()
+            model.CopyFrom(path_or_bytes)
         loaded_at = self._profiler.now_us() if self._profiler is not None else 0.0
         model = self._apply_free_dimension_overrides(model)
         self._model = infer_types(model)

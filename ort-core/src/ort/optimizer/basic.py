@@ -73,11 +73,12 @@ def eliminate_dead_nodes(model: ModelProto, context: OptimizerContext) -> bool:
                     needed |= subgraph_free_names(sub)
     alive.reverse()
     inputs = {i.name for i in graph.input}
-    initializers = [t for t in graph.initializer if t.name in needed or t.name in inputs]
-    changed = len(alive) != len(graph.node) or len(initializers) != len(graph.initializer)
-    if changed:
+    unread = [i for i, t in enumerate(graph.initializer)
+              if t.name not in needed and t.name not in inputs]
+    changed = len(alive) != len(graph.node) or bool(unread)
+    if len(alive) != len(graph.node):
         del graph.node[:]
         graph.node.extend(alive)
-        del graph.initializer[:]
-        graph.initializer.extend(initializers)
+    for index in reversed(unread):  # in place: re-adding the kept ones would copy every weight
+        del graph.initializer[index]
     return changed

@@ -73,8 +73,11 @@ def _merge_initializers(view: GraphView) -> dict[str, str]:
         name = tensor.name
         if name in view.graph_inputs or name in view.protected:
             continue
-        if tensor.ByteSize() > _MAX_COMPARED_BYTES or tensor.data_location == 1:
-            continue
+        elements = 1
+        for d in tensor.dims:
+            elements *= d
+        if elements * 8 > _MAX_COMPARED_BYTES or tensor.data_location == 1:
+            continue  # (ByteSize() of every initializer costs seconds on big models)
         value = view.const(name)
         if value is None or value.dtype == object:
             continue

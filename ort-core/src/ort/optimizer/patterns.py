@@ -228,6 +228,8 @@ class GraphView:
         even the rank is unknown. Shapes follow the inputs through shape-preserving ops
         (:func:`_derived_shape`) where that says more than the inferred ``value_info``, which
         loses symbols at broadcasts and knows nothing of contrib ops."""
+        if name in self.initializers and name not in self.graph_inputs:
+            return tuple(int(d) for d in self.initializers[name].dims)  # no need for the data
         value = self.const(name)
         if value is not None:
             return tuple(value.shape)
