@@ -1,8 +1,9 @@
 """The ``ort`` plugin of ort-provider-cuda: registers ``CUDAExecutionProvider`` and its kernels.
 
-The kernels are the CPU provider's kernels for the ops listed in :data:`XP_GENERIC_OPS`: those
-are written once against the array namespace ``xp`` and run unchanged with cupy. Every other op
-falls back to the CPU provider through the partitioner, with copies inserted at the boundary.
+The kernels (:mod:`ort_provider_cuda.kernels`) are the CPU provider's xp-generic kernels run
+with cupy plus GPU versions where the two must differ; every other op falls back to the CPU
+provider through the partitioner, with copies inserted at the boundary. Nothing here imports
+cupy: availability is checked lazily, when providers are first listed or created.
 """
 
 from __future__ import annotations
@@ -16,14 +17,11 @@ from ort.registry import KernelRegistrar, ProviderRegistrar, ProviderSpec
 
 from .availability import cuda_unavailable_reason
 
+__all__ = ["CORE_REQUIRES", "PROVIDER_NAME", "gpu_kernels", "ort_register_providers",
+           "ort_register_kernels"]
+
 CORE_REQUIRES = ">=0.1,<0.2"
 PROVIDER_NAME = "CUDAExecutionProvider"
-
-#: Ops whose CPU kernels use only ``xp`` functions that numpy and cupy share.
-XP_GENERIC_OPS = frozenset({
-    "Add", "Sub", "Mul", "Div", "Relu", "Sqrt", "Tanh", "Sigmoid", "Exp", "Log", "Neg", "Abs",
-    "Reciprocal", "MatMul", "Gemm",
-})
 
 
 def _make(options: Mapping[str, Any]) -> ort.ExecutionProvider:
@@ -33,14 +31,10 @@ def _make(options: Mapping[str, Any]) -> ort.ExecutionProvider:
 
 
 def gpu_kernels() -> KernelTable:
-    """The CPU provider's xp-generic kernels, for use with cupy."""
-    from ort_provider_cpu.kernels import ALL_KERNELS
+    """Every kernel of ``CUDAExecutionProvider`` (see :mod:`ort_provider_cuda.kernels`)."""
+    from .kernels import gpu_kernels as build
 
-    table = KernelTable()
-    for kernel in ALL_KERNELS:
-        if kernel.domain == "" and kernel.op_type in XP_GENERIC_OPS:
-            table.add(kernel)
-    return table
+    return build()
 
 
 @ort.hookimpl
@@ -60,5 +54,5 @@ def ort_register_providers(registry: ProviderRegistrar) -> None:
 
 @ort.hookimpl
 def ort_register_kernels(registry: KernelRegistrar) -> None:
-    """Register the shared xp kernels for ``CUDAExecutionProvider``."""
+    """Register the provider's kernels."""
     registry.add(PROVIDER_NAME, gpu_kernels())
