@@ -274,3 +274,28 @@ def test_session_creation_logs_the_assignment_and_copies(caplog):
     assert "TestDeviceExecutionProvider: 3 node(s) ['Add', 'MatMul', 'Relu']" in line
     assert "CPUExecutionProvider: 1 node(s) ['Sigmoid']" in line
     assert "2 copy step(s) ['copy_X', 'copy_R']" in line
+
+
+def test_shape_reads_a_device_value_without_copying_it():
+    """Shape/Size read only .shape: the device tensor is handed to the CPU kernel as is."""
+    nodes = [helper.make_node("Relu", ["X"], ["R"], name="relu"),
+             helper.make_node("Shape", ["R"], ["S"], name="shape"),
+             helper.make_node("Add", ["R", "X"], ["Y"], name="add")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [2, 3])],
+                              [helper.make_tensor_value_info("S", TensorProto.INT64, None),
+                               helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=PROVIDERS)
+    assert sess.get_partition().copies == ["copy_X"]
+    TestDeviceProvider.reset_counters()
+    s, y = sess.run(None, {"X": X})
+    assert s.tolist() == [2, 3]
+    assert TestDeviceProvider.copies_out == 1  # only Y at the end, never R for Shape
+
+
+def test_device_ortvalues_share_one_provider_per_device():
+    a = ort.OrtValue.ortvalue_from_numpy(X, DEVICE)
+    b = ort.OrtValue.ortvalue_from_shape_and_type([2], np.float32, DEVICE)
+    assert a.provider is b.provider

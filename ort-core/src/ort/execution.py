@@ -198,6 +198,7 @@ class ExecutionPlan:
     def _add_node(self, assignment: Assignment) -> None:
         graph, node, provider, kernel = self.graph, assignment.node, assignment.provider, assignment.kernel
         host_inputs = set(kernel.host_inputs)
+        shape_only = set(kernel.shape_only_inputs)
         input_slots = []
         for i, name in enumerate(node.inputs):
             if not name:
@@ -205,6 +206,9 @@ class ExecutionPlan:
                 continue
             if name not in self.slots:
                 raise InvalidGraph(f"{node.describe()} reads '{name}', which is never produced")
+            if i in shape_only:  # only .shape/.dtype are read: no copy from any device
+                input_slots.append(self.slots[name])
+                continue
             input_slots.append(self._read(name, provider, i in host_inputs))
         implicit = [name for name in node.implicit_inputs if name in self.slots]
         input_slots.extend(self._read(name, provider, True) for name in implicit)

@@ -49,7 +49,9 @@ class KernelDef:
     the element types (ONNX Runtime names such as ``'float'``) accepted per input index; an
     absent index accepts every type the schema allows. ``host_inputs`` lists input indices
     the kernel needs in host memory (shape-like inputs such as Reshape's ``shape``), as ONNX
-    Runtime's ``InputMemoryType<OrtMemTypeCPUInput>`` does.
+    Runtime's ``InputMemoryType<OrtMemTypeCPUInput>`` does. ``shape_only_inputs`` lists inputs
+    whose ``shape``/``dtype`` alone the kernel reads (Shape, Size): they are handed over from
+    any device without a copy.
     """
 
     op_type: str
@@ -59,6 +61,7 @@ class KernelDef:
     factory: KernelFactory
     input_types: Mapping[int, frozenset[str]] = field(default_factory=dict)
     host_inputs: tuple[int, ...] = ()
+    shape_only_inputs: tuple[int, ...] = ()
 
     def covers(self, version: int) -> bool:
         """Return whether this kernel implements schema version ``version`` of its op."""
@@ -98,6 +101,7 @@ class KernelTable:
         domain: str = "",
         input_types: Mapping[int, Sequence[str]] | None = None,
         host_inputs: Sequence[int] = (),
+        shape_only_inputs: Sequence[int] = (),
     ) -> Callable[[KernelFactory], KernelFactory]:
         """Decorator: register the decorated factory for ``domain:op_type`` versions
         ``since..until`` (inclusive; ``until=None`` means no upper bound)."""
@@ -107,7 +111,8 @@ class KernelTable:
 
         def decorate(factory: KernelFactory) -> KernelFactory:
             self._defs.append(
-                KernelDef(op_type, domain, since, until, factory, types, tuple(host_inputs))
+                KernelDef(op_type, domain, since, until, factory, types, tuple(host_inputs),
+                          tuple(shape_only_inputs))
             )
             return factory
 

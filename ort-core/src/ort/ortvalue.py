@@ -18,14 +18,31 @@ from .types import ELEMENT_TYPE_NAMES, element_type_of_dtype, np_dtype_of
 __all__ = ["OrtValue", "device_provider"]
 
 
+_DEVICE_PROVIDERS: dict[tuple[int, str, int], ExecutionProvider] = {}
+
+
 def device_provider(device_type: str, device_id: int = 0) -> ExecutionProvider | None:
-    """The provider that owns memory of ``device_type`` (None for the host)."""
+    """The provider that owns memory of ``device_type`` (None for the host); one instance per
+    device, reused by every OrtValue and IOBinding (creating one may open streams)."""
     from . import plugins
 
     kind = str(device_type).lower()
     if kind == "cpu":
         return None
     registry = plugins.get_registry()
+    key = (id(registry), kind, int(device_id))
+    cached = _DEVICE_PROVIDERS.get(key)
+    if cached is not None:
+        return cached
+    provider = _make_device_provider(registry, kind, device_type, device_id)
+    if len(_DEVICE_PROVIDERS) > 64:  # plugin registries come and go in tests
+        _DEVICE_PROVIDERS.clear()
+    _DEVICE_PROVIDERS[key] = provider
+    return provider
+
+
+def _make_device_provider(registry: Any, kind: str, device_type: str,
+                          device_id: int) -> ExecutionProvider:
     reasons = []
     for name in registry.provider_names():
         spec = registry.provider_spec(name)

@@ -105,7 +105,7 @@ class Partition:
 SHAPE_OPS = frozenset({"Shape", "Size", "Gather", "Concat", "Unsqueeze", "Squeeze", "Slice",
                        "Cast", "Reshape", "Add", "Sub", "Mul", "Div", "Equal", "Where", "Range",
                        "ReduceProd", "Max", "Min", "Identity", "Expand", "ConstantOfShape"})
-_SHAPE_TYPES = frozenset({"int64", "int32"})
+_SHAPE_TYPES = frozenset({"int64", "int32", "bool"})
 
 
 def host_preferred_nodes(graph: Graph, providers: list[ExecutionProvider], registry: Registry,

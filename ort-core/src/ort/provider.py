@@ -159,27 +159,24 @@ class ExecutionProvider:
         The default runs the member nodes with this provider's own kernels as a nested plan
         (one step for the partitioner, profiler and copy logic); a provider with a graph
         compiler (a JIT, a vendor library) overrides it."""
-        import onnx
         from onnx import helper
 
         from .plugins import get_registry
         from .subgraph import compile_subgraph
 
         members = [graph.nodes[i] for i in sorted(fused.node_indices)]
-        constants = [name for name in inputs if name in graph.initializers]
-        fed = [name for name in inputs if name not in graph.initializers]
+        # every input, constants included, arrives already in this provider's memory (the
+        # outer plan copies constants once at session creation), so nothing is copied twice
         body = helper.make_graph(
             [n.proto for n in members], fused.name or "fused",
             [helper.make_value_info(n, graph.value_types[n]) if n in graph.value_types
-             else helper.make_empty_tensor_value_info(n) for n in fed],
-            [helper.make_empty_tensor_value_info(n) for n in outputs],
-            [onnx.numpy_helper.from_array(np.asarray(graph.initializers[n]), n) for n in constants])
-        placed = {} if self.device.is_host else {name: self for name in fed}
+             else helper.make_empty_tensor_value_info(n) for n in inputs],
+            [helper.make_empty_tensor_value_info(n) for n in outputs])
+        placed = {} if self.device.is_host else {name: self for name in inputs}
         sub = compile_subgraph(body, graph, [self], get_registry(), placed, fuse=False)
-        positions = [inputs.index(name) for name in fed]
 
         def compute(*values: Any) -> tuple[Any, ...]:
-            return tuple(sub.run([values[i] for i in positions], {}, to_host=False))
+            return tuple(sub.run(list(values), {}, to_host=False))
 
         return compute
 

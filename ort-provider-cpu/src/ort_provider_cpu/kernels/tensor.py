@@ -74,7 +74,7 @@ def _shape_range(start: int, end: int | None, rank: int) -> tuple[int, int]:
     return min(max(start, 0), rank), min(max(end, 0), rank)
 
 
-@kernels.register("Shape", since=1)
+@kernels.register("Shape", since=1, shape_only_inputs=(0,))
 def shape(node: NodeInfo):
     """Shape: the input's dimensions as int64 (start/end slice since opset 15)."""
     start = int(node.attrs.get("start", 0))
@@ -92,7 +92,7 @@ def shape(node: NodeInfo):
     return compute
 
 
-@kernels.register("Size", since=1)
+@kernels.register("Size", since=1, shape_only_inputs=(0,))
 def size(node: NodeInfo):
     """Size: the number of elements as an int64 scalar."""
 
