@@ -116,6 +116,34 @@ def test_fused_conv_1d(attrs):
     check("FusedConv", [x, w], dict(attrs, activation="Tanh"))
 
 
+@pytest.mark.parametrize("act", [a for a, _ in CONV_ACTIVATIONS],
+                         ids=[i for _, i in CONV_ACTIVATIONS])
+@pytest.mark.parametrize("case", [
+    ((3, 4, 9, 8), (6, 4, 3, 3), {"pads": [1, 1, 1, 1]}),  # chunks of rows
+    ((5, 4, 3, 3), (6, 2, 3, 3), {"pads": [1, 1, 1, 1], "group": 2}),  # chunks of images
+    ((3, 4, 9, 8), (6, 4, 1, 1), {}),  # 1x1: X itself
+    ((2, 6, 9, 8), (6, 1, 3, 3), {"pads": [1, 1, 1, 1], "group": 6}),  # depthwise
+    ((2, 6, 9, 8), (6, 1, 3, 3), {"strides": [2, 2], "group": 6}),
+], ids=["rows", "images", "pointwise", "depthwise", "depthwise-s2"])
+def test_fused_conv_epilogue_per_chunk(case, act, monkeypatch):
+    """Bias, the sum input Z and the activation applied chunk by chunk (small budgets split
+    the GEMM columns into several chunks and the depthwise channels into blocks)."""
+    from ort_provider_cpu.kernels import nn
+
+    monkeypatch.setattr(nn, "_COLUMN_BUDGET", 64)
+    monkeypatch.setattr(nn, "_MIN_COLUMNS", 20)
+    monkeypatch.setattr(nn, "_DEPTHWISE_COLUMNS", 100)
+    x_shape, w_shape, attrs = case
+    x, w, b = rand(x_shape), rand(w_shape), rand(w_shape[:1])
+    h, wd = x_shape[2:]
+    s = attrs.get("strides", [1, 1])
+    pad = attrs.get("pads", [0] * 4)
+    out = [(h + pad[0] + pad[2] - w_shape[2]) // s[0] + 1,
+           (wd + pad[1] + pad[3] - w_shape[3]) // s[1] + 1]
+    z = rand((x_shape[0], w_shape[0], *out))
+    check("FusedConv", [x, w, b, z], dict(act, **attrs), const=(1, 2))
+
+
 def test_fused_conv_rejects_unknown_activation():
     model, feeds = make_model("FusedConv", [rand((1, 1, 3, 3)), rand((1, 1, 2, 2))],
                               {"activation": "Softmax"})
@@ -183,15 +211,31 @@ def test_gelu_other_float_types_match_the_formula():
     check("Gelu", [h], expected=[want16], rtol=1e-3, atol=1e-3)
 
 
-@pytest.mark.parametrize("shape", [(2, 3, 8), (4, 8)])
+def test_gelu_float32_accuracy():
+    """The float32 GELU (erf(z) = tanh(z P(z^2)), |z| <= 4) stays within float32 rounding of
+    the exact formula over the whole range, in several cache-sized chunks, and keeps inf/nan."""
+    x = np.concatenate([np.linspace(-12, 12, 150_001, dtype=np.float32),
+                        np.array([np.inf, -np.inf, np.nan, 0.0, -0.0, 1e-30, -1e-30],
+                                 np.float32)])
+    wide = x.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        want = 0.5 * wide * (1 + np.vectorize(math.erf)(wide / math.sqrt(2)))
+    model, feeds = make_model("Gelu", [x])
+    (got,) = run_ours(model, feeds)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-6, equal_nan=True)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8), (4, 8), (3, 70, 400)])
 def test_bias_gelu(shape):
-    check("BiasGelu", [rand(shape, low=-4, high=4), rand((8,))])
+    check("BiasGelu", [rand(shape, low=-4, high=4), rand(shape[-1:])])
 
 
+@pytest.mark.parametrize("shape", [(2, 5, 8), (3, 90, 256)])
 @pytest.mark.parametrize("with_bias", [True, False])
-def test_fast_gelu(with_bias):
-    x = rand((2, 5, 8), low=-6, high=6)
-    check("FastGelu", [x, rand((8,)) if with_bias else None])
+def test_fast_gelu(with_bias, shape):
+    x = rand(shape, low=-6, high=6)
+    check("FastGelu", [x, rand(shape[-1:]) if with_bias else None])
 
 
 # ------------------------------------------------------------------------------------------

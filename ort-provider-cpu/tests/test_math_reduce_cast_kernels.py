@@ -21,6 +21,55 @@ def test_matmul(shapes, opset):
           oracle="ort" if opset >= 7 else "ref", rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("rows", [1, 3, 64, 65, 130])
+@pytest.mark.parametrize("attrs", [{"transB": 1}, {"transB": 1, "alpha": 0.5, "beta": 2.0},
+                                   {"transA": 1, "transB": 1}, {}])
+def test_gemm_row_counts(rows, attrs):
+    """Few rows times a transposed B run as (B^T A^T)^T; more rows as A B^T; C in place."""
+    a = rand((17, rows) if attrs.get("transA") else (rows, 17))
+    b = rand((9, 17) if attrs.get("transB") else (17, 9))
+    check("Gemm", [a, b, rand((9,))], attrs, opset=13, const=(1, 2), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint32])
+def test_gemm_integer_scaled(dtype):
+    """Integer Gemm with alpha/beta: scaled out of place, rounded back to the type."""
+    inputs = [rand((3, 4), dtype, 0, 5), rand((4, 2), dtype, 0, 5), rand((3, 2), dtype, 0, 5)]
+    check("Gemm", inputs, {"alpha": 2.0, "beta": 3.0}, opset=13, oracle="ref")
+
+
+@pytest.mark.parametrize("shapes", [((2, 3, 16), (16, 7)), ((5, 40, 16), (16, 7)),
+                                    ((1, 1, 16), (16, 7)), ((0, 3, 4), (4, 5)),
+                                    ((2, 0, 4), (4, 5)), ((2, 3, 0), (0, 5))])
+def test_matmul_stacked_rows_times_matrix(shapes):
+    """(..., M, K) @ (K, N) runs as one 2-D GEMM over all rows (empty dims included)."""
+    check("MatMul", [rand(shapes[0]), rand(shapes[1])], const=(1,), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("level", [0, 99])
+@pytest.mark.parametrize("rows", [4, 100])
+def test_matmul_with_transposed_constant(level, rows):
+    """MatMul(X, Transpose(W)) with W an initializer: the transposed weight (folded or not)
+    is multiplied as a C-ordered copy made once; results stay right across runs."""
+    import ort
+
+    w = rand((12, 16))
+    nodes = [helper.make_node("Transpose", ["w"], ["wt"]),
+             helper.make_node("MatMul", ["x", "wt"], ["y"])]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 16])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+        [onnx.numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel(level)
+    sess = ort.InferenceSession(model.SerializeToString(), options,
+                                providers=["CPUExecutionProvider"])
+    for n in (rows, rows + 1, rows):
+        x = rand((n, 16))
+        np.testing.assert_allclose(sess.run(None, {"x": x})[0], x @ w.T, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.int32, np.int64])
 def test_matmul_types(dtype):
     check("MatMul", [rand((2, 3, 4), dtype), rand((4, 2), dtype)])

@@ -4,8 +4,12 @@ reference evaluator where onnxruntime lacks an op version or type)."""
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import pytest
 from nn_test_utils import FLOAT_TYPES, check, make_model, rand, run_onnxruntime, run_ours, tolerance
+from onnx import helper, numpy_helper
+
+from ort_provider_cpu.kernels import nn
 
 # --------------------------------------------------------------------------------------------
 # Conv
@@ -72,6 +76,107 @@ def test_conv_same_padding_corner_cases(auto_pad, attrs):
     w_shape = (3, 2, 3, 3) if "dilations" in attrs else (3, 2, 1, 1)
     inputs = {"x": rand((1, 2, 9, 10)), "w": rand(w_shape)}
     check("Conv", inputs, {"y": np.float32}, 11, oracle="reference", auto_pad=auto_pad, **attrs)
+
+
+# --------------------------------------------------------------------------------------------
+# Conv fast paths: chunked im2col, 1x1, depthwise, reused buffers
+# --------------------------------------------------------------------------------------------
+
+CHUNK_CASES = [
+    # (x shape, w shape, attrs): small budgets split these into row chunks or image chunks
+    ((3, 4, 9, 10), (6, 4, 3, 3), {"pads": [1, 1, 1, 1]}),
+    ((5, 4, 3, 2), (6, 4, 1, 1), {}),
+    ((5, 4, 4, 3), (6, 2, 3, 3), {"group": 2, "pads": [1, 0, 1, 2]}),
+    ((3, 4, 9, 10), (6, 4, 1, 1), {}),
+    ((3, 4, 9, 10), (6, 4, 1, 1), {"strides": [2, 2]}),
+    ((3, 4, 9, 10), (6, 4, 3, 2), {"strides": [2, 3], "dilations": [2, 1], "pads": [2] * 4}),
+    ((2, 4, 13), (6, 4, 3), {"pads": [1, 1]}),
+    ((2, 2, 5, 6, 7), (3, 2, 2, 3, 2), {"pads": [1, 0, 1, 0, 1, 1]}),
+]
+
+
+@pytest.mark.parametrize("budget", [(64, 8), (64, 40), (1 << 19, 160)])
+@pytest.mark.parametrize("case", CHUNK_CASES, ids=lambda c: f"{c[0]}-{c[1]}-{c[2]}")
+def test_conv_in_chunks(case, budget, monkeypatch):
+    """im2col + GEMM in chunks of output rows of one image or of several whole images (the
+    column budget shrunk so that small inputs split), with 1x1 convolutions multiplying X."""
+    monkeypatch.setattr(nn, "_COLUMN_BUDGET", budget[0])
+    monkeypatch.setattr(nn, "_MIN_COLUMNS", budget[1])
+    x_shape, w_shape, attrs = case
+    inputs = {"x": rand(x_shape), "w": rand(w_shape), "b": rand(w_shape[:1])}
+    check("Conv", inputs, {"y": np.float32}, 11, initializers=("w", "b"), **attrs)
+
+
+DEPTHWISE_CASES = [
+    ((2, 6, 9, 10), (6, 1, 3, 3), {"pads": [1, 1, 1, 1]}),
+    ((2, 6, 9, 10), (6, 1, 3, 3), {"pads": [1, 1, 1, 1], "strides": [2, 2]}),
+    ((2, 6, 9, 10), (6, 1, 3, 3), {"pads": [0, 1, 2, 1], "strides": [2, 3]}),
+    ((2, 6, 9, 10), (6, 1, 3, 2), {"dilations": [2, 3], "pads": [2, 1, 1, 2]}),
+    ((2, 6, 9, 10), (6, 1, 3, 3), {"dilations": [2, 2], "strides": [2, 2]}),
+    ((2, 6, 9, 10), (6, 1, 5, 5), {"auto_pad": "SAME_UPPER", "strides": [2, 2]}),
+    ((2, 6, 9, 10), (6, 1, 4, 4), {"auto_pad": "SAME_LOWER", "strides": [3, 2]}),
+    ((1, 5, 7, 6), (5, 1, 1, 1), {"strides": [2, 1]}),
+    ((2, 6, 11), (6, 1, 3), {"pads": [1, 2], "strides": [2]}),
+    ((1, 4, 5, 6, 7), (4, 1, 3, 3, 3), {"pads": [1] * 6, "strides": [1, 2, 1]}),
+]
+
+
+@pytest.mark.parametrize("block", [1, 1 << 18])
+@pytest.mark.parametrize("case", DEPTHWISE_CASES, ids=lambda c: f"{c[0]}-{c[1]}-{c[2]}")
+def test_conv_depthwise(case, block, monkeypatch):
+    """Depthwise Conv (group = channels): stride phases, dilations, padding, channels
+    contracted one at a time or all at once; 1-D and 3-D take per-tap slices."""
+    monkeypatch.setattr(nn, "_DEPTHWISE_COLUMNS", block)
+    x_shape, w_shape, attrs = case
+    inputs = {"x": rand(x_shape), "w": rand(w_shape), "b": rand(w_shape[:1])}
+    check("Conv", inputs, {"y": np.float32}, 11, initializers=("w",), group=x_shape[1],
+          **attrs)
+
+
+def _dynamic_conv_model() -> onnx.ModelProto:
+    """Conv (SAME_UPPER, stride 2: the padding depends on the input size) -> depthwise Conv
+    -> MaxPool over an input with symbolic spatial dims."""
+    w1 = numpy_helper.from_array(rand((6, 4, 3, 3)), "w1")
+    w2 = numpy_helper.from_array(rand((6, 1, 3, 3)), "w2")
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["a"], auto_pad="SAME_UPPER", strides=[2, 2]),
+        helper.make_node("Conv", ["a", "w2"], ["b"], group=6, pads=[1, 0, 0, 1]),
+        helper.make_node("MaxPool", ["b"], ["y"], kernel_shape=[2, 2], pads=[1, 1, 0, 0]),
+    ]
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 4, "h", "w"])
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)
+    graph = helper.make_graph(nodes, "g", [x], [y], initializer=[w1, w2])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+
+
+def test_conv_buffers_are_reused_across_runs_and_shapes():
+    """Work buffers kept between runs never leak values from a run with another shape or
+    padding (the padded shapes of 9x10 and 10x9 inputs coincide, their pads differ)."""
+    import ort
+
+    model = _dynamic_conv_model()
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    for shape in [(1, 4, 9, 10), (1, 4, 10, 9), (1, 4, 9, 10), (2, 4, 7, 8), (1, 4, 10, 9)]:
+        x = rand(shape)
+        (got,) = session.run(None, {"x": x})
+        (want,) = run_onnxruntime(model, {"x": x})
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_conv_concurrent_runs():
+    """Runs of one session on several threads at once each get their own work buffers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import ort
+
+    model = _dynamic_conv_model()
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    xs = [rand((2, 4, 16, 15)) for _ in range(6)]
+    want = [run_onnxruntime(model, {"x": x})[0] for x in xs]
+    with ThreadPoolExecutor(3) as pool:
+        got = list(pool.map(lambda x: session.run(None, {"x": x})[0], xs * 4))
+    for i, g in enumerate(got):
+        np.testing.assert_allclose(g, want[i % len(xs)], rtol=1e-4, atol=1e-5)
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,9 +20,9 @@ import numpy as np
 
 from ort.kernels import KernelTable, NodeInfo
 
-from .elementwise import erf
+from .elementwise import erf, fast_gelu_inplace, gelu_inplace
 from .math import gemm
-from .nn import conv, layer_normalization
+from .nn import conv_kernel, layer_normalization, normalize_rows, softmax_rows
 
 kernels = KernelTable()
 
@@ -148,13 +148,18 @@ def fused_conv(node: NodeInfo):
     activate = _activation(node, name, dict(zip(keys, values)))
     plain = _as_plain_op(node, "Conv", 11, ("activation", "activation_params"), 3,
                          {"auto_pad": "NOTSET", "group": 1})
-    convolve = conv(plain)
+    convolve = conv_kernel(plain)
+    if name in ("", "Identity"):
+        activate = None
 
     def compute(x, w, b=None, z=None):
-        y, finish = _fresh_float(convolve(x, w, b)[0], x.dtype)
+        if x.dtype not in _LOW_PRECISION:  # bias, Z and activation applied per chunk
+            return (convolve(x, w, b, z, activate),)
+        y, finish = _fresh_float(convolve(x, w, b), x.dtype)
         if z is not None:
             y += z.astype(y.dtype, copy=False)
-        activate(y)
+        if activate is not None:
+            activate(y)
         return (finish(y),)
 
     return compute
@@ -192,7 +197,11 @@ def fused_gemm(node: NodeInfo):
 
 
 def _gelu_exact(xp: Any, x: Any) -> Any:
-    """0.5 x (1 + erf(x / sqrt 2)) in x's (float32/float64) type."""
+    """0.5 x (1 + erf(x / sqrt 2)) in x's (float32/float64) type, as a fresh array."""
+    if x.dtype == np.float32:
+        y = xp.array(x, copy=True)
+        gelu_inplace(xp, y)
+        return y
     return 0.5 * x * (1 + erf(xp, x * x.dtype.type(1 / math.sqrt(2))))
 
 
@@ -219,20 +228,27 @@ def gelu(node: NodeInfo):
 def bias_gelu(node: NodeInfo):
     """BiasGelu 1+: Gelu(A + B) with B a 1-D bias over A's last axis."""
     xp = node.xp
-    return _low_precision_wrapper(lambda a, b: _gelu_exact(xp, a + b))
+
+    def fn(a, b):
+        y = a + b
+        if y.dtype == np.float32:
+            gelu_inplace(xp, y)
+            return y
+        return _gelu_exact(xp, y)
+
+    return _low_precision_wrapper(fn)
 
 
 @kernels.register("FastGelu", since=1, domain=MS)
 def fast_gelu(node: NodeInfo):
-    """FastGelu 1+: the tanh approximation 0.5 y (1 + tanh(sqrt(2/pi) (y + 0.044715 y^3)))
-    of GELU of y = X + bias (bias optional)."""
+    """FastGelu 1+: the tanh approximation 0.5 y (1 + tanh(sqrt(2/pi) (y + 0.044715 y^3))) of
+    GELU of y = X + bias (bias optional)."""
     xp = node.xp
-    k = math.sqrt(2 / math.pi)
 
     def fn(x, bias=None):
-        y = x + bias if bias is not None else x
-        t = xp.tanh(y.dtype.type(k) * (y + y.dtype.type(0.044715) * y * y * y))
-        return 0.5 * y * (1 + t)
+        y = x + bias if bias is not None else xp.array(x, copy=True)
+        fast_gelu_inplace(xp, y)
+        return y
 
     return _low_precision_wrapper(fn)
 
@@ -269,22 +285,20 @@ def skip_layer_normalization(node: NodeInfo):
                 raise ValueError(f"{node.describe()}: {label} of shape {value.shape} must be "
                                  f"({hidden},)")
         work = _work_dtype(x.dtype)
-        total = x.astype(work) + skip.astype(work, copy=False)
+        total = xp.add(x.astype(work, copy=False), skip.astype(work, copy=False))
         if bias is not None:
             total += bias.astype(work, copy=False)
-        mean = total.mean(axis=-1, keepdims=True)
-        centered = total - mean
-        var = (centered * centered).mean(axis=-1, keepdims=True)
-        inv_std = 1 / xp.sqrt(var + work.type(epsilon))
-        y = centered
-        y *= inv_std
+        summed = total.astype(x.dtype) if want_sum else None  # a copy: total is normalized
+        y = xp.ascontiguousarray(total).reshape(-1, hidden)
+        mean, inv_std = normalize_rows(xp, y, epsilon)
         y *= gamma.astype(work, copy=False)
         if beta is not None:
             y += beta.astype(work, copy=False)
-        return (y.astype(x.dtype, copy=False),
-                mean.astype(np.float32) if want_stats else None,
-                inv_std.astype(np.float32) if want_stats else None,
-                total.astype(x.dtype) if want_sum else None)
+        stat_shape = x.shape[:-1] + (1,)
+        return (y.reshape(x.shape).astype(x.dtype, copy=False),
+                mean.reshape(stat_shape).astype(np.float32) if want_stats else None,
+                inv_std.reshape(stat_shape).astype(np.float32) if want_stats else None,
+                summed)
 
     return compute
 
@@ -338,14 +352,17 @@ def attention(node: NodeInfo):
 
     def compute(x, weights, bias=None, mask_index=None, past=None, attention_bias=None, *_):
         work = _work_dtype(x.dtype)
-        batch, seq, _ = x.shape
+        batch, seq, width = x.shape
         q_hidden, k_hidden, v_hidden = _qkv_sizes(node, sizes, weights.shape[1])
         if q_hidden % heads or v_hidden % heads or q_hidden != k_hidden:
             raise ValueError(f"{node.describe()}: hidden sizes {q_hidden, k_hidden, v_hidden} "
                              f"do not split into {heads} heads")
-        projected = xp.matmul(x.astype(work, copy=False), weights.astype(work, copy=False))
+        # one GEMM over all tokens, bias added in place
+        projected = xp.matmul(x.reshape(batch * seq, width).astype(work, copy=False),
+                              weights.astype(work, copy=False))
         if bias is not None:
-            projected = projected + bias.astype(work, copy=False)
+            projected += bias.astype(work, copy=False)
+        projected = projected.reshape(batch, seq, -1)
         q, k, v = (projected[..., :q_hidden], projected[..., q_hidden:q_hidden + k_hidden],
                    projected[..., q_hidden + k_hidden:])
         head, v_head = q_hidden // heads, v_hidden // heads
@@ -359,20 +376,24 @@ def attention(node: NodeInfo):
             v = xp.concatenate([past[1].astype(work, copy=False), v], axis=2)
         total = past_len + seq
         scale = float(custom_scale) if custom_scale is not None else 1 / math.sqrt(head)
-        scores = xp.matmul(q, k.transpose(0, 1, 3, 2)) * work.type(scale)
-        mask = xp.zeros((1, 1, seq, total), dtype=work)
+        scores = xp.matmul(q, k.transpose(0, 1, 3, 2))  # (B, heads, S, T), fresh
+        scores *= work.type(scale)
+        mask = None
         if mask_index is not None:
-            mask = mask + _attention_mask(xp, mask_index, batch, seq, past_len, filter_value, work)
+            mask = _attention_mask(xp, mask_index, batch, seq, past_len, filter_value, work)
         if unidirectional:  # future keys are excluded outright (ONNX Runtime uses -inf)
             future = xp.arange(total)[None, :] > (past_len + xp.arange(seq))[:, None]
-            mask = xp.where(future, work.type(-np.inf), mask)
-        scores += mask
+            mask = xp.where(future, work.type(-np.inf), work.type(0) if mask is None else mask)
+        if mask is not None:
+            scores += mask
         if attention_bias is not None:
             scores += attention_bias.astype(work, copy=False)
-        scores -= scores.max(axis=-1, keepdims=True)
-        probs = xp.exp(scores, out=scores)
-        probs /= probs.sum(axis=-1, keepdims=True)
-        context = xp.matmul(probs, v).transpose(0, 2, 1, 3).reshape(batch, seq, v_hidden)
+        flat = scores.reshape(-1, total)
+        softmax_rows(xp, flat, flat)
+        # the context lands straight in (B, S, heads, v_head) order
+        context = xp.empty((batch, seq, heads, v_head), dtype=work)
+        xp.matmul(scores, v, out=context.transpose(0, 2, 1, 3))
+        context = context.reshape(batch, seq, v_hidden)
         present = None
         if node.has_output(1):
             present = xp.stack([k, v]).astype(x.dtype, copy=False)

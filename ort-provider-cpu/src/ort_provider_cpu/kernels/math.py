@@ -3,6 +3,8 @@ Hardmax."""
 
 from __future__ import annotations
 
+import math
+
 import ml_dtypes
 import numpy as np
 
@@ -14,23 +16,101 @@ kernels = KernelTable()
 _LOW_PRECISION = frozenset(np.dtype(t) for t in (np.float16, ml_dtypes.bfloat16))
 
 
+#: Up to this many rows of A, a product with a transposed (Fortran-ordered) B runs faster in
+#: OpenBLAS as (B^T @ A^T)^T: its kernels for few rows are slow when B is transposed.
+_FEW_ROWS = 64
+
+
+def _product_2d(xp, a, b):
+    """Return the (fresh, C-ordered) product of 2-D ``a`` and ``b`` on the fastest BLAS
+    path: few rows of A times a transposed B run as (B^T @ A^T)^T."""
+    if a.shape[0] <= _FEW_ROWS and b.flags.f_contiguous and not b.flags.c_contiguous:
+        product = xp.matmul(b.T, a.T)
+        return xp.ascontiguousarray(product.T)
+    return xp.matmul(a, b)
+
+
+class _ConstantCopies:
+    """C-ordered copies of transposed views of the graph's constant initializers (a Transpose
+    of a weight that constant folding left to run time, e.g. a tied LM head): BLAS runs
+    faster on them. A view qualifies when its root array is one of the constants (which
+    never change while the session lives); one copy per node is kept."""
+
+    def __init__(self, node: NodeInfo) -> None:
+        self._graph = node.graph
+        self._roots: dict[int, object] | None = None
+        self._cached: tuple = (None, None)
+
+    def _constant_roots(self) -> dict[int, object]:
+        if self._roots is None:
+            graph, roots = self._graph, {}
+            if graph is not None:
+                overridable = {vi.name for vi in graph.overridable}
+                for name, value in graph.initializers.items():
+                    if name not in overridable and isinstance(value, np.ndarray):
+                        roots[id(_root(value))] = value
+            self._roots = roots
+        return self._roots
+
+    def c_ordered(self, b):
+        """``b``, or a C-ordered copy of it when it is a 2-D transposed constant view."""
+        if not isinstance(b, np.ndarray) or b.ndim != 2 or b.flags.c_contiguous or \
+                not b.flags.f_contiguous or b.flags.writeable:
+            return b
+        root = _root(b)
+        if id(root) not in self._constant_roots():
+            return b
+        key = (id(root), b.ctypes.data, b.shape, b.strides)
+        if self._cached[0] != key:
+            self._cached = (key, np.ascontiguousarray(b))
+        return self._cached[1]
+
+
+def _root(array: np.ndarray) -> np.ndarray:
+    """The last ndarray in ``array``'s chain of bases."""
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
+
+
+def _matmul(xp, a, b):
+    """Return numpy's matmul of ``a`` and ``b``; a stack of rows times a 2-D matrix runs as
+    one 2-D GEMM over all the rows instead of one GEMM per stacked matrix."""
+    if a.ndim > 2 and b.ndim == 2:
+        rows = xp.reshape(a, (math.prod(a.shape[:-1]), a.shape[-1]))
+        return xp.reshape(_product_2d(xp, rows, b), a.shape[:-1] + (b.shape[1],))
+    if a.ndim == 2 and b.ndim == 2:
+        return _product_2d(xp, a, b)
+    return xp.matmul(a, b)
+
+
 @kernels.register("MatMul", 1)
 def matmul(node: NodeInfo):
     """MatMul 1+: numpy matmul semantics (1-D operands promoted, batch dims broadcast);
     float16/bfloat16 are multiplied in float32 and rounded once to the operand type."""
     xp = node.xp
+    const_b = node.const_inputs[1] if len(node.const_inputs) > 1 else None
+    if const_b is not None and const_b.ndim == 2 and not const_b.flags.c_contiguous:
+        # a constant B that is a transposed view (a folded Transpose): BLAS runs faster on a
+        # C-ordered copy, made once
+        const_b = xp.ascontiguousarray(const_b)
+    else:
+        const_b = None
+    ordered = _ConstantCopies(node)
 
     def compute(a, b):
+        b = const_b if const_b is not None else ordered.c_ordered(b)
         if a.dtype in _LOW_PRECISION:  # numpy returns float32 for bfloat16 operands
-            product = xp.matmul(a.astype(np.float32), b.astype(np.float32))
+            product = _matmul(xp, a.astype(np.float32), b.astype(np.float32))
             return (xp.asarray(product).astype(a.dtype),)
-        return (xp.asarray(xp.matmul(a, b)),)
+        return (xp.asarray(_matmul(xp, a, b)),)
 
     return compute
 
 
 def _gemm_compute(node: NodeInfo, legacy_broadcast: bool):
-    """Return Gemm's compute: alpha * op(A) @ op(B) + beta * C."""
+    """Return Gemm's compute: alpha * op(A) @ op(B) + beta * C, scaled and biased in place
+    on the fresh product."""
     xp = node.xp
     alpha = float(node.attrs.get("alpha", 1.0))
     beta = float(node.attrs.get("beta", 1.0))
@@ -44,16 +124,25 @@ def _gemm_compute(node: NodeInfo, legacy_broadcast: bool):
             a = a.T
         if trans_b:
             b = b.T
-        result = xp.matmul(a, b)
+        result = _matmul(xp, a, b) if a.ndim == 2 and b.ndim == 2 else xp.matmul(a, b)
+        in_place = result.dtype.kind == "f" and result.dtype == a.dtype
         if alpha != 1.0:
-            result = result * alpha
+            if in_place:
+                result *= result.dtype.type(alpha)
+            else:
+                result = result * alpha
         if use_c and c is not None:
             if check_c and c.shape != result.shape:
                 raise ValueError(
                     f"{node.describe()}: C of shape {c.shape} needs broadcast=1 to match "
                     f"{result.shape}"
                 )
-            result = result + (c * beta if beta != 1.0 else c)
+            if beta != 1.0:
+                c = c * beta
+            if in_place and np.broadcast_shapes(c.shape, result.shape) == result.shape:
+                result += c
+            else:
+                result = result + c
         if result.dtype != a.dtype:
             result = result.astype(a.dtype)
         return (result,)

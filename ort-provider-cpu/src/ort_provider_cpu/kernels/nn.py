@@ -1,11 +1,19 @@
 """CPU kernels: nn (convolution, pooling, normalization, softmax, dropout, LRN).
 
 Sliding-window ops (Conv, ConvTranspose, MaxPool, AveragePool) share one geometry helper
-(:func:`_window_geometry`). Conv views the padded input as ``(N, C, *out_spatial, *kernel)``
-without copying (:func:`_sliding_windows`) and turns that view into im2col columns for one GEMM
-per group; ConvTranspose does a GEMM then a col2im scatter-add per kernel tap; pooling loops
-over kernel taps, each a strided slice of the padded input. Geometry depends on the input's
-spatial shape, so each node caches its plan per shape.
+(:func:`_window_geometry`); plans depend on the input's spatial shape, so each node caches them
+per shape, together with work buffers it reuses across runs (:class:`_Scratch`).
+
+* Conv (:func:`conv_kernel`) copies strided windows of the padded input into im2col columns in
+  cache-sized chunks (rows of one image, or whole small images) and runs one GEMM per group and
+  chunk straight into the output, then adds bias (and FusedConv's Z and activation) while the
+  chunk is in cache; 1x1 convolutions multiply X itself. Depthwise 2-D convolutions split the
+  padded input into stride phases (:class:`_PhaseLayout`) so that every kernel tap reads
+  contiguous runs, and contract the taps of a block of channels with one batched GEMV.
+* ConvTranspose does a GEMM then a col2im scatter-add per kernel tap.
+* MaxPool/AveragePool reduce one spatial axis at a time (:func:`_separable_reduce`), each tap
+  a strided slice of the input restricted to the outputs whose window it reaches, so no padded
+  copy is made; MaxPool with Indices loops over kernel taps of the padded input.
 """
 
 from __future__ import annotations
@@ -211,13 +219,271 @@ def _pool_kernel_shape(node: NodeInfo) -> tuple[int, ...]:
 
 
 # --------------------------------------------------------------------------------------------
-# Conv
+# scratch buffers
 # --------------------------------------------------------------------------------------------
 
 
-@kernels.register("Conv", since=1)
-def conv(node: NodeInfo) -> Callable[..., tuple]:
-    """Conv (all versions): im2col over a strided view of the padded input, one GEMM per group."""
+#: buffer shapes a node's scratch pool keeps
+_SCRATCH_KEYS = 8
+
+
+class _Scratch:
+    """Work buffers one node reuses across runs (fresh large arrays are page-faulted anew on
+    every run). :meth:`take` removes a buffer from the pool and :meth:`give` puts it back, so
+    concurrent runs of a session never share one. A buffer made with a ``fill`` value keeps it
+    wherever its users never write (the border of a padded input): ``tag`` names the layout of
+    the written part, so buffers of different layouts are never mixed up."""
+
+    def __init__(self, xp: Any) -> None:
+        self.xp = xp
+        self._free: dict[tuple, list[Any]] = {}
+
+    def take(self, shape: tuple[int, ...], dtype: np.dtype, fill: Any = None,
+             tag: Any = None) -> Any:
+        """Return a buffer of ``shape`` and ``dtype`` (filled with ``fill`` when new)."""
+        stack = self._free.get((shape, np.dtype(dtype), fill, tag))
+        if stack:
+            try:
+                return stack.pop()
+            except IndexError:  # another thread took the last one
+                pass
+        if fill is None:
+            return self.xp.empty(shape, dtype)
+        return self.xp.full(shape, fill, dtype)
+
+    def give(self, buf: Any, fill: Any = None, tag: Any = None) -> None:
+        """Return ``buf`` (taken with ``fill`` and ``tag``) to the pool, which keeps the
+        buffers of the last few shapes only (inputs whose shapes vary do not pile up)."""
+        key = (buf.shape, buf.dtype, fill, tag)
+        stack = self._free.pop(key, None) or []
+        stack.append(buf)
+        self._free[key] = stack  # most recently used last
+        while len(self._free) > _SCRATCH_KEYS:
+            try:
+                del self._free[next(iter(self._free))]
+            except (KeyError, RuntimeError, StopIteration):  # another thread got there
+                break
+
+
+def _padded_input(xp: Any, x: Any, geo: _WindowGeometry, scratch: _Scratch, value: Any) -> Any:
+    """Return ``x`` padded as ``geo`` says in a reused buffer whose border always holds
+    ``value``; give it back with :func:`_give_padded` after use."""
+    lead = x.ndim - len(geo.in_shape)
+    shape = tuple(x.shape[:lead]) + tuple(
+        b + s + e + x_
+        for b, s, e, x_ in zip(geo.pads_begin, geo.in_shape, geo.pads_end, geo.extra_end)
+    )
+    buf = scratch.take(shape, x.dtype, value, geo.pads_begin)
+    inner = tuple(slice(b, b + s) for b, s in zip(geo.pads_begin, geo.in_shape))
+    buf[(slice(None),) * lead + inner] = x
+    return buf
+
+
+def _give_padded(scratch: _Scratch, buf: Any, geo: _WindowGeometry, value: Any) -> None:
+    """Return a buffer of :func:`_padded_input` to ``scratch``."""
+    scratch.give(buf, value, geo.pads_begin)
+
+
+@dataclass(frozen=True)
+class _PhaseLayout:
+    """2-D sliding windows read as contiguous runs of memory.
+
+    The padded input is split into its ``strides`` phases (phase ``(a, b)`` holds padded rows
+    ``a::sh`` and columns ``b::sw``), each stored as a row-major plane of ``plane`` = (Hq, Wq).
+    Every kernel tap then reads, for all outputs at once, one contiguous run of ``run`` =
+    Ho * Wq values of one plane: output row ``ho`` is ``Wq`` values of which the first Wo are
+    real (the rest read the next row and are dropped). Numpy then loops over long contiguous
+    runs instead of short strided rows.
+    """
+
+    plane: tuple[int, int]
+    phases: int
+    # (phase, plane rows, plane columns, input rows, input columns) of each copy of X
+    copies: tuple[tuple[int, slice, slice, slice, slice], ...]
+    taps: tuple[tuple[int, int], ...]  # (phase, offset in the plane) per tap, row-major
+    run: int
+    # the taps of each phase form a regular grid of offsets in its plane, read as one strided
+    # view: (phase, first offset, (rows, columns), (row step, column step), tap indices)
+    grids: tuple[tuple[int, int, tuple[int, int], tuple[int, int], tuple[int, ...]], ...]
+    key: tuple  # what decides where X lands in the planes (input shape, pads, strides)
+
+    @property
+    def tap_order(self) -> tuple[int, ...]:
+        """The tap indices in the order the grids list them."""
+        return tuple(t for grid in self.grids for t in grid[4])
+
+
+def _phase_layout(geo: _WindowGeometry, wa: _WindowAttrs) -> _PhaseLayout:
+    """Return the :class:`_PhaseLayout` of 2-D windows ``wa`` over ``geo``."""
+    (sh, sw), (dh, dw), (kh, kw) = wa.strides, wa.dilations, wa.kernel
+    (height, width), (out_h, _) = geo.in_shape, geo.out_shape
+    (top, left) = geo.pads_begin
+    padded_w = left + width + geo.pads_end[1] + geo.extra_end[1]
+    padded_h = top + height + geo.pads_end[0] + geo.extra_end[0]
+    wq = -(-padded_w // sw)
+    taps = []
+    for i in range(kh):
+        for j in range(kw):
+            r, c = i * dh, j * dw
+            taps.append(((r % sh) * sw + c % sw, (r // sh) * wq + c // sw))
+    hq = max(-(-padded_h // sh), (kh - 1) * dh // sh + out_h) + 1  # + 1: the last run's tail
+    copies = []
+    for a in range(sh):
+        u0 = max(0, -(-(top - a) // sh))  # first plane row inside X
+        r0 = a + u0 * sh - top
+        rows = len(range(r0, height, sh))
+        for b in range(sw):
+            v0 = max(0, -(-(left - b) // sw))
+            c0 = b + v0 * sw - left
+            cols = len(range(c0, width, sw))
+            if rows and cols:
+                copies.append((a * sw + b, slice(u0, u0 + rows), slice(v0, v0 + cols),
+                               slice(r0, None, sh), slice(c0, None, sw)))
+    grids = []
+    for a in range(sh):
+        rows_a = [i for i in range(kh) if i * dh % sh == a]
+        for b in range(sw):
+            cols_b = [j for j in range(kw) if j * dw % sw == b]
+            if not rows_a or not cols_b:
+                continue
+            r0, c0 = rows_a[0] * dh // sh, cols_b[0] * dw // sw
+            row_step = rows_a[1] * dh // sh - r0 if len(rows_a) > 1 else 0
+            col_step = cols_b[1] * dw // sw - c0 if len(cols_b) > 1 else 0
+            grids.append((a * sw + b, r0 * wq + c0, (len(rows_a), len(cols_b)),
+                          (row_step * wq, col_step), tuple(i * kw + j for i in rows_a
+                                                           for j in cols_b)))
+    return _PhaseLayout((hq, wq), sh * sw, tuple(copies), tuple(taps), out_h * wq,
+                        tuple(grids), (geo.in_shape, geo.pads_begin, wa.strides))
+
+
+def _phase_planes(x: Any, layout: _PhaseLayout, scratch: _Scratch, fill: Any) -> Any:
+    """Return the phase planes of ``x`` (N, C, H, W) as (N, C, phases, Hq * Wq), in a reused
+    buffer whose padding always holds ``fill``; give it back with ``fill`` and the layout's
+    key after use."""
+    n, c = x.shape[:2]
+    buf = scratch.take((n, c, layout.phases) + layout.plane, x.dtype, fill, layout.key)
+    for phase, rows, cols, x_rows, x_cols in layout.copies:
+        buf[:, :, phase, rows, cols] = x[:, :, x_rows, x_cols]
+    return buf
+
+
+def _tap_range(tap_offset: int, stride: int, size: int, outputs: int) -> tuple[int, int]:
+    """Return the range [lo, hi) of outputs whose window tap reads input index
+    ``tap_offset + o * stride`` inside [0, size) (``tap_offset`` may be negative: padding)."""
+    lo = max(0, -(tap_offset // stride)) if tap_offset < 0 else 0
+    if tap_offset + lo * stride < 0:
+        lo += 1
+    hi = min(outputs, (size - 1 - tap_offset) // stride + 1) if size - 1 >= tap_offset else 0
+    return lo, max(lo, hi)
+
+
+def _separable_reduce(xp: Any, x: Any, geo: _WindowGeometry, wa: _WindowAttrs,
+                      scratch: _Scratch, fill: Any, combine: Any) -> Any:
+    """Reduce the windows of ``x`` (N, C, *spatial) with the associative binary ufunc
+    ``combine`` (max, sum), one spatial axis at a time: k1 + k2 + ... strided ufunc calls
+    instead of k1 * k2 * ... Padding (and windows past the end in ceil mode) reads ``fill``:
+    each tap only combines the outputs whose window position it reads inside X, so no padded
+    copy is made. Returns a fresh array."""
+    nd = len(wa.kernel)
+    current, owned = x, []
+    for axis in range(nd):
+        k, s, d, o = wa.kernel[axis], wa.strides[axis], wa.dilations[axis], geo.out_shape[axis]
+        size = current.shape[2 + axis]
+        lead = (slice(None),) * (2 + axis)
+        full, partial = [], []
+        for t in range(k):
+            offset = t * d - geo.pads_begin[axis]
+            lo, hi = _tap_range(offset, s, size, o)
+            if hi > lo:
+                start = offset + lo * s
+                view = current[lead + (slice(start, start + (hi - lo - 1) * s + 1, s),)]
+                (full if (lo, hi) == (0, o) else partial).append((lo, hi, view))
+        if k == 1 and full:
+            current = full[0][2]
+            continue
+        shape = current.shape[:2 + axis] + (o,) + current.shape[3 + axis:]
+        last = all(kk == 1 for kk in wa.kernel[axis + 1:])
+        out = xp.empty(shape, x.dtype) if last else scratch.take(shape, x.dtype)
+        if len(full) >= 2:
+            combine(full[0][2], full[1][2], out=out)
+            full = full[2:]
+        elif full:
+            xp.copyto(out, full.pop()[2])
+        else:
+            out.fill(fill)
+        for lo, hi, view in full + partial:
+            part = out[lead + (slice(lo, hi),)]
+            combine(part, view, out=part)
+        if not last:
+            owned.append(out)
+        current = out
+    if all(k == 1 for k in wa.kernel):
+        current = xp.array(current, copy=True)  # a 1x1 window: still a fresh result
+    for buf in owned:
+        scratch.give(buf)
+    return current
+
+
+# --------------------------------------------------------------------------------------------
+# Conv
+# --------------------------------------------------------------------------------------------
+
+#: im2col columns (elements) built per GEMM: small enough to stay in cache between the copy
+#: and the GEMM, large enough for an efficient GEMM.
+_COLUMN_BUDGET = 1 << 19
+_MIN_COLUMNS = 400
+#: im2col columns (elements) per block of channels of a depthwise Conv
+_DEPTHWISE_COLUMNS = 1 << 18
+
+#: Conv's in-place epilogue: activate(y) on a fresh float array (or a view of one).
+Activation = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class _ConvPlan:
+    """How Conv computes one input shape: method and column chunks."""
+
+    geo: _WindowGeometry
+    method: str  # "gemm" (im2col + one GEMM per group and chunk) or "depthwise"
+    pointwise: bool  # 1x1 kernel, unit strides, no padding: X itself is the im2col matrix
+    # (first image, end image, first row, end row) of the output each GEMM computes; a chunk
+    # of several images always covers all rows
+    chunks: tuple[tuple[int, int, int, int], ...]
+    cols_size: int  # elements of the largest im2col chunk
+    out_size: int  # elements of the GEMM result of a multi-image chunk (0: none)
+    layout: _PhaseLayout | None = None  # depthwise 2-D windows as contiguous runs
+
+
+def _conv_chunks(n: int, out_shape: tuple[int, ...], k: int, m: int) -> tuple[tuple, ...]:
+    """Split the GEMM columns (N * prod(out_shape)) into chunks of whole output rows of one
+    image, or of whole images, of about ``_COLUMN_BUDGET / (k + m)`` columns each (``k``
+    im2col rows and ``m`` output rows per column)."""
+    positions = math.prod(out_shape)
+    target = max(_MIN_COLUMNS, _COLUMN_BUDGET // max(k + m, 1))
+    rows = out_shape[0] if out_shape else 1
+    if positions >= target or n == 1:
+        per_row = positions // rows if rows else 0
+        count = max(1, min(rows, -(-positions // target)))
+        bounds = [rows * i // count for i in range(count + 1)]
+        if per_row == 0:
+            bounds = [0, rows]
+        return tuple((i, i + 1, r0, r1) for i in range(n) for r0, r1 in zip(bounds, bounds[1:]))
+    per_chunk = max(1, target // max(positions, 1))
+    return tuple((i, min(i + per_chunk, n), 0, rows) for i in range(0, n, per_chunk))
+
+
+def conv_kernel(node: NodeInfo) -> Callable[..., Any]:
+    """Return ``run(x, w, b=None, z=None, activate=None) -> Y`` for a Conv node: the
+    convolution (in X's dtype), then ``Y += Z`` and ``activate(Y)`` in place (FusedConv).
+
+    A general Conv builds im2col columns (a copy of a strided view of the padded input) in
+    cache-sized chunks of output rows or whole images, one GEMM per group and chunk writing
+    straight into Y, and applies bias, Z and the activation to each chunk while it is in cache.
+    1x1 convolutions with unit strides and no padding multiply X itself. Depthwise
+    convolutions (one input and output channel per group) see :func:`_conv_depthwise`.
+    Work buffers (padded input, columns) are reused across runs. Z and ``activate`` are for
+    float32/float64 X (FusedConv handles the other types itself).
+    """
     xp = node.xp
     group = int(node.attrs.get("group", 1))
     if group < 1:
@@ -249,15 +515,16 @@ def conv(node: NodeInfo) -> Callable[..., tuple]:
 
     if kernel is not None:
         window_attrs(kernel)  # validate attributes at factory time
-    plans: dict[tuple, _WindowGeometry] = {}
+    plans: dict[tuple, _ConvPlan] = {}
+    scratch = _Scratch(xp)
 
-    def geometry(wa: _WindowAttrs, in_shape: tuple[int, ...]) -> _WindowGeometry:
-        """Return the (cached) window geometry for one kernel and input spatial shape."""
-        key = (wa.kernel, in_shape)
-        geo = plans.get(key)
-        if geo is None:
-            geo = plans[key] = _window_geometry(node, wa, in_shape)
-        return geo
+    def plan_for(wa: _WindowAttrs, x_shape: tuple[int, ...], m: int) -> _ConvPlan:
+        """Return the (cached) plan for one input shape, kernel and output channel count."""
+        key = (wa.kernel, x_shape, m)
+        plan = plans.get(key)
+        if plan is None:
+            plan = plans[key] = _conv_plan(node, wa, x_shape, m, group)
+        return plan
 
     def weights_matrix(w: Any, cdt: np.dtype) -> Any:
         """Return W as (group, M/group, C/group * prod(kernel)) in the compute dtype."""
@@ -267,24 +534,214 @@ def conv(node: NodeInfo) -> Callable[..., tuple]:
     if const_w is not None:
         prepared_w = weights_matrix(xp.asarray(const_w), _compute_dtype(const_w.dtype))
 
-    def compute(x: Any, w: Any, b: Any = None) -> tuple:
+    def run(x: Any, w: Any, b: Any = None, z: Any = None, activate: Activation | None = None):
         cdt = _compute_dtype(x.dtype)
         n, c = x.shape[:2]
-        if w.shape[1] * group != c or w.shape[0] % group:
+        m = w.shape[0]
+        if w.shape[1] * group != c or m % group:
             raise ValueError(
                 f"{node.describe()}: X has {c} channels, W {tuple(w.shape)} with group {group}"
             )
         wa = window_attrs(tuple(w.shape[2:]))
-        geo = geometry(wa, tuple(x.shape[2:]))
+        plan = plan_for(wa, tuple(x.shape), m)
         wm = prepared_w if prepared_w is not None else weights_matrix(w, cdt)
-        cols = _im2col(xp, x.astype(cdt, copy=False), geo, wa, group)
-        y = _grouped_gemm(xp, wm, cols)  # (G, M/G, N * P)
-        y = y.reshape(w.shape[0], n, math.prod(geo.out_shape)).transpose(1, 0, 2)
-        if b is not None:
-            y = y + b.astype(cdt, copy=False).reshape(-1, 1)
+        if wm.dtype != cdt:
+            wm = wm.astype(cdt)
+        y = xp.empty((n, m) + plan.geo.out_shape, dtype=cdt)
+        bias = None if b is None else b.astype(cdt, copy=False)
+        native = x.dtype == cdt
+        # Z and the activation are applied chunk by chunk when Z has Y's shape
+        chunk_z = z if native and z is not None and z.shape == y.shape else None
+        chunked = native and (z is None or chunk_z is not None)
+        if y.size:
+            xc = x.astype(cdt, copy=False)
+            if plan.method == "depthwise":
+                _conv_depthwise(xp, plan, wa, wm, xc, y, bias, chunk_z,
+                                activate if chunked else None, scratch)
+            else:
+                _conv_gemm(xp, plan, wa, wm, xc, y, bias, chunk_z,
+                           activate if chunked else None, scratch)
+        if not native:
+            return y.astype(x.dtype)
+        if not chunked:
+            y += z.astype(cdt, copy=False)
+            if activate is not None:
+                activate(y)
+        return y
+
+    return run
+
+
+def _conv_plan(node: NodeInfo, wa: _WindowAttrs, x_shape: tuple[int, ...], m: int,
+               group: int) -> _ConvPlan:
+    """Plan Conv of an input of ``x_shape`` with ``m`` output channels."""
+    geo = _window_geometry(node, wa, x_shape[2:])
+    n, c = x_shape[:2]
+    taps = math.prod(wa.kernel)
+    if group > 1 and group == c and m == c:
+        layout = _phase_layout(geo, wa) if len(wa.kernel) == 2 else None
+        return _ConvPlan(geo, "depthwise", False, (), 0, 0, layout)
+    pointwise = taps == 1 and all(s == 1 for s in wa.strides) and not geo.padded
+    k = c // group * taps
+    chunks = _conv_chunks(n, geo.out_shape, c * taps, m)
+    positions = math.prod(geo.out_shape)
+    cols_size = out_size = 0
+    for n0, n1, r0, r1 in chunks:
+        width = (n1 - n0) * (positions // geo.out_shape[0] * (r1 - r0) if geo.out_shape else 1)
+        if not pointwise or n1 - n0 > 1:  # a 1x1 chunk of one image multiplies X in place
+            cols_size = max(cols_size, group * k * width)
+        if n1 - n0 > 1:
+            out_size = max(out_size, m * width)
+    return _ConvPlan(geo, "gemm", pointwise, chunks, cols_size, out_size)
+
+
+def _conv_epilogue(y: Any, bias: Any, z: Any, activate: Activation | None) -> None:
+    """y += bias (per channel, axis 1); y += z; activate(y): all in place."""
+    if bias is not None:
+        y += bias.reshape(_channel_shape(y.ndim))
+    if z is not None:
+        y += z
+    if activate is not None:
+        activate(y)
+
+
+def _conv_gemm(xp: Any, plan: _ConvPlan, wa: _WindowAttrs, wm: Any, x: Any, y: Any,
+               bias: Any, z: Any, activate: Activation | None, scratch: _Scratch) -> None:
+    """Conv by im2col and GEMM, chunk by chunk, into the preallocated ``y``."""
+    geo = plan.geo
+    n, c = x.shape[:2]
+    group, mg = wm.shape[:2]
+    m, cg = group * mg, c // group
+    nd = len(wa.kernel)
+    positions = math.prod(geo.out_shape)
+    per_row = positions // geo.out_shape[0] if nd else 1
+    src = _padded_input(xp, x, geo, scratch, 0) if geo.padded else x
+    windows = _sliding_windows(xp, src, geo, wa).reshape((n, group, cg) + geo.out_shape + wa.kernel)
+    # (group, C/group, *kernel, images, *out) from (images, group, C/group, *out, *kernel)
+    to_cols = (1, 2) + tuple(range(3 + nd, 3 + 2 * nd)) + (0,) + tuple(range(3, 3 + nd))
+    cols_buf = scratch.take((plan.cols_size,), x.dtype) if plan.cols_size else None
+    out_buf = scratch.take((plan.out_size,), x.dtype) if plan.out_size else None
+    y_flat = y.reshape(n, m, positions)
+    z_flat = None if z is None else z.reshape(n, m, positions)
+    for n0, n1, r0, r1 in plan.chunks:
+        images = n1 - n0
+        width = (r1 - r0) * per_row
+        if plan.pointwise and images == 1:
+            cols = x[n0].reshape(group, cg, positions)[:, :, r0 * per_row:r1 * per_row]
         else:
-            y = xp.ascontiguousarray(y)
-        return (y.reshape((n, w.shape[0]) + geo.out_shape).astype(x.dtype, copy=False),)
+            view = windows[n0:n1, :, :, r0:r1] if nd else windows[n0:n1]
+            view = view.transpose(to_cols)
+            cols = cols_buf[: view.size].reshape(view.shape)
+            xp.copyto(cols, view)
+            cols = cols.reshape(group, -1, images * width)
+        if images == 1:
+            out = y_flat[n0][:, r0 * per_row:r1 * per_row]
+            for g in range(group):
+                xp.matmul(wm[g], cols[g], out=out[g * mg:(g + 1) * mg])
+            if bias is not None:
+                out += bias[:, None]
+            if z_flat is not None:
+                out += z_flat[n0][:, r0 * per_row:r1 * per_row]
+        else:
+            product = out_buf[: m * images * width].reshape(m, images * width)
+            for g in range(group):
+                xp.matmul(wm[g], cols[g], out=product[g * mg:(g + 1) * mg])
+            out = y_flat[n0:n1]
+            product = product.reshape(m, images, positions).transpose(1, 0, 2)
+            if bias is not None:
+                xp.add(product, bias[:, None], out=out)
+            else:
+                xp.copyto(out, product)
+            if z_flat is not None:
+                out += z_flat[n0:n1]
+        if activate is not None:
+            activate(out)
+    if cols_buf is not None:
+        scratch.give(cols_buf)
+    if out_buf is not None:
+        scratch.give(out_buf)
+    if src is not x:
+        _give_padded(scratch, src, geo, 0)
+
+
+def _conv_depthwise(xp: Any, plan: _ConvPlan, wa: _WindowAttrs, wm: Any, x: Any, y: Any,
+                    bias: Any, z: Any, activate: Activation | None, scratch: _Scratch) -> None:
+    """Depthwise Conv (one input and output channel per group) into ``y``, then bias, Z and
+    the activation. In 2-D, the input is split into stride phases so that each tap of every
+    output row is a contiguous run (:class:`_PhaseLayout`); the runs of a block of channels
+    are copied into (taps, run) columns and contracted with the channels' weights by one
+    batched GEMV, then the valid part of each run is kept. Otherwise, a multiply-add of a
+    strided slice of the padded input per kernel tap."""
+    weights = wm.reshape(wm.shape[0], -1)  # (C, taps)
+    layout = plan.layout
+    if layout is None:  # not 2-D: strided slices of the padded input
+        src = _padded_input(xp, x, plan.geo, scratch, 0) if plan.geo.padded else x
+        tmp = scratch.take(y.shape, y.dtype)
+        shape = _channel_shape(y.ndim)
+        lead = (slice(None), slice(None))
+        for tap, slices in _tap_slices(plan.geo, wa):
+            if tap == 0:
+                xp.multiply(src[lead + slices], weights[:, 0].reshape(shape), out=y)
+            else:
+                xp.multiply(src[lead + slices], weights[:, tap].reshape(shape), out=tmp)
+                y += tmp
+        scratch.give(tmp)
+        if src is not x:
+            _give_padded(scratch, src, plan.geo, 0)
+        _conv_epilogue(y, bias, z, activate)
+        return
+    n, c = x.shape[:2]
+    out_h, out_w = plan.geo.out_shape
+    planes = _phase_planes(x, layout, scratch, 0)
+    flat = planes.reshape(n, c, layout.phases, -1)
+    taps, run = len(layout.taps), layout.run
+    # per channel: (1, taps) weights @ (taps, run) columns, the columns built for a block of
+    # channels at a time (one strided copy per phase), small enough to stay in cache
+    block = max(1, min(c, _DEPTHWISE_COLUMNS // (taps * run)))
+    cols = scratch.take((block, taps, run), y.dtype)
+    acc = scratch.take((block, 1, run), y.dtype)
+    tap_weights = weights[:, list(layout.tap_order)].reshape(c, 1, taps)
+    channel_bias = None if bias is None else bias.reshape(c, 1, 1)
+    item = flat.itemsize
+    for i in range(n):
+        views = []  # per phase grid: (first column, strided view of its taps for all channels)
+        first = 0
+        for phase, offset, (rows, columns), (row_step, col_step), grid in layout.grids:
+            base = flat[i, :, phase, offset:]
+            views.append((first, xp.lib.stride_tricks.as_strided(
+                base, shape=(c, rows, columns, run),
+                strides=(base.strides[0], row_step * item, col_step * item, item))))
+            first += len(grid)
+        for c0 in range(0, c, block):
+            c1 = min(c, c0 + block)
+            k = c1 - c0
+            for first, view in views:
+                part = view[c0:c1]
+                xp.copyto(cols[:k, first:first + part.shape[1] * part.shape[2]].reshape(
+                    part.shape), part)
+            xp.matmul(tap_weights[c0:c1], cols[:k], out=acc[:k])
+            kept = acc[:k].reshape(k, out_h, -1)[:, :, :out_w]
+            out = y[i, c0:c1]
+            if channel_bias is not None:
+                xp.add(kept, channel_bias[c0:c1], out=out)
+            else:
+                xp.copyto(out, kept)
+            if z is not None:
+                out += z[i, c0:c1]
+            if activate is not None:
+                activate(out)
+    scratch.give(cols)
+    scratch.give(acc)
+    scratch.give(planes, 0, layout.key)
+
+
+@kernels.register("Conv", since=1)
+def conv(node: NodeInfo) -> Callable[..., tuple]:
+    """Conv (all versions): im2col and GEMM in cache-sized chunks (see :func:`conv_kernel`)."""
+    run = conv_kernel(node)
+
+    def compute(x: Any, w: Any, b: Any = None) -> tuple:
+        return (run(x, w, b),)
 
     return compute
 
@@ -294,27 +751,6 @@ def _grouped_gemm(xp: Any, a: Any, b: Any) -> Any:
     if a.shape[0] == 1:
         return xp.matmul(a[0], b[0])[None]
     return xp.matmul(a, b)
-
-
-def _im2col(xp: Any, x: Any, geo: _WindowGeometry, wa: _WindowAttrs, group: int) -> Any:
-    """Return the im2col matrix of ``x`` as (group, C/group * prod(kernel), N * prod(out)).
-
-    Batch and output positions share the GEMM's column axis, so each group is one big GEMM.
-    """
-    n, c = x.shape[:2]
-    nd = len(wa.kernel)
-    cg = c // group
-    columns = n * math.prod(geo.out_shape)
-    pointwise = all(k == 1 for k in wa.kernel) and all(s == 1 for s in wa.strides)
-    if pointwise and not geo.padded:
-        windows = x.reshape(n, group, cg, math.prod(geo.out_shape))
-        return windows.transpose(1, 2, 0, 3).reshape(group, cg, columns)
-    windows = _sliding_windows(xp, _pad_spatial(xp, x, geo, 0), geo, wa)
-    windows = windows.reshape((n, group, cg) + geo.out_shape + wa.kernel)
-    kernel_axes = tuple(range(3 + nd, 3 + 2 * nd))
-    out_axes = tuple(range(3, 3 + nd))
-    cols = windows.transpose((1, 2) + kernel_axes + (0,) + out_axes)
-    return cols.reshape(group, cg * math.prod(wa.kernel), columns)
 
 
 # --------------------------------------------------------------------------------------------
@@ -431,9 +867,12 @@ def max_pool(node: NodeInfo) -> Callable[..., tuple]:
     # fmax skips NaN like onnxruntime's `if (v > best)` scan
     larger = xp.maximum if np.dtype(node.input_dtypes[0] or np.float32).kind in "iu" else xp.fmax
     plan = _shape_cache(lambda shape: _window_geometry(node, wa, shape))
+    scratch = _Scratch(xp)
 
     def compute(x: Any) -> tuple:
         geo = plan(tuple(x.shape[2:]))
+        if not want_indices and x.dtype.kind == "f" and x.size and math.prod(geo.out_shape):
+            return (_separable_reduce(xp, x, geo, wa, scratch, -np.inf, larger),)
         work_dtype, pad_value = _max_pool_pad_value(x.dtype)
         xpad = _pad_spatial(xp, x.astype(work_dtype, copy=False), geo, pad_value)
         lead = (slice(None), slice(None))
@@ -519,6 +958,7 @@ def average_pool(node: NodeInfo) -> Callable[..., tuple]:
         return geo, {"counts": _window_counts(geo, wa, include_pad)}
 
     plan = _shape_cache(build)
+    scratch = _Scratch(xp)
 
     def compute(x: Any) -> tuple:
         geo, prepared = plan(tuple(x.shape[2:]))
@@ -526,6 +966,10 @@ def average_pool(node: NodeInfo) -> Callable[..., tuple]:
         key = np.dtype(cdt).name
         if key not in prepared:
             prepared[key] = xp.asarray(prepared["counts"].astype(cdt))
+        if x.dtype == cdt and x.size and math.prod(geo.out_shape):
+            sums = _separable_reduce(xp, x, geo, wa, scratch, 0, xp.add)
+            sums /= prepared[key]
+            return (sums,)
         xpad = _pad_spatial(xp, x.astype(cdt, copy=False), geo, 0)
         lead = (slice(None), slice(None))
         sums = xp.zeros(x.shape[:2] + geo.out_shape, dtype=cdt)
@@ -677,6 +1121,21 @@ def instance_normalization(node: NodeInfo) -> Callable[..., tuple]:
     return compute
 
 
+def normalize_rows(xp: Any, y: Any, epsilon: float) -> tuple[Any, Any]:
+    """Normalize each row of the fresh 2-D float array ``y`` in place to zero mean and unit
+    variance (``epsilon`` added to the variance); return (mean, 1 / std), each (rows, 1)."""
+    mean = y.mean(axis=1, keepdims=True)
+    y -= mean
+    var = xp.einsum("ij,ij->i", y, y)  # sum of squares without a temporary
+    var *= y.dtype.type(1 / y.shape[1])
+    var += y.dtype.type(epsilon)
+    inv_std = xp.sqrt(var, out=var)
+    xp.divide(y.dtype.type(1), inv_std, out=inv_std)
+    inv_std = inv_std.reshape(-1, 1)
+    y *= inv_std
+    return mean, inv_std
+
+
 @kernels.register("LayerNormalization", since=17)
 def layer_normalization(node: NodeInfo) -> Callable[..., tuple]:
     """LayerNormalization-17: normalize over axes [axis, rank) in stash_type precision."""
@@ -694,15 +1153,21 @@ def layer_normalization(node: NodeInfo) -> Callable[..., tuple]:
 
     def compute(x: Any, scale: Any, bias: Any = None) -> tuple:
         first = _normalize_axis(node, axis, x.ndim)
-        axes = tuple(range(first, x.ndim))
         work = cdt if x.dtype != np.float64 else np.dtype(np.float64)
-        xc = x.astype(work, copy=False)
-        mean = xc.mean(axis=axes, keepdims=True)
-        centered = xc - mean
-        var = (centered * centered).mean(axis=axes, keepdims=True)
-        inv_std = 1.0 / xp.sqrt(var + work.type(epsilon))
-        y = centered  # a fresh array: normalize it in place
-        y *= inv_std
+        rows, width = math.prod(x.shape[:first]), math.prod(x.shape[first:])
+        stat_shape = tuple(x.shape[:first]) + (1,) * (x.ndim - first)
+        if rows and width:
+            y = xp.array(x, dtype=work, order="C")  # a fresh array: normalize it in place
+            mean, inv_std = normalize_rows(xp, y.reshape(rows, width), epsilon)
+            mean, inv_std = mean.reshape(stat_shape), inv_std.reshape(stat_shape)
+        else:
+            axes = tuple(range(first, x.ndim))
+            xc = x.astype(work, copy=False)
+            mean = xc.mean(axis=axes, keepdims=True)
+            y = xc - mean
+            var = (y * y).mean(axis=axes, keepdims=True)
+            inv_std = 1.0 / xp.sqrt(var + work.type(epsilon))
+            y *= inv_std
         y *= scale.astype(work, copy=False)
         if bias is not None:
             y += bias.astype(work, copy=False)
@@ -754,6 +1219,28 @@ def lrn(node: NodeInfo) -> Callable[..., tuple]:
 _LOW_PRECISION_FLOATS = frozenset(np.dtype(t) for t in (np.float16, ml_dtypes.bfloat16))
 
 
+#: elements per block of rows that softmax takes through all its steps while in cache
+_SOFTMAX_CHUNK = 1 << 15
+
+
+def softmax_rows(xp: Any, x: Any, out: Any) -> Any:
+    """Write the softmax of each row of the C-contiguous 2-D float array ``x`` into ``out``
+    (which may be ``x``): x - max, exp, divide by the sum, a block of rows at a time."""
+    rows, width = x.shape
+    step = max(1, _SOFTMAX_CHUNK // max(width, 1))
+    peak = xp.empty((min(step, rows), 1), x.dtype)
+    total = xp.empty((min(step, rows), 1), x.dtype)
+    for r0 in range(0, rows, step):
+        block, o = x[r0:r0 + step], out[r0:r0 + step]
+        k = block.shape[0]
+        xp.max(block, axis=1, keepdims=True, out=peak[:k])
+        xp.subtract(block, peak[:k], out=o)
+        xp.exp(o, out=o)
+        xp.sum(o, axis=1, keepdims=True, out=total[:k])
+        o /= total[:k]
+    return out
+
+
 def _softmax_factory(node: NodeInfo, log: bool) -> Callable[..., tuple]:
     """Build Softmax/LogSoftmax: opset < 13 coerces to 2-D at ``axis``, 13+ uses one axis.
 
@@ -781,7 +1268,11 @@ def _softmax_factory(node: NodeInfo, log: bool) -> Callable[..., tuple]:
             xc = x.astype(_compute_dtype(x.dtype), copy=False)
         else:  # each step rounded to the input type, as the ONNX reference computes it
             xc = x
-        if coerce:
+        if not log and xc.dtype == _compute_dtype(x.dtype) and (coerce or ax == x.ndim - 1):
+            rows = math.prod(x.shape[:ax]) if coerce else math.prod(x.shape[:-1])
+            flat = xp.ascontiguousarray(xc).reshape(rows, -1)
+            y = softmax_rows(xp, flat, xp.empty_like(flat)).reshape(x.shape)
+        elif coerce:
             rows = math.prod(x.shape[:ax])
             y = along_axis(xc.reshape(rows, -1), 1).reshape(x.shape)
         else:
