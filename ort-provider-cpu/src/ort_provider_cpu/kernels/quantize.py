@@ -387,7 +387,14 @@ def qlinear_conv(node: NodeInfo):
         if b is not None:
             acc = acc + _per_channel(b.astype(_F64), acc.ndim)
         w_s = _per_channel(w_scale, acc.ndim)
-        values = acc * _multiplier(x_scale.reshape(()), w_s, y_scale.reshape(()))
+        if x_scale.dtype == w_scale.dtype == y_scale.dtype == np.float32:
+            # as ONNX Runtime requantizes: float32 multiplier x_scale * w_scale / y_scale,
+            # float32 product, rounded half to even (float64 here moves rounding ties)
+            f32 = np.float32
+            multiplier = (x_scale.reshape(()).astype(f32) * w_s.astype(f32)) / y_scale.reshape(())
+            values = np.rint(acc.astype(f32) * multiplier.astype(f32)).astype(_F64)
+        else:
+            values = acc * _multiplier(x_scale.reshape(()), w_s, y_scale.reshape(()))
         values = values + y_zero_point.astype(_F64).reshape(())
         return (np.asarray(_saturate_cast(values, y_zero_point.dtype)),)
 
