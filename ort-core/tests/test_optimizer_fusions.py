@@ -421,3 +421,23 @@ def test_no_contrib_op_is_produced_without_a_kernel_for_it():
     assert not any(n.domain == MS for n in optimized.graph.node)
     assert not any(o.domain == MS for o in optimized.opset_import)
     onnx.checker.check_model(optimized, full_check=True)
+
+
+def test_conv_add_without_activation_becomes_fused_conv_that_onnxruntime_runs():
+    """MobileNetV2's residual: Conv -> Add(skip), no activation after it."""
+    import onnxruntime
+
+    w = _init("W", _rand(4, 4, 3, 3, scale=0.3))
+    b = _init("B", _rand(4))
+    nodes = [helper.make_node("Conv", ["X", "W", "B"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["c", "X"], ["Y"])]
+    model = _model(nodes, [_vi("X", [2, 4, 5, 5])], [_vi("Y", [2, 4, 5, 5])], [w, b])
+    x = _rand(2, 4, 5, 5)
+    optimized = _fused(model, {"X": x})
+    assert _ops(optimized) == Counter({"com.microsoft:FusedConv": 1})
+    fused = optimized.graph.node[0]
+    assert not any(a.name == "activation" for a in fused.attribute)
+    theirs = onnxruntime.InferenceSession(optimized.SerializeToString(),
+                                          providers=["CPUExecutionProvider"]).run(None, {"X": x})
+    ours = _session(model, ort.GraphOptimizationLevel.ORT_DISABLE_ALL).run(None, {"X": x})
+    np.testing.assert_allclose(theirs[0], ours[0], rtol=1e-4, atol=1e-5)

@@ -126,12 +126,14 @@ def _match_conv_activation(view: GraphView, rewriter: Rewriter, index: int,
 
 
 def _fused_conv(rewriter: Rewriter, conv: NodeProto, inputs: list[str], output: str,
-                act: tuple[str, list[float]]) -> NodeProto:
-    """A FusedConv with ``conv``'s attributes and the activation ``act``."""
+                act: tuple[str, list[float]] | None) -> NodeProto:
+    """A FusedConv with ``conv``'s attributes and the activation ``act`` (None: no
+    activation attribute, i.e. identity, as onnxruntime reads it)."""
+    extra = {} if act is None else {"activation": act[0]}
     node = rewriter.make_node("FusedConv", inputs, [output], f"{conv.name or 'Conv'}_fused",
-                              domain=MS_DOMAIN, activation=act[0])
+                              domain=MS_DOMAIN, **extra)
     node.attribute.extend(a for a in conv.attribute)
-    if act[1]:
+    if act is not None and act[1]:
         node.attribute.append(helper.make_attribute("activation_params", act[1]))
     return node
 
@@ -150,11 +152,9 @@ def _match_conv_add_activation(view: GraphView, rewriter: Rewriter, index: int,
     if len(add.input) != 2 or add.input[0] == add.input[1]:
         return
     found_act = _sole_activation(view, add.output[0], rewriter)
-    if found_act is None:
-        return
-    act = _conv_activation(view, found_act[1])
-    if act is None:
-        return
+    act = _conv_activation(view, found_act[1]) if found_act is not None else None
+    if act is None:  # Conv + Add alone (MobileNet's residuals): FusedConv without activation
+        found_act = None
     for side in (0, 1):
         conv_found = view.producer_of(add.input[side], "Conv")
         if conv_found is None or rewriter.claimed([conv_found[0]]):
@@ -168,14 +168,18 @@ def _match_conv_add_activation(view: GraphView, rewriter: Rewriter, index: int,
                 or not view.is_float(z, _FLOAT32) or not view.is_float(conv.input[0], _FLOAT32)):
             continue
         inputs = list(conv.input) + [""] * (3 - len(conv.input)) + [z]
-        rewriter.replace([conv_index, index, found_act[0]],
-                         [_fused_conv(rewriter, conv, inputs, found_act[1].output[0], act)])
+        if found_act is None:
+            rewriter.replace([conv_index, index],
+                             [_fused_conv(rewriter, conv, inputs, add.output[0], None)])
+        else:
+            rewriter.replace([conv_index, index, found_act[0]],
+                             [_fused_conv(rewriter, conv, inputs, found_act[1].output[0], act)])
         return
 
 
 @register_pass(2, "ConvAddActivationFusion")
 def fuse_conv_add_activation(model: ModelProto, context: OptimizerContext) -> bool:
-    """Conv -> Add(Z of the same shape) -> activation: FusedConv with the sum input Z."""
+    """Conv -> Add(Z of the same shape) [-> activation]: FusedConv with the sum input Z."""
     if not GraphView.of(model, context).can_run(MS_DOMAIN, "FusedConv"):
         return False
     return fuse_node_pattern(model, context, ["Add"], _match_conv_add_activation)
