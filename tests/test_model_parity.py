@@ -218,3 +218,23 @@ def test_load_from_path_and_pathlike(model_bytes, tmp_path):
         assert _node_args(session.get_inputs()) == [("input", "tensor(float)", ["batch", 20])]
         (got,) = session.run(None, feeds)
         np.testing.assert_allclose(got, expected[0], rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("name", ["resnet_cnn", "bert_encoder", "mlp"])
+def test_a_discarded_session_is_freed_without_the_cycle_collector(name):
+    """Kernels keep their NodeInfo and the optimizer keeps a view of its context: neither may
+    refer back to the plan or the session, or big models pile up until a gc run."""
+    import gc
+    import weakref
+
+    model = getattr(generate, name)()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        session_ref, plan_ref = weakref.ref(sess), weakref.ref(sess._plan)
+        del sess
+        assert session_ref() is None and plan_ref() is None
+    finally:
+        if enabled:
+            gc.enable()

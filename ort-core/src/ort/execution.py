@@ -10,6 +10,7 @@ and device (constants are copied once, at plan time).
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -114,6 +115,8 @@ class ExecutionPlan:
         the others are fed in host memory."""
         self.graph = graph
         self.partition = part
+        plan = weakref.ref(self)  # kernels keep their NodeInfo: no reference cycle to the plan
+        self._subgraph_compiler = lambda proto: plan()._compile_subgraph(proto)
         self.slots: dict[str, int] = {"": _NONE_SLOT}
         self._slot_count = 2
         self._location: dict[int, ExecutionProvider | None] = {}  # None: host memory
@@ -232,7 +235,7 @@ class ExecutionPlan:
             provider=provider,
             graph=graph,
             implicit_input_names=implicit,
-            subgraph_compiler=self._compile_subgraph,
+            subgraph_compiler=self._subgraph_compiler,
         )
         try:
             compute = kernel.factory(info)

@@ -89,6 +89,7 @@ def optimize_model(model: ModelProto, level: int, context: OptimizerContext,
                 context.cached_view = None  # the model changed: index it afresh
         if not changed:
             break
+    context.cached_view = None  # the view refers back to the context: no cycle left behind
     return optimized
 
 
