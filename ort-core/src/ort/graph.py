@@ -20,7 +20,8 @@ from onnx import AttributeProto, GraphProto, TypeProto, ValueInfoProto, numpy_he
 from .errors import InvalidGraph
 from .types import np_dtype_of
 
-__all__ = ["Node", "Graph", "tensor_to_array", "attribute_value", "subgraph_free_names"]
+__all__ = ["Node", "Graph", "tensor_to_array", "attribute_value", "constant_value",
+           "subgraph_free_names"]
 
 
 #: Element types whose raw bytes are exactly numpy's little-endian layout of the dtype.
@@ -88,7 +89,7 @@ def _sparse_to_dense(sparse: onnx.SparseTensorProto) -> np.ndarray:
     return dense
 
 
-def _constant_value(node: onnx.NodeProto) -> np.ndarray:
+def constant_value(node: onnx.NodeProto) -> np.ndarray:
     """The array a ``Constant`` node produces."""
     if len(node.attribute) != 1:
         raise InvalidGraph(
@@ -212,7 +213,7 @@ class Graph:
         raw_nodes = []
         for proto in graph.node:
             if proto.op_type == "Constant" and proto.domain in ("", "ai.onnx") and proto.output:
-                self.initializers[proto.output[0]] = _constant_value(proto)
+                self.initializers[proto.output[0]] = constant_value(proto)
                 self.constant_names.add(proto.output[0])
             else:
                 raw_nodes.append(proto)

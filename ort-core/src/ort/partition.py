@@ -233,7 +233,9 @@ def partition(graph: Graph, providers: list[ExecutionProvider], registry: Regist
                 if fused is None:
                     raise OrtNotImplemented(
                         f"{provider.name} claimed a fused subgraph of nodes "
-                        f"{sorted(index.node_indices)} that is not convex")
+                        f"{sorted(index.node_indices)} that is not convex: a node outside it, "
+                        "between its members, reads a member's output; a group must take "
+                        "such nodes in or end before them")
                 fused_count += 1
                 assignment = Assignment(fused[0], provider, fused[1])
                 for i in index.node_indices:

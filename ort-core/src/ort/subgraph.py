@@ -17,7 +17,6 @@ import numpy as np
 import onnx
 
 from .graph import Graph, subgraph_free_names
-from .types import np_dtype_of
 
 if TYPE_CHECKING:
     from .execution import ExecutionPlan
@@ -57,13 +56,7 @@ class Subgraph:
 
     def output_dtype(self, index: int) -> np.dtype | None:
         """The element dtype of tensor output ``index``, if the model declares it."""
-        tp = self.output_types[index]
-        if tp is not None and tp.WhichOneof("value") == "tensor_type" and tp.tensor_type.elem_type:
-            try:
-                return np_dtype_of(tp.tensor_type.elem_type)
-            except ValueError:
-                return None
-        return None
+        return self.plan.graph.dtype_of(self.output_names[index])
 
     def run(self, inputs: Sequence[Any], outer: Mapping[str, Any],
             to_host: bool = True) -> list[Any]:

@@ -274,20 +274,10 @@ def _folded_nodes(view: GraphView, indices: list[int], values: dict[str, Any],
 
 def _apply(view: GraphView, folded: set[int], values: dict[str, Any]) -> bool:
     """Remove the folded nodes; their outputs still read elsewhere become initializers."""
-    view.invalidate()
     remaining = [n for i, n in enumerate(view.nodes) if i not in folded]
     read = {i for n in remaining for i in n.input if i} | view.protected
     new_inits = [array_to_tensor(values[out], out)
                  for index in sorted(folded) for out in view.nodes[index].output
                  if out and out in read]
-    kept = []
-    for node in remaining:
-        copy = NodeProto()
-        copy.CopyFrom(node)
-        kept.append(copy)
-    del view.graph.node[:]
-    view.graph.node.extend(kept)
-    view.graph.initializer.extend(new_inits)
-    if view.model.ir_version < 4 and new_inits:
-        view.model.ir_version = 4
+    view.write_nodes(remaining, new_inits)
     return True

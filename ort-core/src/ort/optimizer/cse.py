@@ -25,17 +25,6 @@ _MAX_COMPARED_BYTES = 4096
 _PURE_DOMAINS = ("", "ai.onnx", "ai.onnx.ml", "com.microsoft")
 
 
-def _write_nodes(view: GraphView, nodes: list[NodeProto]) -> None:
-    view.invalidate()
-    copies = []
-    for node in nodes:
-        copy = NodeProto()
-        copy.CopyFrom(node)
-        copies.append(copy)
-    del view.graph.node[:]
-    view.graph.node.extend(copies)
-
-
 @register_pass(1, "ShapeInputMerge")
 def merge_shape_inputs(model: ModelProto, context: OptimizerContext) -> bool:
     """Point ``Shape`` nodes of equally shaped (symbolic) values at one of them."""
@@ -61,7 +50,7 @@ def merge_shape_inputs(model: ModelProto, context: OptimizerContext) -> bool:
             node.input[0] = first
             changed = True
     if changed:
-        _write_nodes(view, [view.nodes[i] for i in order])
+        view.write_nodes([view.nodes[i] for i in order])
     return changed
 
 
@@ -131,5 +120,5 @@ def eliminate_common_subexpressions(model: ModelProto, context: OptimizerContext
         rename.update((mine, theirs) for mine, theirs in zip(node.output, first.output) if mine)
         changed = True
     if changed:
-        _write_nodes(view, kept)
+        view.write_nodes(kept)
     return changed

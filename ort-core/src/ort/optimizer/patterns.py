@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
-from ..graph import attribute_value, subgraph_free_names, tensor_to_array
+from ..graph import attribute_value, constant_value, subgraph_free_names, tensor_to_array
 from . import OptimizerContext
 
 __all__ = [
@@ -155,6 +155,19 @@ class GraphView:
         """Say the model is about to change: later :meth:`of` calls index it afresh."""
         if self.context.cached_view is self:
             self.context.cached_view = None
+
+    def write_nodes(self, nodes: Sequence[NodeProto],
+                    initializers: Sequence[TensorProto] = ()) -> None:
+        """Make ``nodes`` (copied: they may be this graph's own) the graph's node list and
+        append ``initializers``; the one way passes rewrite the graph."""
+        self.invalidate()
+        copies = [_copy(node) for node in nodes]
+        del self.graph.node[:]
+        self.graph.node.extend(copies)
+        if initializers:
+            self.graph.initializer.extend(initializers)
+            if self.model.ir_version < 4:  # IR 3 wants every initializer listed as an input
+                self.model.ir_version = 4
 
     def __getattr__(self, name: str) -> Any:
         # the indices are built on first use: many passes only ask can_run() and stop
@@ -401,21 +414,15 @@ def _derived_shape(view: GraphView, name: str) -> tuple[Any, ...] | None:
         view._depth -= 1
 
 
+_NUMERIC_CONSTANT_FORMS = ("value", "value_float", "value_floats", "value_int", "value_ints")
+
+
 def _constant_node_value(node: NodeProto) -> np.ndarray | None:
-    """The tensor a ``Constant`` node holds (None for unsupported forms)."""
-    a = node.attribute[0]
-    value = attribute_value(a)
-    if a.name == "value":
-        return value
-    if a.name == "value_float":
-        return np.array(value, dtype=np.float32)
-    if a.name == "value_floats":
-        return np.array(value, dtype=np.float32).reshape(-1)
-    if a.name == "value_int":
-        return np.array(value, dtype=np.int64)
-    if a.name == "value_ints":
-        return np.array(value, dtype=np.int64).reshape(-1)
-    return None
+    """The tensor a ``Constant`` node holds (None for sparse and string forms, which the
+    passes leave alone)."""
+    if node.attribute[0].name not in _NUMERIC_CONSTANT_FORMS:
+        return None
+    return constant_value(node)
 
 
 def array_to_tensor(array: np.ndarray, name: str) -> TensorProto:
@@ -494,20 +501,12 @@ class Rewriter:
         if not self.changed:
             return False
         view = self.view
-        view.invalidate()
         kept: list[NodeProto] = list(self._first)
         for index, node in enumerate(view.nodes):
             if index not in self._removed:
-                kept.append(_copy(node))
-            for new in self._inserted.get(index, []):
-                kept.append(new)
-        graph = view.graph
-        del graph.node[:]
-        graph.node.extend(kept)
-        if self._initializers:
-            graph.initializer.extend(self._initializers)
-            if view.model.ir_version < 4:  # IR 3 wants every initializer listed as an input
-                view.model.ir_version = 4
+                kept.append(node)
+            kept.extend(self._inserted.get(index, []))
+        view.write_nodes(kept, self._initializers)
         for domain in sorted(self._domains):
             ensure_opset(view.model, domain, 1)
         return True

@@ -130,22 +130,41 @@ _CONV_ACTIVATION_PARAMS = {
 }
 
 
-@kernels.register("FusedConv", since=1, domain=MS)
-def fused_conv(node: NodeInfo):
-    """FusedConv 1+: activation(Conv(X, W, B) + Z); ``activation`` is Relu, LeakyRelu,
-    Sigmoid, Tanh, Clip or HardSigmoid, its parameters listed in ``activation_params``."""
-    name = node.attrs.get("activation", "")
-    if isinstance(name, bytes):
-        name = name.decode()
+def conv_activation(node: NodeInfo) -> tuple[str, dict[str, float]]:
+    """FusedConv's activation name and its parameters (from ``activation_params``),
+    validated; shared with the CUDA provider's FusedConv."""
+    name = str(node.attrs.get("activation", ""))
     if name not in _CONV_ACTIVATION_PARAMS:
-        raise ValueError(f"{node.describe()}: unsupported activation {name!r}")
+        raise ValueError(f"{node.describe()}: unsupported activation {name!r}; FusedConv takes "
+                         f"{sorted(n for n in _CONV_ACTIVATION_PARAMS if n)}")
     keys = _CONV_ACTIVATION_PARAMS[name]
     values = list(node.attrs.get("activation_params", []) or [])
     if values and len(values) != len(keys):
         raise ValueError(
             f"{node.describe()}: activation {name} takes activation_params {list(keys)}, "
             f"got {values}")
-    activate = _activation(node, name, dict(zip(keys, values)))
+    return name, dict(zip(keys, values))
+
+
+def gemm_activation(node: NodeInfo) -> tuple[str, dict[str, float]]:
+    """FusedGemm's activation name and its parameters (``activation_alpha``/``_beta``/
+    ``_gamma``, or the older ``leaky_relu_alpha``); shared with the CUDA provider."""
+    name = str(node.attrs.get("activation", ""))
+    params: dict[str, float] = {}
+    for key in ("alpha", "beta", "gamma"):
+        if f"activation_{key}" in node.attrs:
+            params[key] = float(node.attrs[f"activation_{key}"])
+    if name == "LeakyRelu" and "alpha" not in params and "leaky_relu_alpha" in node.attrs:
+        params["alpha"] = float(node.attrs["leaky_relu_alpha"])  # older FusedGemm models
+    return name, params
+
+
+@kernels.register("FusedConv", since=1, domain=MS)
+def fused_conv(node: NodeInfo):
+    """FusedConv 1+: activation(Conv(X, W, B) + Z); ``activation`` is Relu, LeakyRelu,
+    Sigmoid, Tanh, Clip or HardSigmoid, its parameters listed in ``activation_params``."""
+    name, params = conv_activation(node)
+    activate = _activation(node, name, params)
     plain = _as_plain_op(node, "Conv", 11, ("activation", "activation_params"), 3,
                          {"auto_pad": "NOTSET", "group": 1})
     convolve = conv_kernel(plain)
@@ -169,13 +188,7 @@ def fused_conv(node: NodeInfo):
 def fused_gemm(node: NodeInfo):
     """FusedGemm 1+: activation(alpha * A' B' + beta * C); the activation's attributes are
     ``activation_alpha``, ``activation_beta``, ``activation_gamma``."""
-    name = node.attrs.get("activation", "")
-    params: dict[str, float] = {}
-    for key in ("alpha", "beta", "gamma"):
-        if f"activation_{key}" in node.attrs:
-            params[key] = float(node.attrs[f"activation_{key}"])
-    if name == "LeakyRelu" and "alpha" not in params and "leaky_relu_alpha" in node.attrs:
-        params["alpha"] = float(node.attrs["leaky_relu_alpha"])  # older FusedGemm models
+    name, params = gemm_activation(node)
     activate = _activation(node, name, params)
     plain = _as_plain_op(
         node, "Gemm", 13, ("activation", "activation_alpha", "activation_beta",

@@ -244,31 +244,29 @@ def _cumsum(xp, x, axis: int, exclusive: bool, reverse: bool, product: bool = Fa
     return xp.ascontiguousarray(out)
 
 
-@kernels.register("CumSum", 11)
-def cumsum(node: NodeInfo):
-    """CumSum(x, axis) with ``exclusive`` and ``reverse`` attributes."""
-    xp = node.xp
-    exclusive = bool(node.attrs.get("exclusive", 0))
-    reverse = bool(node.attrs.get("reverse", 0))
-
-    def compute(x, axis):
-        return (_cumsum(xp, x, int(np.asarray(axis).reshape(-1)[0]), exclusive, reverse),)
-
-    return compute
-
-
-@kernels.register("CumProd", 26)
-def cumprod(node: NodeInfo):
-    """CumProd 26+: CumProd(x, axis) with ``exclusive`` (first product is 1) and ``reverse``."""
+def _cumulative(node: NodeInfo, product: bool):
+    """The compute function of CumSum (``product=False``) or CumProd along ``axis``."""
     xp = node.xp
     exclusive = bool(node.attrs.get("exclusive", 0))
     reverse = bool(node.attrs.get("reverse", 0))
 
     def compute(x, axis):
         axis = int(np.asarray(axis).reshape(-1)[0])
-        return (_cumsum(xp, x, axis, exclusive, reverse, product=True),)
+        return (_cumsum(xp, x, axis, exclusive, reverse, product=product),)
 
     return compute
+
+
+@kernels.register("CumSum", 11)
+def cumsum(node: NodeInfo):
+    """CumSum(x, axis) with ``exclusive`` and ``reverse`` attributes."""
+    return _cumulative(node, product=False)
+
+
+@kernels.register("CumProd", 26)
+def cumprod(node: NodeInfo):
+    """CumProd 26+: CumProd(x, axis) with ``exclusive`` (first product is 1) and ``reverse``."""
+    return _cumulative(node, product=True)
 
 
 @kernels.register("Det", 11, 21)

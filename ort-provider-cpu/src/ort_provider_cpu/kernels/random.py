@@ -87,19 +87,7 @@ def _normal(rng: np.random.RandomState, shape: tuple[int, ...], dtype: np.dtype,
     return values * dtype.type(scale) + dtype.type(mean)
 
 
-def _register_versions(op: str, versions: Sequence[int]) -> Callable:
-    """Decorator: register a factory for every schema version range of ``op``."""
-    bounds = list(versions) + [None]
-
-    def decorate(factory: Callable) -> Callable:
-        for since, nxt in zip(bounds[:-1], bounds[1:]):
-            kernels.register(op, since=since, until=None if nxt is None else nxt - 1)(factory)
-        return factory
-
-    return decorate
-
-
-@_register_versions("RandomUniform", (1, 22))
+@kernels.register("RandomUniform", since=1)
 def random_uniform(node: NodeInfo) -> Callable[..., tuple]:
     """RandomUniform 1+: tensor of ``shape`` uniform in [low, high), type ``dtype``."""
     dtype = _dtype_attr(node, _float_types(node), 1)
@@ -113,7 +101,7 @@ def random_uniform(node: NodeInfo) -> Callable[..., tuple]:
     return compute
 
 
-@_register_versions("RandomNormal", (1, 22))
+@kernels.register("RandomNormal", since=1)
 def random_normal(node: NodeInfo) -> Callable[..., tuple]:
     """RandomNormal 1+: tensor of ``shape`` from N(mean, scale²), type ``dtype``."""
     dtype = _dtype_attr(node, _float_types(node), 1)
@@ -127,7 +115,7 @@ def random_normal(node: NodeInfo) -> Callable[..., tuple]:
     return compute
 
 
-@_register_versions("RandomUniformLike", (1, 22))
+@kernels.register("RandomUniformLike", since=1)
 def random_uniform_like(node: NodeInfo) -> Callable[..., tuple]:
     """RandomUniformLike 1+: uniform values in [low, high) shaped like the input."""
     dtype = _like_dtype(node, node.input_dtypes[0] if node.input_dtypes else None)
@@ -141,7 +129,7 @@ def random_uniform_like(node: NodeInfo) -> Callable[..., tuple]:
     return compute
 
 
-@_register_versions("RandomNormalLike", (1, 22))
+@kernels.register("RandomNormalLike", since=1)
 def random_normal_like(node: NodeInfo) -> Callable[..., tuple]:
     """RandomNormalLike 1+: values from N(mean, scale²) shaped like the input."""
     dtype = _like_dtype(node, node.input_dtypes[0] if node.input_dtypes else None)
@@ -155,7 +143,7 @@ def random_normal_like(node: NodeInfo) -> Callable[..., tuple]:
     return compute
 
 
-@_register_versions("Multinomial", (7, 22))
+@kernels.register("Multinomial", since=7)
 def multinomial(node: NodeInfo) -> Callable[..., tuple]:
     """Multinomial 7+: ``sample_size`` class indices per row of unnormalized log-probabilities.
     """
@@ -192,7 +180,7 @@ def _sample_categorical(logits: np.ndarray, draws: np.ndarray) -> np.ndarray:
     return np.minimum(index, classes - 1)
 
 
-@_register_versions("Bernoulli", (15, 22))
+@kernels.register("Bernoulli", since=15)
 def bernoulli(node: NodeInfo) -> Callable[..., tuple]:
     """Bernoulli 15+: 1 with probability p (the input), else 0, as ``dtype`` (default: the
     input's type)."""

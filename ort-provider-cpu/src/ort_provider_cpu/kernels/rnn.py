@@ -1,7 +1,7 @@
 """CPU kernels: Recurrent ops: RNN, LSTM, GRU.
 
 The three ops share one driver (:func:`_recurrent_factory`): attributes are parsed once per node
-into a :class:`_RnnConfig`; at run time the input projection ``X·Wᵀ + Wb`` of every time step is
+into a :class:`RnnConfig`; at run time the input projection ``X·Wᵀ + Wb`` of every time step is
 one GEMM per direction, and only the recurrence ``H·Rᵀ`` runs in a Python loop over time steps.
 Reverse directions and ``sequence_lens`` are handled by gathering each batch entry's steps into
 processing order (:func:`_step_order`), running the loop with a validity mask (hidden and cell
@@ -11,8 +11,9 @@ back to their time positions. float16/bfloat16 inputs are computed in float32.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -46,36 +47,35 @@ _DEFAULT_ACTIVATIONS = {"RNN": ("Tanh",), "GRU": ("Sigmoid", "Tanh"),
 _DIRECTIONS = {"forward": 1, "foward": 1, "reverse": 1, "bidirectional": 2}  # GRU-1's typo
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    """Logistic function without overflow warnings."""
-    return np.tanh(x * x.dtype.type(0.5)) * x.dtype.type(0.5) + x.dtype.type(0.5)
-
-
-def _make_activation(name: str, alpha: float | None, beta: float | None) -> Activation:
-    """Return the elementwise activation ``name`` (lowercase) with its alpha/beta bound."""
+def make_activation(name: str, alpha: float | None, beta: float | None,
+                    xp: ModuleType = np) -> Activation:
+    """Return the elementwise activation ``name`` (lowercase) with its alpha/beta bound,
+    computing with the array namespace ``xp`` (numpy here, cupy for the CUDA provider)."""
+    t = lambda x, v: x.dtype.type(v)  # noqa: E731 - a scalar of x's type
     if name == "relu":
-        return lambda x: np.maximum(x, x.dtype.type(0))
+        return lambda x: xp.maximum(x, t(x, 0))
     if name == "tanh":
-        return np.tanh
-    if name == "sigmoid":
-        return _sigmoid
+        return xp.tanh
+    if name == "sigmoid":  # the logistic function through tanh: no overflow warnings
+        return lambda x: xp.tanh(x * t(x, 0.5)) * t(x, 0.5) + t(x, 0.5)
     if name == "affine":
-        return lambda x: x * x.dtype.type(alpha) + x.dtype.type(beta)
+        return lambda x: x * t(x, alpha) + t(x, beta)
     if name == "leakyrelu":
-        return lambda x: np.where(x >= 0, x, x * x.dtype.type(alpha))
+        return lambda x: xp.where(x >= 0, x, x * t(x, alpha))
     if name == "thresholdedrelu":
-        return lambda x: np.where(x > x.dtype.type(alpha), x, x.dtype.type(0))
+        return lambda x: xp.where(x > t(x, alpha), x, t(x, 0))
     if name == "scaledtanh":
-        return lambda x: np.tanh(x * x.dtype.type(beta)) * x.dtype.type(alpha)
+        return lambda x: xp.tanh(x * t(x, beta)) * t(x, alpha)
     if name == "hardsigmoid":
-        return lambda x: np.clip(x * x.dtype.type(alpha) + x.dtype.type(beta), 0, 1)
+        return lambda x: xp.clip(x * t(x, alpha) + t(x, beta), 0, 1)
     if name == "elu":
-        return lambda x: np.where(x >= 0, x, np.expm1(np.minimum(x, 0)) * x.dtype.type(alpha))
+        return lambda x: xp.where(x >= 0, x, xp.expm1(xp.minimum(x, 0)) * t(x, alpha))
     if name == "softsign":
-        return lambda x: x / (np.abs(x) + x.dtype.type(1))
+        return lambda x: x / (xp.abs(x) + t(x, 1))
     if name == "softplus":
-        return lambda x: np.logaddexp(x.dtype.type(0), x)
-    raise AssertionError(name)
+        return lambda x: xp.logaddexp(t(x, 0), x)
+    raise ValueError(f"unsupported RNN activation '{name}'; supported: "
+                     f"{sorted(_ACTIVATION_DEFAULTS)}")
 
 
 def _parse_activations(node: NodeInfo, per_direction: int, num_directions: int
@@ -109,13 +109,13 @@ def _parse_activations(node: NodeInfo, per_direction: int, num_directions: int
             alpha = float(alphas.pop(0))
         if beta is not None and betas:
             beta = float(betas.pop(0))
-        funcs.append(_make_activation(key, alpha, beta))
+        funcs.append(make_activation(key, alpha, beta, node.xp))
     return [funcs[d * per_direction:(d + 1) * per_direction] for d in range(num_directions)]
 
 
 @dataclass(frozen=True)
-class _RnnConfig:
-    """Validated attributes of one RNN/GRU/LSTM node."""
+class RnnConfig:
+    """Validated attributes of one RNN/GRU/LSTM node (shared with the CUDA provider)."""
 
     op: str
     gates: int
@@ -129,8 +129,9 @@ class _RnnConfig:
     input_forget: bool
 
 
-def _parse_config(node: NodeInfo) -> _RnnConfig:
-    """Validate a node's attributes into an :class:`_RnnConfig`."""
+def parse_config(node: NodeInfo) -> RnnConfig:
+    """Validate a node's attributes into an :class:`RnnConfig` (activations computing with
+    ``node.xp``)."""
     attrs = node.attrs
     direction = str(attrs.get("direction", "forward"))
     if direction not in _DIRECTIONS:
@@ -149,7 +150,7 @@ def _parse_config(node: NodeInfo) -> _RnnConfig:
     hidden = attrs.get("hidden_size")
     if hidden is not None and int(hidden) <= 0:
         raise ValueError(f"{node.describe()}: hidden_size must be positive, got {hidden}")
-    return _RnnConfig(
+    return RnnConfig(
         op=node.op_type,
         gates=_GATES[node.op_type],
         hidden_size=None if hidden is None else int(hidden),
@@ -183,7 +184,7 @@ def _step_order(lengths: np.ndarray, seq_len: int, reverse: bool) -> np.ndarray 
 class _Direction:
     """One direction's weights, split per gate and ready for the time loop."""
 
-    def __init__(self, cfg: _RnnConfig, w: np.ndarray, r: np.ndarray, b: np.ndarray | None,
+    def __init__(self, cfg: RnnConfig, w: np.ndarray, r: np.ndarray, b: np.ndarray | None,
                  p: np.ndarray | None, hidden: int, dtype: np.dtype) -> None:
         gh = cfg.gates * hidden
         self.w_t = w.T.astype(dtype, copy=False)  # (input, gates*H)
@@ -274,7 +275,7 @@ def _advance(t: int, h: np.ndarray, h_new: np.ndarray, valid: np.ndarray | None,
 
 def _recurrent_factory(node: NodeInfo) -> Callable[..., tuple]:
     """Build the compute function of an RNN, GRU or LSTM node."""
-    cfg = _parse_config(node)
+    cfg = parse_config(node)
     want_y = node.has_output(0)
     is_lstm = cfg.op == "LSTM"
     n_out = node.num_outputs
@@ -293,7 +294,7 @@ def _recurrent_factory(node: NodeInfo) -> Callable[..., tuple]:
             init_c = None if init_c is None else np.swapaxes(init_c, 0, 1)
         seq_len, batch, _ = x.shape
         hidden = r.shape[-1]
-        _check_shapes(node, cfg, x, w, r, hidden)
+        check_shapes(node, cfg, x, w, r, hidden)
         x = x.astype(dtype, copy=False)
         lengths, valid = _sequence_mask(node, seq_lens, seq_len, batch)
 
@@ -337,7 +338,7 @@ def _recurrent_factory(node: NodeInfo) -> Callable[..., tuple]:
     return compute
 
 
-def _check_shapes(node: NodeInfo, cfg: _RnnConfig, x: np.ndarray, w: np.ndarray,
+def check_shapes(node: NodeInfo, cfg: RnnConfig, x: np.ndarray, w: np.ndarray,
                   r: np.ndarray, hidden: int) -> None:
     """Raise ValueError when W/R do not match X, hidden_size and the direction count."""
     gh = cfg.gates * hidden
@@ -391,32 +392,20 @@ def _to_output(value: np.ndarray | None, layout: int, index: int,
     return np.ascontiguousarray(value.astype(dtype, copy=False))
 
 
-def _register(op: str, versions: Sequence[int]) -> Callable:
-    """Decorator: register a factory for every schema version range of ``op``."""
-    bounds = list(versions) + [None]
-
-    def decorate(factory: Callable) -> Callable:
-        for since, nxt in zip(bounds[:-1], bounds[1:]):
-            kernels.register(op, since=since, until=None if nxt is None else nxt - 1)(factory)
-        return factory
-
-    return decorate
-
-
-@_register("RNN", (1, 7, 14, 22))
+@kernels.register("RNN", since=1)
 def rnn(node: NodeInfo) -> Callable[..., tuple]:
     """RNN 1+: simple recurrence ``Ht = f(Xt·Wᵀ + Ht-1·Rᵀ + Wb + Rb)`` (layout from 14)."""
     return _recurrent_factory(node)
 
 
-@_register("GRU", (1, 3, 7, 14, 22))
+@kernels.register("GRU", since=1)
 def gru(node: NodeInfo) -> Callable[..., tuple]:
     """GRU 1+: gated recurrent unit, gates z, r, h (linear_before_reset from 3, layout from
     14)."""
     return _recurrent_factory(node)
 
 
-@_register("LSTM", (1, 7, 14, 22))
+@kernels.register("LSTM", since=1)
 def lstm(node: NodeInfo) -> Callable[..., tuple]:
     """LSTM 1+: long short-term memory, gates i, o, f, c with optional peepholes and
     input_forget coupling (layout from 14)."""

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ort.kernels import KernelTable, NodeInfo
+from ort_provider_cpu.kernels.fused import conv_activation, gemm_activation
 from ort_provider_cpu.kernels.math import gemm
 
 from .conv import conv_compute
@@ -23,10 +24,6 @@ kernels = KernelTable()
 
 MS = "com.microsoft"
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
-_CONV_ACTIVATION_PARAMS = {
-    "": (), "Identity": (), "Relu": (), "Tanh": (), "Sigmoid": (), "LeakyRelu": ("alpha",),
-    "Clip": ("min", "max"), "HardSigmoid": ("alpha", "beta"),
-}
 
 
 def _plain(node: NodeInfo, op_type: str, since: int, drop: tuple[str, ...],
@@ -92,17 +89,8 @@ def _wide(y: Any) -> Any:
 def fused_conv(node: NodeInfo):
     """FusedConv 1+: activation(Conv(X, W, B) + Z), activation one of Relu, LeakyRelu,
     Sigmoid, Tanh, Clip, HardSigmoid (parameters in ``activation_params``)."""
-    name = node.attrs.get("activation", "")
-    if isinstance(name, bytes):
-        name = name.decode()
-    if name not in _CONV_ACTIVATION_PARAMS:
-        raise ValueError(f"{node.describe()}: unsupported activation {name!r}")
-    keys = _CONV_ACTIVATION_PARAMS[name]
-    values = list(node.attrs.get("activation_params", []) or [])
-    if values and len(values) != len(keys):
-        raise ValueError(f"{node.describe()}: activation {name} takes activation_params "
-                         f"{list(keys)}, got {values}")
-    activate = activation(node.xp, name, dict(zip(keys, values)), node.describe())
+    name, params = conv_activation(node)
+    activate = activation(node.xp, name, params, node.describe())
     convolve = conv_compute(_plain(node, "Conv", 11, ("activation", "activation_params"),
                                    {"auto_pad": "NOTSET", "group": 1}))
 
@@ -119,13 +107,7 @@ def fused_conv(node: NodeInfo):
 def fused_gemm(node: NodeInfo):
     """FusedGemm 1+: activation(alpha * A' B' + beta * C), the activation's parameters in
     ``activation_alpha``/``activation_beta``/``activation_gamma``."""
-    name = node.attrs.get("activation", "")
-    if isinstance(name, bytes):
-        name = name.decode()
-    params = {key: float(node.attrs[f"activation_{key}"]) for key in ("alpha", "beta", "gamma")
-              if f"activation_{key}" in node.attrs}
-    if name == "LeakyRelu" and "alpha" not in params and "leaky_relu_alpha" in node.attrs:
-        params["alpha"] = float(node.attrs["leaky_relu_alpha"])  # older FusedGemm models
+    name, params = gemm_activation(node)
     activate = activation(node.xp, name, params, node.describe())
     multiply = gemm(_plain(node, "Gemm", 13,
                            ("activation", "activation_alpha", "activation_beta",

@@ -1,7 +1,8 @@
 """GPU kernels: RNN, GRU and LSTM.
 
-The CPU kernels are written against ``numpy`` directly (``np.tanh``, ``np.where``, ``np.zeros``
-on the values), so they cannot take device arrays. This is the same algorithm on ``xp``: the
+The CPU kernels' time loop is written against ``numpy`` directly (``np.where``, ``np.zeros`` on
+the values), so it cannot take device arrays; attribute parsing, activations (built on
+``node.xp``) and shape checks are shared with them. This is the same algorithm on ``xp``: the
 input projection of every time step is one GEMM per direction, the recurrence a Python loop
 over time steps (a few kernels each). ``sequence_lens`` is declared a host input: the step
 order of reversed sequences and the validity mask are computed on the host once per call and
@@ -11,115 +12,19 @@ uploaded. float16 is computed in float32.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ort.kernels import KernelTable, NodeInfo
+from ort_provider_cpu.kernels.rnn import RnnConfig, check_shapes, parse_config
 
 kernels = KernelTable()
-
-_GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
-_DEFAULT_ACTIVATIONS = {"RNN": ("Tanh",), "GRU": ("Sigmoid", "Tanh"),
-                        "LSTM": ("Sigmoid", "Tanh", "Tanh")}
-_DIRECTIONS = {"forward": 1, "foward": 1, "reverse": 1, "bidirectional": 2}  # GRU-1's typo
-# lowercase name -> default (alpha, beta); None: the function takes no such value
-_ACTIVATION_DEFAULTS: dict[str, tuple[float | None, float | None]] = {
-    "relu": (None, None), "tanh": (None, None), "sigmoid": (None, None), "affine": (1.0, 0.0),
-    "leakyrelu": (0.01, None), "thresholdedrelu": (1.0, None), "scaledtanh": (1.0, 1.0),
-    "hardsigmoid": (0.2, 0.5), "elu": (1.0, None), "softsign": (None, None),
-    "softplus": (None, None),
-}
-
-
-def _activation(xp: Any, name: str, alpha: float | None, beta: float | None) -> Callable:
-    """The elementwise activation ``name`` (lowercase) with alpha/beta bound."""
-    t = lambda x, v: x.dtype.type(v)  # noqa: E731 - a scalar of x's type
-    table: dict[str, Callable] = {
-        "relu": lambda x: xp.maximum(x, t(x, 0)),
-        "tanh": xp.tanh,
-        "sigmoid": lambda x: xp.tanh(x * t(x, 0.5)) * t(x, 0.5) + t(x, 0.5),
-        "affine": lambda x: x * t(x, alpha) + t(x, beta),
-        "leakyrelu": lambda x: xp.where(x >= 0, x, x * t(x, alpha)),
-        "thresholdedrelu": lambda x: xp.where(x > t(x, alpha), x, t(x, 0)),
-        "scaledtanh": lambda x: xp.tanh(x * t(x, beta)) * t(x, alpha),
-        "hardsigmoid": lambda x: xp.clip(x * t(x, alpha) + t(x, beta), 0, 1),
-        "elu": lambda x: xp.where(x >= 0, x, xp.expm1(xp.minimum(x, 0)) * t(x, alpha)),
-        "softsign": lambda x: x / (xp.abs(x) + t(x, 1)),
-        "softplus": lambda x: xp.logaddexp(t(x, 0), x),
-    }
-    return table[name]
-
-
-@dataclass(frozen=True)
-class _Config:
-    """Validated attributes of one RNN/GRU/LSTM node."""
-
-    op: str
-    gates: int
-    hidden_size: int | None
-    reverse_only: bool
-    num_directions: int
-    activations: list[list[Callable]]
-    clip: float | None
-    layout: int
-    linear_before_reset: bool
-    input_forget: bool
-
-
-def _parse(node: NodeInfo) -> _Config:
-    """Validate a node's attributes (same rules and messages as the CPU kernels)."""
-    attrs, where = node.attrs, node.describe()
-    direction = str(attrs.get("direction", "forward"))
-    if direction not in _DIRECTIONS:
-        raise ValueError(f"{where}: direction must be forward, reverse or bidirectional, "
-                         f"got '{direction}'")
-    dirs = _DIRECTIONS[direction]
-    per_direction = len(_DEFAULT_ACTIVATIONS[node.op_type])
-    layout = int(attrs.get("layout", 0))
-    if layout not in (0, 1):
-        raise ValueError(f"{where}: layout must be 0 or 1, got {layout}")
-    clip = attrs.get("clip")
-    if clip is not None and float(clip) <= 0:
-        raise ValueError(f"{where}: clip must be positive, got {clip}")
-    hidden = attrs.get("hidden_size")
-    if hidden is not None and int(hidden) <= 0:
-        raise ValueError(f"{where}: hidden_size must be positive, got {hidden}")
-    names = [str(n) for n in attrs.get("activations") or ()]
-    if not names:
-        names = list(_DEFAULT_ACTIVATIONS[node.op_type]) * dirs
-    elif len(names) == per_direction and dirs == 2:
-        names = names * 2
-    elif len(names) == 2 and dirs == 1 and node.op_type == "RNN":
-        names = names[:1]  # RNN's schema default lists two (one per direction)
-    if len(names) != per_direction * dirs:
-        raise ValueError(f"{where}: expected {per_direction * dirs} activations, got "
-                         f"{len(names)}")
-    alphas = list(attrs.get("activation_alpha") or ())
-    betas = list(attrs.get("activation_beta") or ())
-    funcs = []
-    for name in names:
-        key = name.lower()
-        if key not in _ACTIVATION_DEFAULTS:
-            raise ValueError(f"{where}: unsupported activation '{name}'")
-        alpha, beta = _ACTIVATION_DEFAULTS[key]
-        if alpha is not None and alphas:
-            alpha = float(alphas.pop(0))
-        if beta is not None and betas:
-            beta = float(betas.pop(0))
-        funcs.append(_activation(node.xp, key, alpha, beta))
-    return _Config(node.op_type, _GATES[node.op_type], None if hidden is None else int(hidden),
-                   direction == "reverse", dirs,
-                   [funcs[d * per_direction:(d + 1) * per_direction] for d in range(dirs)],
-                   None if clip is None else float(clip), layout,
-                   bool(attrs.get("linear_before_reset", 0)), bool(attrs.get("input_forget", 0)))
-
 
 class _Direction:
     """One direction's weights in the compute dtype, split for the time loop."""
 
-    def __init__(self, xp: Any, cfg: _Config, w: Any, r: Any, b: Any, p: Any, hidden: int,
+    def __init__(self, xp: Any, cfg: RnnConfig, w: Any, r: Any, b: Any, p: Any, hidden: int,
                  dtype: np.dtype) -> None:
         gh = cfg.gates * hidden
         self.w_t = w.T.astype(dtype)
@@ -139,7 +44,7 @@ class _Direction:
 class _Loop:
     """The time loop of one direction: state updates, masked by sequence validity."""
 
-    def __init__(self, xp: Any, cfg: _Config, acts: list[Callable], valid: Any,
+    def __init__(self, xp: Any, cfg: RnnConfig, acts: list[Callable], valid: Any,
                  y: Any) -> None:
         self.xp, self.cfg, self.acts, self.valid, self.y = xp, cfg, acts, valid, y
 
@@ -218,7 +123,7 @@ def _lengths(node: NodeInfo, seq_lens: Any, seq_len: int, batch: int) -> np.ndar
 def _factory(node: NodeInfo):
     """Build the compute function of an RNN, GRU or LSTM node."""
     xp = node.xp
-    cfg = _parse(node)
+    cfg = parse_config(node)
     want_y = node.has_output(0)
     is_lstm = cfg.op == "LSTM"
     n_out = node.num_outputs
@@ -233,7 +138,7 @@ def _factory(node: NodeInfo):
             init_c = None if init_c is None else xp.swapaxes(init_c, 0, 1)
         seq_len, batch, _ = x.shape
         hidden = r.shape[-1]
-        _check_shapes(node, cfg, x, w, r, hidden)
+        check_shapes(node, cfg, x, w, r, hidden)
         x = x.astype(dtype, copy=False)
         lengths = _lengths(node, seq_lens, seq_len, batch)
         valid = None
@@ -282,19 +187,6 @@ def _factory(node: NodeInfo):
     return compute
 
 
-def _check_shapes(node: NodeInfo, cfg: _Config, x: Any, w: Any, r: Any, hidden: int) -> None:
-    """Raise ValueError when W/R do not match X, hidden_size and the direction count."""
-    gh = cfg.gates * hidden
-    expected_w = (cfg.num_directions, gh, x.shape[2])
-    expected_r = (cfg.num_directions, gh, hidden)
-    if cfg.hidden_size is not None and cfg.hidden_size != hidden:
-        raise ValueError(f"{node.describe()}: hidden_size {cfg.hidden_size} does not match R's "
-                         f"shape {r.shape}")
-    if tuple(w.shape) != expected_w or tuple(r.shape) != expected_r:
-        raise ValueError(f"{node.describe()}: W {w.shape} / R {r.shape} do not match the "
-                         f"expected {expected_w} / {expected_r}")
-
-
 def _initial(xp: Any, state: Any, direction: int, batch: int, hidden: int,
              dtype: np.dtype) -> Any:
     """A direction's initial hidden/cell state (zeros when omitted)."""
@@ -313,13 +205,5 @@ def _to_output(xp: Any, value: Any, layout: int, index: int, dtype: np.dtype) ->
     return xp.ascontiguousarray(value.astype(dtype, copy=False))
 
 
-def _register(op: str, versions: tuple[int, ...]) -> None:
-    bounds = list(versions) + [None]
-    for since, nxt in zip(bounds[:-1], bounds[1:]):
-        kernels.register(op, since=since, until=None if nxt is None else nxt - 1,
-                         host_inputs=(4,))(_factory)
-
-
-_register("RNN", (1, 7, 14, 22))
-_register("GRU", (1, 3, 7, 14, 22))
-_register("LSTM", (1, 7, 14, 22))
+for _op in ("RNN", "GRU", "LSTM"):
+    kernels.register(_op, since=1, host_inputs=(4,))(_factory)
