@@ -10,6 +10,8 @@ import numpy as np
 
 from ort.kernels import KernelTable, NodeInfo
 
+from ..skinny_gemm import PanelledWeight
+
 kernels = KernelTable()
 
 # Types numpy's einsum/linalg compute poorly in (or not at all): computed in float32 instead.
@@ -73,15 +75,29 @@ def _root(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _matmul(xp, a, b):
+def _matmul(xp, a, b, weight: PanelledWeight | None = None):
     """Return numpy's matmul of ``a`` and ``b``; a stack of rows times a 2-D matrix runs as
-    one 2-D GEMM over all the rows instead of one GEMM per stacked matrix."""
+    one 2-D GEMM over all the rows instead of one GEMM per stacked matrix, and few rows times
+    a constant ``weight`` (``b`` itself, panelled) through its panels when they pay."""
     if a.ndim > 2 and b.ndim == 2:
         rows = xp.reshape(a, (math.prod(a.shape[:-1]), a.shape[-1]))
-        return xp.reshape(_product_2d(xp, rows, b), a.shape[:-1] + (b.shape[1],))
+        return xp.reshape(_matmul(xp, rows, b, weight), a.shape[:-1] + (b.shape[1],))
     if a.ndim == 2 and b.ndim == 2:
+        if weight is not None:
+            product = weight.product(a)
+            if product is not None:
+                return product
         return _product_2d(xp, a, b)
     return xp.matmul(a, b)
+
+
+def _constant_weight(node: NodeInfo, b) -> PanelledWeight | None:
+    """``b`` (a constant input's value, possibly a transposed view) as a panelled weight when
+    products with it may take that path: a 2-D float32 numpy matrix."""
+    if node.xp is not np or not isinstance(b, np.ndarray) or b.ndim != 2 or \
+            b.dtype != np.float32:
+        return None
+    return PanelledWeight(b)
 
 
 @kernels.register("MatMul", 1)
@@ -97,13 +113,16 @@ def matmul(node: NodeInfo):
     else:
         const_b = None
     ordered = _ConstantCopies(node)
+    weight = _constant_weight(
+        node, const_b if const_b is not None else
+        node.const_inputs[1] if len(node.const_inputs) > 1 else None)
 
     def compute(a, b):
         b = const_b if const_b is not None else ordered.c_ordered(b)
         if a.dtype in _LOW_PRECISION:  # numpy returns float32 for bfloat16 operands
             product = _matmul(xp, a.astype(np.float32), b.astype(np.float32))
             return (xp.asarray(product).astype(a.dtype),)
-        return (xp.asarray(_matmul(xp, a, b)),)
+        return (xp.asarray(_matmul(xp, a, b, weight if a.dtype == np.float32 else None)),)
 
     return compute
 
@@ -118,13 +137,18 @@ def _gemm_compute(node: NodeInfo, legacy_broadcast: bool):
     trans_b = bool(node.attrs.get("transB", 0))
     use_c = node.has_input(2) and beta != 0.0
     check_c = legacy_broadcast and not node.attrs.get("broadcast", 0)
+    const_b = node.const_inputs[1] if len(node.const_inputs) > 1 else None
+    weight = _constant_weight(node, const_b.T if trans_b and const_b is not None else const_b)
 
     def compute(a, b, c=None):
         if trans_a:
             a = a.T
         if trans_b:
             b = b.T
-        result = _matmul(xp, a, b) if a.ndim == 2 and b.ndim == 2 else xp.matmul(a, b)
+        if a.ndim == 2 and b.ndim == 2:
+            result = _matmul(xp, a, b, weight if a.dtype == np.float32 else None)
+        else:
+            result = xp.matmul(a, b)
         in_place = result.dtype.kind == "f" and result.dtype == a.dtype
         if alpha != 1.0:
             if in_place:
