@@ -203,6 +203,16 @@ class NodeInfo:
             raise RuntimeError(f"{self.describe()}: subgraphs cannot be compiled here")
         return self.subgraph_compiler(proto)
 
+    def empty(self, shape: Sequence[int], dtype: Any) -> Any:
+        """An uninitialized output array on the provider's device: from the session's host
+        arena (:class:`ort.arena.HostArena`) when the provider has one, else ``xp.empty``.
+        Kernels that fill a fresh output should allocate it here (and compute into it with
+        ``out=``) so that large outputs reuse memory across runs instead of page-faulting."""
+        arena = getattr(self.provider, "host_arena", None)
+        if arena is not None:
+            return arena.empty(shape, dtype)
+        return self.xp.empty(tuple(shape), dtype=dtype)
+
     def describe(self) -> str:
         """Return ``"Op(version) node 'name'"`` for error messages."""
         op = f"{self.domain}:{self.op_type}" if self.domain else self.op_type

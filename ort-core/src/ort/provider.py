@@ -124,6 +124,9 @@ class ExecutionProvider:
     device_type: ClassVar[str] = "cpu"
     #: Option names the provider accepts in ``provider_options``; None accepts any.
     known_options: ClassVar[frozenset[str] | None] = None
+    #: Host providers: the session's memory arena (``SessionOptions.enable_cpu_mem_arena``),
+    #: which :meth:`ort.kernels.NodeInfo.empty` allocates from; None on devices or when off.
+    host_arena: Any = None
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options: dict[str, str] = {str(k): str(v) for k, v in (options or {}).items()}

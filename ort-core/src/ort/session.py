@@ -33,6 +33,7 @@ from .plugins import get_registry
 from .profiling import Profiler
 from .provider import ExecutionProvider
 from .providers import create_providers
+from .arena import HostArena, arena_supported
 from .threads import BlasThreadLimit
 
 __all__ = ["InferenceSession", "PartitionReport"]
@@ -183,6 +184,12 @@ class InferenceSession:
 
     def _setup(self, providers: Any, provider_options: Any) -> None:
         self._providers: list[ExecutionProvider] = create_providers(providers, provider_options)
+        self._arenas = []
+        if self._sess_options.enable_cpu_mem_arena and arena_supported():
+            for provider in self._providers:
+                if provider.device.is_host and provider.host_arena is None:
+                    provider.host_arena = HostArena()
+                    self._arenas.append(provider.host_arena)
         registry = get_registry()
         self._optimized_model = self._optimize(registry)
         model = self._optimized_model
@@ -344,6 +351,8 @@ class InferenceSession:
                     self._run_guarded(plan, values, terminate, steps)
             else:
                 self._run_guarded(plan, values, terminate, steps)
+        for arena in self._arenas:
+            arena.end_run()
         if log_run:
             logger.info("run '%s' of graph '%s': %d step(s) in %.3f ms", run_options.run_tag,
                         self._graph.name, len(plan.steps if steps is None else steps),

@@ -360,6 +360,13 @@ _BINARY["Mod"] = (_make_mod, [(10, 12, False), (13, 27, False), (28, None, False
 _BINARY["PRelu"] = (_make_prelu, [(7, 8, False), (9, 15, False), (16, None, False)])
 
 
+#: Binary ops whose result has the operands' (common) numeric dtype, computed into an
+#: output from the session's arena when it is large.
+_ARENA_UFUNCS = {"Add": "add", "Sub": "subtract", "Mul": "multiply"}
+#: Operand size (bytes) from which the output is worth taking from the arena.
+_ARENA_BYTES = 1 << 18
+
+
 def _binary_factory(maker: Callable[[NodeInfo], Callable], legacy: bool):
     """Return a kernel factory for a binary op computed by ``maker(node)(a, b)``."""
 
@@ -368,6 +375,9 @@ def _binary_factory(maker: Callable[[NodeInfo], Callable], legacy: bool):
         if legacy:
             return _legacy_broadcast(node, fn)
         xp = node.xp
+        ufunc_name = _ARENA_UFUNCS.get(node.op_type) if xp is np else None
+        if ufunc_name is not None:
+            return _arena_binary(node, getattr(np, ufunc_name))
 
         def compute(a, b):
             return (xp.asarray(fn(a, b)),)
@@ -376,6 +386,20 @@ def _binary_factory(maker: Callable[[NodeInfo], Callable], legacy: bool):
 
     factory.__doc__ = f"Prepare a binary elementwise node ({'legacy broadcast' if legacy else 'numpy broadcasting'})."
     return factory
+
+
+def _arena_binary(node: NodeInfo, ufunc: np.ufunc) -> Callable:
+    """Return the compute of a numpy binary ufunc whose large outputs come from the
+    session's arena (:meth:`NodeInfo.empty`)."""
+
+    def compute(a, b):
+        if (a.nbytes >= _ARENA_BYTES or b.nbytes >= _ARENA_BYTES) and a.dtype == b.dtype \
+                and a.dtype.kind in "fiu":
+            out = node.empty(np.broadcast_shapes(a.shape, b.shape), a.dtype)
+            return (ufunc(a, b, out=out),)
+        return (np.asarray(ufunc(a, b)),)
+
+    return compute
 
 
 for _op, (_maker, _ranges) in _BINARY.items():

@@ -23,12 +23,15 @@ _LOW_PRECISION = frozenset(np.dtype(t) for t in (np.float16, ml_dtypes.bfloat16)
 _FEW_ROWS = 64
 
 
-def _product_2d(xp, a, b):
+def _product_2d(xp, a, b, node: NodeInfo | None = None):
     """Return the (fresh, C-ordered) product of 2-D ``a`` and ``b`` on the fastest BLAS
-    path: few rows of A times a transposed B run as (B^T @ A^T)^T."""
+    path: few rows of A times a transposed B run as (B^T @ A^T)^T; the result is allocated by
+    ``node`` (its session's arena) when given."""
     if a.shape[0] <= _FEW_ROWS and b.flags.f_contiguous and not b.flags.c_contiguous:
         product = xp.matmul(b.T, a.T)
         return xp.ascontiguousarray(product.T)
+    if node is not None and a.dtype == b.dtype and a.dtype.kind == "f":
+        return xp.matmul(a, b, out=node.empty((a.shape[0], b.shape[1]), a.dtype))
     return xp.matmul(a, b)
 
 
@@ -75,19 +78,23 @@ def _root(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _matmul(xp, a, b, weight: PanelledWeight | None = None):
+def _matmul(xp, a, b, weight: PanelledWeight | None = None, node: NodeInfo | None = None):
     """Return numpy's matmul of ``a`` and ``b``; a stack of rows times a 2-D matrix runs as
     one 2-D GEMM over all the rows instead of one GEMM per stacked matrix, and few rows times
     a constant ``weight`` (``b`` itself, panelled) through its panels when they pay."""
     if a.ndim > 2 and b.ndim == 2:
         rows = xp.reshape(a, (math.prod(a.shape[:-1]), a.shape[-1]))
-        return xp.reshape(_matmul(xp, rows, b, weight), a.shape[:-1] + (b.shape[1],))
+        return xp.reshape(_matmul(xp, rows, b, weight, node), a.shape[:-1] + (b.shape[1],))
     if a.ndim == 2 and b.ndim == 2:
         if weight is not None:
             product = weight.product(a)
             if product is not None:
                 return product
-        return _product_2d(xp, a, b)
+        return _product_2d(xp, a, b, node)
+    if node is not None and a.ndim >= 2 and b.ndim >= 2 and a.dtype == b.dtype and \
+            a.dtype.kind == "f":
+        shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
+        return xp.matmul(a, b, out=node.empty(shape, a.dtype))
     return xp.matmul(a, b)
 
 
@@ -122,7 +129,8 @@ def matmul(node: NodeInfo):
         if a.dtype in _LOW_PRECISION:  # numpy returns float32 for bfloat16 operands
             product = _matmul(xp, a.astype(np.float32), b.astype(np.float32))
             return (xp.asarray(product).astype(a.dtype),)
-        return (xp.asarray(_matmul(xp, a, b, weight if a.dtype == np.float32 else None)),)
+        return (xp.asarray(
+            _matmul(xp, a, b, weight if a.dtype == np.float32 else None, node)),)
 
     return compute
 
@@ -146,7 +154,7 @@ def _gemm_compute(node: NodeInfo, legacy_broadcast: bool):
         if trans_b:
             b = b.T
         if a.ndim == 2 and b.ndim == 2:
-            result = _matmul(xp, a, b, weight if a.dtype == np.float32 else None)
+            result = _matmul(xp, a, b, weight if a.dtype == np.float32 else None, node)
         else:
             result = xp.matmul(a, b)
         in_place = result.dtype.kind == "f" and result.dtype == a.dtype

@@ -547,7 +547,7 @@ def conv_kernel(node: NodeInfo) -> Callable[..., Any]:
         wm = prepared_w if prepared_w is not None else weights_matrix(w, cdt)
         if wm.dtype != cdt:
             wm = wm.astype(cdt)
-        y = xp.empty((n, m) + plan.geo.out_shape, dtype=cdt)
+        y = node.empty((n, m) + plan.geo.out_shape, cdt)
         bias = None if b is None else b.astype(cdt, copy=False)
         native = x.dtype == cdt
         # Z and the activation are applied chunk by chunk when Z has Y's shape
