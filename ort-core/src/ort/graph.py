@@ -17,6 +17,7 @@ import numpy as np
 import onnx
 from onnx import AttributeProto, GraphProto, TypeProto, ValueInfoProto, numpy_helper
 
+from .detached import lookup as lookup_detached
 from .errors import InvalidGraph
 from .types import np_dtype_of
 
@@ -38,7 +39,10 @@ def tensor_to_array(tensor: onnx.TensorProto) -> np.ndarray:
 
     Tensors stored as raw little-endian bytes of a byte-aligned type become a read-only view
     of those bytes (no copy: weights are never written, and copying hundreds of megabytes
-    is what made big models slow to load)."""
+    is what made big models slow to load). Stubs of :mod:`ort.detached` give their array."""
+    detached = lookup_detached(tensor)
+    if detached is not None:
+        return detached
     if (tensor.data_type in _RAW_COMPATIBLE and tensor.HasField("raw_data")
             and sys.byteorder == "little"):
         dtype = np_dtype_of(tensor.data_type)

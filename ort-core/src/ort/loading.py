@@ -8,6 +8,7 @@ type rules is :class:`~ort.errors.InvalidGraph`, and an unsupported argument typ
 
 from __future__ import annotations
 
+import mmap
 import os
 from typing import Any
 
@@ -23,7 +24,7 @@ __all__ = ["load_model", "infer_types", "MAX_IR_VERSION"]
 MAX_IR_VERSION = onnx.IR_VERSION
 
 
-def _parse(data: bytes, where: str) -> ModelProto:
+def _parse(data: bytes | memoryview, where: str) -> ModelProto:
     model = ModelProto()
     try:
         model.ParseFromString(data)
@@ -32,6 +33,23 @@ def _parse(data: bytes, where: str) -> ModelProto:
     if not model.HasField("graph"):
         raise InvalidProtobuf(f"{where}the bytes parsed but hold no graph: not an ONNX model")
     return model
+
+
+def _parse_file(path: str, where: str) -> ModelProto:
+    """Parse the model file at ``path`` straight from a memory map of it (protobuf copies
+    what it keeps, so reading the file into a bytes object first was a third copy of every
+    weight); a plain read where the file cannot be mapped."""
+    with open(path, "rb") as f:
+        try:
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # empty file, or one mmap cannot map
+            return _parse(f.read(), where)
+    with mapped:
+        view = memoryview(mapped)
+        try:
+            return _parse(view, where)
+        finally:
+            view.release()
 
 
 def load_model(source: Any) -> tuple[ModelProto, str | None]:
@@ -49,9 +67,7 @@ def load_model(source: Any) -> tuple[ModelProto, str | None]:
             raise NoSuchFile(
                 f"Load model from {path} failed:Load model {path} failed. File doesn't exist"
             )
-        with open(path, "rb") as f:
-            data = f.read()
-        model = _parse(data, f"Load model from {path} failed:")
+        model = _parse_file(path, f"Load model from {path} failed:")
         base_dir = os.path.dirname(os.path.abspath(path))
     else:
         raise TypeError(

@@ -18,10 +18,12 @@ import numpy as np
 import onnx
 from onnx import ModelProto
 
+from .arena import HostArena, arena_supported
+from .detached import DetachedTensors
 from .errors import EPFail, Fail, InvalidArgument
 from .execution import ExecutionPlan, Terminated, run_terminate_check
 from .feeds import FeedSpec, TensorFeed, feed_spec
-from .graph import Graph
+from .graph import Graph, tensor_to_array
 from .iobinding import IOBinding
 from .loading import infer_types, load_model
 from .metadata import ModelMetadata, NodeArg, node_arg_of
@@ -33,7 +35,6 @@ from .plugins import get_registry
 from .profiling import Profiler
 from .provider import ExecutionProvider
 from .providers import create_providers
-from .arena import HostArena, arena_supported
 from .threads import BlasThreadLimit
 
 __all__ = ["InferenceSession", "PartitionReport"]
@@ -93,6 +94,9 @@ class InferenceSession:
         self._model = infer_types(model)
         self._metadata = ModelMetadata.of_model(self._model)
         self._apply_initializer_overrides()
+        # weights move out of the protobuf once, so rewriting the model copies no data
+        self._detached = DetachedTensors()
+        self._detached.detach(self._model.graph, tensor_to_array)
         graph = self._model.graph
         init_names = {t.name for t in graph.initializer} | {t.values.name for t in graph.sparse_initializer}
         self._inputs = [node_arg_of(vi) for vi in graph.input if vi.name not in init_names]
@@ -104,7 +108,8 @@ class InferenceSession:
             self._profiler.add("Session", "model_loading_uri", self._profiler_start, loaded_at)
             self._profiler.add("Session", "session_initialization", self._profiler_start, now)
         if self._sess_options.optimized_model_filepath:
-            onnx.save(self._optimized_model, self._sess_options.optimized_model_filepath)
+            onnx.save(self._detached.materialize(self._optimized_model),
+                      self._sess_options.optimized_model_filepath)
 
     # -- construction helpers -----------------------------------------------------------------
     def _apply_free_dimension_overrides(self, model: ModelProto) -> ModelProto:
@@ -156,11 +161,13 @@ class InferenceSession:
             # provider has would take nodes away from the first choice
             return registry.lookup(preferred, domain, op_type, version, []) is not None
 
-        context = OptimizerContext(has_kernel=has_kernel, evaluate=self._evaluate_constant)
+        context = OptimizerContext(has_kernel=has_kernel, evaluate=self._evaluate_constant,
+                                   detached=self._detached)
         disabled = self._disabled_optimizers
         optimized = optimize_model(self._model, level, context, disabled)
         if optimized is self._model:
             return optimized
+        self._detached.retain(self._model, optimized)  # drop what later rounds replaced
         # keep what is known of values that survive (a pass never changes what a surviving
         # name holds, and onnx cannot infer through com.microsoft ops); infer the new ones
         produced = {o for node in optimized.graph.node for o in node.output if o}

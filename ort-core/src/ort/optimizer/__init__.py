@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 from onnx import ModelProto
 
+from ..detached import DetachedTensors
+
 __all__ = ["OptimizerContext", "OptimizationPass", "register_pass", "passes_for", "optimize_model"]
 
 
@@ -38,11 +40,14 @@ class OptimizerContext:
             the session's own kernels); None disables folding.
         keep: names that must survive unchanged (graph inputs, outputs, overridable
             initializers); filled in by :func:`optimize_model`.
+        detached: where large initializers the passes create keep their data (the
+            session's :class:`ort.detached.DetachedTensors`); None embeds the data.
     """
 
     has_kernel: Callable[[str, str, int], bool]
     evaluate: Callable[[ModelProto], list[np.ndarray]] | None = None
     keep: set[str] = field(default_factory=set)
+    detached: DetachedTensors | None = None
     #: the graph index shared by passes while none changes the model
     #: (see :meth:`ort.optimizer.patterns.GraphView.of`)
     cached_view: Any = None

@@ -17,6 +17,7 @@ import numpy as np
 import onnx
 from onnx import ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
+from ..detached import DETACH_BYTES, DetachedTensors
 from ..graph import attribute_value, constant_value, subgraph_free_names, tensor_to_array
 from . import OptimizerContext
 
@@ -425,9 +426,13 @@ def _constant_node_value(node: NodeProto) -> np.ndarray | None:
     return constant_value(node)
 
 
-def array_to_tensor(array: np.ndarray, name: str) -> TensorProto:
-    """A ``TensorProto`` named ``name`` holding ``array``."""
+def array_to_tensor(array: np.ndarray, name: str,
+                    detached: DetachedTensors | None = None) -> TensorProto:
+    """A ``TensorProto`` named ``name`` holding ``array``; with a ``detached`` store, a large
+    numeric array becomes a stub whose data stays in the store (:mod:`ort.detached`)."""
     array = np.asarray(array)
+    if detached is not None and array.dtype != object and array.nbytes >= DETACH_BYTES:
+        return detached.stub(array, name)
     if array.dtype == object:
         return helper.make_tensor(name, TensorProto.STRING, array.shape,
                                   [str(s).encode("utf-8", "surrogateescape")
@@ -460,7 +465,7 @@ class Rewriter:
     def add_initializer(self, array: np.ndarray, hint: str) -> str:
         """Add a constant initializer under a fresh name derived from ``hint``."""
         name = self.view.unique_name(hint)
-        self._initializers.append(array_to_tensor(array, name))
+        self._initializers.append(array_to_tensor(array, name, self.view.context.detached))
         return name
 
     def replace(self, indices: Iterable[int], new_nodes: Sequence[NodeProto]) -> None:
