@@ -11,7 +11,7 @@ from ort.arena import MIN_BYTES, HostArena, arena_supported
 
 from core_models import make_model
 
-BIG = (512, 512)  # 1 MiB of float32: above the arena's threshold
+BIG = (1024, 1024)  # 4 MiB of float32: at the arena's threshold
 
 
 def _buffer_id(array):
@@ -36,8 +36,8 @@ def test_free_buffer_is_reused_and_held_one_is_not():
 
 def test_shape_dtype_and_small_arrays():
     arena = HostArena()
-    a = arena.empty((3, 1000, 100), np.float64)
-    assert a.shape == (3, 1000, 100) and a.dtype == np.float64 and a.flags.c_contiguous
+    a = arena.empty((3, 1000, 200), np.float64)
+    assert a.shape == (3, 1000, 200) and a.dtype == np.float64 and a.flags.c_contiguous
     assert a.flags.writeable and a.flags.aligned
     small = arena.empty((4, 4), np.float32)
     assert small.base is None and arena.bytes_held >= a.nbytes
@@ -47,29 +47,29 @@ def test_shape_dtype_and_small_arrays():
 
 def test_same_size_class_serves_different_shapes():
     arena = HostArena()
-    a = arena.empty((1000, 300), np.float32)
+    a = arena.empty((1000, 1100), np.float32)
     first = _buffer_id(a)
     del a
-    b = arena.empty((300, 1001), np.float32)  # within the 12.5% size class
-    assert _buffer_id(b) == first and b.shape == (300, 1001)
+    b = arena.empty((1100, 1001), np.float32)  # within the 12.5% size class
+    assert _buffer_id(b) == first and b.shape == (1100, 1001)
 
 
 def test_limit_is_respected_by_dropping_free_buffers():
-    arena = HostArena(limit_bytes=3 * (1 << 20))
+    arena = HostArena(limit_bytes=13 << 20)
     held = [arena.empty(BIG, np.float32) for _ in range(3)]
-    assert arena.bytes_held == 3 << 20
+    assert arena.bytes_held == 3 * (4 << 20)
     extra = arena.empty(BIG, np.float32)  # no room, nothing free: plain numpy array
-    assert extra.base is None and arena.bytes_held == 3 << 20
+    assert extra.base is None and arena.bytes_held == 3 * (4 << 20)
     del held[0]
-    other = arena.empty((256, 900), np.float32)  # another size class: the free buffer goes
-    assert other.base is not None and other.shape == (256, 900)
-    assert arena.bytes_held == (2 << 20) + 983040
+    other = arena.empty((1024, 1100), np.float32)  # another size class: the free buffer goes
+    assert other.base is not None and other.shape == (1024, 1100)
+    assert arena.bytes_held == 2 * (4 << 20) + 4718592
 
 
 def test_end_run_trims_buffers_unused_for_two_runs():
     arena = HostArena()
     kept = arena.empty(BIG, np.float32)
-    freed = arena.empty((1024, 1024), np.float32)
+    freed = arena.empty((2048, 1024), np.float32)
     del freed
     for _ in range(3):
         arena.end_run()
@@ -98,13 +98,13 @@ def test_concurrent_takers_never_share_a_buffer():
 
 def _conv_model():
     rng = np.random.default_rng(0)
-    w = numpy_helper.from_array(rng.standard_normal((16, 3, 3, 3)).astype(np.float32), "W")
+    w = numpy_helper.from_array(rng.standard_normal((32, 3, 3, 3)).astype(np.float32), "W")
     nodes = [helper.make_node("Conv", ["X", "W"], ["C"], pads=[1, 1, 1, 1]),
              helper.make_node("Relu", ["C"], ["R"]),
              helper.make_node("Add", ["R", "C"], ["Y"]),
              helper.make_node("MatMul", ["Y", "Y"], ["Z"])]
     return make_model(
-        nodes, [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 3, 64, 64])],
+        nodes, [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 3, 128, 128])],
         [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None),
          helper.make_tensor_value_info("Z", TensorProto.FLOAT, None)], [w])
 
@@ -118,7 +118,7 @@ def test_outputs_kept_by_the_caller_are_never_overwritten():
     rng = np.random.default_rng(1)
     kept, expected = [], []
     for _ in range(4):
-        x = rng.standard_normal((2, 3, 64, 64)).astype(np.float32)
+        x = rng.standard_normal((4, 3, 128, 128)).astype(np.float32)
         outputs = sess.run(None, {"X": x})
         kept.append(outputs)
         expected.append([o.copy() for o in outputs])
@@ -139,7 +139,7 @@ def _no_arena():
 def test_session_arena_can_be_turned_off():
     sess = ort.InferenceSession(_conv_model().SerializeToString(), _no_arena(),
                                 providers=["CPUExecutionProvider"])
-    x = np.ones((1, 3, 64, 64), np.float32)
+    x = np.ones((4, 3, 128, 128), np.float32)
     y, _ = sess.run(None, {"X": x})
     assert y.base is None or not isinstance(y.base, np.ndarray) or y.base.dtype != np.uint8
     assert not sess._arenas
@@ -149,7 +149,7 @@ def test_session_arena_can_be_turned_off():
 def test_runs_reuse_memory_instead_of_growing():
     sess = ort.InferenceSession(_conv_model().SerializeToString(),
                                 providers=["CPUExecutionProvider"])
-    x = np.ones((2, 3, 64, 64), np.float32)
+    x = np.ones((4, 3, 128, 128), np.float32)
     sess.run(None, {"X": x})
     held = sess._arenas[0].bytes_held
     for _ in range(5):
