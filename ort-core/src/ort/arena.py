@@ -58,6 +58,15 @@ def arena_supported() -> bool:
     return sys.implementation.name == "cpython" and (gil is None or gil())
 
 
+def _remove(pool: list[np.ndarray], buffer: np.ndarray) -> None:
+    """Remove ``buffer`` from ``pool`` by identity (``list.remove`` would compare arrays
+    element by element)."""
+    for i, held in enumerate(pool):
+        if held is buffer:
+            del pool[i]
+            return
+
+
 class HostArena:
     """Reusable host buffers for kernel outputs of at least :data:`MIN_BYTES`, thread-safe."""
 
@@ -95,7 +104,8 @@ class HostArena:
                 if sys.getrefcount(buffer) <= self._free_count:
                     self._last_use[id(buffer)] = self._runs
                     if buffer is not pool[-1]:
-                        self._move_last(pool, buffer)
+                        _remove(pool, buffer)
+                        pool.append(buffer)
                     return buffer
             if self._bytes + size > self.limit_bytes and not self._evict(size):
                 return None
@@ -104,14 +114,6 @@ class HostArena:
             self._bytes += size
             self._last_use[id(buffer)] = self._runs
             return buffer
-
-    @staticmethod
-    def _move_last(pool: list[np.ndarray], buffer: np.ndarray) -> None:
-        for i, held in enumerate(pool):  # by identity: == on arrays compares elements
-            if held is buffer:
-                del pool[i]
-                break
-        pool.append(buffer)
 
     def _evict(self, needed: int) -> bool:
         """Drop free buffers, least recently used first, until ``needed`` bytes fit."""
@@ -125,11 +127,7 @@ class HostArena:
         return self._bytes + needed <= self.limit_bytes
 
     def _drop(self, size: int, buffer: np.ndarray) -> None:
-        pool = self._classes[size]
-        for i, held in enumerate(pool):
-            if held is buffer:
-                del pool[i]
-                break
+        _remove(self._classes[size], buffer)
         del self._last_use[id(buffer)]
         self._bytes -= size
 
@@ -145,10 +143,3 @@ class HostArena:
                     if self._last_use[id(buffer)] < stale and \
                             sys.getrefcount(buffer) <= self._free_count + 1:
                         self._drop(size, buffer)
-
-    def clear(self) -> None:
-        """Forget every buffer (views still in use keep theirs alive)."""
-        with self._lock:
-            self._classes.clear()
-            self._last_use.clear()
-            self._bytes = 0

@@ -20,7 +20,9 @@ import threading
 import weakref
 
 import numpy as np
-from onnx import GraphProto, ModelProto, TensorProto, helper, numpy_helper
+from onnx import GraphProto, ModelProto, TensorProto, numpy_helper
+
+from .types import element_type_of_dtype, np_dtype_of
 
 __all__ = ["DetachedTensors", "lookup", "is_detached", "DETACH_BYTES"]
 
@@ -81,7 +83,7 @@ class DetachedTensors:
         _registry[location] = array
         tensor = TensorProto()
         tensor.name = name
-        tensor.data_type = helper.np_dtype_to_tensor_dtype(array.dtype)
+        tensor.data_type = element_type_of_dtype(array.dtype)
         tensor.dims.extend(array.shape)
         tensor.data_location = TensorProto.EXTERNAL
         entry = tensor.external_data.add()
@@ -92,13 +94,13 @@ class DetachedTensors:
         """Replace ``graph``'s large numeric initializers by stubs (``to_array`` decodes a
         tensor)."""
         for index, tensor in enumerate(graph.initializer):
-            if tensor.data_type == TensorProto.STRING or is_detached(tensor):
-                continue
-            if tensor.data_location == TensorProto.EXTERNAL:
+            # stubs, file-backed tensors and strings stay as they are
+            if tensor.data_type == TensorProto.STRING or \
+                    tensor.data_location == TensorProto.EXTERNAL:
                 continue
             try:
-                itemsize = helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
-            except (KeyError, TypeError, ValueError):
+                itemsize = np_dtype_of(tensor.data_type).itemsize
+            except ValueError:  # an element type numpy cannot hold
                 continue
             elements = 1
             for d in tensor.dims:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import ml_dtypes
 import numpy as np
 
+from ort.arena import MIN_BYTES as ARENA_MIN_BYTES
 from ort.kernels import KernelTable, NodeInfo
 
 kernels = KernelTable()
@@ -363,8 +364,6 @@ _BINARY["PRelu"] = (_make_prelu, [(7, 8, False), (9, 15, False), (16, None, Fals
 #: Binary ops whose result has the operands' (common) numeric dtype, computed into an
 #: output from the session's arena when it is large.
 _ARENA_UFUNCS = {"Add": "add", "Sub": "subtract", "Mul": "multiply"}
-#: Operand size (bytes) from which the output is worth taking from the arena.
-_ARENA_BYTES = 1 << 18
 
 
 def _binary_factory(maker: Callable[[NodeInfo], Callable], legacy: bool):
@@ -393,7 +392,7 @@ def _arena_binary(node: NodeInfo, ufunc: np.ufunc) -> Callable:
     session's arena (:meth:`NodeInfo.empty`)."""
 
     def compute(a, b):
-        if (a.nbytes >= _ARENA_BYTES or b.nbytes >= _ARENA_BYTES) and a.dtype == b.dtype \
+        if (a.nbytes >= ARENA_MIN_BYTES or b.nbytes >= ARENA_MIN_BYTES) and a.dtype == b.dtype \
                 and a.dtype.kind in "fiu":
             out = node.empty(np.broadcast_shapes(a.shape, b.shape), a.dtype)
             return (ufunc(a, b, out=out),)

@@ -112,25 +112,21 @@ def matmul(node: NodeInfo):
     """MatMul 1+: numpy matmul semantics (1-D operands promoted, batch dims broadcast);
     float16/bfloat16 are multiplied in float32 and rounded once to the operand type."""
     xp = node.xp
-    const_b = node.const_inputs[1] if len(node.const_inputs) > 1 else None
-    if const_b is not None and const_b.ndim == 2 and not const_b.flags.c_contiguous:
+    constant = node.const_inputs[1] if len(node.const_inputs) > 1 else None
+    const_b = None
+    if constant is not None and constant.ndim == 2 and not constant.flags.c_contiguous:
         # a constant B that is a transposed view (a folded Transpose): BLAS runs faster on a
         # C-ordered copy, made once
-        const_b = xp.ascontiguousarray(const_b)
-    else:
-        const_b = None
+        const_b = xp.ascontiguousarray(constant)
     ordered = _ConstantCopies(node)
-    weight = _constant_weight(
-        node, const_b if const_b is not None else
-        node.const_inputs[1] if len(node.const_inputs) > 1 else None)
+    weight = _constant_weight(node, const_b if const_b is not None else constant)
 
     def compute(a, b):
         b = const_b if const_b is not None else ordered.c_ordered(b)
         if a.dtype in _LOW_PRECISION:  # numpy returns float32 for bfloat16 operands
             product = _matmul(xp, a.astype(np.float32), b.astype(np.float32))
             return (xp.asarray(product).astype(a.dtype),)
-        return (xp.asarray(
-            _matmul(xp, a, b, weight if a.dtype == np.float32 else None, node)),)
+        return (xp.asarray(_matmul(xp, a, b, weight, node)),)
 
     return compute
 
@@ -154,7 +150,7 @@ def _gemm_compute(node: NodeInfo, legacy_broadcast: bool):
         if trans_b:
             b = b.T
         if a.ndim == 2 and b.ndim == 2:
-            result = _matmul(xp, a, b, weight if a.dtype == np.float32 else None, node)
+            result = _matmul(xp, a, b, weight, node)
         else:
             result = xp.matmul(a, b)
         in_place = result.dtype.kind == "f" and result.dtype == a.dtype
