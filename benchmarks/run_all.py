@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ort import bench
+from ort.tools import bench
 
 HERE = Path(__file__).resolve().parent
 MODELS = ("resnet18", "mobilenetv2", "bert_base", "gpt2_small", "mlp", "tiny_vad",

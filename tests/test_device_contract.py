@@ -12,7 +12,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import ort
-import ort.plugins
+import ort.ep
 from testing_device import DEVICE, DeviceBuffer, Plugin, TestDeviceProvider
 
 PROVIDERS = [TestDeviceProvider.name, "CPUExecutionProvider"]
@@ -20,10 +20,10 @@ PROVIDERS = [TestDeviceProvider.name, "CPUExecutionProvider"]
 
 @pytest.fixture(autouse=True)
 def device_plugin():
-    ort.plugins.register_plugin(Plugin(), "testing-device")
+    ort.ep.register_plugin(Plugin(), "testing-device")
     TestDeviceProvider.reset_counters()
     yield
-    ort.plugins.unregister_plugin("testing-device")
+    ort.ep.unregister_plugin("testing-device")
 
 
 def _model():
@@ -253,8 +253,8 @@ def test_shape_computations_stay_on_the_host():
         device_kernels.register("Shape", since=1)(lambda node: lambda x: (x._data.shape,))
         device_kernels.register("Reshape", since=14, host_inputs=(1,))(
             lambda node: lambda x, s: (DeviceBuffer(x._data.reshape(tuple(int(d) for d in s))),))
-        ort.plugins.unregister_plugin("testing-device")
-        ort.plugins.register_plugin(Plugin(), "testing-device")
+        ort.ep.unregister_plugin("testing-device")
+        ort.ep.register_plugin(Plugin(), "testing-device")
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         sess = ort.InferenceSession(model.SerializeToString(), so, providers=PROVIDERS)

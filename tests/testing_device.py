@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 import ort
-from ort.kernels import KernelTable
-from ort.registry import ProviderSpec
+from ort.ep import KernelTable
+from ort.ep import ProviderSpec
 
 DEVICE = "testdev"
 
@@ -64,7 +64,7 @@ class TestDeviceProvider(ort.ExecutionProvider):
         claimed = [n.index for n in graph.nodes if lookup(n) is not None]
         if self.options.get("fuse") != "MatMul+Add":
             return claimed
-        from ort.partition import FusedSubgraph
+        from ort.ep import FusedSubgraph
 
         result: list[Any] = []
         skip: set[int] = set()
@@ -142,7 +142,7 @@ kernels.register("MatMul", since=1)(_device_kernel(np.matmul))
 
 
 class Plugin:
-    """The hook implementations (registered with ``ort.plugins.register_plugin``)."""
+    """The hook implementations (registered with ``ort.ep.register_plugin``)."""
 
     @ort.hookimpl
     def ort_register_providers(self, registry: Any) -> None:

@@ -1,4 +1,4 @@
-"""The host memory arena (ort.arena) and its use by sessions (enable_cpu_mem_arena)."""
+"""The host memory arena (ort.runtime.arena) and its use by sessions (enable_cpu_mem_arena)."""
 
 import threading
 
@@ -7,7 +7,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import ort
-from ort.arena import MIN_BYTES, HostArena, arena_supported
+from ort.runtime.arena import MIN_BYTES, HostArena, arena_supported
 
 from core_models import make_model
 

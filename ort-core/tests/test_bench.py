@@ -11,8 +11,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from ort import bench
-from ort.cli import main
+from ort.tools import bench
+from ort.tools.cli import main
 
 pytest.importorskip("ort_provider_cpu")
 

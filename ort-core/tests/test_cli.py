@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-from ort.cli import main
+from ort.tools.cli import main
 
 
 def test_providers_lists_cpu(capsys):

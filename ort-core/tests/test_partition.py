@@ -9,9 +9,9 @@ import pytest
 from onnx import TensorProto, helper
 
 import ort
-from ort import plugins
-from ort.kernels import KernelTable
-from ort.registry import ProviderSpec
+from ort import ep
+from ort.ep import KernelTable
+from ort.ep import ProviderSpec
 
 from core_models import make_model
 
@@ -68,10 +68,10 @@ class _DevicePlugin:
 
 @pytest.fixture
 def device_plugin():
-    plugins.register_plugin(_DevicePlugin(), "fakedev")
+    ep.register_plugin(_DevicePlugin(), "fakedev")
     FakeDeviceProvider.copies.clear()
     yield
-    plugins.unregister_plugin("fakedev")
+    ep.unregister_plugin("fakedev")
 
 
 def chain_model():

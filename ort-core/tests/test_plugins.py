@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import ort
-from ort import plugins
-from ort.kernels import KernelTable
-from ort.registry import DuplicateRegistrationError, ProviderSpec
+from ort import ep
+from ort.ep import KernelTable
+from ort.ep import DuplicateRegistrationError, ProviderSpec
 
 
 def run_python(code: str, env: dict[str, str] | None = None, pythonpath: str | None = None) -> str:
@@ -87,7 +87,7 @@ def test_broken_entry_point_plugin_is_reported_not_fatal(tmp_path):
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter('always')
             print(ort.get_available_providers())
-        print([f.plugin for f in ort.plugins.plugin_failures()])
+        print([f.plugin for f in ort.ep.plugin_failures()])
         print(any('missing vendor SDK' in str(x.message) for x in w))
         """,
         pythonpath=str(tmp_path),
@@ -98,7 +98,7 @@ def test_broken_entry_point_plugin_is_reported_not_fatal(tmp_path):
 
 
 class _Plugin:
-    """An in-process plugin registered with ort.plugins.register_plugin."""
+    """An in-process plugin registered with ort.ep.register_plugin."""
 
     def __init__(self, providers=(), kernels=(), fail=False):
         self.providers, self.kernels, self.fail = providers, kernels, fail
@@ -122,11 +122,11 @@ def extra_plugin():
 
     def add(plugin, name):
         names.append(name)
-        plugins.register_plugin(plugin, name)
+        ep.register_plugin(plugin, name)
 
     yield add
     for name in names:
-        plugins.unregister_plugin(name)
+        ep.unregister_plugin(name)
 
 
 def test_hook_that_raises_is_isolated(extra_plugin):
@@ -134,8 +134,8 @@ def test_hook_that_raises_is_isolated(extra_plugin):
         warnings.simplefilter("always")
         extra_plugin(_Plugin(fail=True), "exploding")
         assert "CPUExecutionProvider" in ort.get_available_providers()
-    assert [f.plugin for f in plugins.plugin_failures()] == ["exploding"]
-    assert "hook exploded" in plugins.plugin_failures()[0].error
+    assert [f.plugin for f in ep.plugin_failures()] == ["exploding"]
+    assert "hook exploded" in ep.plugin_failures()[0].error
 
 
 def test_duplicate_kernel_registration_names_both_owners(extra_plugin):
@@ -149,7 +149,7 @@ def test_duplicate_kernel_registration_names_both_owners(extra_plugin):
         warnings.simplefilter("always")
         extra_plugin(_Plugin(kernels=[("CPUExecutionProvider", table)]), "first-twice")
         extra_plugin(_Plugin(kernels=[("CPUExecutionProvider", table)]), "second-twice")
-        failures = plugins.plugin_failures()
+        failures = ep.plugin_failures()
     assert len(failures) == 1 and isinstance(failures[0].exception, DuplicateRegistrationError)
     assert "'first-twice'" in failures[0].error and "'second-twice'" in failures[0].error
 

@@ -362,7 +362,7 @@ def test_cast_low_precision_random(to):
 
 
 def test_cast_float8_dtype():
-    from ort.types import np_dtype_of
+    from ort.ep import np_dtype_of
 
     for to in FLOAT8 + [onnx.TensorProto.BFLOAT16]:
         model, feeds = make_model("Cast", [rand((5,))], {"to": to})

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 import fake_cupy as fake
-import ort.plugins
+import ort.ep
 from ort_provider_cuda import provider as provider_module
 
 
@@ -19,6 +19,6 @@ def fake_cupy(monkeypatch):
     computes with it."""
     module = fake.install(monkeypatch)
     monkeypatch.setattr(provider_module, "_POOLS", {})
-    ort.plugins.reset()
+    ort.ep.reset()
     yield module
-    ort.plugins.reset()
+    ort.ep.reset()

@@ -17,7 +17,7 @@ from onnx import numpy_helper
 
 import ort
 from ort_provider_cuda.kernels import gpu_kernels, gpu_specific_kernels
-from ort_provider_cuda.provider import DEVICE_DTYPES
+from ort_provider_cuda.dtypes import DEVICE_DTYPES
 
 CUDA = "CUDAExecutionProvider"
 

@@ -11,10 +11,10 @@ import ort
 from cuda_testing import REASON, needs_gpu
 from cuda_test_models import (bert_encoder, bert_feeds, gpt_decoder, gpt_feeds, resnet_cnn,
                               to_float16, unet_cnn)
-from ort.plugins import get_registry
+from ort.ep import get_registry
 from ort_provider_cuda.kernels import REUSED, gpu_specific_kernels
 from ort_provider_cuda.plugin import PROVIDER_NAME
-from ort_provider_cuda.provider import DEVICE_TYPE_NAMES
+from ort_provider_cuda.dtypes import DEVICE_TYPE_NAMES
 
 CPU = "CPUExecutionProvider"
 

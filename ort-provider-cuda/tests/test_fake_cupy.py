@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import fake_cupy as fake
 import ort
-import ort.plugins
+import ort.ep
 import ort_provider_cuda.kernels as cuda_kernels
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "ort_provider_cuda"
@@ -199,7 +199,7 @@ def test_why_some_cpu_kernels_have_gpu_versions(fake_cupy, monkeypatch, op):
                         lambda: [k for k in specific() if k.op_type != op])
     domain = "com.microsoft" if op.startswith("Fused") else ""
     monkeypatch.setattr(cuda_kernels, "REUSED", cuda_kernels.REUSED | {(domain, op)})
-    ort.plugins.reset()
+    ort.ep.reset()
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     sess = ort.InferenceSession(data, so, providers=["CUDAExecutionProvider"])

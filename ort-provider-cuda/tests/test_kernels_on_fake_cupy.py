@@ -20,7 +20,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import ort
-from ort.types import element_type_of_dtype
+from ort.ep import element_type_of_dtype
 from ort_provider_cuda.kernels import gpu_kernels, gpu_specific_kernels
 
 CUDA = "CUDAExecutionProvider"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import ort
-import ort.plugins
+import ort.ep
 from cuda_test_models import resnet_cnn
 from ort_provider_cuda import availability
 from ort_provider_cuda.options import NO_LIMIT, CudaOptions, parse_options
@@ -152,7 +152,7 @@ def test_unavailable_reasons_say_what_to_do(monkeypatch, load, expected):
     monkeypatch.setattr(availability, "_import_cupy", load)
     reason = availability.cuda_unavailable_reason()
     assert reason is not None and reason.startswith(expected), reason
-    ort.plugins.reset()
+    ort.ep.reset()
     try:
         assert ort.unavailable_providers()[CUDA] == reason
         with pytest.warns(UserWarning, match="not available on this machine"):
@@ -160,7 +160,7 @@ def test_unavailable_reasons_say_what_to_do(monkeypatch, load, expected):
                                         providers=[CUDA, "CPUExecutionProvider"])
         assert sess.get_providers() == ["CPUExecutionProvider"]
     finally:
-        ort.plugins.reset()
+        ort.ep.reset()
 
 
 def test_minor_driver_versions_behind_the_runtime_are_fine(monkeypatch):

@@ -11,10 +11,19 @@ from onnx import ModelProto, NodeProto, helper
 from onnx.backend.base import Backend, BackendRep, namedtupledict
 
 import ort
-from ort.loading import MAX_IR_VERSION
-from ort.types import element_type_of_dtype
 
 __all__ = ["OrtBackend", "OrtBackendRep"]
+
+#: The newest IR version sessions understand: that of the installed onnx package.
+MAX_IR_VERSION = onnx.IR_VERSION
+
+
+def element_type_of_dtype(dtype: Any) -> int:
+    """The ``TensorProto`` element type of a numpy dtype (str/bytes/object: STRING)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "USO":
+        return onnx.TensorProto.STRING
+    return helper.np_dtype_to_tensor_dtype(dtype)
 
 #: Backend device name -> the provider list a session gets.
 _DEVICE_PROVIDERS = {

@@ -8,7 +8,13 @@ Use it like ``onnxruntime``::
 
 Execution providers are separate distributions (``ort-provider-cpu``, ``ort-provider-cuda``,
 third-party ones) found through the entry-point group ``ort`` the first time they are needed;
-``import ort`` itself loads none of them.
+``import ort`` itself loads none of them. Provider authors import :mod:`ort.ep`.
+
+The package is layered; each layer imports only the ones below it (``docs/architecture.md``):
+the base (:mod:`ort.errors`, :mod:`ort.types`) < :mod:`ort.ir` (models and graphs) <
+:mod:`ort.ep` (the provider contract) < :mod:`ort.optimizer` < :mod:`ort.runtime`
+(partitioner, compiler, executor) < :mod:`ort.api` (re-exported here) < :mod:`ort.tools`
+(CLI, bench) and :mod:`ort.testing` (the oracle kit).
 """
 
 from __future__ import annotations
@@ -26,16 +32,34 @@ from .errors import (
     OrtError,
     RuntimeException,
 )
-from .hookspecs import hookimpl
-from .kernels import KernelTable, NodeInfo
-from .metadata import ModelMetadata, NodeArg
-from .options import ExecutionMode, ExecutionOrder, GraphOptimizationLevel, RunOptions, SessionOptions
-from .ortvalue import OrtValue
-from .iobinding import IOBinding
-from .provider import ExecutionProvider, OrtAllocatorType, OrtDevice, OrtMemoryInfo, OrtMemType
-from .providers import get_all_providers, get_available_providers, unavailable_providers
-from .registry import ProviderSpec
-from .session import InferenceSession, PartitionReport
+from .api import (
+    ExecutionMode,
+    ExecutionOrder,
+    GraphOptimizationLevel,
+    InferenceSession,
+    IOBinding,
+    ModelMetadata,
+    NodeArg,
+    OrtValue,
+    PartitionReport,
+    RunOptions,
+    SessionOptions,
+    get_all_providers,
+    get_available_providers,
+    unavailable_providers,
+)
+from .ep import (
+    ExecutionProvider,
+    KernelTable,
+    NodeInfo,
+    OrtAllocatorType,
+    OrtDevice,
+    OrtMemoryInfo,
+    OrtMemType,
+    ProviderSpec,
+    get_registry,
+    hookimpl,
+)
 
 __all__ = [
     "__version__",
@@ -88,8 +112,6 @@ def get_version_string() -> str:
 
 def get_device() -> str:
     """``'GPU'`` when a GPU provider is available here, else ``'CPU'`` (as ONNX Runtime)."""
-    from .plugins import get_registry
-
     registry = get_registry()
     for name in get_available_providers():
         if registry.provider_spec(name).device_type != "cpu":

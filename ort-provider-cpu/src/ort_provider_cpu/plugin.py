@@ -6,20 +6,12 @@ CPU provider only through these hooks, exactly as it reaches third-party provide
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import ort
-from ort.registry import KernelRegistrar, ProviderRegistrar, ProviderSpec
+from ort.ep import KernelRegistrar, ProviderRegistrar, ProviderSpec
 
 from .provider import CPUExecutionProvider
 
 CORE_REQUIRES = ">=0.1,<0.2"
-
-
-def _make(options: Mapping[str, Any]) -> CPUExecutionProvider:
-    return CPUExecutionProvider(options)
-
 
 @ort.hookimpl
 def ort_register_providers(registry: ProviderRegistrar) -> None:
@@ -27,7 +19,7 @@ def ort_register_providers(registry: ProviderRegistrar) -> None:
     registry.register(
         ProviderSpec(
             name=CPUExecutionProvider.name,
-            factory=_make,
+            factory=CPUExecutionProvider,
             priority=0,
             core_requires=CORE_REQUIRES,
             device_type="cpu",

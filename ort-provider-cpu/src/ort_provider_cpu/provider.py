@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ort.provider import ExecutionProvider
+from ort.ep import ExecutionProvider
 
 __all__ = ["CPUExecutionProvider"]
 

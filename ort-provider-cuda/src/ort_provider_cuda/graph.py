@@ -1,12 +1,17 @@
 """``enable_cuda_graph=1``: the whole model captured once into a CUDA graph, then replayed.
 
 How it works: when every node of a graph runs on CUDA, :func:`whole_graph_claim` claims the
-graph as one unit and :func:`compile_graph_runner` plans it as a nested plan whose kernels run
-on the provider's stream. The resulting :class:`CudaGraphRunner` runs that plan normally the
+graph as one unit and :func:`compile_graph_runner` has the session's compiler plan it as a
+nested unit whose kernels run on the provider's stream. The resulting :class:`CudaGraphRunner` runs that plan normally the
 first time it sees a set of input shapes (a warm-up: kernel caches fill, cupy compiles its
 kernels, cuBLAS sets up), captures it with ``Stream.begin_capture``/``end_capture`` the second
 time, and from then on copies the inputs into the captured input buffers, launches the graph
 and returns copies of the captured outputs.
+
+``provider`` below is always the :class:`~ort_provider_cuda.provider.CUDAExecutionProvider`
+(which imports this module, so it is typed by its base class here): the runner uses its
+``xp``, ``stream``, ``scope``, ``capturing_allocations``, ``share_constants``, ``declined`` and
+``graph_runners``.
 
 Constraints (the same as ONNX Runtime's, checked where possible):
 
@@ -32,16 +37,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from onnx import helper
-
-if TYPE_CHECKING:
-    from ort.graph import Graph
-    from ort.partition import FusedSubgraph
-    from ort.provider import KernelLookup
-
-    from .provider import CUDAExecutionProvider
+from ort.ep import CompileContext, ExecutionProvider, FusedSubgraph, Graph, KernelLookup
 
 __all__ = ["GRAPH_OP", "MAX_GRAPHS", "CudaGraphRunner", "whole_graph_claim",
            "compile_graph_runner"]
@@ -54,11 +52,9 @@ GRAPH_OP = "CUDAGraph"
 MAX_GRAPHS = 8
 
 
-def whole_graph_claim(provider: CUDAExecutionProvider, graph: Graph, claimed: Sequence[int],
+def whole_graph_claim(provider: ExecutionProvider, graph: Graph, claimed: Sequence[int],
                       lookup: KernelLookup) -> tuple[FusedSubgraph | None, str]:
     """The whole graph as one CUDA-graph unit, or None and the reason it cannot be one."""
-    from ort.partition import FusedSubgraph
-
     if not graph.nodes:
         return None, "the graph has no nodes"
     taken = set(claimed)
@@ -83,41 +79,19 @@ def whole_graph_claim(provider: CUDAExecutionProvider, graph: Graph, claimed: Se
                          op_type=GRAPH_OP), ""
 
 
-def compile_graph_runner(provider: CUDAExecutionProvider, graph: Graph, fused: FusedSubgraph,
-                         inputs: list[str], outputs: list[str]) -> CudaGraphRunner:
-    """Plan the unit's nodes on ``provider`` (weights shared with the session's plan, not
-    uploaded twice) and wrap the plan in a :class:`CudaGraphRunner`."""
-    from ort.execution import ExecutionPlan
-    from ort.graph import Graph as GraphIR
-    from ort.partition import partition
-    from ort.plugins import get_registry
-
-    members = [graph.nodes[i] for i in sorted(fused.node_indices)]
+def compile_graph_runner(provider: ExecutionProvider, graph: Graph, fused: FusedSubgraph,
+                         inputs: list[str], outputs: list[str],
+                         context: CompileContext) -> CudaGraphRunner:
+    """Compile the unit's nodes on ``provider`` with the session's compiler (weights shared
+    with the session's plan, not uploaded twice) and wrap the result in a
+    :class:`CudaGraphRunner`."""
     constants = [name for name in inputs if name in graph.initializers]
-    fed = [name for name in inputs if name not in graph.initializers]
-    body = helper.make_graph(
-        [n.proto for n in members], fused.name,
-        [helper.make_value_info(n, graph.value_types[n]) if n in graph.value_types
-         else helper.make_empty_tensor_value_info(n) for n in fed],
-        [helper.make_empty_tensor_value_info(n) for n in outputs])
-    # constants are not serialized into the body: the nested graph holds the session's own
-    # arrays, so to_device() finds them in the shared-constant table
-    nested = GraphIR(body, graph.opsets, outer_scope=set(constants) | graph.outer_scope,
-                     value_types=dict(graph.value_types), functions=graph.functions)
-    nested.outer_scope -= set(constants)
-    nested.initializers.update({name: graph.initializers[name] for name in constants})
-    part = partition(nested, [provider], get_registry(), fuse=False)
-    plan = ExecutionPlan(nested, part, {name: provider for name in fed})
-    input_slots = [plan.input_slots[name] for name in fed]
-    output_slots = [plan.output_slots[name] for name in outputs]
-    positions = [inputs.index(name) for name in fed]
+    unit = context.compile_nodes(graph, fused.node_indices, inputs, outputs, provider=provider,
+                                 constants=constants, name=fused.name)
+    positions = [inputs.index(name) for name in unit.input_names]
 
     def run(*values: Any) -> tuple[Any, ...]:
-        slots = plan.new_values()
-        for slot, value in zip(input_slots, values):
-            slots[slot] = value
-        plan.execute(slots)
-        return tuple(slots[slot] for slot in output_slots)
+        return tuple(unit.run(values, to_host=False))
 
     return CudaGraphRunner(provider, run, positions, fused.name)
 
@@ -141,7 +115,7 @@ class CudaGraphRunner:
         failures: input-shape signature -> why its capture failed (it then runs uncaptured).
     """
 
-    def __init__(self, provider: CUDAExecutionProvider, eager: Callable[..., tuple],
+    def __init__(self, provider: ExecutionProvider, eager: Callable[..., tuple],
                  positions: list[int], name: str) -> None:
         self._provider = provider
         self._eager = eager

@@ -8,26 +8,17 @@ cupy: availability is checked lazily, when providers are first listed or created
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import ort
-from ort.kernels import KernelTable
-from ort.registry import KernelRegistrar, ProviderRegistrar, ProviderSpec
+from ort.ep import KernelRegistrar, KernelTable, ProviderRegistrar, ProviderSpec
 
 from .availability import cuda_unavailable_reason
+from .provider import CUDAExecutionProvider
 
 __all__ = ["CORE_REQUIRES", "PROVIDER_NAME", "gpu_kernels", "ort_register_providers",
            "ort_register_kernels"]
 
 CORE_REQUIRES = ">=0.1,<0.2"
-PROVIDER_NAME = "CUDAExecutionProvider"
-
-
-def _make(options: Mapping[str, Any]) -> ort.ExecutionProvider:
-    from .provider import CUDAExecutionProvider
-
-    return CUDAExecutionProvider(options)
+PROVIDER_NAME = CUDAExecutionProvider.name
 
 
 def gpu_kernels() -> KernelTable:
@@ -43,7 +34,7 @@ def ort_register_providers(registry: ProviderRegistrar) -> None:
     registry.register(
         ProviderSpec(
             name=PROVIDER_NAME,
-            factory=_make,
+            factory=CUDAExecutionProvider,
             check_available=cuda_unavailable_reason,
             priority=100,
             core_requires=CORE_REQUIRES,

@@ -15,33 +15,18 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
-from ort.provider import ExecutionProvider
+from ort.ep import CompileContext, ExecutionProvider, FusedSubgraph, Graph, KernelLookup
 
+from .dtypes import DEVICE_DTYPES, DEVICE_TYPE_NAMES
 from .options import OPTION_NAMES, CudaOptions, parse_options
-
-if TYPE_CHECKING:
-    from ort.graph import Graph
-    from ort.partition import FusedSubgraph
-    from ort.provider import KernelLookup
 
 __all__ = ["CUDAExecutionProvider", "memory_pool"]
 
 logger = logging.getLogger("ort.cuda")
-
-#: ONNX type names of the element types cupy arrays can hold (no strings, bfloat16, float8,
-#: int4: nodes with such inputs or outputs run on the next provider).
-DEVICE_TYPE_NAMES = frozenset({
-    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-    "float16", "float", "double",
-})
-DEVICE_DTYPES = frozenset(np.dtype(t) for t in (
-    np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
-    np.float16, np.float32, np.float64,
-))
 
 _POOLS: dict[tuple[int, int, int | None, str], Any] = {}
 _POOLS_LOCK = threading.Lock()
@@ -165,14 +150,14 @@ class CUDAExecutionProvider(ExecutionProvider):
         return claimed
 
     def compile(self, graph: Graph, fused: FusedSubgraph, inputs: list[str],
-                outputs: list[str]) -> Callable[..., Any]:
+                outputs: list[str], context: CompileContext) -> Callable[..., Any]:
         """The CUDA-graph unit becomes a :class:`~ort_provider_cuda.graph.CudaGraphRunner`;
         other groups run with the default nested plan."""
         from .graph import GRAPH_OP, compile_graph_runner
 
         if fused.op_type == GRAPH_OP:
-            return compile_graph_runner(self, graph, fused, inputs, outputs)
-        return super().compile(graph, fused, inputs, outputs)
+            return compile_graph_runner(self, graph, fused, inputs, outputs, context)
+        return super().compile(graph, fused, inputs, outputs, context)
 
     def share_constants(self, arrays: Sequence[np.ndarray]) -> None:
         """Upload each of ``arrays`` at most once: later :meth:`to_device` calls with the same

@@ -2,8 +2,8 @@
 
 Everything a provider distribution needs, in one module:
 
-1. an :class:`ort.ExecutionProvider` subclass (name, device, options, capability, compile);
-2. a :class:`ort.KernelTable` of kernel factories;
+1. an :class:`ort.ep.ExecutionProvider` subclass (name, device, options, capability, compile);
+2. a :class:`ort.ep.KernelTable` of kernel factories;
 3. two pluggy hooks, found through the ``ort`` entry point in ``pyproject.toml``.
 """
 
@@ -14,15 +14,15 @@ from typing import Any
 import numpy as np
 
 import ort
-from ort.kernels import KernelTable, NodeInfo
-from ort.partition import FusedSubgraph
-from ort.registry import ProviderSpec
+from ort.ep import (
+    CompileContext, ExecutionProvider, FusedSubgraph, KernelTable, NodeInfo, ProviderSpec,
+)
 
 FLOATS = ("float", "double")
 kernels = KernelTable()
 
 
-class ExampleExecutionProvider(ort.ExecutionProvider):
+class ExampleExecutionProvider(ExecutionProvider):
     """Host memory, its own kernels for a few float ops, MatMul+Add fused into one step.
 
     Options: ``fuse_matmul_add`` (``"1"`` default, ``"0"`` to run the two nodes separately).
@@ -59,7 +59,7 @@ class ExampleExecutionProvider(ort.ExecutionProvider):
         return claims
 
     def compile(self, graph: Any, fused: FusedSubgraph, inputs: list[str],
-                outputs: list[str]) -> Any:
+                outputs: list[str], context: CompileContext) -> Any:
         """One function for a MatMul -> Add pair: ``a @ b + c`` with the operands in the
         order the pair reads them."""
         matmul, add = (graph.nodes[i] for i in sorted(fused.node_indices))

@@ -1,7 +1,8 @@
 """Graph optimization at session creation, by ``SessionOptions.graph_optimization_level``.
 
 Passes rewrite an ``onnx.ModelProto`` (so ``optimized_model_filepath`` can save the result as a
-valid ONNX file) and are registered per level with :func:`register_pass`:
+valid ONNX file). :data:`PASSES` lists them with the level from which each runs, in the order
+they run in each round:
 
 * ``ORT_ENABLE_BASIC`` (1): semantics-preserving cleanups that need no special kernel
   (constant folding, dead-node and identity elimination, common subexpressions, Conv+BN
@@ -12,66 +13,54 @@ valid ONNX file) and are registered per level with :func:`register_pass`:
 * ``ORT_ENABLE_ALL`` (99): everything above (layout rewrites are not done by ort).
 
 Every pass keeps the graph's inputs, outputs and overridable initializers, and outputs at
-every level equal level 0's within floating-point tolerance.
+every level equal level 0's within floating-point tolerance. A new pass is a function
+``(model, context) -> changed`` in a module of this package, added to :data:`PASSES`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
 from onnx import ModelProto
 
-from ..detached import DetachedTensors
+from .activation_fusions import (
+    fuse_conv_activation, fuse_conv_add_activation, fuse_gemm_activation, fuse_matmul_add,
+)
+from .attention_fusion import fuse_attention
+from .basic import eliminate_dead_nodes, eliminate_identity
+from .constant_folding import fold_constants
+from .context import OptimizationPass, OptimizerContext
+from .conv_folding import fuse_conv_add, fuse_conv_bn, fuse_conv_mul
+from .cse import eliminate_common_subexpressions, merge_shape_inputs
+from .gelu_fusions import fuse_bias_gelu, fuse_fast_gelu, fuse_gelu
+from .norm_fusions import fuse_layer_norm, fuse_skip_layer_norm
 
-__all__ = ["OptimizerContext", "OptimizationPass", "register_pass", "passes_for", "optimize_model"]
+__all__ = ["OptimizerContext", "OptimizationPass", "PASSES", "passes_for", "optimize_model"]
 
-
-@dataclass
-class OptimizerContext:
-    """What passes may ask of the session.
-
-    Attributes:
-        has_kernel: ``(domain, op_type, since_version) -> bool``: whether the session's
-            first-choice provider can run that op (fusions only produce ops it runs).
-        evaluate: runs a model without inputs and returns its outputs (constant folding uses
-            the session's own kernels); None disables folding.
-        keep: names that must survive unchanged (graph inputs, outputs, overridable
-            initializers); filled in by :func:`optimize_model`.
-        detached: where large initializers the passes create keep their data (the
-            session's :class:`ort.detached.DetachedTensors`); None embeds the data.
-    """
-
-    has_kernel: Callable[[str, str, int], bool]
-    evaluate: Callable[[ModelProto], list[np.ndarray]] | None = None
-    keep: set[str] = field(default_factory=set)
-    detached: DetachedTensors | None = None
-    #: the graph index shared by passes while none changes the model
-    #: (see :meth:`ort.optimizer.patterns.GraphView.of`)
-    cached_view: Any = None
-
-
-#: A pass: rewrites the model in place; returns whether it changed anything.
-OptimizationPass = Callable[[ModelProto, OptimizerContext], bool]
-
-_PASSES: list[tuple[int, str, OptimizationPass]] = []
-
-
-def register_pass(level: int, name: str) -> Callable[[OptimizationPass], OptimizationPass]:
-    """Decorator: run the pass at ``level`` and above, in registration order."""
-
-    def decorate(fn: OptimizationPass) -> OptimizationPass:
-        _PASSES.append((int(level), name, fn))
-        return fn
-
-    return decorate
+#: (level, name, pass), in the order the passes run in each round.
+PASSES: tuple[tuple[int, str, OptimizationPass], ...] = (
+    (1, "IdentityElimination", eliminate_identity),
+    (1, "DeadNodeElimination", eliminate_dead_nodes),
+    (1, "ConstantFolding", fold_constants),
+    (1, "ShapeInputMerge", merge_shape_inputs),
+    (1, "CommonSubexpressionElimination", eliminate_common_subexpressions),
+    (1, "ConvBNFusion", fuse_conv_bn),
+    (1, "ConvMulFusion", fuse_conv_mul),
+    (1, "ConvAddFusion", fuse_conv_add),
+    (2, "AttentionFusion", fuse_attention),
+    (2, "ConvActivationFusion", fuse_conv_activation),
+    (2, "ConvAddActivationFusion", fuse_conv_add_activation),
+    (2, "MatMulAddFusion", fuse_matmul_add),
+    (2, "GemmActivationFusion", fuse_gemm_activation),
+    (2, "GeluFusion", fuse_gelu),
+    (2, "FastGeluFusion", fuse_fast_gelu),
+    (2, "BiasGeluFusion", fuse_bias_gelu),
+    (2, "LayerNormFusion", fuse_layer_norm),
+    (2, "SkipLayerNormFusion", fuse_skip_layer_norm),
+)
 
 
 def passes_for(level: int) -> list[tuple[str, OptimizationPass]]:
     """The passes that run at ``level``, in order."""
-    return [(name, fn) for pass_level, name, fn in _PASSES if pass_level <= int(level)]
+    return [(name, fn) for pass_level, name, fn in PASSES if pass_level <= int(level)]
 
 
 def optimize_model(model: ModelProto, level: int, context: OptimizerContext,
@@ -96,8 +85,3 @@ def optimize_model(model: ModelProto, level: int, context: OptimizerContext,
             break
     context.cached_view = None  # the view refers back to the context: no cycle left behind
     return optimized
-
-
-# the passes register in this order (the order they run in each round)
-from . import basic, constant_folding, cse, conv_folding  # noqa: E402,F401  (level 1)
-from . import attention_fusion, fusions  # noqa: E402,F401  (level 2)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from onnx import ModelProto, NodeProto, TensorProto
 
-from . import OptimizerContext, register_pass
+from .context import OptimizerContext
 from .patterns import (
     MS_DOMAIN, GraphView, Rewriter, attr, const_operand, fuse_node_pattern, is_default_domain,
 )
@@ -358,7 +358,6 @@ def _match_attention(view: GraphView, rewriter: Rewriter, index: int, softmax: N
                                                 "Attention_fused", domain=MS_DOMAIN, **attrs)])
 
 
-@register_pass(2, "AttentionFusion")
 def fuse_attention(model: ModelProto, context: OptimizerContext) -> bool:
     """BERT-style multi-head self-attention -> com.microsoft:Attention (see module docs)."""
     if not GraphView.of(model, context).can_run(MS_DOMAIN, "Attention"):

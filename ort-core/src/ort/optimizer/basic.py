@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from onnx import ModelProto
 
-from . import OptimizerContext, register_pass
+from .context import OptimizerContext
 
 __all__ = ["eliminate_identity", "eliminate_dead_nodes"]
 
@@ -15,7 +15,7 @@ def _consumers_of_graph_outputs(model: ModelProto) -> set[str]:
 
 def _subgraph_reads(model: ModelProto) -> set[str]:
     """Names read inside any subgraph (renaming them would need a subgraph rewrite)."""
-    from ..graph import subgraph_free_names
+    from ..ir import subgraph_free_names
 
     reads: set[str] = set()
     for node in model.graph.node:
@@ -25,7 +25,6 @@ def _subgraph_reads(model: ModelProto) -> set[str]:
     return reads
 
 
-@register_pass(1, "IdentityElimination")
 def eliminate_identity(model: ModelProto, context: OptimizerContext) -> bool:
     """Remove tensor ``Identity`` nodes by reading their input directly (kept where the output
     is a graph output or read by a subgraph)."""
@@ -55,7 +54,6 @@ def eliminate_identity(model: ModelProto, context: OptimizerContext) -> bool:
     return True
 
 
-@register_pass(1, "DeadNodeElimination")
 def eliminate_dead_nodes(model: ModelProto, context: OptimizerContext) -> bool:
     """Remove nodes whose outputs nothing reads, and initializers nothing reads (graph inputs
     and outputs are kept)."""
@@ -67,7 +65,7 @@ def eliminate_dead_nodes(model: ModelProto, context: OptimizerContext) -> bool:
             alive.append(node)
             needed.update(n for n in node.input if n)
             for attr in node.attribute:
-                from ..graph import subgraph_free_names
+                from ..ir import subgraph_free_names
 
                 for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
                     needed |= subgraph_free_names(sub)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from onnx import ModelProto, NodeProto, helper
 
-from . import OptimizerContext, register_pass
+from .context import OptimizerContext
 from .patterns import (
     GraphView, array_to_tensor, attr, broadcast_size, has_subgraph, topological_order,
 )
@@ -45,7 +45,6 @@ _NON_TENSOR = frozenset({
 _MAX_WAVES = 8
 
 
-@register_pass(1, "ConstantFolding")
 def fold_constants(model: ModelProto, context: OptimizerContext) -> bool:
     """Replace nodes computable from constants by initializers (see the module docstring),
     in waves until nothing more folds."""
@@ -223,7 +222,7 @@ def _evaluation_model(view: GraphView, nodes: list[NodeProto],
             value = view.const(name)
         if value is None:
             raise ValueError(f"constant folding: no value for '{name}'")
-        initializers.append(array_to_tensor(value, name, view.context.detached))
+        initializers.append(array_to_tensor(value, name, view.context.weights))
     outputs = [helper.make_empty_tensor_value_info(o) for n in nodes for o in n.output if o]
     graph = helper.make_graph(list(nodes), "constant_folding", [], outputs, initializers)
     model = helper.make_model(graph, opset_imports=list(view.model.opset_import))
@@ -276,7 +275,7 @@ def _apply(view: GraphView, folded: set[int], values: dict[str, Any]) -> bool:
     """Remove the folded nodes; their outputs still read elsewhere become initializers."""
     remaining = [n for i, n in enumerate(view.nodes) if i not in folded]
     read = {i for n in remaining for i in n.input if i} | view.protected
-    new_inits = [array_to_tensor(values[out], out, view.context.detached)
+    new_inits = [array_to_tensor(values[out], out, view.context.weights)
                  for index in sorted(folded) for out in view.nodes[index].output
                  if out and out in read]
     view.write_nodes(remaining, new_inits)

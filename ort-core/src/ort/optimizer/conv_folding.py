@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from onnx import ModelProto, NodeProto, TensorProto
 
-from . import OptimizerContext, register_pass
+from .context import OptimizerContext
 from .patterns import GraphView, Rewriter, attr, is_default_domain
 
 __all__ = ["fuse_conv_bn", "fuse_conv_mul", "fuse_conv_add"]
@@ -102,7 +102,6 @@ def _match_bn(view: GraphView, rewriter: Rewriter, index: int, bn: NodeProto) ->
     rewriter.replace([conv_index, index], [_fused_conv(rewriter, conv, new_w, new_b, bn.output[0])])
 
 
-@register_pass(1, "ConvBNFusion")
 def fuse_conv_bn(model: ModelProto, context: OptimizerContext) -> bool:
     """Fold an inference-mode BatchNormalization into the preceding Conv's weights and bias."""
     return _fold(GraphView.of(model, context), "BatchNormalization", _match_bn)
@@ -142,7 +141,6 @@ def _match_mul(view: GraphView, rewriter: Rewriter, index: int, mul: NodeProto) 
     rewriter.replace([conv_index, index], [fused])
 
 
-@register_pass(1, "ConvMulFusion")
 def fuse_conv_mul(model: ModelProto, context: OptimizerContext) -> bool:
     """Fold a Mul by a constant per-channel factor into the preceding Conv."""
     return _fold(GraphView.of(model, context), "Mul", _match_mul)
@@ -158,7 +156,6 @@ def _match_add(view: GraphView, rewriter: Rewriter, index: int, add: NodeProto) 
     rewriter.replace([conv_index, index], [_fused_conv(rewriter, conv, None, new_b, add.output[0])])
 
 
-@register_pass(1, "ConvAddFusion")
 def fuse_conv_add(model: ModelProto, context: OptimizerContext) -> bool:
     """Fold an Add of a constant per-channel term into the preceding Conv's bias."""
     return _fold(GraphView.of(model, context), "Add", _match_add)

@@ -13,7 +13,7 @@ from typing import Any
 
 from onnx import ModelProto, NodeProto
 
-from . import OptimizerContext, register_pass
+from .context import OptimizerContext
 from .constant_folding import _NONDETERMINISTIC
 from .patterns import GraphView, has_subgraph, topological_order
 
@@ -25,7 +25,6 @@ _MAX_COMPARED_BYTES = 4096
 _PURE_DOMAINS = ("", "ai.onnx", "ai.onnx.ml", "com.microsoft")
 
 
-@register_pass(1, "ShapeInputMerge")
 def merge_shape_inputs(model: ModelProto, context: OptimizerContext) -> bool:
     """Point ``Shape`` nodes of equally shaped (symbolic) values at one of them."""
     view = GraphView.of(model, context)
@@ -84,7 +83,6 @@ def _node_key(node: NodeProto) -> tuple[Any, ...]:
     return (domain, node.op_type, tuple(node.input), len(node.output), attrs)
 
 
-@register_pass(1, "CommonSubexpressionElimination")
 def eliminate_common_subexpressions(model: ModelProto, context: OptimizerContext) -> bool:
     """Compute nodes with equal op, domain, attributes and (merged) inputs once; equal small
     constant initializers count as the same input. Nodes whose outputs must keep their name

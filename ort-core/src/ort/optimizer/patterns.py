@@ -17,9 +17,11 @@ import numpy as np
 import onnx
 from onnx import ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
-from ..detached import DETACH_BYTES, DetachedTensors
-from ..graph import attribute_value, constant_value, subgraph_free_names, tensor_to_array
-from . import OptimizerContext
+from ..ir import (
+    DETACH_BYTES, WeightStore, attribute_value, constant_value, schema_version, subgraph_free_names,
+    tensor_to_array,
+)
+from .context import OptimizerContext
 
 __all__ = [
     "MS_DOMAIN",
@@ -28,7 +30,6 @@ __all__ = [
     "attr",
     "has_subgraph",
     "is_default_domain",
-    "schema_version",
     "ensure_opset",
     "topological_order",
     "fuse_node_pattern",
@@ -39,6 +40,8 @@ __all__ = [
 
 #: The domain of ONNX Runtime's contrib (fused) ops.
 MS_DOMAIN = "com.microsoft"
+#: The element types ONNX Runtime's CPU kernels of the fused contrib ops take.
+FLOAT32 = (TensorProto.FLOAT,)
 
 
 def is_default_domain(node: NodeProto) -> bool:
@@ -57,15 +60,6 @@ def attr(node: NodeProto, name: str, default: Any = None) -> Any:
         if a.name == name:
             return attribute_value(a)
     return default
-
-
-def schema_version(op_type: str, opset: int, domain: str = "") -> int | None:
-    """The ``since_version`` of ``op_type``'s schema at ``opset`` (None: no such op)."""
-    try:
-        schema = onnx.defs.get_schema(op_type, max_inclusive_version=opset, domain=domain)
-        return schema.since_version
-    except onnx.defs.SchemaError:
-        return None
 
 
 def model_opset(model: ModelProto, domain: str = "") -> int | None:
@@ -217,7 +211,7 @@ class GraphView:
         if name not in self._arrays:
             value = None
             if name in self.initializers and name not in self.graph_inputs:
-                value = tensor_to_array(self.initializers[name])
+                value = tensor_to_array(self.initializers[name], self.context.weights)
             elif name in self.producer:
                 node = self.nodes[self.producer[name]]
                 if (node.op_type == "Constant" and is_default_domain(node)
@@ -340,7 +334,7 @@ class GraphView:
             opset = self.opset(domain)
             if opset is None:
                 return False
-            version = schema_version(op_type, opset, domain)
+            version = schema_version(op_type, domain, opset)
             if version is None:
                 return False
         return bool(self.context.has_kernel(domain, op_type, version))
@@ -427,12 +421,13 @@ def _constant_node_value(node: NodeProto) -> np.ndarray | None:
 
 
 def array_to_tensor(array: np.ndarray, name: str,
-                    detached: DetachedTensors | None = None) -> TensorProto:
-    """A ``TensorProto`` named ``name`` holding ``array``; with a ``detached`` store, a large
-    numeric array becomes a stub whose data stays in the store (:mod:`ort.detached`)."""
+                    weights: WeightStore | None = None) -> TensorProto:
+    """A ``TensorProto`` named ``name`` holding ``array``; with the session's ``weights``
+    store, a large numeric array becomes a stub whose data stays in the store
+    (:mod:`ort.ir.weights`)."""
     array = np.asarray(array)
-    if detached is not None and array.dtype != object and array.nbytes >= DETACH_BYTES:
-        return detached.stub(array, name)
+    if weights is not None and array.dtype != object and array.nbytes >= DETACH_BYTES:
+        return weights.stub(array, name)
     if array.dtype == object:
         return helper.make_tensor(name, TensorProto.STRING, array.shape,
                                   [str(s).encode("utf-8", "surrogateescape")
@@ -465,7 +460,7 @@ class Rewriter:
     def add_initializer(self, array: np.ndarray, hint: str) -> str:
         """Add a constant initializer under a fresh name derived from ``hint``."""
         name = self.view.unique_name(hint)
-        self._initializers.append(array_to_tensor(array, name, self.view.context.detached))
+        self._initializers.append(array_to_tensor(array, name, self.view.context.weights))
         return name
 
     def replace(self, indices: Iterable[int], new_nodes: Sequence[NodeProto]) -> None:
@@ -574,4 +569,19 @@ def const_operand(view: GraphView, node: NodeProto) -> tuple[int, float] | None:
         value = view.scalar(node.input[i])
         if value is not None:
             return 1 - i, value
+    return None
+
+
+def bias_operand(view: GraphView, add: NodeProto) -> tuple[str, str] | None:
+    """(input, bias) of an Add of a 1-D constant bias over the last axis of ``input``."""
+    if len(add.input) != 2:
+        return None
+    for side in (0, 1):
+        bias = view.const(add.input[side])
+        x = add.input[1 - side]
+        shape = view.shape(x)
+        if (bias is None or bias.ndim != 1 or shape is None or len(shape) < 1
+                or shape[-1] != bias.shape[0] or bias.dtype != np.float32):
+            continue
+        return x, add.input[side]
     return None

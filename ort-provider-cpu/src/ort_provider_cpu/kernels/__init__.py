@@ -1,13 +1,13 @@
 """The CPU provider's numpy kernels, one module per op family.
 
-Each module defines ``kernels``, a :class:`ort.kernels.KernelTable`; :data:`ALL_KERNELS` joins
+Each module defines ``kernels``, a :class:`ort.ep.KernelTable`; :data:`ALL_KERNELS` joins
 them in a fixed order. Kernels written against ``node.xp`` work for numpy and cupy alike, which is
 how the CUDA provider reuses them.
 """
 
 from __future__ import annotations
 
-from ort.kernels import KernelTable
+from ort.ep import KernelTable
 
 from . import (
     attention,

@@ -20,7 +20,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from ort.kernels import KernelTable, NodeInfo
+from ort.ep import KernelTable, NodeInfo
 
 kernels = KernelTable()
 

@@ -10,8 +10,8 @@ import ml_dtypes
 import numpy as np
 from onnx import TensorProto
 
-from ort.kernels import KernelTable, NodeInfo
-from ort.types import np_dtype_of
+from ort.ep import KernelTable, NodeInfo
+from ort.ep import np_dtype_of
 
 kernels = KernelTable()
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from ort.kernels import KernelTable, NodeInfo
-from ort.subgraph import Subgraph
+from ort.ep import KernelTable, NodeInfo
+from ort.ep import CompiledGraph
 
 kernels = KernelTable()
 
@@ -33,17 +33,18 @@ def _scalar_bool(node: NodeInfo, value: Any, what: str) -> bool:
     return bool(array.reshape(-1)[0])
 
 
-def _body_input_shaper(body: Subgraph, index: int):
+def _body_input_shaper(body: CompiledGraph, index: int):
     """Shape a scalar fed to body input ``index`` as the body declares it ([] or [1])."""
-    inputs = body.proto.input
-    if index < len(inputs):
-        tensor = inputs[index].type.tensor_type
+    types = body.input_types
+    tp = types[index] if index < len(types) else None
+    if tp is not None and tp.WhichOneof("value") == "tensor_type":
+        tensor = tp.tensor_type
         if tensor.HasField("shape") and len(tensor.shape.dim) == 1:
             return lambda a: a.reshape(1)
     return lambda a: a
 
 
-def _empty_like_output(body: Subgraph, index: int, leading: tuple[int, ...]) -> np.ndarray:
+def _empty_like_output(body: CompiledGraph, index: int, leading: tuple[int, ...]) -> np.ndarray:
     """An empty stacked output for a body output that was never produced."""
     dtype = body.output_dtype(index) or np.dtype(np.float32)
     tp = body.output_types[index]
@@ -133,7 +134,7 @@ def loop(node: NodeInfo):
 # Scan
 
 
-def _run_scan(node: NodeInfo, body: Subgraph, states: list[Any], scan_inputs: list[np.ndarray],
+def _run_scan(node: NodeInfo, body: CompiledGraph, states: list[Any], scan_inputs: list[np.ndarray],
               in_axes: list[int], in_reverse: list[bool], out_axes: list[int],
               out_reverse: list[bool], outer: dict[str, Any], steps: int | None = None
               ) -> tuple[list[Any], list[np.ndarray]]:

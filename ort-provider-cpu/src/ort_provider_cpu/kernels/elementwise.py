@@ -14,8 +14,7 @@ from collections.abc import Callable
 import ml_dtypes
 import numpy as np
 
-from ort.arena import MIN_BYTES as ARENA_MIN_BYTES
-from ort.kernels import KernelTable, NodeInfo
+from ort.ep import KernelTable, NodeInfo
 
 kernels = KernelTable()
 
@@ -391,9 +390,11 @@ def _arena_binary(node: NodeInfo, ufunc: np.ufunc) -> Callable:
     """Return the compute of a numpy binary ufunc whose large outputs come from the
     session's arena (:meth:`NodeInfo.empty`)."""
 
+    pooled = node.pooled_min_bytes
+
     def compute(a, b):
-        if (a.nbytes >= ARENA_MIN_BYTES or b.nbytes >= ARENA_MIN_BYTES) and a.dtype == b.dtype \
-                and a.dtype.kind in "fiu":
+        if pooled is not None and (a.nbytes >= pooled or b.nbytes >= pooled) \
+                and a.dtype == b.dtype and a.dtype.kind in "fiu":
             out = node.empty(np.broadcast_shapes(a.shape, b.shape), a.dtype)
             return (ufunc(a, b, out=out),)
         return (np.asarray(ufunc(a, b)),)

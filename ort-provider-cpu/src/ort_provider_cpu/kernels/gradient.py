@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from onnx import helper
 
-from ort.kernels import KernelTable, NodeInfo
+from ort.ep import KernelTable, NodeInfo, attribute_value
 
 kernels = KernelTable()
 
@@ -162,8 +162,6 @@ def _backward_slice(graph: Any, y: str, stop: set[str]) -> list[Any]:
 def gradient(node: NodeInfo):
     """Gradient 1: the gradients of ``y`` with respect to each name in ``xs`` (``zs`` are
     inputs treated as constants), by reverse-mode differentiation of the graph slice."""
-    from ort.graph import attribute_value
-
     xs = list(node.attrs["xs"])
     zs = list(node.attrs.get("zs") or [])
     y = node.attrs["y"]
@@ -182,7 +180,7 @@ def gradient(node: NodeInfo):
          else helper.make_empty_tensor_value_info(name) for name in xs + zs],
         [helper.make_empty_tensor_value_info(name) for name in values],
     )
-    forward = node.subgraph_compiler(body)
+    forward = node.subgraph(body)
     steps = [(n, {a.name: attribute_value(a) for a in n.attributes}) for n in reversed(nodes)]
     constants = graph.initializers
     outer = {name: constants[name] for name in forward.outer_names if name in constants}

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ort.kernels import KernelTable, NodeInfo
+from ort.ep import KernelTable, NodeInfo
 
 from .nn import _pad_spatial, _pool_kernel_shape, _tap_slices, _window_attrs, _window_geometry
 

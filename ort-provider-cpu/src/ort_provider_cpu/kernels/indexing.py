@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ort.kernels import KernelTable, NodeInfo
+from ort.ep import KernelTable, NodeInfo
 
 from .tensor import const_or_none, host_ints, host_scalar, normalize_axes, normalize_axis
 

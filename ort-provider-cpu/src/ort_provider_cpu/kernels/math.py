@@ -8,7 +8,7 @@ import math
 import ml_dtypes
 import numpy as np
 
-from ort.kernels import KernelTable, NodeInfo
+from ort.ep import KernelTable, NodeInfo
 
 from ..skinny_gemm import PanelledWeight
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ort.kernels import KernelTable, NodeInfo
+from ort.ep import KernelTable, NodeInfo
 
 kernels = KernelTable()
 

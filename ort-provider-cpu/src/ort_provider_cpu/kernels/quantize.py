@@ -22,8 +22,8 @@ import ml_dtypes
 import numpy as np
 from onnx import TensorProto
 
-from ort.kernels import KernelTable, NodeInfo
-from ort.types import np_dtype_of
+from ort.ep import KernelTable, NodeInfo
+from ort.ep import np_dtype_of
 
 from .nn import conv as _conv_factory
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from ort.kernels import KernelTable, NodeInfo
-from ort.types import np_dtype_of
+from ort.ep import KernelTable, NodeInfo
+from ort.ep import np_dtype_of
 
 kernels = KernelTable()
 

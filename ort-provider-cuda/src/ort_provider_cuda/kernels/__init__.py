@@ -22,14 +22,14 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ort.kernels import KernelDef, KernelTable, NodeInfo
+from ort.ep import KernelDef, KernelTable, NodeInfo
 
-from ..provider import DEVICE_DTYPES, DEVICE_TYPE_NAMES
+from ..dtypes import DEVICE_DTYPES, DEVICE_TYPE_NAMES
 from . import cast, conv, fused, indexing, math, resize, rnn
 from .reuse import REUSED
 
 if TYPE_CHECKING:
-    from ort.graph import Graph, Node
+    from ort.ep import Graph, Node
 
 __all__ = ["GPU_FAMILIES", "REUSED", "gpu_kernels", "reused_kernels", "gpu_specific_kernels",
            "on_device", "decline_reason"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ort.kernels import KernelTable, NodeInfo
+from ort.ep import KernelTable, NodeInfo
 from ort_provider_cpu.kernels.fused import conv_activation, gemm_activation
 from ort_provider_cpu.kernels.math import gemm
 

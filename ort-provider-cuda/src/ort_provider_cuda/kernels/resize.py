@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ort.kernels import KernelTable, NodeInfo
+from ort.ep import KernelTable, NodeInfo
 from ort_provider_cpu.kernels import image
 
 kernels = KernelTable()

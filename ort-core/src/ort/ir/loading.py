@@ -1,0 +1,235 @@
+"""Model loading: path, bytes or ModelProto in, a checked and type-inferred ``ModelProto`` out.
+
+Errors follow ONNX Runtime: a missing file is :class:`~ort.errors.NoSuchFile`, bytes that are
+not an ONNX protobuf are :class:`~ort.errors.InvalidProtobuf`, a model that breaks the ONNX
+type rules is :class:`~ort.errors.InvalidGraph`, and an unsupported argument type is a
+``TypeError``.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from typing import Any
+
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import ModelProto
+
+from ..errors import Fail, InvalidGraph, InvalidProtobuf, NoSuchFile
+from .schemas import SchemaTable, attribute_defaults
+from .tensors import RESERVED_LOCATION_PREFIX, attribute_value, reserved_location
+
+__all__ = ["load_model", "infer_types", "MAX_IR_VERSION"]
+
+#: The newest IR version this build understands (that of the installed onnx package).
+MAX_IR_VERSION = onnx.IR_VERSION
+
+
+def _parse(data: bytes | memoryview, where: str) -> ModelProto:
+    model = ModelProto()
+    try:
+        model.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise InvalidProtobuf(f"{where}Protobuf parsing failed. ({exc})") from None
+    if not model.HasField("graph"):
+        raise InvalidProtobuf(f"{where}the bytes parsed but hold no graph: not an ONNX model")
+    return model
+
+
+def _parse_file(path: str, where: str) -> ModelProto:
+    """Parse the model file at ``path`` straight from a memory map of it (protobuf copies
+    what it keeps, so reading the file into a bytes object first was a third copy of every
+    weight); a plain read where the file cannot be mapped."""
+    with open(path, "rb") as f:
+        try:
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # empty file, or one mmap cannot map
+            return _parse(f.read(), where)
+    with mapped:
+        view = memoryview(mapped)
+        try:
+            return _parse(view, where)
+        finally:
+            view.release()
+
+
+def load_model(source: Any) -> tuple[ModelProto, str | None]:
+    """Load a model from a path, ``os.PathLike``, bytes or ``ModelProto``.
+
+    Returns the model and the folder external data is resolved against (None for bytes).
+    """
+    if isinstance(source, ModelProto):
+        model, base_dir = source, None
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        model, base_dir = _parse(bytes(source), "Failed to load model because "), None
+    elif isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if not os.path.isfile(path):
+            raise NoSuchFile(
+                f"Load model from {path} failed:Load model {path} failed. File doesn't exist"
+            )
+        model = _parse_file(path, f"Load model from {path} failed:")
+        base_dir = os.path.dirname(os.path.abspath(path))
+    else:
+        raise TypeError(
+            f"Unable to load from type '{type(source)}': pass a file path (str or os.PathLike), "
+            "the serialized model as bytes, or an onnx.ModelProto"
+        )
+    if model.ir_version > MAX_IR_VERSION:
+        raise Fail(
+            f"Unsupported model IR version: {model.ir_version}, max supported IR version: "
+            f"{MAX_IR_VERSION} (that of the installed onnx {onnx.__version__}; upgrade onnx)"
+        )
+    _refuse_reserved_locations(model)
+    if base_dir is not None and _uses_external_data(model):
+        try:
+            onnx.load_external_data_for_model(model, base_dir)
+        except (OSError, ValueError) as exc:
+            raise NoSuchFile(f"Load model failed: cannot read external data: {exc}") from None
+    return model, base_dir
+
+
+def _refuse_reserved_locations(model: ModelProto) -> None:
+    """A model may not name ort's own external-data locations (the stubs a session makes of
+    its weights): :class:`~ort.errors.Fail`, before anything reads them."""
+    graph = model.graph
+    for tensor in list(graph.initializer) + [s.values for s in graph.sparse_initializer]:
+        location = reserved_location(tensor)
+        if location is not None:
+            raise Fail(
+                f"Load model failed: initializer '{tensor.name}' names the external data "
+                f"location '{location}'; locations starting with '{RESERVED_LOCATION_PREFIX}' "
+                "are reserved for ort's own use and cannot be named by a model")
+
+
+def _uses_external_data(model: ModelProto) -> bool:
+    return any(
+        t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer
+    )
+
+
+_TYPE_ERROR_MARKERS = ("unsupported type", "TypeInferenceError", "Type Error", "type mismatch",
+                       "typestr")
+
+
+#: Initializers with more elements than this reach shape inference as typed graph inputs
+#: rather than with their data (inference needs only their types; copying and serializing
+#: hundreds of megabytes of weights for it cost seconds).
+_INFERENCE_DATA_LIMIT = 4096
+
+
+def infer_types(model: ModelProto, schemas: SchemaTable | None = None) -> ModelProto:
+    """Run ONNX type and shape inference and record the result in ``model`` (its
+    ``value_info``, output types and subgraph annotations); return ``model``.
+
+    A type error (an input type the op's schema forbids) is an :class:`InvalidGraph`, as in
+    ONNX Runtime. Shape disagreements and inference failures inside function bodies are not:
+    ONNX Runtime runs such models, so ort retries inference leniently and keeps what it finds.
+    Large initializers are given to inference by type only, so big models infer fast.
+
+    ONNX cannot infer through ops it does not know: where ``schemas`` declares such an op with
+    a type-inference function, its outputs are typed from that and ONNX's inference runs again
+    from there, until nothing new is learnt.
+    """
+    light = _typed_skeleton(model)
+    inferred = _infer(light)
+    learnt = inferred is not light
+    for _ in range(_DECLARED_ROUNDS if schemas is not None and len(schemas) else 0):
+        if not _declared_inference(inferred, schemas):
+            break
+        learnt = True
+        inferred = _infer(inferred)
+    if not learnt:
+        return model
+    graph = model.graph
+    del graph.value_info[:]
+    graph.value_info.extend(inferred.graph.value_info)
+    del graph.output[:]
+    graph.output.extend(inferred.graph.output)
+    del graph.node[:]
+    graph.node.extend(inferred.graph.node)
+    return model
+
+
+#: At most this many rounds of declared inference followed by ONNX's.
+_DECLARED_ROUNDS = 8
+
+
+def _declared_inference(model: ModelProto, schemas: SchemaTable) -> int:
+    """Type the untyped outputs of main-graph nodes whose op ``schemas`` declares with a
+    type-inference function; return how many values got a type."""
+    graph = model.graph
+    opsets = {(o.domain if o.domain != "ai.onnx" else ""): o.version for o in model.opset_import}
+    known: dict[str, onnx.TypeProto] = {}
+    for tensor in graph.initializer:
+        known[tensor.name] = onnx.helper.make_tensor_type_proto(tensor.data_type, list(tensor.dims))
+    for vi in list(graph.input) + list(graph.value_info) + list(graph.output):
+        if vi.type.WhichOneof("value") is not None:
+            known[vi.name] = vi.type
+    added = 0
+    for node in graph.node:
+        domain = "" if node.domain == "ai.onnx" else node.domain
+        opset = opsets.get(domain)
+        if opset is None or all(not o or o in known for o in node.output):
+            continue
+        declared = schemas.lookup(domain, node.op_type, opset)
+        if declared is None or declared.infer is None:
+            continue
+        attrs = attribute_defaults(node.op_type, domain, opset, schemas)
+        attrs.update((a.name, attribute_value(a)) for a in node.attribute)
+        try:
+            types = declared.infer([known.get(n) if n else None for n in node.input], attrs)
+        except Exception:  # noqa: BLE001 - inference is a help; the kernel checks at run time
+            continue
+        for name, tp in zip(node.output, types):
+            if name and tp is not None and name not in known:
+                known[name] = tp
+                graph.value_info.append(onnx.helper.make_value_info(name, tp))
+                added += 1
+    return added
+
+
+def _typed_skeleton(model: ModelProto) -> ModelProto:
+    """A copy of ``model`` whose large initializers are typed graph inputs instead."""
+    light = ModelProto()
+    light.ir_version = model.ir_version
+    light.opset_import.extend(model.opset_import)
+    light.functions.extend(model.functions)
+    source, graph = model.graph, light.graph
+    graph.name = source.name
+    graph.node.extend(source.node)
+    graph.input.extend(source.input)
+    graph.output.extend(source.output)
+    graph.value_info.extend(source.value_info)
+    graph.sparse_initializer.extend(source.sparse_initializer)
+    inputs = {i.name for i in source.input}
+    for tensor in source.initializer:
+        elements = 1
+        for d in tensor.dims:
+            elements *= d
+        if elements <= _INFERENCE_DATA_LIMIT or tensor.data_type == onnx.TensorProto.STRING:
+            graph.initializer.append(tensor)
+        elif tensor.name not in inputs:
+            graph.input.append(onnx.helper.make_tensor_value_info(
+                tensor.name, tensor.data_type, list(tensor.dims)))
+    if light.ir_version < 4:
+        light.ir_version = 4  # initializers need not be inputs any more
+    return light
+
+
+def _infer(model: ModelProto) -> ModelProto:
+    """Inferred copy of ``model``, or ``model`` itself when inference fails leniently."""
+    try:
+        return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    except onnx.shape_inference.InferenceError as exc:
+        text = str(exc)
+        in_function_body = text.count("(op_type:") > 1  # onnx's own expansion of a function op
+        if not in_function_body and any(marker in text for marker in _TYPE_ERROR_MARKERS):
+            raise InvalidGraph(f"This is an invalid model. {text}") from None
+    except Exception:  # noqa: BLE001 - inference of a legal model may still fail; retry leniently
+        pass
+    try:
+        return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False)
+    except Exception:  # noqa: BLE001 - run without inferred types rather than refuse the model
+        return model

@@ -1,0 +1,180 @@
+"""Op schemas: ONNX's own, plus the contrib-op schemas that providers declare.
+
+ONNX knows the ai.onnx and ai.onnx.ml ops; ops of other domains (onnxruntime's
+``com.microsoft`` contrib ops, a vendor's custom ops) are known only from what a provider
+declares through the ``ort_register_schemas`` hook (:mod:`ort.ep.hookspecs`). Declarations go
+into a :class:`SchemaTable`, never into onnx's process-wide schema registry, so two sessions
+(or two plugins' views of an op) cannot leak into each other through onnx.
+
+A declaration gives the op's ``since_version``, its input and output counts, its attributes
+with their defaults, and optionally a type-inference function, so that contrib ops get
+attribute defaults and validation like ONNX ops, and ``NodeArg`` shapes of models that use
+them are inferred past them (:func:`ort.ir.loading.infer_types`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import onnx
+from onnx import AttributeProto, TypeProto
+
+from ..errors import InvalidGraph
+from .tensors import attribute_value
+
+__all__ = ["REQUIRED", "DeclaredSchema", "SchemaTable", "DuplicateSchemaError", "onnx_schema",
+           "schema_version", "attribute_defaults", "TypeInference"]
+
+#: An attribute default meaning "the attribute must be given".
+REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()
+
+#: ``infer(input_types, attrs) -> output types``: one ``TypeProto`` (or None: unknown) per
+#: output, from the inputs' types (None where unknown) and the node's attributes (defaults
+#: filled in).
+TypeInference = Callable[[Sequence["TypeProto | None"], Mapping[str, Any]],
+                         Sequence["TypeProto | None"]]
+
+
+class DuplicateSchemaError(ValueError):
+    """Two plugins declared the same op and version."""
+
+
+@dataclass(frozen=True)
+class DeclaredSchema:
+    """A provider's declaration of an op ONNX does not define.
+
+    Attributes:
+        op_type, domain: the op (``"FusedMatMul"``, ``"com.microsoft"``).
+        since_version: the first opset version of ``domain`` with this form of the op.
+        min_inputs, max_inputs, min_outputs, max_outputs: how many inputs and outputs a node
+            may list (omitted optional ones counted); ``max_*`` None: no upper bound.
+        attributes: every attribute the op takes, with its default (:data:`REQUIRED` for
+            one that must be given); any other attribute makes the model invalid.
+        infer: optional type inference (:data:`TypeInference`).
+        doc: one paragraph on what the op computes.
+    """
+
+    op_type: str
+    domain: str
+    since_version: int = 1
+    min_inputs: int = 0
+    max_inputs: int | None = None
+    min_outputs: int = 1
+    max_outputs: int | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    infer: TypeInference | None = None
+    doc: str = ""
+
+    def check(self, node: onnx.NodeProto, where: str) -> None:
+        """Raise :class:`~ort.errors.InvalidGraph` unless ``node`` fits this declaration."""
+        op = f"{self.domain}:{self.op_type}({self.since_version})"
+        inputs, outputs = len(node.input), len(node.output)
+        if inputs < self.min_inputs or (self.max_inputs is not None and inputs > self.max_inputs):
+            raise InvalidGraph(f"This is an invalid model. {where}: {op} takes "
+                               f"{_count_range(self.min_inputs, self.max_inputs)} input(s), "
+                               f"the node lists {inputs}")
+        if outputs < self.min_outputs or (self.max_outputs is not None
+                                          and outputs > self.max_outputs):
+            raise InvalidGraph(f"This is an invalid model. {where}: {op} has "
+                               f"{_count_range(self.min_outputs, self.max_outputs)} output(s), "
+                               f"the node lists {outputs}")
+        given = {a.name for a in node.attribute}
+        unknown = sorted(given - set(self.attributes))
+        if unknown:
+            raise InvalidGraph(f"This is an invalid model. {where}: {op} has no attribute(s) "
+                               f"{unknown}; its attributes are {sorted(self.attributes)}")
+        missing = sorted(n for n, d in self.attributes.items() if d is REQUIRED and n not in given)
+        if missing:
+            raise InvalidGraph(f"This is an invalid model. {where}: {op} needs the "
+                               f"attribute(s) {missing}")
+
+
+def _count_range(low: int, high: int | None) -> str:
+    if high is None:
+        return f"at least {low}"
+    return str(low) if low == high else f"{low} to {high}"
+
+
+class SchemaTable:
+    """Declared schemas by (domain, op_type), each op's versions oldest first."""
+
+    def __init__(self) -> None:
+        self._schemas: dict[tuple[str, str], list[tuple[DeclaredSchema, str]]] = {}
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._schemas.values())
+
+    def add(self, schema: DeclaredSchema, owner: str) -> None:
+        """Record a declaration; the same op and version twice raises, naming both owners."""
+        if not schema.domain or schema.domain in ("ai.onnx", "ai.onnx.ml"):
+            raise ValueError(f"{schema.op_type}: declare schemas only for ops of other domains "
+                             f"than ONNX's own (got domain {schema.domain!r})")
+        versions = self._schemas.setdefault((schema.domain, schema.op_type), [])
+        for other, other_owner in versions:
+            if other.since_version == schema.since_version:
+                raise DuplicateSchemaError(
+                    f"schema {schema.domain}:{schema.op_type} version {schema.since_version} is "
+                    f"declared twice: by {other_owner!r} and by {owner!r}")
+        versions.append((schema, owner))
+        versions.sort(key=lambda item: item[0].since_version)
+
+    def lookup(self, domain: str, op_type: str, opset: int) -> DeclaredSchema | None:
+        """The newest declaration of the op not newer than ``opset``."""
+        found = None
+        for schema, _ in self._schemas.get((domain, op_type), ()):
+            if schema.since_version <= opset:
+                found = schema
+        return found
+
+    def __iter__(self):
+        return (schema for versions in self._schemas.values() for schema, _ in versions)
+
+
+#: The table of a session with no declarations.
+EMPTY = SchemaTable()
+
+
+@functools.lru_cache(maxsize=4096)
+def onnx_schema(op_type: str, domain: str, opset: int) -> onnx.defs.OpSchema | None:
+    """ONNX's schema of an op at ``opset`` (None when onnx does not define it)."""
+    try:
+        return onnx.defs.get_schema(op_type, max_inclusive_version=opset, domain=domain)
+    except onnx.defs.SchemaError:
+        return None
+
+
+def schema_version(op_type: str, domain: str, opset: int,
+                   table: SchemaTable | None = None) -> int | None:
+    """The ``since_version`` of the op's schema at ``opset`` (ONNX's or a declared one); None
+    when neither knows the op."""
+    schema = onnx_schema(op_type, domain, opset)
+    if schema is not None:
+        return schema.since_version
+    declared = table.lookup(domain, op_type, opset) if table is not None else None
+    return declared.since_version if declared is not None else None
+
+
+def attribute_defaults(op_type: str, domain: str, opset: int,
+                       table: SchemaTable | None = None) -> dict[str, Any]:
+    """Attribute name -> default value (Python) from the op's schema at ``opset``."""
+    schema = onnx_schema(op_type, domain, opset)
+    if schema is not None:
+        return _onnx_defaults(schema)
+    declared = table.lookup(domain, op_type, opset) if table is not None else None
+    if declared is None:
+        return {}
+    return {name: value for name, value in declared.attributes.items() if value is not REQUIRED}
+
+
+@functools.lru_cache(maxsize=4096)
+def _onnx_default_protos(schema: onnx.defs.OpSchema) -> tuple[tuple[str, AttributeProto], ...]:
+    return tuple((name, spec.default_value) for name, spec in schema.attributes.items()
+                 if spec.default_value is not None
+                 and spec.default_value.type != AttributeProto.UNDEFINED)
+
+
+def _onnx_defaults(schema: onnx.defs.OpSchema) -> dict[str, Any]:
+    return {name: attribute_value(proto) for name, proto in _onnx_default_protos(schema)}

@@ -1,0 +1,145 @@
+"""From ONNX protobuf values to Python: tensors as numpy arrays, attributes as Python values.
+
+Tensors stored as raw little-endian bytes of a byte-aligned type become read-only views of those
+bytes (weights are never written, and copying hundreds of megabytes made big models slow to
+load). A tensor whose data a session moved out of the protobuf (a *stub*, see
+:mod:`ort.ir.weights`) resolves only against that session's own
+:class:`~ort.ir.weights.WeightStore`: a model naming such a location itself gets a typed error,
+never another model's data.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Protocol
+
+import numpy as np
+import onnx
+from onnx import AttributeProto, TensorProto, numpy_helper
+
+from ..errors import Fail, InvalidGraph
+from ..types import np_dtype_of
+
+__all__ = ["RESERVED_LOCATION_PREFIX", "WeightResolver", "reserved_location", "tensor_to_array",
+           "attribute_value", "constant_value", "sparse_to_dense"]
+
+#: External-data locations starting with this belong to ort itself; no model may name one.
+RESERVED_LOCATION_PREFIX = "ort:"
+
+#: Element types whose raw bytes are exactly numpy's little-endian layout of the dtype.
+_RAW_COMPATIBLE = frozenset({
+    TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.INT8,
+    TensorProto.INT16, TensorProto.INT32, TensorProto.INT64, TensorProto.UINT8,
+    TensorProto.UINT16, TensorProto.UINT32, TensorProto.UINT64, TensorProto.BOOL,
+    TensorProto.BFLOAT16,
+})
+
+
+class WeightResolver(Protocol):
+    """What resolves stubs: a session's :class:`~ort.ir.weights.WeightStore`."""
+
+    def resolve(self, location: str) -> np.ndarray | None:
+        """The array stored under ``location``, or None when this store has none."""
+
+
+def reserved_location(tensor: TensorProto) -> str | None:
+    """The external-data location of ``tensor`` when it is one of ort's own (``ort:...``)."""
+    if tensor.data_location != TensorProto.EXTERNAL:
+        return None
+    for entry in tensor.external_data:
+        if entry.key == "location" and entry.value.startswith(RESERVED_LOCATION_PREFIX):
+            return entry.value
+    return None
+
+
+def tensor_to_array(tensor: TensorProto, weights: WeightResolver | None = None) -> np.ndarray:
+    """Convert a ``TensorProto`` to a numpy array (strings as an object array of ``str``).
+
+    A stub resolves against ``weights`` (the session's store) only; one the store does not
+    hold is a :class:`~ort.errors.Fail`."""
+    location = reserved_location(tensor)
+    if location is not None:
+        array = weights.resolve(location) if weights is not None else None
+        if array is None:
+            raise Fail(
+                f"initializer '{tensor.name}' names the external data location '{location}', "
+                f"which is reserved: locations starting with '{RESERVED_LOCATION_PREFIX}' are "
+                "ort's own and cannot be named by a model; store the data in the model or in a "
+                "file beside it")
+        return array
+    if (tensor.data_type in _RAW_COMPATIBLE and tensor.HasField("raw_data")
+            and sys.byteorder == "little"):
+        dtype = np_dtype_of(tensor.data_type)
+        raw = tensor.raw_data
+        count = 1
+        for d in tensor.dims:
+            count *= d
+        if len(raw) == count * dtype.itemsize:
+            return np.frombuffer(raw, dtype=dtype).reshape(tuple(tensor.dims))
+    if tensor.data_type == TensorProto.STRING:
+        values = [s.decode("utf-8", errors="surrogateescape") for s in tensor.string_data]
+        return np.array(values, dtype=object).reshape(tuple(tensor.dims))
+    array = numpy_helper.to_array(tensor)
+    expected = np_dtype_of(tensor.data_type)
+    if array.dtype != expected:
+        array = array.astype(expected)
+    return array
+
+
+def sparse_to_dense(sparse: onnx.SparseTensorProto,
+                    weights: WeightResolver | None = None) -> np.ndarray:
+    """The dense array a ``SparseTensorProto`` stands for."""
+    values = tensor_to_array(sparse.values, weights)
+    dense = np.zeros(tuple(sparse.dims), dtype=values.dtype)
+    indices = tensor_to_array(sparse.indices, weights).astype(np.int64)
+    if indices.ndim == 1:  # linearized indices
+        dense.reshape(-1)[indices] = values
+    else:
+        dense[tuple(indices.T)] = values
+    return dense
+
+
+def attribute_value(attr: AttributeProto) -> Any:
+    """Convert an attribute to Python: ints, floats, ``str``, lists, arrays or ``GraphProto``."""
+    kind = attr.type
+    if kind == AttributeProto.STRING:
+        return attr.s.decode("utf-8", errors="surrogateescape")
+    if kind == AttributeProto.STRINGS:
+        return [s.decode("utf-8", errors="surrogateescape") for s in attr.strings]
+    if kind == AttributeProto.TENSOR:
+        return tensor_to_array(attr.t)
+    if kind == AttributeProto.TENSORS:
+        return [tensor_to_array(t) for t in attr.tensors]
+    if kind == AttributeProto.SPARSE_TENSOR:
+        return sparse_to_dense(attr.sparse_tensor)
+    if kind == AttributeProto.INTS:
+        return [int(i) for i in attr.ints]
+    if kind == AttributeProto.FLOATS:
+        return [float(f) for f in attr.floats]
+    return onnx.helper.get_attribute_value(attr)
+
+
+def constant_value(node: onnx.NodeProto) -> np.ndarray:
+    """The array a ``Constant`` node produces."""
+    if len(node.attribute) != 1:
+        raise InvalidGraph(
+            f"Constant node '{node.name}' must have exactly one value attribute, "
+            f"has {[a.name for a in node.attribute]}"
+        )
+    attr = node.attribute[0]
+    value = attribute_value(attr)
+    if attr.name in ("value", "sparse_value"):
+        return value
+    if attr.name == "value_float":
+        return np.array(value, dtype=np.float32)
+    if attr.name == "value_floats":
+        return np.array(value, dtype=np.float32).reshape(-1)
+    if attr.name == "value_int":
+        return np.array(value, dtype=np.int64)
+    if attr.name == "value_ints":
+        return np.array(value, dtype=np.int64).reshape(-1)
+    if attr.name == "value_string":
+        return np.array(value, dtype=object)
+    if attr.name == "value_strings":
+        return np.array(value, dtype=object).reshape(-1)
+    raise InvalidGraph(f"Constant node '{node.name}' has unknown attribute '{attr.name}'")

@@ -1,0 +1,1 @@
+"""Command-line tools: the ``ort`` command (``ort.tools.cli``) and ``ort bench``."""

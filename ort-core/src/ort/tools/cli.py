@@ -1,0 +1,113 @@
+"""The ``ort`` command (also ``python -m ort``).
+
+``ort providers``
+    list installed providers, whether each can run here and why not, and broken plugins.
+``ort run MODEL [--input NAME=FILE.npy ...] [--dim NAME=SIZE ...] [--providers P ...]``
+    run a model once on given inputs (``.npy`` files) or on random inputs made from its input
+    metadata, and print each output's shape, dtype and values.
+``ort bench MODEL [--batch N] [--dim NAME=SIZE ...] [--runs N] [--compare onnxruntime,reference]``
+    measure session creation, median/p90 latency and throughput, optionally beside onnxruntime
+    and onnx's reference evaluator with output checks (``ort bench --help``; see bench.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["main", "random_feed"]
+
+
+def _cmd_providers(_: argparse.Namespace) -> int:
+    from ..api import get_all_providers, unavailable_providers
+    from ..ep import get_registry, plugin_failures
+
+    reasons = unavailable_providers()
+    for name in get_all_providers():
+        owner = get_registry().provider_owner(name)
+        status = "available" if name not in reasons else f"unavailable: {reasons[name]}"
+        print(f"{name:<32} (plugin {owner}) {status}")
+    for failure in plugin_failures():
+        print(f"plugin {failure.plugin!r} failed to {failure.stage}: {failure.error}")
+    return 0
+
+
+def random_feed(session: Any, dims: dict[str, int], seed: int = 0) -> dict[str, np.ndarray]:
+    """Inputs for every model input, from its NodeArg: symbolic dims from ``dims`` (default 1)."""
+    from ..types import ELEMENT_TYPE_NAMES, np_dtype_of
+
+    rng = np.random.default_rng(seed)
+    element_types = {name: code for code, name in ELEMENT_TYPE_NAMES.items()}
+    feed = {}
+    for arg in session.get_inputs():
+        element = arg.type[len("tensor("):-1] if arg.type.startswith("tensor(") else None
+        dtype = np_dtype_of(element_types[element]) if element in element_types else None
+        if dtype is None or dtype.kind not in "fiub":
+            raise SystemExit(f"input {arg.name!r} has type {arg.type}; give it with --input NAME=FILE.npy")
+        shape = [d if isinstance(d, int) else dims.get(str(d), 1) for d in arg.shape]
+        if dtype.kind == "f":
+            feed[arg.name] = rng.standard_normal(shape).astype(dtype)
+        elif dtype.kind == "b":
+            feed[arg.name] = rng.integers(0, 2, shape).astype(bool)
+        else:
+            feed[arg.name] = rng.integers(0, 10, shape).astype(dtype)
+    return feed
+
+
+def _pairs(items: Sequence[str], what: str) -> dict[str, str]:
+    result = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"{what} must look like NAME=VALUE, got {item!r}")
+        result[name] = value
+    return result
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from ..api import InferenceSession
+
+    session = InferenceSession(args.model, providers=args.providers or None)
+    dims = {k: int(v) for k, v in _pairs(args.dim, "--dim").items()}
+    feed = random_feed(session, dims)
+    for name, path in _pairs(args.input, "--input").items():
+        feed[name] = np.load(path, allow_pickle=False)
+    outputs = session.run(None, feed)
+    print(f"model: {args.model}  providers: {session.get_providers()}")
+    for arg, value in zip(session.get_outputs(), outputs):
+        array = np.asarray(value)
+        print(f"{arg.name}: shape={list(array.shape)} dtype={array.dtype}")
+        with np.printoptions(precision=4, suppress=True, threshold=20, edgeitems=3):
+            print(array)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ort`` command."""
+    parser = argparse.ArgumentParser(prog="ort", description="ort: ONNX Runtime's API as a plugin framework")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("providers", help="list installed providers and whether they can run here")
+    run = sub.add_parser("run", help="run a model once and print its outputs")
+    run.add_argument("model", help="path to an .onnx model")
+    run.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy")
+    run.add_argument("--dim", action="append", default=[], metavar="NAME=SIZE",
+                     help="size of a symbolic input dimension (default 1)")
+    run.add_argument("--providers", nargs="+", metavar="PROVIDER")
+    from . import bench
+
+    bench_parser = sub.add_parser("bench", help="measure a model's latency and throughput",
+                                  description=bench.DESCRIPTION)
+    bench.add_arguments(bench_parser)
+    args = parser.parse_args(argv)
+    if args.command == "bench":
+        return bench.command(args, bench_parser.error)
+    handlers = {"providers": _cmd_providers, "run": _cmd_run}
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
