@@ -183,3 +183,136 @@ def test_custom_op_kernel_from_a_plugin_runs(extra_plugin):
                                                     helper.make_opsetid("com.example", 1)], ir_version=8)
     sess = ort.InferenceSession(model.SerializeToString())
     np.testing.assert_array_equal(sess.run(None, {"X": np.ones(3, np.float32)})[0], [3, 3, 3])
+
+
+# -- a provider whose registration disagrees with what it declares ------------------------------
+
+class _Misnamed(ort.ExecutionProvider):
+    """A provider whose class says one name while its plugin registers another."""
+
+    name = "MisnamedExecutionProvider"
+
+
+def _relu_table():
+    table = KernelTable()
+
+    @table.register("Relu", since=6)
+    def relu(node):
+        return lambda x: (np.maximum(x, 0),)
+
+    return table
+
+
+def test_provider_registered_under_another_name_than_its_class_is_refused_loudly(extra_plugin):
+    spec = ProviderSpec(name="RightExecutionProvider", factory=_Misnamed, priority=40)
+    with pytest.warns(RuntimeWarning, match="misnamed-plugin.*set name = 'RightExecutionProvider'"):
+        extra_plugin(_Plugin(providers=[spec], kernels=[("RightExecutionProvider", _relu_table())]),
+                     "misnamed-plugin")
+        ort.get_all_providers()
+    assert "RightExecutionProvider" in ort.get_all_providers()
+    assert "RightExecutionProvider" not in ort.get_available_providers()
+    assert "misregistered" in ort.unavailable_providers()["RightExecutionProvider"]
+
+
+def test_kernels_registered_under_another_name_than_the_provider_are_refused(extra_plugin):
+    class Right(ort.ExecutionProvider):
+        name = "RightExecutionProvider"
+
+    spec = ProviderSpec(name="RightExecutionProvider", factory=Right, priority=40)
+    with pytest.warns(RuntimeWarning, match="kernels under \\['WrongExecutionProvider'\\]"):
+        extra_plugin(_Plugin(providers=[spec], kernels=[("WrongExecutionProvider", _relu_table())]),
+                     "stray-kernels")
+        ort.get_all_providers()
+    assert "RightExecutionProvider" not in ort.get_available_providers()
+
+
+def test_factory_function_returning_a_misnamed_provider_is_skipped_with_the_fix(extra_plugin):
+    """A factory function hides the class from discovery: the session checks the instance."""
+    spec = ProviderSpec(name="RightExecutionProvider", factory=lambda options: _Misnamed(options),
+                        priority=40)
+    extra_plugin(_Plugin(providers=[spec], kernels=[("RightExecutionProvider", _relu_table())]),
+                 "misnamed-factory")
+    assert "RightExecutionProvider" in ort.get_available_providers()  # not knowable yet
+    from core_models import make_model
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("X", TensorProto.FLOAT, [2])
+    model = make_model([helper.make_node("Relu", ["X"], ["Y"])], [x],
+                       [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [2])])
+    with pytest.warns(UserWarning, match="set name = 'RightExecutionProvider'"):
+        sess = ort.InferenceSession(model.SerializeToString(),
+                                    providers=["RightExecutionProvider", "CPUExecutionProvider"])
+    assert sess.get_providers() == ["CPUExecutionProvider"]
+    assert "RightExecutionProvider" not in ort.get_available_providers()
+
+
+# -- op schemas declared by plugins ------------------------------------------------------------
+
+class _SchemaPlugin:
+    """Declares com.example:Scale (attribute factor=2.0 by default) and registers its kernel."""
+
+    @ort.hookimpl
+    def ort_register_schemas(self, registry):
+        from onnx import helper
+
+        def infer(input_types, attrs):
+            return [input_types[0]]  # same type and shape as the input
+
+        registry.declare(ep.DeclaredSchema(
+            op_type="Scale", domain="com.example", since_version=1, min_inputs=1,
+            max_inputs=1, min_outputs=1, max_outputs=1, attributes={"factor": 2.0},
+            infer=infer, doc="Y = factor * X"))
+
+    @ort.hookimpl
+    def ort_register_kernels(self, registry):
+        table = KernelTable()
+
+        @table.register("Scale", since=1, domain="com.example")
+        def scale(node):
+            factor = np.float32(node.attrs["factor"])  # the declared default when absent
+            return lambda x: (x * factor,)
+
+        registry.add("CPUExecutionProvider", table)
+
+
+def _scale_model(**attrs):
+    from onnx import TensorProto, helper
+
+    from ort.testing import make_model as build
+
+    nodes = [helper.make_node("Scale", ["X"], ["S"], domain="com.example", **attrs),
+             helper.make_node("Relu", ["S"], ["Y"])]
+    return build(nodes, [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["batch", 3])],
+                 [helper.make_empty_tensor_value_info("Y")], opsets={"com.example": 1})
+
+
+def test_declared_schema_gives_defaults_inference_and_validation(extra_plugin):
+    extra_plugin(_SchemaPlugin(), "schemas")
+    sess = ort.InferenceSession(_scale_model().SerializeToString())
+    out = sess.run(None, {"X": np.array([[1, -2, 3]], np.float32)})[0]
+    np.testing.assert_array_equal(out, [[2, 0, 6]])  # the declared default factor 2
+    # ONNX cannot infer through com.example:Scale; the declaration carries the type on, so
+    # the Relu after it and the graph output are typed
+    (output,) = sess.get_outputs()
+    assert output.type == "tensor(float)" and output.shape == ["batch", 3]
+    with pytest.raises(ort.InvalidGraph, match="has no attribute\\(s\\) \\['facto'\\]"):
+        ort.InferenceSession(_scale_model(facto=3.0).SerializeToString())
+    assert len(ep.get_registry().schemas) == 1
+
+
+def test_declared_schemas_stay_out_of_onnxs_registry(extra_plugin):
+    import onnx
+
+    extra_plugin(_SchemaPlugin(), "schemas")
+    ort.InferenceSession(_scale_model().SerializeToString())
+    with pytest.raises(onnx.defs.SchemaError):
+        onnx.defs.get_schema("Scale", 1, "com.example")
+
+
+def test_the_same_schema_declared_twice_names_both_plugins(extra_plugin):
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        extra_plugin(_SchemaPlugin(), "first-schemas")
+        extra_plugin(_SchemaPlugin(), "second-schemas")
+        failures = ep.plugin_failures()
+    assert any("'first-schemas'" in f.error and "'second-schemas'" in f.error for f in failures)

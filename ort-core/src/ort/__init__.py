@@ -11,7 +11,7 @@ third-party ones) found through the entry-point group ``ort`` the first time the
 ``import ort`` itself loads none of them. Provider authors import :mod:`ort.ep`.
 
 The package is layered; each layer imports only the ones below it (``docs/architecture.md``):
-the base (:mod:`ort.errors`, :mod:`ort.types`) < :mod:`ort.ir` (models and graphs) <
+the base (:mod:`ort.errors`, :mod:`ort.element_types`) < :mod:`ort.ir` (models and graphs) <
 :mod:`ort.ep` (the provider contract) < :mod:`ort.optimizer` < :mod:`ort.runtime`
 (partitioner, compiler, executor) < :mod:`ort.api` (re-exported here) < :mod:`ort.tools`
 (CLI, bench) and :mod:`ort.testing` (the oracle kit).

@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 
 from ..errors import InvalidArgument
-from ..types import ELEMENT_TYPE_NAMES, dtype_name, np_dtype_of, type_string
+from ..element_types import ELEMENT_TYPE_NAMES, dtype_name, np_dtype_of, type_string
 from .ortvalue import OrtValue
 
 __all__ = ["FeedSpec", "TensorFeed", "SequenceFeed", "OptionalFeed", "MapFeed", "AnyFeed",

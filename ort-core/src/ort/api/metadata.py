@@ -7,7 +7,7 @@ from typing import Any
 
 from onnx import ModelProto, ValueInfoProto
 
-from ..types import type_string
+from ..element_types import type_string
 
 __all__ = ["NodeArg", "ModelMetadata", "node_arg_of"]
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from ..ep import ExecutionProvider, OrtDevice, get_registry
 from ..errors import EPFail, InvalidArgument
-from ..types import ELEMENT_TYPE_NAMES, element_type_of_dtype, np_dtype_of
+from ..element_types import ELEMENT_TYPE_NAMES, element_type_of_dtype, np_dtype_of
 
 __all__ = ["OrtValue", "device_provider"]
 

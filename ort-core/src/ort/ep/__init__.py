@@ -41,7 +41,7 @@ What is here:
 """
 
 from ..ir import REQUIRED, DeclaredSchema, Graph, Node, attribute_value
-from ..types import ELEMENT_TYPE_NAMES, dtype_name, element_type_of_dtype, np_dtype_of
+from ..element_types import ELEMENT_TYPE_NAMES, dtype_name, element_type_of_dtype, np_dtype_of
 from .compile import CompileContext, CompiledGraph
 from .device import HostAllocator, OrtAllocatorType, OrtDevice, OrtMemoryInfo, OrtMemType
 from .discovery import (

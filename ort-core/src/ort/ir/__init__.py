@@ -2,7 +2,7 @@
 and the weights a session moves out of the protobuf.
 
 Everything above this layer (providers, the optimizer, the runtime, the public API) reads
-models through it; it imports only the base (:mod:`ort.errors`, :mod:`ort.types`).
+models through it; it imports only the base (:mod:`ort.errors`, :mod:`ort.element_types`).
 """
 
 from .graph import Graph, Node, subgraph_free_names, subgraphs_of

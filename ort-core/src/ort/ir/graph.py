@@ -17,7 +17,7 @@ import onnx
 from onnx import AttributeProto, GraphProto, TypeProto, ValueInfoProto
 
 from ..errors import InvalidGraph
-from ..types import element_type_of_dtype, np_dtype_of
+from ..element_types import element_type_of_dtype, np_dtype_of
 from .schemas import EMPTY, SchemaTable, attribute_defaults, onnx_schema, schema_version
 from .tensors import WeightResolver, constant_value, sparse_to_dense, tensor_to_array
 

@@ -18,7 +18,7 @@ import onnx
 from onnx import AttributeProto, TensorProto, numpy_helper
 
 from ..errors import Fail, InvalidGraph
-from ..types import np_dtype_of
+from ..element_types import np_dtype_of
 
 __all__ = ["RESERVED_LOCATION_PREFIX", "WeightResolver", "reserved_location", "tensor_to_array",
            "attribute_value", "constant_value", "sparse_to_dense"]

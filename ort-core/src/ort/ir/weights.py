@@ -23,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 from onnx import GraphProto, ModelProto, TensorProto, numpy_helper
 
-from ..types import element_type_of_dtype, np_dtype_of
+from ..element_types import element_type_of_dtype, np_dtype_of
 from .tensors import RESERVED_LOCATION_PREFIX, reserved_location, tensor_to_array
 
 __all__ = ["WeightStore", "DETACH_BYTES"]

@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import NotImplemented as OrtNotImplemented
 from ..ep import CompileContext, ExecutionProvider, FusedSubgraph, KernelDef, NodeInfo, Registry
 from ..ir import Graph, Node
-from ..types import ELEMENT_TYPE_NAMES
+from ..element_types import ELEMENT_TYPE_NAMES
 
 __all__ = ["Assignment", "Partition", "partition", "input_type_names", "host_preferred_nodes",
            "explain_unclaimed"]

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..types import dtype_name
+from ..element_types import dtype_name
 
 __all__ = ["Profiler", "type_shapes"]
 

@@ -3,11 +3,13 @@
 ``ort providers``
     list installed providers, whether each can run here and why not, and broken plugins.
 ``ort run MODEL [--input NAME=FILE.npy ...] [--dim NAME=SIZE ...] [--providers P ...]``
-    run a model once on given inputs (``.npy`` files) or on random inputs made from its input
-    metadata, and print each output's shape, dtype and values.
+    run a model once on given inputs (``.npy`` files), random inputs made from its input
+    metadata for the others, and print each output's shape, dtype and values.
+``ort kernels [OP] [--provider P] [--domain D]``
+    which provider implements which op: domain, opset versions, accepted element types.
 ``ort bench MODEL [--batch N] [--dim NAME=SIZE ...] [--runs N] [--compare onnxruntime,reference]``
     measure session creation, median/p90 latency and throughput, optionally beside onnxruntime
-    and onnx's reference evaluator with output checks (``ort bench --help``; see bench.py).
+    and onnx's reference evaluator with output checks (``ort bench --help``; see :mod:`ort.tools.bench`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["main", "random_feed"]
+__all__ = ["main"]
 
 
 def _cmd_providers(_: argparse.Namespace) -> int:
@@ -36,28 +38,6 @@ def _cmd_providers(_: argparse.Namespace) -> int:
     return 0
 
 
-def random_feed(session: Any, dims: dict[str, int], seed: int = 0) -> dict[str, np.ndarray]:
-    """Inputs for every model input, from its NodeArg: symbolic dims from ``dims`` (default 1)."""
-    from ..types import ELEMENT_TYPE_NAMES, np_dtype_of
-
-    rng = np.random.default_rng(seed)
-    element_types = {name: code for code, name in ELEMENT_TYPE_NAMES.items()}
-    feed = {}
-    for arg in session.get_inputs():
-        element = arg.type[len("tensor("):-1] if arg.type.startswith("tensor(") else None
-        dtype = np_dtype_of(element_types[element]) if element in element_types else None
-        if dtype is None or dtype.kind not in "fiub":
-            raise SystemExit(f"input {arg.name!r} has type {arg.type}; give it with --input NAME=FILE.npy")
-        shape = [d if isinstance(d, int) else dims.get(str(d), 1) for d in arg.shape]
-        if dtype.kind == "f":
-            feed[arg.name] = rng.standard_normal(shape).astype(dtype)
-        elif dtype.kind == "b":
-            feed[arg.name] = rng.integers(0, 2, shape).astype(bool)
-        else:
-            feed[arg.name] = rng.integers(0, 10, shape).astype(dtype)
-    return feed
-
-
 def _pairs(items: Sequence[str], what: str) -> dict[str, str]:
     result = {}
     for item in items:
@@ -70,12 +50,21 @@ def _pairs(items: Sequence[str], what: str) -> dict[str, str]:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from ..api import InferenceSession
+    from .inputs import make_feeds, parse_dims, split_list
 
-    session = InferenceSession(args.model, providers=args.providers or None)
-    dims = {k: int(v) for k, v in _pairs(args.dim, "--dim").items()}
-    feed = random_feed(session, dims)
-    for name, path in _pairs(args.input, "--input").items():
-        feed[name] = np.load(path, allow_pickle=False)
+    session = InferenceSession(args.model, providers=split_list(args.providers) or None)
+    try:
+        dims = parse_dims(args.dim)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    given = {name: np.load(path, allow_pickle=False)
+             for name, path in _pairs(args.input, "--input").items()}
+    missing = [arg for arg in session.get_inputs() if arg.name not in given]
+    try:  # symbolic dims not given with --dim are 1
+        feed = make_feeds(missing, dims=dims, batch=1, sequence=1)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    feed.update(given)
     outputs = session.run(None, feed)
     print(f"model: {args.model}  providers: {session.get_providers()}")
     for arg, value in zip(session.get_outputs(), outputs):
@@ -96,15 +85,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy")
     run.add_argument("--dim", action="append", default=[], metavar="NAME=SIZE",
                      help="size of a symbolic input dimension (default 1)")
-    run.add_argument("--providers", nargs="+", metavar="PROVIDER")
-    from . import bench
+    run.add_argument("--providers", nargs="+", metavar="PROVIDER",
+                     help="providers in priority order, comma- or space-separated")
+    from . import bench, kernels
 
+    kernels_parser = sub.add_parser(
+        "kernels", help="which provider implements which op, opset versions and types")
+    kernels.add_arguments(kernels_parser)
     bench_parser = sub.add_parser("bench", help="measure a model's latency and throughput",
                                   description=bench.DESCRIPTION)
     bench.add_arguments(bench_parser)
     args = parser.parse_args(argv)
     if args.command == "bench":
         return bench.command(args, bench_parser.error)
+    if args.command == "kernels":
+        return kernels.command(args)
     handlers = {"providers": _cmd_providers, "run": _cmd_run}
     return handlers[args.command](args)
 

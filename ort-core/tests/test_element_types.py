@@ -6,7 +6,7 @@ import onnx
 import pytest
 from onnx import TensorProto
 
-from ort.types import element_type_of_dtype, np_dtype_of, type_string
+from ort.element_types import element_type_of_dtype, np_dtype_of, type_string
 
 ALL_TYPES = [v for k, v in TensorProto.DataType.items() if k != "UNDEFINED"]
 

@@ -1,0 +1,7 @@
+"""``python -m ort.tools.bench``: the same as ``ort bench``."""
+
+import sys
+
+from .command import main
+
+sys.exit(main())
