@@ -56,6 +56,8 @@ class TensorFeed(FeedSpec):
         self.fixed_dims: list[tuple[int, int]] = []
         if tensor.elem_type in ELEMENT_TYPE_NAMES:
             self.dtype = np_dtype_of(tensor.elem_type)
+        #: a string input: numpy str/bytes arrays are fed as object arrays of str
+        self.strings = self.dtype == np.dtype(object)
         if check_shape and tensor.HasField("shape"):
             dims = tensor.shape.dim
             self.rank = len(dims)
@@ -63,6 +65,15 @@ class TensorFeed(FeedSpec):
 
     def convert(self, value: Any) -> np.ndarray:
         """Check a tensor feed; return the array to run with."""
+        if type(value) is not np.ndarray:
+            value = self._as_array(value)
+        elif self.strings and value.dtype.kind in "US":
+            value = value.astype(str).astype(object)
+        self.check(value)
+        return value
+
+    def _as_array(self, value: Any) -> np.ndarray:
+        """A non-ndarray feed (OrtValue, subclass, scalar, list) as the array to check."""
         if isinstance(value, OrtValue):
             value = value.numpy()
         if not isinstance(value, np.ndarray):
@@ -70,7 +81,7 @@ class TensorFeed(FeedSpec):
                 raise InvalidArgument(
                     f"Input '{self.name}' must be a {self.type_str}, got {type(value).__name__}"
                 )
-            if self.dtype is not None and self.dtype != np.dtype(object):
+            if self.dtype is not None and not self.strings:
                 try:
                     value = np.asarray(value, dtype=self.dtype)
                 except (TypeError, ValueError) as exc:
@@ -79,9 +90,8 @@ class TensorFeed(FeedSpec):
                     ) from None
             else:
                 value = np.asarray(value)
-        if self.dtype == np.dtype(object) and value.dtype.kind in "US":
+        if self.strings and value.dtype.kind in "US":
             value = value.astype(str).astype(object)
-        self.check(value)
         return value
 
     def check(self, value: Any) -> None:
@@ -89,24 +99,28 @@ class TensorFeed(FeedSpec):
         device provider's own) without touching its data."""
         expected = self.dtype
         if expected is not None and value.dtype != expected:
-            if not (expected == np.dtype(object) and value.dtype == np.dtype(object)):
-                raise InvalidArgument(
-                    f"Unexpected input data type. Actual: ({_type_name_of_array(value)}) , "
-                    f"expected: ({self.type_str})"
-                )
+            raise InvalidArgument(
+                f"Unexpected input data type. Actual: ({_type_name_of_array(value)}) , "
+                f"expected: ({self.type_str})"
+            )
         if self.rank is not None:
-            if len(value.shape) != self.rank:
+            shape = value.shape
+            if len(shape) != self.rank:
                 raise InvalidArgument(
-                    f"Invalid rank for input: {self.name} Got: {len(value.shape)} Expected: {self.rank} "
+                    f"Invalid rank for input: {self.name} Got: {len(shape)} Expected: {self.rank} "
                     "Please fix either the inputs/outputs or the model."
                 )
-            bad = [(i, value.shape[i], d) for i, d in self.fixed_dims if value.shape[i] != d]
-            if bad:
-                lines = "".join(f" index: {i} Got: {got} Expected: {want}\n" for i, got, want in bad)
-                raise InvalidArgument(
-                    f"Got invalid dimensions for input: {self.name} for the following indices\n"
-                    f"{lines} Please fix either the inputs/outputs or the model."
-                )
+            for i, d in self.fixed_dims:
+                if shape[i] != d:
+                    self._bad_dims(shape)
+
+    def _bad_dims(self, shape: tuple[int, ...]) -> None:
+        bad = [(i, shape[i], d) for i, d in self.fixed_dims if shape[i] != d]
+        lines = "".join(f" index: {i} Got: {got} Expected: {want}\n" for i, got, want in bad)
+        raise InvalidArgument(
+            f"Got invalid dimensions for input: {self.name} for the following indices\n"
+            f"{lines} Please fix either the inputs/outputs or the model."
+        )
 
 
 class SequenceFeed(FeedSpec):

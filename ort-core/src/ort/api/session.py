@@ -24,7 +24,7 @@ from ..ir import WeightStore, infer_types, load_model
 from ..optimizer import OptimizerContext, optimize_model
 from ..runtime import (
     BlasThreadLimit, HostArena, Partition, Plan, Profiler, RunState, SessionCompileContext,
-    arena_supported, compile, execute,
+    arena_supported, compile, execute, quiet_fp_begin, quiet_fp_end,
 )
 from .feeds import FeedSpec, TensorFeed, feed_spec
 from .iobinding import IOBinding
@@ -212,6 +212,7 @@ class InferenceSession:
             workers = self._sess_options.inter_op_num_threads or (os.cpu_count() or 1)
             self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ort-inter-op")
         self._output_names = [vi.name for vi in self._graph.outputs]
+        self._all_outputs = self._output_slots(self._output_names)
         if logger.isEnabledFor(logging.INFO):
             copies = self.get_partition().copies
             logger.info("session for graph '%s': %s; %d copy step(s)%s", self._graph.name,
@@ -284,65 +285,98 @@ class InferenceSession:
         """Kept for ONNX Runtime compatibility; see :meth:`disable_fallback`."""
 
     # -- running ------------------------------------------------------------------------------
-    def _output_slots(self, output_names: Sequence[str] | None) -> list[tuple[str, int]]:
+    def _output_slots(self, output_names: Sequence[str] | None,
+                      plan: Plan | None = None) -> list[tuple[str, int, Any]]:
+        """(name, slot, provider holding it or None) of the requested outputs."""
+        plan = self._plan if plan is None else plan
+        if not output_names and plan is self._plan:
+            return self._all_outputs
         names = self._output_names if not output_names else list(output_names)
         slots = []
         for name in names:
-            slot = self._plan.output_slots.get(name)
+            slot = plan.output_slots.get(name)
             if slot is None:
                 raise InvalidArgument(f"Invalid output name:{name}")
-            slots.append((name, slot))
+            slots.append((name, slot, plan.output_location.get(name)))
         return slots
 
     def _bind_feeds(self, input_feed: Mapping[str, Any], values: list[Any]) -> list[np.ndarray]:
-        if not isinstance(input_feed, Mapping):
+        """Check and convert the feeds into ``values``; return the caller's arrays (outputs
+        must never alias them)."""
+        if type(input_feed) is not dict and not isinstance(input_feed, Mapping):
             raise TypeError(f"input_feed must be a dict of input name -> value, got {type(input_feed).__name__}")
-        missing = [n for n in self._required if n not in input_feed]
-        if missing:
-            raise InvalidArgument(
-                f"Required inputs ({missing}) are missing from input feed ({list(input_feed)})."
-            )
-        fed = []
+        for name in self._required:
+            if name not in input_feed:
+                missing = [n for n in self._required if n not in input_feed]
+                raise InvalidArgument(
+                    f"Required inputs ({missing}) are missing from input feed ({list(input_feed)}).")
+        specs = self._input_specs
+        fed: list[np.ndarray] = []
         for name, value in input_feed.items():
-            entry = self._input_specs.get(name)
+            entry = specs.get(name)
             if entry is None:
                 raise InvalidArgument(f"Invalid input name: {name}")
             spec, slot = entry
             array = spec.convert(value)
             values[slot] = array
-            fed.extend(_arrays_in(array))
+            if type(array) is np.ndarray:
+                fed.append(array)
+            elif isinstance(array, list):
+                fed.extend(_arrays_in(array))
         return fed
 
     def _execute(self, output_names: Sequence[str] | None, input_feed: Mapping[str, Any],
-                 run_options: RunOptions | None) -> tuple[list[tuple[str, Any]], list[np.ndarray]]:
+                 run_options: RunOptions | None) -> tuple[list[Any], list[np.ndarray]]:
+        plan = self._plan
         outputs = self._output_slots(output_names)
-        values = self._plan.new_values()
+        values = plan.new_values()
         fed = self._bind_feeds(input_feed, values)
-        self._run_plan(self._plan, values, run_options, [name for name, _ in outputs])
-        return [(name, self._plan.host_output(name, values[slot])) for name, slot in outputs], fed
+        self._run_plan(plan, values, run_options, outputs)
+        return [values[slot] if where is None else where.to_host(values[slot])
+                for _, slot, where in outputs], fed
 
     def _run_plan(self, plan: Plan, values: list[Any], run_options: RunOptions | None,
-                  fetches: Sequence[str]) -> None:
+                  outputs: Sequence[tuple[str, int, Any]]) -> None:
         """Run ``plan`` over ``values`` honouring the run options, the BLAS thread bound,
         profiling and the execution mode."""
+        if run_options is not None or self._profiler is not None:
+            self._run_watched(plan, values, run_options, outputs)
+            return
+        quiet = quiet_fp_begin()  # inf/nan results are the spec's, not warnings
+        try:
+            if self._blas_limit.active:
+                with self._blas_limit:
+                    execute(plan, values, None, None, self._pool)
+            else:
+                execute(plan, values, None, None, self._pool)
+        finally:
+            quiet_fp_end(quiet)
+            for arena in self._arenas:
+                arena.end_run()
+
+    def _run_watched(self, plan: Plan, values: list[Any], run_options: RunOptions | None,
+                     outputs: Sequence[tuple[str, int, Any]]) -> None:
+        """:meth:`_run_plan` with run options or profiling: the executor watches every step
+        (terminate, profiler), pruned runs, run logging and the profile's session events."""
         steps = None
         profiler = self._profiler if self._profiler is not None and self._profiler.active else None
-        run = None
-        if run_options is not None or profiler is not None:
-            run = RunState(run_options, profiler)
-            if run_options is not None and run_options.only_execute_path_to_fetches:
-                steps = plan.steps_for(fetches)
+        run = RunState(run_options, profiler)
+        if run_options is not None and run_options.only_execute_path_to_fetches:
+            steps = plan.steps_for([name for name, _, _ in outputs])
         log_run = run_options is not None and run_options.log_severity_level < 2
         started = time.perf_counter() if log_run else 0.0
         start_us = profiler.now_us() if profiler is not None else 0.0
-        with np.errstate(all="ignore"):  # inf/nan results are the spec's, not warnings
+        quiet = quiet_fp_begin()
+        try:
             if self._blas_limit.active:
                 with self._blas_limit:
                     execute(plan, values, run, steps, self._pool)
             else:
                 execute(plan, values, run, steps, self._pool)
-        for arena in self._arenas:
-            arena.end_run()
+        finally:
+            quiet_fp_end(quiet)
+            for arena in self._arenas:
+                arena.end_run()
         if profiler is not None:
             end_us = profiler.now_us()
             executor = "ParallelExecutor" if self._pool is not None else "SequentialExecutor"
@@ -396,7 +430,7 @@ class InferenceSession:
                     spec.check(value.value)
                 values[plan.input_slots[name]] = value.value
         outputs = iobinding.bound_outputs
-        self._run_plan(plan, values, run_options, list(outputs))
+        self._run_plan(plan, values, run_options, self._output_slots(list(outputs), plan))
         results = []
         for name, binding in outputs.items():
             value = values[plan.output_slots[name]]
@@ -449,14 +483,14 @@ class InferenceSession:
         """Run the model; return the requested outputs (all when ``output_names`` is None or
         empty) as numpy arrays, in the order asked for."""
         results, fed = self._execute(output_names, input_feed, run_options)
-        return [_to_user(value, fed) for _, value in results]
+        return [_to_user(value, fed) for value in results]
 
     def run_with_ort_values(self, output_names: Sequence[str] | None,
                             input_dict_ort_values: Mapping[str, Any],
                             run_options: RunOptions | None = None) -> list[OrtValue]:
         """Like :meth:`run`, with OrtValues in and out."""
         results, fed = self._execute(output_names, input_dict_ort_values, run_options)
-        return [OrtValue(_to_user(value, fed)) for _, value in results]
+        return [OrtValue(_to_user(value, fed)) for value in results]
 
 
 def _arrays_in(value: Any) -> list[np.ndarray]:
@@ -471,6 +505,11 @@ def _arrays_in(value: Any) -> list[np.ndarray]:
 def _to_user(value: Any, fed: list[np.ndarray]) -> Any:
     """An output the caller may keep and modify: never a view of a model constant or of a
     caller's own input array (sequences are returned as new lists of such arrays)."""
+    if type(value) is np.ndarray and value.base is None and value.flags.writeable:
+        for array in fed:  # a fresh array the run made (the common case), unless it is a feed
+            if value is array:
+                return value.copy()
+        return value
     if isinstance(value, list):
         return [_to_user(item, fed) for item in value]
     if not isinstance(value, np.ndarray):

@@ -8,7 +8,7 @@ through the :class:`~ort.ep.CompileContext` they are handed.
 
 from .arena import HostArena, arena_supported
 from .compiler import SessionCompileContext, compile
-from .executor import RunState, Terminated, current_run, execute
+from .executor import RunState, Terminated, current_run, execute, quiet_fp_begin, quiet_fp_end
 from .partition import Partition, partition
 from .plan import Plan, Step
 from .profiling import Profiler
@@ -16,5 +16,5 @@ from .subgraph import Subgraph
 from .threads import BlasThreadLimit
 
 __all__ = ["HostArena", "arena_supported", "SessionCompileContext", "compile", "RunState",
-           "Terminated", "current_run", "execute", "Partition", "partition", "Plan", "Step",
-           "Profiler", "Subgraph", "BlasThreadLimit"]
+           "Terminated", "current_run", "execute", "quiet_fp_begin", "quiet_fp_end", "Partition",
+           "partition", "Plan", "Step", "Profiler", "Subgraph", "BlasThreadLimit"]

@@ -18,14 +18,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 from onnx import GraphProto, ModelProto, helper
 
 from ..ep import CompileContext, ExecutionProvider, KernelDef, NodeInfo, Registry
 from ..errors import Fail, InvalidGraph, OrtError
 from ..errors import NotImplemented as OrtNotImplemented
 from ..ir import Graph, Node, WeightStore, attribute_value, infer_types, subgraph_free_names
-from .executor import execute
+from .executor import execute, quiet_fp_begin, quiet_fp_end
 from .functions import function_body, function_kernel
 from .partition import Assignment, Partition, explain_unclaimed
 from .partition import partition as assign_nodes
@@ -108,8 +107,11 @@ class SessionCompileContext(CompileContext):
         graph = self.graph_of(model)
         plan = compile(graph, self)
         values = plan.new_values()
-        with np.errstate(all="ignore"):
+        quiet = quiet_fp_begin()
+        try:
             execute(plan, values)
+        finally:
+            quiet_fp_end(quiet)
         return [plan.host_output(vi.name, values[plan.output_slots[vi.name]])
                 for vi in graph.outputs]
 

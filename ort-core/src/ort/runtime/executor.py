@@ -20,10 +20,41 @@ import contextvars
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+import numpy as np
+
 from ..errors import Fail, OrtError
 from .plan import DISCARD_SLOT, Plan, Step
 
-__all__ = ["execute", "RunState", "Terminated", "current_run", "Watch"]
+__all__ = ["execute", "RunState", "Terminated", "current_run", "Watch", "quiet_fp_begin",
+           "quiet_fp_end"]
+
+try:  # numpy >= 2 keeps its floating-point error state in a context variable
+    from numpy._core._ufunc_config import _extobj_contextvar as _FP_STATE
+    from numpy._core.umath import _make_extobj
+
+    _FP_QUIET = _make_extobj(all="ignore")
+except (ImportError, AttributeError, TypeError):  # pragma: no cover - older numpy
+    _FP_STATE = None
+
+
+def quiet_fp_begin() -> Any:
+    """Silence numpy's floating-point warnings in this context until :func:`quiet_fp_end`
+    (runs never warn about inf/nan results the spec defines). Setting numpy's context variable
+    directly costs about 0.1 µs where ``np.errstate`` costs 0.9 µs, which small models pay on
+    every run; ``np.errstate`` is the fallback where that variable does not exist."""
+    if _FP_STATE is not None:
+        return _FP_STATE.set(_FP_QUIET)
+    state = np.errstate(all="ignore")
+    state.__enter__()
+    return state
+
+
+def quiet_fp_end(token: Any) -> None:
+    """Restore numpy's floating-point error state saved by :func:`quiet_fp_begin`."""
+    if _FP_STATE is not None:
+        _FP_STATE.reset(token)
+    else:
+        token.__exit__(None, None, None)
 
 #: ``watch(step, inputs) -> results``: runs one step's compute with the run's observers.
 Watch = Callable[[Step, list], Sequence[Any]]
@@ -149,17 +180,25 @@ def execute(plan: Plan, values: list[Any], run: RunState | None = None,
 def _run_steps(values: list[Any], steps: Sequence[Step], watch: Watch | None,
                release: bool = True) -> None:
     """The step loop: each step's compute reads its input slots and fills its output slots;
-    with ``release``, slots are emptied after their last use."""
+    with ``release``, slots are emptied after their last use. One-input and one-output steps
+    (most nodes) take a shorter path: per-node cost is what small models live on."""
     step = None
     try:
         for step in steps:
-            inputs = [values[i] for i in step.inputs]
-            results = step.compute(*inputs) if watch is None else watch(step, inputs)
-            outputs = step.outputs
-            if len(outputs) == 1:
-                values[outputs[0]] = results[0]
+            slot = step.single_input
+            if slot is not None:
+                if watch is None:
+                    results = step.compute(values[slot])
+                else:
+                    results = watch(step, [values[slot]])
             else:
-                for slot, result in zip(outputs, results):
+                inputs = [values[i] for i in step.inputs]
+                results = step.compute(*inputs) if watch is None else watch(step, inputs)
+            slot = step.single_output
+            if slot is not None:
+                values[slot] = results[0]
+            else:
+                for slot, result in zip(step.outputs, results):
                     values[slot] = result
             if release:
                 for slot in step.frees:

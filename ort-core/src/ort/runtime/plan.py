@@ -30,6 +30,8 @@ class Step:
     Attributes:
         compute: the kernel's compute function (a tuple of results, one per output).
         inputs, outputs: value slots.
+        single_input, single_output: the slot when there is exactly one input (output), else
+            None: the step loop's fast path for the common one-in, one-out node.
         frees: slots released after this step (their last use in plan order).
         label: ``(op_type, node name)`` for profiles and error messages.
         provider: the name of the provider running it.
@@ -37,8 +39,8 @@ class Step:
         parameter_bytes: bytes of constant inputs (profiling's ``parameter_size``).
     """
 
-    __slots__ = ("compute", "inputs", "outputs", "frees", "label", "provider", "node_index",
-                 "parameter_bytes")
+    __slots__ = ("compute", "inputs", "outputs", "single_input", "single_output", "frees",
+                 "label", "provider", "node_index", "parameter_bytes")
 
     def __init__(self, compute: Callable[..., Sequence[Any]], inputs: list[int],
                  outputs: list[int], label: tuple[str, str], provider: str = "",
@@ -46,6 +48,8 @@ class Step:
         self.compute = compute
         self.inputs = inputs
         self.outputs = outputs
+        self.single_input = inputs[0] if len(inputs) == 1 else None
+        self.single_output = outputs[0] if len(outputs) == 1 else None
         self.frees: list[int] = []
         self.label = label
         self.provider = provider

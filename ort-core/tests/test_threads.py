@@ -1,0 +1,71 @@
+"""The BLAS thread bound of intra_op_num_threads: set for runs only, restored afterwards, even
+when runs of sessions with different bounds interleave on several threads."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import ort
+from ort.runtime.threads import BlasThreadLimit, blas_thread_controls
+from ort.testing import make_model
+
+threadpoolctl = pytest.importorskip("threadpoolctl")
+
+
+def _blas_counts():
+    return [lib.get_num_threads()
+            for lib in threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers]
+
+
+def _matmul_session(threads):
+    w = numpy_helper.from_array(np.ones((64, 64), np.float32), "W")
+    model = make_model([helper.make_node("MatMul", ["X", "W"], ["Y"])],
+                       [helper.make_tensor_value_info("X", TensorProto.FLOAT, [64, 64])],
+                       [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [64, 64])], [w])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    return ort.InferenceSession(model.SerializeToString(), options)
+
+
+def test_controls_are_found_once_and_read_what_threadpoolctl_reads():
+    controls = blas_thread_controls()
+    assert controls is blas_thread_controls()
+    assert [c.get() for c in controls] == _blas_counts()
+
+
+def test_limit_sets_during_and_restores_after():
+    before = _blas_counts()
+    limit = BlasThreadLimit(1)
+    assert limit.active and not BlasThreadLimit(0).active
+    with limit:
+        assert all(n == 1 for n in _blas_counts())
+        with BlasThreadLimit(1):  # nested: nothing to restore until the outer one ends
+            pass
+        assert all(n == 1 for n in _blas_counts())
+    assert _blas_counts() == before
+
+
+def test_concurrent_runs_of_different_bounds_leave_the_count_as_it_was():
+    before = _blas_counts()
+    sessions = [_matmul_session(1), _matmul_session(2)]
+    x = np.ones((64, 64), np.float32)
+    failures = []
+
+    def worker(index):
+        try:
+            for _ in range(150):
+                np.testing.assert_allclose(sessions[index % 2].run(None, {"X": x})[0], 64.0)
+        except Exception as exc:  # reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+    assert _blas_counts() == before
