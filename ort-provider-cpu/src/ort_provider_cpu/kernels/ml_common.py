@@ -16,6 +16,7 @@ import numpy as np
 
 from ort.ep import NodeInfo
 
+#: The domain every ml_* kernel module registers its ops in.
 ML = "ai.onnx.ml"
 _F32 = np.float32
 _FLT_MAX = np.finfo(np.float32).max
