@@ -2,7 +2,7 @@
 
 Trees, SVMs and linear models are generated with random attributes; where onnxruntime has no
 kernel for a type the onnx ReferenceEvaluator is the oracle. Known, deliberate deviations from
-onnxruntime (documented in ``kernels/ml.py``) are tested against the spec instead.
+onnxruntime (documented in the ``kernels/ml_*.py`` modules) are tested against the spec instead.
 """
 
 import time
@@ -14,7 +14,7 @@ from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 
 import ort
-from ort_provider_cpu.kernels import ml
+from ort_provider_cpu.kernels import ml_forest
 
 MODES = ["BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ"]
 TRANSFORMS = ["NONE", "LOGISTIC", "SOFTMAX", "SOFTMAX_ZERO", "PROBIT"]
@@ -86,7 +86,7 @@ def check(op, attrs, *xs, n_outputs=1, opset=1, rtol=1e-4, atol=1e-5, oracle="or
 def traversal(request, monkeypatch):
     """Force one of the two tree traversal strategies (level by level, or jumps through the
     successor map) by making numpy calls free or very expensive in the cost model."""
-    monkeypatch.setattr(ml, "_CALL_COST", 0 if request.param == "walk" else 10**12)
+    monkeypatch.setattr(ml_forest, "_CALL_COST", 0 if request.param == "walk" else 10**12)
     return request.param
 
 

@@ -13,9 +13,9 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
-kernels = KernelTable()
+from .ml_common import ML
 
-ML = "ai.onnx.ml"
+kernels = KernelTable()
 
 
 def _labels(node: NodeInfo, strings: str, ints: str) -> list[Any]:

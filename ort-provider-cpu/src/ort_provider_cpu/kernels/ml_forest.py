@@ -1,0 +1,256 @@
+"""The evaluation engine of the ai.onnx.ml tree ensembles (``ml_trees``): trees compiled once
+per node into flat node arrays (:class:`_Forest`), evaluated for all (tree, row) pairs at once.
+A run either moves every pair one level down per step (a Python loop over the depth of the
+deepest tree) or, for small batches of small forests, decides every node at once and composes
+the successor map log2(depth) times; a cost estimate (:data:`_CALL_COST`) picks the cheaper.
+Tree scores are added tree by tree, as ONNX Runtime adds them on one thread (with more threads
+it adds partial sums per thread).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+# Node modes and their truth tables: bit c of a mode's mask says whether a node with that mode
+# takes its true branch when the comparison code is c = (x < t) + 2 (x == t) + 4 (x > t)
+# (c = 0 when x or t is NaN).
+_MODES = ("BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ",
+          "LEAF")
+_MODE_MASKS = np.array([
+    (1 << 1) | (1 << 2),                # LEQ: less or equal
+    1 << 1,                             # LT
+    (1 << 4) | (1 << 2),                # GTE
+    1 << 4,                             # GT
+    1 << 2,                             # EQ
+    (1 << 0) | (1 << 1) | (1 << 4),     # NEQ (true for NaN, as C++ !=)
+    0,                                  # LEAF (never branches)
+], dtype=np.uint8)
+_COMPARATORS: dict[int, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    0: np.less_equal, 1: np.less, 2: np.greater_equal, 3: np.greater, 4: np.equal,
+    5: np.not_equal,
+}
+_LEAF = 6
+# What one numpy call costs, in element operations of the walk (picks the tree traversal
+# strategy; a jump's gathers over all nodes cost about 2 walk element operations each).
+_CALL_COST = 1000
+
+
+class _Forest:
+    """Trees flattened into node arrays, evaluated for all (tree, row) pairs at once.
+
+    Every node has a feature, a threshold, a mode, a true and a false successor (leaves point
+    to themselves) and a missing-value flag. Leaves carry their weights as a dense
+    [leaves, targets] matrix (``leaf_weight``/``leaf_has``, several weights of one target in
+    one leaf combined by ``combine``) and the first weight (``leaf_first``, what ONNX Runtime
+    adds for a single target).
+    """
+
+    def __init__(self, feature: np.ndarray, threshold: np.ndarray, mode: np.ndarray,
+                 true_next: np.ndarray, false_next: np.ndarray, missing_true: np.ndarray,
+                 roots: np.ndarray, describe: Callable[[str], ValueError]) -> None:
+        self.feature = feature.astype(np.int64)
+        self.threshold = threshold
+        self.mode = mode.astype(np.int64)
+        leaf = self.mode == _LEAF
+        index = np.arange(len(mode))
+        self.true_next = np.where(leaf, index, true_next).astype(np.int64)
+        self.false_next = np.where(leaf, index, false_next).astype(np.int64)
+        self.feature = np.where(leaf, 0, self.feature)
+        self.missing_true = missing_true.astype(bool) & ~leaf
+        self.has_missing = bool(self.missing_true.any())
+        self.roots = roots.astype(np.int64)
+        self.is_leaf = leaf
+        branch_modes = np.unique(self.mode[~leaf])
+        self.single_mode = int(branch_modes[0]) if len(branch_modes) == 1 else None
+        self.mask = _MODE_MASKS[self.mode]
+        self.max_feature = int(self.feature[~leaf].max(initial=-1))
+        self.depth = self._depth(describe)
+        # Slot 2 * node + go of ``successor`` is the node reached from ``node``; the walk
+        # indexes nodes by 2 * node (``walk_*``), so one step is a handful of 1-D takes.
+        self.successor = np.stack([self.false_next, self.true_next], axis=1).reshape(-1)
+        self.slots = 2 * np.arange(len(mode))
+        self.jumps = max(self.depth - 1, 0).bit_length()  # 2 ** jumps >= depth
+        self.walk_roots = 2 * self.roots
+        self.walk_feature = np.repeat(self.feature, 2)
+        self.walk_next = 2 * self.successor
+        self.walk_mask = np.repeat(self.mask, 2)
+        self.walk_missing = np.repeat(self.missing_true, 2)
+
+    def _depth(self, describe: Callable[[str], ValueError]) -> int:
+        """Number of steps that take every root to a leaf; raise on a cycle."""
+        frontier = np.unique(self.roots)
+        steps = 0
+        while True:
+            frontier = frontier[~self.is_leaf[frontier]]
+            if frontier.size == 0:
+                return steps
+            steps += 1
+            if steps > len(self.mode):
+                raise describe("the trees contain a cycle")
+            frontier = np.unique(np.concatenate([self.true_next[frontier],
+                                                 self.false_next[frontier]]))
+
+    def set_weights(self, leaf: np.ndarray, target: np.ndarray, weight: np.ndarray,
+                    targets: int, combine: str) -> None:
+        """Attach weights to leaves (given in ONNX Runtime's order: sorted by tree and node,
+        then by position). ``combine`` says how several weights of one target in one leaf
+        add up: 'sum', 'min' or 'max'."""
+        count = len(self.mode)
+        self.targets = targets
+        self.leaf_first = self.threshold.astype(np.float64)  # a leaf without weights uses it
+        first_pos = np.unique(leaf, return_index=True)[1] if len(leaf) else np.zeros(0, int)
+        self.leaf_first[leaf[first_pos]] = weight[first_pos]
+        self.leaf_has = np.zeros((count, targets), dtype=bool)
+        self.leaf_has[leaf, target] = True
+        if combine == "sum":
+            self.leaf_weight = np.zeros((count, targets), dtype=np.float64)
+            np.add.at(self.leaf_weight, (leaf, target), weight)
+        else:
+            start = np.inf if combine == "min" else -np.inf
+            self.leaf_weight = np.full((count, targets), start, dtype=np.float64)
+            ufunc = np.minimum if combine == "min" else np.maximum
+            ufunc.at(self.leaf_weight, (leaf, target), weight)
+            self.leaf_weight[~self.leaf_has] = 0.0
+        # every leaf weighs every target: every row gets a score for every target
+        self.full = len(self.roots) > 0 and bool(self.leaf_has[self.is_leaf].all())
+        self._typed: dict[np.dtype, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._walk_thresholds: dict[np.dtype, np.ndarray] = {}
+
+    def typed(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Thresholds, first weights and weight matrix in the compute dtype (cached)."""
+        cached = self._typed.get(dtype)
+        if cached is None:
+            cached = self._typed[dtype] = (self.threshold.astype(dtype),
+                                           self.leaf_first.astype(dtype),
+                                           self.leaf_weight.astype(dtype))
+        return cached
+
+    def _walk_threshold(self, threshold: np.ndarray) -> np.ndarray:
+        """``threshold`` indexed by 2 * node (cached per dtype)."""
+        cached = self._walk_thresholds.get(threshold.dtype)
+        if cached is None:
+            cached = self._walk_thresholds[threshold.dtype] = np.repeat(threshold, 2)
+        return cached
+
+    def _goes_true(self, value: np.ndarray, limit: np.ndarray, mask: Callable[[], np.ndarray],
+                   missing: Callable[[], np.ndarray]) -> np.ndarray:
+        """Whether nodes with these input values and thresholds take their true branch
+        (``mask``/``missing`` give the nodes' mode masks and missing-value flags)."""
+        if self.single_mode is not None:
+            go = _COMPARATORS[self.single_mode](value, limit)
+        else:
+            code = ((value < limit).view(np.uint8)
+                    | ((value == limit).view(np.uint8) << 1)
+                    | ((value > limit).view(np.uint8) << 2))
+            go = ((mask() >> code) & 1).view(bool)
+        if self.has_missing:
+            go |= missing() & np.isnan(value)
+        return go
+
+    def leaves(self, x: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+        """Return the leaf reached by every (tree, row) pair: [trees, rows].
+
+        Two strategies, picked by an estimate of their cost: a walk moves every (tree, row)
+        pair one level down per step (a Python loop over the depth, a few numpy calls per
+        level); jumps decide every node of every row at once, then compose the successor map
+        with itself log2(depth) times (few numpy calls, work proportional to the node count:
+        the fast one for small batches).
+        """
+        rows, width = x.shape
+        trees, nodes = len(self.roots), len(self.mode)
+        walk_cost = self.depth * (6 * _CALL_COST + 6 * rows * trees)
+        jump_cost = (8 + self.jumps) * _CALL_COST + 2 * (4 + self.jumps) * rows * nodes
+        if width and jump_cost < walk_cost:  # (comparisons with NaN raise no warnings)
+            return self._jump(x, threshold)
+        return self._walk(x, self._walk_threshold(threshold))
+
+    def _jump(self, x: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+        """:meth:`leaves` by composing the successor map of every row."""
+        rows, nodes = x.shape[0], len(self.mode)
+        value = x[0].take(self.feature) if rows == 1 else x.take(self.feature, axis=1)
+        go = self._goes_true(value, threshold, lambda: self.mask, lambda: self.missing_true)
+        reached = self.successor.take(self.slots + go)  # [rows, nodes]
+        if rows == 1:
+            for _ in range(self.jumps):
+                reached = reached.take(reached)
+            return reached.take(self.roots)[:, None]
+        offset = (np.arange(rows) * nodes)[:, None]  # index the rows' maps as one flat map
+        reached = (reached + offset).reshape(-1)
+        for _ in range(self.jumps):
+            reached = reached.take(reached)
+        return (reached.reshape(rows, nodes).take(self.roots, axis=1) - offset).T
+
+    def _walk(self, x: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+        """:meth:`leaves` level by level; ``threshold`` is indexed by 2 * node."""
+        rows, width = x.shape
+        flat = np.asarray(x, order="C").reshape(-1)
+        node = np.repeat(self.walk_roots, rows)  # [trees * rows], tree-major
+        offset = np.tile(np.arange(0, rows * width, width), len(self.roots)) if rows > 1 \
+            else None
+        for _ in range(self.depth):
+            feature = self.walk_feature.take(node)
+            if offset is not None:
+                feature += offset
+            value = flat.take(feature)
+            go = self._goes_true(value, threshold.take(node),
+                                 lambda: self.walk_mask.take(node),
+                                 lambda: self.walk_missing.take(node))
+            node = self.walk_next.take(node + go)
+        return (node >> 1).reshape(len(self.roots), rows)
+
+    def check_features(self, describe: Callable[[str], ValueError], x: np.ndarray) -> None:
+        """Raise if a split reads a feature the input does not have."""
+        if self.max_feature >= x.shape[1]:
+            raise describe(f"a split reads feature {self.max_feature} but the input has "
+                           f"{x.shape[1]} features")
+
+    def single(self, x: np.ndarray, aggregate: str) -> np.ndarray:
+        """Aggregate the first weight of each reached leaf over the trees: [rows]."""
+        threshold, first, _ = self.typed(x.dtype)
+        values = first[self.leaves(x, threshold)]
+        if len(self.roots) == 0:
+            return np.zeros(x.shape[0], dtype=x.dtype)
+        if aggregate == "MIN":
+            return values.min(axis=0)
+        if aggregate == "MAX":
+            return values.max(axis=0)
+        total = np.add.reduce(values, axis=0)  # tree by tree, as ONNX Runtime sums
+        return total / x.dtype.type(len(self.roots)) if aggregate == "AVERAGE" else total
+
+    def multi(self, x: np.ndarray, aggregate: str) -> tuple[np.ndarray, np.ndarray]:
+        """Aggregate the reached leaves' weights per target: scores and has-score [rows, T]."""
+        threshold, _, weight = self.typed(x.dtype)
+        rows = x.shape[0]
+        if rows == 0:
+            return (np.zeros((0, self.targets), dtype=x.dtype),
+                    np.zeros((0, self.targets), dtype=bool))
+        chunk = max(1, (1 << 22) // max(1, len(self.roots) * self.targets))
+        parts = [self._aggregate(self.leaves(x[start:start + chunk], threshold), weight,
+                                 aggregate) for start in range(0, rows, chunk)]
+        scores, has = parts[0] if len(parts) == 1 else (
+            np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+        if aggregate == "AVERAGE" and len(self.roots):
+            scores = scores / x.dtype.type(len(self.roots))
+        return scores, has
+
+    def _aggregate(self, leaf: np.ndarray, weight: np.ndarray,
+                   aggregate: str) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and has-score [rows, T] of the reached leaves ([trees, rows])."""
+        if leaf.shape[0] == 0:  # no trees
+            empty = (leaf.shape[1], self.targets)
+            return np.zeros(empty, dtype=weight.dtype), np.zeros(empty, dtype=bool)
+        if self.full:
+            has = np.ones((leaf.shape[1], self.targets), dtype=bool)
+        else:
+            got = self.leaf_has[leaf]
+            has = got.any(axis=0)
+        if aggregate in ("SUM", "AVERAGE"):  # tree by tree, as ONNX Runtime adds
+            return np.add.reduce(weight.take(leaf, axis=0), axis=0), has
+        picked = weight[leaf]
+        if not self.full:
+            picked = np.where(got, picked, weight.dtype.type(np.inf if aggregate == "MIN"
+                                                             else -np.inf))
+        best = picked.min(axis=0) if aggregate == "MIN" else picked.max(axis=0)
+        return (best if self.full else np.where(has, best, 0)), has
