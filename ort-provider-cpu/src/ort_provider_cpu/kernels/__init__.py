@@ -18,6 +18,7 @@ from . import (
     gradient,
     image,
     indexing,
+    layout,
     loss,
     math,
     ml,
@@ -30,7 +31,6 @@ from . import (
     sequence,
     signal,
     strings,
-    tensor,
     training,
 )
 
@@ -43,7 +43,7 @@ FAMILIES = (
     reduce,
     cast,
     nn,
-    tensor,
+    layout,
     indexing,
     attention,
     loss,
