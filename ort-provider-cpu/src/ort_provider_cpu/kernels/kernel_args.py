@@ -1,7 +1,7 @@
 """Helpers the CPU kernels share for reading a node's arguments: axis normalization with
 errors that name the node, host inputs (shape-like tensors read as numpy) as Python ints or
-scalars, constant-initializer inputs known when the kernel is prepared, and the zero fill value
-of a dtype. They hold no kernels; the op-family modules import them.
+scalars, constant-initializer inputs known when the kernel is prepared, required attributes,
+and the zero fill value of a dtype. They hold no kernels; the op-family modules import them.
 """
 
 from __future__ import annotations
@@ -53,3 +53,20 @@ def const_or_none(node: NodeInfo, index: int) -> Any:
 def zero_of(dtype: np.dtype) -> Any:
     """Return the zero value of ``dtype`` ('' for strings)."""
     return "" if dtype == np.dtype(object) else dtype.type(0)
+
+
+def checked_axis(node: NodeInfo, axis: int, rank: int) -> int:
+    """Return ``axis`` made non-negative for a tensor of ``rank``, or raise ValueError
+    ("axis A is out of range for rank R"): the attention-family kernels' variant of
+    :func:`normalize_axis`, kept apart so that their messages stay as they are."""
+    if not -rank <= axis < rank:
+        raise ValueError(f"{node.describe()}: axis {axis} is out of range for rank {rank}")
+    return axis + rank if axis < 0 else axis
+
+
+def required_positive_int(node: NodeInfo, name: str) -> int:
+    """Return the required positive int attribute ``name``, or raise ValueError."""
+    value = node.attrs.get(name)
+    if value is None or int(value) <= 0:
+        raise ValueError(f"{node.describe()}: attribute {name} must be a positive int")
+    return int(value)
