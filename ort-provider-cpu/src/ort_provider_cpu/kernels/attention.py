@@ -1,14 +1,12 @@
-"""CPU kernels: attention and the ops around it.
+"""CPU kernels: softmax attention and the ops around its KV cache: Attention (23+), the
+RotaryEmbedding (23+) applied to its queries and keys, and TensorScatter (24+), which writes new
+keys and values into a cache tensor.
 
-Attention, LinearAttention, RotaryEmbedding, the normalizations that transformer blocks use
-(RMSNormalization, GroupNormalization, MeanVarianceNormalization), TensorScatter (KV-cache
-update), CausalConvWithState, SwiGLU and Swish.
-
-Several of these ops are ONNX functions; the kernels here replace the expansion. float16 and
-bfloat16 are computed in float32 (float64 stays float64). Attention rounds its intermediate
+Attention and RotaryEmbedding are ONNX functions; the kernels here replace the expansion. float16
+and bfloat16 are computed in float32 (float64 stays float64). Attention rounds its intermediate
 results to the input type at the same points as its function body and the ONNX reference
 (scaled Q/K, QK^T, softcap, bias, softmax steps, probabilities, output), so that reduced
-precision inputs give the results the spec's reference gives; the other kernels round once.
+precision inputs give the results the spec's reference gives; RotaryEmbedding rounds once.
 """
 
 from __future__ import annotations
@@ -17,86 +15,17 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import ml_dtypes
 import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
+from .float_work import is_low_precision, precision_attr, rounding, widest, work_dtype
+from .kernel_args import checked_axis
+
 kernels = KernelTable()
 
-# ONNX TensorProto element types that softmax_precision / stash_type may name.
-_PRECISION_DTYPES = {
-    1: np.dtype(np.float32),
-    10: np.dtype(np.float16),
-    11: np.dtype(np.float64),
-    16: np.dtype(ml_dtypes.bfloat16),
-}
 _QK_MODES = (0, 1, 2, 3)  # raw QK, after softcap, after bias, after softmax
 _NEG_INF = -np.inf
-
-
-# --------------------------------------------------------------------------------------------
-# shared helpers
-# --------------------------------------------------------------------------------------------
-
-
-def _work_dtype(dtype: Any) -> np.dtype:
-    """Return the dtype to compute in: float64 stays, every other float type uses float32."""
-    return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
-
-
-def _widest(*dtypes: Any) -> np.dtype:
-    """Return the widest work dtype of ``dtypes`` (float64 if any is float64)."""
-    return max((_work_dtype(d) for d in dtypes), key=lambda d: d.itemsize)
-
-
-def _is_low_precision(dtype: Any) -> bool:
-    """Return whether ``dtype`` is narrower than float32 (float16, bfloat16)."""
-    return np.dtype(dtype).itemsize < 4
-
-
-def _rounding(dtype: Any) -> Callable[[Any], Any]:
-    """Return a function that rounds work-precision values to ``dtype`` and back (identity
-    when ``dtype`` is float32 or wider)."""
-    dtype = np.dtype(dtype)
-    if not _is_low_precision(dtype):
-        return lambda a: a
-    return lambda a: a.astype(dtype).astype(np.float32)
-
-
-def _precision_attr(node: NodeInfo, name: str, default: int | None) -> np.dtype | None:
-    """Return the dtype named by the TensorProto-type attribute ``name`` (None if absent)."""
-    value = node.attrs.get(name, default)
-    if value is None:
-        return None
-    dtype = _PRECISION_DTYPES.get(int(value))
-    if dtype is None:
-        raise ValueError(
-            f"{node.describe()}: {name}={value} is not one of {sorted(_PRECISION_DTYPES)} "
-            "(FLOAT, FLOAT16, DOUBLE, BFLOAT16)"
-        )
-    return dtype
-
-
-def _normalize_axis(node: NodeInfo, axis: int, rank: int) -> int:
-    """Return ``axis`` made non-negative for a tensor of ``rank``, or raise ValueError."""
-    if not -rank <= axis < rank:
-        raise ValueError(f"{node.describe()}: axis {axis} is out of range for rank {rank}")
-    return axis + rank if axis < 0 else axis
-
-
-def _sigmoid(xp: Any, z: Any) -> Any:
-    """Return the logistic sigmoid of ``z`` without overflow for large ``|z|``."""
-    e = xp.exp(-xp.abs(z))
-    return xp.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(z.dtype, copy=False)
-
-
-def _required_positive_int(node: NodeInfo, name: str) -> int:
-    """Return the required positive int attribute ``name``, or raise ValueError."""
-    value = node.attrs.get(name)
-    if value is None or int(value) <= 0:
-        raise ValueError(f"{node.describe()}: attribute {name} must be a positive int")
-    return int(value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -120,11 +49,11 @@ def _softmax_rows(xp: Any, scores: Any, dtype: np.dtype) -> Any:
     zeros. Each step is rounded to ``dtype`` as the ONNX reference computes it."""
     if scores.shape[-1] == 0:
         return scores
-    rnd = _rounding(dtype)
+    rnd = rounding(dtype)
     row_max = scores.max(axis=-1, keepdims=True)
     row_max = xp.where(xp.isneginf(row_max), 0, row_max)
     exps = rnd(xp.exp(rnd(scores - row_max)))
-    if _is_low_precision(dtype):
+    if is_low_precision(dtype):
         total = exps.astype(dtype).sum(axis=-1, keepdims=True).astype(exps.dtype)
     else:
         total = exps.sum(axis=-1, keepdims=True)
@@ -233,7 +162,7 @@ def attention(node: NodeInfo) -> Callable[..., tuple]:
     mode = int(attrs.get("qk_matmul_output_mode", 0))
     if mode not in _QK_MODES:
         raise ValueError(f"{where}: qk_matmul_output_mode must be one of {_QK_MODES}, got {mode}")
-    softmax_dtype = _precision_attr(node, "softmax_precision", None)
+    softmax_dtype = precision_attr(node, "softmax_precision", None)
     if node.has_input(4) != node.has_input(5):
         raise ValueError(f"{where}: past_key and past_value must be given together")
     if node.has_input(6) and node.has_input(4):
@@ -289,8 +218,8 @@ def attention(node: NodeInfo) -> Callable[..., tuple]:
             )
         group = q_heads // kv_heads
         dtype = q4.dtype
-        work = _work_dtype(dtype)
-        rnd = _rounding(dtype)
+        work = work_dtype(dtype)
+        rnd = rounding(dtype)
 
         factor = work.type(scale_factor(head_size, dtype))
         q_scaled = rnd(q4.astype(work) * factor)
@@ -312,14 +241,14 @@ def attention(node: NodeInfo) -> Callable[..., tuple]:
             scores = rnd(scores + bias)
 
         sm_dtype = dtype if softmax_dtype is None else softmax_dtype
-        sm_scores = _rounding(sm_dtype)(scores.astype(_work_dtype(sm_dtype)))
+        sm_scores = rounding(sm_dtype)(scores.astype(work_dtype(sm_dtype)))
         probs = _softmax_rows(xp, sm_scores, sm_dtype)
         if bias is not None:
             fully_masked = xp.isneginf(bias.max(axis=-1, keepdims=True)) if total else False
             probs = xp.where(fully_masked, probs.dtype.type(0), probs)
         probs = rnd(probs.astype(work))
 
-        pv_work = _widest(dtype, v4.dtype)
+        pv_work = widest(dtype, v4.dtype)
         y = xp.matmul(
             probs.astype(pv_work, copy=False).reshape(batch, kv_heads, group, q_len, total),
             v4.astype(pv_work, copy=False)[:, :, None],
@@ -335,102 +264,6 @@ def attention(node: NodeInfo) -> Callable[..., tuple]:
             qk = (raw_scores, capped_scores, scores, probs)[mode]
             qk = xp.broadcast_to(qk, (batch, q_heads, q_len, total)).astype(dtype)
         return (y, present_key, present_value, qk)
-
-    return compute
-
-
-# --------------------------------------------------------------------------------------------
-# LinearAttention
-# --------------------------------------------------------------------------------------------
-
-_UPDATE_RULES = ("linear", "gated", "delta", "gated_delta")
-
-
-@kernels.register("LinearAttention", since=27)
-def linear_attention(node: NodeInfo) -> Callable[..., tuple]:
-    """LinearAttention 27+: recurrent linear attention (linear/gated/delta/gated_delta rules).
-
-    Runs the recurrence token by token in float32, vectorized over batch and heads; a KV
-    head's state is shared by ``q_num_heads / kv_num_heads`` query heads.
-    """
-    xp = node.xp
-    where = node.describe()
-    rule = node.attrs.get("update_rule", "gated_delta")
-    if rule not in _UPDATE_RULES:
-        raise ValueError(f"{where}: update_rule must be one of {_UPDATE_RULES}, got {rule!r}")
-    q_heads = _required_positive_int(node, "q_num_heads")
-    kv_heads = _required_positive_int(node, "kv_num_heads")
-    if q_heads % kv_heads:
-        raise ValueError(
-            f"{where}: q_num_heads ({q_heads}) must be a multiple of kv_num_heads ({kv_heads})"
-        )
-    group = q_heads // kv_heads
-    gating = rule in ("gated", "gated_delta")
-    delta = rule in ("delta", "gated_delta")
-    if gating != node.has_input(4):
-        raise ValueError(
-            f"{where}: update_rule {rule!r} {'requires' if gating else 'forbids'} the decay input"
-        )
-    if delta != node.has_input(5):
-        raise ValueError(
-            f"{where}: update_rule {rule!r} {'requires' if delta else 'forbids'} the beta input"
-        )
-    scale_attr = float(node.attrs.get("scale", 0.0))
-    f32 = np.float32
-
-    def gate_input(x: Any, name: str, per_key: int, batch: int, steps: int) -> Any:
-        """Return decay/beta ``x`` (B, T, n) in float32 as (B, T, n, 1), or as
-        (B, T, H_kv, d_k) when it has ``per_key`` = H_kv * d_k entries per token."""
-        allowed = {kv_heads, per_key} if name == "decay" else {kv_heads, 1}
-        if x.ndim != 3 or x.shape[:2] != (batch, steps) or x.shape[2] not in allowed:
-            raise ValueError(
-                f"{where}: {name} must have shape (B, T, n) with n in {sorted(allowed)}, got "
-                f"{x.shape}"
-            )
-        if name == "decay" and x.shape[2] == per_key:
-            return x.reshape(batch, steps, kv_heads, -1).astype(f32)
-        return x.reshape(batch, steps, x.shape[2], 1).astype(f32)
-
-    def compute(query: Any, key: Any, value: Any, past_state: Any = None, decay: Any = None,
-                beta: Any = None) -> tuple:
-        for name, x in (("query", query), ("key", key), ("value", value)):
-            if x.ndim != 3:
-                raise ValueError(f"{where}: {name} must be 3-D (B, T, H*D), got {x.shape}")
-        batch, steps, q_hidden = query.shape
-        if q_hidden % q_heads or key.shape[-1] % kv_heads or value.shape[-1] % kv_heads:
-            raise ValueError(f"{where}: hidden sizes are not multiples of the head counts")
-        d_k, d_v = q_hidden // q_heads, value.shape[-1] // kv_heads
-        if key.shape[-1] != kv_heads * d_k:
-            raise ValueError(f"{where}: key hidden size {key.shape[-1]} != {kv_heads} * {d_k}")
-        scale = scale_attr if scale_attr != 0.0 else 1.0 / math.sqrt(d_k)
-        queries = query.reshape(batch, steps, kv_heads, group, d_k).astype(f32)
-        keys = key.reshape(batch, steps, kv_heads, d_k).astype(f32)
-        values = value.reshape(batch, steps, kv_heads, d_v).astype(f32)
-        if gating:
-            gates = xp.exp(gate_input(decay, "decay", kv_heads * d_k, batch, steps))
-        if delta:
-            rates = gate_input(beta, "beta", kv_heads * d_k, batch, steps)
-        state_shape = (batch, kv_heads, d_k, d_v)
-        if past_state is None:
-            state_dtype = query.dtype
-            state = xp.zeros(state_shape, dtype=f32)
-        else:
-            if tuple(past_state.shape) != state_shape:
-                raise ValueError(f"{where}: past_state shape {past_state.shape} != {state_shape}")
-            state_dtype = past_state.dtype
-            state = past_state.astype(f32)
-        out = xp.empty((batch, steps, kv_heads, group, d_v), dtype=f32)
-        for t in range(steps):  # the recurrence: one step per token
-            k_t, v_t = keys[:, t], values[:, t]
-            if gating:
-                state = state * gates[:, t, :, :, None]
-            if delta:
-                retrieved = xp.matmul(k_t[:, :, None, :], state)[:, :, 0]
-                v_t = rates[:, t] * (v_t - retrieved)
-            state = state + k_t[:, :, :, None] * v_t[:, :, None, :]
-            out[:, t] = xp.matmul(queries[:, t], state) * f32(scale)
-        output = out.reshape(batch, steps, q_heads * d_v).astype(query.dtype)
-        return (output, state.astype(state_dtype))
 
     return compute
 
@@ -475,7 +308,7 @@ def rotary_embedding(node: NodeInfo) -> Callable[..., tuple]:
             cos_cache, sin_cache = cos_cache[position_ids], sin_cache[position_ids]
         if cos_cache.shape[-1] < half or sin_cache.shape[-1] < half:
             raise ValueError(f"{where}: cos/sin caches have fewer than {half} entries per row")
-        work = _work_dtype(x.dtype)
+        work = work_dtype(x.dtype)
         # (B, S, half) -> (B, S, 1, half); a 2-D (S, half) cache is shared by the batch
         cos = cos_cache[..., :half].astype(work).reshape(-1, heads.shape[1], 1, half)
         sin = sin_cache[..., :half].astype(work).reshape(-1, heads.shape[1], 1, half)
@@ -488,106 +321,6 @@ def rotary_embedding(node: NodeInfo) -> Callable[..., tuple]:
         out = out.astype(x.dtype)
         y = out.transpose(0, 2, 1, 3) if x.ndim == 4 else out.reshape(x.shape)
         return (xp.ascontiguousarray(y),)
-
-    return compute
-
-
-# --------------------------------------------------------------------------------------------
-# normalizations
-# --------------------------------------------------------------------------------------------
-
-
-@kernels.register("RMSNormalization", since=23)
-def rms_normalization(node: NodeInfo) -> Callable[..., tuple]:
-    """RMSNormalization 23+: X / sqrt(mean(X^2 over [axis, rank)) + epsilon) * scale.
-
-    The statistics use stash_type precision (float64 inputs are never narrowed); the normalized
-    value is rounded to X's type, then scaled in the scale's type.
-    """
-    xp = node.xp
-    axis = int(node.attrs.get("axis", -1))
-    epsilon = float(node.attrs.get("epsilon", 1e-5))
-    stash = _precision_attr(node, "stash_type", 1)
-
-    def compute(x: Any, scale: Any) -> tuple:
-        first = _normalize_axis(node, axis, x.ndim)
-        work = _widest(stash, x.dtype)
-        xw = x.astype(work)
-        mean_square = (xw * xw).mean(axis=tuple(range(first, x.ndim)), keepdims=True)
-        normalized = xw / xp.sqrt(mean_square + work.type(epsilon))
-        normalized = normalized.astype(x.dtype).astype(_widest(x.dtype, scale.dtype))
-        y = normalized * scale.astype(normalized.dtype, copy=False)
-        return (y.astype(scale.dtype, copy=False),)
-
-    return compute
-
-
-def _group_norm_factory(node: NodeInfo, per_channel: bool) -> Callable[..., tuple]:
-    """Build GroupNormalization: statistics per (instance, group); scale/bias per channel
-    (21+) or per group (18)."""
-    xp = node.xp
-    where = node.describe()
-    groups = _required_positive_int(node, "num_groups")
-    epsilon = float(node.attrs.get("epsilon", 1e-5))
-    stash = _precision_attr(node, "stash_type", 1) if per_channel else None
-
-    def compute(x: Any, scale: Any, bias: Any) -> tuple:
-        if x.ndim < 2:
-            raise ValueError(f"{where}: input must have rank >= 2, got shape {x.shape}")
-        batch, channels = x.shape[0], x.shape[1]
-        if channels % groups:
-            raise ValueError(f"{where}: {channels} channels are not divisible by {groups} groups")
-        params = channels if per_channel else groups
-        if scale.shape != (params,) or bias.shape != (params,):
-            raise ValueError(
-                f"{where}: scale and bias must have shape ({params},), got {scale.shape} and "
-                f"{bias.shape}"
-            )
-        work = _widest(x.dtype) if stash is None else _widest(stash, x.dtype)
-        grouped = x.reshape(batch, groups, -1).astype(work)
-        mean = grouped.mean(axis=2, keepdims=True)
-        centered = grouped - mean
-        var = (centered * centered).mean(axis=2, keepdims=True)
-        normalized = centered / xp.sqrt(var + work.type(epsilon))
-        out_work = _work_dtype(x.dtype)
-        if per_channel:
-            normalized = normalized.astype(x.dtype).astype(out_work).reshape(batch, channels, -1)
-        shape = (1, params, 1)
-        y = normalized.astype(out_work, copy=False) * scale.astype(out_work).reshape(shape)
-        y += bias.astype(out_work).reshape(shape)
-        return (y.reshape(x.shape).astype(x.dtype, copy=False),)
-
-    return compute
-
-
-@kernels.register("GroupNormalization", since=18, until=20)
-def group_normalization_18(node: NodeInfo) -> Callable[..., tuple]:
-    """GroupNormalization 18-20: normalize per (instance, group) in X's type; scale and bias
-    have one value per group."""
-    return _group_norm_factory(node, per_channel=False)
-
-
-@kernels.register("GroupNormalization", since=21)
-def group_normalization_21(node: NodeInfo) -> Callable[..., tuple]:
-    """GroupNormalization 21+: normalize per (instance, group) in stash_type precision; scale
-    and bias have one value per channel."""
-    return _group_norm_factory(node, per_channel=True)
-
-
-@kernels.register("MeanVarianceNormalization", since=9)
-def mean_variance_normalization(node: NodeInfo) -> Callable[..., tuple]:
-    """MeanVarianceNormalization 9+: (X - mean) / (std + 1e-9) over ``axes``."""
-    xp = node.xp
-    axes_attr = tuple(int(a) for a in node.attrs.get("axes", (0, 2, 3)))
-
-    def compute(x: Any) -> tuple:
-        axes = tuple(sorted({_normalize_axis(node, a, x.ndim) for a in axes_attr}))
-        xw = x.astype(_work_dtype(x.dtype))
-        mean = xw.mean(axis=axes, keepdims=True)
-        centered = xw - mean
-        std = xp.sqrt((centered * centered).mean(axis=axes, keepdims=True))
-        y = centered / (std + xw.dtype.type(1e-9))
-        return (y.astype(x.dtype, copy=False),)
 
     return compute
 
@@ -611,7 +344,7 @@ def tensor_scatter(node: NodeInfo) -> Callable[..., tuple]:
         raise ValueError(f"{where}: mode must be one of {_SCATTER_MODES}, got {mode!r}")
 
     def compute(past: Any, update: Any, write_indices: Any = None) -> tuple:
-        axis = _normalize_axis(node, axis_attr, past.ndim)
+        axis = checked_axis(node, axis_attr, past.ndim)
         if axis == 0:
             raise ValueError(f"{where}: axis cannot be the batch axis 0")
         if update.ndim != past.ndim or any(
@@ -638,87 +371,5 @@ def tensor_scatter(node: NodeInfo) -> Callable[..., tuple]:
         rows = xp.arange(past.shape[0]).reshape(-1, 1)
         xp.moveaxis(present, axis, 1)[rows, positions] = xp.moveaxis(update, axis, 1)
         return (present,)
-
-    return compute
-
-
-# --------------------------------------------------------------------------------------------
-# CausalConvWithState, SwiGLU, Swish
-# --------------------------------------------------------------------------------------------
-
-_CONV_ACTIVATIONS = ("none", "silu", "swish")
-
-
-@kernels.register("CausalConvWithState", since=27)
-def causal_conv_with_state(node: NodeInfo) -> Callable[..., tuple]:
-    """CausalConvWithState 27+: depthwise causal 1-D conv over [past_state, input], optional
-    SiLU; the new state is the last k-1 positions of that sequence."""
-    xp = node.xp
-    where = node.describe()
-    activation = node.attrs.get("activation", "none")
-    if activation not in _CONV_ACTIVATIONS:
-        raise ValueError(
-            f"{where}: activation must be one of {_CONV_ACTIVATIONS}, got {activation!r}"
-        )
-
-    def compute(x: Any, weight: Any, bias: Any = None, past_state: Any = None) -> tuple:
-        if x.ndim != 3 or weight.ndim != 3 or weight.shape[:2] != (x.shape[1], 1):
-            raise ValueError(
-                f"{where}: input must be (B, C, L) and weight (C, 1, k), got {x.shape} and "
-                f"{weight.shape}"
-            )
-        batch, channels, length = x.shape
-        taps = weight.shape[2]
-        if past_state is None:
-            past_state = xp.zeros((batch, channels, taps - 1), dtype=x.dtype)
-        elif tuple(past_state.shape) != (batch, channels, taps - 1):
-            raise ValueError(
-                f"{where}: past_state shape {past_state.shape} != {(batch, channels, taps - 1)}"
-            )
-        padded = xp.concatenate([past_state, x], axis=2)
-        work = _work_dtype(x.dtype)
-        kernel = weight.astype(work)[:, 0, :]  # (C, k)
-        out = xp.zeros((batch, channels, length), dtype=work)
-        for tap in range(taps):  # loop over kernel taps, each a shifted slice
-            out += padded[:, :, tap : tap + length].astype(work) * kernel[:, tap, None]
-        if bias is not None:
-            out += bias.astype(work)[:, None]
-        if activation != "none":
-            out = _rounding(x.dtype)(out)
-            out = out * _sigmoid(xp, out)
-        present = padded[:, :, padded.shape[2] - (taps - 1) :]
-        return (out.astype(x.dtype), xp.array(present, copy=True))
-
-    return compute
-
-
-@kernels.register("SwiGLU", since=28)
-def swiglu(node: NodeInfo) -> Callable[..., tuple]:
-    """SwiGLU 28+: A * sigmoid(alpha * A) * B (A and B of one shape, no broadcasting)."""
-    xp = node.xp
-    alpha = float(node.attrs.get("alpha", 1.0))
-
-    def compute(a: Any, b: Any) -> tuple:
-        if a.shape != b.shape:
-            raise ValueError(
-                f"{node.describe()}: A {a.shape} and B {b.shape} must have the same shape"
-            )
-        aw = a.astype(_work_dtype(a.dtype))
-        y = aw * _sigmoid(xp, aw * aw.dtype.type(alpha)) * b.astype(aw.dtype)
-        return (y.astype(a.dtype, copy=False),)
-
-    return compute
-
-
-@kernels.register("Swish", since=24)
-def swish(node: NodeInfo) -> Callable[..., tuple]:
-    """Swish 24+: X * sigmoid(alpha * X)."""
-    xp = node.xp
-    alpha = float(node.attrs.get("alpha", 1.0))
-
-    def compute(x: Any) -> tuple:
-        xw = x.astype(_work_dtype(x.dtype))
-        y = xw * _sigmoid(xp, xw * xw.dtype.type(alpha))
-        return (y.astype(x.dtype, copy=False),)
 
     return compute

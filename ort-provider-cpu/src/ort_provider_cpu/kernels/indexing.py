@@ -13,7 +13,7 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
-from .tensor import const_or_none, host_ints, host_scalar, normalize_axes, normalize_axis
+from .kernel_args import const_or_none, host_ints, host_scalar, normalize_axes, normalize_axis
 
 kernels = KernelTable()
 
