@@ -19,6 +19,12 @@ tiny_vad.onnx       a Silero-VAD-like stack of ~30 small nodes (Conv1d, LSTM, Si
                     overhead
 random_forest.onnx  scikit-learn RandomForestClassifier (100 trees, 20 features) through
                     skl2onnx (``zipmap=False``); skipped with a message without those packages
+logistic_regression.onnx  scikit-learn StandardScaler + LogisticRegression (20 features, 3
+                    classes), ``zipmap=False``: a classic pipeline of a few small nodes
+gradient_boosting.onnx  scikit-learn GradientBoostingClassifier (50 trees of depth 3, 20
+                    features, 3 classes), ``zipmap=False``
+relu_chain_N.onnx   N Relu nodes in a row on a ``[batch, 16]`` input (N = 1, 10, 30): the
+                    fixed cost of a run and the cost of a node, measured apart from kernels
 ==================  =========================================================================
 
 Batch (and sequence for the transformers) dims are symbolic. ``--only a,b`` writes a subset.
@@ -31,7 +37,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import onnx
@@ -391,6 +397,56 @@ def make_random_forest() -> onnx.ModelProto | None:
                    target_opset={"": OPSET, "ai.onnx.ml": 3})
 
 
+def _sklearn_model(name: str, build: Callable[[], Any]) -> onnx.ModelProto | None:
+    """A scikit-learn estimator fitted on a synthetic 20-feature, 3-class set, through
+    skl2onnx (``zipmap=False``); None with a message without those packages."""
+    try:
+        from sklearn.datasets import make_classification
+        from skl2onnx import to_onnx
+        estimator = build()
+    except ImportError as error:
+        print(f"{name}.onnx: skipped, scikit-learn/skl2onnx missing ({error.name})",
+              file=sys.stderr)
+        return None
+    x, y = make_classification(n_samples=2000, n_features=20, n_informative=10, n_classes=3,
+                               random_state=SEED)
+    estimator.fit(x.astype(np.float32), y)
+    return to_onnx(estimator, x[:1].astype(np.float32), options={"zipmap": False},
+                   target_opset={"": OPSET, "ai.onnx.ml": 3})
+
+
+def make_logistic_regression() -> onnx.ModelProto | None:
+    """StandardScaler + LogisticRegression."""
+    def build() -> Any:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
+
+    return _sklearn_model("logistic_regression", build)
+
+
+def make_gradient_boosting() -> onnx.ModelProto | None:
+    """GradientBoostingClassifier, 50 trees of depth 3."""
+    def build() -> Any:
+        from sklearn.ensemble import GradientBoostingClassifier
+
+        return GradientBoostingClassifier(n_estimators=50, max_depth=3, random_state=SEED)
+
+    return _sklearn_model("gradient_boosting", build)
+
+
+def make_relu_chain(length: int) -> onnx.ModelProto:
+    """``length`` Relu nodes in a row on a [batch, 16] float input."""
+    names = ["input"] + [f"relu_{i}" for i in range(length)]
+    nodes = [helper.make_node("Relu", [a], [b], name=b) for a, b in zip(names, names[1:])]
+    graph = helper.make_graph(nodes, f"relu_chain_{length}",
+                              [helper.make_tensor_value_info("input", FLOAT, ["batch", 16])],
+                              [helper.make_tensor_value_info(names[-1], FLOAT, ["batch", 16])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+
+
 MODELS: dict[str, Callable[[], onnx.ModelProto | None]] = {
     "resnet18": make_resnet18,
     "mobilenetv2": make_mobilenetv2,
@@ -399,6 +455,11 @@ MODELS: dict[str, Callable[[], onnx.ModelProto | None]] = {
     "mlp": make_mlp,
     "tiny_vad": make_tiny_vad,
     "random_forest": make_random_forest,
+    "logistic_regression": make_logistic_regression,
+    "gradient_boosting": make_gradient_boosting,
+    "relu_chain_1": lambda: make_relu_chain(1),
+    "relu_chain_10": lambda: make_relu_chain(10),
+    "relu_chain_30": lambda: make_relu_chain(30),
 }
 
 

@@ -29,10 +29,17 @@ from ort.tools import bench
 
 HERE = Path(__file__).resolve().parent
 MODELS = ("resnet18", "mobilenetv2", "bert_base", "gpt2_small", "mlp", "tiny_vad",
-          "random_forest")
+          "random_forest", "logistic_regression", "gradient_boosting", "relu_chain_1",
+          "relu_chain_10", "relu_chain_30")
 #: Timed runs per model (the big ones take seconds per run on one thread).
 RUNS = {"resnet18": 5, "mobilenetv2": 10, "bert_base": 3, "gpt2_small": 5, "mlp": 20,
-        "tiny_vad": 200, "random_forest": 50}
+        "tiny_vad": 200, "random_forest": 200, "logistic_regression": 2000,
+        "gradient_boosting": 1000, "relu_chain_1": 5000, "relu_chain_10": 5000,
+        "relu_chain_30": 3000}
+#: The chains whose batch-1 latencies give the fixed cost of a run and the cost of a node.
+CHAINS = {"relu_chain_1": 1, "relu_chain_10": 10, "relu_chain_30": 30}
+#: The overhead goals (architecture issue): per node, and fixed cost against onnxruntime's.
+NODE_GOAL_US, FIXED_GOAL_RATIO = 1.0, 1.5
 
 
 def _fmt_ms(result: dict[str, Any] | None) -> str:
@@ -76,6 +83,43 @@ def results_table(reports: list[dict[str, Any]]) -> list[str]:
             f"{_fmt_ratio(comparisons.get('reference'))} | {ours['throughput']:.1f} | "
             f"{ours['session_creation_s']:.2f} | {_fmt_agree(comparisons)} |")
     return lines
+
+
+def _fit_overhead(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """(fixed µs, µs per node) of a least-squares line through (nodes, median ms) points."""
+    n = len(points)
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    slope = (sum((x - mean_x) * (y - mean_y) for x, y in points)
+             / sum((x - mean_x) ** 2 for x, _ in points))
+    return (mean_y - slope * mean_x) * 1e3, slope * 1e3
+
+
+def overhead_section(reports: list[dict[str, Any]]) -> list[str]:
+    """The fixed cost of a run and the cost of a node, from the Relu chains at batch 1."""
+    points: dict[str, list[tuple[int, float]]] = {}
+    for report in reports:
+        nodes = CHAINS.get(report["name"])
+        if nodes is None or report["config"]["batch"] != 1:
+            continue
+        for engine, result in report["results"].items():
+            if result["status"] == "ok" and engine in ("ort", "onnxruntime"):
+                points.setdefault(engine, []).append((nodes, result["median_ms"]))
+    if len(points.get("ort", [])) < 2:
+        return []
+    fixed, per_node = _fit_overhead(points["ort"])
+    lines = ["## Overhead per run and per node (Relu chains of 1/10/30 nodes, batch 1)", "",
+             "| engine | fixed µs per run | µs per node |", "|---|---:|---:|",
+             f"| ort | {fixed:.2f} | {per_node:.3f} |"]
+    verdict = [f"per node {per_node:.2f} µs (goal ≤ {NODE_GOAL_US:g}: "
+               f"{'met' if per_node <= NODE_GOAL_US else 'NOT met'})"]
+    if len(points.get("onnxruntime", [])) >= 2:
+        their_fixed, their_node = _fit_overhead(points["onnxruntime"])
+        lines.append(f"| onnxruntime | {their_fixed:.2f} | {their_node:.3f} |")
+        ratio = fixed / their_fixed
+        verdict.append(f"fixed cost {ratio:.2f}x onnxruntime's (goal ≤ {FIXED_GOAL_RATIO:g}x: "
+                       f"{'met' if ratio <= FIXED_GOAL_RATIO else 'NOT met'})")
+    return lines + ["", "Goals: " + "; ".join(verdict) + ".", ""]
 
 
 def profile_section(reports: list[dict[str, Any]], top: int = 6) -> list[str]:
@@ -156,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
              f"rtol {bench.RTOL:g}, atol {bench.ATOL:g} against ort's outputs.", "",
              "Environment (meant to be taken with OPENBLAS_CORETYPE unset):", "", "```",
              *header, "```", "", load, "", *results_table(reports), ""]
+    lines += overhead_section(reports)
     profile = profile_section(reports)
     if profile:
         lines += ["## Where ort's time goes (ort's profiler, share of run time by op type)",
@@ -163,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     lines.append(f"Total time {elapsed / 60:.1f} min.")
     args.output.write_text("\n".join(lines) + "\n", encoding="utf-8")
     args.json.write_text(json.dumps({"environment": env, "reports": reports}, indent=1,
-                                    default=bench._jsonable) + "\n", encoding="utf-8")
+                                    default=bench.jsonable) + "\n", encoding="utf-8")
     print("\n" + "\n".join(results_table(reports)))
     print(f"\nwrote {args.output} and {args.json} ({elapsed / 60:.1f} min)")
     return 0

@@ -136,7 +136,10 @@ class HostArena:
         self._bytes -= size
 
     def end_run(self) -> None:
-        """Count a finished run and drop free buffers unused for the last two runs."""
+        """Count a finished run and drop free buffers unused for the last two runs (runs are
+        counted only while the arena holds buffers: with none, there is nothing to age)."""
+        if not self._last_use:  # small models never reach the arena: no lock on their runs
+            return
         with self._lock:
             self._runs += 1
             stale = self._runs - 2

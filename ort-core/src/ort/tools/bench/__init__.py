@@ -21,7 +21,7 @@ that variable once, when the library loads, and has no call to switch kernels af
 """
 
 from ..inputs import DEFAULT_SEQUENCE, InputSpec, make_feeds, model_inputs, resolve_shape
-from .command import DESCRIPTION, add_arguments, command, config_from_args, main
+from .command import DESCRIPTION, add_arguments, command, config_from_args, jsonable, main
 from .environment import (
     blas_info, coretype_warning, cpu_flags, cpu_isa_level, cpu_model, environment_report,
     format_header, openblas_choice,
@@ -33,7 +33,7 @@ from .measure import (
 from .runner import format_profile, format_results, run_bench
 
 __all__ = [
-    "DESCRIPTION", "add_arguments", "command", "config_from_args", "main", "blas_info",
+    "DESCRIPTION", "add_arguments", "command", "config_from_args", "jsonable", "main", "blas_info",
     "coretype_warning", "cpu_flags", "cpu_isa_level", "cpu_model", "environment_report",
     "format_header", "openblas_choice", "ATOL", "COMPARABLE", "ENGINES", "LEVELS",
     "REFERENCE_LIMIT_S", "RTOL", "BenchConfig", "EngineResult", "outputs_agree",

@@ -99,13 +99,14 @@ def command(args: Any, error: Callable[[str], Any]) -> int:
         error(str(failure))
         return 2
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2, default=_jsonable) + "\n",
+        Path(args.json).write_text(json.dumps(report, indent=2, default=jsonable) + "\n",
                                    encoding="utf-8")
         print(f"results written to {args.json}")
     return 0
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """JSON for what json cannot write itself: numpy scalars, non-finite floats (null)."""
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, float) and not math.isfinite(value):
