@@ -379,24 +379,6 @@ def make_tiny_vad(samples: int = 512, hidden: int = 64) -> onnx.ModelProto:
                    "Silero-VAD-like chunk model (Conv1d, LSTM, Sigmoid) for per-call overhead")
 
 
-def make_random_forest() -> onnx.ModelProto | None:
-    """RandomForestClassifier(100 trees) on a synthetic 20-feature set, through skl2onnx."""
-    try:
-        from sklearn.datasets import make_classification
-        from sklearn.ensemble import RandomForestClassifier
-        from skl2onnx import to_onnx
-    except ImportError as error:
-        print(f"random_forest.onnx: skipped, scikit-learn/skl2onnx missing ({error.name})",
-              file=sys.stderr)
-        return None
-    x, y = make_classification(n_samples=2000, n_features=20, n_informative=10, n_classes=3,
-                               random_state=SEED)
-    forest = RandomForestClassifier(n_estimators=100, max_depth=12, random_state=SEED,
-                                    n_jobs=1).fit(x.astype(np.float32), y)
-    return to_onnx(forest, x[:1].astype(np.float32), options={"zipmap": False},
-                   target_opset={"": OPSET, "ai.onnx.ml": 3})
-
-
 def _sklearn_model(name: str, build: Callable[[], Any]) -> onnx.ModelProto | None:
     """A scikit-learn estimator fitted on a synthetic 20-feature, 3-class set, through
     skl2onnx (``zipmap=False``); None with a message without those packages."""
@@ -413,6 +395,17 @@ def _sklearn_model(name: str, build: Callable[[], Any]) -> onnx.ModelProto | Non
     estimator.fit(x.astype(np.float32), y)
     return to_onnx(estimator, x[:1].astype(np.float32), options={"zipmap": False},
                    target_opset={"": OPSET, "ai.onnx.ml": 3})
+
+
+def make_random_forest() -> onnx.ModelProto | None:
+    """RandomForestClassifier(100 trees, depth 12)."""
+    def build() -> Any:
+        from sklearn.ensemble import RandomForestClassifier
+
+        return RandomForestClassifier(n_estimators=100, max_depth=12, random_state=SEED,
+                                      n_jobs=1)
+
+    return _sklearn_model("random_forest", build)
 
 
 def make_logistic_regression() -> onnx.ModelProto | None:

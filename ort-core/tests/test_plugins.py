@@ -253,8 +253,6 @@ class _SchemaPlugin:
 
     @ort.hookimpl
     def ort_register_schemas(self, registry):
-        from onnx import helper
-
         def infer(input_types, attrs):
             return [input_types[0]]  # same type and shape as the input
 

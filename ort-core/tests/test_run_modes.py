@@ -3,7 +3,6 @@ BLAS thread bound."""
 
 import json
 import os
-import threading
 
 import numpy as np
 import onnx
@@ -133,31 +132,6 @@ def test_intra_op_threads_bound_blas_during_the_run_only():
     sess.run(None, {"X": X})
     assert seen and all(n == 1 for n in seen[0])
     assert [lib.get_num_threads() for lib in blas.lib_controllers] == before
-
-
-def test_terminate_from_another_thread_stops_a_long_loop():
-    body = helper.make_graph(
-        [helper.make_node("Identity", ["c"], ["c_out"]),
-         helper.make_node("Add", ["v", "one"], ["v_out"])], "body",
-        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
-         helper.make_tensor_value_info("c", TensorProto.BOOL, []),
-         helper.make_tensor_value_info("v", TensorProto.FLOAT, [])],
-        [helper.make_tensor_value_info("c_out", TensorProto.BOOL, []),
-         helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [])])
-    nodes = [helper.make_node("Loop", ["M", "", "v0"], ["v"], body=body),
-             helper.make_node("Loop", ["M", "", "v"], ["w"], body=body)]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("M", TensorProto.INT64, []),
-                                           helper.make_tensor_value_info("v0", TensorProto.FLOAT, [])],
-                              [helper.make_tensor_value_info("w", TensorProto.FLOAT, [])],
-                              [onnx.numpy_helper.from_array(np.array(1, np.float32), "one")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    ro = ort.RunOptions()
-    timer = threading.Timer(0.05, lambda: setattr(ro, "terminate", True))
-    timer.start()
-    with pytest.raises(ort.Fail, match="terminate flag"):
-        sess.run(None, {"M": np.array(200000, np.int64), "v0": np.array(0, np.float32)}, ro)
-    timer.cancel()
 
 
 def test_run_tag_and_verbose_run_logging(caplog):

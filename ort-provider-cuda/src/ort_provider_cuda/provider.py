@@ -21,7 +21,7 @@ import numpy as np
 
 from ort.ep import CompileContext, ExecutionProvider, FusedSubgraph, Graph, KernelLookup
 
-from .dtypes import DEVICE_DTYPES, DEVICE_TYPE_NAMES
+from .dtypes import DEVICE_DTYPES
 from .options import OPTION_NAMES, CudaOptions, parse_options
 
 __all__ = ["CUDAExecutionProvider", "memory_pool"]

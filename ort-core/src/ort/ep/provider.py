@@ -24,7 +24,7 @@ from .kernels import KernelDef
 __all__ = ["ExecutionProvider", "FusedSubgraph", "KernelLookup"]
 
 #: ``lookup(node)`` returns the kernel a provider registered for a node, or None.
-KernelLookup = Callable[[Node], "KernelDef | None"]
+KernelLookup = Callable[[Node], KernelDef | None]
 
 
 @dataclass

@@ -34,8 +34,8 @@ REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()
 #: ``infer(input_types, attrs) -> output types``: one ``TypeProto`` (or None: unknown) per
 #: output, from the inputs' types (None where unknown) and the node's attributes (defaults
 #: filled in).
-TypeInference = Callable[[Sequence["TypeProto | None"], Mapping[str, Any]],
-                         Sequence["TypeProto | None"]]
+TypeInference = Callable[[Sequence[TypeProto | None], Mapping[str, Any]],
+                         Sequence[TypeProto | None]]
 
 
 class DuplicateSchemaError(ValueError):

@@ -35,69 +35,6 @@ LEVELS = {0: "ORT_DISABLE_ALL", 1: "ORT_ENABLE_BASIC", 2: "ORT_ENABLE_EXTENDED",
 
 
 @dataclass
-class InputSpec:
-    """A graph input as ``NodeArg`` describes it (name, "tensor(float)", shape)."""
-
-    name: str
-    type: str
-    shape: list[Any]
-
-
-def model_inputs(model: Any) -> list[InputSpec]:
-    """The graph inputs of an ``onnx.ModelProto`` that are not initializers."""
-    from ..element_types import ELEMENT_TYPE_NAMES
-
-    initializers = {t.name for t in model.graph.initializer}
-    specs = []
-    for value in model.graph.input:
-        if value.name in initializers:
-            continue
-        kind = value.type.WhichOneof("value")
-        if kind != "tensor_type":
-            specs.append(InputSpec(value.name, kind or "unknown", []))
-            continue
-        tensor = value.type.tensor_type
-        shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
-                 for d in tensor.shape.dim]
-        element = ELEMENT_TYPE_NAMES.get(tensor.elem_type, "undefined")
-        specs.append(InputSpec(value.name, f"tensor({element})", shape))
-    return specs
-
-
-def make_feeds(inputs: Sequence[Any], model: Any = None, dims: dict[str, int] | None = None,
-               batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random feeds from input metadata (``NodeArg``s). Float: standard normal; int inputs
-    indexing an embedding table (a Gather on an initializer): ids below its row count;
-    names with "mask": all ones; other ints: 0..9; bool: random."""
-    from ..element_types import ELEMENT_TYPE_NAMES, np_dtype_of
-
-    dims = dims or {}
-    rng = np.random.default_rng(seed)
-    element_types = {name: code for code, name in ELEMENT_TYPE_NAMES.items()}
-    vocab = _vocab_sizes(model)
-    feeds: dict[str, np.ndarray] = {}
-    for arg in inputs:
-        element = arg.type[len("tensor("):-1] if arg.type.startswith("tensor(") else None
-        dtype = np_dtype_of(element_types[element]) if element in element_types else None
-        if dtype is None or dtype.kind not in "fiub":
-            raise ValueError(f"input {arg.name!r} has type {arg.type}: ort bench makes random "
-                             "numeric tensors only")
-        shape = resolve_shape(list(arg.shape or []), dims, batch)
-        if dtype.kind == "f":
-            feeds[arg.name] = rng.standard_normal(shape).astype(dtype)
-        elif dtype.kind == "b":
-            feeds[arg.name] = rng.integers(0, 2, shape).astype(bool)
-        elif "mask" in arg.name.lower():
-            feeds[arg.name] = np.ones(shape, dtype)
-        else:
-            high = vocab.get(arg.name, 10)
-            feeds[arg.name] = rng.integers(0, high, shape).astype(dtype)
-    return feeds
-
-
-# --- measuring --------------------------------------------------------------------------------
-
-@dataclass
 class BenchConfig:
     """What ``ort bench`` was asked to do."""
 
