@@ -22,7 +22,7 @@ from ort.ep import KernelTable, NodeInfo
 
 from .elementwise import erf, fast_gelu_inplace, gelu_inplace
 from .math import gemm
-from .nn import conv_kernel, layer_normalization, normalize_rows, softmax_rows
+from .conv import conv_kernel, layer_normalization, normalize_rows, softmax_rows
 
 kernels = KernelTable()
 

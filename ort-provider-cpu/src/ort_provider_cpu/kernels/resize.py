@@ -27,7 +27,7 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
-from .nn import _pad_spatial, _pool_kernel_shape, _tap_slices, _window_attrs, _window_geometry
+from .conv import _pad_spatial, _pool_kernel_shape, _tap_slices, _window_attrs, _window_geometry
 
 kernels = KernelTable()
 
