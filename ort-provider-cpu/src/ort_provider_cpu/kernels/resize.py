@@ -27,7 +27,8 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
-from .conv import _pad_spatial, _pool_kernel_shape, _tap_slices, _window_attrs, _window_geometry
+from .pooling import _pad_spatial, _pool_kernel_shape
+from .windows import read_window_attrs, tap_slices, window_geometry
 
 kernels = KernelTable()
 
@@ -1243,19 +1244,19 @@ def lp_pool(node: NodeInfo) -> Callable[..., tuple]:
     dilations and ceil_mode. Padding adds nothing to the sums."""
     xp = node.xp
     p = _lp_order(node)
-    wa = _window_attrs(node, _pool_kernel_shape(node), pooling=True)
+    wa = read_window_attrs(node, _pool_kernel_shape(node), pooling=True)
     plans: dict[tuple[int, ...], Any] = {}
 
     def compute(x: Any) -> tuple:
         shape = tuple(x.shape[2:])
         if shape not in plans:
-            plans[shape] = _window_geometry(node, wa, shape)
+            plans[shape] = window_geometry(node, wa, shape)
         geo = plans[shape]
         cdt = _compute_dtype(x.dtype)
         powered = _pad_spatial(xp, _lp_power(xp, x.astype(cdt, copy=False), p), geo, 0)
         lead = (slice(None), slice(None))
         total = xp.zeros(x.shape[:2] + geo.out_shape, dtype=cdt)
-        for _, taps in _tap_slices(geo, wa):  # loop over kernel taps, not elements
+        for _, taps in tap_slices(geo, wa):  # loop over kernel taps, not elements
             total += powered[lead + taps]
         return (_lp_root(xp, total, p).astype(x.dtype, copy=False),)
 
