@@ -1,8 +1,9 @@
-"""CPU kernels: ConvTranspose, the transposed (fractionally strided) convolution of the nn
-family.
+"""CPU kernels: ConvTranspose and Col2Im, the nn family's ops that scatter-add columns back
+into images (col2im, the inverse of Conv's im2col).
 
 ConvTranspose does one GEMM per group from X to columns, then a col2im scatter-add per kernel
-tap into a buffer big enough for every tap, which is cropped to the output.
+tap into a buffer big enough for every tap, which is cropped to the output. Col2Im sums given
+sliding-block columns the same way, one strided block add per block tap.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
-from .nn_common import channel_shape, compute_dtype
-from .windows import read_window_attrs
+from .nn_common import channel_shape, compute_dtype, host_ints, wide_compute_dtype
+from .windows import read_window_attrs, spatial_attr
 
 kernels = KernelTable()
 
@@ -112,5 +113,51 @@ def conv_transpose(node: NodeInfo) -> Callable[..., tuple]:
         if b is not None:
             y = y + b.astype(cdt, copy=False).reshape(channel_shape(y.ndim))
         return (xp.ascontiguousarray(y).astype(x.dtype, copy=False),)
+
+    return compute
+
+
+# --------------------------------------------------------------------------------------------
+# Col2Im
+# --------------------------------------------------------------------------------------------
+
+
+@kernels.register("Col2Im", since=18, host_inputs=(1, 2))
+def col2im(node: NodeInfo) -> Callable[..., tuple]:
+    """Col2Im 18+: sum sliding-block columns (N, C*prod(block), L) back into images."""
+    xp = node.xp
+    where = node.describe()
+
+    def compute(data: Any, image_shape: Any, block_shape: Any) -> tuple:
+        image, block = host_ints(image_shape), host_ints(block_shape)
+        nd = len(image)
+        if len(block) != nd or min(block, default=1) < 1:
+            raise ValueError(f"{where}: block_shape {block} does not fit image_shape {image}")
+        strides = spatial_attr(node, "strides", nd, 1)
+        dilations = spatial_attr(node, "dilations", nd, 1)
+        pads = spatial_attr(node, "pads", nd, 0)
+        taps = math.prod(block)
+        if data.ndim != 3 or data.shape[1] % taps:
+            raise ValueError(f"{where}: input {data.shape} is not (N, C*{taps}, L)")
+        padded = [image[i] + pads[i] + pads[i + nd] for i in range(nd)]
+        blocks = [(padded[i] - dilations[i] * (block[i] - 1) - 1) // strides[i] + 1
+                  for i in range(nd)]
+        if min(blocks, default=1) < 1 or math.prod(blocks) != data.shape[2]:
+            raise ValueError(
+                f"{where}: input has {data.shape[2]} blocks, the geometry gives {blocks}"
+            )
+        n, channels = data.shape[0], data.shape[1] // taps
+        work = data.dtype if data.dtype.kind in "iub" else wide_compute_dtype(data.dtype)
+        cols = data.astype(work, copy=False).reshape((n, channels) + block + tuple(blocks))
+        buf = xp.zeros((n, channels) + tuple(padded), dtype=work)
+        lead = (slice(None), slice(None))
+        for tap in np.ndindex(*block):  # loop over block taps, each a strided block add
+            target = tuple(
+                slice(t * d, t * d + (b - 1) * s + 1, s)
+                for t, d, b, s in zip(tap, dilations, blocks, strides)
+            )
+            buf[lead + target] += cols[lead + tap]
+        crop = tuple(slice(pads[i], pads[i] + image[i]) for i in range(nd))
+        return (buf[lead + crop].astype(data.dtype),)
 
     return compute

@@ -1,5 +1,5 @@
-"""CPU kernels: normalization, the nn family's ops that scale activations by statistics
-(BatchNormalization, InstanceNormalization, LayerNormalization, LRN).
+"""CPU kernels: normalization, the nn family's ops that scale activations by statistics or
+norms (BatchNormalization, InstanceNormalization, LayerNormalization, LRN, LpNormalization).
 
 Statistics are computed in float32 (float64 stays float64); BatchNormalization folds constant
 parameters into one multiply-add per element, LayerNormalization normalizes a fresh copy of the
@@ -17,7 +17,14 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
-from .nn_common import channel_shape, compute_dtype, normalize_axis
+from .nn_common import (
+    channel_shape,
+    compute_dtype,
+    lp_power,
+    lp_root,
+    normalize_axis,
+    wide_compute_dtype,
+)
 
 kernels = KernelTable()
 
@@ -220,6 +227,29 @@ def lrn(node: NodeInfo) -> Callable[..., tuple]:
         for offset in range(size):  # loop over window taps, not elements
             total += padded[:, offset : offset + channels]
         y = xc / (cdt.type(bias) + cdt.type(alpha / size) * total) ** cdt.type(beta)
+        return (y.astype(x.dtype, copy=False),)
+
+    return compute
+
+
+@kernels.register("LpNormalization", since=1)
+def lp_normalization(node: NodeInfo) -> Callable[..., tuple]:
+    """LpNormalization 1+: x divided by its L1 or L2 norm along ``axis`` (0 where the norm
+    is 0)."""
+    xp = node.xp
+    axis = int(node.attrs.get("axis", -1))
+    p = int(node.attrs.get("p", 2))
+    if p not in (1, 2):
+        raise ValueError(f"{node.describe()}: p must be 1 or 2, got {p}")
+
+    def compute(x: Any) -> tuple:
+        if not -x.ndim <= axis < max(x.ndim, 1):
+            raise ValueError(f"{node.describe()}: axis {axis} is out of range for {x.shape}")
+        cdt = wide_compute_dtype(x.dtype)
+        xc = x.astype(cdt, copy=False)
+        norm = lp_root(xp, lp_power(xp, xc, p).sum(axis=axis, keepdims=True), p)
+        safe = xp.where(norm == 0, cdt.type(1), norm)
+        y = xp.where(norm == 0, cdt.type(0), xc / safe)
         return (y.astype(x.dtype, copy=False),)
 
     return compute

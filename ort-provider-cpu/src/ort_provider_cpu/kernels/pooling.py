@@ -1,11 +1,11 @@
-"""CPU kernels: pooling, the nn family's window reductions (MaxPool, AveragePool,
-GlobalAveragePool, GlobalMaxPool).
+"""CPU kernels: pooling, the nn family's window reductions (MaxPool, AveragePool, LpPool and
+their Global forms) and MaxUnpool, which scatters MaxPool's maxima back.
 
 MaxPool/AveragePool reduce one spatial axis at a time (:func:`_separable_reduce`), each tap
 a strided slice of the input restricted to the outputs whose window it reaches, so no padded
-copy is made; MaxPool with Indices loops over kernel taps of the padded input. Window
-geometry is shared with Conv (:mod:`~ort_provider_cpu.kernels.windows`) and planned once per
-input shape.
+copy is made; MaxPool with Indices and LpPool loop over kernel taps of the padded input.
+Window geometry is shared with Conv (:mod:`~ort_provider_cpu.kernels.windows`) and planned
+once per input shape.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
-from .nn_common import compute_dtype
+from .nn_common import compute_dtype, host_ints, lp_power, lp_root, wide_compute_dtype
 from .windows import (
     Scratch,
     WindowAttrs,
     WindowGeometry,
     read_window_attrs,
+    spatial_attr,
     tap_slices,
     window_geometry,
 )
@@ -32,7 +33,7 @@ kernels = KernelTable()
 
 
 # --------------------------------------------------------------------------------------------
-# shared helpers
+# plans and window reductions
 # --------------------------------------------------------------------------------------------
 
 
@@ -285,5 +286,103 @@ def global_max_pool(node: NodeInfo) -> Callable[..., tuple]:
         if not axes:
             return (xp.array(x, copy=True),)
         return (x.max(axis=axes, keepdims=True),)
+
+    return compute
+
+
+# --------------------------------------------------------------------------------------------
+# LpPool, GlobalLpPool
+# --------------------------------------------------------------------------------------------
+
+
+def _lp_order(node: NodeInfo) -> float:
+    """Return the validated ``p`` attribute (a float in version 1, an int after)."""
+    p = float(node.attrs.get("p", 2))
+    if not p > 0:
+        raise ValueError(f"{node.describe()}: p must be positive, got {p}")
+    return p
+
+
+@kernels.register("LpPool", since=1)
+def lp_pool(node: NodeInfo) -> Callable[..., tuple]:
+    """LpPool 1+: (sum of |x|^p over each window)^(1/p); auto_pad, strides, pads, and from 18
+    dilations and ceil_mode. Padding adds nothing to the sums."""
+    xp = node.xp
+    p = _lp_order(node)
+    wa = read_window_attrs(node, _pool_kernel_shape(node), pooling=True)
+    plans: dict[tuple[int, ...], Any] = {}
+
+    def compute(x: Any) -> tuple:
+        shape = tuple(x.shape[2:])
+        if shape not in plans:
+            plans[shape] = window_geometry(node, wa, shape)
+        geo = plans[shape]
+        cdt = wide_compute_dtype(x.dtype)
+        powered = _pad_spatial(xp, lp_power(xp, x.astype(cdt, copy=False), p), geo, 0)
+        lead = (slice(None), slice(None))
+        total = xp.zeros(x.shape[:2] + geo.out_shape, dtype=cdt)
+        for _, taps in tap_slices(geo, wa):  # loop over kernel taps, not elements
+            total += powered[lead + taps]
+        return (lp_root(xp, total, p).astype(x.dtype, copy=False),)
+
+    return compute
+
+
+@kernels.register("GlobalLpPool", since=1)
+def global_lp_pool(node: NodeInfo) -> Callable[..., tuple]:
+    """GlobalLpPool 1+: (sum of |x|^p over all spatial axes)^(1/p), kept as size-1 dims."""
+    xp = node.xp
+    p = _lp_order(node)
+
+    def compute(x: Any) -> tuple:
+        cdt = wide_compute_dtype(x.dtype)
+        axes = tuple(range(2, x.ndim))
+        total = lp_power(xp, x.astype(cdt, copy=False), p).sum(axis=axes, keepdims=True)
+        return (lp_root(xp, total, p).astype(x.dtype, copy=False),)
+
+    return compute
+
+
+# --------------------------------------------------------------------------------------------
+# MaxUnpool
+# --------------------------------------------------------------------------------------------
+
+
+@kernels.register("MaxUnpool", since=9, host_inputs=(2,))
+def max_unpool(node: NodeInfo) -> Callable[..., tuple]:
+    """MaxUnpool 9+: scatter X into zeros at the flat indices I (from MaxPool).
+
+    The output shape is inferred from kernel_shape/strides/pads, or given by ``output_shape``;
+    the indices address the output tensor flattened (as the spec and ONNX Runtime do).
+    """
+    xp = node.xp
+    where = node.describe()
+    kernel = tuple(int(k) for k in node.attrs.get("kernel_shape") or ())
+    if not kernel:
+        raise ValueError(f"{where}: attribute kernel_shape is required")
+    nd = len(kernel)
+    strides = spatial_attr(node, "strides", nd, 1)
+    pads = spatial_attr(node, "pads", nd, 0)
+
+    def compute(x: Any, indices: Any, output_shape: Any = None) -> tuple:
+        if x.ndim != nd + 2 or tuple(indices.shape) != tuple(x.shape):
+            raise ValueError(f"{where}: X {x.shape} and I {indices.shape} must match the "
+                             f"{nd}-d kernel")
+        if output_shape is not None and np.asarray(output_shape).size:
+            shape = host_ints(output_shape)
+            if len(shape) != x.ndim:
+                raise ValueError(f"{where}: output_shape {shape} must have rank {x.ndim}")
+        else:
+            shape = tuple(x.shape[:2]) + tuple(
+                (x.shape[2 + i] - 1) * strides[i] - pads[i] - pads[i + nd] + kernel[i]
+                for i in range(nd)
+            )
+        total = math.prod(shape)
+        flat = indices.reshape(-1)
+        if flat.size and (int(flat.min()) < 0 or int(flat.max()) >= total):
+            raise ValueError(f"{where}: indices out of range for the output shape {shape}")
+        y = xp.zeros(total, dtype=x.dtype)
+        y[flat] = x.reshape(-1)
+        return (y.reshape(shape),)
 
     return compute

@@ -2,8 +2,8 @@
 
 Float32/float64 softmax over the last axis (or, before opset 13, over the coerced 2-D rows)
 runs a block of rows at a time through max, exp and sum while it is in cache
-(:func:`softmax_rows`, which com.microsoft's Attention kernels reuse); other axes and
-LogSoftmax use whole-array steps.
+(:func:`softmax_rows`, which com.microsoft's Attention reuses); other axes and LogSoftmax use
+whole-array steps.
 """
 
 from __future__ import annotations

@@ -151,6 +151,19 @@ def tap_slices(geo: WindowGeometry, wa: WindowAttrs):
         )
 
 
+def spatial_attr(node: NodeInfo, name: str, nd: int, default: int) -> tuple[int, ...]:
+    """Return an int-per-axis attribute (``2 * nd`` values for pads) or its default."""
+    count = 2 * nd if name == "pads" else nd
+    values = tuple(int(v) for v in node.attrs.get(name) or [default] * count)
+    if len(values) != count:
+        raise ValueError(f"{node.describe()}: {name} needs {count} values, got {values}")
+    if name == "pads" and min(values, default=0) < 0:
+        raise ValueError(f"{node.describe()}: pads must not be negative, got {values}")
+    if name != "pads" and min(values, default=1) < 1:
+        raise ValueError(f"{node.describe()}: {name} must be positive, got {values}")
+    return values
+
+
 # --------------------------------------------------------------------------------------------
 # scratch buffers
 # --------------------------------------------------------------------------------------------
