@@ -2,7 +2,9 @@
 
 Each module defines ``kernels``, a :class:`ort.ep.KernelTable`; :data:`ALL_KERNELS` joins
 them in a fixed order. Kernels written against ``node.xp`` work for numpy and cupy alike, which is
-how the CUDA provider reuses them.
+how the CUDA provider reuses them. Two modules hold helpers and register no kernels: ``windows``
+(sliding-window geometry and buffers of Conv, ConvTranspose and pooling) and ``nn_common``
+(dtype, axis and attribute helpers of the nn and image families).
 """
 
 from __future__ import annotations
