@@ -128,11 +128,11 @@ def test_fused_conv_1d(attrs):
 def test_fused_conv_epilogue_per_chunk(case, act, monkeypatch):
     """Bias, the sum input Z and the activation applied chunk by chunk (small budgets split
     the GEMM columns into several chunks and the depthwise channels into blocks)."""
-    from ort_provider_cpu.kernels import nn
+    from ort_provider_cpu.kernels import conv
 
-    monkeypatch.setattr(nn, "_COLUMN_BUDGET", 64)
-    monkeypatch.setattr(nn, "_MIN_COLUMNS", 20)
-    monkeypatch.setattr(nn, "_DEPTHWISE_COLUMNS", 100)
+    monkeypatch.setattr(conv, "_COLUMN_BUDGET", 64)
+    monkeypatch.setattr(conv, "_MIN_COLUMNS", 20)
+    monkeypatch.setattr(conv, "_DEPTHWISE_COLUMNS", 100)
     x_shape, w_shape, attrs = case
     x, w, b = rand(x_shape), rand(w_shape), rand(w_shape[:1])
     h, wd = x_shape[2:]

@@ -9,7 +9,7 @@ import pytest
 from nn_test_utils import FLOAT_TYPES, check, make_model, rand, run_onnxruntime, run_ours, tolerance
 from onnx import helper, numpy_helper
 
-from ort_provider_cpu.kernels import nn
+from ort_provider_cpu.kernels import conv
 
 # --------------------------------------------------------------------------------------------
 # Conv
@@ -100,8 +100,8 @@ CHUNK_CASES = [
 def test_conv_in_chunks(case, budget, monkeypatch):
     """im2col + GEMM in chunks of output rows of one image or of several whole images (the
     column budget shrunk so that small inputs split), with 1x1 convolutions multiplying X."""
-    monkeypatch.setattr(nn, "_COLUMN_BUDGET", budget[0])
-    monkeypatch.setattr(nn, "_MIN_COLUMNS", budget[1])
+    monkeypatch.setattr(conv, "_COLUMN_BUDGET", budget[0])
+    monkeypatch.setattr(conv, "_MIN_COLUMNS", budget[1])
     x_shape, w_shape, attrs = case
     inputs = {"x": rand(x_shape), "w": rand(w_shape), "b": rand(w_shape[:1])}
     check("Conv", inputs, {"y": np.float32}, 11, initializers=("w", "b"), **attrs)
@@ -126,7 +126,7 @@ DEPTHWISE_CASES = [
 def test_conv_depthwise(case, block, monkeypatch):
     """Depthwise Conv (group = channels): stride phases, dilations, padding, channels
     contracted one at a time or all at once; 1-D and 3-D take per-tap slices."""
-    monkeypatch.setattr(nn, "_DEPTHWISE_COLUMNS", block)
+    monkeypatch.setattr(conv, "_DEPTHWISE_COLUMNS", block)
     x_shape, w_shape, attrs = case
     inputs = {"x": rand(x_shape), "w": rand(w_shape), "b": rand(w_shape[:1])}
     check("Conv", inputs, {"y": np.float32}, 11, initializers=("w",), group=x_shape[1],

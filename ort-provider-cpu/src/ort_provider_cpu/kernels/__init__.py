@@ -2,7 +2,9 @@
 
 Each module defines ``kernels``, a :class:`ort.ep.KernelTable`; :data:`ALL_KERNELS` joins
 them in a fixed order. Kernels written against ``node.xp`` work for numpy and cupy alike, which is
-how the CUDA provider reuses them.
+how the CUDA provider reuses them. Two modules hold helpers and register no kernels: ``windows``
+(sliding-window geometry and buffers of Conv, ConvTranspose and pooling) and ``nn_common``
+(dtype, axis and attribute helpers of the nn and image families).
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from . import (
     attention,
     cast,
     control,
+    conv,
+    conv_transpose,
+    detection,
+    dropout,
     elementwise,
     fused,
     generators,
     gradient,
-    image,
     indexing,
     layout,
     linear_attention,
@@ -29,15 +34,20 @@ from . import (
     ml_maps,
     ml_svm,
     ml_trees,
-    nn,
     norm_functions,
+    normalization,
+    pooling,
+    preprocess,
     quantize,
     random,
     reduce,
+    resize,
     rnn,
+    sampling,
     sequence,
     shape,
     signal,
+    softmax,
     strings,
     swish,
     tfidf,
@@ -53,7 +63,12 @@ FAMILIES = (
     math,
     reduce,
     cast,
-    nn,
+    conv,
+    conv_transpose,
+    pooling,
+    normalization,
+    softmax,
+    dropout,
     shape,
     layout,
     generators,
@@ -63,7 +78,10 @@ FAMILIES = (
     norm_functions,
     swish,
     loss,
-    image,
+    resize,
+    sampling,
+    detection,
+    preprocess,
     quantize,
     rnn,
     signal,

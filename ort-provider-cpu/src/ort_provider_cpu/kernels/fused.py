@@ -20,9 +20,11 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
+from .conv import conv_kernel
 from .elementwise import erf, fast_gelu_inplace, gelu_inplace
 from .math import gemm
-from .nn import conv_kernel, layer_normalization, normalize_rows, softmax_rows
+from .normalization import layer_normalization, normalize_rows
+from .softmax import softmax_rows
 
 kernels = KernelTable()
 

@@ -25,7 +25,7 @@ from onnx import TensorProto
 from ort.ep import KernelTable, NodeInfo
 from ort.ep import np_dtype_of
 
-from .nn import conv as _conv_factory
+from .conv import conv as _conv_factory
 
 kernels = KernelTable()
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
-from ort_provider_cpu.kernels import image
+from ort_provider_cpu.kernels import resize as cpu_resize
 
 kernels = KernelTable()
 
@@ -68,7 +68,10 @@ def _with_cached_uploads(factory: Any):
 
 
 kernels.register("Resize", since=10, until=10, host_inputs=(1,))(
-    _with_cached_uploads(image.resize_10))
-kernels.register("Resize", since=11, host_inputs=(1, 2, 3))(_with_cached_uploads(image.resize))
-kernels.register("Upsample", since=1, until=8)(_with_cached_uploads(image.upsample_static))
-kernels.register("Upsample", since=9, host_inputs=(1,))(_with_cached_uploads(image.upsample))
+    _with_cached_uploads(cpu_resize.resize_10))
+kernels.register("Resize", since=11, host_inputs=(1, 2, 3))(
+    _with_cached_uploads(cpu_resize.resize))
+kernels.register("Upsample", since=1, until=8)(
+    _with_cached_uploads(cpu_resize.upsample_static))
+kernels.register("Upsample", since=9, host_inputs=(1,))(
+    _with_cached_uploads(cpu_resize.upsample))

@@ -1,0 +1,388 @@
+"""CPU kernels: pooling, the nn family's window reductions (MaxPool, AveragePool, LpPool and
+their Global forms) and MaxUnpool, which scatters MaxPool's maxima back.
+
+MaxPool/AveragePool reduce one spatial axis at a time (:func:`_separable_reduce`), each tap
+a strided slice of the input restricted to the outputs whose window it reaches, so no padded
+copy is made; MaxPool with Indices and LpPool loop over kernel taps of the padded input.
+Window geometry is shared with Conv (:mod:`~ort_provider_cpu.kernels.windows`) and planned
+once per input shape.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ort.ep import KernelTable, NodeInfo
+
+from .nn_common import compute_dtype, host_ints, lp_power, lp_root, wide_compute_dtype
+from .windows import (
+    Scratch,
+    WindowAttrs,
+    WindowGeometry,
+    read_window_attrs,
+    spatial_attr,
+    tap_slices,
+    window_geometry,
+)
+
+kernels = KernelTable()
+
+
+# --------------------------------------------------------------------------------------------
+# plans and window reductions
+# --------------------------------------------------------------------------------------------
+
+
+def _shape_cache(build: Callable[[tuple[int, ...]], Any]) -> Callable[[tuple[int, ...]], Any]:
+    """Wrap ``build(shape)`` so that each distinct input shape is planned only once."""
+    cache: dict[tuple[int, ...], Any] = {}
+
+    def get(shape: tuple[int, ...]) -> Any:
+        plan = cache.get(shape)
+        if plan is None:
+            plan = cache[shape] = build(shape)
+        return plan
+
+    return get
+
+
+def _pad_spatial(xp: Any, x: Any, geo: WindowGeometry, value: Any) -> Any:
+    """Return ``x`` padded on its spatial axes as ``geo`` says, with the constant ``value``."""
+    if not geo.padded:
+        return x
+    widths = [(0, 0)] * (x.ndim - len(geo.in_shape))
+    widths += [(b, e + x_) for b, e, x_ in zip(geo.pads_begin, geo.pads_end, geo.extra_end)]
+    return xp.pad(x, widths, mode="constant", constant_values=value)
+
+
+def _pool_kernel_shape(node: NodeInfo) -> tuple[int, ...]:
+    """Return the required ``kernel_shape`` attribute of a pooling node."""
+    kernel = node.attrs.get("kernel_shape")
+    if not kernel:
+        raise ValueError(f"{node.describe()}: attribute kernel_shape is required")
+    return tuple(int(k) for k in kernel)
+
+
+def _tap_range(tap_offset: int, stride: int, size: int, outputs: int) -> tuple[int, int]:
+    """Return the range [lo, hi) of outputs whose window tap reads input index
+    ``tap_offset + o * stride`` inside [0, size) (``tap_offset`` may be negative: padding)."""
+    lo = max(0, -(tap_offset // stride)) if tap_offset < 0 else 0
+    if tap_offset + lo * stride < 0:
+        lo += 1
+    hi = min(outputs, (size - 1 - tap_offset) // stride + 1) if size - 1 >= tap_offset else 0
+    return lo, max(lo, hi)
+
+
+def _separable_reduce(xp: Any, x: Any, geo: WindowGeometry, wa: WindowAttrs,
+                      scratch: Scratch, fill: Any, combine: Any) -> Any:
+    """Reduce the windows of ``x`` (N, C, *spatial) with the associative binary ufunc
+    ``combine`` (max, sum), one spatial axis at a time: k1 + k2 + ... strided ufunc calls
+    instead of k1 * k2 * ... Padding (and windows past the end in ceil mode) reads ``fill``:
+    each tap only combines the outputs whose window position it reads inside X, so no padded
+    copy is made. Returns a fresh array."""
+    nd = len(wa.kernel)
+    current, owned = x, []
+    for axis in range(nd):
+        k, s, d, o = wa.kernel[axis], wa.strides[axis], wa.dilations[axis], geo.out_shape[axis]
+        size = current.shape[2 + axis]
+        lead = (slice(None),) * (2 + axis)
+        full, partial = [], []
+        for t in range(k):
+            offset = t * d - geo.pads_begin[axis]
+            lo, hi = _tap_range(offset, s, size, o)
+            if hi > lo:
+                start = offset + lo * s
+                view = current[lead + (slice(start, start + (hi - lo - 1) * s + 1, s),)]
+                (full if (lo, hi) == (0, o) else partial).append((lo, hi, view))
+        if k == 1 and full:
+            current = full[0][2]
+            continue
+        shape = current.shape[:2 + axis] + (o,) + current.shape[3 + axis:]
+        last = all(kk == 1 for kk in wa.kernel[axis + 1:])
+        out = xp.empty(shape, x.dtype) if last else scratch.take(shape, x.dtype)
+        if len(full) >= 2:
+            combine(full[0][2], full[1][2], out=out)
+            full = full[2:]
+        elif full:
+            xp.copyto(out, full.pop()[2])
+        else:
+            out.fill(fill)
+        for lo, hi, view in full + partial:
+            part = out[lead + (slice(lo, hi),)]
+            combine(part, view, out=part)
+        if not last:
+            owned.append(out)
+        current = out
+    if all(k == 1 for k in wa.kernel):
+        current = xp.array(current, copy=True)  # a 1x1 window: still a fresh result
+    for buf in owned:
+        scratch.give(buf)
+    return current
+
+
+# --------------------------------------------------------------------------------------------
+# MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool
+# --------------------------------------------------------------------------------------------
+
+
+def _max_pool_pad_value(dtype: np.dtype) -> tuple[np.dtype, Any]:
+    """Return (working dtype, padding value below every input value) for max pooling."""
+    if dtype.kind == "f" or dtype.kind == "V":
+        return dtype, -np.inf
+    if dtype.itemsize == 1:  # int8/uint8 widen so that padding loses to every real value
+        return np.dtype(np.int16), np.iinfo(np.int16).min
+    return dtype, np.iinfo(dtype).min
+
+
+@kernels.register("MaxPool", since=1)
+def max_pool(node: NodeInfo) -> Callable[..., tuple]:
+    """MaxPool (all versions): running max over kernel taps; optional int64 Indices."""
+    xp = node.xp
+    wa = read_window_attrs(node, _pool_kernel_shape(node), pooling=True)
+    storage_order = int(node.attrs.get("storage_order", 0))
+    if storage_order not in (0, 1):
+        raise ValueError(f"{node.describe()}: storage_order must be 0 or 1")
+    want_indices = node.has_output(1)
+    # fmax skips NaN like onnxruntime's `if (v > best)` scan
+    larger = xp.maximum if np.dtype(node.input_dtypes[0] or np.float32).kind in "iu" else xp.fmax
+    plan = _shape_cache(lambda shape: window_geometry(node, wa, shape))
+    scratch = Scratch(xp)
+
+    def compute(x: Any) -> tuple:
+        geo = plan(tuple(x.shape[2:]))
+        if not want_indices and x.dtype.kind == "f" and x.size and math.prod(geo.out_shape):
+            return (_separable_reduce(xp, x, geo, wa, scratch, -np.inf, larger),)
+        work_dtype, pad_value = _max_pool_pad_value(x.dtype)
+        xpad = _pad_spatial(xp, x.astype(work_dtype, copy=False), geo, pad_value)
+        lead = (slice(None), slice(None))
+        if want_indices:
+            mults = _index_strides(tuple(x.shape[2:]), storage_order)
+            offsets = _tap_offsets(wa, mults)
+        y = best = None
+        for flat, taps in tap_slices(geo, wa):  # loop over kernel taps, not elements
+            values = xpad[lead + taps]
+            if y is None:
+                y = values.copy()
+                if want_indices:
+                    best = xp.full(y.shape, offsets[0], dtype=np.int64)
+            elif want_indices:
+                better = values > y  # strict: the first maximal tap wins, as in onnxruntime
+                larger(y, values, out=y)
+                xp.putmask(best, better, offsets[flat])
+            else:
+                larger(y, values, out=y)
+        y = y.astype(x.dtype, copy=False)
+        if not want_indices:
+            return (y,)
+        best += _window_start_index(xp, tuple(x.shape), geo, wa, mults)
+        return (y, best)
+
+    return compute
+
+
+def _index_strides(spatial: tuple[int, ...], storage_order: int) -> list[int]:
+    """Return the flat-index stride of each spatial axis, row-major (0) or column-major (1)."""
+    if storage_order == 0:
+        return [math.prod(spatial[i + 1 :]) for i in range(len(spatial))]
+    return [math.prod(spatial[:i]) for i in range(len(spatial))]
+
+
+def _tap_offsets(wa: WindowAttrs, mults: list[int]) -> list[int]:
+    """Return, per kernel tap (row-major), its flat-index offset from the window start."""
+    return [
+        sum(t * d * m for t, d, m in zip(tap, wa.dilations, mults))
+        for tap in np.ndindex(*wa.kernel)
+    ]
+
+
+def _window_start_index(
+    xp: Any, x_shape: tuple, geo: WindowGeometry, wa: WindowAttrs, mults: list[int]
+) -> Any:
+    """Return the flat index (N, C, *out) of each window's first tap in the unpadded input."""
+    nd = len(wa.kernel)
+    n, c = x_shape[:2]
+    planes = xp.arange(n * c, dtype=np.int64).reshape((n, c) + (1,) * nd)
+    index = planes * math.prod(x_shape[2:])
+    for i in range(nd):
+        starts = xp.arange(geo.out_shape[i], dtype=np.int64) * wa.strides[i] - geo.pads_begin[i]
+        index = index + (starts * mults[i]).reshape((-1,) + (1,) * (nd - 1 - i))
+    return index
+
+
+def _window_counts(geo: WindowGeometry, wa: WindowAttrs, include_pad: bool) -> np.ndarray:
+    """Return how many taps of each window AveragePool divides by, shaped like the output."""
+    counts = np.ones((), dtype=np.float64)
+    for i, size in enumerate(geo.in_shape):
+        out = np.arange(geo.out_shape[i])[:, None]
+        starts = out * wa.strides[i] - geo.pads_begin[i]
+        taps = starts + np.arange(wa.kernel[i])[None, :] * wa.dilations[i]
+        if include_pad:
+            inside = taps < size + geo.pads_end[i]
+        else:
+            inside = (taps >= 0) & (taps < size)
+        count = inside.sum(axis=1).astype(np.float64)
+        counts = counts[..., None] * count
+    return counts
+
+
+@kernels.register("AveragePool", since=1)
+def average_pool(node: NodeInfo) -> Callable[..., tuple]:
+    """AveragePool (all versions): window sums over kernel taps divided by tap counts."""
+    xp = node.xp
+    wa = read_window_attrs(node, _pool_kernel_shape(node), pooling=True)
+    include_pad = bool(node.attrs.get("count_include_pad", 0))
+
+    def build(shape: tuple[int, ...]) -> tuple[WindowGeometry, dict]:
+        geo = window_geometry(node, wa, shape)
+        return geo, {"counts": _window_counts(geo, wa, include_pad)}
+
+    plan = _shape_cache(build)
+    scratch = Scratch(xp)
+
+    def compute(x: Any) -> tuple:
+        geo, prepared = plan(tuple(x.shape[2:]))
+        cdt = compute_dtype(x.dtype)
+        key = np.dtype(cdt).name
+        if key not in prepared:
+            prepared[key] = xp.asarray(prepared["counts"].astype(cdt))
+        if x.dtype == cdt and x.size and math.prod(geo.out_shape):
+            sums = _separable_reduce(xp, x, geo, wa, scratch, 0, xp.add)
+            sums /= prepared[key]
+            return (sums,)
+        xpad = _pad_spatial(xp, x.astype(cdt, copy=False), geo, 0)
+        lead = (slice(None), slice(None))
+        sums = xp.zeros(x.shape[:2] + geo.out_shape, dtype=cdt)
+        for _, taps in tap_slices(geo, wa):  # loop over kernel taps, not elements
+            sums += xpad[lead + taps]
+        sums /= prepared[key]
+        return (sums.astype(x.dtype, copy=False),)
+
+    return compute
+
+
+@kernels.register("GlobalAveragePool", since=1)
+def global_average_pool(node: NodeInfo) -> Callable[..., tuple]:
+    """GlobalAveragePool: mean over all spatial axes, kept as size-1 dims."""
+
+    def compute(x: Any) -> tuple:
+        axes = tuple(range(2, x.ndim))
+        y = x.mean(axis=axes, keepdims=True, dtype=compute_dtype(x.dtype))
+        return (y.astype(x.dtype, copy=False),)
+
+    return compute
+
+
+@kernels.register("GlobalMaxPool", since=1)
+def global_max_pool(node: NodeInfo) -> Callable[..., tuple]:
+    """GlobalMaxPool: max over all spatial axes, kept as size-1 dims."""
+    xp = node.xp
+
+    def compute(x: Any) -> tuple:
+        axes = tuple(range(2, x.ndim))
+        if not axes:
+            return (xp.array(x, copy=True),)
+        return (x.max(axis=axes, keepdims=True),)
+
+    return compute
+
+
+# --------------------------------------------------------------------------------------------
+# LpPool, GlobalLpPool
+# --------------------------------------------------------------------------------------------
+
+
+def _lp_order(node: NodeInfo) -> float:
+    """Return the validated ``p`` attribute (a float in version 1, an int after)."""
+    p = float(node.attrs.get("p", 2))
+    if not p > 0:
+        raise ValueError(f"{node.describe()}: p must be positive, got {p}")
+    return p
+
+
+@kernels.register("LpPool", since=1)
+def lp_pool(node: NodeInfo) -> Callable[..., tuple]:
+    """LpPool 1+: (sum of |x|^p over each window)^(1/p); auto_pad, strides, pads, and from 18
+    dilations and ceil_mode. Padding adds nothing to the sums."""
+    xp = node.xp
+    p = _lp_order(node)
+    wa = read_window_attrs(node, _pool_kernel_shape(node), pooling=True)
+    plans: dict[tuple[int, ...], Any] = {}
+
+    def compute(x: Any) -> tuple:
+        shape = tuple(x.shape[2:])
+        if shape not in plans:
+            plans[shape] = window_geometry(node, wa, shape)
+        geo = plans[shape]
+        cdt = wide_compute_dtype(x.dtype)
+        powered = _pad_spatial(xp, lp_power(xp, x.astype(cdt, copy=False), p), geo, 0)
+        lead = (slice(None), slice(None))
+        total = xp.zeros(x.shape[:2] + geo.out_shape, dtype=cdt)
+        for _, taps in tap_slices(geo, wa):  # loop over kernel taps, not elements
+            total += powered[lead + taps]
+        return (lp_root(xp, total, p).astype(x.dtype, copy=False),)
+
+    return compute
+
+
+@kernels.register("GlobalLpPool", since=1)
+def global_lp_pool(node: NodeInfo) -> Callable[..., tuple]:
+    """GlobalLpPool 1+: (sum of |x|^p over all spatial axes)^(1/p), kept as size-1 dims."""
+    xp = node.xp
+    p = _lp_order(node)
+
+    def compute(x: Any) -> tuple:
+        cdt = wide_compute_dtype(x.dtype)
+        axes = tuple(range(2, x.ndim))
+        total = lp_power(xp, x.astype(cdt, copy=False), p).sum(axis=axes, keepdims=True)
+        return (lp_root(xp, total, p).astype(x.dtype, copy=False),)
+
+    return compute
+
+
+# --------------------------------------------------------------------------------------------
+# MaxUnpool
+# --------------------------------------------------------------------------------------------
+
+
+@kernels.register("MaxUnpool", since=9, host_inputs=(2,))
+def max_unpool(node: NodeInfo) -> Callable[..., tuple]:
+    """MaxUnpool 9+: scatter X into zeros at the flat indices I (from MaxPool).
+
+    The output shape is inferred from kernel_shape/strides/pads, or given by ``output_shape``;
+    the indices address the output tensor flattened (as the spec and ONNX Runtime do).
+    """
+    xp = node.xp
+    where = node.describe()
+    kernel = tuple(int(k) for k in node.attrs.get("kernel_shape") or ())
+    if not kernel:
+        raise ValueError(f"{where}: attribute kernel_shape is required")
+    nd = len(kernel)
+    strides = spatial_attr(node, "strides", nd, 1)
+    pads = spatial_attr(node, "pads", nd, 0)
+
+    def compute(x: Any, indices: Any, output_shape: Any = None) -> tuple:
+        if x.ndim != nd + 2 or tuple(indices.shape) != tuple(x.shape):
+            raise ValueError(f"{where}: X {x.shape} and I {indices.shape} must match the "
+                             f"{nd}-d kernel")
+        if output_shape is not None and np.asarray(output_shape).size:
+            shape = host_ints(output_shape)
+            if len(shape) != x.ndim:
+                raise ValueError(f"{where}: output_shape {shape} must have rank {x.ndim}")
+        else:
+            shape = tuple(x.shape[:2]) + tuple(
+                (x.shape[2 + i] - 1) * strides[i] - pads[i] - pads[i + nd] + kernel[i]
+                for i in range(nd)
+            )
+        total = math.prod(shape)
+        flat = indices.reshape(-1)
+        if flat.size and (int(flat.min()) < 0 or int(flat.max()) >= total):
+            raise ValueError(f"{where}: indices out of range for the output shape {shape}")
+        y = xp.zeros(total, dtype=x.dtype)
+        y[flat] = x.reshape(-1)
+        return (y.reshape(shape),)
+
+    return compute
