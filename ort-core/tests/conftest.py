@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from onnx import ModelProto, TensorProto, helper, numpy_helper
 
-from core_models import make_model
+from ort.testing import make_model
 
 
 @pytest.fixture

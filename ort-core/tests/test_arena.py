@@ -9,7 +9,7 @@ from onnx import TensorProto, helper, numpy_helper
 import ort
 from ort.runtime.arena import MIN_BYTES, HostArena, arena_supported
 
-from core_models import make_model
+from ort.testing import make_model
 
 BIG = (1024, 1024)  # 4 MiB of float32: at the arena's threshold
 

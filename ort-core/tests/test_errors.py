@@ -9,7 +9,7 @@ from onnx import TensorProto, helper
 import ort
 from ort import errors
 
-from core_models import make_model
+from ort.testing import make_model
 
 
 @pytest.mark.parametrize(

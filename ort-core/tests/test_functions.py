@@ -9,7 +9,7 @@ from onnx import TensorProto, helper
 
 import ort
 
-from core_models import make_model
+from ort.testing import make_model
 
 
 def test_schema_function_op_without_kernel_matches_onnxruntime():

@@ -13,7 +13,7 @@ from ort import ep
 from ort.ep import KernelTable
 from ort.ep import ProviderSpec
 
-from core_models import make_model
+from ort.testing import make_model
 
 
 class DeviceArray:

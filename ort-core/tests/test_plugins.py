@@ -233,7 +233,7 @@ def test_factory_function_returning_a_misnamed_provider_is_skipped_with_the_fix(
     extra_plugin(_Plugin(providers=[spec], kernels=[("RightExecutionProvider", _relu_table())]),
                  "misnamed-factory")
     assert "RightExecutionProvider" in ort.get_available_providers()  # not knowable yet
-    from core_models import make_model
+    from ort.testing import make_model
     from onnx import TensorProto, helper
 
     x = helper.make_tensor_value_info("X", TensorProto.FLOAT, [2])

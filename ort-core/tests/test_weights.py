@@ -11,7 +11,7 @@ import ort
 from ort.ir import DETACH_BYTES, WeightStore, load_model, tensor_to_array
 from ort.ir.tensors import reserved_location
 
-from core_models import make_model
+from ort.testing import make_model
 
 
 def _conv_bn_model():
