@@ -10,10 +10,11 @@ from __future__ import annotations
 from ort.ep import KernelTable
 
 from . import (
+    activations,
+    arithmetic,
     attention,
     cast,
     control,
-    elementwise,
     fused,
     gradient,
     image,
@@ -32,13 +33,16 @@ from . import (
     strings,
     tensor,
     training,
+    unary_math,
 )
 
 __all__ = ["ALL_KERNELS", "FAMILIES"]
 
 #: The op-family modules, in registration order.
 FAMILIES = (
-    elementwise,
+    arithmetic,
+    unary_math,
+    activations,
     math,
     reduce,
     cast,

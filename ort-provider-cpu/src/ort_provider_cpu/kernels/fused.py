@@ -20,7 +20,7 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
-from .elementwise import erf, fast_gelu_inplace, gelu_inplace
+from .erf_gelu import erf, fast_gelu_inplace, gelu_inplace
 from .math import gemm
 from .nn import conv_kernel, layer_normalization, normalize_rows, softmax_rows
 

@@ -33,7 +33,7 @@ _TANH_SCALE = math.sqrt(2 / math.pi)
 def erf_function(xp: Any) -> Callable[[Any], Any]:
     """erf on arrays of ``xp``: CUDA's for cupy, the CPU provider's accurate one for numpy."""
     if xp is np:
-        from ort_provider_cpu.kernels.elementwise import erf
+        from ort_provider_cpu.kernels.erf_gelu import erf
 
         return lambda x: erf(np, x)
     special = importlib.import_module("cupyx.scipy.special")  # installed with cupy
