@@ -21,7 +21,7 @@ import numpy as np
 from ort.ep import KernelTable, NodeInfo
 
 from .erf_gelu import erf, fast_gelu_inplace, gelu_inplace
-from .math import gemm
+from .linalg import gemm
 from .nn import conv_kernel, layer_normalization, normalize_rows, softmax_rows
 
 kernels = KernelTable()
