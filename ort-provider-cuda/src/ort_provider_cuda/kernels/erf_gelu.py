@@ -63,7 +63,11 @@ def _gelu(xp: Any, approximate: str, where: str) -> Callable[[Any], Any]:
     if approximate != "none":
         raise ValueError(f"{where}: approximate must be 'none' or 'tanh', got {approximate!r}")
     fn = erf_function(xp)
-    return lambda x: x.dtype.type(0.5) * x * (1 + fn(x * x.dtype.type(_INV_SQRT2)))
+
+    def exact_gelu(x: Any) -> Any:
+        return x.dtype.type(0.5) * x * (1 + fn(x * x.dtype.type(_INV_SQRT2)))
+
+    return exact_gelu
 
 
 @kernels.register("Gelu", since=20)
