@@ -14,7 +14,7 @@ from single_node import check, make_model, rand, run_ours
 # ---- erf ---------------------------------------------------------------------------------
 
 def test_erf_float64_matches_math_erf_on_dense_grid():
-    from ort_provider_cpu.kernels.elementwise import erf
+    from ort_provider_cpu.kernels.erf_gelu import erf
 
     x = np.concatenate([np.linspace(-7, 7, 400001), np.geomspace(1e-300, 1e-3, 1000)])
     want = np.array([math.erf(v) for v in x])
@@ -24,7 +24,7 @@ def test_erf_float64_matches_math_erf_on_dense_grid():
 
 
 def test_erf_float32_and_special_values():
-    from ort_provider_cpu.kernels.elementwise import erf
+    from ort_provider_cpu.kernels.erf_gelu import erf
 
     x = np.linspace(-6, 6, 100001).astype(np.float32)
     want = np.array([math.erf(v) for v in x.astype(np.float64)]).astype(np.float32)

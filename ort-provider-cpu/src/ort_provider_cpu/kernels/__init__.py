@@ -2,9 +2,11 @@
 
 Each module defines ``kernels``, a :class:`ort.ep.KernelTable`; :data:`ALL_KERNELS` joins
 them in a fixed order. Kernels written against ``node.xp`` work for numpy and cupy alike, which is
-how the CUDA provider reuses them. Two modules hold helpers and register no kernels: ``windows``
-(sliding-window geometry and buffers of Conv, ConvTranspose and pooling) and ``nn_common``
-(dtype, axis and attribute helpers of the nn and image families).
+how the CUDA provider reuses them. Some modules hold helpers and register no kernels:
+``erf_gelu`` (erf and GELU numerics), ``windows`` (sliding-window geometry and buffers of Conv,
+ConvTranspose and pooling), ``nn_common``, ``kernel_args`` and ``float_work`` (dtype, axis and
+attribute helpers), ``re2_syntax`` (RE2 patterns), ``ml_common`` and ``ml_forest``
+(ai.onnx.ml).
 """
 
 from __future__ import annotations
@@ -12,22 +14,24 @@ from __future__ import annotations
 from ort.ep import KernelTable
 
 from . import (
+    activations,
+    arithmetic,
     attention,
+    axis_ops,
     cast,
     control,
     conv,
     conv_transpose,
     detection,
     dropout,
-    elementwise,
     fused,
     generators,
     gradient,
     indexing,
     layout,
+    linalg,
     linear_attention,
     loss,
-    math,
     ml_encoders,
     ml_features,
     ml_linear,
@@ -39,28 +43,32 @@ from . import (
     pooling,
     preprocess,
     quantize,
-    random,
+    random_ops,
     reduce,
     resize,
     rnn,
     sampling,
     sequence,
     shape,
-    signal,
     softmax,
+    spectral,
     strings,
     swish,
     tfidf,
     tokenizer,
     training,
+    unary_math,
 )
 
 __all__ = ["ALL_KERNELS", "FAMILIES"]
 
 #: The op-family modules, in registration order.
 FAMILIES = (
-    elementwise,
-    math,
+    arithmetic,
+    unary_math,
+    activations,
+    linalg,
+    axis_ops,
     reduce,
     cast,
     conv,
@@ -84,8 +92,8 @@ FAMILIES = (
     preprocess,
     quantize,
     rnn,
-    signal,
-    random,
+    spectral,
+    random_ops,
     training,
     gradient,
     strings,

@@ -45,7 +45,7 @@ def dropout(node: NodeInfo) -> Callable[..., tuple]:
     (``RandomState(seed)`` when seeded, the generator onnx's reference and test data use, so a
     seeded node's first run reproduces them); later runs continue the stream.
     """
-    from .random import node_generator
+    from .random_ops import node_generator
 
     xp = node.xp
     rng = node_generator(node)

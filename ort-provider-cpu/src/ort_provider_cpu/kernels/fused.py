@@ -21,8 +21,8 @@ import numpy as np
 from ort.ep import KernelTable, NodeInfo
 
 from .conv import conv_kernel
-from .elementwise import erf, fast_gelu_inplace, gelu_inplace
-from .math import gemm
+from .erf_gelu import erf, fast_gelu_inplace, gelu_inplace
+from .linalg import gemm
 from .normalization import layer_normalization, normalize_rows
 from .softmax import softmax_rows
 

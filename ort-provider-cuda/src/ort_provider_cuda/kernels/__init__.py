@@ -6,9 +6,9 @@ Two sources, one table (:func:`gpu_kernels`):
   compute only through ``node.xp`` and run unchanged with cupy;
 * GPU versions where numpy and cupy code must differ (each module says why): ``conv``
   (Conv, im2col + batched cuBLAS GEMM), ``indexing`` (Gather, GatherElements,
-  ScatterElements, ScatterND), ``cast`` (Cast, CastLike), ``math`` (MatMul, CumSum, Erf, Gelu,
-  com.microsoft Gelu/BiasGelu), ``fused`` (com.microsoft FusedConv/FusedGemm), ``rnn`` (RNN,
-  GRU, LSTM), ``resize`` (Resize, Upsample).
+  ScatterElements, ScatterND), ``cast`` (Cast, CastLike), ``linalg`` (MatMul), ``axis_ops``
+  (CumSum), ``erf_gelu`` (Erf, Gelu, com.microsoft Gelu/BiasGelu), ``fused`` (com.microsoft
+  FusedConv/FusedGemm), ``rnn`` (RNN, GRU, LSTM), ``resize`` (Resize, Upsample).
 
 Every kernel accepts only element types cupy arrays hold (``input_types``) and runs inside the
 provider's :meth:`~ort_provider_cuda.provider.CUDAExecutionProvider.scope` (its device, stream
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ort.ep import KernelDef, KernelTable, NodeInfo
 
 from ..dtypes import DEVICE_DTYPES, DEVICE_TYPE_NAMES
-from . import cast, conv, fused, indexing, math, resize, rnn
+from . import axis_ops, cast, conv, erf_gelu, fused, indexing, linalg, resize, rnn
 from .reuse import REUSED
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ __all__ = ["GPU_FAMILIES", "REUSED", "gpu_kernels", "reused_kernels", "gpu_speci
            "on_device", "decline_reason"]
 
 #: The modules of GPU-specific kernels.
-GPU_FAMILIES = (conv, indexing, cast, math, fused, rnn, resize)
+GPU_FAMILIES = (conv, indexing, cast, linalg, axis_ops, erf_gelu, fused, rnn, resize)
 #: input_types covers input indices below this (variadic ops included).
 _MAX_INPUTS = 64
 

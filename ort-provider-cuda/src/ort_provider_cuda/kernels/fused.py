@@ -16,7 +16,7 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 from ort_provider_cpu.kernels.fused import conv_activation, gemm_activation
-from ort_provider_cpu.kernels.math import gemm
+from ort_provider_cpu.kernels.linalg import gemm
 
 from .conv import conv_compute
 

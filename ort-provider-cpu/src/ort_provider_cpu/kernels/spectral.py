@@ -1,4 +1,4 @@
-"""CPU kernels: Signal processing: DFT, STFT, MelWeightMatrix, window functions.
+"""CPU kernels: signal processing (spectral): DFT, STFT, MelWeightMatrix, window functions.
 
 Transforms use ``numpy.fft`` in double precision and round to the input's type. Complex values
 travel as a trailing dimension of size 2 (real, imaginary); real signals have a trailing 1.

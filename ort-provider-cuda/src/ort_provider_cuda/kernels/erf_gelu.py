@@ -1,19 +1,14 @@
-"""GPU kernels: MatMul, CumSum, Erf and the GELU family.
+"""GPU kernels: Erf and the GELU family: Erf, Gelu (ONNX 20), com.microsoft Gelu and BiasGelu.
 
-Why not the CPU kernels:
-
-* MatMul: the CPU kernel widens float16 operands to float32 copies (numpy's half GEMM is slow
-  and accumulates in half); cuBLAS multiplies float16 directly with float32 accumulation.
-* CumSum: the CPU kernel reads its ``axis`` input with ``np.asarray`` (a device array there
-  would fail); here ``axis`` is declared a host input.
-* Erf, Gelu (ONNX 20) and com.microsoft Gelu/BiasGelu: the CPU erf evaluates a float64 series
-  and continued fraction with data-dependent masks (``if large.any()``, boolean indexing), which
-  synchronize with the host; CUDA has erf (``cupyx.scipy.special.erf``), computed here in
-  float32 for float16/float32 and in float64 for float64.
+Why not the CPU kernels: the CPU erf evaluates a float64 series and continued fraction with
+data-dependent masks (``if large.any()``, boolean indexing), which synchronize with the host;
+CUDA has erf (``cupyx.scipy.special.erf``), computed here in float32 for float16/float32 and in
+float64 for float64.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 from collections.abc import Callable
@@ -33,9 +28,9 @@ _TANH_SCALE = math.sqrt(2 / math.pi)
 def erf_function(xp: Any) -> Callable[[Any], Any]:
     """erf on arrays of ``xp``: CUDA's for cupy, the CPU provider's accurate one for numpy."""
     if xp is np:
-        from ort_provider_cpu.kernels.elementwise import erf
+        from ort_provider_cpu.kernels.erf_gelu import erf
 
-        return lambda x: erf(np, x)
+        return functools.partial(erf, np)
     special = importlib.import_module("cupyx.scipy.special")  # installed with cupy
     return special.erf
 
@@ -43,49 +38,6 @@ def erf_function(xp: Any) -> Callable[[Any], Any]:
 def _work(x: Any) -> Any:
     """x in the type to compute transcendental functions in: float64 stays, else float32."""
     return x if x.dtype == np.float64 else x.astype(np.float32)
-
-
-@kernels.register("MatMul", since=1)
-def matmul(node: NodeInfo):
-    """MatMul 1+: numpy matmul semantics; float16 multiplied by cuBLAS with float32
-    accumulation, without float32 copies of the operands."""
-    xp = node.xp
-
-    def compute(a: Any, b: Any) -> tuple:
-        return (xp.matmul(a, b),)
-
-    return compute
-
-
-@kernels.register("CumSum", since=11, host_inputs=(1,))
-def cumsum(node: NodeInfo):
-    """CumSum 11+: cumulative sum along the host ``axis`` input (``exclusive``,
-    ``reverse``)."""
-    xp = node.xp
-    exclusive = bool(node.attrs.get("exclusive", 0))
-    reverse = bool(node.attrs.get("reverse", 0))
-
-    def compute(x: Any, axis: Any) -> tuple:
-        if x.ndim == 0:
-            raise ValueError(f"{node.describe()}: input must have at least one dimension")
-        ax = int(np.asarray(axis).reshape(-1)[0])
-        if not -x.ndim <= ax < x.ndim:
-            raise ValueError(f"{node.describe()}: axis {ax} out of range for rank {x.ndim}")
-        ax %= x.ndim
-        data = xp.flip(x, ax) if reverse else x
-        out = xp.cumsum(data, axis=ax, dtype=x.dtype)
-        if exclusive:
-            shifted = xp.zeros_like(out)
-            head = [slice(None)] * x.ndim
-            tail = [slice(None)] * x.ndim
-            head[ax], tail[ax] = slice(1, None), slice(None, -1)
-            shifted[tuple(head)] = out[tuple(tail)]
-            out = shifted
-        if reverse:
-            out = xp.flip(out, ax)
-        return (xp.ascontiguousarray(out),)
-
-    return compute
 
 
 @kernels.register("Erf", since=9)
@@ -111,7 +63,11 @@ def _gelu(xp: Any, approximate: str, where: str) -> Callable[[Any], Any]:
     if approximate != "none":
         raise ValueError(f"{where}: approximate must be 'none' or 'tanh', got {approximate!r}")
     fn = erf_function(xp)
-    return lambda x: x.dtype.type(0.5) * x * (1 + fn(x * x.dtype.type(_INV_SQRT2)))
+
+    def exact_gelu(x: Any) -> Any:
+        return x.dtype.type(0.5) * x * (1 + fn(x * x.dtype.type(_INV_SQRT2)))
+
+    return exact_gelu
 
 
 @kernels.register("Gelu", since=20)
