@@ -20,7 +20,8 @@ CPU = "CPUExecutionProvider"
 
 
 def test_registered_through_the_entry_point_with_priority_over_cpu():
-    assert ort.get_all_providers() == [PROVIDER_NAME, CPU]
+    ours = [p for p in ort.get_all_providers() if p in (PROVIDER_NAME, CPU)]  # others may be installed
+    assert ours == [PROVIDER_NAME, CPU]
     assert get_registry().provider_owner(PROVIDER_NAME) == "cuda"
 
 

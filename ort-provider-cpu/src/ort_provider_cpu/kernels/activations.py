@@ -12,17 +12,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import ml_dtypes
 import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
 from .erf_gelu import erf_float64, fast_gelu_inplace, gelu_inplace
+from .float_work import LOW_PRECISION
 
 kernels = KernelTable()
 
 # Types numpy computes poorly in (or not at all); composite formulas run in float32 for them.
-_LOW_PRECISION = frozenset(np.dtype(t) for t in (np.float16, ml_dtypes.bfloat16))
 
 
 def _input_dtype(node: NodeInfo) -> np.dtype | None:
@@ -36,11 +35,11 @@ def _float32_for_low_precision(node: NodeInfo, compute: Callable) -> Callable:
     known not to be float16/bfloat16, else a wrapper computing such inputs in float32 and
     rounding the result to the input type."""
     dtype = _input_dtype(node)
-    if dtype is not None and dtype not in _LOW_PRECISION:
+    if dtype is not None and dtype not in LOW_PRECISION:
         return compute
 
     def widened(x):
-        if x.dtype in _LOW_PRECISION:
+        if x.dtype in LOW_PRECISION:
             return (compute(x.astype(np.float32))[0].astype(x.dtype),)
         return compute(x)
 
@@ -317,7 +316,7 @@ def shrink(node: NodeInfo):
     bias = float(node.attrs.get("bias", 0.0))
 
     def compute(x):
-        wide = x.astype(np.float32 if x.dtype in _LOW_PRECISION else np.float64)
+        wide = x.astype(np.float32 if x.dtype in LOW_PRECISION else np.float64)
         out = xp.where(wide < -lambd, wide + bias, xp.where(wide > lambd, wide - bias, 0))
         if x.dtype.kind in "iu":
             out = xp.trunc(out)  # C++ static_cast truncates toward zero

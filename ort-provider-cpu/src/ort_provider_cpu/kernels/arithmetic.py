@@ -11,15 +11,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-import ml_dtypes
 import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
+from .float_work import LOW_PRECISION
+
 kernels = KernelTable()
 
 # Types numpy computes poorly in (or not at all): Pow and Mod compute them in float32.
-_LOW_PRECISION = frozenset(np.dtype(t) for t in (np.float16, ml_dtypes.bfloat16))
 
 
 # ---------------------------------------------------------------------------------------
@@ -104,7 +104,7 @@ def _low_precision_in_float32(xp, fn: Callable) -> Callable:
     """Wrap a binary float function so float16/bfloat16 operands are computed in float32."""
 
     def compute(a, b):
-        if a.dtype in _LOW_PRECISION:
+        if a.dtype in LOW_PRECISION:
             return fn(a.astype(np.float32), b.astype(np.float32)).astype(a.dtype)
         return fn(a, b)
 
@@ -180,7 +180,7 @@ def pow_(node: NodeInfo):
     def power(base, exponent):
         if base.dtype.kind in "iu" and exponent.dtype.kind in "iu":
             result = _int_power(xp, base, exponent)
-        elif base.dtype in _LOW_PRECISION:
+        elif base.dtype in LOW_PRECISION:
             result = xp.power(base.astype(np.float32), exponent)
         elif base.dtype.kind == "f" and exponent.dtype.kind in "iu":
             result = xp.power(base, exponent.astype(base.dtype))

@@ -20,7 +20,7 @@ import numpy as np
 from ort.ep import KernelTable, NodeInfo
 
 from .float_work import is_low_precision, precision_attr, rounding, widest, work_dtype
-from .kernel_args import checked_axis
+from .kernel_args import normalize_axis
 
 kernels = KernelTable()
 
@@ -344,7 +344,7 @@ def tensor_scatter(node: NodeInfo) -> Callable[..., tuple]:
         raise ValueError(f"{where}: mode must be one of {_SCATTER_MODES}, got {mode!r}")
 
     def compute(past: Any, update: Any, write_indices: Any = None) -> tuple:
-        axis = checked_axis(node, axis_attr, past.ndim)
+        axis = normalize_axis(node, axis_attr, past.ndim)
         if axis == 0:
             raise ValueError(f"{where}: axis cannot be the batch axis 0")
         if update.ndim != past.ndim or any(

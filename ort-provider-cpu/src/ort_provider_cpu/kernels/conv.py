@@ -23,7 +23,8 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
-from .nn_common import channel_shape, compute_dtype
+from .float_work import work_dtype
+from .nn_common import channel_shape
 from .windows import (
     PhaseLayout,
     Scratch,
@@ -147,10 +148,10 @@ def conv_kernel(node: NodeInfo) -> Callable[..., Any]:
 
     prepared_w = None
     if const_w is not None:
-        prepared_w = weights_matrix(xp.asarray(const_w), compute_dtype(const_w.dtype))
+        prepared_w = weights_matrix(xp.asarray(const_w), work_dtype(const_w.dtype))
 
     def run(x: Any, w: Any, b: Any = None, z: Any = None, activate: Activation | None = None):
-        cdt = compute_dtype(x.dtype)
+        cdt = work_dtype(x.dtype)
         n, c = x.shape[:2]
         m = w.shape[0]
         if w.shape[1] * group != c or m % group:

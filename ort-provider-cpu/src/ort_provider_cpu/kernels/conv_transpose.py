@@ -16,7 +16,9 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
-from .nn_common import channel_shape, compute_dtype, host_ints, wide_compute_dtype
+from .float_work import wide_work_dtype, work_dtype
+from .kernel_args import host_ints
+from .nn_common import channel_shape
 from .windows import read_window_attrs, spatial_attr
 
 kernels = KernelTable()
@@ -73,7 +75,7 @@ def conv_transpose(node: NodeInfo) -> Callable[..., tuple]:
     plans: dict[tuple, tuple] = {}
 
     def compute(x: Any, w: Any, b: Any = None) -> tuple:
-        cdt = compute_dtype(x.dtype)
+        cdt = work_dtype(x.dtype)
         n, c = x.shape[:2]
         if w.shape[0] != c or c % group:
             raise ValueError(f"{node.describe()}: X has {c} channels, W {tuple(w.shape)}")
@@ -147,7 +149,7 @@ def col2im(node: NodeInfo) -> Callable[..., tuple]:
                 f"{where}: input has {data.shape[2]} blocks, the geometry gives {blocks}"
             )
         n, channels = data.shape[0], data.shape[1] // taps
-        work = data.dtype if data.dtype.kind in "iub" else wide_compute_dtype(data.dtype)
+        work = data.dtype if data.dtype.kind in "iub" else wide_work_dtype(data.dtype)
         cols = data.astype(work, copy=False).reshape((n, channels) + block + tuple(blocks))
         buf = xp.zeros((n, channels) + tuple(padded), dtype=work)
         lead = (slice(None), slice(None))

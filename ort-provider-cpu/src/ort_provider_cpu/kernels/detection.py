@@ -17,7 +17,8 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
-from .nn_common import str_attr, wide_compute_dtype
+from .float_work import wide_work_dtype
+from .nn_common import str_attr
 
 kernels = KernelTable()
 
@@ -121,7 +122,7 @@ def roi_align(node: NodeInfo) -> Callable[..., tuple]:
             )
         if batch.size and (batch.min() < 0 or batch.max() >= x.shape[0]):
             raise ValueError(f"{where}: batch_indices out of range [0, {x.shape[0]})")
-        cdt = wide_compute_dtype(x.dtype)
+        cdt = wide_work_dtype(x.dtype)
         corners = rois.astype(cdt) * cdt.type(spatial_scale) - cdt.type(0.5 if half_pixel else 0)
         sizes = corners[:, 2:] - corners[:, :2]  # (width, height) of each RoI
         if not half_pixel:  # output_half_pixel: malformed RoIs are forced to 1x1
@@ -212,7 +213,7 @@ def max_roi_pool(node: NodeInfo) -> Callable[..., tuple]:
         rois = np.asarray(rois)
         if x.ndim != 4 or rois.ndim != 2 or rois.shape[1] != 5:
             raise ValueError(f"{where}: X {x.shape} must be 4-D and rois (num_rois, 5)")
-        cdt = wide_compute_dtype(rois.dtype)
+        cdt = wide_work_dtype(rois.dtype)
         batch = rois[:, 0].astype(np.int64)
         if batch.size and (batch.min() < 0 or batch.max() >= x.shape[0]):
             raise ValueError(f"{where}: RoI batch ids out of range [0, {x.shape[0]})")

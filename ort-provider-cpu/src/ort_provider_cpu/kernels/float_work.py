@@ -1,6 +1,6 @@
-"""Helpers for the float kernels that compute in a work precision (attention, linear_attention,
-norm_functions, swish): float16 and bfloat16 inputs are computed in float32 while float64 stays
-float64, results are rounded back to the input type where the ONNX reference rounds them, the
+"""Helpers for the kernels that compute in a work precision (attention, normalization, pooling,
+resize, rnn, losses, fused ops, ...): float16 and bfloat16 inputs are computed in float32 while
+float64 stays float64 (:func:`wide_work_dtype` also widens 32- and 64-bit integers to float64), results are rounded back to the input type where the ONNX reference rounds them, the
 ``softmax_precision``/``stash_type`` attributes name dtypes, and the sigmoid does not overflow.
 They hold no kernels; those modules import them.
 """
@@ -24,9 +24,22 @@ _PRECISION_DTYPES = {
 }
 
 
+#: The float types kernels compute in float32 (their own precision loses too much).
+LOW_PRECISION = frozenset(np.dtype(t) for t in (np.float16, ml_dtypes.bfloat16))
+
+
 def work_dtype(dtype: Any) -> np.dtype:
     """Return the dtype to compute in: float64 stays, every other float type uses float32."""
     return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
+
+
+def wide_work_dtype(dtype: Any) -> np.dtype:
+    """Return the float dtype to compute in: float64 for float64 and wide integers, else
+    float32 (float16, bfloat16, float32, narrow integers)."""
+    dtype = np.dtype(dtype)
+    if dtype == np.float64 or (dtype.kind in "iu" and dtype.itemsize >= 4):
+        return np.dtype(np.float64)
+    return np.dtype(np.float32)
 
 
 def widest(*dtypes: Any) -> np.dtype:

@@ -15,13 +15,13 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import ml_dtypes
 import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
 from .conv import conv_kernel
 from .erf_gelu import erf, fast_gelu_inplace, gelu_inplace
+from .float_work import LOW_PRECISION, work_dtype
 from .linalg import gemm
 from .normalization import layer_normalization, normalize_rows
 from .softmax import softmax_rows
@@ -29,13 +29,7 @@ from .softmax import softmax_rows
 kernels = KernelTable()
 
 MS = "com.microsoft"
-_LOW_PRECISION = frozenset(np.dtype(t) for t in (np.float16, ml_dtypes.bfloat16))
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def _work_dtype(dtype: Any) -> np.dtype:
-    """float64 stays float64; every other float type is computed in float32."""
-    return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
 
 
 def _as_plain_op(node: NodeInfo, op_type: str, since_version: int, drop: tuple[str, ...],
@@ -115,7 +109,7 @@ def _activation(node: NodeInfo, name: str, params: dict[str, float]) -> Callable
 
 def _fresh_float(result: Any, dtype: np.dtype) -> tuple[Any, Callable[[Any], Any]]:
     """(a writable array to activate in place, the function giving the output back)."""
-    if result.dtype in _LOW_PRECISION:
+    if result.dtype in LOW_PRECISION:
         return result.astype(np.float32), lambda y: y.astype(dtype)
     if not result.flags.writeable:
         result = result.copy()
@@ -174,7 +168,7 @@ def fused_conv(node: NodeInfo):
         activate = None
 
     def compute(x, w, b=None, z=None):
-        if x.dtype not in _LOW_PRECISION:  # bias, Z and activation applied per chunk
+        if x.dtype not in LOW_PRECISION:  # bias, Z and activation applied per chunk
             return (convolve(x, w, b, z, activate),)
         y, finish = _fresh_float(convolve(x, w, b), x.dtype)
         if z is not None:
@@ -224,7 +218,7 @@ def _low_precision_wrapper(fn: Callable[..., Any]) -> Callable[..., tuple]:
     """Compute ``fn`` in float32 for float16/bfloat16 operands and round once."""
 
     def compute(x, *rest):
-        if x.dtype in _LOW_PRECISION:
+        if x.dtype in LOW_PRECISION:
             rest = tuple(r.astype(np.float32) if r is not None else None for r in rest)
             return (fn(x.astype(np.float32), *rest).astype(x.dtype),)
         return (fn(x, *rest),)
@@ -299,7 +293,7 @@ def skip_layer_normalization(node: NodeInfo):
             if value is not None and value.shape != (hidden,):
                 raise ValueError(f"{node.describe()}: {label} of shape {value.shape} must be "
                                  f"({hidden},)")
-        work = _work_dtype(x.dtype)
+        work = work_dtype(x.dtype)
         total = xp.add(x.astype(work, copy=False), skip.astype(work, copy=False))
         if bias is not None:
             total += bias.astype(work, copy=False)
@@ -366,7 +360,7 @@ def attention(node: NodeInfo):
         raise ValueError(f"{node.describe()}: past_sequence_length is not supported")
 
     def compute(x, weights, bias=None, mask_index=None, past=None, attention_bias=None, *_):
-        work = _work_dtype(x.dtype)
+        work = work_dtype(x.dtype)
         batch, seq, width = x.shape
         q_hidden, k_hidden, v_hidden = _qkv_sizes(node, sizes, weights.shape[1])
         if q_hidden % heads or v_hidden % heads or q_hidden != k_hidden:

@@ -14,25 +14,34 @@ import numpy as np
 from ort.ep import NodeInfo
 
 
-def normalize_axis(node: NodeInfo, axis: int, rank: int, what: str = "axis") -> int:
-    """Return ``axis`` mapped into ``[0, rank)``; raise ValueError naming the node if out of range."""
+def normalize_axis(node: NodeInfo | str, axis: int, rank: int, what: str = "axis", *,
+                   scalar_ok: bool = False) -> int:
+    """``axis`` made non-negative for a tensor of ``rank`` (``scalar_ok``: a rank-0 tensor
+    takes axis 0); a ValueError naming the node (or ``node``, a description), the axis and
+    the valid range otherwise."""
     axis = int(axis)
-    if not -rank <= axis < rank:
-        raise ValueError(f"{node.describe()}: {what} {axis} is out of range [{-rank}, {rank - 1}]")
+    high = max(rank, 1) if scalar_ok else rank
+    if not -rank <= axis < high:
+        where = node if isinstance(node, str) else node.describe()
+        raise ValueError(f"{where}: {what} {axis} is out of range for rank {rank} "
+                         f"(valid: {-rank} to {high - 1})")
     return axis + rank if axis < 0 else axis
 
 
-def normalize_axes(node: NodeInfo, axes: Sequence[int], rank: int, what: str = "axes") -> list[int]:
-    """Normalize every axis of ``axes`` and reject duplicates."""
-    out = [normalize_axis(node, a, rank, what) for a in axes]
+def normalize_axes(node: NodeInfo | str, axes: Sequence[int], rank: int,
+                   what: str = "axes") -> tuple[int, ...]:
+    """Every axis of ``axes`` normalized (:func:`normalize_axis`); repeated axes are a
+    ValueError."""
+    out = tuple(normalize_axis(node, a, rank, what) for a in axes)
     if len(set(out)) != len(out):
-        raise ValueError(f"{node.describe()}: {what} {list(axes)} contain duplicates")
+        where = node if isinstance(node, str) else node.describe()
+        raise ValueError(f"{where}: {what} {list(axes)} repeat an axis")
     return out
 
 
-def host_ints(value: Any) -> list[int]:
-    """Return a host (numpy) integer tensor of any rank as a flat list of Python ints."""
-    return [int(v) for v in np.asarray(value).reshape(-1).tolist()]
+def host_ints(value: Any) -> tuple[int, ...]:
+    """A host (numpy) integer tensor of any rank as a flat tuple of Python ints."""
+    return tuple(int(v) for v in np.asarray(value).reshape(-1).tolist())
 
 
 def host_scalar(value: Any) -> Any:
@@ -53,15 +62,6 @@ def const_or_none(node: NodeInfo, index: int) -> Any:
 def zero_of(dtype: np.dtype) -> Any:
     """Return the zero value of ``dtype`` ('' for strings)."""
     return "" if dtype == np.dtype(object) else dtype.type(0)
-
-
-def checked_axis(node: NodeInfo, axis: int, rank: int) -> int:
-    """Return ``axis`` made non-negative for a tensor of ``rank``, or raise ValueError
-    ("axis A is out of range for rank R"): the attention-family kernels' variant of
-    :func:`normalize_axis`, kept apart so that their messages stay as they are."""
-    if not -rank <= axis < rank:
-        raise ValueError(f"{node.describe()}: axis {axis} is out of range for rank {rank}")
-    return axis + rank if axis < 0 else axis
 
 
 def required_positive_int(node: NodeInfo, name: str) -> int:

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import math
 
-import ml_dtypes
 import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
 from ..skinny_gemm import PanelledWeight
+from .float_work import LOW_PRECISION
 
 kernels = KernelTable()
 
 # Types numpy's einsum/linalg compute poorly in (or not at all): computed in float32 instead.
-_LOW_PRECISION = frozenset(np.dtype(t) for t in (np.float16, ml_dtypes.bfloat16))
 
 
 #: Up to this many rows of A, a product with a transposed (Fortran-ordered) B runs faster in
@@ -128,7 +127,7 @@ def matmul(node: NodeInfo):
 
     def compute(a, b):
         b = const_b if const_b is not None else ordered.c_ordered(b)
-        if a.dtype in _LOW_PRECISION:  # numpy returns float32 for bfloat16 operands
+        if a.dtype in LOW_PRECISION:  # numpy returns float32 for bfloat16 operands
             product = _matmul(xp, a.astype(np.float32), b.astype(np.float32))
             return (xp.asarray(product).astype(a.dtype),)
         return (xp.asarray(_matmul(xp, a, b, weight, node)),)
@@ -244,7 +243,7 @@ def einsum(node: NodeInfo):
 
     def compute(*inputs):
         dtype = inputs[0].dtype
-        if dtype in _LOW_PRECISION:
+        if dtype in LOW_PRECISION:
             inputs = [x.astype(np.float32) for x in inputs]
         result = xp.einsum(equation, *inputs, optimize=optimize)
         return (xp.asarray(result).astype(dtype, copy=False),)
@@ -262,7 +261,7 @@ def det(node: NodeInfo):
     def compute(x):
         if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
             raise ValueError(f"{where}: input of shape {x.shape} is not a batch of square matrices")
-        wide = x.astype(np.float32) if x.dtype in _LOW_PRECISION else x
+        wide = x.astype(np.float32) if x.dtype in LOW_PRECISION else x
         return (xp.asarray(xp.linalg.det(wide)).astype(x.dtype, copy=False),)
 
     return compute

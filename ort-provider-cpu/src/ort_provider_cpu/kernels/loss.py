@@ -15,14 +15,11 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
+from .float_work import work_dtype
+
 kernels = KernelTable()
 
 _REDUCTIONS = ("none", "sum", "mean")
-
-
-def _work_dtype(dtype: Any) -> np.dtype:
-    """Return the dtype to compute in: float64 stays, every other float type uses float32."""
-    return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
 
 
 def _reduction(node: NodeInfo) -> str:
@@ -86,7 +83,7 @@ def negative_log_likelihood_loss(node: NodeInfo) -> Callable[..., tuple]:
 
     def compute(x: Any, target: Any, weight: Any = None) -> tuple:
         _check_shapes(node, x, target)
-        loss = _nll(node, x.astype(_work_dtype(x.dtype)), target, weight, reduction, ignore_index)
+        loss = _nll(node, x.astype(work_dtype(x.dtype)), target, weight, reduction, ignore_index)
         return (node.xp.asarray(loss).astype(x.dtype),)
 
     return compute
@@ -102,7 +99,7 @@ def softmax_cross_entropy_loss(node: NodeInfo) -> Callable[..., tuple]:
 
     def compute(scores: Any, labels: Any, weights: Any = None) -> tuple:
         _check_shapes(node, scores, labels)
-        shifted = scores.astype(_work_dtype(scores.dtype))
+        shifted = scores.astype(work_dtype(scores.dtype))
         if shifted.size:
             shifted = shifted - shifted.max(axis=1, keepdims=True)
             shifted = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))

@@ -1,12 +1,11 @@
 """Helpers shared by the CPU provider's nn and image kernel families (conv, pooling,
-normalization, softmax, resize, sampling, detection, ...): the float dtype they compute in,
-axis and attribute reading, rounding results back to the input type, the cubic filter and Lp
-norms. No kernels are registered here. :func:`compute_dtype` and :func:`wide_compute_dtype`
-differ only for integer inputs, which the latter computes in float64 from 32 bits up."""
+normalization, softmax, resize, sampling, detection, ...): rounding results back to the input
+type, string attributes, the per-channel broadcast shape, the cubic filter and Lp norms. No
+kernels are registered here; the work dtypes are in :mod:`float_work`, axes and host ints in
+:mod:`kernel_args`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -14,24 +13,6 @@ import numpy as np
 from ort.ep import NodeInfo
 
 
-# --------------------------------------------------------------------------------------------
-# dtypes
-# --------------------------------------------------------------------------------------------
-
-
-def compute_dtype(dtype: Any) -> np.dtype:
-    """Return the dtype to accumulate in: float64 stays, every other float type uses float32."""
-    dtype = np.dtype(dtype)
-    return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
-
-
-def wide_compute_dtype(dtype: Any) -> np.dtype:
-    """Return the float dtype to compute in: float64 for float64 and wide integers, else
-    float32 (float16, bfloat16, float32, narrow integers)."""
-    dtype = np.dtype(dtype)
-    if dtype == np.float64 or (dtype.kind in "iu" and dtype.itemsize >= 4):
-        return np.dtype(np.float64)
-    return np.dtype(np.float32)
 
 
 def cast_result(xp: Any, y: Any, dtype: Any) -> Any:
@@ -46,29 +27,6 @@ def cast_result(xp: Any, y: Any, dtype: Any) -> Any:
     return y.astype(dtype, copy=False)
 
 
-# --------------------------------------------------------------------------------------------
-# axes and attributes
-# --------------------------------------------------------------------------------------------
-
-
-def normalize_axis(node: NodeInfo, axis: int, rank: int) -> int:
-    """Return ``axis`` made non-negative for a tensor of ``rank``, or raise ValueError."""
-    if not -rank <= axis < max(rank, 1):
-        raise ValueError(f"{node.describe()}: axis {axis} is out of range for rank {rank}")
-    return axis + rank if axis < 0 else axis
-
-
-def normalize_axes(node: NodeInfo, axes: Sequence[int], rank: int) -> tuple[int, ...]:
-    """Return ``axes`` made non-negative for ``rank``; raise ValueError if out of range or
-    repeated."""
-    result = []
-    for axis in axes:
-        if not -rank <= axis < rank:
-            raise ValueError(f"{node.describe()}: axis {axis} is out of range for rank {rank}")
-        result.append(axis + rank if axis < 0 else axis)
-    if len(set(result)) != len(result):
-        raise ValueError(f"{node.describe()}: axes {tuple(axes)} contain a repeated axis")
-    return tuple(result)
 
 
 def channel_shape(rank: int) -> tuple[int, ...]:
@@ -82,16 +40,6 @@ def str_attr(node: NodeInfo, name: str, default: str) -> str:
     if value is None:
         return default
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def host_ints(value: Any) -> tuple[int, ...]:
-    """Return a host shape-like tensor as a tuple of Python ints."""
-    return tuple(int(v) for v in np.asarray(value).reshape(-1))
-
-
-# --------------------------------------------------------------------------------------------
-# filters and norms
-# --------------------------------------------------------------------------------------------
 
 
 def cubic_kernel(xp: Any, d: Any, a: float) -> Any:

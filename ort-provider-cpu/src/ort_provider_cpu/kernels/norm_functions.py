@@ -13,7 +13,7 @@ from typing import Any
 from ort.ep import KernelTable, NodeInfo
 
 from .float_work import precision_attr, widest, work_dtype
-from .kernel_args import checked_axis, required_positive_int
+from .kernel_args import normalize_axis, required_positive_int
 
 kernels = KernelTable()
 
@@ -31,7 +31,7 @@ def rms_normalization(node: NodeInfo) -> Callable[..., tuple]:
     stash = precision_attr(node, "stash_type", 1)
 
     def compute(x: Any, scale: Any) -> tuple:
-        first = checked_axis(node, axis, x.ndim)
+        first = normalize_axis(node, axis, x.ndim)
         work = widest(stash, x.dtype)
         xw = x.astype(work)
         mean_square = (xw * xw).mean(axis=tuple(range(first, x.ndim)), keepdims=True)
@@ -102,7 +102,7 @@ def mean_variance_normalization(node: NodeInfo) -> Callable[..., tuple]:
     axes_attr = tuple(int(a) for a in node.attrs.get("axes", (0, 2, 3)))
 
     def compute(x: Any) -> tuple:
-        axes = tuple(sorted({checked_axis(node, a, x.ndim) for a in axes_attr}))
+        axes = tuple(sorted({normalize_axis(node, a, x.ndim) for a in axes_attr}))
         xw = x.astype(work_dtype(x.dtype))
         mean = xw.mean(axis=axes, keepdims=True)
         centered = xw - mean

@@ -17,14 +17,9 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
-from .nn_common import (
-    channel_shape,
-    compute_dtype,
-    lp_power,
-    lp_root,
-    normalize_axis,
-    wide_compute_dtype,
-)
+from .float_work import wide_work_dtype, work_dtype
+from .kernel_args import normalize_axis
+from .nn_common import channel_shape, lp_power, lp_root
 
 kernels = KernelTable()
 
@@ -79,7 +74,7 @@ def batch_normalization(node: NodeInfo) -> Callable[..., tuple]:
 
     def fold(x: Any, scale: Any, bias: Any, mean: Any, var: Any) -> tuple:
         """Fold the parameters into y = x * a + b (cached when they are constants)."""
-        cdt = compute_dtype(x.dtype)
+        cdt = work_dtype(x.dtype)
         key = (x.ndim, x.shape[1:] if not spatial else None, cdt)
         if params_const and key in folded:
             return folded[key]
@@ -97,7 +92,7 @@ def batch_normalization(node: NodeInfo) -> Callable[..., tuple]:
         return (y.astype(x.dtype, copy=False),)
 
     def train(x: Any, scale: Any, bias: Any, mean: Any, var: Any) -> tuple:
-        cdt = compute_dtype(x.dtype)
+        cdt = work_dtype(x.dtype)
         xc = x.astype(cdt, copy=False)
         axes = stats_axes(x)
         batch_mean = xc.mean(axis=axes, keepdims=True)
@@ -109,7 +104,7 @@ def batch_normalization(node: NodeInfo) -> Callable[..., tuple]:
         stat_shape = mean.shape
         batch_mean = batch_mean.reshape(stat_shape)
         batch_var = batch_var.reshape(stat_shape)
-        mdt = compute_dtype(mean.dtype)
+        mdt = work_dtype(mean.dtype)
         run_mean = mean.astype(mdt) * momentum + batch_mean * (1.0 - momentum)
         run_var = var.astype(mdt) * momentum + batch_var * (1.0 - momentum)
         outs = [y, run_mean.astype(mean.dtype), run_var.astype(var.dtype)]
@@ -127,7 +122,7 @@ def instance_normalization(node: NodeInfo) -> Callable[..., tuple]:
     epsilon = float(node.attrs.get("epsilon", 1e-5))
 
     def compute(x: Any, scale: Any, bias: Any) -> tuple:
-        cdt = compute_dtype(x.dtype)
+        cdt = work_dtype(x.dtype)
         xc = x.astype(cdt, copy=False)
         axes = tuple(range(2, x.ndim))
         mean = xc.mean(axis=axes, keepdims=True)
@@ -168,12 +163,12 @@ def layer_normalization(node: NodeInfo) -> Callable[..., tuple]:
         stat_dtype = _STASH_DTYPES.get(stash_type)
     if stat_dtype is None and (node.has_output(1) or node.has_output(2)):
         raise ValueError(f"{node.describe()}: unsupported stash_type {stash_type}")
-    cdt = compute_dtype(stat_dtype if stat_dtype is not None else np.float32)
+    cdt = work_dtype(stat_dtype if stat_dtype is not None else np.float32)
     want_mean, want_inv_std = node.has_output(1), node.has_output(2)
     xp = node.xp
 
     def compute(x: Any, scale: Any, bias: Any = None) -> tuple:
-        first = normalize_axis(node, axis, x.ndim)
+        first = normalize_axis(node, axis, x.ndim, scalar_ok=True)
         work = cdt if x.dtype != np.float64 else np.dtype(np.float64)
         rows, width = math.prod(x.shape[:first]), math.prod(x.shape[first:])
         stat_shape = tuple(x.shape[:first]) + (1,) * (x.ndim - first)
@@ -217,7 +212,7 @@ def lrn(node: NodeInfo) -> Callable[..., tuple]:
     after = size - 1 - before
 
     def compute(x: Any) -> tuple:
-        cdt = compute_dtype(x.dtype)
+        cdt = work_dtype(x.dtype)
         xc = x.astype(cdt, copy=False)
         squares = xc * xc
         widths = [(0, 0), (before, after)] + [(0, 0)] * (x.ndim - 2)
@@ -245,7 +240,7 @@ def lp_normalization(node: NodeInfo) -> Callable[..., tuple]:
     def compute(x: Any) -> tuple:
         if not -x.ndim <= axis < max(x.ndim, 1):
             raise ValueError(f"{node.describe()}: axis {axis} is out of range for {x.shape}")
-        cdt = wide_compute_dtype(x.dtype)
+        cdt = wide_work_dtype(x.dtype)
         xc = x.astype(cdt, copy=False)
         norm = lp_root(xp, lp_power(xp, xc, p).sum(axis=axis, keepdims=True), p)
         safe = xp.where(norm == 0, cdt.type(1), norm)

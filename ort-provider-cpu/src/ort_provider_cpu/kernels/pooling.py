@@ -18,7 +18,9 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
-from .nn_common import compute_dtype, host_ints, lp_power, lp_root, wide_compute_dtype
+from .float_work import wide_work_dtype, work_dtype
+from .kernel_args import host_ints
+from .nn_common import lp_power, lp_root
 from .windows import (
     Scratch,
     WindowAttrs,
@@ -245,7 +247,7 @@ def average_pool(node: NodeInfo) -> Callable[..., tuple]:
 
     def compute(x: Any) -> tuple:
         geo, prepared = plan(tuple(x.shape[2:]))
-        cdt = compute_dtype(x.dtype)
+        cdt = work_dtype(x.dtype)
         key = np.dtype(cdt).name
         if key not in prepared:
             prepared[key] = xp.asarray(prepared["counts"].astype(cdt))
@@ -270,7 +272,7 @@ def global_average_pool(node: NodeInfo) -> Callable[..., tuple]:
 
     def compute(x: Any) -> tuple:
         axes = tuple(range(2, x.ndim))
-        y = x.mean(axis=axes, keepdims=True, dtype=compute_dtype(x.dtype))
+        y = x.mean(axis=axes, keepdims=True, dtype=work_dtype(x.dtype))
         return (y.astype(x.dtype, copy=False),)
 
     return compute
@@ -317,7 +319,7 @@ def lp_pool(node: NodeInfo) -> Callable[..., tuple]:
         if shape not in plans:
             plans[shape] = window_geometry(node, wa, shape)
         geo = plans[shape]
-        cdt = wide_compute_dtype(x.dtype)
+        cdt = wide_work_dtype(x.dtype)
         powered = _pad_spatial(xp, lp_power(xp, x.astype(cdt, copy=False), p), geo, 0)
         lead = (slice(None), slice(None))
         total = xp.zeros(x.shape[:2] + geo.out_shape, dtype=cdt)
@@ -335,7 +337,7 @@ def global_lp_pool(node: NodeInfo) -> Callable[..., tuple]:
     p = _lp_order(node)
 
     def compute(x: Any) -> tuple:
-        cdt = wide_compute_dtype(x.dtype)
+        cdt = wide_work_dtype(x.dtype)
         axes = tuple(range(2, x.ndim))
         total = lp_power(xp, x.astype(cdt, copy=False), p).sum(axis=axes, keepdims=True)
         return (lp_root(xp, total, p).astype(x.dtype, copy=False),)

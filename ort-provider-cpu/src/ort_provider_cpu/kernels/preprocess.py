@@ -14,7 +14,8 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
-from .nn_common import host_ints, normalize_axes, str_attr
+from .kernel_args import host_ints, normalize_axes
+from .nn_common import str_attr
 
 kernels = KernelTable()
 

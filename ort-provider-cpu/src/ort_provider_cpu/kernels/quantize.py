@@ -22,10 +22,11 @@ import ml_dtypes
 import numpy as np
 from onnx import TensorProto
 
-from ort.ep import KernelTable, NodeInfo
-from ort.ep import np_dtype_of
+from ort.ep import KernelTable, NodeInfo, np_dtype_of
 
 from .conv import conv as _conv_factory
+from .float_work import LOW_PRECISION, work_dtype
+from .kernel_args import normalize_axis
 
 kernels = KernelTable()
 
@@ -60,7 +61,6 @@ _QUANTIZED = frozenset(_INTEGER_RANGES) | _FLOAT8 | _SATURATING_FLOATS
 _ARITHMETIC_FLOATS = frozenset(
     np.dtype(t) for t in (np.float16, np.float32, np.float64, ml_dtypes.bfloat16)
 )
-_LOW_PRECISION = frozenset(np.dtype(t) for t in (np.float16, ml_dtypes.bfloat16))
 
 
 # ---------------------------------------------------------------------------------------
@@ -91,18 +91,6 @@ def _arithmetic_dtype(dtype: np.dtype) -> np.dtype:
     return dtype if dtype in _ARITHMETIC_FLOATS else _F32
 
 
-def _wide(dtype: np.dtype) -> np.dtype:
-    """Return float64 for float64, else float32 (holds float16/bfloat16 values exactly)."""
-    return _F64 if dtype == _F64 else _F32
-
-
-def _normalize_axis(where: str, axis: int, rank: int) -> int:
-    """Return ``axis`` made non-negative for ``rank``, or raise ValueError."""
-    if not -rank <= axis < rank:
-        raise ValueError(f"{where}: axis {axis} is out of range for an input of rank {rank}")
-    return axis + rank if axis < 0 else axis
-
-
 def _expand_param(where: str, param: Any, shape: tuple[int, ...], axis: int,
                   block_size: int) -> Any:
     """Return a scale or zero point shaped to broadcast against an input of ``shape``:
@@ -111,7 +99,7 @@ def _expand_param(where: str, param: Any, shape: tuple[int, ...], axis: int,
     if param.size == 1:
         return param.reshape(())
     rank = len(shape)
-    ax = _normalize_axis(where, axis, rank)
+    ax = normalize_axis(where, axis, rank)
     if not block_size:
         if param.ndim != 1 or param.shape[0] != shape[ax]:
             raise ValueError(
@@ -141,7 +129,7 @@ def _saturate_cast(values: Any, dtype: np.dtype, saturate: bool = True) -> Any:
         rounded = np.where(np.isnan(rounded), 0, rounded) if rounded.dtype.kind == "f" else rounded
         clipped = np.clip(rounded, limits[0], limits[1])
         return clipped.astype(np.int32).astype(dtype)
-    if values.dtype in _LOW_PRECISION:
+    if values.dtype in LOW_PRECISION:
         values = values.astype(_F32)
     if dtype in _FLOAT8 and saturate:
         limit = float(ml_dtypes.finfo(dtype).max)
@@ -219,7 +207,7 @@ def _quantize_factory(node: NodeInfo):
         scale, zero_point = _params(node, qa, x, y_scale, y_zero_point)
         cdt = precision if precision is not None else _arithmetic_dtype(scale.dtype)
         ratio = x.astype(cdt, copy=False) / scale.astype(cdt, copy=False)
-        ratio = ratio.astype(_wide(cdt), copy=False)
+        ratio = ratio.astype(work_dtype(cdt), copy=False)
         if out_dtype in _INTEGER_RANGES:
             ratio = np.rint(ratio)
         if zero_point is not None:
@@ -241,7 +229,7 @@ def _dequantize_factory(node: NodeInfo):
         if out_dtype not in _ARITHMETIC_FLOATS:
             out_dtype = _F32  # e.g. an e8m0 scale without output_dtype
         scale, zero_point = _params(node, qa, x, x_scale, x_zero_point)
-        cdt = _wide(out_dtype)
+        cdt = work_dtype(out_dtype)
         if x.dtype.kind in "iu" and x.dtype.itemsize <= 2:
             shifted = x.astype(np.int32)
             if zero_point is not None:

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import ml_dtypes
 import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
+from .float_work import LOW_PRECISION
+
 kernels = KernelTable()
 
 # Sums of these types accumulate in float32 (numpy would accumulate in the narrow type).
-_LOW_PRECISION = frozenset(np.dtype(t) for t in (np.float16, ml_dtypes.bfloat16))
 
 
 def _accumulator(dtype: np.dtype) -> np.dtype:
     """Return the dtype sums of ``dtype`` accumulate in."""
-    return np.dtype(np.float32) if dtype in _LOW_PRECISION else dtype
+    return np.dtype(np.float32) if dtype in LOW_PRECISION else dtype
 
 
 def _sum(xp, x, axes, keepdims):
@@ -83,29 +83,39 @@ def _log_sum_exp(xp, x, axes, keepdims):
     return result
 
 
-#: op -> reduction(xp, x, axes, keepdims) with axes a tuple (or None for all).
-_REDUCTIONS: dict[str, Callable] = {
-    "ReduceSum": _sum,
-    "ReduceMean": _mean,
-    "ReduceMax": _extreme("max"),
-    "ReduceMin": _extreme("min"),
-    "ReduceProd": lambda xp, x, axes, keepdims: xp.prod(
-        x, axis=axes, keepdims=keepdims, dtype=_accumulator(x.dtype)),
-    "ReduceL1": lambda xp, x, axes, keepdims: _sum(xp, xp.abs(x), axes, keepdims),
-    "ReduceL2": lambda xp, x, axes, keepdims: xp.sqrt(
-        _sum(xp, xp.square(x.astype(_accumulator(x.dtype), copy=False)), axes, keepdims)),
-    "ReduceLogSum": lambda xp, x, axes, keepdims: xp.log(_sum(xp, x, axes, keepdims)),
-    "ReduceLogSumExp": _log_sum_exp,
-    "ReduceSumSquare": lambda xp, x, axes, keepdims: _sum(
-        xp, xp.square(x.astype(_accumulator(x.dtype), copy=False)), axes, keepdims),
-}
+def _prod(xp, x, axes, keepdims):
+    """Product in the accumulator type of x."""
+    return xp.prod(x, axis=axes, keepdims=keepdims, dtype=_accumulator(x.dtype))
 
-#: op -> first schema version taking axes as an input.
-_AXES_INPUT_SINCE = {op: (13 if op == "ReduceSum" else 18) for op in _REDUCTIONS}
+
+def _l1(xp, x, axes, keepdims):
+    """Sum of absolute values."""
+    return _sum(xp, xp.abs(x), axes, keepdims)
+
+
+def _sum_square(xp, x, axes, keepdims):
+    """Sum of squares, squared in the accumulator type."""
+    return _sum(xp, xp.square(x.astype(_accumulator(x.dtype), copy=False)), axes, keepdims)
+
+
+def _l2(xp, x, axes, keepdims):
+    """Euclidean norm."""
+    return xp.sqrt(_sum_square(xp, x, axes, keepdims))
+
+
+def _log_sum(xp, x, axes, keepdims):
+    """log of the sum."""
+    return xp.log(_sum(xp, x, axes, keepdims))
+
+
+_max = _extreme("max")
+_min = _extreme("min")
 
 
 def _normalize_axes(axes, ndim: int, node: NodeInfo) -> tuple[int, ...]:
-    """Return axes as a sorted tuple of non-negative ints, validated against ndim."""
+    """Return axes as a sorted tuple of non-negative ints, validated against ndim: unlike
+    :func:`kernel_args.normalize_axes`, repeats merge and a scalar takes axis 0 or -1 (what
+    onnxruntime's reductions accept)."""
     out = set()
     for axis in axes:
         axis = int(axis)
@@ -163,10 +173,25 @@ def _input_axes_factory(reduce: Callable):
     return factory
 
 
-for _op, _reduce in _REDUCTIONS.items():
-    _since = _AXES_INPUT_SINCE[_op]
-    kernels.register(_op, 1, _since - 1)(_attribute_axes_factory(_reduce))
-    kernels.register(_op, _since, host_inputs=(1,))(_input_axes_factory(_reduce))
+def _register_reduction(op: str, reduce: Callable, axes_input_since: int) -> None:
+    """Register ``op``: axes as an attribute before ``axes_input_since``, as an optional host
+    input from it on."""
+    kernels.register(op, 1, axes_input_since - 1)(_attribute_axes_factory(reduce))
+    kernels.register(op, axes_input_since, host_inputs=(1,))(_input_axes_factory(reduce))
+
+
+# op, its reduction(xp, x, axes, keepdims) (axes a tuple, or None for all), the first version
+# taking axes as an input
+_register_reduction("ReduceSum", _sum, 13)
+_register_reduction("ReduceMean", _mean, 18)
+_register_reduction("ReduceMax", _max, 18)
+_register_reduction("ReduceMin", _min, 18)
+_register_reduction("ReduceProd", _prod, 18)
+_register_reduction("ReduceL1", _l1, 18)
+_register_reduction("ReduceL2", _l2, 18)
+_register_reduction("ReduceLogSum", _log_sum, 18)
+_register_reduction("ReduceLogSumExp", _log_sum_exp, 18)
+_register_reduction("ReduceSumSquare", _sum_square, 18)
 
 
 def _arg_factory(name: str):

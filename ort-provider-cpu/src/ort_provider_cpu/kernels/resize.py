@@ -19,14 +19,9 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
-from .nn_common import (
-    cast_result,
-    cubic_kernel,
-    host_ints,
-    normalize_axes,
-    str_attr,
-    wide_compute_dtype,
-)
+from .float_work import wide_work_dtype
+from .kernel_args import host_ints, normalize_axes
+from .nn_common import cast_result, cubic_kernel, str_attr
 
 kernels = KernelTable()
 
@@ -329,7 +324,7 @@ def _resample(xp: Any, x: Any, plans: list[_AxisPlan], attrs: _ResizeAttrs) -> A
                 fill = np.asarray(attrs.extrapolation).astype(x.dtype)
                 y = _fill_outside(xp, y, plan, fill)
         return y
-    y = x.astype(wide_compute_dtype(x.dtype), copy=False)
+    y = x.astype(wide_work_dtype(x.dtype), copy=False)
     for plan in plans:
         y = _filter_axis(xp, y, plan)
         if plan.outside is not None:

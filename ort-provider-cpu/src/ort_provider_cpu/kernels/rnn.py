@@ -20,6 +20,8 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
+from .float_work import work_dtype
+
 kernels = KernelTable()
 
 Activation = Callable[[np.ndarray], np.ndarray]
@@ -164,11 +166,6 @@ def parse_config(node: NodeInfo) -> RnnConfig:
     )
 
 
-def _compute_dtype(dtype: np.dtype) -> np.dtype:
-    """float64 stays, every other float type is computed in float32."""
-    return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
-
-
 def _step_order(lengths: np.ndarray, seq_len: int, reverse: bool) -> np.ndarray | None:
     """Return ``order[s, b]``: the time index batch entry ``b`` processes at step ``s``.
 
@@ -287,7 +284,7 @@ def _recurrent_factory(node: NodeInfo) -> Callable[..., tuple]:
     def compute(x: Any, w: Any, r: Any, b: Any = None, seq_lens: Any = None,
                 init_h: Any = None, init_c: Any = None, p: Any = None) -> tuple:
         out_dtype = x.dtype
-        dtype = _compute_dtype(out_dtype)
+        dtype = work_dtype(out_dtype)
         if cfg.layout == 1:
             x = np.swapaxes(x, 0, 1)
             init_h = None if init_h is None else np.swapaxes(init_h, 0, 1)

@@ -18,7 +18,9 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
-from .nn_common import cast_result, cubic_kernel, host_ints, str_attr, wide_compute_dtype
+from .float_work import wide_work_dtype
+from .kernel_args import host_ints
+from .nn_common import cast_result, cubic_kernel, str_attr
 from .windows import spatial_attr
 
 kernels = KernelTable()
@@ -153,7 +155,7 @@ def grid_sample(node: NodeInfo) -> Callable[..., tuple]:
             return (xp.zeros((n, c) + out_spatial, dtype=x.dtype),)
         if math.prod(spatial) == 0:
             raise ValueError(f"{where}: cannot sample the empty input of shape {x.shape}")
-        gdt = wide_compute_dtype(grid.dtype)
+        gdt = wide_work_dtype(grid.dtype)
         g = grid.reshape(n, -1, rank).astype(gdt, copy=False)
         taps = []
         for i, size in enumerate(spatial):
@@ -163,7 +165,7 @@ def grid_sample(node: NodeInfo) -> Callable[..., tuple]:
             else:
                 coord = ((norm + 1) * size - 1) / 2
             taps.append(_grid_axis_taps(xp, coord, size, mode, padding, align))
-        out_dtype = x.dtype if mode == "nearest" else wide_compute_dtype(x.dtype)
+        out_dtype = x.dtype if mode == "nearest" else wide_work_dtype(x.dtype)
         y = _gather_interpolate(xp, x.reshape(n, c, -1), taps, spatial, out_dtype)
         y = y.reshape((n, c) + out_spatial)
         return (y if mode == "nearest" else cast_result(xp, y, x.dtype),)
@@ -202,7 +204,7 @@ def affine_grid(node: NodeInfo) -> Callable[..., tuple]:
             raise ValueError(
                 f"{node.describe()}: theta of shape {theta.shape} does not fit size {dims}"
             )
-        cdt = wide_compute_dtype(theta.dtype)
+        cdt = wide_work_dtype(theta.dtype)
         key = (dims[2:], cdt)
         if key not in bases:
             bases[key] = xp.asarray(_affine_base_grid(dims[2:], align, cdt))
@@ -301,7 +303,7 @@ def deform_conv(node: NodeInfo) -> Callable[..., tuple]:
             raise ValueError(f"{where}: offset {offset.shape} does not fit output {out_shape}")
         if mask is not None and tuple(mask.shape) != (n, offset_groups * taps) + out_shape:
             raise ValueError(f"{where}: mask {mask.shape} does not fit output {out_shape}")
-        cdt = wide_compute_dtype(x.dtype)
+        cdt = wide_work_dtype(x.dtype)
         points = math.prod(out_shape)
         key = (spatial, kernel, cdt)
         if key not in bases:

@@ -17,7 +17,8 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
-from .nn_common import compute_dtype, normalize_axis
+from .float_work import work_dtype
+from .kernel_args import normalize_axis
 
 kernels = KernelTable()
 
@@ -67,14 +68,14 @@ def _softmax_factory(node: NodeInfo, log: bool) -> Callable[..., tuple]:
         return shifted
 
     def compute(x: Any) -> tuple:
-        ax = normalize_axis(node, axis, x.ndim)
+        ax = normalize_axis(node, axis, x.ndim, scalar_ok=True)
         if x.size == 0:
             return (xp.array(x, copy=True),)
         if log or x.dtype not in _LOW_PRECISION_FLOATS:
-            xc = x.astype(compute_dtype(x.dtype), copy=False)
+            xc = x.astype(work_dtype(x.dtype), copy=False)
         else:  # each step rounded to the input type, as the ONNX reference computes it
             xc = x
-        if not log and xc.dtype == compute_dtype(x.dtype) and (coerce or ax == x.ndim - 1):
+        if not log and xc.dtype == work_dtype(x.dtype) and (coerce or ax == x.ndim - 1):
             rows = math.prod(x.shape[:ax]) if coerce else math.prod(x.shape[:-1])
             flat = xp.ascontiguousarray(xc).reshape(rows, -1)
             y = softmax_rows(xp, flat, xp.empty_like(flat)).reshape(x.shape)

@@ -14,17 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from ort_provider_cpu.kernels.kernel_args import normalize_axis
 
 from ort.ep import KernelTable, NodeInfo
 
 kernels = KernelTable()
-
-
-def _axis(node: NodeInfo, axis: int, rank: int) -> int:
-    """``axis`` made non-negative for ``rank``; ValueError naming the node if out of range."""
-    if not -rank <= axis < max(rank, 1):
-        raise ValueError(f"{node.describe()}: axis {axis} is out of range for rank {rank}")
-    return axis + rank if axis < 0 else axis
 
 
 def _wrapped(xp: Any, indices: Any, dim: int) -> tuple[Any, Any]:
@@ -49,7 +43,7 @@ def gather(node: NodeInfo):
     xp = node.xp
 
     def compute(x: Any, indices: Any) -> tuple:
-        a = _axis(node, axis, x.ndim)
+        a = normalize_axis(node, axis, x.ndim, scalar_ok=True)
         dim = x.shape[a]
         out_shape = x.shape[:a] + tuple(indices.shape) + x.shape[a + 1:]
         if dim == 0 or indices.size == 0:
@@ -73,7 +67,7 @@ def gather_elements(node: NodeInfo):
         if indices.ndim != x.ndim:
             raise ValueError(
                 f"{node.describe()}: indices rank {indices.ndim} != data rank {x.ndim}")
-        a = _axis(node, axis, x.ndim)
+        a = normalize_axis(node, axis, x.ndim, scalar_ok=True)
         for d in range(x.ndim):
             if d != a and indices.shape[d] > x.shape[d]:
                 raise ValueError(f"{node.describe()}: indices shape {indices.shape} exceeds "
@@ -123,7 +117,7 @@ def scatter_elements(node: NodeInfo):
             raise ValueError(f"{node.describe()}: indices {indices.shape} and updates "
                              f"{updates.shape} must match each other and the rank of data "
                              f"{x.shape}")
-        a = _axis(node, axis, x.ndim)
+        a = normalize_axis(node, axis, x.ndim, scalar_ok=True)
         idx = indices.astype(np.int64, copy=False)
         idx = xp.where(idx < 0, idx + x.shape[a], idx)
         n = indices.ndim
