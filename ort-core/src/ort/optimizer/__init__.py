@@ -65,8 +65,8 @@ def passes_for(level: int) -> list[tuple[str, OptimizationPass]]:
 
 def optimize_model(model: ModelProto, level: int, context: OptimizerContext,
                    disabled: set[str] | None = None, max_rounds: int = 4) -> ModelProto:
-    """Return an optimized copy of ``model`` (``model`` itself at level 0); passes named in
-    ``disabled`` are skipped. Passes repeat until none changes the graph (at most
+    """Return an optimized copy of ``model`` (``model`` itself at level 0 or when no pass
+    changes anything); passes named in ``disabled`` are skipped. Passes repeat until none changes the graph (at most
     ``max_rounds`` rounds)."""
     selected = [(n, fn) for n, fn in passes_for(level) if n not in (disabled or set())]
     if not selected:
@@ -75,13 +75,16 @@ def optimize_model(model: ModelProto, level: int, context: OptimizerContext,
     optimized.CopyFrom(model)
     graph = optimized.graph
     context.keep = ({i.name for i in graph.input} | {o.name for o in graph.output})
+    changed_at_all = False
     for _ in range(max_rounds):
         changed = False
         for _name, fn in selected:
             if fn(optimized, context):
                 changed = True
                 context.cached_view = None  # the model changed: index it afresh
+        changed_at_all |= changed
         if not changed:
             break
     context.cached_view = None  # the view refers back to the context: no cycle left behind
-    return optimized
+    # an unchanged model is returned as it came, so the session does not infer its types again
+    return optimized if changed_at_all else model
