@@ -23,6 +23,7 @@ def check_like_older(op, inputs, attrs, opset, older, rtol=1e-5, atol=1e-6):
     semantics (for versions onnxruntime lacks and the reference evaluator gets wrong)."""
     got = run_ort(*make_model(op, inputs, attrs, opset))
     want = run_onnxruntime(*make_model(op, inputs, attrs, older))
+    assert all(isinstance(g, np.ndarray) for g in got), [type(g) for g in got]
     assert_outputs_match(got, want, rtol, atol)
 
 

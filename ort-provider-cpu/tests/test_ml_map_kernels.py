@@ -77,6 +77,7 @@ def test_dict_vectorizer(key, vocab, value_type, feed):
     model = _model(node, [helper.make_value_info("x", _map_type(key, value_type))],
                    [helper.make_tensor_value_info("y", value_type, None)])
     ours, theirs = _both(model, {"x": feed})
+    assert isinstance(ours[0], np.ndarray), type(ours[0])
     assert_outputs_match(ours, theirs, rtol=0, atol=0)
 
 
@@ -113,6 +114,7 @@ def test_cast_map_float_values(cast_to, map_form, max_map, out_type):
     model = _model(node, [helper.make_value_info("x", _map_type(TensorProto.INT64, TensorProto.FLOAT))],
                    [helper.make_tensor_value_info("y", out_type, None)])
     ours, theirs = _both(model, {"x": {3: 8.5, 1: 4.0, 0: -2.25}})
+    assert isinstance(ours[0], np.ndarray), type(ours[0])
     assert_outputs_match(ours, theirs, rtol=0, atol=0)
 
 

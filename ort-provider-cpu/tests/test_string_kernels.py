@@ -27,6 +27,7 @@ def run(op, attrs, *inputs, n_outputs=1, oracle=None):
     got = run_ort(model, feeds)
     if oracle is not None:
         want = (run_onnxruntime if oracle == "ort" else run_reference)(model, feeds)
+        assert all(isinstance(g, np.ndarray) for g in got), [type(g) for g in got]
         assert_outputs_match(got, want, rtol=1e-6, atol=0)
     return got
 

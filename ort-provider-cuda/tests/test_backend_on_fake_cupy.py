@@ -88,6 +88,7 @@ def test_node_test_on_cuda_matches_cpu(fake_cupy, case: Any):
                                                for k in gpu_specific_kernels()}
     assert len(got) == len(want)
     for g, w in zip(got, want):
+        assert isinstance(g, np.ndarray), type(g)
         close = specific and w.dtype.kind == "f"  # otherwise exact
         assert_outputs_match([g], [w], rtol=(1e-3 if w.itemsize <= 2 else 1e-5) if close else 0,
                              atol=1e-6 if close else 0)
