@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import ml_dtypes
 import numpy as np
-import onnxruntime
 import pytest
-from onnx import TensorProto, helper
-from onnx.reference import ReferenceEvaluator
+from single_node import make_model as single_node_model
 
 import ort
+from ort.testing import assert_outputs_match, run_onnxruntime, run_ort, run_reference
 
 RNG = np.random.default_rng(7)
 BF16 = np.dtype(ml_dtypes.bfloat16)
@@ -23,68 +22,26 @@ def rand(shape, dtype=np.float32, low=-1.0, high=1.0):
 
 
 def make_model(op, inputs, attrs=None, opset=23, outputs=1):
-    """One-node model: ``inputs`` is a list of arrays (None: omitted); ``outputs`` is a count
-    or a list of bools saying which outputs are requested."""
-    mask = [True] * outputs if isinstance(outputs, int) else list(outputs)
-    in_names = ["" if v is None else f"in{i}" for i, v in enumerate(inputs)]
-    out_names = [f"out{i}" if want else "" for i, want in enumerate(mask)]
-    graph_inputs = [
-        helper.make_tensor_value_info(
-            name,
-            TensorProto.STRING if v.dtype == object else helper.np_dtype_to_tensor_dtype(v.dtype),
-            v.shape,
-        )
-        for name, v in zip(in_names, inputs)
-        if v is not None
-    ]
-    node = helper.make_node(op, in_names, out_names, **(attrs or {}))
-    graph = helper.make_graph(
-        [node], "g", graph_inputs,
-        [helper.make_empty_tensor_value_info(name) for name in out_names if name],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=10)
-    feeds = {name: v for name, v in zip(in_names, inputs) if v is not None}
-    return model, feeds
-
-
-def run_ours(model, feeds):
-    """Run on ort's CPU provider."""
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, feeds)
-
-
-def run_oracle(model, feeds, oracle):
-    """Run on onnxruntime (``"ort"``) or onnx's ReferenceEvaluator (``"ref"``)."""
-    if oracle == "ort":
-        sess = onnxruntime.InferenceSession(model.SerializeToString(),
-                                            providers=["CPUExecutionProvider"])
-        return sess.run(None, feeds)
-    return ReferenceEvaluator(model).run(None, feeds)
+    """One-node model (``single_node.make_model`` at opset 23): ``inputs`` is a list of arrays
+    (None: omitted); ``outputs`` is a count or a list of bools saying which are requested."""
+    return single_node_model(op, inputs, attrs, opset, outputs)
 
 
 def assert_close(got, want, rtol, atol):
-    """Same dtype, same shape, values within tolerance (NaN equal to NaN)."""
-    want = np.asarray(want)
+    """One output: a tensor of the same dtype and shape, values within tolerance (NaN equal to
+    NaN) (:func:`ort.testing.assert_outputs_match`)."""
     assert isinstance(got, np.ndarray), type(got)
-    assert got.shape == want.shape, (got.shape, want.shape)
-    if want.dtype == np.uint16 and got.dtype == BF16:
-        want = want.view(BF16)  # onnxruntime hands bfloat16 back as raw uint16
-    assert got.dtype == want.dtype, (got.dtype, want.dtype)
-    if got.dtype.kind in "fcV":
-        np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64),
-                                   rtol=rtol, atol=atol, equal_nan=True)
-    else:
-        np.testing.assert_array_equal(got, want)
+    assert_outputs_match([got], [np.asarray(want)], rtol, atol)
 
 
 def check(op, inputs, attrs=None, opset=23, outputs=1, oracle="ort", rtol=1e-5, atol=1e-6):
-    """Compare ours with the oracle on every requested output; return ours."""
+    """Compare ours with onnxruntime (``"ort"``) or onnx's ReferenceEvaluator (``"ref"``) on
+    every requested output; return ours."""
     model, feeds = make_model(op, inputs, attrs, opset, outputs)
-    expected = run_oracle(model, feeds, oracle)
-    actual = run_ours(model, feeds)
-    assert len(actual) == len(expected)
-    for got, want in zip(actual, expected):
-        assert_close(got, want, rtol, atol)
+    expected = (run_onnxruntime if oracle == "ort" else run_reference)(model, feeds)
+    actual = run_ort(model, feeds)
+    assert all(isinstance(got, np.ndarray) for got in actual), [type(got) for got in actual]
+    assert_outputs_match(actual, expected, rtol, atol)
     return actual
 
 
@@ -92,7 +49,7 @@ def expect_error(op, inputs, attrs=None, opset=23, outputs=1, match=None):
     """Session creation (ValueError) or the run (ort.OrtError) fails with ``match``."""
     model, feeds = make_model(op, inputs, attrs, opset, outputs)
     with pytest.raises((ValueError, ort.OrtError), match=match):
-        run_ours(model, feeds)
+        run_ort(model, feeds)
 
 
 # --------------------------------------------------------------------------------------------
@@ -142,8 +99,8 @@ def test_attention_masks(mask_shape, kind, causal):
         # compare with the mask broadcast to (Sq, Skv) instead
         model, feeds = make_model("Attention", [q, k, v, np.broadcast_to(mask, (3, 5)).copy()],
                                   {"is_causal": causal}, 24)
-        got = run_ours(*make_model("Attention", [q, k, v, mask], {"is_causal": causal}, 24))[0]
-        assert_close(got, run_oracle(model, feeds, "ref")[0], 1e-5, 1e-6)
+        got = run_ort(*make_model("Attention", [q, k, v, mask], {"is_causal": causal}, 24))[0]
+        assert_close(got, run_reference(model, feeds)[0], 1e-5, 1e-6)
         return
     check("Attention", [q, k, v, mask], {"is_causal": causal}, 24, oracle="ref")
 
@@ -157,7 +114,7 @@ def test_attention_fully_masked_rows_are_zero():
     assert not np.isnan(out[0]).any()
     assert (out[0][:, :, 1] == 0).all() and (out[1][:, :, 1] == 0).all()
     float_mask = np.where(mask, 0.0, -np.inf).astype(np.float32)
-    y = run_ours(*make_model("Attention", [q, k, v, float_mask], {}, 23))[0]
+    y = run_ort(*make_model("Attention", [q, k, v, float_mask], {}, 23))[0]
     np.testing.assert_allclose(y, out[0], rtol=1e-6, atol=1e-6)
 
 
@@ -189,7 +146,7 @@ def test_attention_mode0_is_raw_qk_even_with_softcap():
     """Mode 0 is the raw scaled QK^T, before softcap (as the spec says)."""
     q, k, v = qkv(hq=2, hkv=2)
     attrs = {"qk_matmul_output_mode": 0, "softcap": 0.5, "scale": 0.25}
-    qk = run_ours(*make_model("Attention", [q, k, v], attrs, 24, [True, False, False, True]))[1]
+    qk = run_ort(*make_model("Attention", [q, k, v], attrs, 24, [True, False, False, True]))[1]
     np.testing.assert_allclose(qk, 0.25 * q @ k.transpose(0, 1, 3, 2), rtol=1e-5, atol=1e-6)
 
 
@@ -250,7 +207,7 @@ def test_attention_sliding_window(left, right, causal, cache):
 def test_attention_empty_query():
     """Zero queries give an empty output of the right shape."""
     q, k, v = qkv(sq=0)
-    y = run_ours(*make_model("Attention", [q, k, v], {"is_causal": 1}, 23))[0]
+    y = run_ort(*make_model("Attention", [q, k, v], {"is_causal": 1}, 23))[0]
     assert y.shape == (2, 4, 0, 6)
 
 
@@ -437,7 +394,7 @@ def test_mean_variance_normalization(axes, opset, dtype):
     x64 = x.astype(np.float64)
     centered = x64 - x64.mean(axis=reduce_axes, keepdims=True)
     want = centered / (np.sqrt((centered**2).mean(axis=reduce_axes, keepdims=True)) + 1e-9)
-    got = run_ours(*make_model("MeanVarianceNormalization", [x], attrs, opset))[0]
+    got = run_ort(*make_model("MeanVarianceNormalization", [x], attrs, opset))[0]
     tol = 5e-3 if dtype == np.float16 else 1e-12
     assert_close(got, want.astype(dtype), tol, tol)
 
@@ -445,7 +402,7 @@ def test_mean_variance_normalization(axes, opset, dtype):
 def test_mean_variance_normalization_constant_input():
     """A constant slice normalizes to zeros, not NaN."""
     x = np.full((2, 3, 2, 2), 7.0, np.float32)
-    y = run_ours(*make_model("MeanVarianceNormalization", [x], {}, 13))[0]
+    y = run_ort(*make_model("MeanVarianceNormalization", [x], {}, 13))[0]
     assert_close(y, np.zeros_like(x), 0, 0)
 
 

@@ -3,11 +3,11 @@ through the real session: sequences in and out, outer-scope values, nested subgr
 
 import numpy as np
 import onnx
-import onnxruntime
 import pytest
 from onnx import TensorProto, helper
 
 import ort
+from ort.testing import assert_outputs_match, make_model, run_onnxruntime, run_ort
 
 FLOAT = TensorProto.FLOAT
 INT64 = TensorProto.INT64
@@ -15,29 +15,21 @@ BOOL = TensorProto.BOOL
 
 
 def _model(nodes, inputs, outputs, inits=(), opset=18):
-    graph = helper.make_graph(nodes, "g", inputs, outputs, list(inits))
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=9)
+    """:func:`ort.testing.make_model` at this module's opset 18 and IR version 9."""
+    return make_model(nodes, inputs, outputs, inits, opset=opset, ir_version=9)
 
 
 def _both(model, feeds):
-    data = model.SerializeToString()
-    ours = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, feeds)
-    theirs = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, feeds)
-    return ours, theirs
+    return run_ort(model, feeds), run_onnxruntime(model, feeds)
 
 
 def _assert_same(ours, theirs):
-    assert len(ours) == len(theirs)
-    for got, want in zip(ours, theirs):
-        if isinstance(want, list):
-            assert isinstance(got, list) and len(got) == len(want)
-            _assert_same(got, want)
-        elif want is None:
-            assert got is None
-        else:
-            assert isinstance(got, np.ndarray)
-            assert got.dtype == want.dtype and got.shape == want.shape, (got, want)
-            np.testing.assert_allclose(got, want, rtol=1e-6)
+    """Ours match onnxruntime's outputs (:func:`ort.testing.assert_outputs_match`), every
+    tensor (in sequences too) an ndarray."""
+    assert_outputs_match(ours, theirs, rtol=1e-6, atol=0)
+    for got in ours:
+        items = got if isinstance(got, list) else [] if got is None else [got]
+        assert all(isinstance(item, np.ndarray) for item in items), [type(i) for i in items]
 
 
 def _tensor(name, elem=FLOAT, shape=None):
@@ -190,8 +182,7 @@ def test_scan_over_an_empty_sequence_returns_the_initial_state():
     state and empty scan outputs."""
     model = _scan_model(16)
     s0 = np.array([1, -1], np.float32)
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    state, ys = sess.run(None, {"s0": s0, "xs": np.zeros((0, 2), np.float32)})
+    state, ys = run_ort(model, {"s0": s0, "xs": np.zeros((0, 2), np.float32)})
     assert state.tolist() == [1, -1] and ys.shape == (0, 2) and ys.dtype == np.float32
 
 
@@ -199,8 +190,7 @@ def test_scan_8_batches_and_sequence_lens():
     model = _scan_model(8)
     xs = np.arange(24, dtype=np.float32).reshape(3, 4, 2)
     feeds = {"s0": np.zeros((3, 2), np.float32), "xs": xs}
-    ours = ort.InferenceSession(model.SerializeToString(),
-                                providers=["CPUExecutionProvider"]).run(None, feeds)
+    ours = run_ort(model, feeds)
     np.testing.assert_allclose(ours[0], xs.sum(axis=1))
     np.testing.assert_allclose(ours[1], np.cumsum(xs, axis=1) * 2)
 
@@ -311,8 +301,7 @@ def _optional_model():
 @pytest.mark.parametrize("value", [None, np.ones(3, np.float32)])
 def test_optional_ops(value):
     feeds = {"o": value, "x": np.array([1, 2], np.float32)}
-    ours = ort.InferenceSession(_optional_model().SerializeToString(),
-                                providers=["CPUExecutionProvider"]).run(None, feeds)
+    ours = run_ort(_optional_model(), feeds)
     assert bool(ours[0]) is (value is not None)
     assert ours[1].tolist() == [1, 2] and ours[2].tolist() == [1, 2]
     assert ours[3] is None

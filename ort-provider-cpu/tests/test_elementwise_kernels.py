@@ -3,12 +3,10 @@
 import math
 
 import numpy as np
-import onnx
-import onnxruntime
 import pytest
-from onnx import helper
+from single_node import check, make_model, rand
 
-from single_node import check, make_model, rand, run_ours
+from ort.testing import run_ort
 
 
 # ---- erf ---------------------------------------------------------------------------------
@@ -75,10 +73,10 @@ def test_legacy_broadcast_axis():
     a = rand((2, 3, 4, 5))
     b = rand((3, 4))
     model, feeds = make_model("Add", [a, b], {"broadcast": 1, "axis": 1}, opset=6)
-    (got,) = run_ours(model, feeds)
+    (got,) = run_ort(model, feeds)
     np.testing.assert_allclose(got, a + b.reshape(3, 4, 1), rtol=1e-6)
     model, feeds = make_model("Mul", [a, rand((5,))], {"broadcast": 1}, opset=1)
-    (got,) = run_ours(model, feeds)
+    (got,) = run_ort(model, feeds)
     assert got.shape == a.shape
 
 
@@ -121,13 +119,13 @@ def test_mod(dtype, fmod):
 def test_mod_float_without_fmod_is_rejected(opset):
     model, feeds = make_model("Mod", [rand((3,)), rand((3,))], {"fmod": 0}, opset=opset)
     with pytest.raises(Exception, match="fmod"):
-        run_ours(model, feeds)
+        run_ort(model, feeds)
 
 
 def test_mod_invalid_fmod():
     model, feeds = make_model("Mod", [rand((3,), np.int32), rand((3,), np.int32)], {"fmod": 2})
     with pytest.raises(Exception, match="fmod"):
-        run_ours(model, feeds)
+        run_ort(model, feeds)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, "bfloat16"])
@@ -142,7 +140,7 @@ def test_mod_opset28_floats(dtype, fmod):
                  np.float32)
     model, feeds = make_model("Mod", [a.astype(dtype), b.astype(dtype)], {"fmod": fmod},
                               opset=28)
-    (got,) = run_ours(model, feeds)
+    (got,) = run_ort(model, feeds)
     assert got.dtype == np.dtype(dtype)
     with np.errstate(invalid="ignore", divide="ignore"):
         want = (np.fmod if fmod else np.remainder)(a.astype(np.float64), b.astype(np.float64))
@@ -297,7 +295,7 @@ def test_prelu_types(dtype):
 def test_prelu_legacy_per_channel_slope(x_shape, slope_shape, opset):
     x, slope = rand(x_shape), rand(slope_shape)
     model, feeds = make_model("PRelu", [x, slope], opset=opset)
-    (got,) = run_ours(model, feeds)
+    (got,) = run_ort(model, feeds)
     if len(slope_shape) == 1 and len(x_shape) >= 2 and slope_shape[0] == x_shape[1]:
         slope = slope.reshape((-1,) + (1,) * (len(x_shape) - 2))
     np.testing.assert_allclose(got, np.where(x < 0, x * slope, x), rtol=1e-6)
@@ -306,7 +304,7 @@ def test_prelu_legacy_per_channel_slope(x_shape, slope_shape, opset):
 def test_prelu_legacy_bad_slope():
     model, feeds = make_model("PRelu", [rand((2, 3, 4)), rand((5,))], opset=6)
     with pytest.raises(Exception):
-        run_ours(model, feeds)
+        run_ort(model, feeds)
 
 
 # ---- Shrink ------------------------------------------------------------------------------

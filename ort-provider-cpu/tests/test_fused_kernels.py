@@ -7,11 +7,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import onnxruntime
 import pytest
-from onnx import helper, numpy_helper
 
-import ort
+from ort.testing import assert_outputs_match, node_model, run_onnxruntime, run_ort
 
 RNG = np.random.default_rng(11)
 MS = "com.microsoft"
@@ -23,57 +21,20 @@ def rand(shape, dtype=np.float32, low=-2.0, high=2.0):
 
 
 def make_model(op, inputs, attrs=None, outputs=1, domain=MS, const=(), opset=17):
-    """One-node model of ``domain:op``; ``inputs`` are arrays (None: omitted, indices in
-    ``const`` become initializers); ``outputs`` is a count or a list of requested flags."""
-    wanted = [True] * outputs if isinstance(outputs, int) else list(outputs)
-    inputs = list(inputs)
-    while inputs and inputs[-1] is None:  # onnxruntime crashes on trailing omitted inputs
-        inputs.pop()
-    names, graph_inputs, inits, feeds = [], [], [], {}
-    for i, value in enumerate(inputs):
-        if value is None:
-            names.append("")
-            continue
-        name = f"in{i}"
-        names.append(name)
-        if i in const:
-            inits.append(numpy_helper.from_array(value, name))
-        else:
-            elem = helper.np_dtype_to_tensor_dtype(value.dtype)
-            graph_inputs.append(helper.make_tensor_value_info(name, elem, value.shape))
-            feeds[name] = value
-    out_names = [f"out{i}" if want else "" for i, want in enumerate(wanted)]
-    node = helper.make_node(op, names, out_names, domain=domain, **(attrs or {}))
-    elem = helper.np_dtype_to_tensor_dtype(inputs[0].dtype)
-    graph = helper.make_graph(
-        [node], "g", graph_inputs,
-        [helper.make_tensor_value_info(o, elem, None) for o in out_names if o], inits)
-    opsets = [helper.make_opsetid("", opset), helper.make_opsetid(MS, 1)]
-    return helper.make_model(graph, opset_imports=opsets, ir_version=9), feeds
-
-
-def run_ours(model, feeds):
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, feeds)
-
-
-def run_onnxruntime(model, feeds):
-    sess = onnxruntime.InferenceSession(model.SerializeToString(),
-                                        providers=["CPUExecutionProvider"])
-    return sess.run(None, feeds)
+    """One-node model of ``domain:op`` (:func:`ort.testing.node_model`, IR 9) and its feeds;
+    ``outputs`` is a count or a list of requested flags, each typed like the first input."""
+    count = outputs if isinstance(outputs, int) else len(outputs)
+    return node_model(op, inputs, attrs, outputs=outputs, domain=domain, opset=opset,
+                      constants=const, output_types=[inputs[0].dtype] * count, ir_version=9)
 
 
 def check(op, inputs, attrs=None, outputs=1, rtol=1e-5, atol=1e-5, const=(), expected=None):
     """Ours vs onnxruntime (or ``expected``) on a one-node model: dtype, shape, values."""
     model, feeds = make_model(op, inputs, attrs, outputs, const=const)
     want = expected if expected is not None else run_onnxruntime(model, feeds)
-    got = run_ours(model, feeds)
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        w = np.asarray(w)
-        assert g.dtype == w.dtype and g.shape == w.shape, (g.dtype, w.dtype, g.shape, w.shape)
-        np.testing.assert_allclose(g.astype(np.float64), w.astype(np.float64), rtol=rtol,
-                                   atol=atol)
+    got = run_ort(model, feeds)
+    assert all(isinstance(g, np.ndarray) for g in got), [type(g) for g in got]
+    assert_outputs_match(got, [np.asarray(w) for w in want], rtol, atol)
     return got
 
 
@@ -148,14 +109,14 @@ def test_fused_conv_rejects_unknown_activation():
     model, feeds = make_model("FusedConv", [rand((1, 1, 3, 3)), rand((1, 1, 2, 2))],
                               {"activation": "Softmax"})
     with pytest.raises(Exception, match="activation"):
-        run_ours(model, feeds)
+        run_ort(model, feeds)
 
 
 def test_fused_conv_rejects_wrong_parameter_count():
     model, feeds = make_model("FusedConv", [rand((1, 1, 3, 3)), rand((1, 1, 2, 2))],
                               {"activation": "Clip", "activation_params": [0.0]})
     with pytest.raises(Exception, match="activation_params"):
-        run_ours(model, feeds)
+        run_ort(model, feeds)
 
 
 # ------------------------------------------------------------------------------------------
@@ -221,7 +182,7 @@ def test_gelu_float32_accuracy():
     with np.errstate(invalid="ignore"):
         want = 0.5 * wide * (1 + np.vectorize(math.erf)(wide / math.sqrt(2)))
     model, feeds = make_model("Gelu", [x])
-    (got,) = run_ours(model, feeds)
+    (got,) = run_ort(model, feeds)
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-6, equal_nan=True)
 
@@ -291,7 +252,7 @@ def test_skip_layer_normalization_rejects_wrong_gamma():
     model, feeds = make_model("SkipLayerNormalization", [rand((2, 3, 8)), rand((2, 3, 8)),
                                                          rand((4,))])
     with pytest.raises(Exception, match="gamma"):
-        run_ours(model, feeds)
+        run_ort(model, feeds)
 
 
 # ------------------------------------------------------------------------------------------
@@ -364,4 +325,4 @@ def test_attention_requires_num_heads():
     x, w, b = _qkv()
     model, feeds = make_model("Attention", [x, w, b])
     with pytest.raises(Exception, match="num_heads"):
-        run_ours(model, feeds)
+        run_ort(model, feeds)

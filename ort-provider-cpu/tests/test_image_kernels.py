@@ -11,20 +11,20 @@ import sys
 import ml_dtypes
 import numpy as np
 import pytest
-from single_node import check, make_model, rand, run_onnxruntime, run_ours
+from single_node import check, make_model, rand
 
 import ort
 from ort.errors import OrtError
+from ort.testing import assert_outputs_match, run_onnxruntime, run_ort
 
 
 def check_like_older(op, inputs, attrs, opset, older, rtol=1e-5, atol=1e-6):
     """Compare ours at ``opset`` with onnxruntime at the ``older`` opset of the same
     semantics (for versions onnxruntime lacks and the reference evaluator gets wrong)."""
-    got = run_ours(*make_model(op, inputs, attrs, opset))
+    got = run_ort(*make_model(op, inputs, attrs, opset))
     want = run_onnxruntime(*make_model(op, inputs, attrs, older))
-    for g, w in zip(got, want):
-        assert g.dtype == w.dtype and g.shape == w.shape
-        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
+    assert all(isinstance(g, np.ndarray) for g in got), [type(g) for g in got]
+    assert_outputs_match(got, want, rtol, atol)
 
 
 # --------------------------------------------------------------------------------------------
@@ -148,7 +148,7 @@ def test_resize_integers_round(dtype):
     """Integer inputs are interpolated in floating point, rounded half to even and saturated
     (as the reference does; onnxruntime truncates)."""
     x = np.array([[[[0, 100], [3, 127]]]], dtype)
-    got = run_ours(*make_model("Resize", [x, None, np.array([1, 1, 1, 3], np.float32)],
+    got = run_ort(*make_model("Resize", [x, None, np.array([1, 1, 1, 3], np.float32)],
                                {"mode": "linear"}, opset=19))[0]
     want = np.array([[[[0, 0, 33, 67, 100, 100], [3, 3, 44, 86, 127, 127]]]], dtype)
     assert got.dtype == dtype
@@ -185,7 +185,7 @@ def test_resize_scales_and_sizes_error():
     model, feeds = make_model("Resize", [X4, None, UP, np.array([1, 1, 2, 2], np.int64)],
                               {}, opset=19)
     with pytest.raises(OrtError, match="exactly one of scales and sizes"):
-        run_ours(model, feeds)
+        run_ort(model, feeds)
 
 
 # --------------------------------------------------------------------------------------------
@@ -208,11 +208,11 @@ def test_upsample(opset, mode, scales):
 def test_upsample_v1_and_v10():
     """Upsample 1 (height_scale/width_scale, 'bilinear') and the deprecated 10."""
     x = np.array([[[[1, 2], [3, 4]]]], np.float32)
-    got = run_ours(*make_model("Upsample", [x], {"mode": "bilinear", "height_scale": 2.0,
+    got = run_ort(*make_model("Upsample", [x], {"mode": "bilinear", "height_scale": 2.0,
                                                   "width_scale": 2.0}, opset=1))[0]
     want = [[1, 1.5, 2, 2], [2, 2.5, 3, 3], [3, 3.5, 4, 4], [3, 3.5, 4, 4]]
     np.testing.assert_allclose(got[0, 0], want)
-    got = run_ours(*make_model("Upsample", [x, np.array([1, 1, 2, 3], np.float32)],
+    got = run_ort(*make_model("Upsample", [x, np.array([1, 1, 2, 3], np.float32)],
                                {"mode": "nearest"}, opset=10))[0]
     np.testing.assert_array_equal(got, np.repeat(np.repeat(x, 2, axis=2), 3, axis=3))
 
@@ -222,7 +222,7 @@ def test_upsample_rejects_downsampling():
     model, feeds = make_model("Upsample", [X4, np.array([1, 1, 0.5, 1], np.float32)], {},
                               opset=9)
     with pytest.raises(OrtError, match=">= 1"):
-        run_ours(model, feeds)
+        run_ort(model, feeds)
 
 
 # --------------------------------------------------------------------------------------------
@@ -290,7 +290,7 @@ def test_affine_grid_float64_and_size_one():
     theta = rand((1, 2, 3), np.float64)
     check("AffineGrid", [theta, np.array([1, 1, 3, 4], np.int64)], {}, opset=20)
     identity = np.array([[[1, 0, 0], [0, 1, 0]]], np.float32)
-    got = run_ours(*make_model("AffineGrid", [identity, np.array([1, 1, 1, 2], np.int64)],
+    got = run_ort(*make_model("AffineGrid", [identity, np.array([1, 1, 1, 2], np.int64)],
                                {"align_corners": 1}, opset=20))[0]
     np.testing.assert_allclose(got, [[[[-1, 0], [1, 0]]]])
 
@@ -334,7 +334,7 @@ def test_roi_align_no_rois_and_bad_batch():
     check("RoiAlign", [ROI_X, np.zeros((0, 4), np.float32), np.zeros(0, np.int64)], {}, 16)
     model, feeds = make_model("RoiAlign", [ROI_X, ROIS[:1], np.array([2], np.int64)], {}, 16)
     with pytest.raises(OrtError, match="batch_indices"):
-        run_ours(model, feeds)
+        run_ort(model, feeds)
 
 
 @pytest.mark.parametrize("pooled", [(2, 2), (3, 4)])
@@ -401,16 +401,16 @@ def test_max_unpool(opset):
     x = rand((2, 3, 5, 6))
     pool_model, feeds = make_model("MaxPool", [x], {"kernel_shape": [2, 2], "strides": [2, 2]},
                                    opset=12, n_outputs=2)
-    values, indices = run_ours(pool_model, feeds)
+    values, indices = run_ort(pool_model, feeds)
     attrs = {"kernel_shape": [2, 2], "strides": [2, 2]}
     oracle = "ort" if opset < 22 else "ref"
     check("MaxUnpool", [values, indices, np.array(x.shape, np.int64)], attrs, opset=opset,
           oracle="ort")
-    got = run_ours(*make_model("MaxUnpool", [values, indices, np.array(x.shape, np.int64)],
+    got = run_ort(*make_model("MaxUnpool", [values, indices, np.array(x.shape, np.int64)],
                                attrs, opset=opset))[0]
     np.testing.assert_array_equal(got != 0, x == got)  # kept values sit where they came from
     x4 = rand((2, 3, 4, 6))
-    values, indices = run_ours(*make_model("MaxPool", [x4], {"kernel_shape": [2, 2],
+    values, indices = run_ort(*make_model("MaxPool", [x4], {"kernel_shape": [2, 2],
                                                              "strides": [2, 2]}, 12,
                                            n_outputs=2))
     check("MaxUnpool", [values, indices], attrs, opset=opset, oracle=oracle)
@@ -422,7 +422,7 @@ def test_max_unpool_pads_and_errors():
     check("MaxUnpool", [x, idx], {"kernel_shape": [3], "strides": [2], "pads": [1, 1]}, 11)
     model, feeds = make_model("MaxUnpool", [x, idx + 10], {"kernel_shape": [2]}, 11)
     with pytest.raises(OrtError, match="out of range"):
-        run_ours(model, feeds)
+        run_ort(model, feeds)
 
 
 @pytest.mark.parametrize("attrs", [
@@ -494,9 +494,9 @@ def test_deform_conv_zero_offsets_is_conv(x_shape, w_shape, attrs, out):
     x, w = rand(x_shape), rand(w_shape)
     taps, nd = int(np.prod(w_shape[2:])), len(out)
     offset = np.zeros((x_shape[0], taps * nd) + out, np.float32)
-    got = run_ours(*make_model("DeformConv", [x, w, offset], attrs, opset=19))[0]
-    np.testing.assert_allclose(got, run_onnxruntime(*make_model("Conv", [x, w], attrs, 11))[0],
-                               rtol=1e-5, atol=1e-5)
+    got = run_ort(*make_model("DeformConv", [x, w, offset], attrs, opset=19))
+    assert_outputs_match(got, run_onnxruntime(*make_model("Conv", [x, w], attrs, 11)),
+                         rtol=1e-5, atol=1e-5)
 
 
 # --------------------------------------------------------------------------------------------
@@ -533,7 +533,7 @@ def test_lp_pool(opset, attrs, p):
 def test_lp_pool_v1_and_1d():
     """LpPool-1 (float p) and a 1-D pooling."""
     x = rand((1, 2, 6))
-    got = run_ours(*make_model("LpPool", [x], {"p": 3.0, "kernel_shape": [2]}, opset=1))[0]
+    got = run_ort(*make_model("LpPool", [x], {"p": 3.0, "kernel_shape": [2]}, opset=1))[0]
     want = (np.abs(x[..., :-1]) ** 3 + np.abs(x[..., 1:]) ** 3) ** (1 / 3)
     np.testing.assert_allclose(got, want, rtol=1e-5)
     check("LpPool", [rand((2, 3, 9))], {"kernel_shape": [4], "strides": [2]}, opset=11)
@@ -553,7 +553,7 @@ def test_global_lp_pool(opset, p, shape):
 def test_global_lp_pool_v1():
     """GlobalLpPool-1 (float p)."""
     x = rand((2, 3, 4))
-    got = run_ours(*make_model("GlobalLpPool", [x], {"p": 2.0}, opset=1))[0]
+    got = run_ort(*make_model("GlobalLpPool", [x], {"p": 2.0}, opset=1))[0]
     np.testing.assert_allclose(got, np.sqrt((x * x).sum(axis=2, keepdims=True)), rtol=1e-5)
 
 
@@ -603,7 +603,7 @@ def test_center_crop_pad(shape, axes, dtype):
 def test_center_crop_pad_strings():
     """Strings are padded with empty strings."""
     x = np.array([["a", "b"], ["c", "d"]], dtype=object)
-    got = run_ours(*make_model("CenterCropPad", [x, np.array([2, 4], np.int64)], {}, 18))[0]
+    got = run_ort(*make_model("CenterCropPad", [x, np.array([2, 4], np.int64)], {}, 18))[0]
     assert got.tolist() == [["", "a", "b", ""], ["", "c", "d", ""]]
 
 
@@ -631,7 +631,7 @@ def test_image_decoder_lossless(fmt, pixel_format):
     pytest.importorskip("PIL")
     from PIL import Image
 
-    got = run_ours(*make_model("ImageDecoder", [_encode(IMAGE, fmt)],
+    got = run_ort(*make_model("ImageDecoder", [_encode(IMAGE, fmt)],
                                {"pixel_format": pixel_format}, opset=20))[0]
     if pixel_format == "RGB":
         want = IMAGE
@@ -647,10 +647,10 @@ def test_image_decoder_grayscale_source_and_corrupt_stream():
     """A grayscale image decodes to 3 equal channels as RGB; garbage gives an empty image."""
     pytest.importorskip("PIL")
     gray = IMAGE[:, :, 0]
-    got = run_ours(*make_model("ImageDecoder", [_encode(gray, "PNG")], {}, opset=20))[0]
+    got = run_ort(*make_model("ImageDecoder", [_encode(gray, "PNG")], {}, opset=20))[0]
     np.testing.assert_array_equal(got, np.repeat(gray[:, :, None], 3, axis=2))
     junk = np.frombuffer(b"not an image at all", dtype=np.uint8)
-    got = run_ours(*make_model("ImageDecoder", [junk], {"pixel_format": "Grayscale"}, 20))[0]
+    got = run_ort(*make_model("ImageDecoder", [junk], {"pixel_format": "Grayscale"}, 20))[0]
     assert got.shape == (0, 0, 1) and got.dtype == np.uint8
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from single_node import check, make_model, rand, run_ours
+from single_node import check, make_model, rand
 
 import ort
+from ort.testing import run_ort
 
 RNG = np.random.default_rng(3)
 SHAPES = [(4, 5), (3, 5, 6), (2, 4, 3, 2), (2, 3, 2, 2, 2)]
@@ -18,7 +19,7 @@ def expect_error(op, inputs, attrs, opset, match):
     """Session creation (ValueError) or the run (ort.OrtError) fails with ``match``."""
     model, feeds = make_model(op, inputs, attrs, opset)
     with pytest.raises((ValueError, ort.OrtError), match=match):
-        run_ours(model, feeds)
+        run_ort(model, feeds)
 
 
 def labels_for(shape, ignore_index=None, classes=None):
@@ -96,7 +97,7 @@ def test_loss_large_logits_are_finite():
     scores = np.array([[1000.0, 0.0, -1000.0], [5.0, 5.0, 5.0]], np.float32)
     model, feeds = make_model("SoftmaxCrossEntropyLoss", [scores, np.array([2, 0])],
                               {"reduction": "none"}, 13, 2)
-    loss, log_prob = run_ours(model, feeds)
+    loss, log_prob = run_ort(model, feeds)
     np.testing.assert_allclose(loss, [2000.0, np.log(3.0)], rtol=1e-6)
     assert np.isfinite(log_prob).all()
 
@@ -106,7 +107,7 @@ def test_loss_empty_batch_none():
     model, feeds = make_model("NegativeLogLikelihoodLoss",
                               [np.zeros((0, 3), np.float32), np.zeros((0,), np.int64)],
                               {"reduction": "none"}, 22)
-    assert run_ours(model, feeds)[0].shape == (0,)
+    assert run_ort(model, feeds)[0].shape == (0,)
 
 
 @pytest.mark.parametrize("op", ["NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss"])

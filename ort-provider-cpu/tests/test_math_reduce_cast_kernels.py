@@ -3,11 +3,11 @@ compared with onnxruntime on single-node models."""
 
 import numpy as np
 import onnx
-import onnxruntime
 import pytest
 from onnx import helper
+from single_node import check, make_model, rand
 
-from single_node import check, make_model, rand, run_onnxruntime, run_ours
+from ort.testing import assert_outputs_match, make_model as graph_model, run_onnxruntime, run_ort
 
 
 # ---- MatMul, Gemm, MatMulInteger, Einsum -------------------------------------------------
@@ -56,11 +56,10 @@ def test_matmul_with_transposed_constant(level, rows):
     w = rand((12, 16))
     nodes = [helper.make_node("Transpose", ["w"], ["wt"]),
              helper.make_node("MatMul", ["x", "wt"], ["y"])]
-    graph = helper.make_graph(
-        nodes, "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 16])],
-        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
-        [onnx.numpy_helper.from_array(w, "w")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    model = graph_model(nodes,
+                        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 16])],
+                        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+                        [onnx.numpy_helper.from_array(w, "w")], opset=13, ir_version=8)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel(level)
     sess = ort.InferenceSession(model.SerializeToString(), options,
@@ -96,7 +95,7 @@ def test_gemm_old_opsets(opset):
 def test_gemm_legacy_broadcast():
     a, b, c = rand((3, 4)), rand((4, 5)), rand((5,))
     model, feeds = make_model("Gemm", [a, b, c], {"broadcast": 1, "beta": 2.0}, opset=6)
-    (got,) = run_ours(model, feeds)
+    (got,) = run_ort(model, feeds)
     np.testing.assert_allclose(got, a @ b + 2 * c, rtol=1e-5)
 
 
@@ -154,7 +153,7 @@ def test_det_types(dtype):
     dtype = ml_dtypes.bfloat16 if dtype == "bfloat16" else dtype
     x = rand((2, 3, 3)).astype(dtype)
     model, feeds = make_model("Det", [x], opset=22)
-    (got,) = run_ours(model, feeds)
+    (got,) = run_ort(model, feeds)
     assert got.dtype == np.dtype(dtype) and got.shape == (2,)
     want = np.linalg.det(x.astype(np.float64))
     np.testing.assert_allclose(got.astype(np.float64), want, rtol=2e-2, atol=2e-2)
@@ -163,7 +162,7 @@ def test_det_types(dtype):
 def test_det_not_square():
     model, feeds = make_model("Det", [rand((2, 3, 4))], opset=22)
     with pytest.raises(Exception):
-        run_ours(model, feeds)
+        run_ort(model, feeds)
 
 
 # ---- CumSum, CumProd, Hardmax ------------------------------------------------------------
@@ -297,7 +296,7 @@ def test_cast_opsets(opset):
 def test_cast_v1_string_to():
     x = rand((4,), np.float32, -10, 10)
     model, feeds = make_model("Cast", [x], {"to": "INT32"}, opset=1)
-    (got,) = run_ours(model, feeds)
+    (got,) = run_ort(model, feeds)
     assert got.dtype == np.int32
     assert got.tolist() == x.astype(np.int32).tolist()
 
@@ -336,15 +335,13 @@ def check_cast_roundtrip(x, to, saturate=1):
     nodes = [helper.make_node("Cast", ["x"], ["narrow"], to=to, saturate=saturate),
              helper.make_node("Cast", ["narrow"], ["y"], to=onnx.TensorProto.FLOAT)]
     elem = onnx.helper.np_dtype_to_tensor_dtype(x.dtype)
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", elem, x.shape)],
-                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT,
-                                                             x.shape)])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)],
-                              ir_version=10)
-    (want,) = run_onnxruntime(model, {"x": x})
-    (got,) = run_ours(model, {"x": x})
-    assert got.dtype == np.float32
-    np.testing.assert_array_equal(got, want)
+    model = graph_model(nodes, [helper.make_tensor_value_info("x", elem, x.shape)],
+                        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, x.shape)],
+                        opset=21, ir_version=10)
+    want = run_onnxruntime(model, {"x": x})
+    got = run_ort(model, {"x": x})
+    assert got[0].dtype == np.float32
+    assert_outputs_match(got, want, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("to", FLOAT8)
@@ -366,7 +363,7 @@ def test_cast_float8_dtype():
 
     for to in FLOAT8 + [onnx.TensorProto.BFLOAT16]:
         model, feeds = make_model("Cast", [rand((5,))], {"to": to})
-        (got,) = run_ours(model, feeds)
+        (got,) = run_ort(model, feeds)
         assert got.dtype == np_dtype_of(to)
 
 
@@ -394,7 +391,7 @@ def test_cast_e8m0(round_mode, saturate, src):
     model, feeds = make_model("Cast", [x], {"to": onnx.TensorProto.FLOAT8E8M0,
                                             "saturate": saturate, "round_mode": round_mode},
                               opset=25)
-    (got,) = run_ours(model, feeds)
+    (got,) = run_ort(model, feeds)
     assert got.dtype == np.dtype("float8_e8m0fnu")
     expected = _e8m0_reference(x.astype(np.float32), saturate, round_mode)
     np.testing.assert_array_equal(got.view(np.uint8), expected)
@@ -406,7 +403,7 @@ def test_cast_e8m0_round_trip_and_castlike():
     x = np.array([0.25, 1.0, 3.0, 1024.0], np.float32)
     like = np.zeros((1,), ml_dtypes.float8_e8m0fnu)
     model, feeds = make_model("CastLike", [x, like], {"round_mode": "down"}, opset=25)
-    (got,) = run_ours(model, feeds)
+    (got,) = run_ort(model, feeds)
     np.testing.assert_array_equal(got.astype(np.float32), [0.25, 1.0, 2.0, 1024.0])
     check("Cast", [got], {"to": onnx.TensorProto.FLOAT}, opset=25, oracle="ref")
 
@@ -415,7 +412,7 @@ def test_cast_invalid_round_mode():
     model, feeds = make_model("Cast", [rand((3,))], {"to": onnx.TensorProto.FLOAT8E8M0,
                                                      "round_mode": "sideways"}, opset=25)
     with pytest.raises(Exception, match="round_mode"):
-        run_ours(model, feeds)
+        run_ort(model, feeds)
 
 
 @pytest.mark.parametrize("opset", [15, 19, 21])

@@ -11,9 +11,10 @@ import numpy as np
 import onnxruntime
 import pytest
 from onnx import TensorProto, helper
-from onnx.reference import ReferenceEvaluator
 
 import ort
+from ort.testing import (assert_outputs_match, expected_outputs, make_model, run_ort,
+                         run_reference, tensor_type_of)
 from ort_provider_cpu.kernels import ml_forest
 
 MODES = ["BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ"]
@@ -21,58 +22,34 @@ TRANSFORMS = ["NONE", "LOGISTIC", "SOFTMAX", "SOFTMAX_ZERO", "PROBIT"]
 
 
 def ml_model(op, attrs, x_dtypes, n_outputs=1, opset=3):
-    """A one-node ai.onnx.ml model with inputs X0.. (of ``x_dtypes``, one dtype or a list)
-    and outputs Y0.."""
+    """A one-node ai.onnx.ml model (:func:`ort.testing.make_model`) with inputs X0.. (of
+    ``x_dtypes``, one dtype or a list; shapes left open) and outputs Y0.."""
     if not isinstance(x_dtypes, (list, tuple)):
         x_dtypes = [x_dtypes]
     names = [f"X{i}" for i in range(len(x_dtypes))]
     node = helper.make_node(op, names, [f"Y{i}" for i in range(n_outputs)], domain="ai.onnx.ml",
                             **attrs)
-    elems = [TensorProto.STRING if np.dtype(d) == object
-             else helper.np_dtype_to_tensor_dtype(np.dtype(d)) for d in x_dtypes]
-    graph = helper.make_graph(
-        [node], "g", [helper.make_tensor_value_info(n, e, None) for n, e in zip(names, elems)],
-        [helper.make_empty_tensor_value_info(f"Y{i}") for i in range(n_outputs)])
-    return helper.make_model(graph, ir_version=10, opset_imports=[
-        helper.make_opsetid("", 21), helper.make_opsetid("ai.onnx.ml", opset)])
-
-
-def run_ours(model, feeds):
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, feeds)
-
-
-def run_oracle(model, feeds):
-    """onnxruntime, or the reference evaluator where onnxruntime has no kernel."""
-    try:
-        sess = onnxruntime.InferenceSession(model.SerializeToString(),
-                                            providers=["CPUExecutionProvider"])
-    except onnxruntime.capi.onnxruntime_pybind11_state.NotImplemented:
-        return [np.asarray(v) for v in ReferenceEvaluator(model).run(None, feeds)]
-    return sess.run(None, feeds)
+    return make_model(
+        [node], [helper.make_tensor_value_info(n, tensor_type_of(d), None)
+                 for n, d in zip(names, x_dtypes)],
+        [helper.make_empty_tensor_value_info(f"Y{i}") for i in range(n_outputs)],
+        opset=21, opsets={"ai.onnx.ml": opset}, ir_version=10)
 
 
 def assert_same(actual, expected, rtol=1e-4, atol=1e-5):
-    assert len(actual) == len(expected)
-    for got, want in zip(actual, expected):
-        want = np.asarray(want)
-        assert isinstance(got, np.ndarray)
-        assert got.shape == want.shape, (got.shape, want.shape)
-        assert got.dtype == want.dtype, (got.dtype, want.dtype)
-        if got.dtype == object or got.dtype.kind in "iub":
-            assert got.tolist() == want.tolist()
-        else:
-            np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, equal_nan=True)
+    """Every output a tensor matching the expected one (:func:`ort.testing.assert_outputs_match`,
+    each expected value taken as an array)."""
+    assert all(isinstance(got, np.ndarray) for got in actual), [type(got) for got in actual]
+    assert_outputs_match(actual, [np.asarray(want) for want in expected], rtol, atol)
 
 
 def check(op, attrs, *xs, n_outputs=1, opset=1, rtol=1e-4, atol=1e-5, oracle="ort"):
+    """Ours vs onnxruntime (the reference evaluator where it has no kernel) or, with
+    ``oracle="ref"``, the reference evaluator."""
     model = ml_model(op, attrs, [x.dtype for x in xs], n_outputs, opset)
     feeds = {f"X{i}": x for i, x in enumerate(xs)}
-    actual = run_ours(model, feeds)
-    if oracle == "ort":
-        expected = run_oracle(model, feeds)
-    else:
-        expected = [np.asarray(v) for v in ReferenceEvaluator(model).run(None, feeds)]
+    actual = run_ort(model, feeds)
+    expected = expected_outputs(model, feeds, "onnxruntime" if oracle == "ort" else "reference")
     assert_same(actual, expected, rtol, atol)
     return actual
 
@@ -260,12 +237,13 @@ def test_tree_ensemble_5_random(seed):
         x = random_input(rng, n_features, dtype)
         x[rng.random(x.shape) < 0.3] = rng.integers(0, 5)  # hit set members
         transform = int(rng.integers(0, 5))
-        ours = run_ours(ml_model("TreeEnsemble", dict(attrs, post_transform=transform), dtype,
+        ours = run_ort(ml_model("TreeEnsemble", dict(attrs, post_transform=transform), dtype,
                                  opset=5), {"X0": x})
         # onnxruntime numbers post_transform 1 LOGISTIC and 2 SOFTMAX (the spec: the reverse)
         theirs_id = {1: 2, 2: 1}.get(transform, transform)
-        expected = run_oracle(ml_model("TreeEnsemble", dict(attrs, post_transform=theirs_id),
-                                       dtype, opset=5), {"X0": x})
+        expected = expected_outputs(ml_model("TreeEnsemble",
+                                             dict(attrs, post_transform=theirs_id), dtype,
+                                             opset=5), {"X0": x})
         assert_same(ours, expected)
 
 
@@ -282,10 +260,10 @@ def test_tree_ensemble_5_spec_semantics():
         leaf_weights=helper.make_tensor("w", TensorProto.FLOAT, [2], [1.0, 2.0]))
     x = np.array([[-1.5], [-1], [2], [2.5], [0]], np.float32)
     model = ml_model("TreeEnsemble", attrs, np.float32, opset=5)
-    expected = ReferenceEvaluator(model).run(None, {"X0": x})
-    assert_same(run_ours(model, {"X0": x}), expected)
+    expected = run_reference(model, {"X0": x})
+    assert_same(run_ort(model, {"X0": x}), expected)
     model = ml_model("TreeEnsemble", dict(attrs, post_transform=1), np.float32, opset=5)
-    got = run_ours(model, {"X0": x})[0]
+    got = run_ort(model, {"X0": x})[0]
     np.testing.assert_allclose(got.sum(axis=1), 1.0, rtol=1e-6)  # softmax rows
 
 
@@ -366,7 +344,7 @@ def test_tree_classifier_single_base_value():
     three = dict(base, classlabels_int64s=[1, 2, 3], class_treeids=[0, 0], class_nodeids=[1, 2],
                  class_ids=[0, 1], class_weights=[1.0, 2.0])
     with pytest.raises(Exception, match="base_values"):
-        run_ours(ml_model("TreeEnsembleClassifier", three, np.float32, 2), {"X0": x})
+        run_ort(ml_model("TreeEnsembleClassifier", three, np.float32, 2), {"X0": x})
 
 
 def _single_thread_oracle(model, feeds):
@@ -391,7 +369,7 @@ def test_tree_scores_bit_for_bit(classes, transform):
                  classlabels_int64s=list(range(classes)), post_transform=transform)
     model = ml_model("TreeEnsembleClassifier", attrs, np.float32, 2)
     feeds = {"X0": rng.normal(size=(64, 4)).astype(np.float32)}
-    (label, z), (want_label, want_z) = run_ours(model, feeds), _single_thread_oracle(model, feeds)
+    (label, z), (want_label, want_z) = run_ort(model, feeds), _single_thread_oracle(model, feeds)
     np.testing.assert_array_equal(label, want_label)
     if transform.startswith("SOFTMAX"):
         np.testing.assert_array_max_ulp(z, want_z, maxulp=1)
@@ -409,8 +387,8 @@ def test_svm_rbf_kernel_bit_for_bit():
                  rho=[0.0])
     model = ml_model("SVMRegressor", attrs, np.float32)
     feeds = {"X0": rng.normal(size=(200, 9)).astype(np.float32)}
-    np.testing.assert_array_equal(run_ours(model, feeds)[0],
-                                  _single_thread_oracle(model, feeds)[0])
+    assert_outputs_match(run_ort(model, feeds), _single_thread_oracle(model, feeds), rtol=0,
+                         atol=0)
 
 
 def test_svr_sums_in_float64():
@@ -424,7 +402,7 @@ def test_svr_sums_in_float64():
                  support_vectors=[float(v) for v in vectors.reshape(-1)],
                  coefficients=[float(v) for v in coefficients], rho=[0.25])
     x = rng.normal(size=(20, 3)).astype(np.float32)
-    got = run_ours(ml_model("SVMRegressor", attrs, np.float32), {"X0": x})[0][:, 0]
+    got = run_ort(ml_model("SVMRegressor", attrs, np.float32), {"X0": x})[0][:, 0]
     squares = (x[:, None, :] - vectors[None]) ** 2
     summed = squares[..., 0] + squares[..., 1] + squares[..., 2]  # float32, in order
     kernel = np.exp((-np.float32(0.5) * summed).astype(np.float64)).astype(np.float32)
@@ -485,7 +463,7 @@ def test_tree_invalid_attributes(attrs, message):
                 target_weights=[1.0, 2.0])
     model = ml_model("TreeEnsembleRegressor", dict(base, **attrs), np.float32)
     with pytest.raises(Exception, match=message):
-        run_ours(model, {"X0": np.zeros((1, 1), np.float32)})
+        run_ort(model, {"X0": np.zeros((1, 1), np.float32)})
 
 
 def test_tree_cycle_and_missing_feature():
@@ -494,11 +472,11 @@ def test_tree_cycle_and_missing_feature():
                  nodes_truenodeids=[1, 0, 0], nodes_falsenodeids=[2, 2, 0], n_targets=1,
                  target_treeids=[0], target_nodeids=[2], target_ids=[0], target_weights=[1.0])
     with pytest.raises(Exception, match="cycle"):
-        run_ours(ml_model("TreeEnsembleRegressor", attrs, np.float32),
+        run_ort(ml_model("TreeEnsembleRegressor", attrs, np.float32),
                  {"X0": np.zeros((1, 4), np.float32)})
     attrs["nodes_truenodeids"] = [1, 2, 0]
     with pytest.raises(Exception, match="feature 3"):
-        run_ours(ml_model("TreeEnsembleRegressor", attrs, np.float32),
+        run_ort(ml_model("TreeEnsembleRegressor", attrs, np.float32),
                  {"X0": np.zeros((1, 2), np.float32)})
 
 
@@ -601,10 +579,10 @@ def test_linear_models_random(seed):
 def test_linear_classifier_errors():
     x = np.zeros((1, 2), np.float32)
     with pytest.raises(Exception, match="intercepts"):
-        run_ours(ml_model("LinearClassifier", dict(coefficients=[1.0, 2.0]), np.float32, 2,
+        run_ort(ml_model("LinearClassifier", dict(coefficients=[1.0, 2.0]), np.float32, 2,
                           opset=1), {"X0": x})
     with pytest.raises(Exception, match="exactly 2"):
-        run_ours(ml_model("LinearClassifier", dict(coefficients=[1.0, 2.0], intercepts=[0.0],
+        run_ort(ml_model("LinearClassifier", dict(coefficients=[1.0, 2.0], intercepts=[0.0],
                                                    classlabels_ints=[1, 2, 3]), np.float32, 2,
                           opset=1), {"X0": x})
 
@@ -631,7 +609,7 @@ def test_array_feature_extractor(x, y):
 def test_array_feature_extractor_out_of_range():
     model = ml_model("ArrayFeatureExtractor", {}, [np.float32, np.int64], opset=1)
     with pytest.raises(Exception, match="out of range"):
-        run_ours(model, {"X0": np.zeros((2, 3), np.float32), "X1": np.array([3], np.int64)})
+        run_ort(model, {"X0": np.zeros((2, 3), np.float32), "X1": np.array([3], np.int64)})
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.int32])
@@ -675,7 +653,7 @@ def test_imputer(dtype):
 
 def test_imputer_needs_one_value_list():
     with pytest.raises(Exception, match="exactly one"):
-        run_ours(ml_model("Imputer", {}, np.float32, opset=1), {"X0": np.zeros(2, np.float32)})
+        run_ort(ml_model("Imputer", {}, np.float32, opset=1), {"X0": np.zeros(2, np.float32)})
 
 
 @pytest.mark.parametrize("norm", ["MAX", "L1", "L2"])
@@ -700,7 +678,7 @@ def test_one_hot_encoder(x, attrs):
 def test_one_hot_encoder_unknown_with_zeros_0():
     model = ml_model("OneHotEncoder", dict(cats_int64s=[1, 2], zeros=0), np.int64, opset=1)
     with pytest.raises(Exception, match="unknown category"):
-        run_ours(model, {"X0": np.array([3], np.int64)})
+        run_ort(model, {"X0": np.array([3], np.int64)})
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.int32])
@@ -769,20 +747,20 @@ def test_label_encoder_4_small_ints(key_type, key_dtype, value_type, value_dtype
                  values_tensor=_tensor("v", value_type, [7, 8, 9]))
     x = np.array([[1, 3], [2, 1]], key_dtype)
     model = ml_model("LabelEncoder", attrs, key_dtype, opset=4)
-    got = run_ours(model, {"X0": x})[0]
+    got = run_ort(model, {"X0": x})[0]
     default = -1 if np.dtype(value_dtype).kind == "i" else -0.0
     np.testing.assert_array_equal(got, np.array([[7, default], [8, 7]], value_dtype))
     assert got.dtype == value_dtype
     model = ml_model("LabelEncoder", dict(attrs, default_tensor=_tensor("d", value_type, [-5])),
                      key_dtype, opset=4)
-    assert run_ours(model, {"X0": x})[0].tolist() == [[7, -5], [8, 7]]
+    assert run_ort(model, {"X0": x})[0].tolist() == [[7, -5], [8, 7]]
 
 
 def test_label_encoder_mismatched_lengths():
     model = ml_model("LabelEncoder", dict(keys_int64s=[1, 2], values_int64s=[1]), np.int64,
                      opset=2)
     with pytest.raises(Exception, match="same length"):
-        run_ours(model, {"X0": np.array([1], np.int64)})
+        run_ort(model, {"X0": np.array([1], np.int64)})
 
 
 @pytest.mark.parametrize("op, attrs, n_outputs", [

@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from nn_test_utils import FLOAT_TYPES, check, make_model, rand, run_onnxruntime, run_ours, tolerance
+from nn_test_utils import FLOAT_TYPES, check, make_model, rand, tolerance
 from onnx import helper, numpy_helper
 
+from ort.testing import assert_outputs_match, run_onnxruntime, run_ort, run_reference
+from ort.testing import make_model as graph_model
 from ort_provider_cpu.kernels import conv
 
 # --------------------------------------------------------------------------------------------
@@ -145,8 +147,7 @@ def _dynamic_conv_model() -> onnx.ModelProto:
     ]
     x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 4, "h", "w"])
     y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)
-    graph = helper.make_graph(nodes, "g", [x], [y], initializer=[w1, w2])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    return graph_model(nodes, [x], [y], [w1, w2], opset=17, ir_version=9)
 
 
 def test_conv_buffers_are_reused_across_runs_and_shapes():
@@ -158,9 +159,8 @@ def test_conv_buffers_are_reused_across_runs_and_shapes():
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     for shape in [(1, 4, 9, 10), (1, 4, 10, 9), (1, 4, 9, 10), (2, 4, 7, 8), (1, 4, 10, 9)]:
         x = rand(shape)
-        (got,) = session.run(None, {"x": x})
-        (want,) = run_onnxruntime(model, {"x": x})
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+        assert_outputs_match(session.run(None, {"x": x}), run_onnxruntime(model, {"x": x}),
+                             rtol=1e-4, atol=1e-5)
 
 
 def test_conv_concurrent_runs():
@@ -175,8 +175,7 @@ def test_conv_concurrent_runs():
     want = [run_onnxruntime(model, {"x": x})[0] for x in xs]
     with ThreadPoolExecutor(3) as pool:
         got = list(pool.map(lambda x: session.run(None, {"x": x})[0], xs * 4))
-    for i, g in enumerate(got):
-        np.testing.assert_allclose(g, want[i % len(xs)], rtol=1e-4, atol=1e-5)
+    assert_outputs_match(got, want * 4, rtol=1e-4, atol=1e-5)
 
 
 # --------------------------------------------------------------------------------------------
@@ -306,11 +305,10 @@ def test_pool_same_padding_with_dilations(op, auto_pad):
     attrs = {"kernel_shape": [3, 3], "dilations": [2, 2]}
     if op == "AveragePool":
         attrs["count_include_pad"] = 1
-    model = make_model(op, {"x": x}, {"y": np.float32}, 19, auto_pad=auto_pad, **attrs)
-    explicit = make_model(op, {"x": x}, {"y": np.float32}, 19, pads=[2, 2, 2, 2], **attrs)
-    np.testing.assert_allclose(
-        run_ours(model, {"x": x})[0], run_onnxruntime(explicit, {"x": x})[0], rtol=1e-5, atol=1e-6
-    )
+    model, feeds = make_model(op, {"x": x}, {"y": np.float32}, 19, auto_pad=auto_pad, **attrs)
+    explicit, _ = make_model(op, {"x": x}, {"y": np.float32}, 19, pads=[2, 2, 2, 2], **attrs)
+    assert_outputs_match(run_ort(model, feeds), run_onnxruntime(explicit, feeds),
+                         rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
@@ -335,11 +333,9 @@ def test_average_pool_opset1():
     reference includes the padding, so compare with onnxruntime's AveragePool-7 default."""
     x = rand((2, 3, 7, 8))
     attrs = {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}
-    old = make_model("AveragePool", {"x": x}, {"y": np.float32}, 1, **attrs)
-    new = make_model("AveragePool", {"x": x}, {"y": np.float32}, 7, **attrs)
-    np.testing.assert_allclose(
-        run_ours(old, {"x": x})[0], run_onnxruntime(new, {"x": x})[0], rtol=1e-5, atol=1e-6
-    )
+    old, feeds = make_model("AveragePool", {"x": x}, {"y": np.float32}, 1, **attrs)
+    new, _ = make_model("AveragePool", {"x": x}, {"y": np.float32}, 7, **attrs)
+    assert_outputs_match(run_ort(old, feeds), run_onnxruntime(new, feeds), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("include_pad", [0, 1])
@@ -383,8 +379,7 @@ def test_global_pool_dtypes(op, dtype):
     """Global pooling in float64/float16, checked against numpy (onnxruntime lacks some of
     these types and onnx's reference GlobalMaxPool mishandles non-2-D spatial inputs)."""
     x = rand((2, 3, 4, 5, 3), dtype)
-    model = make_model(op, {"x": x}, {"y": dtype}, 22)
-    (got,) = run_ours(model, {"x": x})
+    (got,) = run_ort(*make_model(op, {"x": x}, {"y": dtype}, 22))
     reduce = np.mean if op == "GlobalAveragePool" else np.max
     want = reduce(x.astype(np.float64), axis=(2, 3, 4), keepdims=True)
     assert got.dtype == dtype and got.shape == (2, 3, 1, 1, 1)
@@ -394,13 +389,11 @@ def test_global_pool_dtypes(op, dtype):
 @pytest.mark.parametrize("dtype", ["bfloat16", np.float16])
 def test_softmax_low_precision_rounds_each_step_like_the_reference(dtype):
     import ml_dtypes
-    from onnx.reference import ReferenceEvaluator
 
     dtype = np.dtype(ml_dtypes.bfloat16 if dtype == "bfloat16" else dtype)
     x = (rand((4, 33)) * 8).astype(dtype)
-    model = make_model("Softmax", {"x": x}, {"y": dtype}, opset=13, axis=-1)
-    feeds = {"x": x}
-    (got,) = run_ours(model, feeds)
-    (want,) = ReferenceEvaluator(model).run(None, feeds)
+    model, feeds = make_model("Softmax", {"x": x}, {"y": dtype}, opset=13, axis=-1)
+    (got,) = run_ort(model, feeds)
+    (want,) = run_reference(model, feeds)
     assert got.dtype == dtype
     np.testing.assert_array_equal(got.astype(np.float32), want.astype(np.float32))

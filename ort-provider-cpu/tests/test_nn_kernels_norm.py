@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from nn_test_utils import FLOAT_TYPES, check, make_model, rand, run_onnxruntime, run_ours, tolerance
+from nn_test_utils import FLOAT_TYPES, check, make_model, rand, tolerance
+
+from ort.testing import assert_outputs_match, run_onnxruntime, run_ort
 
 SHAPES = [(2, 3), (2, 3, 5), (2, 3, 4, 5), (1, 2, 3, 4, 2)]
 
@@ -68,8 +70,7 @@ def test_batch_norm_legacy_training_outputs():
     """Before opset 14, asking for the statistics outputs computes batch statistics."""
     inputs = _bn_inputs((4, 3, 5, 2), np.float32)
     outputs = {name: np.float32 for name in ("y", "m", "v", "sm", "sv")}
-    model = make_model("BatchNormalization", inputs, outputs, 9, momentum=0.7)
-    y, m, v, sm, sv = run_ours(model, inputs)
+    y, m, v, sm, sv = run_ort(*make_model("BatchNormalization", inputs, outputs, 9, momentum=0.7))
     x = inputs["x"].astype(np.float64)
     batch_mean, batch_var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3))
     norm = (x - batch_mean[:, None, None]) / np.sqrt(batch_var[:, None, None] + 1e-5)
@@ -88,8 +89,7 @@ def test_batch_norm_spatial_zero():
         "x": x, "scale": rand((3, 4, 5)), "b": rand((3, 4, 5)),
         "mean": rand((3, 4, 5)), "var": rand((3, 4, 5), np.float32, 0.5, 1.5),
     }
-    model = make_model("BatchNormalization", inputs, {"y": np.float32}, 7, spatial=0)
-    (y,) = run_ours(model, inputs)
+    (y,) = run_ort(*make_model("BatchNormalization", inputs, {"y": np.float32}, 7, spatial=0))
     want = (x - inputs["mean"]) / np.sqrt(inputs["var"] + 1e-5) * inputs["scale"] + inputs["b"]
     np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6)
 
@@ -160,8 +160,7 @@ def test_lrn_spec(size, shape, dtype):
     """LRN for even sizes, other ranks and float64, against the spec formula (onnxruntime
     takes odd sizes and 4-D float only; onnx's reference loops over the wrong axis)."""
     x = rand(shape, dtype)
-    model = make_model("LRN", {"x": x}, {"y": dtype}, 13, size=size, alpha=0.02)
-    (got,) = run_ours(model, {"x": x})
+    (got,) = run_ort(*make_model("LRN", {"x": x}, {"y": dtype}, 13, size=size, alpha=0.02))
     assert got.dtype == dtype
     np.testing.assert_allclose(got, _lrn_expected(x, size, 0.02, 0.75, 1.0), **tolerance(dtype))
 
@@ -216,9 +215,9 @@ def test_dropout_inference(opset, with_mask):
     if opset >= 12 or not with_mask:
         check("Dropout", {"x": x}, outputs, opset)
         return
-    y, mask = run_ours(make_model("Dropout", {"x": x}, outputs, opset), {"x": x})
-    y_only = make_model("Dropout", {"x": x}, {"y": np.float32}, opset)
-    np.testing.assert_array_equal(y, run_onnxruntime(y_only, {"x": x})[0])
+    y, mask = run_ort(*make_model("Dropout", {"x": x}, outputs, opset))
+    assert_outputs_match([y], run_onnxruntime(*make_model("Dropout", {"x": x}, {"y": np.float32},
+                                                          opset)), rtol=0, atol=0)
     assert mask.dtype == mask_dtype and mask.shape == x.shape and np.all(mask)
 
 
@@ -226,8 +225,9 @@ def test_dropout_inference(opset, with_mask):
 def test_dropout_legacy(opset):
     """Dropout 1 and 6 (is_test attribute) run as the identity."""
     x = rand((3, 4))
-    model = make_model("Dropout", {"x": x}, {"y": np.float32, "mask": np.float32}, opset, is_test=1)
-    y, mask = run_ours(model, {"x": x})
+    model, feeds = make_model("Dropout", {"x": x}, {"y": np.float32, "mask": np.float32}, opset,
+                              is_test=1)
+    y, mask = run_ort(model, feeds)
     np.testing.assert_array_equal(y, x)
     assert mask.dtype == np.float32 and np.all(mask == 1)
 
@@ -243,8 +243,8 @@ def test_dropout_training():
     """Dropout-13 in training mode drops units and rescales the kept ones."""
     x = rand((200, 50), np.float32, 1, 2)
     inputs = {"x": x, "ratio": np.array(0.25, np.float32), "t": np.array(True)}
-    model = make_model("Dropout", inputs, {"y": np.float32, "mask": np.bool_}, 13, seed=3)
-    y, mask = run_ours(model, inputs)
+    model, feeds = make_model("Dropout", inputs, {"y": np.float32, "mask": np.bool_}, 13, seed=3)
+    y, mask = run_ort(model, feeds)
     assert mask.dtype == np.bool_ and y.dtype == np.float32
     np.testing.assert_allclose(y[mask], x[mask] / 0.75, rtol=1e-6)
     assert np.all(y[~mask] == 0)

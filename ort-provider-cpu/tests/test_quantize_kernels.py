@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from onnx import TensorProto
 
-from single_node import check, make_model, rand, run_ours
+from single_node import check, make_model, rand
+
+from ort.testing import run_ort
 
 INT_TYPES = [np.uint8, np.int8, np.uint16, np.int16]
 NARROW_INT_TYPES = [ml_dtypes.int4, ml_dtypes.uint4, ml_dtypes.int2, ml_dtypes.uint2]
@@ -26,7 +28,7 @@ def _raises(op, inputs, attrs, opset, match):
     """Assert that building or running the model raises with ``match`` in the message."""
     model, feeds = make_model(op, inputs, attrs, opset)
     with pytest.raises(Exception, match=match):
-        run_ours(model, feeds)
+        run_ort(model, feeds)
 
 
 # ---- QuantizeLinear -----------------------------------------------------------------------
@@ -95,7 +97,7 @@ def test_quantize_float8(dtype, saturate):
     model, feeds = make_model("QuantizeLinear", [x, np.array(2.0, np.float32),
                                                  _zero_point(dtype)],
                               {"saturate": saturate}, opset=21)
-    (got,) = run_ours(model, feeds)
+    (got,) = run_ort(model, feeds)
     assert got.dtype == np.dtype(dtype)
     ratio = x / 2
     if saturate:
@@ -270,7 +272,7 @@ def test_qlinear_matmul_per_row():
     inputs = _qmatmul_inputs((2, 3, 4), (4, 5), np.uint8, np.int8, np.uint8, per_axis=True)
     a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp = inputs
     model, feeds = make_model("QLinearMatMul", inputs, opset=21)
-    (got,) = run_ours(model, feeds)
+    (got,) = run_ort(model, feeds)
     acc = (a.astype(np.int64) - a_zp[:, None]) @ (b.astype(np.int64) - b_zp)
     real = acc * (a_scale[:, None] * b_scale / y_scale).astype(np.float64)
     np.testing.assert_array_equal(got, np.clip(np.rint(real) + y_zp, 0, 255).astype(np.uint8))
@@ -362,6 +364,6 @@ def test_bitcast(src, to, shape):
 def test_bitcast_uint8_to_bool_and_width_mismatch():
     model, feeds = make_model("BitCast", [np.array([0, 1, 0], np.uint8)],
                               {"to": TensorProto.BOOL}, opset=26)
-    np.testing.assert_array_equal(run_ours(model, feeds)[0], [False, True, False])
+    np.testing.assert_array_equal(run_ort(model, feeds)[0], [False, True, False])
     _raises("BitCast", [rand((3,))], {"to": TensorProto.INT64}, 26, "bits")
     _raises("BitCast", [rand((3,))], {"to": TensorProto.STRING}, 26, "string")

@@ -7,9 +7,10 @@ import ml_dtypes
 import numpy as np
 import ort
 import pytest
-from onnx import TensorProto, helper
-from onnx.reference import ReferenceEvaluator
-from single_node import make_model, run_onnxruntime
+from onnx import TensorProto
+from single_node import make_model
+
+from ort.testing import assert_outputs_match, node_model, run_onnxruntime, run_ort, run_reference
 
 N = 20000  # samples for the statistical checks
 
@@ -21,15 +22,12 @@ def session(model):
 
 def generator_model(op, attrs, opset=22):
     """A model of one input-less generator node (RandomUniform/RandomNormal)."""
-    node = helper.make_node(op, [], ["y"], **attrs)
-    graph = helper.make_graph([node], "g", [], [helper.make_empty_tensor_value_info("y")])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                             ir_version=10)
+    return node_model(op, [], attrs, opset=opset)[0]
 
 
 def run1(model, feeds=None):
     """Run a fresh session once, return the first output."""
-    return session(model).run(None, feeds or {})[0]
+    return run_ort(model, feeds or {})[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -79,7 +77,7 @@ def test_seed_matches_reference_and_streams(op):
     """A seeded node's first run equals onnx's reference; later runs continue the stream;
     every new session repeats the same sequence; unseeded nodes differ between sessions."""
     model = generator_model(op, {"shape": [3, 4], "seed": 5.0, "dtype": 1})
-    expected = ReferenceEvaluator(model).run(None, {})[0]
+    expected = run_reference(model, {})[0]
     first = session(model)
     a1, a2 = first.run(None, {})[0], first.run(None, {})[0]
     second = session(model)
@@ -109,7 +107,7 @@ def test_like_ops(op, opset, x_dtype, element_type, out_dtype):
     y = run1(model, feeds)
     assert y.dtype == out_dtype and y.shape == x.shape
     if out_dtype != np.float16:
-        np.testing.assert_array_equal(y, ReferenceEvaluator(model).run(None, feeds)[0])
+        np.testing.assert_array_equal(y, run_reference(model, feeds)[0])
 
 
 def test_like_ops_need_float_or_dtype():
@@ -208,7 +206,7 @@ def test_bernoulli_seed_matches_reference():
     """A seeded Bernoulli equals the reference evaluator's draw and repeats across sessions."""
     p = np.random.default_rng(0).random((4, 6)).astype(np.float32)
     model, feeds = make_model("Bernoulli", [p], {"seed": 2.0}, 22)
-    expected = ReferenceEvaluator(model).run(None, feeds)[0]
+    expected = run_reference(model, feeds)[0]
     np.testing.assert_array_equal(run1(model, feeds), expected)
     np.testing.assert_array_equal(run1(model, feeds), expected)
 
@@ -239,11 +237,9 @@ def test_dropout_matches_reference_bit_for_bit(opset):
     reference (and the backend test data) compute it."""
     model, feeds = dropout_model(opset, seed=7)
     feeds["in0"] = np.random.default_rng(1).normal(size=(50, 40)).astype(np.float32)
-    expected = ReferenceEvaluator(model).run(None, feeds)
-    actual = session(model).run(None, feeds)
-    for got, want in zip(actual, expected):
-        assert got.dtype == want.dtype
-        np.testing.assert_array_equal(got, want)
+    actual = run_ort(model, feeds)
+    assert all(isinstance(got, np.ndarray) for got in actual), [type(got) for got in actual]
+    assert_outputs_match(actual, run_reference(model, feeds), rtol=0, atol=0)
 
 
 def test_dropout_statistics_and_stream():

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from onnx.reference import ReferenceEvaluator
-from single_node import check, make_model, run_onnxruntime, run_ours
+from single_node import check, make_model
+
+from ort.testing import assert_outputs_match, run_onnxruntime, run_ort, run_reference
 
 RNG = np.random.default_rng(3)
 
@@ -19,14 +20,10 @@ def scalar(value, dtype=np.int64):
 def compare(op, inputs, attrs, opset, oracle="ort", rtol=1e-4, atol=1e-4):
     """Run ours and the oracle (onnxruntime or the reference evaluator); compare."""
     model, feeds = make_model(op, inputs, attrs, opset)
-    if oracle == "ort":
-        expected = run_onnxruntime(model, feeds)
-    else:
-        expected = ReferenceEvaluator(model).run(None, feeds)
-    actual = run_ours(model, feeds)
-    for got, want in zip(actual, expected):
-        assert got.dtype == want.dtype and got.shape == want.shape, (got.shape, want.shape)
-        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, equal_nan=True)
+    expected = (run_onnxruntime if oracle == "ort" else run_reference)(model, feeds)
+    actual = run_ort(model, feeds)
+    assert all(isinstance(got, np.ndarray) for got in actual), [type(got) for got in actual]
+    assert_outputs_match(actual, expected, rtol, atol)
     return actual
 
 
@@ -79,7 +76,7 @@ def test_dft_half(dtype):
     """float16 is transformed in single precision and rounded."""
     x = RNG.normal(size=(2, 8, 2)).astype(dtype)
     model, feeds = make_model("DFT", [x], {"axis": 1}, 17)
-    (got,) = run_ours(model, feeds)
+    (got,) = run_ort(model, feeds)
     model, _ = make_model("DFT", [x.astype(np.float32)], {"axis": 1}, 17)
     (want,) = run_onnxruntime(model, {"in0": x.astype(np.float32)})
     assert got.dtype == dtype
@@ -98,7 +95,7 @@ def test_dft_invalid(inputs, attrs):
     """Complex RFFT / real IRFFT input, a bad last dim, the complex axis, a zero length."""
     model, feeds = make_model("DFT", inputs, attrs, 20)
     with pytest.raises(Exception, match="DFT"):
-        run_ours(model, feeds)
+        run_ort(model, feeds)
 
 
 # --------------------------------------------------------------------------------------------
@@ -137,7 +134,7 @@ def test_stft_invalid(inputs):
     """Zero step, frame longer than the signal, window/frame_length mismatch, bad rank."""
     model, feeds = make_model("STFT", inputs, {}, 17)
     with pytest.raises(Exception, match="STFT"):
-        run_ours(model, feeds)
+        run_ort(model, feeds)
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,11 +162,11 @@ def test_mel_weight_matrix_invalid():
               np.array(7000, np.float32)]
     model, feeds = make_model("MelWeightMatrix", inputs, {}, 17)
     with pytest.raises(Exception, match="MelWeightMatrix"):
-        run_ours(model, feeds)
+        run_ort(model, feeds)
     inputs[-1] = np.array(4000, np.float32)
     model, feeds = make_model("MelWeightMatrix", inputs, {"output_datatype": 8}, 17)
     with pytest.raises(Exception, match="MelWeightMatrix"):
-        run_ours(model, feeds)
+        run_ort(model, feeds)
 
 
 @pytest.mark.parametrize("op", ["HannWindow", "HammingWindow", "BlackmanWindow"])
@@ -190,7 +187,7 @@ def test_windows_half_types(op):
     (want,) = run_onnxruntime(model, feeds)
     for element_type in (10, 16):
         model, feeds = make_model(op, [scalar(16)], {"output_datatype": element_type}, 17)
-        (got,) = run_ours(model, feeds)
+        (got,) = run_ort(model, feeds)
         np.testing.assert_allclose(got.astype(np.float32), want, atol=1e-2)
 
 
@@ -198,4 +195,4 @@ def test_window_invalid_type():
     """A non-numeric output_datatype fails at session creation."""
     model, feeds = make_model("HannWindow", [scalar(4)], {"output_datatype": 8}, 17)
     with pytest.raises(Exception, match="HannWindow"):
-        run_ours(model, feeds)
+        run_ort(model, feeds)

@@ -6,12 +6,11 @@ values are spelled out or come from onnx's ReferenceEvaluator.
 """
 
 import numpy as np
-import onnxruntime
 import pytest
 from onnx import TensorProto, helper
-from onnx.reference import ReferenceEvaluator
 
-import ort
+from ort.testing import assert_outputs_match, make_model, node_model, run_onnxruntime, run_ort
+from ort.testing import run_reference
 
 
 def strings(*values, shape=None):
@@ -19,38 +18,17 @@ def strings(*values, shape=None):
     return out.reshape(shape) if shape is not None else out
 
 
-def model(op, attrs, inputs, n_outputs=1):
-    elems = [TensorProto.STRING if x.dtype == object
-             else helper.np_dtype_to_tensor_dtype(x.dtype) for x in inputs]
-    names = [f"X{i}" for i in range(len(inputs))]
-    node = helper.make_node(op, names, [f"Y{i}" for i in range(n_outputs)], **attrs)
-    graph = helper.make_graph(
-        [node], "g", [helper.make_tensor_value_info(n, e, None) for n, e in zip(names, elems)],
-        [helper.make_empty_tensor_value_info(f"Y{i}") for i in range(n_outputs)])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
-
-
 def run(op, attrs, *inputs, n_outputs=1, oracle=None):
-    """Run ours; with ``oracle`` ('ort' or 'ref') also run it and compare."""
-    m = model(op, attrs, inputs, n_outputs)
-    feeds = {f"X{i}": x for i, x in enumerate(inputs)}
-    got = ort.InferenceSession(m.SerializeToString(),
-                               providers=["CPUExecutionProvider"]).run(None, feeds)
+    """Run ours on a one-node opset-21 model (the inputs' shapes left open); with ``oracle``
+    ('ort' or 'ref') also run it and compare."""
+    model, feeds = node_model(op, inputs, attrs, outputs=n_outputs, opset=21, ir_version=10)
+    for value in model.graph.input:
+        value.type.tensor_type.ClearField("shape")
+    got = run_ort(model, feeds)
     if oracle is not None:
-        if oracle == "ort":
-            want = onnxruntime.InferenceSession(
-                m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
-        else:
-            want = ReferenceEvaluator(m).run(None, feeds)
-        for a, b in zip(got, want):
-            b = np.asarray(b)
-            assert a.shape == b.shape, (a.shape, b.shape)
-            if b.dtype == object or b.dtype.kind in "iub":
-                assert a.dtype == b.dtype or (a.dtype == object and b.dtype.kind == "U")
-                assert a.tolist() == b.tolist()
-            else:
-                assert a.dtype == b.dtype
-                np.testing.assert_allclose(a, b, rtol=1e-6)
+        want = (run_onnxruntime if oracle == "ort" else run_reference)(model, feeds)
+        assert all(isinstance(g, np.ndarray) for g in got), [type(g) for g in got]
+        assert_outputs_match(got, want, rtol=1e-6, atol=0)
     return got
 
 
@@ -263,11 +241,8 @@ _TOKENIZER_CASES = [
 def test_tokenizer_matches_onnxruntime(texts, attrs):
     attrs = {"mark": 0, "mincharnum": 1, "pad_value": "#", **attrs}
     node = helper.make_node("Tokenizer", ["x"], ["y"], domain="com.microsoft", **attrs)
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.STRING, None)],
-                              [helper.make_tensor_value_info("y", TensorProto.STRING, None)])
-    model = helper.make_model(graph, ir_version=8, opset_imports=[
-        helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]).SerializeToString()
+    model = make_model([node], [helper.make_tensor_value_info("x", TensorProto.STRING, None)],
+                       [helper.make_tensor_value_info("y", TensorProto.STRING, None)],
+                       opset=17, opsets={"com.microsoft": 1}, ir_version=8)
     feeds = {"x": np.array(texts, dtype=object)}
-    want = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
-    got = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
-    assert got.shape == want.shape and got.tolist() == want.tolist()
+    assert_outputs_match(run_ort(model, feeds), run_onnxruntime(model, feeds))

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-import onnxruntime
 import pytest
-from onnx import helper, numpy_helper
-from onnx.reference import ReferenceEvaluator
+from onnx import numpy_helper
+
+from ort.testing import assert_outputs_match, node_model, run_onnxruntime, run_ort, run_reference
 
 RNG = np.random.default_rng(0)
 
@@ -20,63 +20,22 @@ RNG = np.random.default_rng(0)
 # --------------------------------------------------------------------------- harness
 
 
-def run_ours(model: onnx.ModelProto, feeds: dict) -> list:
-    """Run ``model`` through ort's session on the CPU provider."""
-    import ort
-
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return list(sess.run(None, feeds))
-
-
-def run_reference(model: onnx.ModelProto, feeds: dict, oracle: str) -> list:
-    """Run ``model`` with onnxruntime (``oracle='ort'``) or the onnx reference evaluator."""
-    if oracle == "ort":
-        sess = onnxruntime.InferenceSession(
-            model.SerializeToString(), providers=["CPUExecutionProvider"])
-        return sess.run(None, feeds)
-    return list(ReferenceEvaluator(model).run(None, feeds))
-
-
 def make_model(op, inputs, n_out=1, opset=18, consts=(), **attrs):
-    """Build a single-node model; ``inputs`` is a list of (name, array-or-None); names in
-    ``consts`` become initializers, ``None`` arrays become omitted ('') inputs."""
-    names = [n if a is not None else "" for n, a in inputs]
-    while names and names[-1] == "":
-        names.pop()
-    outs = [f"y{i}" for i in range(n_out)]
-    node = helper.make_node(op, names, outs, **attrs)
-    graph_inputs, inits, feeds = [], [], {}
-    for name, arr in inputs:
-        if arr is None:
-            continue
-        if name in consts:
-            inits.append(numpy_helper.from_array(arr, name))
-        else:
-            graph_inputs.append(helper.make_tensor_value_info(
-                name, helper.np_dtype_to_tensor_dtype(arr.dtype), arr.shape))
-            feeds[name] = arr
-    graph = helper.make_graph([node], "g", graph_inputs,
-                              [onnx.ValueInfoProto(name=o) for o in outs], initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                              ir_version=10)
-    return model, feeds
+    """A single-node model and its feeds (:func:`ort.testing.node_model`); ``inputs`` is a list
+    of (name, array-or-None); names in ``consts`` become initializers, ``None`` arrays become
+    omitted ('') inputs."""
+    return node_model(op, [a for _, a in inputs], attrs, outputs=n_out, opset=opset,
+                      constants=[i for i, (name, _) in enumerate(inputs) if name in consts])
 
 
 def check(op, inputs, n_out=1, opset=18, consts=(), oracle="ort", **attrs):
-    """Assert our outputs equal the oracle's exactly (dtype, shape, values)."""
+    """Assert our outputs equal onnxruntime's (``oracle='ort'``) or the onnx reference
+    evaluator's exactly (dtype, shape, values)."""
     model, feeds = make_model(op, inputs, n_out, opset, consts, **attrs)
-    expected = run_reference(model, feeds, oracle)
-    got = run_ours(model, feeds)
-    assert len(got) == len(expected)
-    for g, e in zip(got, expected):
-        e = np.asarray(e)
-        assert isinstance(g, np.ndarray), type(g)
-        assert g.dtype == e.dtype, (g.dtype, e.dtype)
-        assert g.shape == e.shape, (g.shape, e.shape)
-        if e.dtype == object:
-            assert g.tolist() == e.tolist()
-        else:
-            np.testing.assert_array_equal(g, e)
+    expected = (run_onnxruntime if oracle == "ort" else run_reference)(model, feeds)
+    got = run_ort(model, feeds)
+    assert all(isinstance(g, np.ndarray) for g in got), [type(g) for g in got]
+    assert_outputs_match(got, expected, rtol=0, atol=0)
     return got
 
 
@@ -84,7 +43,7 @@ def check_fails(op, inputs, n_out=1, opset=18, consts=(), **attrs):
     """Assert our run raises a clear error for invalid data."""
     model, feeds = make_model(op, inputs, n_out, opset, consts, **attrs)
     with pytest.raises(Exception):
-        run_ours(model, feeds)
+        run_ort(model, feeds)
 
 
 def arr(shape, dtype=np.float32):
@@ -333,7 +292,7 @@ def test_gather_strings_and_scalar():
 def test_gather_out_of_range():
     model, feeds = make_model("Gather", [("x", arr((3,))), ("i", i64(0, 3))], opset=13)
     with pytest.raises(Exception, match="3"):
-        run_ours(model, feeds)
+        run_ort(model, feeds)
     check_fails("Gather", [("x", arr((3,))), ("i", i64(-4))], opset=13)
 
 
@@ -531,9 +490,9 @@ def test_space_to_depth_28_mode_is_the_inverse_of_depth_to_space(mode):
           blocksize=2, mode=mode)
     x = arr((2, 3, 4, 6))
     model, feeds = make_model("SpaceToDepth", [("x", x)], opset=28, blocksize=2, mode=mode)
-    (packed,) = run_ours(model, feeds)
+    (packed,) = run_ort(model, feeds)
     model, feeds = make_model("DepthToSpace", [("x", packed)], opset=28, blocksize=2, mode=mode)
-    np.testing.assert_array_equal(run_ours(model, feeds)[0], x)
+    np.testing.assert_array_equal(run_ort(model, feeds)[0], x)
 
 
 # --------------------------------------------------------------------------- Trilu / EyeLike
@@ -612,8 +571,8 @@ def test_topk_unsorted_same_set(largest):
     x = arr((3, 50))
     model, feeds = make_model("TopK", [("x", x), ("k", i64(7))], n_out=2, opset=11,
                               sorted=0, largest=largest)
-    exp_v, exp_i = run_reference(model, feeds, "ort")
-    got_v, got_i = run_ours(model, feeds)
+    exp_v, exp_i = run_onnxruntime(model, feeds)
+    got_v, got_i = run_ort(model, feeds)
     np.testing.assert_array_equal(np.sort(got_i, axis=1), np.sort(exp_i, axis=1))
     np.testing.assert_array_equal(np.take_along_axis(x, got_i, axis=1), got_v)
     assert got_v.dtype == exp_v.dtype and got_i.dtype == exp_i.dtype
@@ -669,10 +628,10 @@ def test_legacy_versions_without_oracle():
     x = arr((2, 3))
     tiles, axis = np.array(2, np.float32), np.array(1, np.float32)  # Tile-1: same type as x
     model, feeds = make_model("Tile", [("x", x), ("t", tiles), ("a", axis)], opset=1)
-    np.testing.assert_array_equal(run_ours(model, feeds)[0], np.tile(x, (1, 2)))
+    np.testing.assert_array_equal(run_ort(model, feeds)[0], np.tile(x, (1, 2)))
     y = arr((2, 1))
     model, feeds = make_model("Concat", [("a", x), ("b", y)], opset=1)
-    np.testing.assert_array_equal(run_ours(model, feeds)[0], np.concatenate([x, y], axis=1))
+    np.testing.assert_array_equal(run_ort(model, feeds)[0], np.concatenate([x, y], axis=1))
     check("Pad", [("x", x)], opset=1, oracle="reference", paddings=[1, 0, 0, 2])
 
 

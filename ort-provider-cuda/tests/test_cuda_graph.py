@@ -14,6 +14,7 @@ from onnx import TensorProto, helper
 
 import ort
 from cuda_test_models import bert_encoder, gpt_decoder, resnet_cnn
+from ort.testing import make_model
 from ort_provider_cuda.graph import MAX_GRAPHS
 
 CUDA = "CUDAExecutionProvider"
@@ -125,11 +126,10 @@ def test_graph_is_not_claimed_for_host_inputs_computed_at_run_time(fake_cupy, ca
     # Abs is no shape op: it runs on CUDA, and Reshape needs its result on the host
     nodes = [helper.make_node("Abs", ["s"], ["shape"], name="abs"),
              helper.make_node("Reshape", ["x", "shape"], ["y"], name="reshape")]
-    graph = helper.make_graph(nodes, "g", [
-        helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3]),
-        helper.make_tensor_value_info("s", TensorProto.INT64, [2])],
-        [helper.make_empty_tensor_value_info("y")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model = make_model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3]),
+                               helper.make_tensor_value_info("s", TensorProto.INT64, [2])],
+                       [helper.make_empty_tensor_value_info("y")], opset=17,
+                       ir_version=onnx.IR_VERSION)
     with caplog.at_level(logging.WARNING, logger="ort.cuda"):
         gpu, _ = _sessions(model)
     assert "reads its host input 'shape' from a value computed at run time" in caplog.text
@@ -140,11 +140,10 @@ def test_graph_is_not_claimed_for_host_inputs_computed_at_run_time(fake_cupy, ca
 def test_a_kernel_that_synchronizes_fails_the_capture_and_runs_uncaptured(fake_cupy, caplog):
     # Pow of integers checks `negative.any()` on the host: not capturable
     nodes = [helper.make_node("Pow", ["x", "e"], ["y"], name="pow")]
-    graph = helper.make_graph(nodes, "g", [
-        helper.make_tensor_value_info("x", TensorProto.INT64, [3]),
-        helper.make_tensor_value_info("e", TensorProto.INT64, [3])],
-        [helper.make_empty_tensor_value_info("y")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model = make_model(nodes, [helper.make_tensor_value_info("x", TensorProto.INT64, [3]),
+                               helper.make_tensor_value_info("e", TensorProto.INT64, [3])],
+                       [helper.make_empty_tensor_value_info("y")], opset=17,
+                       ir_version=onnx.IR_VERSION)
     gpu, cpu = _sessions(model)
     feeds = {"x": np.array([2, 3, 4]), "e": np.array([3, 2, -1])}
     with caplog.at_level(logging.WARNING, logger="ort.cuda"):

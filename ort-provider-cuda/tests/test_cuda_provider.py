@@ -12,6 +12,7 @@ from cuda_testing import REASON, needs_gpu
 from cuda_test_models import (bert_encoder, bert_feeds, gpt_decoder, gpt_feeds, resnet_cnn,
                               to_float16, unet_cnn)
 from ort.ep import get_registry
+from ort.testing import make_model
 from ort_provider_cuda.kernels import REUSED, gpu_specific_kernels
 from ort_provider_cuda.plugin import PROVIDER_NAME
 from ort_provider_cuda.dtypes import DEVICE_TYPE_NAMES
@@ -110,9 +111,8 @@ def _mlp_model():
              helper.make_node("Add", ["H", "B"], ["A"]),
              helper.make_node("Relu", ["A"], ["R"]), helper.make_node("NonZero", ["R"], ["N"]),
              helper.make_node("Softmax", ["R"], ["Y"], axis=-1)]
-    graph = helper.make_graph(nodes, "mlp", [x], [y, helper.make_empty_tensor_value_info("N")],
-                              initializer=[w, b])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    return make_model(nodes, [x], [y, helper.make_empty_tensor_value_info("N")], [w, b],
+                      opset=17, ir_version=8, name="mlp")
 
 
 @needs_gpu

@@ -10,12 +10,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
 import fake_cupy as fake
 import ort
 import ort.ep
+from ort.testing import node_model
 import ort_provider_cuda.kernels as cuda_kernels
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "ort_provider_cuda"
@@ -155,19 +156,14 @@ def test_memory_pools_enforce_their_limit(fake_cupy):
 # -- why some CPU kernels have GPU versions ------------------------------------------------
 
 def _one_node(op, inputs, consts=(), attrs=None, domain="", opset=17, outputs=1):
-    graph_inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT if a.dtype == np.float32
-                                                  else TensorProto.INT64, list(a.shape))
-                    for n, a in inputs]
-    inits = [numpy_helper.from_array(a, n) for n, a in consts]
-    names = [n for n, _ in inputs] + [n for n, _ in consts]
-    outs = [f"y{k}" for k in range(outputs)]
-    node = helper.make_node(op, names, outs, name="node", domain=domain, **(attrs or {}))
-    opsets = [helper.make_opsetid("", opset)] + ([helper.make_opsetid(domain, 1)] if domain
-                                                 else [])
-    model = helper.make_model(helper.make_graph(
-        [node], "g", graph_inputs, [helper.make_empty_tensor_value_info(o) for o in outs],
-        inits), opset_imports=opsets)
-    return model.SerializeToString(), dict(inputs)
+    """The serialized one-node model (:func:`ort.testing.node_model`, the node named "node")
+    of ``inputs`` then ``consts`` (initializers), and its feeds."""
+    values = [a for _, a in inputs] + [a for _, a in consts]
+    model, feeds = node_model(op, values, attrs, outputs=outputs, domain=domain, opset=opset,
+                              constants=range(len(inputs), len(values)),
+                              ir_version=onnx.IR_VERSION)
+    model.graph.node[0].name = "node"
+    return model.SerializeToString(), feeds
 
 
 _F = np.random.default_rng(0).standard_normal((1, 3, 5, 5)).astype(np.float32)

@@ -20,7 +20,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import ort
-from ort.ep import element_type_of_dtype
+from ort.testing import assert_outputs_match, make_model, node_model
 from ort_provider_cuda.kernels import gpu_kernels, gpu_specific_kernels
 
 CUDA = "CUDAExecutionProvider"
@@ -261,37 +261,19 @@ CASES: list[Case] = [
 ]
 
 
-def _value_info(name: str, array: np.ndarray) -> onnx.ValueInfoProto:
-    return helper.make_tensor_value_info(name, element_type_of_dtype(array.dtype),
-                                         list(array.shape))
-
-
 def _model(case: Case, half: bool) -> tuple[bytes, dict[str, np.ndarray], str]:
-    graph_inputs, initializers, names, feeds = [], [], [], {}
+    """The serialized one-node model of ``case`` (:func:`ort.testing.node_model`: inputs in0..,
+    outputs out0..; the node named "node", the graph after the case), its feeds and its id."""
     halves = _half_inputs(case)
-    for index, value in enumerate(case.inputs):
-        name = f"in{index}"
-        const = isinstance(value, Const)
-        array = value.value if const else value
-        if half and halves[index]:
-            array = array.astype(np.float16)
-        names.append(name)
-        if const:
-            initializers.append(numpy_helper.from_array(array, name))
-        else:
-            graph_inputs.append(_value_info(name, array))
-            feeds[name] = array
-    outputs = (case.outputs if isinstance(case.outputs, list)
-               else [f"out{k}" for k in range(case.outputs)])
-    node = helper.make_node(case.op, names, outputs, name="node", domain=case.domain,
-                            **case.attrs)
-    graph = helper.make_graph([node], case.id, graph_inputs,
-                              [helper.make_empty_tensor_value_info(o) for o in outputs if o],
-                              initializers)
-    opsets = [helper.make_opsetid("", case.opset if not case.domain else 18)]
-    if case.domain:
-        opsets.append(helper.make_opsetid(case.domain, case.opset))
-    model = helper.make_model(graph, opset_imports=opsets, ir_version=8)
+    values = [value.value if isinstance(value, Const) else value for value in case.inputs]
+    values = [a.astype(np.float16) if half and h else a for a, h in zip(values, halves)]
+    model, feeds = node_model(
+        case.op, values, case.attrs,
+        outputs=case.outputs if isinstance(case.outputs, int) else [bool(o) for o in case.outputs],
+        domain=case.domain, opset=case.opset if not case.domain else 18, domain_opset=case.opset,
+        constants=[i for i, value in enumerate(case.inputs) if isinstance(value, Const)],
+        ir_version=8)
+    model.graph.node[0].name, model.graph.name = "node", case.id
     return model.SerializeToString(), feeds, case.id
 
 
@@ -336,15 +318,11 @@ def test_kernel_matches_the_cpu_provider(fake_cupy, case: Case, half: bool):
     cpu = _session(data, ["CPUExecutionProvider"])
     got, want = cuda.run(None, feeds), cpu.run(None, feeds)
     exact = case.exact if case.exact is not None else (case.domain, case.op) not in _specific_ops()
+    assert len(got) == len(want)
     for g, w in zip(got, want):
-        if w is None:
-            continue
-        assert isinstance(g, np.ndarray) and g.dtype == w.dtype and g.shape == w.shape
-        if exact or w.dtype.kind not in "fc":
-            np.testing.assert_array_equal(g, w)
-        else:
-            tol = 2e-3 if w.dtype == np.float16 else 2e-6
-            np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
+        assert w is None or isinstance(g, np.ndarray), type(g)
+        tol = 0 if exact or w is None else 2e-3 if w.dtype == np.float16 else 2e-6
+        assert_outputs_match([g], [w], rtol=tol, atol=tol)
 
 
 def test_every_registered_op_has_a_case():
@@ -403,8 +381,8 @@ def test_cast_to_types_cupy_lacks_runs_on_the_cpu(fake_cupy):
 def test_string_inputs_are_refused_by_type(fake_cupy):
     x = helper.make_tensor_value_info("x", TensorProto.STRING, [2])
     node = helper.make_node("Cast", ["x"], ["y"], name="node", to=TensorProto.FLOAT)
-    model = helper.make_model(helper.make_graph([node], "g", [x], [
-        helper.make_empty_tensor_value_info("y")]), opset_imports=[helper.make_opsetid("", 18)])
+    model = make_model([node], [x], [helper.make_empty_tensor_value_info("y")], opset=18,
+                       ir_version=onnx.IR_VERSION)
     sess = _session(model.SerializeToString(), [CUDA, "CPUExecutionProvider"])
     assert "no Cast kernel for input types ['string']" in sess.get_partition().fallbacks["node"]
     np.testing.assert_array_equal(sess.run(None, {"x": np.array(["1.5", "2"])})[0], [1.5, 2])

@@ -10,6 +10,7 @@ import pytest
 import ort
 from cuda_test_models import (bert_encoder, bert_feeds, gpt_decoder, gpt_feeds,
                               lstm_classifier, resnet_cnn, to_float16, unet_cnn)
+from ort.testing import assert_outputs_match
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
@@ -53,11 +54,9 @@ MODELS = {
 
 
 def _assert_close(got, want, rtol, atol):
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        assert g.dtype == w.dtype and g.shape == w.shape
-        np.testing.assert_allclose(g.astype(np.float64), w.astype(np.float64), rtol=rtol,
-                                   atol=atol)
+    """Tensors matching the CPU provider's (:func:`ort.testing.assert_outputs_match`)."""
+    assert all(isinstance(g, np.ndarray) for g in got), [type(g) for g in got]
+    assert_outputs_match(got, want, rtol, atol)
 
 
 @pytest.mark.parametrize("level", LEVELS)
