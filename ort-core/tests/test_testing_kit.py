@@ -40,8 +40,10 @@ def test_mismatches_fail_loudly():
         assert_outputs_match([np.array([1.0, 2.0])], [np.array([1.0, 2.1])])
     with pytest.raises(AssertionError, match="2 outputs, expected 1"):
         assert_outputs_match([1, 2], [1])
-    assert_outputs_match([[np.array(["a"], object)], None, {1: np.float32(2)}],
-                         [[np.array(["a"], object)], None, {1: np.float32(2)}])
+    with pytest.raises(AssertionError, match="expected a numpy array"):
+        assert_outputs_match([[1.0, 2.0]], [np.array([1.0, 2.0])])  # a list is not a tensor
+    assert_outputs_match([[np.array(["a"], object)], None, {1: np.float32(2)}, {"k": "v"}],
+                         [[np.array(["a"], object)], None, {1: 2.0}, {"k": "v"}])
 
 
 class _WrongRelu(ort.ExecutionProvider):

@@ -161,8 +161,7 @@ def _one_node(op, inputs, consts=(), attrs=None, domain="", opset=17, outputs=1)
     values = [a for _, a in inputs] + [a for _, a in consts]
     model, feeds = node_model(op, values, attrs, outputs=outputs, domain=domain, opset=opset,
                               constants=range(len(inputs), len(values)),
-                              ir_version=onnx.IR_VERSION)
-    model.graph.node[0].name = "node"
+                              ir_version=onnx.IR_VERSION, name="node")
     return model.SerializeToString(), feeds
 
 

@@ -272,8 +272,8 @@ def _model(case: Case, half: bool) -> tuple[bytes, dict[str, np.ndarray], str]:
         outputs=case.outputs if isinstance(case.outputs, int) else [bool(o) for o in case.outputs],
         domain=case.domain, opset=case.opset if not case.domain else 18, domain_opset=case.opset,
         constants=[i for i, value in enumerate(case.inputs) if isinstance(value, Const)],
-        ir_version=8)
-    model.graph.node[0].name, model.graph.name = "node", case.id
+        ir_version=8, name="node")
+    model.graph.name = case.id
     return model.SerializeToString(), feeds, case.id
 
 

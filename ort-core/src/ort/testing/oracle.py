@@ -46,11 +46,14 @@ def _onnxruntime() -> Any:
 
 
 def run_onnxruntime(model: ModelProto | bytes, feeds: Mapping[str, Any],
-                    providers: Sequence[str] = ("CPUExecutionProvider",)) -> list[Any]:
-    """Run ``model`` once on onnxruntime (its warnings silenced)."""
+                    providers: Sequence[str] = ("CPUExecutionProvider",),
+                    options: Any = None) -> list[Any]:
+    """Run ``model`` once on onnxruntime (with ``options``, an ``onnxruntime.SessionOptions``;
+    by default one that silences its warnings)."""
     onnxruntime = _onnxruntime()
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3
+    if options is None:
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
     session = onnxruntime.InferenceSession(_serialized(model), options,
                                            providers=list(providers))
     return session.run(None, dict(feeds))
@@ -90,9 +93,10 @@ def _same_float8_bytes(got: np.ndarray, want: np.ndarray) -> np.ndarray:
 
 def assert_outputs_match(actual: Sequence[Any], expected: Sequence[Any], rtol: float = 1e-5,
                          atol: float = 1e-6, what: str = "output") -> None:
-    """Assert that ``actual`` equals ``expected`` output by output: tensors by dtype, shape
-    and values (floats within ``rtol``/``atol``, NaNs equal; others exactly), sequences item
-    by item, maps key by key, empty optionals as None."""
+    """Assert that ``actual`` (ort's outputs) equals ``expected`` (the oracle's) output by
+    output: tensors must be numpy arrays of the expected dtype, shape and values (floats within
+    ``rtol``/``atol``, NaNs equal; others exactly), sequences are lists compared item by item,
+    maps key by key (scalar values by value), empty optionals None."""
     assert len(actual) == len(expected), f"{len(actual)} {what}s, expected {len(expected)}"
     for index, (got, want) in enumerate(zip(actual, expected)):
         label = f"{what} {index}"
@@ -105,8 +109,15 @@ def assert_outputs_match(actual: Sequence[Any], expected: Sequence[Any], rtol: f
         elif isinstance(want, (list, tuple)):
             assert isinstance(got, list), f"{label}: {type(got).__name__}, expected a list"
             assert_outputs_match(got, want, rtol, atol, f"{label} item")
-        else:
-            _assert_tensor(np.asarray(got), np.asarray(want), rtol, atol, label)
+        elif isinstance(want, np.ndarray):
+            assert isinstance(got, np.ndarray), f"{label}: {type(got).__name__}, expected a " \
+                "numpy array"
+            _assert_tensor(got, want, rtol, atol, label)
+        elif isinstance(want, (str, bytes)):
+            assert got == want, f"{label}: {got!r} != {want!r}"
+        else:  # a scalar (a map's value): its Python type says nothing of the element type
+            np.testing.assert_allclose(np.asarray(got, np.float64), np.asarray(want, np.float64),
+                                       rtol=rtol, atol=atol, equal_nan=True, err_msg=label)
 
 
 def _assert_tensor(got: np.ndarray, want: np.ndarray, rtol: float, atol: float,
