@@ -106,11 +106,6 @@ class RunState:
         self.nested: RunState = (RunState(options, None, _top=False)
                                  if _top and profiler is not None else self)
 
-    @property
-    def active(self) -> bool:
-        """Whether anything watches the steps (otherwise the plain loop runs)."""
-        return self.watch is not None
-
     def terminated(self) -> bool:
         """Whether the run was asked to stop."""
         options = self._options
