@@ -70,6 +70,8 @@ class ConvAttrs:
         self._cache: dict[tuple, _Geometry] = {}
 
     def geometry(self, in_shape: tuple[int, ...], kernel: tuple[int, ...]) -> _Geometry:
+        """The output shape and padding of a convolution of ``in_shape`` with a ``kernel``
+        window (computed once per pair of shapes)."""
         key = (in_shape, kernel)
         geo = self._cache.get(key)
         if geo is None:

@@ -54,6 +54,7 @@ def cpu_flags(path: str = "/proc/cpuinfo") -> set[str]:
 
 
 def cpu_model(path: str = "/proc/cpuinfo") -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` (the platform's processor name elsewhere)."""
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
             for line in handle:
