@@ -59,11 +59,6 @@ class SessionCompileContext(CompileContext):
         return Graph(model.graph, opsets, functions=dict(functions or {}) | local,
                      weights=self.weights, schemas=self.registry.schemas)
 
-    def compile(self, graph: Graph, input_locations: Mapping[str, ExecutionProvider] | None = None,
-                ) -> Plan:
-        """Compile ``graph`` over the session's providers (:func:`compile`)."""
-        return compile(graph, self, input_locations)
-
     def compile_subgraph(self, body: GraphProto, parent: Graph) -> Subgraph:
         """Compile a graph attribute (or a graph a kernel built) as a subgraph of ``parent``."""
         outer = subgraph_free_names(body)
