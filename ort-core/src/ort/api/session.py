@@ -341,14 +341,20 @@ class InferenceSession:
         profiling and the execution mode."""
         if run_options is not None or self._profiler is not None:
             self._run_watched(plan, values, run_options, outputs)
-            return
-        quiet = quiet_fp_begin()  # inf/nan results are the spec's, not warnings
+        else:
+            self._run_quietly(plan, values, None, None)
+
+    def _run_quietly(self, plan: Plan, values: list[Any], run: RunState | None,
+                     steps: Sequence[Any] | None) -> None:
+        """Execute with numpy's floating-point warnings off (inf/nan results are the spec's),
+        inside the BLAS thread bound; then age the arenas' buffers."""
+        quiet = quiet_fp_begin()
         try:
             if self._blas_limit.active:
                 with self._blas_limit:
-                    execute(plan, values, None, None, self._pool)
+                    execute(plan, values, run, steps, self._pool)
             else:
-                execute(plan, values, None, None, self._pool)
+                execute(plan, values, run, steps, self._pool)
         finally:
             quiet_fp_end(quiet)
             for arena in self._arenas:
@@ -366,17 +372,7 @@ class InferenceSession:
         log_run = run_options is not None and run_options.log_severity_level < 2
         started = time.perf_counter() if log_run else 0.0
         start_us = profiler.now_us() if profiler is not None else 0.0
-        quiet = quiet_fp_begin()
-        try:
-            if self._blas_limit.active:
-                with self._blas_limit:
-                    execute(plan, values, run, steps, self._pool)
-            else:
-                execute(plan, values, run, steps, self._pool)
-        finally:
-            quiet_fp_end(quiet)
-            for arena in self._arenas:
-                arena.end_run()
+        self._run_quietly(plan, values, run, steps)
         if profiler is not None:
             end_us = profiler.now_us()
             executor = "ParallelExecutor" if self._pool is not None else "SequentialExecutor"
