@@ -136,6 +136,19 @@ def profile_section(reports: list[dict[str, Any]], top: int = 6) -> list[str]:
     return lines
 
 
+#: Per-run times kept in results.json for each engine (the small models run thousands of times:
+#: their full lists would be megabytes of history).
+TIMES_KEPT = 50
+
+
+def _trim_times(reports: list[dict[str, Any]]) -> None:
+    """Keep the first :data:`TIMES_KEPT` per-run times of each engine (medians and
+    percentiles are computed already)."""
+    for report in reports:
+        for result in report["results"].values():
+            result["times_ms"] = result["times_ms"][:TIMES_KEPT]
+
+
 def _load_average() -> str:
     try:
         return f"{os.getloadavg()[0]:.2f}"
@@ -207,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
                   "", *profile, ""]
     lines.append(f"Total time {elapsed / 60:.1f} min.")
     args.output.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _trim_times(reports)
     args.json.write_text(json.dumps({"environment": env, "reports": reports}, indent=1,
                                     default=bench.jsonable) + "\n", encoding="utf-8")
     print("\n" + "\n".join(results_table(reports)))
