@@ -221,6 +221,17 @@ class Graph:
             return self.opsets.get("ai.onnx", self.opsets.get(""))
         return None
 
+    def nested(self, body: GraphProto, outer_scope: Iterable[str] = (),
+               extra_initializers: dict[str, Any] | None = None) -> Graph:
+        """The IR of ``body``, a graph nested in this one (a subgraph attribute, or some of
+        this graph's nodes compiled apart): it shares this graph's opsets, known value types,
+        functions, weights and schemas, and may read ``outer_scope`` besides this graph's own
+        outer scope."""
+        return Graph(body, self.opsets, outer_scope=set(outer_scope) | self.outer_scope,
+                     value_types=self.value_types, functions=self.functions,
+                     weights=self.weights, schemas=self.schemas,
+                     extra_initializers=extra_initializers)
+
     def since_version(self, node: Node) -> int:
         """The ``since_version`` of the node's op schema at the model's opset (ONNX's or a
         declared one); for ops no schema knows, the opset the model imports for the domain

@@ -62,9 +62,7 @@ class SessionCompileContext(CompileContext):
     def compile_subgraph(self, body: GraphProto, parent: Graph) -> Subgraph:
         """Compile a graph attribute (or a graph a kernel built) as a subgraph of ``parent``."""
         outer = subgraph_free_names(body)
-        graph = Graph(body, parent.opsets, outer_scope=outer | parent.outer_scope,
-                      value_types=dict(parent.value_types), functions=parent.functions,
-                      weights=parent.weights, schemas=parent.schemas)
+        graph = parent.nested(body, outer)
         return Subgraph(compile(graph, self), [vi.name for vi in body.input],
                         [vi.name for vi in body.output], sorted(outer))
 
@@ -81,9 +79,7 @@ class SessionCompileContext(CompileContext):
             [helper.make_value_info(n, graph.value_types[n]) if n in graph.value_types
              else helper.make_empty_tensor_value_info(n) for n in fed],
             [helper.make_empty_tensor_value_info(n) for n in outputs])
-        unit = Graph(body, graph.opsets, outer_scope=graph.outer_scope,
-                     value_types=dict(graph.value_types), functions=graph.functions,
-                     weights=graph.weights, schemas=graph.schemas, extra_initializers=held)
+        unit = graph.nested(body, extra_initializers=held)
         placed = None if provider.device.is_host else {n: provider for n in fed}
         plan = compile(unit, self, placed, providers=[provider], fuse=False)
         return Subgraph(plan, fed, list(outputs))
