@@ -7,7 +7,7 @@ CPU provider only through these hooks, exactly as it reaches third-party provide
 from __future__ import annotations
 
 import ort
-from ort.ep import KernelRegistrar, ProviderRegistrar, ProviderSpec
+from ort.ep import KernelRegistrar, ProviderRegistrar, ProviderSpec, SchemaRegistrar
 
 from .provider import CPUExecutionProvider
 
@@ -33,3 +33,13 @@ def ort_register_kernels(registry: KernelRegistrar) -> None:
     from .kernels import ALL_KERNELS
 
     registry.add(CPUExecutionProvider.name, ALL_KERNELS)
+
+
+@ort.hookimpl
+def ort_register_schemas(registry: SchemaRegistrar) -> None:
+    """Declare the contrib ops this provider runs (ONNX does not define them): each kernel
+    module lists its declarations in ``SCHEMAS``."""
+    from .kernels import ALL_SCHEMAS
+
+    for schema in ALL_SCHEMAS:
+        registry.declare(schema)

@@ -167,6 +167,7 @@ def _declared_inference(model: ModelProto, schemas: SchemaTable) -> int:
     for vi in list(graph.input) + list(graph.value_info) + list(graph.output):
         if vi.type.WhichOneof("value") is not None:
             known[vi.name] = vi.type
+    untyped_outputs = {vi.name: vi for vi in graph.output if vi.type.WhichOneof("value") is None}
     added = 0
     for node in graph.node:
         domain = "" if node.domain == "ai.onnx" else node.domain
@@ -185,7 +186,10 @@ def _declared_inference(model: ModelProto, schemas: SchemaTable) -> int:
         for name, tp in zip(node.output, types):
             if name and tp is not None and name not in known:
                 known[name] = tp
-                graph.value_info.append(onnx.helper.make_value_info(name, tp))
+                if name in untyped_outputs:
+                    untyped_outputs[name].type.CopyFrom(tp)
+                else:
+                    graph.value_info.append(onnx.helper.make_value_info(name, tp))
                 added += 1
     return added
 

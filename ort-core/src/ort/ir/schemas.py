@@ -1,8 +1,9 @@
 """Op schemas: ONNX's own, plus the contrib-op schemas that providers declare.
 
 ONNX knows the ai.onnx and ai.onnx.ml ops; ops of other domains (onnxruntime's
-``com.microsoft`` contrib ops, a vendor's custom ops) are known only from what a provider
-declares through the ``ort_register_schemas`` hook (:mod:`ort.ep.hookspecs`). Declarations go
+``com.microsoft`` contrib ops, a vendor's custom ops), and ops onnxruntime adds to the ONNX
+domain below ONNX's own versions (LayerNormalization before opset 17), are known only from
+what a provider declares through the ``ort_register_schemas`` hook (:mod:`ort.ep.hookspecs`). Declarations go
 into a :class:`SchemaTable`, never into onnx's process-wide schema registry, so two sessions
 (or two plugins' views of an op) cannot leak into each other through onnx.
 
@@ -14,6 +15,7 @@ them are inferred past them (:func:`ort.ir.loading.infer_types`).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,7 +54,8 @@ class DeclaredSchema:
         min_inputs, max_inputs, min_outputs, max_outputs: how many inputs and outputs a node
             may list (omitted optional ones counted); ``max_*`` None: no upper bound.
         attributes: every attribute the op takes, with its default (:data:`REQUIRED` for
-            one that must be given); any other attribute makes the model invalid.
+            one that must be given, None for an optional one without a default); any other
+            attribute makes the model invalid.
         infer: optional type inference (:data:`TypeInference`).
         doc: one paragraph on what the op computes.
     """
@@ -109,9 +112,14 @@ class SchemaTable:
 
     def add(self, schema: DeclaredSchema, owner: str) -> None:
         """Record a declaration; the same op and version twice raises, naming both owners."""
-        if not schema.domain or schema.domain in ("ai.onnx", "ai.onnx.ml"):
-            raise ValueError(f"{schema.op_type}: declare schemas only for ops of other domains "
-                             f"than ONNX's own (got domain {schema.domain!r})")
+        domain = "" if schema.domain == "ai.onnx" else schema.domain
+        if domain in ("", "ai.onnx.ml") and \
+                onnx_schema(schema.op_type, domain, schema.since_version) is not None:
+            raise ValueError(f"{schema.op_type}: ONNX defines {domain or 'ai.onnx'}:"
+                             f"{schema.op_type} at version {schema.since_version}; declare "
+                             "only ops (or versions) ONNX does not define")
+        if domain != schema.domain:
+            schema = dataclasses.replace(schema, domain=domain)
         versions = self._schemas.setdefault((schema.domain, schema.op_type), [])
         for other, other_owner in versions:
             if other.since_version == schema.since_version:
@@ -166,7 +174,8 @@ def attribute_defaults(op_type: str, domain: str, opset: int,
     declared = table.lookup(domain, op_type, opset) if table is not None else None
     if declared is None:
         return {}
-    return {name: value for name, value in declared.attributes.items() if value is not REQUIRED}
+    return {name: value for name, value in declared.attributes.items()
+            if value is not REQUIRED and value is not None}
 
 
 @functools.lru_cache(maxsize=4096)

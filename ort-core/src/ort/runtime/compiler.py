@@ -136,7 +136,7 @@ def node_attributes(graph: Graph, node: Node) -> dict[str, Any]:
     """The node's attributes as Python values, with the op schema's defaults filled in; a
     node of a declared (non-ONNX) op is checked against its declaration first."""
     opset = graph.opset_of(node.domain)
-    if node.domain and opset is not None and node.proto is not None:
+    if opset is not None and node.proto is not None and len(graph.schemas):
         declared = graph.schemas.lookup(node.domain, node.op_type, opset)
         if declared is not None and graph.onnx_schema(node) is None:
             declared.check(node.proto, node.describe())

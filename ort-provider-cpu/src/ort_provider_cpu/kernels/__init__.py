@@ -6,12 +6,13 @@ how the CUDA provider reuses them. Some modules hold helpers and register no ker
 ``erf_gelu`` (erf and GELU numerics), ``windows`` (sliding-window geometry and buffers of Conv,
 ConvTranspose and pooling), ``nn_common``, ``kernel_args`` and ``float_work`` (dtype, axis and
 attribute helpers), ``re2_syntax`` (RE2 patterns), ``ml_common`` and ``ml_forest``
-(ai.onnx.ml).
+(ai.onnx.ml), ``contrib_schema`` (declaring contrib-op schemas). Modules with contrib ops list
+their schemas in ``SCHEMAS``; :data:`ALL_SCHEMAS` joins them.
 """
 
 from __future__ import annotations
 
-from ort.ep import KernelTable
+from ort.ep import DeclaredSchema, KernelTable
 
 from . import (
     activations,
@@ -19,6 +20,12 @@ from . import (
     attention,
     axis_ops,
     cast,
+    contrib_attention,
+    contrib_fusions,
+    contrib_misc,
+    contrib_nbits,
+    contrib_qlinear,
+    contrib_quant,
     control,
     conv,
     conv_transpose,
@@ -60,7 +67,7 @@ from . import (
     unary_math,
 )
 
-__all__ = ["ALL_KERNELS", "FAMILIES"]
+__all__ = ["ALL_KERNELS", "ALL_SCHEMAS", "FAMILIES"]
 
 #: The op-family modules, in registration order.
 FAMILIES = (
@@ -108,8 +115,17 @@ FAMILIES = (
     sequence,
     control,
     fused,
+    contrib_fusions,
+    contrib_attention,
+    contrib_quant,
+    contrib_qlinear,
+    contrib_nbits,
+    contrib_misc,
 )
 
 ALL_KERNELS = KernelTable()
+#: The schemas of the contrib ops the families run (modules list theirs in ``SCHEMAS``).
+ALL_SCHEMAS: list[DeclaredSchema] = []
 for _family in FAMILIES:
     ALL_KERNELS.extend(_family.kernels)
+    ALL_SCHEMAS.extend(getattr(_family, "SCHEMAS", ()))

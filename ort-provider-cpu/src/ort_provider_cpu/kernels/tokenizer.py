@@ -9,12 +9,20 @@ from __future__ import annotations
 import re
 
 import numpy as np
-
 from ort.ep import KernelTable, NodeInfo
 
+from .contrib_schema import (REQUIRED, declare, dims, elem_type, tensor_type,
+                             typed)
 from .re2_syntax import re2_to_python
 
 kernels = KernelTable()
+
+SCHEMAS = [
+    declare("Tokenizer", inputs=1,
+            attributes={"mark": REQUIRED, "pad_value": REQUIRED, "mincharnum": REQUIRED,
+                        "separators": None, "tokenexp": None},
+            infer=typed(lambda t, a: tensor_type(elem_type(t[0]), dims(t[0]) + [None]))),
+]
 
 
 def _tokenizer_split(node: NodeInfo):

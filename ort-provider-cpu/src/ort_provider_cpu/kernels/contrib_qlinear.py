@@ -1,0 +1,17 @@
+"""CPU kernels: onnxruntime's QOperator-format element-wise, pooling and reduction ops
+(QLinearAdd, QLinearMul, QLinearSigmoid, QLinearLeakyRelu, QLinearSoftmax, QLinearConcat,
+QLinearAveragePool, QLinearGlobalAveragePool, QLinearWhere, QLinearReduceMean, NhwcMaxPool).
+
+Semantics follow onnxruntime's contrib operator spec (docs/ContribOperators.md) and its CPU
+kernels' observed behaviour; every op is declared to the core in ``SCHEMAS``
+(:mod:`.contrib_schema`).
+"""
+
+from __future__ import annotations
+
+from ort.ep import DeclaredSchema, KernelTable
+
+kernels = KernelTable()
+
+#: The contrib ops of this module, declared to the core.
+SCHEMAS: list[DeclaredSchema] = []
