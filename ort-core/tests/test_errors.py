@@ -94,6 +94,22 @@ def test_missing_file_truncated_and_garbage_models(tmp_path, add_model):
         ort.InferenceSession(123)
 
 
+def test_every_op_without_kernel_is_named_in_one_error():
+    x = helper.make_tensor_value_info("X", TensorProto.FLOAT, [2])
+    y = helper.make_tensor_value_info("Y", TensorProto.FLOAT, [2])
+    nodes = [helper.make_node("Foo", ["X"], ["a"], name="f1", domain="com.example"),
+             helper.make_node("Relu", ["a"], ["b"], name="r"),
+             helper.make_node("Foo", ["b"], ["c"], name="f2", domain="com.example"),
+             helper.make_node("Bar", ["c"], ["Y"], name="b1", domain="com.example")]
+    model = make_model(nodes, [x], [y], opsets={"com.example": 3})
+    with pytest.raises(errors.NotImplemented) as info:
+        ort.InferenceSession(model.SerializeToString())
+    message = str(info.value)
+    assert "Could not find an implementation for com.example:Foo(3) node with name 'f1'" in message
+    assert "2 op(s) in 3 node(s) have no implementation: com.example:Bar(3) at node(s) 'b1'; " \
+        "com.example:Foo(3) at node(s) 'f1', 'f2'." in message
+
+
 def test_op_without_kernel_names_op_version_and_what_exists():
     x = helper.make_tensor_value_info("X", TensorProto.FLOAT, [2])
     y = helper.make_tensor_value_info("Y", TensorProto.FLOAT, [2])

@@ -20,7 +20,7 @@ from ..errors import Fail, InvalidGraph, InvalidProtobuf, NoSuchFile
 from .schemas import SchemaTable, attribute_defaults
 from .tensors import RESERVED_LOCATION_PREFIX, attribute_value, reserved_location
 
-__all__ = ["load_model", "infer_types", "MAX_IR_VERSION"]
+__all__ = ["load_model", "infer_types", "clear_negative_dims", "MAX_IR_VERSION"]
 
 #: The newest IR version this build understands (that of the installed onnx package).
 MAX_IR_VERSION = onnx.IR_VERSION
@@ -123,6 +123,9 @@ def infer_types(model: ModelProto, schemas: SchemaTable | None = None) -> ModelP
     """Run ONNX type and shape inference and record the result in ``model`` (its
     ``value_info``, output types and subgraph annotations); return ``model``.
 
+    A negative ``dim_value`` (exporters write -1 for "any size") is a dynamic dim, as in
+    ONNX Runtime: it is cleared before inference (:func:`clear_negative_dims`).
+
     A type error (an input type the op's schema forbids) is an :class:`InvalidGraph`, as in
     ONNX Runtime. Shape disagreements and inference failures inside function bodies are not:
     ONNX Runtime runs such models, so ort retries inference leniently and keeps what it finds.
@@ -132,6 +135,7 @@ def infer_types(model: ModelProto, schemas: SchemaTable | None = None) -> ModelP
     a type-inference function, its outputs are typed from that and ONNX's inference runs again
     from there, until nothing new is learnt.
     """
+    clear_negative_dims(model.graph)
     light = _typed_skeleton(model)
     inferred = _infer(light)
     learnt = inferred is not light
@@ -145,11 +149,57 @@ def infer_types(model: ModelProto, schemas: SchemaTable | None = None) -> ModelP
     graph = model.graph
     del graph.value_info[:]
     graph.value_info.extend(inferred.graph.value_info)
+    declared = {d.dim_param for vi in (*graph.input, *graph.output)
+                for d in vi.type.tensor_type.shape.dim if d.dim_param}
     del graph.output[:]
     graph.output.extend(inferred.graph.output)
+    _forget_invented_dims(graph.output, declared)
     del graph.node[:]
     graph.node.extend(inferred.graph.node)
     return model
+
+
+def _forget_invented_dims(values: Any, declared: set[str]) -> None:
+    """Clear the ``unk__N`` dim names ONNX's inference invents for unknown output dims (ONNX
+    Runtime reports such a dim as None); names the model itself declares stay."""
+    for vi in values:
+        if vi.type.WhichOneof("value") != "tensor_type":
+            continue
+        for dim in vi.type.tensor_type.shape.dim:
+            if dim.dim_param.startswith("unk__") and dim.dim_param not in declared:
+                dim.ClearField("dim_param")
+
+
+def clear_negative_dims(graph: onnx.GraphProto) -> int:
+    """Make every negative ``dim_value`` of the graph's inputs, outputs and value_info (and
+    of its subgraphs') an unknown dim; return how many were cleared."""
+    cleared = 0
+    for vi in (*graph.input, *graph.output, *graph.value_info):
+        cleared += _clear_in_type(vi.type)
+    for node in graph.node:
+        for attr in node.attribute:
+            for sub in (*([attr.g] if attr.HasField("g") else ()), *attr.graphs):
+                cleared += clear_negative_dims(sub)
+    return cleared
+
+
+def _clear_in_type(tp: onnx.TypeProto) -> int:
+    kind = tp.WhichOneof("value")
+    if kind in ("tensor_type", "sparse_tensor_type"):
+        tensor = getattr(tp, kind)
+        cleared = 0
+        for dim in tensor.shape.dim:
+            if dim.HasField("dim_value") and dim.dim_value < 0:
+                dim.ClearField("dim_value")
+                cleared += 1
+        return cleared
+    if kind == "sequence_type":
+        return _clear_in_type(tp.sequence_type.elem_type)
+    if kind == "optional_type":
+        return _clear_in_type(tp.optional_type.elem_type)
+    if kind == "map_type":
+        return _clear_in_type(tp.map_type.value_type)
+    return 0
 
 
 #: At most this many rounds of declared inference followed by ONNX's.

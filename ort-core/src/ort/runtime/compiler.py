@@ -26,7 +26,7 @@ from ..errors import NotImplemented as OrtNotImplemented
 from ..ir import Graph, Node, WeightStore, attribute_value, infer_types, subgraph_free_names
 from .executor import execute, quiet_fp_begin, quiet_fp_end
 from .functions import function_body, function_kernel
-from .partition import Assignment, Partition, explain_unclaimed
+from .partition import Assignment, Partition, explain_all_unclaimed
 from .partition import partition as assign_nodes
 from .plan import DISCARD_SLOT, NONE_SLOT, Plan, Step
 from .subgraph import Subgraph
@@ -128,7 +128,7 @@ def compile(graph: Graph, context: SessionCompileContext,  # noqa: A001 - the co
 
         part = assign_nodes(graph, chosen, context.registry, fuse, expand)
     if part.unclaimed:
-        raise OrtNotImplemented(explain_unclaimed(graph, part.unclaimed[0], part))
+        raise OrtNotImplemented(explain_all_unclaimed(graph, part))
     return _PlanBuilder(graph, part, context, input_locations).build()
 
 

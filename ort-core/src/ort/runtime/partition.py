@@ -20,7 +20,7 @@ from ..ir import Graph, Node
 from ..element_types import ELEMENT_TYPE_NAMES
 
 __all__ = ["Assignment", "Partition", "partition", "input_type_names", "host_preferred_nodes",
-           "explain_unclaimed"]
+           "explain_unclaimed", "explain_all_unclaimed"]
 
 
 def input_type_names(graph: Graph, node: Node) -> list[str | None]:
@@ -262,6 +262,27 @@ def _why_not(graph: Graph, node: Node, signatures: dict, provider: ExecutionProv
     if registry.lookup(provider.name, node.domain, node.op_type, version, types) is None:
         return f"{provider.name} has no {op} kernel for input types {[t for t in types if t]}"
     return f"{provider.name} declined the node"
+
+
+def explain_all_unclaimed(graph: Graph, part: Partition) -> str:
+    """The error for a graph with nodes nobody claimed: ONNX Runtime's message for the first,
+    then every op no provider runs (op, domain, opset, the nodes using it), so a user meets
+    all of them at once instead of one per attempt."""
+    first = explain_unclaimed(graph, part.unclaimed[0], part)
+    by_op: dict[tuple[str, str, Any], list[str]] = {}
+    for node in part.unclaimed:
+        version = part.signatures[node.index][0]
+        by_op.setdefault((node.domain or "ai.onnx", node.op_type, version), []).append(
+            node.name or f"#{node.index}")
+    if len(part.unclaimed) == 1:
+        return first
+    listed = []
+    for (domain, op_type, version), names in sorted(by_op.items()):
+        shown = ", ".join(repr(n) for n in names[:5])
+        more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+        listed.append(f"{domain}:{op_type}({version}) at node(s) {shown}{more}")
+    return (f"{first} In all, {len(by_op)} op(s) in {len(part.unclaimed)} node(s) have no "
+            f"implementation: {'; '.join(listed)}.")
 
 
 def explain_unclaimed(graph: Graph, node: Node, part: Partition) -> str:
