@@ -28,6 +28,12 @@ from .sampling import grid_sample
 
 kernels = KernelTable()
 
+# The element types onnxruntime's CPU provider runs each op with (its kernels' type
+# constraints; float16 Trilu and GridSample run through its float fallback): a node of any
+# other type finds no kernel here either.
+_FLOATS = ("float16", "float", "double")
+_RANGE_TYPES = ("float", "double", "int16", "int32", "int64")
+
 # --------------------------------------------------------------------------------------------
 # Inverse
 # --------------------------------------------------------------------------------------------
@@ -59,7 +65,7 @@ def _gauss_jordan_inverse(xp: Any, a: Any) -> Any:
     return inv.reshape(batch + (n, n))
 
 
-@kernels.register("Inverse", since=1, domain=MS)
+@kernels.register("Inverse", since=1, domain=MS, input_types={0: _FLOATS})
 def inverse(node: NodeInfo) -> Callable[..., tuple]:
     """Inverse 1: the inverse of each matrix of the last two dims (float16, float, double;
     float16 computed in float32 and rounded once). Singular matrices give inf/nan."""
@@ -86,11 +92,14 @@ def inverse(node: NodeInfo) -> Callable[..., tuple]:
 # Trilu, GridSample (the ONNX kernels), Range
 # --------------------------------------------------------------------------------------------
 
-kernels.register("Trilu", since=1, domain=MS, host_inputs=(1,))(trilu)
-kernels.register("GridSample", since=1, domain=MS)(grid_sample)
+kernels.register("Trilu", since=1, domain=MS, host_inputs=(1,),
+                 input_types={0: _FLOATS + ("int64",)})(trilu)
+kernels.register("GridSample", since=1, domain=MS,
+                 input_types={0: ("float16", "float"), 1: ("float16", "float")})(grid_sample)
 
 
-@kernels.register("Range", since=1, domain=MS, host_inputs=(0, 1, 2))
+@kernels.register("Range", since=1, domain=MS, host_inputs=(0, 1, 2),
+                  input_types={i: _RANGE_TYPES for i in range(3)})
 def range_ms(node: NodeInfo) -> Callable[..., tuple]:
     """Range 1 (com.microsoft): ``start, start + delta, ...`` below ``limit`` (delta
     optional, default 1); the count is ``ceil((limit - start) / delta)`` with the difference
@@ -131,7 +140,8 @@ def range_ms(node: NodeInfo) -> Callable[..., tuple]:
 _METRICS = ("sqeuclidean", "euclidean")
 
 
-@kernels.register("CDist", since=1, domain=MS)
+@kernels.register("CDist", since=1, domain=MS,
+                  input_types={0: ("float", "double"), 1: ("float", "double")})
 def cdist(node: NodeInfo) -> Callable[..., tuple]:
     """CDist 1: pairwise distances (M, N) between the rows of A (M, K) and B (N, K), metric
     ``sqeuclidean`` (default) or ``euclidean``; float and double. Computed like onnxruntime:
@@ -184,7 +194,8 @@ def _word_conv_sizes(node: NodeInfo, w: Any, c: Any) -> tuple[int, int, int]:
     return w.shape[0], w.shape[2], c.shape[1]
 
 
-@kernels.register("WordConvEmbedding", since=1, domain=MS)
+@kernels.register("WordConvEmbedding", since=1, domain=MS,
+                  input_types={0: ("int32",), 1: ("float",), 2: ("float",), 3: ("float",)})
 def word_conv_embedding(node: NodeInfo) -> Callable[..., tuple]:
     """WordConvEmbedding 1: word embeddings (words, M) from character ids (words,
     word_length): each word's characters are looked up in C, convolved with the filters W
