@@ -21,6 +21,7 @@ from . import (
     axis_ops,
     cast,
     contrib_attention,
+    contrib_extra,
     contrib_fusions,
     contrib_misc,
     contrib_nbits,
@@ -121,6 +122,7 @@ FAMILIES = (
     contrib_qlinear,
     contrib_nbits,
     contrib_misc,
+    contrib_extra,
 )
 
 ALL_KERNELS = KernelTable()
