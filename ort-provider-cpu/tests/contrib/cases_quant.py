@@ -1,0 +1,95 @@
+"""Contrib-op cases of the quantized matrix ops: DynamicQuantizeMatMul, MatMulIntegerToFloat,
+QGemm, com.microsoft QuantizeLinear/DequantizeLinear and DynamicQuantizeLSTM (u8/s8 weights,
+per-tensor and per-column parameters, constant and fed weights, optional inputs)."""
+
+from __future__ import annotations
+
+import numpy as np
+from contrib_case import Case, rng
+
+r = rng(7)
+f32, u8, s8, i32 = np.float32, np.uint8, np.int8, np.int32
+
+
+def ints(dtype, shape):
+    """Random integers over the whole range of ``dtype``."""
+    info = np.iinfo(dtype)
+    return r.integers(info.min, info.max, shape, endpoint=True).astype(dtype)
+
+
+def scales(*shape):
+    """Positive float32 scales."""
+    return (r.random(shape) * 0.05 + 0.001).astype(f32)
+
+
+def scalar(value, dtype):
+    """A 0-d array."""
+    return np.array(value, dtype=dtype)
+
+
+# DynamicQuantizeMatMul -------------------------------------------------------------------
+A3 = r.standard_normal((2, 4, 16)).astype(f32)
+A2 = (r.standard_normal((5, 16)) * 3 + 1).astype(f32)
+A_POS = (r.random((3, 16)) + 0.5).astype(f32)  # all positive: zero point 0
+B_S8, B_U8 = ints(s8, (16, 6)), ints(u8, (16, 6))
+B3_S8 = ints(s8, (2, 16, 6))
+BIAS6 = r.standard_normal(6).astype(f32)
+
+DQMM = "DynamicQuantizeMatMul"
+CASES = [
+    Case(f"{DQMM}_s8_tensor", DQMM, [A3, B_S8, scalar(0.02, f32)]),
+    Case(f"{DQMM}_s8_tensor_const", DQMM, [A3, B_S8, scalar(0.02, f32)], constants=(1, 2)),
+    Case(f"{DQMM}_u8_zp_bias", DQMM, [A2, B_U8, scalar(0.01, f32), scalar(131, u8), BIAS6]),
+    Case(f"{DQMM}_u8_zp_bias_const", DQMM,
+         [A2, B_U8, scalar(0.01, f32), scalar(131, u8), BIAS6], constants=(1, 2, 3, 4)),
+    Case(f"{DQMM}_s8_column", DQMM, [A3, B_S8, scales(6), np.zeros(6, s8), BIAS6]),
+    Case(f"{DQMM}_u8_column_const", DQMM, [A2, B_U8, scales(6), ints(u8, (6,))],
+         constants=(1, 2, 3)),
+    Case(f"{DQMM}_u8_column_zp_only", DQMM, [A2, B_U8, scalar(0.03, f32), ints(u8, (6,))]),
+    Case(f"{DQMM}_positive", DQMM, [A_POS, B_S8, scales(1)]),
+    Case(f"{DQMM}_batched_b", DQMM, [A3, B3_S8, scales(2, 1, 6), ints(s8, (2, 1, 6))]),
+    Case(f"{DQMM}_batched_b_const", DQMM, [A3, B3_S8, scales(2, 1, 6), ints(s8, (2, 1, 6))],
+         constants=(1, 2, 3)),
+    Case(f"{DQMM}_scale_broadcast", DQMM, [A3, B_S8, scales(4, 1), None, BIAS6]),
+    Case(f"{DQMM}_zeros", DQMM, [np.zeros((3, 16), f32), B_S8, scalar(0.02, f32)]),
+]
+
+# MatMulIntegerToFloat ---------------------------------------------------------------------
+QA_U8, QA_S8 = ints(u8, (2, 3, 16)), ints(s8, (5, 16))
+MITF = "MatMulIntegerToFloat"
+CASES += [
+    Case(f"{MITF}_u8s8", MITF, [QA_U8, B_S8, scalar(0.05, f32), scalar(0.02, f32)]),
+    Case(f"{MITF}_u8u8_zp_bias", MITF,
+         [QA_U8, B_U8, scalar(0.05, f32), scalar(0.02, f32), scalar(128, u8), scalar(120, u8),
+          BIAS6]),
+    Case(f"{MITF}_u8u8_zp_bias_const", MITF,
+         [QA_U8, B_U8, scalar(0.05, f32), scalar(0.02, f32), scalar(128, u8), scalar(120, u8),
+          BIAS6], constants=(1, 3, 5, 6)),
+    Case(f"{MITF}_u8s8_column", MITF,
+         [QA_U8, B_S8, scales(1), scales(6), ints(u8, (1,)), ints(s8, (6,)), BIAS6]),
+    Case(f"{MITF}_u8s8_column_const", MITF,
+         [QA_U8, B_S8, scales(1), scales(6), ints(u8, (1,)), ints(s8, (6,))],
+         constants=(1, 3, 5)),
+    Case(f"{MITF}_s8s8", MITF, [QA_S8, B_S8, scalar(0.05, f32), scales(6), scalar(-3, s8)]),
+    Case(f"{MITF}_s8s8_zp_const", MITF,
+         [QA_S8, B_S8, scalar(0.05, f32), scales(6), scalar(5, s8), ints(s8, (6,)), BIAS6],
+         constants=(1,)),
+    Case(f"{MITF}_u8_batched_b", MITF,
+         [QA_U8, ints(u8, (2, 16, 6)), scalar(0.05, f32), scales(2, 1, 6), None,
+          ints(u8, (2, 1, 6))]),
+    Case(f"{MITF}_row_scale", MITF, [QA_U8, B_S8, scales(2, 3, 1), scales(6)]),
+    Case(f"{MITF}_swapped_scales", MITF, [QA_U8, B_S8, scales(6), scalar(0.05, f32), None,
+                                           None, BIAS6]),
+]
+
+# large K: accumulators beyond float32's exact integers, MLAS's threaded tiles
+A_BIG = r.standard_normal((64, 700)).astype(f32)
+B_BIG_S8, B_BIG_U8 = ints(s8, (700, 48)), ints(u8, (700, 48))
+CASES += [
+    Case(f"{DQMM}_large_s8_column", DQMM, [A_BIG, B_BIG_S8, scales(48), None,
+                                             r.standard_normal(48).astype(f32)],
+         constants=(1, 2)),
+    Case(f"{MITF}_large_u8u8", MITF,
+         [ints(u8, (64, 700)), B_BIG_U8, scalar(0.05, f32), scalar(0.02, f32), scalar(3, u8),
+          scalar(250, u8)]),
+]
