@@ -93,3 +93,39 @@ CASES += [
          [ints(u8, (64, 700)), B_BIG_U8, scalar(0.05, f32), scalar(0.02, f32), scalar(3, u8),
           scalar(250, u8)]),
 ]
+
+# QGemm ----------------------------------------------------------------------------------
+QG = "QGemm"
+GA_U8, GA_S8 = ints(u8, (5, 12)), ints(s8, (5, 12))
+GB_U8, GB_S8 = ints(u8, (12, 7)), ints(s8, (12, 7))
+GC = r.integers(-5000, 5000, (7,)).astype(i32)
+CASES += [
+    Case(f"{QG}_u8u8_float", QG, [GA_U8, scalar(0.02, f32), scalar(128, u8), GB_U8,
+                                   scalar(0.03, f32), scalar(100, u8)]),
+    Case(f"{QG}_u8s8_bias_alpha", QG, [GA_U8, scalar(0.02, f32), scalar(3, u8), GB_S8,
+                                        scalar(0.03, f32), scalar(0, s8), GC],
+         {"alpha": 0.75}),
+    Case(f"{QG}_u8s8_trans_const", QG,
+         [GA_U8.T.copy(), scalar(0.02, f32), scalar(3, u8), GB_S8.T.copy(), scales(7),
+          np.zeros(7, s8), r.integers(-5000, 5000, (5, 7)).astype(i32)],
+         {"transA": 1, "transB": 1}, constants=(3, 4, 5, 6)),
+    Case(f"{QG}_u8u8_requant", QG,
+         [GA_U8, scalar(0.02, f32), scalar(128, u8), GB_U8, scalar(0.03, f32),
+          scalar(100, u8), GC, scalar(0.5, f32), scalar(120, u8)]),
+    Case(f"{QG}_u8s8_column_requant_const", QG,
+         [GA_U8, scalar(0.02, f32), scalar(7, u8), GB_S8, scales(7), np.zeros(7, s8), GC,
+          scalar(0.25, f32), scalar(10, u8)], {"alpha": 2.0}, constants=(3, 4, 5, 6)),
+    Case(f"{QG}_s8s8_requant", QG,
+         [GA_S8, scalar(0.02, f32), scalar(-4, s8), GB_S8, scalar(0.03, f32), scalar(0, s8),
+          r.integers(-5000, 5000, (1, 7)).astype(i32), scalar(0.4, f32), scalar(-10, s8)],
+         {"transB": 0}),
+    Case(f"{QG}_s8s8_float_transB", QG,
+         [GA_S8, scalar(0.02, f32), scalar(5, s8), GB_S8.T.copy(), scales(7), ints(s8, (7,))],
+         {"transB": 1}),
+    Case(f"{QG}_u8u8_column_zp", QG,
+         [GA_U8, scalar(0.02, f32), scalar(128, u8), GB_U8, scales(7), ints(u8, (7,)),
+          scalar(1000, i32)]),
+    Case(f"{QG}_u8u8_yscale_only", QG,
+         [GA_U8, scalar(0.02, f32), scalar(128, u8), GB_U8, scalar(0.03, f32),
+          scalar(100, u8), None, scalar(0.5, f32)]),
+]

@@ -188,6 +188,9 @@ def qgemm(node: NodeInfo):
             if not (value.ndim == 0 or (value.ndim == 1 and value.shape[0] in (1, n))):
                 raise ValueError(f"{where}: {name} must be a scalar or 1-D of size 1 or {n}, "
                                  f"got shape {value.shape}")
+        if b_scale.shape != b_zero_point.shape:
+            raise ValueError(f"{where}: b_scale {b_scale.shape} and b_zero_point "
+                             f"{b_zero_point.shape} must have the same shape")
         b_zp = b_zero_point.reshape(()) if b_zero_point.size == 1 else b_zero_point
         acc = integer_matmul(centered(a2, a_zero_point), centered(b2, b_zp))
         if c is not None:
