@@ -4,6 +4,7 @@ per-tensor and per-column parameters, constant and fed weights, optional inputs)
 
 from __future__ import annotations
 
+import ml_dtypes
 import numpy as np
 from contrib_case import Case, rng
 
@@ -128,4 +129,43 @@ CASES += [
     Case(f"{QG}_u8u8_yscale_only", QG,
          [GA_U8, scalar(0.02, f32), scalar(128, u8), GB_U8, scalar(0.03, f32),
           scalar(100, u8), None, scalar(0.5, f32)]),
+]
+
+# com.microsoft QuantizeLinear / DequantizeLinear -------------------------------------------
+X3 = (r.standard_normal((2, 3, 4)) * 40).astype(f32)
+X_TIES = np.array([[-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 1e9, -1e9]], f32)  # half to even, saturate
+Q, DQ = "QuantizeLinear", "DequantizeLinear"
+CASES += [
+    Case(f"{Q}_default_u8", Q, [X3, scalar(0.5, f32)]),
+    Case(f"{Q}_u8", Q, [X3, scalar(0.5, f32), scalar(128, u8)]),
+    Case(f"{Q}_s8_ties", Q, [X_TIES, scalar(1.0, f32), scalar(1, s8)]),
+    Case(f"{Q}_u16_const", Q, [X3, scalar(0.01, f32), scalar(30000, np.uint16)],
+         constants=(1, 2)),
+    Case(f"{Q}_s16", Q, [X3 * 100, scalar(0.01, f32), scalar(-7, np.int16)]),
+    Case(f"{Q}_axis_default", Q, [X3, scales(3) * 10, ints(u8, (3,))]),
+    Case(f"{Q}_axis0", Q, [X3, scales(2) * 10, ints(s8, (2,))], {"axis": 0}),
+    Case(f"{Q}_axis_neg", Q, [X3, scales(4) * 10, ints(s8, (4,))], {"axis": -1}),
+    Case(f"{Q}_axis_scalar_scale", Q, [X3, scalar(0.3, f32), scalar(9, u8)], {"axis": 2}),
+    Case(f"{DQ}_u8", DQ, [ints(u8, (2, 3, 4)), scalar(0.5, f32), scalar(128, u8)]),
+    Case(f"{DQ}_s8_nozp", DQ, [ints(s8, (2, 3, 4)), scalar(0.5, f32)]),
+    Case(f"{DQ}_u16_const", DQ, [ints(np.uint16, (2, 3, 4)), scalar(0.01, f32),
+                                     scalar(30000, np.uint16)], constants=(0, 1, 2)),
+    Case(f"{DQ}_s16", DQ, [ints(np.int16, (6,)), scalar(0.01, f32), scalar(-7, np.int16)]),
+    Case(f"{DQ}_s32", DQ, [r.integers(-10**6, 10**6, (2, 5)).astype(i32), scalar(0.01, f32)]),
+    Case(f"{DQ}_axis_default", DQ, [ints(u8, (2, 3, 4)), scales(3), ints(u8, (3,))]),
+    Case(f"{DQ}_axis0_const", DQ, [ints(s8, (2, 3, 4)), scales(2), ints(s8, (2,))],
+         {"axis": 0}, constants=(0, 1, 2)),
+    Case(f"{DQ}_axis_neg", DQ, [ints(s8, (2, 3, 4)), scales(4), ints(s8, (4,))],
+         {"axis": -1}),
+]
+I4 = ml_dtypes.int4
+U4 = ml_dtypes.uint4
+CASES += [  # onnxruntime's Python API exchanges no 4-bit tensors: they are initializers
+    Case(f"{DQ}_int4_const", DQ, [r.integers(-8, 8, (3, 5)).astype(I4), scalar(0.5, f32),
+                                   scalar(-1, I4)], constants=(0, 2)),
+    Case(f"{DQ}_uint4_axis0_const", DQ, [r.integers(0, 16, (3, 5)).astype(U4), scales(3),
+                                          r.integers(0, 16, (3,)).astype(U4)],
+         {"axis": 0}, constants=(0, 2)),
+    Case(f"{DQ}_int4_odd_nozp", DQ, [r.integers(-8, 8, (7,)).astype(I4), scalar(0.25, f32)],
+         constants=(0,)),
 ]
