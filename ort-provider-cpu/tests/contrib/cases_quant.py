@@ -169,3 +169,71 @@ CASES += [  # onnxruntime's Python API exchanges no 4-bit tensors: they are init
     Case(f"{DQ}_int4_odd_nozp", DQ, [r.integers(-8, 8, (7,)).astype(I4), scalar(0.25, f32)],
          constants=(0,)),
 ]
+
+# DynamicQuantizeLSTM ----------------------------------------------------------------------
+# onnxruntime quantizes the hidden state per block of batch rows, one block per thread, when
+# the batch is split across threads (batch > 4, or batch >= 2 with hidden_size <= 256): results
+# then depend on the machine's thread count. ort quantizes the whole batch at once (onnxruntime
+# with one thread); the cases use batch 1, or batch 3 with hidden_size 260 (never split).
+LSTM = "DynamicQuantizeLSTM"
+SEQ, INP, HID, WIDE = 5, 6, 4, 260
+
+
+def lstm_inputs(dirs: int, wtype, per_channel: bool, *, batch: int = 1, hidden: int = HID,
+                bias: bool = True, seq_lens=None, initial: bool = False,
+                peephole: bool = False):
+    """The 12 inputs of a DynamicQuantizeLSTM node."""
+    x = r.standard_normal((SEQ, batch, INP)).astype(f32)
+    w, rr = ints(wtype, (dirs, INP, 4 * hidden)), ints(wtype, (dirs, hidden, 4 * hidden))
+    pshape = (dirs, 4 * hidden) if per_channel else (dirs,)
+    zp = np.zeros(pshape, wtype)
+    if wtype == u8:  # per channel: one value throughout; per tensor: one per direction
+        zp = np.full(pshape, 131, u8) if per_channel else ints(u8, pshape)
+    weight_scale = f32(0.5 / np.sqrt(hidden))
+    return [x, w, rr,
+            (r.standard_normal((dirs, 8 * hidden)) * 0.5).astype(f32) if bias else None,
+            None if seq_lens is None else np.array(seq_lens, i32),
+            r.standard_normal((dirs, batch, hidden)).astype(f32) if initial else None,
+            r.standard_normal((dirs, batch, hidden)).astype(f32) if initial else None,
+            r.standard_normal((dirs, 3 * hidden)).astype(f32) if peephole else None,
+            scales(*pshape) * weight_scale, zp, scales(*pshape) * weight_scale, zp.copy()]
+
+
+H_ATTR = {"hidden_size": HID}
+W_ATTR = {"hidden_size": WIDE}
+CASES += [
+    Case(f"{LSTM}_forward_s8_tensor", LSTM, lstm_inputs(1, s8, False), H_ATTR, outputs=3),
+    Case(f"{LSTM}_forward_u8_channel_const", LSTM, lstm_inputs(1, u8, True), H_ATTR,
+         outputs=3, constants=(1, 2, 8, 9, 10, 11)),
+    Case(f"{LSTM}_reverse_s8_channel", LSTM, lstm_inputs(1, s8, True, initial=True),
+         {**H_ATTR, "direction": "reverse"}, outputs=3),
+    Case(f"{LSTM}_bidirectional_u8", LSTM, lstm_inputs(2, u8, False, initial=True),
+         {**H_ATTR, "direction": "bidirectional"}, outputs=3),
+    Case(f"{LSTM}_bidirectional_s8_channel_const", LSTM, lstm_inputs(2, s8, True),
+         {**H_ATTR, "direction": "bidirectional"}, outputs=3,
+         constants=(1, 2, 3, 8, 9, 10, 11)),
+    Case(f"{LSTM}_seq_lens_short", LSTM, lstm_inputs(1, s8, False, seq_lens=[3]), H_ATTR,
+         outputs=3),
+    Case(f"{LSTM}_peephole_clip", LSTM, lstm_inputs(1, s8, True, peephole=True, initial=True),
+         {**H_ATTR, "clip": 0.8}, outputs=3),
+    Case(f"{LSTM}_input_forget_no_bias", LSTM, lstm_inputs(1, u8, False, bias=False),
+         {**H_ATTR, "input_forget": 1}, outputs=3),
+    Case(f"{LSTM}_activations", LSTM, lstm_inputs(1, s8, False),
+         {**H_ATTR, "activations": ["HardSigmoid", "Tanh", "Softsign"],
+          "activation_alpha": [0.3], "activation_beta": [0.4]}, outputs=3),
+    Case(f"{LSTM}_y_only", LSTM, lstm_inputs(1, u8, True, initial=True), H_ATTR),
+    Case(f"{LSTM}_y_h_only", LSTM, lstm_inputs(2, s8, False),
+         {**H_ATTR, "direction": "bidirectional"}, outputs=[False, True]),
+    Case(f"{LSTM}_batch_wide", LSTM, lstm_inputs(1, s8, True, batch=3, hidden=WIDE,
+                                                 initial=True), W_ATTR, outputs=3),
+    Case(f"{LSTM}_batch_seq_lens_bidirectional", LSTM,
+         lstm_inputs(2, u8, True, batch=3, hidden=WIDE, seq_lens=[3, 5, 0], initial=True),
+         {**W_ATTR, "direction": "bidirectional"}, outputs=3, constants=(1, 2)),
+    # (without Y, onnxruntime quantizes Y_h's uninitialized row of a zero-length sequence)
+    Case(f"{LSTM}_batch_seq_lens_no_y", LSTM,
+         lstm_inputs(1, s8, False, batch=3, hidden=WIDE, seq_lens=[4, 2, 3]), W_ATTR,
+         outputs=[False, True, True]),
+    Case(f"{LSTM}_batch_seq_lens_reverse", LSTM,
+         lstm_inputs(1, u8, False, batch=3, hidden=WIDE, seq_lens=[2, 4, 3], peephole=True),
+         {**W_ATTR, "direction": "reverse"}, outputs=3),
+]
