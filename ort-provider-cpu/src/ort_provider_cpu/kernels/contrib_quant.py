@@ -66,18 +66,35 @@ def _per_column(param: np.ndarray, b_ndim: int) -> np.ndarray:
 # DynamicQuantizeMatMul, MatMulIntegerToFloat
 # ---------------------------------------------------------------------------------------
 
-def _integer_to_float(where: str, a_q: np.ndarray, a_zero_point: Any, a_scale: np.float32,
-                      b: np.ndarray, b_scale: np.ndarray | None, b_zero_point: Any,
-                      bias: Any) -> np.ndarray:
-    """``(a_q - a_zp) @ (b - b_zp)`` scaled by ``a_scale * b_scale`` (per tensor or per
-    column) plus bias, as float32; ``b_scale`` None means a_scale alone."""
+def _centered_b(where: str, b: np.ndarray, b_zero_point: Any) -> np.ndarray:
+    """``B - b_zp`` (float64) with a per-tensor or per-column zero point."""
     b_zp = None
     if b_zero_point is not None:
         if not _b_param_supported(b_zero_point.shape, b.shape):
             raise ValueError(f"{where}: b_zero_point of shape {b_zero_point.shape} must be a "
                              f"scalar or per column of B {b.shape}")
         b_zp = _per_column(b_zero_point, b.ndim)
-    acc = integer_matmul(centered(a_q, a_zero_point), centered(b, b_zp))
+    return centered(b, b_zp)
+
+
+def _prepared_b(node: NodeInfo, b_index: int, zp_index: int) -> np.ndarray | None:
+    """``B - b_zp`` computed once when B and its zero point (if any) are constants."""
+    consts = node.const_inputs
+    b = consts[b_index] if len(consts) > b_index else None
+    zp = consts[zp_index] if len(consts) > zp_index else None
+    if b is None or (zp is None and node.has_input(zp_index)):
+        return None
+    return _centered_b(node.describe(), np.asarray(b), None if zp is None else np.asarray(zp))
+
+
+def _integer_to_float(where: str, a_q: np.ndarray, a_zero_point: Any, a_scale: np.float32,
+                      b: np.ndarray, b_scale: np.ndarray | None, b_zero_point: Any,
+                      bias: Any, prepared: np.ndarray | None = None) -> np.ndarray:
+    """``(a_q - a_zp) @ (b - b_zp)`` scaled by ``a_scale * b_scale`` (per tensor or per
+    column) plus bias, as float32; ``b_scale`` None means a_scale alone; ``prepared`` is
+    ``b - b_zp`` when computed once."""
+    b_centered = prepared if prepared is not None else _centered_b(where, b, b_zero_point)
+    acc = integer_matmul(centered(a_q, a_zero_point), b_centered)
     multiplier: Any = np.float32(a_scale)
     if b_scale is not None:
         multiplier = np.float32(a_scale) * _per_column(b_scale.astype(_F32), b.ndim)
@@ -106,14 +123,16 @@ def dynamic_quantize_matmul(node: NodeInfo):
     MatMul with quantized B (int8/uint8, per-tensor or per-column scale/zero point) and the
     float result scaled back, plus an optional bias."""
     where = node.describe()
+    prepared = _prepared_b(node, 1, 3)
 
     def compute(a, b, b_scale, b_zero_point=None, bias=None):
         a_q, a_scale, a_zp = dynamic_quantize(a)
         _check_bias(where, bias, b.shape[-1])
         if _b_param_supported(b_scale.shape, b.shape):
             return (_integer_to_float(where, a_q, a_zp, a_scale, b, b_scale, b_zero_point,
-                                      bias),)
-        y = _integer_to_float(where, a_q, a_zp, a_scale, b, None, b_zero_point, bias)
+                                      bias, prepared),)
+        y = _integer_to_float(where, a_q, a_zp, a_scale, b, None, b_zero_point, bias,
+                              prepared)
         return (_scale_output(y, b_scale, where),)
 
     return compute
@@ -137,6 +156,7 @@ def matmul_integer_to_float(node: NodeInfo):
     int8/uint8 A and B, per-tensor A parameters and per-tensor or per-column B parameters;
     the output has the scales' float type (float16 computed in float32, rounded once)."""
     where = node.describe()
+    prepared = _prepared_b(node, 1, 5)
 
     def compute(a, b, a_scale, b_scale, a_zero_point=None, b_zero_point=None, bias=None):
         out_dtype = a_scale.dtype
@@ -149,7 +169,7 @@ def matmul_integer_to_float(node: NodeInfo):
         a_s = np.float32(a_scale.reshape(-1)[0]) if a_scalar else np.float32(1)
         b_supported = _b_param_supported(b_scale.shape, b.shape)
         y = _integer_to_float(where, a, a_zero_point, a_s, b, b_scale if b_supported else None,
-                              b_zero_point, bias)
+                              b_zero_point, bias, prepared)
         if not a_scalar:
             y = _scale_output(y, a_scale, where)
         if not b_supported:
@@ -163,6 +183,23 @@ def matmul_integer_to_float(node: NodeInfo):
 # QGemm
 # ---------------------------------------------------------------------------------------
 
+def _prepared_qgemm_b(node: NodeInfo, trans_b: bool) -> np.ndarray | None:
+    """QGemm's ``B' - b_zp`` computed once when B and b_zero_point are constants of valid
+    shapes (others are checked, and fail, at run time)."""
+    consts = node.const_inputs
+    b, zp = (consts[i] if len(consts) > i else None for i in (3, 5))
+    if b is None or zp is None:
+        return None
+    b2, zp = (np.asarray(b).T if trans_b else np.asarray(b)), np.asarray(zp)
+    if b2.ndim != 2:
+        return None
+    if zp.size == 1 and zp.ndim <= 1:
+        return centered(b2, zp.reshape(()))
+    if zp.ndim == 1 and zp.shape[0] == b2.shape[1]:
+        return centered(b2, zp)
+    return None
+
+
 @kernels.register("QGemm", since=1, domain=MS)
 def qgemm(node: NodeInfo):
     """QGemm 1+: quantized Gemm ``alpha * a_scale * b_scale * ((A' - a_zp)(B' - b_zp) + C)``
@@ -171,6 +208,7 @@ def qgemm(node: NodeInfo):
     trans_a = bool(node.attrs.get("transA", 0))
     trans_b = bool(node.attrs.get("transB", 0))
     alpha = np.float32(node.attrs.get("alpha", 1.0))
+    prepared = _prepared_qgemm_b(node, trans_b)
 
     def compute(a, a_scale, a_zero_point, b, b_scale, b_zero_point, c=None, y_scale=None,
                 y_zero_point=None):
@@ -192,7 +230,8 @@ def qgemm(node: NodeInfo):
             raise ValueError(f"{where}: b_scale {b_scale.shape} and b_zero_point "
                              f"{b_zero_point.shape} must have the same shape")
         b_zp = b_zero_point.reshape(()) if b_zero_point.size == 1 else b_zero_point
-        acc = integer_matmul(centered(a2, a_zero_point), centered(b2, b_zp))
+        b_centered = prepared if prepared is not None else centered(b2, b_zp)
+        acc = integer_matmul(centered(a2, a_zero_point), b_centered)
         if c is not None:
             acc = acc + c.astype(_F64)
         scales = alpha * np.float32(a_scale.reshape(-1)[0]) * b_scale.astype(_F32).reshape(-1)
