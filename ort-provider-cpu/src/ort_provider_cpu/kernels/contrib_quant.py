@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 from onnx import TypeProto
-
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
 from . import contrib_quant_lstm, contrib_quant_qdq
-from .contrib_quant_common import (centered, dynamic_quantize, integer_matmul, requantize,
-                                   scale_bias_output)
-from .contrib_schema import FLOAT, MS, declare, elem_type, like_onnx, tensor_type
+from .contrib_quant_common import (centered, dynamic_quantize, integer_matmul,
+                                   requantize, scale_bias_output)
+from .contrib_schema import (FLOAT, MS, declare, elem_type, like_onnx,
+                             tensor_type)
 
 kernels = KernelTable()
 

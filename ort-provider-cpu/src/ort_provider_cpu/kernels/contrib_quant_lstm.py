@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 from onnx import TypeProto
-
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
-from .contrib_quant_common import centered, dynamic_quantize, integer_matmul, scale_bias_output
+from .contrib_quant_common import (centered, dynamic_quantize, integer_matmul,
+                                   scale_bias_output)
 from .contrib_schema import MS, declare, dims, elem_type, tensor_type
 from .rnn import RnnConfig, _sequence_mask, _step_order, parse_config
 
@@ -159,6 +159,8 @@ def dynamic_quantize_lstm(node: NodeInfo):
     scales) and dynamically quantized input and hidden state; outputs Y, Y_h, Y_c."""
     cfg = parse_config(dataclasses.replace(node, op_type="LSTM", domain=""))
     where = node.describe()
+    if cfg.hidden_size is None:
+        raise ValueError(f"{where}: the hidden_size attribute is required (a positive int)")
     want_y = node.has_output(0)
     n_out = node.num_outputs
 
@@ -169,7 +171,7 @@ def dynamic_quantize_lstm(node: NodeInfo):
         if w.shape != (dirs, input_size, 4 * hidden) or r.shape != (dirs, hidden, 4 * hidden):
             raise ValueError(f"{where}: W {w.shape} / R {r.shape} must be ({dirs}, "
                              f"{input_size}, {4 * hidden}) / ({dirs}, {hidden}, {4 * hidden})")
-        if cfg.hidden_size is not None and cfg.hidden_size != hidden:
+        if cfg.hidden_size != hidden:
             raise ValueError(f"{where}: hidden_size {cfg.hidden_size} does not match R "
                              f"{r.shape}")
         for name, value in (("W_scale", w_scale), ("W_zero_point", w_zero_point),

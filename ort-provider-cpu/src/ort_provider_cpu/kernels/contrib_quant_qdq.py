@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from onnx import TensorProto, TypeProto
-
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
 from .contrib_schema import MS, declare, dims, elem_type, tensor_type, typed
