@@ -23,8 +23,9 @@ from onnx import TypeProto
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
 from . import contrib_quant_lstm, contrib_quant_qdq
-from .contrib_quant_common import (centered, dynamic_quantize, integer_matmul,
-                                   requantize, scale_bias_output)
+from .contrib_quant_common import (IntegerOperand, centered, dynamic_quantize,
+                                   integer_matmul, requantize,
+                                   scale_bias_output)
 from .contrib_schema import (FLOAT, MS, declare, elem_type, like_onnx,
                              tensor_type)
 
@@ -77,19 +78,20 @@ def _centered_b(where: str, b: np.ndarray, b_zero_point: Any) -> np.ndarray:
     return centered(b, b_zp)
 
 
-def _prepared_b(node: NodeInfo, b_index: int, zp_index: int) -> np.ndarray | None:
+def _prepared_b(node: NodeInfo, b_index: int, zp_index: int) -> IntegerOperand | None:
     """``B - b_zp`` computed once when B and its zero point (if any) are constants."""
     consts = node.const_inputs
     b = consts[b_index] if len(consts) > b_index else None
     zp = consts[zp_index] if len(consts) > zp_index else None
     if b is None or (zp is None and node.has_input(zp_index)):
         return None
-    return _centered_b(node.describe(), np.asarray(b), None if zp is None else np.asarray(zp))
+    return IntegerOperand(_centered_b(node.describe(), np.asarray(b),
+                                      None if zp is None else np.asarray(zp)))
 
 
 def _integer_to_float(where: str, a_q: np.ndarray, a_zero_point: Any, a_scale: np.float32,
                       b: np.ndarray, b_scale: np.ndarray | None, b_zero_point: Any,
-                      bias: Any, prepared: np.ndarray | None = None) -> np.ndarray:
+                      bias: Any, prepared: IntegerOperand | None = None) -> np.ndarray:
     """``(a_q - a_zp) @ (b - b_zp)`` scaled by ``a_scale * b_scale`` (per tensor or per
     column) plus bias, as float32; ``b_scale`` None means a_scale alone; ``prepared`` is
     ``b - b_zp`` when computed once."""
@@ -183,7 +185,7 @@ def matmul_integer_to_float(node: NodeInfo):
 # QGemm
 # ---------------------------------------------------------------------------------------
 
-def _prepared_qgemm_b(node: NodeInfo, trans_b: bool) -> np.ndarray | None:
+def _prepared_qgemm_b(node: NodeInfo, trans_b: bool) -> IntegerOperand | None:
     """QGemm's ``B' - b_zp`` computed once when B and b_zero_point are constants of valid
     shapes (others are checked, and fail, at run time)."""
     consts = node.const_inputs
@@ -194,9 +196,9 @@ def _prepared_qgemm_b(node: NodeInfo, trans_b: bool) -> np.ndarray | None:
     if b2.ndim != 2:
         return None
     if zp.size == 1 and zp.ndim <= 1:
-        return centered(b2, zp.reshape(()))
+        return IntegerOperand(centered(b2, zp.reshape(())))
     if zp.ndim == 1 and zp.shape[0] == b2.shape[1]:
-        return centered(b2, zp)
+        return IntegerOperand(centered(b2, zp))
     return None
 
 

@@ -41,15 +41,34 @@ def centered(x: np.ndarray, zero_point: Any = None) -> np.ndarray:
     return out
 
 
-def integer_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+class IntegerOperand:
+    """The right operand of :func:`integer_matmul` prepared once (constant weights, or a
+    recurrence matrix reused every step): integers as float64, their float32 copy (made on
+    first use) and their largest magnitude."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.f64 = np.asarray(values, dtype=_F64)
+        self.max = float(np.abs(self.f64).max()) if self.f64.size else 0.0
+        self._f32: np.ndarray | None = None
+
+    @property
+    def f32(self) -> np.ndarray:
+        """The operand as float32 (exact: 8/16-bit integers)."""
+        if self._f32 is None:
+            self._f32 = self.f64.astype(_F32)
+        return self._f32
+
+
+def integer_matmul(a: np.ndarray, b: np.ndarray | IntegerOperand) -> np.ndarray:
     """The exact matrix product (numpy ``matmul`` semantics) of two float64 arrays holding
     integers, as float64. float64 BLAS is exact while sums stay below 2**53; float32 BLAS (twice
     as fast) is used when ``K * max|a| * max|b| < 2**24``, which bounds every partial sum."""
+    operand = b if isinstance(b, IntegerOperand) else IntegerOperand(b)
     k = a.shape[-1] if a.ndim else 0
-    if k and a.size and b.size and \
-            float(np.abs(a).max()) * float(np.abs(b).max()) * k < 2 ** 24:
-        return np.matmul(a.astype(_F32), b.astype(_F32)).astype(_F64)
-    return np.matmul(a, b)
+    if k and a.size and operand.f64.size and \
+            float(np.abs(a).max()) * operand.max * k < 2 ** 24:
+        return np.matmul(a.astype(_F32), operand.f32).astype(_F64)
+    return np.matmul(a, operand.f64)
 
 
 def scale_bias_output(acc: np.ndarray, multiplier: Any, bias: Any = None) -> np.ndarray:

@@ -25,8 +25,8 @@ import numpy as np
 from onnx import TypeProto
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
-from .contrib_quant_common import (centered, dynamic_quantize, integer_matmul,
-                                   scale_bias_output)
+from .contrib_quant_common import (IntegerOperand, centered, dynamic_quantize,
+                                   integer_matmul, scale_bias_output)
 from .contrib_schema import MS, declare, dims, elem_type, tensor_type
 from .rnn import RnnConfig, _sequence_mask, _step_order, parse_config
 
@@ -40,13 +40,13 @@ class _QuantWeights:
     """One direction's quantized weight matrix with its scale (per tensor or per column) and
     zero point, the matrix already shifted by the zero point (float64, exact)."""
 
-    centered: np.ndarray
+    centered: IntegerOperand
     scale: np.ndarray
 
     @classmethod
     def of(cls, w: np.ndarray, scale: np.ndarray, zero_point: np.ndarray) -> _QuantWeights:
         """Direction slices ``w`` (K, 4H), ``scale`` () or (4H,), ``zero_point`` likewise."""
-        return cls(centered(w, zero_point.reshape(-1)[0]), scale.astype(_F32))
+        return cls(IntegerOperand(centered(w, zero_point.reshape(-1)[0])), scale.astype(_F32))
 
     def apply(self, a: np.ndarray) -> np.ndarray:
         """``a @ W`` (a float, (M, K)) through dynamic uint8 quantization of ``a``: float32
