@@ -35,6 +35,8 @@ A_POS = (r.random((3, 16)) + 0.5).astype(f32)  # all positive: zero point 0
 B_S8, B_U8 = ints(s8, (16, 6)), ints(u8, (16, 6))
 B3_S8 = ints(s8, (2, 16, 6))
 BIAS6 = r.standard_normal(6).astype(f32)
+A_TIES = np.array([[-127.5, 127.5, 0.5, 1.5, 2.5, 3.5, -0.5, -1.5, -2.5, -3.5, 10.5, 11.5,
+                    -10.5, 100.5, -100.5, 7.5], np.arange(16) - 7.5], f32)
 
 DQMM = "DynamicQuantizeMatMul"
 CASES = [
@@ -53,6 +55,8 @@ CASES = [
          constants=(1, 2, 3)),
     Case(f"{DQMM}_scale_broadcast", DQMM, [A3, B_S8, scales(4, 1), None, BIAS6]),
     Case(f"{DQMM}_zeros", DQMM, [np.zeros((3, 16), f32), B_S8, scalar(0.02, f32)]),
+    # range [-127.5, 127.5]: scale 1, zero point rint(127.5) = 128, values on rounding ties
+    Case(f"{DQMM}_ties", DQMM, [A_TIES, B_U8, scalar(0.5, f32), scalar(77, u8)]),
 ]
 
 # MatMulIntegerToFloat ---------------------------------------------------------------------
@@ -126,6 +130,10 @@ CASES += [
     Case(f"{QG}_u8u8_column_zp", QG,
          [GA_U8, scalar(0.02, f32), scalar(128, u8), GB_U8, scales(7), ints(u8, (7,)),
           scalar(1000, i32)]),
+    # multiplier 0.5: odd accumulators fall on ties (half to even), large ones saturate
+    Case(f"{QG}_u8s8_requant_ties", QG,
+         [GA_U8, scalar(1.0, f32), scalar(128, u8), GB_S8, scalar(0.5, f32), scalar(0, s8),
+          None, scalar(1.0, f32), scalar(128, u8)]),
     Case(f"{QG}_u8u8_yscale_only", QG,
          [GA_U8, scalar(0.02, f32), scalar(128, u8), GB_U8, scalar(0.03, f32),
           scalar(100, u8), None, scalar(0.5, f32)]),
