@@ -5,12 +5,12 @@ Semantics follow onnxruntime's contrib operator spec (docs/ContribOperators.md) 
 kernels' observed behaviour; every op is declared to the core in ``SCHEMAS``
 (:mod:`.contrib_schema`).
 
-Integer products run in float64 BLAS (:func:`integer_matmul`): the operands are 8-bit integers
-shifted by their zero points, so every product and every sum below 2**53 is exact, far beyond
-any realistic K. The float epilogue rounds as onnxruntime's MLAS output processors do: the int32
+Integer products run in float BLAS (:func:`~.contrib_quant_common.integer_matmul`): the operands
+are 8-bit integers shifted by their zero points, exact in float64 (sums below 2**53, far beyond
+any realistic K) and in float32 where ``K * max|a| * max|b| < 2**24``. The float epilogue rounds as onnxruntime's MLAS output processors do: the int32
 accumulator is converted to float32, multiplied by the float32 scale product, then the float32
 bias is added (one rounding each). Dynamic quantization of a float input
-(:func:`dynamic_quantize`) is DynamicQuantizeLinear's: uint8, range widened to include 0.
+(:func:`~.contrib_quant_common.dynamic_quantize`) is DynamicQuantizeLinear's: uint8, range widened to include 0.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ kernels = KernelTable()
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
-_U8 = np.dtype(np.uint8)
 
 
 def _is_scalar(value: np.ndarray) -> bool:
@@ -107,10 +106,13 @@ def _scale_output(y: np.ndarray, scale: np.ndarray, where: str) -> np.ndarray:
     """Multiply the output by a scale that broadcasts against it (onnxruntime's fallback for
     scale shapes its GEMM does not take per column)."""
     try:
-        return (y * scale.astype(_F32)).astype(_F32, copy=False)
+        scaled = (y * scale.astype(_F32)).astype(_F32, copy=False)
     except ValueError:
-        raise ValueError(f"{where}: scale of shape {scale.shape} does not broadcast against "
-                         f"the output {y.shape}") from None
+        scaled = None
+    if scaled is None or scaled.shape != y.shape:
+        raise ValueError(f"{where}: scale of shape {scale.shape} does not broadcast to the "
+                         f"output's shape {y.shape}")
+    return scaled
 
 
 def _check_bias(where: str, bias: Any, n: int) -> None:
