@@ -62,13 +62,32 @@ class IntegerOperand:
 def integer_matmul(a: np.ndarray, b: np.ndarray | IntegerOperand) -> np.ndarray:
     """The exact matrix product (numpy ``matmul`` semantics) of two float64 arrays holding
     integers, as float64. float64 BLAS is exact while sums stay below 2**53; float32 BLAS (twice
-    as fast) is used when ``K * max|a| * max|b| < 2**24``, which bounds every partial sum."""
+    as fast, half the memory traffic) is used when ``K * max|a| * max|b| < 2**24``, which
+    bounds every partial sum, and over slices of K that each keep that bound (at most
+    :data:`MAX_F32_SLICES` of them, summed in float64) when the whole K does not."""
     operand = b if isinstance(b, IntegerOperand) else IntegerOperand(b)
     k = a.shape[-1] if a.ndim else 0
-    if k and a.size and operand.f64.size and \
-            float(np.abs(a).max()) * operand.max * k < 2 ** 24:
+    if not (k and a.size and operand.f64.size):
+        return np.matmul(a, operand.f64)
+    if a.ndim > 2 and operand.f64.ndim == 2:  # one GEMM over all rows, not one per batch
+        flat = integer_matmul(a.reshape(-1, k), operand)
+        return flat.reshape(a.shape[:-1] + (flat.shape[-1],))
+    per_term = float(np.abs(a).max()) * operand.max
+    if per_term * k < 2 ** 24:
         return np.matmul(a.astype(_F32), operand.f32).astype(_F64)
+    step = int((2 ** 24 - 1) // per_term) if per_term else k
+    if step >= 1 and -(-k // step) <= MAX_F32_SLICES and operand.f64.ndim == 2:
+        a32 = a.astype(_F32)
+        total = None
+        for start in range(0, k, step):
+            part = np.matmul(a32[..., start:start + step], operand.f32[start:start + step])
+            total = part.astype(_F64) if total is None else total + part
+        return total
     return np.matmul(a, operand.f64)
+
+
+#: Float32 GEMMs over slices of K that :func:`integer_matmul` prefers to one float64 GEMM.
+MAX_F32_SLICES = 4
 
 
 def scale_bias_output(acc: np.ndarray, multiplier: Any, bias: Any = None) -> np.ndarray:

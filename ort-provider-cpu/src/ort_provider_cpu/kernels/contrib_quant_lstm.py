@@ -163,6 +163,19 @@ def dynamic_quantize_lstm(node: NodeInfo):
         raise ValueError(f"{where}: the hidden_size attribute is required (a positive int)")
     want_y = node.has_output(0)
     n_out = node.num_outputs
+    consts = node.const_inputs
+    constant = all(len(consts) > i and consts[i] is not None for i in (1, 2, 8, 9, 10, 11))
+    prepared: dict[int, tuple[_QuantWeights, _QuantWeights]] = {}
+
+    def weights_of(d, w, r, w_scale, w_zero_point, r_scale, r_zero_point):
+        """Direction ``d``'s quantized W and R, shifted and converted once when constant."""
+        if constant and d in prepared:
+            return prepared[d]
+        pair = (_QuantWeights.of(w[d], w_scale[d], w_zero_point[d]),
+                _QuantWeights.of(r[d], r_scale[d], r_zero_point[d]))
+        if constant:
+            prepared[d] = pair
+        return pair
 
     def compute(x, w, r, b=None, seq_lens=None, init_h=None, init_c=None, p=None,
                 w_scale=None, w_zero_point=None, r_scale=None, r_zero_point=None):
@@ -187,10 +200,9 @@ def dynamic_quantize_lstm(node: NodeInfo):
         for d in range(dirs):
             h0 = np.zeros((batch, hidden), _F32) if init_h is None else init_h[d].astype(_F32)
             c0 = np.zeros((batch, hidden), _F32) if init_c is None else init_c[d].astype(_F32)
+            w_d, r_d = weights_of(d, w, r, w_scale, w_zero_point, r_scale, r_zero_point)
             y_dir, y_h[d], y_c[d] = _direction(
-                cfg, cfg.activations[d], x, lengths, cfg.reverse_only or d == 1,
-                _QuantWeights.of(w[d], w_scale[d], w_zero_point[d]),
-                _QuantWeights.of(r[d], r_scale[d], r_zero_point[d]),
+                cfg, cfg.activations[d], x, lengths, cfg.reverse_only or d == 1, w_d, r_d,
                 _Gates(None if b is None else b[d], None if p is None else p[d], hidden),
                 h0, c0, want_y)
             if want_y:

@@ -15,6 +15,7 @@ import numpy as np
 from ort.ep import KernelTable, NodeInfo
 
 from ..skinny_gemm import PanelledWeight
+from .contrib_quant_common import IntegerOperand, integer_matmul
 from .float_work import LOW_PRECISION
 
 kernels = KernelTable()
@@ -205,20 +206,30 @@ def _zero_point(zp, operand_is_a: bool):
 
 @kernels.register("MatMulInteger", 10)
 def matmul_integer(node: NodeInfo):
-    """MatMulInteger: (A - a_zero_point) @ (B - b_zero_point) in int32."""
-    xp = node.xp
+    """MatMulInteger: (A - a_zero_point) @ (B - b_zero_point) in int32, computed exactly in
+    float BLAS (:func:`.contrib_quant_common.integer_matmul`); a constant B (with its zero
+    point) is shifted and converted once."""
+    consts = node.const_inputs
+    const_b = consts[1] if len(consts) > 1 else None
+    const_bzp = consts[3] if len(consts) > 3 else None
+    prepared = None
+    if const_b is not None and (const_bzp is not None or not node.has_input(3)):
+        b64 = np.asarray(const_b).astype(np.float64)
+        if const_bzp is not None:
+            b64 -= _zero_point(np.asarray(const_bzp), False)
+        prepared = IntegerOperand(b64)
 
     def compute(a, b, a_zero_point=None, b_zero_point=None):
-        a32 = a.astype(np.int32)
-        b32 = b.astype(np.int32)
+        a64 = a.astype(np.float64)
         if a_zero_point is not None:
-            a32 = a32 - _zero_point(a_zero_point, True)
-        if b_zero_point is not None:
-            b32 = b32 - _zero_point(b_zero_point, False)
-        # float64 BLAS is exact here (|products| < 2**16, sums far below 2**53) and much
-        # faster than numpy's integer matmul.
-        product = xp.matmul(a32.astype(np.float64), b32.astype(np.float64))
-        return (product.astype(np.int32),)
+            a64 -= _zero_point(a_zero_point, True)
+        operand = prepared
+        if operand is None:
+            b64 = b.astype(np.float64)
+            if b_zero_point is not None:
+                b64 -= _zero_point(b_zero_point, False)
+            operand = IntegerOperand(b64)
+        return (integer_matmul(a64, operand).astype(np.int32),)
 
     return compute
 
