@@ -69,7 +69,7 @@ def _nbits_weight(xp: Any, node: NodeInfo, k: int, n: int, bits: int, block: int
     if g_idx is None:
         # (code - zero) * scale, block by block; the padded tail of the last block is cut
         padded = blocks * block
-        weight = xp.empty((n, padded), dtype=np.float32)
+        weight = xp.zeros((n, padded), dtype=np.float32)
         weight[:, :k] = codes
         weight = weight.reshape(n, blocks, block)
         weight -= zero[:, :, None]
