@@ -3,6 +3,7 @@ MatMulBnb4."""
 
 from __future__ import annotations
 
+import ml_dtypes
 import numpy as np
 from contrib_case import Case, rng
 
@@ -127,4 +128,119 @@ CASES = [
     Case("MatMulNBits_flat_scales_zp", "MatMulNBits",
          [_A64, _B_FLAT, _S_FLAT.reshape(-1), _Z_FLAT.reshape(-1)], _NB_ATTRS,
          constants=WEIGHTS, rtol=1e-4, atol=1e-4),
+]
+
+
+# --------------------------------------------------------------------------------------------
+# GatherBlockQuantized: data, scales and zero points are constants (onnxruntime cannot take
+# int4 feeds at all); indices are fed.
+# --------------------------------------------------------------------------------------------
+
+I4, U4 = np.dtype(ml_dtypes.int4), np.dtype(ml_dtypes.uint4)
+
+
+def gbq_case(name: str, shape, gather_axis: int, quantize_axis: int, block: int, dtype,
+             indices, zp: bool = True, bits: int = 4, scale_dtype=f32, fed_data=False,
+             default_block: bool = False, **kw) -> Case:
+    """A GatherBlockQuantized case over random data of logical ``shape``; uint8 data packs
+    ``bits``-wide codes along the last axis (and its zero points likewise)."""
+    r = rng(sum(map(ord, name)))
+    rank = len(shape)
+    qa = quantize_axis % rank
+    scale_shape = list(shape)
+    scale_shape[qa] = (shape[qa] + block - 1) // block
+    scales = (0.05 + r.random(scale_shape)).astype(scale_dtype)
+    zero = None
+    if dtype == np.uint8:
+        codes = r.integers(0, 1 << bits, shape, dtype=np.uint8)
+        data = pack_codes(codes, bits)
+        if zp:
+            per = 8 // bits
+            zshape = scale_shape[:-1] + [-(-scale_shape[-1] // per) * per]
+            zero = pack_codes(r.integers(0, 1 << bits, zshape, dtype=np.uint8), bits)
+    elif dtype in (I4, U4):
+        low, high = (-8, 8) if dtype == I4 else (0, 16)
+        data = r.integers(low, high, shape).astype(dtype)
+        if zp:
+            zero = r.integers(low, high, scale_shape).astype(dtype)
+    else:  # float8 / float4 codes
+        data = (r.standard_normal(shape) * 2).astype(dtype)
+    attrs = {"gather_axis": gather_axis, "quantize_axis": quantize_axis, "bits": bits}
+    if not default_block:
+        attrs["block_size"] = block
+    tol = {"rtol": 1e-6, "atol": 1e-6} if scale_dtype == f32 else {"rtol": 1e-3, "atol": 1e-3}
+    tol.update(kw)
+    return Case(name, "GatherBlockQuantized", [data, np.asarray(indices), scales, zero], attrs,
+                constants=(2, 3) if fed_data else (0, 2, 3), **tol)
+
+
+_IDX2 = np.array([[0, 5], [-1, 3]], np.int64)
+CASES += [
+    gbq_case("GatherBlockQuantized_int4_bs16", (8, 32), 0, 1, 16, I4, _IDX2),
+    gbq_case("GatherBlockQuantized_int4_bs32_nozp", (8, 64), 0, 1, 32, I4,
+             np.array([7, 0, 2], np.int32), zp=False),
+    gbq_case("GatherBlockQuantized_uint4_bs64_zp", (6, 128), 0, 1, 64, U4, _IDX2),
+    gbq_case("GatherBlockQuantized_uint4_default_block", (4, 256), 0, 1, 128, U4,
+             np.array([3, 1], np.int64), default_block=True),
+    gbq_case("GatherBlockQuantized_int4_ragged_block", (5, 40), 0, 1, 16, I4,
+             np.array([4, 0, 4], np.int64)),
+    gbq_case("GatherBlockQuantized_int4_rank3_axis1", (2, 6, 32), 1, 2, 16, I4,
+             np.array([[5, 0, 1]], np.int64)),
+    gbq_case("GatherBlockQuantized_int4_quantize_axis0", (64, 6), 1, 0, 32, I4,
+             np.array([1, 5], np.int64)),
+    gbq_case("GatherBlockQuantized_int4_gather_on_quantize_axis", (4, 64), 1, 1, 16, I4,
+             np.array([0, 17, 63, -1], np.int64)),
+    gbq_case("GatherBlockQuantized_int4_negative_axes", (2, 6, 32), -2, -1, 16, U4,
+             np.array([2, -6], np.int64)),
+    gbq_case("GatherBlockQuantized_int4_out_of_range", (8, 32), 0, 1, 16, I4,
+             np.array([8, -9, 2, 100], np.int64)),
+    gbq_case("GatherBlockQuantized_int4_f16_scales", (8, 32), 0, 1, 16, I4, _IDX2,
+             scale_dtype=f16),
+    gbq_case("GatherBlockQuantized_uint8_b4_zp", (6, 64), 0, 1, 32, np.uint8, _IDX2),
+    gbq_case("GatherBlockQuantized_uint8_b4_nozp_ragged", (6, 48), 0, 1, 32, np.uint8,
+             np.array([5, 0], np.int32), zp=False),
+    gbq_case("GatherBlockQuantized_uint8_b8_zp", (6, 64), 0, 1, 16, np.uint8, _IDX2, bits=8),
+    gbq_case("GatherBlockQuantized_uint8_b8_nozp_f16", (6, 64), 0, 1, 32, np.uint8, _IDX2,
+             bits=8, zp=False, scale_dtype=f16),
+    gbq_case("GatherBlockQuantized_uint8_b2_zp", (6, 64), 0, 1, 16, np.uint8, _IDX2, bits=2),
+    gbq_case("GatherBlockQuantized_uint8_b2_nozp", (4, 128), 0, -1, 64, np.uint8,
+             np.array([3, 3, 0], np.int64), bits=2, zp=False),
+    gbq_case("GatherBlockQuantized_uint8_b4_rank3", (5, 2, 64), 0, 2, 32, np.uint8,
+             np.array([[4], [1]], np.int64)),
+    gbq_case("GatherBlockQuantized_uint8_b4_fed_data", (6, 64), 0, 1, 16, np.uint8, _IDX2,
+             fed_data=True),
+    gbq_case("GatherBlockQuantized_uint8_b4_scalar_index", (6, 64), 0, 1, 16, np.uint8,
+             np.array(-2, np.int64)),
+    gbq_case("GatherBlockQuantized_int4_scalar_index_axis1", (3, 6, 32), 1, 2, 32, I4,
+             np.array(4, np.int32)),
+    gbq_case("GatherBlockQuantized_uint8_b4_out_of_range", (6, 64), 0, 1, 16, np.uint8,
+             np.array([6, -7, 1], np.int64)),
+]
+
+# float8 / float4 data: data * scale, no zero points; block_size 0 is one block per row and
+# scales may broadcast along other axes with dims of 1
+E4M3, E5M2 = np.dtype(ml_dtypes.float8_e4m3fn), np.dtype(ml_dtypes.float8_e5m2)
+E4M3UZ, E5M2UZ = np.dtype(ml_dtypes.float8_e4m3fnuz), np.dtype(ml_dtypes.float8_e5m2fnuz)
+FP4 = np.dtype(ml_dtypes.float4_e2m1fn)
+_rf = rng(21)
+_FP8_DATA = (_rf.standard_normal((6, 64)) * 3).astype(E4M3)
+CASES += [
+    gbq_case("GatherBlockQuantized_fp8e4m3_bs16", (6, 64), 0, 1, 16, E4M3, _IDX2, zp=False),
+    gbq_case("GatherBlockQuantized_fp8e5m2_bs32_f16", (6, 64), 0, 1, 32, E5M2, _IDX2,
+             zp=False, scale_dtype=f16),
+    gbq_case("GatherBlockQuantized_fp8e4m3fnuz_axis0", (64, 6), 1, 0, 16, E4M3UZ,
+             np.array([5, 0], np.int64), zp=False),
+    gbq_case("GatherBlockQuantized_fp8e5m2fnuz_oob", (6, 64), 0, 1, 64, E5M2UZ,
+             np.array([6, 1, -6], np.int64), zp=False),
+    gbq_case("GatherBlockQuantized_fp4_bs16", (6, 64), 0, 1, 16, FP4, _IDX2, zp=False),
+    gbq_case("GatherBlockQuantized_fp4_rank3", (2, 5, 32), 1, 2, 16, FP4,
+             np.array([4, 0], np.int64), zp=False),
+    Case("GatherBlockQuantized_fp8_block0_row_scales", "GatherBlockQuantized",
+         [_FP8_DATA, _IDX2, (0.5 + _rf.random((6, 1))).astype(f32)],
+         {"block_size": 0}, constants=(0, 2)),
+    Case("GatherBlockQuantized_fp8_per_tensor_scale", "GatherBlockQuantized",
+         [_FP8_DATA, _IDX2, np.array([[0.75]], f32)], {"block_size": 0}, constants=(0, 2)),
+    Case("GatherBlockQuantized_fp8_broadcast_row_scales", "GatherBlockQuantized",
+         [_FP8_DATA, np.array([1, 2], np.int64), (0.5 + _rf.random((1, 4))).astype(f32)],
+         {"block_size": 16}, constants=(0, 2)),
 ]
