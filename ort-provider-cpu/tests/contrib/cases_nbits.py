@@ -244,3 +244,42 @@ CASES += [
          [_FP8_DATA, np.array([1, 2], np.int64), (0.5 + _rf.random((1, 4))).astype(f32)],
          {"block_size": 16}, constants=(0, 2)),
 ]
+
+
+# --------------------------------------------------------------------------------------------
+# MatMulBnb4 (onnxruntime's CPU kernel takes float A only)
+# --------------------------------------------------------------------------------------------
+
+
+def bnb4_case(name: str, k: int, n: int, block: int, quant_type: int, a_shape=(3,),
+              trans_b: int | None = None, constants=(1, 2), **kw) -> Case:
+    """A MatMulBnb4 case: random 4-bit codes for the N x K weight, random absmax per block."""
+    r = rng(sum(map(ord, name)))
+    count = n * k
+    b = r.integers(0, 256, (count + 1) // 2, dtype=np.uint8)
+    absmax = (0.5 + r.random((count + block - 1) // block)).astype(f32)
+    width = k if trans_b in (None, 1) else n
+    a = r.standard_normal(tuple(a_shape) + (width,)).astype(f32)
+    attrs = {"K": k, "N": n, "block_size": block, "quant_type": quant_type}
+    if trans_b is not None:
+        attrs["transB"] = trans_b
+    tol = {"rtol": 1e-5, "atol": 1e-5}
+    tol.update(kw)
+    return Case(name, "MatMulBnb4", [a, b, absmax], attrs, constants=constants, **tol)
+
+
+CASES += [
+    bnb4_case("MatMulBnb4_fp4_bs16", 32, 8, 16, 0),
+    bnb4_case("MatMulBnb4_nf4_bs32", 64, 8, 32, 1),
+    bnb4_case("MatMulBnb4_nf4_bs64_ragged", 33, 5, 64, 1),
+    bnb4_case("MatMulBnb4_fp4_bs128_batched", 100, 6, 128, 0, a_shape=(2, 3)),
+    bnb4_case("MatMulBnb4_nf4_transB1", 48, 4, 16, 1, trans_b=1),
+    # transB=0 with K <= N: onnxruntime's kernel (which GEMMs as if transB=1, see
+    # expected/nbits.txt) then stays inside the weight buffer
+    bnb4_case("MatMulBnb4_nf4_transB0", 16, 24, 16, 1, trans_b=0),
+    bnb4_case("MatMulBnb4_fp4_transB0_batched", 32, 40, 32, 0, a_shape=(2, 2), trans_b=0),
+    bnb4_case("MatMulBnb4_nf4_runtime_weights", 64, 8, 32, 1, constants=()),
+    bnb4_case("MatMulBnb4_fp4_vector_a", 64, 8, 16, 0, a_shape=()),
+    bnb4_case("MatMulBnb4_nf4_training_mode", 32, 4, 16, 1),
+]
+CASES[-1].attrs["training_mode"] = 1

@@ -183,5 +183,91 @@ SCHEMAS.append(declare(
                 "accuracy_level": 0, "weight_prepacked": 0},
     infer=typed(_matmul_out)))
 
+# --------------------------------------------------------------------------------------------
+# MatMulBnb4
+# --------------------------------------------------------------------------------------------
+
+#: bitsandbytes' FP4 code values (1 sign bit, then magnitudes 0, 0.0625, 8, 12, 4, 6, 2, 3
+#: divided by 12, the format's absmax), and NF4's (normal-distribution quantiles on [-1, 1]).
+_FP4 = np.array([0, 0.0625, 8, 12, 4, 6, 2, 3], dtype=np.float64) / 12
+_BNB4_TABLES = {
+    0: np.concatenate([_FP4, -_FP4]).astype(np.float32),
+    1: np.array([-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
+                 -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
+                 0.07958029955625534, 0.16093020141124725, 0.24611230194568634,
+                 0.33791524171829224, 0.44070982933044434, 0.5626170039176941,
+                 0.7229568362236023, 1.0], dtype=np.float32),
+}
+
+
+def _bnb4_weight(xp: Any, node: NodeInfo, n: int, k: int, block: int, table: Any, b: Any,
+                 absmax: Any) -> Any:
+    """MatMulBnb4's dequantized weight, float32 ``(N, K)``: the N x K elements flattened row by
+    row, two 4-bit codes a byte (high nibble first), ``table[code] * absmax`` per block of
+    ``block`` consecutive elements."""
+    count = n * k
+    blocks = (count + block - 1) // block
+    if b.size != (count + 1) // 2:
+        raise ValueError(f"{node.describe()}: B has {b.size} bytes, expected (N*K+1)/2 = "
+                         f"{(count + 1) // 2}")
+    if absmax.size != blocks:
+        raise ValueError(f"{node.describe()}: absmax has {absmax.size} values, expected "
+                         f"ceil(N*K/block_size) = {blocks}")
+    packed = xp.asarray(b, dtype=np.uint8).reshape(-1)
+    codes = xp.stack([packed >> 4, packed & np.uint8(15)], axis=-1).reshape(-1)
+    values = xp.zeros(blocks * block, dtype=np.float32)
+    values[:count] = xp.asarray(table)[codes[:count]]
+    values = values.reshape(blocks, block)
+    values *= xp.asarray(absmax, dtype=np.float32).reshape(blocks, 1)
+    return values.reshape(-1)[:count].reshape(n, k)
+
+
+@kernels.register("MatMulBnb4", since=1, domain=MS)
+def matmul_bnb4(node: NodeInfo):
+    """MatMulBnb4 1: ``Y = A @ dequant(B).T`` (``transB`` 1, A's last dim K) or
+    ``A @ dequant(B)`` (``transB`` 0, A's last dim N) with B the N x K weight quantized to
+    bitsandbytes' FP4 (``quant_type`` 0) or NF4 (1) codes in blocks scaled by ``absmax``.
+    A constant weight is dequantized once; float16 A computes in float32 (onnxruntime's CPU
+    kernel takes float only). ``training_mode`` changes nothing at inference."""
+    xp = node.xp
+    attrs = node.attrs
+    k, n = int(attrs["K"]), int(attrs["N"])
+    block, quant_type = int(attrs["block_size"]), int(attrs["quant_type"])
+    trans_b = bool(int(attrs["transB"]))
+    table = _BNB4_TABLES.get(quant_type)
+    if table is None:
+        raise ValueError(f"{node.describe()}: quant_type={quant_type} is not 0 (FP4) or 1 (NF4)")
+    if block < 16 or block & (block - 1):
+        raise ValueError(f"{node.describe()}: block_size={block} must be a power of 2, >= 16")
+    consts = node.const_inputs
+    b_const, absmax_const = (consts[i] if i < len(consts) else None for i in (1, 2))
+
+    def weight(b, absmax) -> Any:
+        """The float32 weight as the GEMM's right operand: (K, N) or (N, K)."""
+        w = _bnb4_weight(xp, node, n, k, block, table, b, absmax)
+        return w.T if trans_b else w
+
+    cached = None
+    if b_const is not None and absmax_const is not None:
+        cached = weight(b_const, absmax_const)
+
+    def compute(a, b, absmax):
+        width = k if trans_b else n
+        if a.shape[-1] != width:
+            raise ValueError(f"{node.describe()}: A's last dim is {a.shape[-1]}, expected "
+                             f"{'K' if trans_b else 'N'}={width}")
+        w = cached if cached is not None else weight(b, absmax)
+        y = xp.matmul(a.astype(np.float32, copy=False), w)
+        return (y.astype(a.dtype, copy=False),)
+
+    return compute
+
+
+SCHEMAS.append(declare(
+    "MatMulBnb4", inputs=3,
+    attributes={"K": REQUIRED, "N": REQUIRED, "block_size": REQUIRED, "quant_type": REQUIRED,
+                "transB": 1, "training_mode": 0},
+    infer=typed(_matmul_out)))
+
 kernels.extend(contrib_nbits_gather.kernels)
 SCHEMAS += contrib_nbits_gather.SCHEMAS
