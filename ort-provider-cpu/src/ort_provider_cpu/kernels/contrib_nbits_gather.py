@@ -186,9 +186,9 @@ def _gather_out(types, attrs) -> Any:
     gather = gather + rank if gather < 0 else gather
     shape = data[:gather] + indices + data[gather + 1:]
     bits = int(attrs["bits"])
-    if elem_type(types[0]) == 2 and bits < 8 and shape:  # UINT8 codes packed along the last
-        last = shape[-1]
-        shape[-1] = last * (8 // bits) if isinstance(last, int) else None
+    if elem_type(types[0]) == 2 and bits < 8 and shape and isinstance(shape[-1], int):
+        shape[-1] *= 8 // bits  # UINT8 codes packed along the last axis (a symbolic last dim
+        # keeps its name, as in onnxruntime's inference)
     return tensor_type(element, shape)
 
 
