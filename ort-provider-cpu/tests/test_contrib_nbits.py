@@ -12,6 +12,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import ort
+from ort.testing import node_model
 
 onnxruntime = pytest.importorskip("onnxruntime", reason="onnxruntime is the oracle here")
 nbits_quantizer = pytest.importorskip(
@@ -81,3 +82,53 @@ def test_quantizer_hqq_model_with_float_zero_points():
     assert nodes, [node.op_type for node in quantized.graph.node]
     actual, expected = _run_both(quantized, feed)
     np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4)
+
+
+def _embedding_model(vocab: int, width: int, n: int, seed: int = 5):
+    """A model ``Y = Gather(E, ids) @ W`` (embedding, then a projection) and a feed for it."""
+    r = np.random.default_rng(seed)
+    table = r.standard_normal((vocab, width)).astype(np.float32)
+    weight = r.standard_normal((width, n)).astype(np.float32)
+    nodes = [helper.make_node("Gather", ["E", "ids"], ["H"], axis=0, name="embed"),
+             helper.make_node("MatMul", ["H", "W"], ["Y"], name="proj")]
+    graph = helper.make_graph(
+        nodes, "embed", [helper.make_tensor_value_info("ids", TensorProto.INT64, ["b", "s"])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["b", "s", n])],
+        [numpy_helper.from_array(table, "E"), numpy_helper.from_array(weight, "W")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    model.ir_version = 10
+    feed = {"ids": np.array([[1, vocab - 1, 0], [7, 7, 3]], np.int64)}
+    return model, feed
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_quantizer_gather_model_runs_and_matches(symmetric):
+    model, feed = _embedding_model(vocab=40, width=64, n=12)
+    quantized = _quantize(model, bits=4, block_size=32, is_symmetric=symmetric,
+                          op_types_to_quantize=("MatMul", "Gather"),
+                          quant_axes=(("MatMul", 0), ("Gather", 1)))
+    ops = sorted(node.op_type for node in quantized.graph.node)
+    assert ops == ["GatherBlockQuantized", "MatMulNBits"], ops
+    actual, expected = _run_both(quantized, feed)
+    np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4)
+
+
+def _nbits_session(attrs, inputs, constants=(1, 2)):
+    model, feeds = node_model("MatMulNBits", inputs, attrs, domain="com.microsoft",
+                              constants=constants)
+    return ort.InferenceSession(model.SerializeToString(),
+                                providers=["CPUExecutionProvider"]), feeds
+
+
+def test_matmul_nbits_rejects_bad_weights():
+    a = np.ones((2, 32), np.float32)
+    b = np.zeros((4, 1, 16), np.uint8)
+    scales = np.ones((4, 1), np.float32)
+    with pytest.raises(ort.errors.OrtError, match="bits=3"):
+        _nbits_session({"K": 32, "N": 4, "bits": 3, "block_size": 32}, [a, b, scales])
+    with pytest.raises(ort.errors.OrtError, match="expected \\(N, k_blocks, blob_size\\)"):
+        _nbits_session({"K": 32, "N": 4, "bits": 4, "block_size": 16}, [a, b, scales])
+    session, feeds = _nbits_session({"K": 32, "N": 4, "bits": 4, "block_size": 32},
+                                    [a, b, scales])
+    (y,) = session.run(None, feeds)
+    np.testing.assert_array_equal(y, np.full((2, 4), -8.0 * 32, np.float32))
