@@ -132,3 +132,22 @@ def test_matmul_nbits_rejects_bad_weights():
                                     [a, b, scales])
     (y,) = session.run(None, feeds)
     np.testing.assert_array_equal(y, np.full((2, 4), -8.0 * 32, np.float32))
+
+
+def test_matmul_bnb4_float16_computes_in_float32():
+    """onnxruntime's CPU MatMulBnb4 takes float A only; ort also runs float16 A (computed in
+    float32, rounded once), which must equal the float32 result rounded."""
+    r = np.random.default_rng(9)
+    b = r.integers(0, 256, 8 * 32 // 2, dtype=np.uint8)
+    absmax = (0.5 + r.random(8 * 32 // 16)).astype(np.float16)  # exact in both types
+    a = r.standard_normal((3, 32)).astype(np.float16)
+    attrs = {"K": 32, "N": 8, "block_size": 16, "quant_type": 1}
+    outputs = []
+    for dtype in (np.float32, np.float16):
+        model, feeds = node_model("MatMulBnb4", [a.astype(dtype), b, absmax.astype(dtype)],
+                                  attrs, domain="com.microsoft", constants=(1, 2))
+        session = ort.InferenceSession(model.SerializeToString(),
+                                       providers=["CPUExecutionProvider"])
+        outputs.append(session.run(None, feeds)[0])
+    assert outputs[1].dtype == np.float16
+    np.testing.assert_array_equal(outputs[1], outputs[0].astype(np.float16))
