@@ -74,7 +74,8 @@ def _nbits_weight(xp: Any, node: NodeInfo, k: int, n: int, bits: int, block: int
         weight = weight.reshape(n, blocks, block)
         weight -= zero[:, :, None]
         weight *= scale[:, :, None]
-        return weight.reshape(n, padded)[:, :k]
+        weight = weight.reshape(n, padded)
+        return weight if padded == k else xp.ascontiguousarray(weight[:, :k])
     g_idx = xp.asarray(g_idx).reshape(-1)[:k]
     if g_idx.size != k or bool(xp.any((g_idx < 0) | (g_idx >= blocks))):
         raise ValueError(f"{node.describe()}: g_idx must hold K={k} block indices in "
