@@ -52,6 +52,7 @@ _BROADCASTS = {
     "scalar_a": ((), (4, 9)),
     "outer": ((5, 1), (1, 7)),
     "single": ((1, 1), (1,)),
+    "rank0": ((), ()),
 }
 for op in ("QLinearAdd", "QLinearMul"):
     for dtype in (U8, I8):
@@ -83,6 +84,8 @@ for dtype in (U8, I8):
     CASES += [
         Case(f"QLinearSigmoid_{NAME[dtype]}", "QLinearSigmoid",
              [every, s(0.05), z(ZP[dtype], dtype), s(1 / 256), z(lo, dtype)]),
+        Case(f"QLinearSigmoid_{NAME[dtype]}_rank0", "QLinearSigmoid",
+             [q((), dtype), s(0.05), z(ZP[dtype], dtype), s(1 / 256), z(lo, dtype)]),
         Case(f"QLinearSigmoid_{NAME[dtype]}_const", "QLinearSigmoid",
              [every, s(0.1), z(ZP[dtype] - 7, dtype), s(1 / 255), z(lo, dtype)],
              constants=(1, 2, 3, 4)),
@@ -201,6 +204,9 @@ for dtype in (U8, I8):
              [r.random((4, 1)) > 0.5, q((1, 6), dtype), s(0.04), z(zp - 4, dtype),
               q((4, 6), dtype), s(0.03), z(zp, dtype), s(0.04), z(zp - 4, dtype)],
              constants=(2, 3, 5, 6, 7, 8)),
+        Case(f"QLinearWhere_{NAME[dtype]}_rank0_condition", "QLinearWhere",
+             [np.array(False), q((2, 3), dtype), s(0.02), z(zp, dtype),
+              q((), dtype), s(0.05), z(zp + 9, dtype), s(0.04), z(zp - 4, dtype)]),
         Case(f"QLinearReduceMean_{NAME[dtype]}_keepdims", "QLinearReduceMean",
              [q((2, 3, 4), dtype), s(0.05), z(zp, dtype), s(0.02), z(zp + 1, dtype)],
              {"axes": [1, 2], "keepdims": 1}),

@@ -10,9 +10,9 @@ Quantized values are uint8 or int8 with per-tensor float32 scales and zero point
 or a one-element 1-D tensor; an omitted zero point is 0). The results are bit-exact with
 onnxruntime's CPU kernels, whose rounding this module mirrors:
 
-- QLinearAdd requantizes in float32 with fused multiply-adds (MLAS' AVX2 kernel): which
-  operand's term is folded into the constant part depends on how onnxruntime's broadcaster
-  walks the inputs (:func:`_broadcast_roles`);
+- QLinearAdd requantizes in float32 with fused multiply-adds (MLAS' AVX2 kernel): the
+  order of the two operands' terms depends on how onnxruntime's broadcaster walks the
+  inputs (:func:`_a_is_constant`, :func:`_span`);
 - QLinearMul multiplies the zero-point-shifted integers exactly and scales the product once;
 - QLinearSigmoid, QLinearLeakyRelu and QLinearConcat map each of the 256 codes through a
   lookup table built from float32 dequantized values (Sigmoid through MLAS' rational
@@ -33,10 +33,9 @@ from onnx import TypeProto
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
 from . import contrib_qlinear_pool, contrib_qlinear_softmax
-from .contrib_qlinear_common import (F32, F64, QUANT_RANGES, broadcast_dims,
-                                     check_quant_dtype, codes_of, fma32,
-                                     lookup, quantize_mlas, saturate_cvt,
-                                     scalar_param, zero_point)
+from .contrib_qlinear_common import (F32, broadcast_dims, check_quant_dtype,
+                                     codes_of, fma32, lookup, quantize_mlas,
+                                     saturate_cvt, scalar_param, zero_point)
 from .contrib_schema import MS, REQUIRED, declare, dims, elem_type, tensor_type
 from .kernel_args import normalize_axis
 
@@ -51,28 +50,21 @@ SCHEMAS: list[DeclaredSchema] = []
 # --------------------------------------------------------------------------------------------
 
 
-def _broadcast_roles(a_shape: tuple[int, ...], b_shape: tuple[int, ...]) -> tuple[str, int]:
-    """How onnxruntime's broadcaster walks A and B: ``("a_scalar" | "b_scalar" | "general",
-    span)``: whether A (checked first) or B is constant along each span of the output, and
-    the span's length (the innermost dims over which neither input changes mode)."""
-    if not a_shape or not b_shape:
-        if not a_shape and not b_shape:
-            return "a_scalar", 1
-        if not a_shape:
-            return "a_scalar", _span(a_shape, b_shape)
-        inner = a_shape[-1]
-        return ("a_scalar" if inner == 1 else "b_scalar"), _span(a_shape, b_shape)
+def _a_is_constant(a_shape: tuple[int, ...], b_shape: tuple[int, ...]) -> bool:
+    """Whether onnxruntime's broadcaster treats A as the constant of each span (then the
+    kernel gets B's span first): A is rank 0, or A is 1 in the innermost dim where the
+    output is not (the innermost dim at all where both are 1 throughout)."""
+    if not a_shape:
+        return True
+    if not b_shape:
+        return a_shape[-1] == 1
     rank = min(len(a_shape), len(b_shape))
     for index in range(rank):
         a, b = a_shape[-1 - index], b_shape[-1 - index]
         if max(a, b) == 1 and index + 1 < rank:
             continue
-        if a == 1:
-            return "a_scalar", _span(a_shape, b_shape)
-        if b == 1:
-            return "b_scalar", _span(a_shape, b_shape)
-        return "general", _span(a_shape, b_shape)
-    return "general", _span(a_shape, b_shape)  # pragma: no cover (rank >= 1 returns above)
+        return a == 1
+    return False  # pragma: no cover (rank >= 1 returns in the loop)
 
 
 def _span(a_shape: tuple[int, ...], b_shape: tuple[int, ...]) -> int:
@@ -98,18 +90,18 @@ def _span(a_shape: tuple[int, ...], b_shape: tuple[int, ...]) -> int:
 
 
 def _qlinear_add(p: Any, sp: float, zp: int, q: Any, sq: float, zq: int, sc: float, zc: int,
-                 path: str) -> Any:
-    """MLAS' AVX2 QLinearAdd on P (first operand) and Q: the float32 result before rounding.
-    ``path`` is the kernel's template: "p_scalar" (P folded into the constant part),
-    "q_scalar" (Q folded) or "general" (both fused per element)."""
+                 p_first: bool) -> Any:
+    """MLAS' AVX2 QLinearAdd of P (its first operand) and Q: the float32 result before
+    rounding, ``p * rp + (q * rq + fixed)`` with each step a fused multiply-add (ratios
+    ``r = scale / C_scale``, ``fixed = C_zp - (rp * P_zp + rq * Q_zp)``). With ``p_first``
+    (the kernel's scalar-P template: a span of one element) P's term is folded into the
+    constant part first instead."""
     rp, rq = F32(F32(sp) / F32(sc)), F32(F32(sq) / F32(sc))
     # (float)zc - (rp * zp + rq * zq), the inner sum contracted into one fused multiply-add
     fixed = F32(F32(zc) - fma32(rp, F32(zp), F32(rq * F32(zq))))
     pf, qf = p.astype(F32), q.astype(F32)
-    if path == "p_scalar":
+    if p_first:
         return fma32(qf, rq, fma32(pf, rp, fixed))
-    if path == "q_scalar":
-        return fma32(pf, rp, fma32(qf, rq, fixed))
     return fma32(pf, rp, fma32(qf, rq, fixed))
 
 
@@ -138,15 +130,12 @@ def _binary_factory(node: NodeInfo, op: str) -> Callable[..., tuple]:
             product = (a.astype(np.int32) - za) * (b.astype(np.int32) - zb)
             values = product.astype(F32) * ratio + F32(zc)
         else:
-            roles, span = _broadcast_roles(tuple(a.shape), tuple(b.shape))
-            if roles == "a_scalar":  # B's span first, A the constant
-                path = "p_scalar" if span == 1 else "q_scalar"
-                values = _qlinear_add(b, sb, zb, a, sa, za, sc, zc, path)
+            span = _span(tuple(a.shape), tuple(b.shape))
+            if _a_is_constant(tuple(a.shape), tuple(b.shape)):  # onnxruntime passes B's span first, A as the constant
+                values = _qlinear_add(b, sb, zb, a, sa, za, sc, zc, span == 1)
             else:
-                path = "p_scalar" if span == 1 else \
-                    ("q_scalar" if roles == "b_scalar" else "general")
-                values = _qlinear_add(a, sa, za, b, sb, zb, sc, zc, path)
-        return (np.ascontiguousarray(np.broadcast_to(saturate_cvt(values, dtype), shape)),)
+                values = _qlinear_add(a, sa, za, b, sb, zb, sc, zc, span == 1)
+        return (np.array(np.broadcast_to(saturate_cvt(values, dtype), shape), order="C"),)
 
     return compute
 
@@ -394,4 +383,3 @@ for _module in (contrib_qlinear_softmax, contrib_qlinear_pool):
     kernels.extend(_module.kernels)
     SCHEMAS += _module.SCHEMAS
 
-__all__ = ["kernels", "SCHEMAS", "mlas_logistic", "build_table", "QUANT_RANGES", "F64"]

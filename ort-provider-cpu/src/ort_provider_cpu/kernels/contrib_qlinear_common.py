@@ -86,7 +86,7 @@ def codes_of(dtype: np.dtype) -> Any:
 
 def lookup(table: Any, x: Any) -> Any:
     """``table[byte of x]`` for a uint8/int8 ``x`` (a fresh array of the table's type)."""
-    return table[np.ascontiguousarray(x).view(np.uint8)]
+    return table[np.asarray(x).view(np.uint8)]  # same item size: any layout, any rank
 
 
 def broadcast_dims(a: Sequence[Any] | None, b: Sequence[Any] | None) -> list[Any] | None:
