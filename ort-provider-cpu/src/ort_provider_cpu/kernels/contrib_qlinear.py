@@ -131,7 +131,8 @@ def _binary_factory(node: NodeInfo, op: str) -> Callable[..., tuple]:
             values = product.astype(F32) * ratio + F32(zc)
         else:
             span = _span(tuple(a.shape), tuple(b.shape))
-            if _a_is_constant(tuple(a.shape), tuple(b.shape)):  # onnxruntime passes B's span first, A as the constant
+            # onnxruntime passes B's span first where A is the constant of each span
+            if _a_is_constant(tuple(a.shape), tuple(b.shape)):
                 values = _qlinear_add(b, sb, zb, a, sa, za, sc, zc, span == 1)
             else:
                 values = _qlinear_add(a, sa, za, b, sb, zb, sc, zc, span == 1)

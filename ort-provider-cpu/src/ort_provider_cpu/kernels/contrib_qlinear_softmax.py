@@ -80,6 +80,8 @@ def qlinear_softmax(node: NodeInfo) -> Callable[..., tuple]:
         key = (xs, rows.shape[1])
         table = tables.get(key)
         if table is None:
+            if len(tables) >= 16:  # runtime scales that keep changing: do not pile up
+                tables.clear()
             table = tables[key] = exp_table(xs, rows.shape[1])
         y = softmax_last_axis(rows, table, ys, yz)
         if opset < 13:
