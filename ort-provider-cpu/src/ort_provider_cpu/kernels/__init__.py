@@ -23,6 +23,7 @@ from . import (
     contrib_attention,
     contrib_extra,
     contrib_fusions,
+    contrib_generation,
     contrib_misc,
     contrib_nbits,
     contrib_qlinear,
@@ -123,6 +124,7 @@ FAMILIES = (
     contrib_nbits,
     contrib_misc,
     contrib_extra,
+    contrib_generation,
 )
 
 ALL_KERNELS = KernelTable()
