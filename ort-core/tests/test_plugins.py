@@ -273,6 +273,59 @@ class _SchemaPlugin:
         registry.add("CPUExecutionProvider", table)
 
 
+class _RepeatPlugin:
+    """Declares com.example:Repeat(X, count): X tiled ``count`` times along axis 0, whose
+    output shape depends on the constant ``count`` (a schema with ``uses_values``)."""
+
+    @ort.hookimpl
+    def ort_register_schemas(self, registry):
+        from onnx import helper
+
+        def infer(input_types, attrs, input_values):
+            x = input_types[0].tensor_type
+            count = input_values[1]
+            dims = [d.dim_value or None for d in x.shape.dim]
+            first = None if count is None or dims[0] is None else dims[0] * int(count)
+            return [helper.make_tensor_type_proto(x.elem_type, [first] + dims[1:])]
+
+        registry.declare(ep.DeclaredSchema(
+            op_type="Repeat", domain="com.example", min_inputs=2, max_inputs=2,
+            infer=infer, uses_values=True))
+
+    @ort.hookimpl
+    def ort_register_kernels(self, registry):
+        table = KernelTable()
+
+        @table.register("Repeat", since=1, domain="com.example")
+        def repeat(node):
+            return lambda x, count: (np.concatenate([x] * int(count)),)
+
+        registry.add("CPUExecutionProvider", table)
+
+
+@pytest.mark.parametrize("constant", [True, False])
+def test_declared_inference_sees_constant_input_values(extra_plugin, constant):
+    from onnx import TensorProto, helper, numpy_helper
+
+    from ort.testing import make_model as build
+
+    extra_plugin(_RepeatPlugin(), "repeat")
+    count = np.array(3, np.int64)
+    inputs = [helper.make_tensor_value_info("X", TensorProto.FLOAT, [2, 4])]
+    inits = [numpy_helper.from_array(count, "count")] if constant else []
+    if not constant:
+        inputs.append(helper.make_tensor_value_info("count", TensorProto.INT64, []))
+    model = build([helper.make_node("Repeat", ["X", "count"], ["Y"], domain="com.example")],
+                  inputs, [helper.make_empty_tensor_value_info("Y")], inits,
+                  opsets={"com.example": 1})
+    sess = ort.InferenceSession(model.SerializeToString())
+    assert sess.get_outputs()[0].shape == ([6, 4] if constant else [None, 4])
+    feeds = {"X": np.ones((2, 4), np.float32)}
+    if not constant:
+        feeds["count"] = count
+    assert sess.run(None, feeds)[0].shape == (6, 4)
+
+
 def _scale_model(**attrs):
     from onnx import TensorProto, helper
 

@@ -18,7 +18,7 @@ from onnx import ModelProto
 
 from ..errors import Fail, InvalidGraph, InvalidProtobuf, NoSuchFile
 from .schemas import SchemaTable, attribute_defaults
-from .tensors import RESERVED_LOCATION_PREFIX, attribute_value, reserved_location
+from .tensors import RESERVED_LOCATION_PREFIX, attribute_value, constant_value, reserved_location
 
 __all__ = ["load_model", "infer_types", "clear_negative_dims", "MAX_IR_VERSION"]
 
@@ -218,6 +218,7 @@ def _declared_inference(model: ModelProto, schemas: SchemaTable) -> int:
         if vi.type.WhichOneof("value") is not None:
             known[vi.name] = vi.type
     untyped_outputs = {vi.name: vi for vi in graph.output if vi.type.WhichOneof("value") is None}
+    constants = _ConstantValues(graph)
     added = 0
     for node in graph.node:
         domain = "" if node.domain == "ai.onnx" else node.domain
@@ -229,8 +230,13 @@ def _declared_inference(model: ModelProto, schemas: SchemaTable) -> int:
             continue
         attrs = attribute_defaults(node.op_type, domain, opset, schemas)
         attrs.update((a.name, attribute_value(a)) for a in node.attribute)
+        input_types = [known.get(n) if n else None for n in node.input]
         try:
-            types = declared.infer([known.get(n) if n else None for n in node.input], attrs)
+            if declared.uses_values:
+                types = declared.infer(input_types, attrs,
+                                       [constants.get(n) if n else None for n in node.input])
+            else:
+                types = declared.infer(input_types, attrs)
         except Exception:  # noqa: BLE001 - inference is a help; the kernel checks at run time
             continue
         for name, tp in zip(node.output, types):
@@ -242,6 +248,38 @@ def _declared_inference(model: ModelProto, schemas: SchemaTable) -> int:
                     graph.value_info.append(onnx.helper.make_value_info(name, tp))
                 added += 1
     return added
+
+
+class _ConstantValues:
+    """The values of a graph's small constants (initializers of at most
+    :data:`_INFERENCE_DATA_LIMIT` elements, Constant node outputs), decoded on first use."""
+
+    def __init__(self, graph: onnx.GraphProto) -> None:
+        self._initializers = {t.name: t for t in graph.initializer}
+        self._constants = {n.output[0]: n for n in graph.node
+                           if n.op_type == "Constant" and n.domain in ("", "ai.onnx")
+                           and len(n.output) == 1}
+        self._decoded: dict[str, Any] = {}
+
+    def get(self, name: str) -> Any:
+        if name in self._decoded:
+            return self._decoded[name]
+        value = None
+        try:
+            if name in self._initializers:
+                tensor = self._initializers[name]
+                size = 1
+                for d in tensor.dims:
+                    size *= d
+                if size <= _INFERENCE_DATA_LIMIT and \
+                        tensor.data_location != onnx.TensorProto.EXTERNAL:
+                    value = onnx.numpy_helper.to_array(tensor)
+            elif name in self._constants:
+                value = constant_value(self._constants[name])
+        except Exception:  # noqa: BLE001 - inference is a help; a bad constant fails later
+            value = None
+        self._decoded[name] = value
+        return value
 
 
 def _typed_skeleton(model: ModelProto) -> ModelProto:

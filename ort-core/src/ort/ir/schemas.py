@@ -35,9 +35,11 @@ REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()
 
 #: ``infer(input_types, attrs) -> output types``: one ``TypeProto`` (or None: unknown) per
 #: output, from the inputs' types (None where unknown) and the node's attributes (defaults
-#: filled in).
-TypeInference = Callable[[Sequence[TypeProto | None], Mapping[str, Any]],
-                         Sequence[TypeProto | None]]
+#: filled in). A schema declared with ``uses_values=True`` is called as
+#: ``infer(input_types, attrs, input_values)``, the values being numpy arrays for inputs that
+#: are small constants (initializers, Constant outputs) and None for the others, so that shapes
+#: that depend on constant inputs (Range, Pad, a cache length) can be inferred.
+TypeInference = Callable[..., Sequence[TypeProto | None]]
 
 
 class DuplicateSchemaError(ValueError):
@@ -58,6 +60,7 @@ class DeclaredSchema:
             attribute makes the model invalid.
         infer: optional type inference (:data:`TypeInference`).
         doc: one paragraph on what the op computes.
+        uses_values: ``infer`` takes a third argument, the constant inputs' values.
     """
 
     op_type: str
@@ -70,6 +73,7 @@ class DeclaredSchema:
     attributes: Mapping[str, Any] = field(default_factory=dict)
     infer: TypeInference | None = None
     doc: str = ""
+    uses_values: bool = False
 
     def check(self, node: onnx.NodeProto, where: str) -> None:
         """Raise :class:`~ort.errors.InvalidGraph` unless ``node`` fits this declaration."""

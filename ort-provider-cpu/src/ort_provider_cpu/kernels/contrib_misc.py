@@ -14,7 +14,7 @@ has its own kernel.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -117,20 +117,38 @@ def range_ms(node: NodeInfo) -> Callable[..., tuple]:
         d = dtype.type(1) if delta is None else host_scalar(delta)
         if d == 0:
             raise ValueError(f"{where}: delta must not be zero")
-        if dtype.kind in "iu":
-            s, lim, d = int(s), int(lim), int(d)
-            n = max(math.ceil((lim - s) / d), 0)
-            out = (np.arange(n, dtype=np.int64) * d + s).astype(dtype)
-        else:
-            s, lim, d = dtype.type(s), dtype.type(lim), dtype.type(d)
-            n = max(math.ceil(float(dtype.type(lim - s)) / float(d)), 0)
-            steps = np.full(n, d, dtype=dtype)
-            if n:
-                steps[0] = s
-            out = np.cumsum(steps, dtype=dtype)  # start += delta, in the input type
-        return (xp.asarray(out),)
+        return (xp.asarray(_range_values(dtype, s, lim, d)),)
 
     return compute
+
+
+def _range_values(dtype: np.dtype, s: Any, lim: Any, d: Any) -> np.ndarray:
+    """com.microsoft Range's values: ``ceil((lim - s) / d)`` of them (the difference in the
+    input type), accumulated in the input type as onnxruntime does."""
+    if dtype.kind in "iu":
+        s, lim, d = int(s), int(lim), int(d)
+        n = max(math.ceil((lim - s) / d), 0)
+        return (np.arange(n, dtype=np.int64) * d + s).astype(dtype)
+    s, lim, d = dtype.type(s), dtype.type(lim), dtype.type(d)
+    n = max(math.ceil(float(dtype.type(lim - s)) / float(d)), 0)
+    steps = np.full(n, d, dtype=dtype)
+    if n:
+        steps[0] = s
+    return np.cumsum(steps, dtype=dtype)  # start += delta, in the input type
+
+
+def _range_shape(types: Sequence[Any], attrs: Mapping[str, Any], values: Sequence[Any]):
+    """Range's output: 1-D, its length known when start, limit (and delta) are constants."""
+    start, limit = values[0], values[1]
+    delta = values[2] if len(values) > 2 else None
+    length = None
+    if start is not None and limit is not None and (len(values) < 3 or delta is not None):
+        dtype = np.asarray(start).dtype
+        step = dtype.type(1) if delta is None else np.asarray(delta).reshape(-1)[0]
+        if step != 0:
+            length = len(_range_values(dtype, np.asarray(start).reshape(-1)[0],
+                                       np.asarray(limit).reshape(-1)[0], step))
+    return [tensor_type(elem_type(types[0]), [length])]
 
 
 # --------------------------------------------------------------------------------------------
@@ -256,8 +274,7 @@ def _untyped_shape(index: int, element: int | None = None):
 SCHEMAS: list[DeclaredSchema] = [
     declare("Inverse", inputs=1, infer=like_input(0)),
     declare("Trilu", inputs=(1, 2), attributes={"upper": 1}, infer=like_input(0)),
-    declare("Range", inputs=(2, 3),
-            infer=typed(lambda t, a: tensor_type(elem_type(t[0]), [None]))),
+    declare("Range", inputs=(2, 3), infer=_range_shape, uses_values=True),
     declare("GridSample", inputs=2,
             attributes={"mode": "bilinear", "padding_mode": "zeros", "align_corners": 0},
             infer=like_onnx("GridSample", 16)),

@@ -41,15 +41,16 @@ Infer = Callable[[Sequence[TypeProto | None], Mapping[str, Any]], Sequence[TypeP
 def declare(op_type: str, *, inputs: int | tuple[int, int | None] = 1,
             outputs: int | tuple[int, int | None] = 1, attributes: Mapping[str, Any] | None = None,
             infer: Infer | None = None, since: int = 1, domain: str = MS,
-            doc: str = "") -> DeclaredSchema:
+            doc: str = "", uses_values: bool = False) -> DeclaredSchema:
     """A :class:`~ort.ep.DeclaredSchema`; ``inputs``/``outputs`` are a count or a
-    ``(min, max)`` range (max None: variadic)."""
+    ``(min, max)`` range (max None: variadic). ``uses_values``: ``infer`` takes a third
+    argument, the values of the inputs that are small constants (None for the others)."""
     min_in, max_in = (inputs, inputs) if isinstance(inputs, int) else inputs
     min_out, max_out = (outputs, outputs) if isinstance(outputs, int) else outputs
     return DeclaredSchema(op_type=op_type, domain=domain, since_version=since,
                           min_inputs=min_in, max_inputs=max_in, min_outputs=min_out,
                           max_outputs=max_out, attributes=dict(attributes or {}),
-                          infer=infer, doc=doc)
+                          infer=infer, doc=doc, uses_values=uses_values)
 
 
 def tensor_type(element: int | None, shape: Sequence[Dim] | None = None) -> TypeProto | None:
