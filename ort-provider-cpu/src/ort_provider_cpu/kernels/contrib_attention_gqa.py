@@ -1,0 +1,8 @@
+"""Placeholder."""
+
+from __future__ import annotations
+
+from ort.ep import DeclaredSchema, KernelTable
+
+kernels = KernelTable()
+SCHEMAS: list[DeclaredSchema] = []
