@@ -76,4 +76,96 @@ ATTENTION = [
                {"unidirectional": 1}, outputs=2, atol=2e-3, rtol=2e-3),
 ]
 
-CASES = ATTENTION
+# --------------------------------------------------------------------------------------------
+# MultiHeadAttention: query (B=2, S=3, 8), key/value (B, L=4, 8), 2 heads of 4; past P=5
+# --------------------------------------------------------------------------------------------
+
+MQ, MK, MV = _n(2, 3, 8), _n(2, 4, 8), _n(2, 4, 8)
+MV6 = _n(2, 4, 6)
+MBIAS = _n(24, scale=0.5)
+MBIAS6 = _n(22, scale=0.5)
+MK4 = np.ascontiguousarray(MK.reshape(2, 4, 2, 4).transpose(0, 2, 1, 3))
+MV4 = np.ascontiguousarray(MV.reshape(2, 4, 2, 4).transpose(0, 2, 1, 3))
+MPK, MPV = _n(2, 2, 5, 4), _n(2, 2, 5, 4)
+M_LENS = np.array([2, 4], i32)
+M_RAW = np.array([[1, 1, 0, 1], [1, 0, 0, 1]], i32)
+M_RAW_PAST = (r.random((2, 9)) > 0.3).astype(i32)
+M_RAW3 = (r.random((2, 3, 4)) > 0.3).astype(i32)
+M_BIAS = _n(2, 2, 3, 4)
+M_BIAS_PAST = _n(1, 2, 3, 9)
+
+
+def _mha(name: str, inputs, attrs=None, **kw) -> Case:
+    """A MultiHeadAttention case with 2 heads."""
+    return Case(f"MultiHeadAttention_{name}", "MultiHeadAttention", inputs,
+                {"num_heads": 2, **(attrs or {})}, **{"atol": 1e-5, **kw})
+
+
+def _half(values) -> list:
+    """Float16 copies of the float inputs (int masks stay)."""
+    return [v.astype(f16) if v is not None and v.dtype == f32 else v for v in values]
+
+
+MHA = [
+    _mha("basic", [MQ, MK, MV]),
+    _mha("self", [MQ, MQ, MQ]),
+    _mha("bias", [MQ, MK, MV, MBIAS]),
+    _mha("value_width", [MQ, MK, MV6, MBIAS6]),
+    _mha("float16", _half([MQ, MK, MV, MBIAS]), atol=2e-3, rtol=2e-3),
+    _mha("mask_lengths", [MQ, MK, MV, None, M_LENS]),
+    _mha("mask_raw2d", [MQ, MK, MV, MBIAS, M_RAW]),
+    _mha("mask_raw3d", [MQ, MK, MV, None, M_RAW3]),
+    _mha("mask_filter_value", [MQ, MK, MV, None, M_RAW], {"mask_filter_value": -3.0}),
+    _mha("attention_bias", [MQ, MK, MV, None, None, M_BIAS]),
+    _mha("attention_bias_mask", [MQ, MK, MV, MBIAS, M_LENS, M_BIAS[:1]]),
+    _mha("unidirectional", [MQ, MQ, MQ], {"unidirectional": 1}),
+    _mha("scale", [MQ, MK, MV], {"scale": 0.25}),
+    _mha("cross_bnsh", [MQ, MK4, MV4]),
+    _mha("cross_bnsh_bias", [MQ, MK4, MV4, MBIAS]),
+    _mha("cross_bnsh_mask", [MQ, MK4, MV4, None, M_RAW]),
+    _mha("past_present", [MQ, MK, MV, None, None, None, MPK, MPV], outputs=3),
+    _mha("past_bias_mask", [MQ, MK, MV, MBIAS, M_RAW_PAST, None, MPK, MPV], outputs=3),
+    _mha("past_lengths", [MQ, MK, MV, None, np.array([7, 9], i32), None, MPK, MPV],
+         outputs=3),
+    _mha("past_attention_bias", [MQ, MK, MV, None, None, M_BIAS_PAST, MPK, MPV], outputs=3),
+    _mha("past_unidirectional", [MQ, MQ, MQ, None, None, None, MPK, MPV],
+         {"unidirectional": 1}, outputs=3),
+    _mha("present_only", [MQ, MK, MV], outputs=3),
+    _mha("float16_past", _half([MQ, MK, MV, MBIAS, M_RAW_PAST, None, MPK, MPV]),
+         outputs=3, atol=2e-3, rtol=2e-3),
+]
+
+# --------------------------------------------------------------------------------------------
+# RotaryEmbedding (com.microsoft): (B=2, S=3, N=2 x H=8) or BNSH; caches of 16 positions
+# --------------------------------------------------------------------------------------------
+
+_angles = np.arange(16)[:, None] * (1.0 / 10000 ** (np.arange(4) / 4))[None, :]
+RCOS, RSIN = np.cos(_angles).astype(f32), np.sin(_angles).astype(f32)
+RCOS2, RSIN2 = RCOS[:, :2].copy(), RSIN[:, :2].copy()
+RX = _n(2, 3, 16)
+RX4 = _n(2, 2, 3, 8)
+RPOS = np.array([[0, 1, 2], [5, 6, 7]], i64)
+RSTART = np.array([4], i64)
+
+
+def _rotary(name: str, inputs, attrs=None, **kw) -> Case:
+    """A com.microsoft RotaryEmbedding case."""
+    return Case(f"RotaryEmbedding_{name}", "RotaryEmbedding", inputs, attrs or {},
+                **{"atol": 1e-5, **kw})
+
+
+ROTARY = [
+    _rotary("halves", [RX, RPOS, RCOS, RSIN]),
+    _rotary("interleaved", [RX, RPOS, RCOS, RSIN], {"interleaved": 1}),
+    _rotary("start_position", [RX, RSTART, RCOS, RSIN]),
+    _rotary("bnsh", [RX4, RPOS, RCOS, RSIN]),
+    _rotary("bnsh_interleaved", [RX4, RSTART, RCOS, RSIN], {"interleaved": 1}),
+    _rotary("num_heads", [RX, RPOS, RCOS, RSIN], {"num_heads": 2}),
+    _rotary("partial", [RX, RPOS, RCOS2, RSIN2], {"num_heads": 2, "rotary_embedding_dim": 4}),
+    _rotary("partial_interleaved", [RX4, RPOS, RCOS2, RSIN2],
+            {"num_heads": 2, "rotary_embedding_dim": 4, "interleaved": 1}),
+    _rotary("float16", _half([RX, RPOS, RCOS, RSIN]), atol=2e-3, rtol=2e-3),
+    _rotary("constant_caches", [RX, RPOS, RCOS, RSIN], constants=(2, 3)),
+]
+
+CASES = ATTENTION + MHA + ROTARY

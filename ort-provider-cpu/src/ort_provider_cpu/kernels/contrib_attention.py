@@ -15,12 +15,13 @@ import math
 from typing import Any
 
 import numpy as np
-
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
 from . import contrib_attention_gqa, contrib_attention_mha
-from .contrib_attention_core import CAUSAL_FILL, attend, causal_keep, merge_heads, padding_mask
-from .contrib_schema import REQUIRED, declare, dims, elem_type, tensor_type, typed
+from .contrib_attention_core import (CAUSAL_FILL, attend, causal_keep,
+                                     merge_heads, padding_mask)
+from .contrib_schema import (REQUIRED, declare, dims, elem_type, tensor_type,
+                             typed)
 from .float_work import work_dtype
 
 kernels = KernelTable()
