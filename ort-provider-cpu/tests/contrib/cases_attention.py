@@ -168,4 +168,81 @@ ROTARY = [
     _rotary("constant_caches", [RX, RPOS, RCOS, RSIN], constants=(2, 3)),
 ]
 
-CASES = ATTENTION + MHA + ROTARY
+# --------------------------------------------------------------------------------------------
+# GroupQueryAttention: 4 query heads over 2 key/value heads of 8; prompt S=4 (B=2), token
+# generation S=1 over a past cache, a subsequent prompt (B=1, S=3) after 4 cached keys
+# --------------------------------------------------------------------------------------------
+
+GQ, GK, GV = _n(2, 4, 32), _n(2, 4, 16), _n(2, 4, 16)
+GQ1, GK1, GV1 = _n(2, 1, 32), _n(2, 1, 16), _n(2, 1, 16)
+GPK, GPV = _n(2, 2, 6, 8), _n(2, 2, 6, 8)
+GPK8, GPV8 = _n(2, 2, 8, 8), _n(2, 2, 8, 8)
+GPK0 = np.zeros((2, 2, 0, 8), f32)
+G_PROMPT = [np.array([3, 3], i32), np.array(4, i32)]
+G_STEP = [np.array([4, 6], i32), np.array(7, i32)]  # 5 and 7 keys after this token
+G_STATIC = [np.array([4, 2], i32), np.array(5, i32)]  # inside a larger (8) cache buffer
+# rotary needs head size 16 on onnxruntime's CPU kernel
+_gangles = np.arange(32)[:, None] * (1.0 / 10000 ** (np.arange(8) / 8))[None, :]
+GCOS, GSIN = np.cos(_gangles).astype(f32), np.sin(_gangles).astype(f32)
+RQ, RK, RV = _n(2, 4, 64), _n(2, 4, 32), _n(2, 4, 32)
+RQ1, RK1, RV1 = _n(2, 1, 64), _n(2, 1, 32), _n(2, 1, 32)
+RPK, RPV = _n(2, 2, 6, 16), _n(2, 2, 6, 16)
+RPACKED1 = _n(2, 1, 128)
+GPACKED = _n(2, 4, 64)
+GPACKED1 = _n(2, 1, 64)
+
+
+def _gqa(name: str, inputs, attrs=None, outputs=3, **kw) -> Case:
+    """A GroupQueryAttention case: num_heads 4, kv_num_heads 2."""
+    return Case(f"GroupQueryAttention_{name}", "GroupQueryAttention", inputs,
+                {"num_heads": 4, "kv_num_heads": 2, **(attrs or {})}, outputs=outputs,
+                **{"atol": 1e-5, **kw})
+
+
+GQA = [
+    _gqa("prompt", [GQ, GK, GV, None, None, *G_PROMPT]),
+    _gqa("prompt_output_only", [GQ, GK, GV, None, None, *G_PROMPT], outputs=1),
+    _gqa("prompt_empty_past", [GQ, GK, GV, GPK0, GPK0, *G_PROMPT]),
+    _gqa("prompt_padded", [GQ, GK, GV, None, None, np.array([3, 1], i32), np.array(4, i32)]),
+    _gqa("token", [GQ1, GK1, GV1, GPK, GPV, *G_STEP]),
+    _gqa("token_static_cache", [GQ1, GK1, GV1, GPK8, GPV8, *G_STATIC]),
+    _gqa("subsequent_prompt", [GQ[:1, :3], GK[:1, :3], GV[:1, :3], GPK[:1, :, :4],
+                               GPV[:1, :, :4], np.array([6], i32), np.array(7, i32)]),
+    _gqa("prompt_rotary", [RQ, RK, RV, None, None, *G_PROMPT, GCOS, GSIN], {"do_rotary": 1}),
+    _gqa("token_rotary", [RQ1, RK1, RV1, RPK, RPV, *G_STEP, GCOS, GSIN], {"do_rotary": 1}),
+    _gqa("token_rotary_interleaved", [RQ1, RK1, RV1, RPK, RPV, *G_STEP, GCOS, GSIN],
+         {"do_rotary": 1, "rotary_interleaved": 1}),
+    _gqa("prompt_rotary_partial", [_n(2, 4, 128), _n(2, 4, 64), _n(2, 4, 64), None, None,
+                                    *G_PROMPT, GCOS, GSIN], {"do_rotary": 1}),
+    _gqa("prompt_padded_rotary", [RQ, RK, RV, None, None, np.array([3, 1], i32),
+                                  np.array(4, i32), GCOS, GSIN], {"do_rotary": 1}),
+    _gqa("subsequent_prompt_rotary", [RQ[:1, :3], RK[:1, :3], RV[:1, :3], RPK[:1, :, :4],
+                                      RPV[:1, :, :4], np.array([6], i32), np.array(7, i32),
+                                      GCOS, GSIN], {"do_rotary": 1}),
+    _gqa("token_rotary_position_ids", [RQ1, RK1, RV1, RPK, RPV, *G_STEP, GCOS, GSIN,
+                                       np.array([[9], [3]], i64)], {"do_rotary": 1}),
+    _gqa("prompt_rotary_position_ids",
+         [RQ, RK, RV, None, None, *G_PROMPT, GCOS, GSIN, np.array([[0, 1, 2, 3], [2, 3, 4, 5]],
+                                                                   i64)], {"do_rotary": 1}),
+    _gqa("prompt_local_window", [GQ, GK, GV, None, None, *G_PROMPT], {"local_window_size": 2}),
+    _gqa("token_local_window", [GQ1, GK1, GV1, GPK, GPV, *G_STEP], {"local_window_size": 3}),
+    _gqa("prompt_softcap", [GQ * 4, GK, GV, None, None, *G_PROMPT], {"softcap": 2.0}),
+    _gqa("prompt_smooth_softmax", [GQ, GK, GV, None, None, *G_PROMPT], {"smooth_softmax": 1}),
+    _gqa("token_smooth_softmax", [GQ1, GK1, GV1, GPK, GPV, *G_STEP], {"smooth_softmax": 1}),
+    _gqa("prompt_head_sink", [GQ, GK, GV, None, None, *G_PROMPT, None, None, None, None,
+                              _n(4)]),
+    _gqa("prompt_scale", [GQ, GK, GV, None, None, *G_PROMPT], {"scale": 0.2}),
+    _gqa("prompt_attention_bias", [GQ, GK, GV, None, None, *G_PROMPT, None, None, None,
+                                   _n(2, 4, 4, 4)]),
+    _gqa("token_attention_bias", [GQ1, GK1, GV1, GPK, GPV, *G_STEP, None, None, None,
+                                  _n(1, 1, 1, 7)]),
+    _gqa("prompt_packed", [GPACKED, None, None, None, None, *G_PROMPT]),
+    _gqa("token_packed_rotary", [RPACKED1, None, None, RPK, RPV, *G_STEP, GCOS, GSIN],
+         {"do_rotary": 1}),
+    _gqa("prompt_float16", _half([GQ, GK, GV, None, None, *G_PROMPT]), atol=2e-3, rtol=2e-3),
+    _gqa("token_float16_rotary", _half([RQ1, RK1, RV1, RPK, RPV, *G_STEP, GCOS, GSIN]),
+         {"do_rotary": 1}, atol=2e-3, rtol=2e-3),
+    _gqa("prompt_equal_heads", [GQ, GQ, GQ, None, None, *G_PROMPT], {"kv_num_heads": 4}),
+]
+
+CASES = ATTENTION + MHA + ROTARY + GQA
