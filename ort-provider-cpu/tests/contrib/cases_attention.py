@@ -245,4 +245,44 @@ GQA = [
     _gqa("prompt_equal_heads", [GQ, GQ, GQ, None, None, *G_PROMPT], {"kv_num_heads": 4}),
 ]
 
-CASES = ATTENTION + MHA + ROTARY + GQA
+# --------------------------------------------------------------------------------------------
+# QAttention: quantized input (B=2, S=3, 8) and weights (8, 24), float bias and scales
+# --------------------------------------------------------------------------------------------
+
+QX_U8 = r.integers(0, 256, (2, 3, 8)).astype(np.uint8)
+QW_I8 = r.integers(-128, 128, (8, 24)).astype(np.int8)
+QW_U8 = r.integers(0, 256, (8, 24)).astype(np.uint8)
+QB = _n(24, scale=0.5)
+QS_X, QS_W = np.array(0.02, f32), np.array(0.01, f32)
+QS_W_COL = (r.random(24) * 0.02 + 0.001).astype(f32)
+QZ_U8 = np.array(128, np.uint8)  # onnxruntime's CPU kernel takes uint8 inputs only
+QZ_W_U8 = np.array(120, np.uint8)
+QZ_W_COL = r.integers(110, 140, 24).astype(np.uint8)
+
+
+def _qattention(name: str, inputs, attrs=None, **kw) -> Case:
+    """A QAttention case with 2 heads (weights, bias, scales and zero points constant)."""
+    return Case(f"QAttention_{name}", "QAttention", inputs, {"num_heads": 2, **(attrs or {})},
+                constants=kw.pop("constants", (1, 2, 3, 4, 6, 7)), **{"atol": 1e-4, **kw})
+
+
+QATTENTION = [
+    _qattention("u8_s8", [QX_U8, QW_I8, QB, QS_X, QS_W, None, QZ_U8]),
+    _qattention("u8_u8", [QX_U8, QW_U8, QB, QS_X, QS_W, None, QZ_U8, QZ_W_U8]),
+    _qattention("no_zero_points", [QX_U8, QW_I8, QB, QS_X, QS_W]),
+    _qattention("per_column_scale", [QX_U8, QW_I8, QB, QS_X, QS_W_COL, None, QZ_U8]),
+    _qattention("per_column_zero_point", [QX_U8, QW_U8, QB, QS_X, QS_W_COL, None, QZ_U8,
+                                          QZ_W_COL]),
+    _qattention("mask_end", [QX_U8, QW_I8, QB, QS_X, QS_W, A_END, QZ_U8]),
+    _qattention("mask_raw2d", [QX_U8, QW_I8, QB, QS_X, QS_W, A_RAW2, QZ_U8]),
+    _qattention("unidirectional", [QX_U8, QW_I8, QB, QS_X, QS_W, None, QZ_U8],
+                {"unidirectional": 1}),
+    _qattention("past_present", [QX_U8, QW_I8, QB, QS_X, QS_W, None, QZ_U8, None, APAST],
+                outputs=2),
+    _qattention("scale", [QX_U8, QW_I8, QB, QS_X, QS_W, None, QZ_U8], {"scale": 0.1}),
+    _qattention("input_fed", [QX_U8, QW_I8, QB, QS_X, QS_W, None, QZ_U8], constants=(1, 2)),
+    _qattention("float16", [QX_U8, QW_I8, QB.astype(f16), QS_X.astype(f16),
+                            QS_W.astype(f16), None, QZ_U8], atol=3e-3, rtol=3e-3),
+]
+
+CASES = ATTENTION + MHA + ROTARY + GQA + QATTENTION
