@@ -285,4 +285,45 @@ QATTENTION = [
                             QS_W.astype(f16), None, QZ_U8], atol=3e-3, rtol=3e-3),
 ]
 
-CASES = ATTENTION + MHA + ROTARY + GQA + QATTENTION
+# --------------------------------------------------------------------------------------------
+# DecoderMaskedMultiHeadAttention: one token (B=2, 1, 16), 2 heads of 8, a buffer of 6 keys
+# holding 3; beam search as 1 batch x 2 beams
+# --------------------------------------------------------------------------------------------
+
+DQ, DK, DV = _n(2, 1, 16), _n(2, 1, 16), _n(2, 1, 16)
+DPK, DPV = _n(2, 2, 6, 8), _n(2, 2, 6, 8)
+DLEN = np.array(3, i32)
+DBIAS = _n(48, scale=0.5)
+DCROSS_K, DCROSS_V = _n(2, 2, 5, 8), _n(2, 2, 5, 8)
+D_INDIRECTION = np.array([[[1, 0, 1, 0, 0, 0], [0, 0, 1, 1, 0, 0]]], i32)
+D_SHARE = {"past_present_share_buffer": 1}
+
+
+def _dmmha(name: str, inputs, attrs=None, outputs=3, **kw) -> Case:
+    """A DecoderMaskedMultiHeadAttention case with 2 heads."""
+    return Case(f"DecoderMaskedMultiHeadAttention_{name}", "DecoderMaskedMultiHeadAttention",
+                inputs, {"num_heads": 2, **(attrs or {})}, outputs=outputs,
+                **{"atol": 1e-5, **kw})
+
+
+DMMHA = [
+    _dmmha("self", [DQ, DK, DV, None, None, DPK, DPV, DLEN], D_SHARE),
+    _dmmha("self_bias", [DQ, DK, DV, None, None, DPK, DPV, DLEN, None, None, DBIAS], D_SHARE),
+    _dmmha("self_mask", [DQ, DK, DV, np.array([[1, 0, 1, 1], [0, 1, 1, 1]], i32), None, DPK,
+                         DPV, DLEN], D_SHARE),
+    _dmmha("self_mask_filter_value", [DQ, DK, DV, np.array([[1, 0, 1, 1], [0, 1, 1, 1]], i32),
+                                      None, DPK, DPV, DLEN],
+           {**D_SHARE, "mask_filter_value": -2.0}),
+    _dmmha("self_attention_bias", [DQ, DK, DV, None, _n(2, 2, 1, 4), DPK, DPV, DLEN],
+           D_SHARE),
+    _dmmha("self_scale", [DQ, DK, DV, None, None, DPK, DPV, DLEN], {**D_SHARE, "scale": 0.5}),
+    _dmmha("beam_search", [DQ, DK, DV, None, None, DPK, DPV, DLEN, np.array(2, i32),
+                           D_INDIRECTION], D_SHARE),
+    _dmmha("cross", [DQ, DCROSS_K, DCROSS_V], outputs=1),
+    _dmmha("cross_mask", [DQ, DCROSS_K, DCROSS_V, np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]],
+                                                           i32)], outputs=1),
+    _dmmha("float16", _half([DQ, DK, DV, None, None, DPK, DPV, DLEN]), D_SHARE, atol=2e-3,
+           rtol=2e-3),
+]
+
+CASES = ATTENTION + MHA + ROTARY + GQA + QATTENTION + DMMHA

@@ -3,7 +3,8 @@
 Attention and QAttention live here (merged Q/K/V weights, mask_index forms, past/present
 state, attention_bias, unidirectional, qkv_hidden_sizes, scale); MultiHeadAttention and the
 com.microsoft RotaryEmbedding in :mod:`.contrib_attention_mha`, GroupQueryAttention in
-:mod:`.contrib_attention_gqa`; the shared scaled dot-product core in
+:mod:`.contrib_attention_gqa`, DecoderMaskedMultiHeadAttention and SparseAttention in
+:mod:`.contrib_attention_decoder`; the shared scaled dot-product core in
 :mod:`.contrib_attention_core`. They follow onnxruntime's contrib operator spec
 (docs/ContribOperators.md) and its CPU kernels' observed behaviour. Reduced precision inputs
 are computed in float32 and rounded once.
@@ -17,7 +18,8 @@ from typing import Any
 import numpy as np
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
-from . import contrib_attention_gqa, contrib_attention_mha
+from . import (contrib_attention_decoder, contrib_attention_gqa,
+               contrib_attention_mha)
 from .contrib_attention_core import (CAUSAL_FILL, attend, causal_keep,
                                      merge_heads, padding_mask)
 from .contrib_schema import (REQUIRED, declare, dims, elem_type, tensor_type,
@@ -221,5 +223,7 @@ SCHEMAS: list[DeclaredSchema] = [
 
 kernels.extend(contrib_attention_mha.kernels)
 kernels.extend(contrib_attention_gqa.kernels)
+kernels.extend(contrib_attention_decoder.kernels)
 SCHEMAS += contrib_attention_mha.SCHEMAS
 SCHEMAS += contrib_attention_gqa.SCHEMAS
+SCHEMAS += contrib_attention_decoder.SCHEMAS
