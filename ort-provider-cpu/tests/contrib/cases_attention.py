@@ -326,4 +326,46 @@ DMMHA = [
            rtol=2e-3),
 ]
 
-CASES = ATTENTION + MHA + ROTARY + GQA + QATTENTION + DMMHA
+# --------------------------------------------------------------------------------------------
+# SparseAttention: 4 query heads over 2 key/value heads of 16, blocks of 2 in a buffer of 8;
+# layouts (CSR) for heads 0, 2 and 1, 3
+# --------------------------------------------------------------------------------------------
+
+_dense = np.tril(np.ones((4, 4), bool))
+_dense[2:, 0] = False
+_dense2 = np.tril(np.ones((4, 4), bool))
+_dense2[3, 1:3] = False
+S_ROWS = np.stack([np.concatenate([[0], np.cumsum(d.sum(1))]) for d in (_dense, _dense2)]
+                  ).astype(i32)
+S_COLS = np.stack([np.nonzero(d)[1] for d in (_dense, _dense2)]).astype(i32)
+SPK, SPV = _n(2, 2, 8, 16), _n(2, 2, 8, 16)
+_sangles = np.arange(8)[:, None] * (1.0 / 10000 ** (np.arange(8) / 8))[None, :]
+SCOS, SSIN = np.cos(_sangles).astype(f32), np.sin(_sangles).astype(f32)
+
+
+def _sparse(name: str, inputs, attrs=None, **kw) -> Case:
+    """A SparseAttention case (onnxruntime's CPU kernel needs present to share past's
+    buffer, which only IO binding gives: these cases are expected failures of the oracle)."""
+    return Case(f"SparseAttention_{name}", "SparseAttention", inputs,
+                {"num_heads": 4, "kv_num_heads": 2, "sparse_block_size": 2, **(attrs or {})},
+                outputs=3, **{"atol": 1e-5, **kw})
+
+
+SPARSE = [
+    _sparse("prompt", [RQ, RK, RV, SPK, SPV, S_ROWS, S_COLS, np.array([4], i32),
+                       np.array([4, 4], i32)]),
+    _sparse("token_rotary", [RQ1, RK1, RV1, SPK, SPV, S_ROWS, S_COLS, np.array([6], i32),
+                             np.array([6, 6], i32), SCOS, SSIN], {"do_rotary": 1}),
+]
+
+# forms ort runs that onnxruntime's CPU kernels refuse (expected failures of the oracle)
+UNSUPPORTED_BY_ORACLE = [
+    _attention("mask_raw4d", [AX, AW, AB, np.tril(np.ones((2, 1, 5, 5), i32))]),
+    _attention("past_mask_raw4d", [AX, AW, AB, np.tril(np.ones((2, 1, 8, 8), i32)), APAST],
+               outputs=2),
+    _mha("packed_qkv", [np.stack([MQ.reshape(2, 3, 2, 4)] * 3, axis=3)]),
+    _mha("packed_kv", [MQ, np.stack([MK.reshape(2, 4, 2, 4), MV.reshape(2, 4, 2, 4)],
+                                    axis=3)]),
+]
+
+CASES = ATTENTION + MHA + ROTARY + GQA + QATTENTION + DMMHA + SPARSE + UNSUPPORTED_BY_ORACLE

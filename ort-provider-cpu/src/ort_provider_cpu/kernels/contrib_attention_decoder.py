@@ -177,8 +177,10 @@ def sparse_attention(node: NodeInfo):
         k = split_heads(key.astype(work), kv_heads)
         v = split_heads(value.astype(work), kv_heads)
         lengths = np.asarray(key_total_sequence_lengths, np.int64).reshape(-1)
-        starts = lengths - seq  # where each entry's new tokens go
-        if (starts < 0).any() or (lengths > past_key.shape[2]).any():
+        total_len = int(np.asarray(total_sequence_length).reshape(-1)[0])
+        # the prompt writes at 0 (padded entries have fewer keys); later steps append
+        starts = np.zeros_like(lengths) if seq == total_len else lengths - seq
+        if (starts < 0).any() or (lengths > past_key.shape[2]).any() or (lengths < 1).any():
             raise ValueError(f"{where}: key_total_sequence_lengths {lengths.tolist()} must lie "
                              f"in [{seq}, {past_key.shape[2]}]")
         positions = starts[:, None] + np.arange(seq)[None, :]
@@ -193,10 +195,11 @@ def sparse_attention(node: NodeInfo):
         present_v.transpose(0, 2, 1, 3)[rows, positions] = v.transpose(0, 2, 1, 3)
         total = present_k.shape[2]
         keys = np.arange(total)
+        limit = np.minimum(positions, lengths[:, None] - 1)
         layout = _block_layout(block_row_indices, block_col_indices, -(-total // block))
         head_layout = layout[np.arange(heads) % layout.shape[0]]  # (N, R, R)
-        allowed = head_layout[:, positions // block][..., keys // block]  # (N, B, S, T)
-        visible = allowed.transpose(1, 0, 2, 3) & (keys <= positions[:, :, None])[:, None]
+        allowed = head_layout[:, limit // block][..., keys // block]  # (N, B, S, T)
+        visible = allowed.transpose(1, 0, 2, 3) & (keys <= limit[:, :, None])[:, None]
         mask = xp.where(visible, 0.0, -np.inf).astype(work)
         scale = custom_scale or 1 / math.sqrt(q.shape[3])
         context, _ = attend(xp, q, present_k, present_v, scale, mask)
