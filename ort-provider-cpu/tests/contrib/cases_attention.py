@@ -242,6 +242,12 @@ GQA = [
     _gqa("prompt_float16", _half([GQ, GK, GV, None, None, *G_PROMPT]), atol=2e-3, rtol=2e-3),
     _gqa("token_float16_rotary", _half([RQ1, RK1, RV1, RPK, RPV, *G_STEP, GCOS, GSIN]),
          {"do_rotary": 1}, atol=2e-3, rtol=2e-3),
+    _gqa("prompt_qk_before_softmax", [GQ, GK, GV, None, None, *G_PROMPT], {"qk_output": 1},
+         outputs=4),
+    _gqa("prompt_qk_after_softmax", [GQ, GK, GV, None, None, *G_PROMPT], {"qk_output": 2},
+         outputs=4),
+    _gqa("token_qk_softcap_window", [GQ1, GK1, GV1, GPK, GPV, *G_STEP],
+         {"qk_output": 1, "softcap": 1.0, "local_window_size": 3}, outputs=4),
     _gqa("prompt_equal_heads", [GQ, GQ, GQ, None, None, *G_PROMPT], {"kv_num_heads": 4}),
 ]
 

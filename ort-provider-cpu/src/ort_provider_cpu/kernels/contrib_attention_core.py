@@ -77,7 +77,8 @@ def rotate(xp: Any, x: Any, cos: Any, sin: Any, interleaved: bool, rotary_dim: i
 
 def attend(xp: Any, q: Any, k: Any, v: Any, scale: float, mask: Any = None,
            bias: Any = None, softcap: float = 0.0, smooth: bool = False,
-           sink: Any = None, want_scores: bool = False) -> tuple[Any, Any]:
+           sink: Any = None, want_scores: bool = False,
+           want_probs: bool = False) -> tuple[Any, Any]:
     """Scaled dot-product attention of work-precision head tensors ``q`` (B, N, S, H),
     ``k`` and ``v`` (B, N, T, H) (``k``/``v`` may have fewer heads, N a multiple of theirs:
     grouped queries share them). ``mask`` and ``bias`` are added to the scaled scores
@@ -108,6 +109,8 @@ def attend(xp: Any, q: Any, k: Any, v: Any, scale: float, mask: Any = None,
     flat = np.ascontiguousarray(scores, dtype=scores.dtype).reshape(-1, scores.shape[-1])
     softmax_rows(xp, flat, flat)
     probs = flat.reshape(batch, heads, seq, -1)[..., :total]
+    if want_probs:
+        raw = probs.copy()
     if kv_heads != heads:
         probs = probs.reshape(batch, kv_heads, -1, total)
     context = xp.matmul(probs, v).reshape(batch, heads, seq, v.shape[-1])

@@ -76,9 +76,12 @@ def group_query_attention(node: NodeInfo):
     window = int(attrs.get("local_window_size", -1))
     smooth = int(attrs.get("smooth_softmax", -1)) == 1
     causal = int(attrs.get("causal", 1)) != 0
-    for name in ("qk_output",):
-        if int(attrs.get(name) or 0):
-            raise ValueError(f"{where}: {name}={attrs[name]} is not supported")
+    qk_mode = int(attrs.get("qk_output") or 0)  # 1: scores before the softmax, 2: after
+    if qk_mode not in (0, 1, 2):
+        raise ValueError(f"{where}: qk_output must be 0, 1 or 2, got {qk_mode}")
+    want_qk = node.has_output(3)
+    if want_qk and not qk_mode:
+        raise ValueError(f"{where}: output_qk needs qk_output 1 (before softmax) or 2 (after)")
     for name in ("k_quant_type", "v_quant_type"):
         value = attrs.get(name) or "NONE"
         value = value.decode() if isinstance(value, bytes) else value
@@ -153,11 +156,14 @@ def group_query_attention(node: NodeInfo):
             bias[..., :width_b] = attention_bias[..., :width_b]
         sink = None if head_sink is None else head_sink.astype(work)
         scale = custom_scale or 1 / math.sqrt(size)
-        context, _ = attend(xp, q, present_k, present_v, scale, mask, bias, softcap,
-                            smooth and sink is None, sink)
+        context, qk = attend(xp, q, present_k, present_v, scale, mask, bias, softcap,
+                             smooth and sink is None, sink, want_scores=want_qk and qk_mode == 1,
+                             want_probs=want_qk and qk_mode == 2)
         out_dtype = query.dtype
+        if want_qk:  # (B, N, S, total), zero where masked
+            qk = xp.where(visible[:, None], qk, 0)[..., :cache.total].astype(out_dtype)
         return (merge_heads(context).astype(out_dtype), present_k.astype(out_dtype),
-                present_v.astype(out_dtype), None)
+                present_v.astype(out_dtype), qk)
 
     return compute
 
@@ -211,5 +217,6 @@ SCHEMAS: list[DeclaredSchema] = [
                         "kv_cache_bit_width": None, "sliding_window_cache": 0, "causal": 1,
                         "qk_norm_epsilon": 1e-6, "q_norm_epsilon": None,
                         "k_norm_epsilon": None},
-            infer=typed(_gqa_output, _gqa_present(0), _gqa_present(1), lambda t, a: None)),
+            infer=typed(_gqa_output, _gqa_present(0), _gqa_present(1),
+                        lambda t, a: tensor_type(elem_type(t[0])))),
 ]
