@@ -312,6 +312,14 @@ def _dmmha(name: str, inputs, attrs=None, outputs=3, **kw) -> Case:
                 **{"atol": 1e-5, **kw})
 
 
+MHA += [  # one decoding step over a shared buffer, as DecoderMaskedMultiHeadAttention
+    _mha("shared_buffer", [DQ, DK, DV, None, None, None, DPK, DPV, DLEN], outputs=3),
+    _mha("shared_buffer_beam", [DQ, DK, DV, DBIAS, None, None, DPK, DPV, DLEN,
+                                D_INDIRECTION], outputs=3),
+    _mha("shared_buffer_mask", [DQ, DK, DV, None, np.array([[1, 0, 1, 1], [0, 1, 1, 1]], i32),
+                                None, DPK, DPV, DLEN], outputs=3),
+]
+
 DMMHA = [
     _dmmha("self", [DQ, DK, DV, None, None, DPK, DPV, DLEN], D_SHARE),
     _dmmha("self_bias", [DQ, DK, DV, None, None, DPK, DPV, DLEN, None, None, DBIAS], D_SHARE),

@@ -115,3 +115,36 @@ def attend(xp: Any, q: Any, k: Any, v: Any, scale: float, mask: Any = None,
         probs = probs.reshape(batch, kv_heads, -1, total)
     context = xp.matmul(probs, v).reshape(batch, heads, seq, v.shape[-1])
     return context, raw
+
+
+def _beam_gather(past: Any, indirection: Any, beam: int, length: int) -> Any:
+    """The first ``length`` past keys (B*beam, N, length, H) each beam reads: key ``t`` of
+    beam ``w`` of batch ``b`` comes from beam ``indirection[b, w, t]``."""
+    batch_beam = past.shape[0]
+    source = (np.arange(batch_beam) // beam * beam)[:, None] \
+        + np.asarray(indirection, np.int64).reshape(batch_beam, -1)[:, :length]
+    steps = np.arange(length)[None, :]
+    gathered = past.transpose(0, 2, 1, 3)[source, steps]  # (B*beam, length, N, H)
+    return gathered.transpose(0, 2, 1, 3)
+
+
+def shared_buffer_step(xp: Any, past_key: Any, past_value: Any, k: Any, v: Any,
+                       past_len: int, indirection: Any = None,
+                       beam: int = 1) -> tuple[Any, Any, Any, Any]:
+    """One step over a shared past/present buffer (B, N, max, H) holding ``past_len`` keys:
+    returns the keys and values to attend to (the past ones read through the beam search
+    ``indirection`` (B, beam, max) when ``beam`` > 1, then the new ``k``/``v``) and the
+    present buffers (copies of the past ones with ``k``/``v`` written at ``past_len``)."""
+    seq = k.shape[2]
+    if past_len < 0 or past_len + seq > past_key.shape[2]:
+        raise ValueError(f"past_sequence_length {past_len} + {seq} new keys do not fit the "
+                         f"buffer's {past_key.shape[2]} entries")
+    present_k, present_v = past_key.copy(), past_value.copy()
+    old_k, old_v = present_k[:, :, :past_len], present_v[:, :, :past_len]
+    if indirection is not None and beam > 1:
+        old_k = _beam_gather(present_k, indirection, beam, past_len)
+        old_v = _beam_gather(present_v, indirection, beam, past_len)
+    present_k[:, :, past_len:past_len + seq] = k
+    present_v[:, :, past_len:past_len + seq] = v
+    return (xp.concatenate([old_k, k], axis=2), xp.concatenate([old_v, v], axis=2),
+            present_k, present_v)

@@ -12,7 +12,7 @@ import numpy as np
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
 from .contrib_attention_core import (attend, merge_heads, padding_mask, rotate,
-                                     split_heads)
+                                     shared_buffer_step, split_heads)
 from .contrib_schema import (REQUIRED, declare, dims, elem_type, tensor_type,
                              typed)
 from .float_work import work_dtype
@@ -25,17 +25,6 @@ MS = "com.microsoft"
 # --------------------------------------------------------------------------------------------
 # DecoderMaskedMultiHeadAttention
 # --------------------------------------------------------------------------------------------
-
-
-def _beam_gather(xp: Any, past: Any, indirection: Any, beam: int, length: int) -> Any:
-    """The past keys (B*beam, N, length, H) each beam reads: key ``t`` of beam ``w`` of
-    batch ``b`` comes from beam ``indirection[b, w, t]``."""
-    batch_beam = past.shape[0]
-    source = (np.arange(batch_beam) // beam * beam)[:, None] \
-        + np.asarray(indirection, np.int64).reshape(batch_beam, -1)[:, :length]
-    steps = np.arange(length)[None, :]
-    gathered = past.transpose(0, 2, 1, 3)[source, steps]  # (B*beam, length, N, H)
-    return gathered.transpose(0, 2, 1, 3)
 
 
 @kernels.register("DecoderMaskedMultiHeadAttention", since=1, domain=MS)
@@ -91,16 +80,10 @@ def decoder_masked_multi_head_attention(node: NodeInfo):
                 if past_len + seq > past_key.shape[2]:
                     raise ValueError(f"{where}: past_sequence_length {past_len} + {seq} "
                                      f"exceeds the buffer's {past_key.shape[2]} entries")
-                present_k, present_v = past_key.astype(work), past_value.astype(work)
                 beam = 1 if beam_width is None else int(np.asarray(beam_width).reshape(-1)[0])
-                old_k, old_v = present_k[:, :, :past_len], present_v[:, :, :past_len]
-                if cache_indirection is not None and beam > 1:
-                    old_k = _beam_gather(xp, present_k, cache_indirection, beam, past_len)
-                    old_v = _beam_gather(xp, present_v, cache_indirection, beam, past_len)
-                present_k[:, :, past_len:past_len + seq] = k
-                present_v[:, :, past_len:past_len + seq] = v
-                k = xp.concatenate([old_k, k], axis=2)
-                v = xp.concatenate([old_v, v], axis=2)
+                k, v, present_k, present_v = shared_buffer_step(
+                    xp, past_key.astype(work), past_value.astype(work), k, v, past_len,
+                    cache_indirection, beam)
         total = k.shape[2]
         mask = None
         if mask_index is not None:

@@ -11,7 +11,7 @@ from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
 from .contrib_attention_core import (CAUSAL_FILL, attend, causal_keep,
                                      merge_heads, padding_mask, rotate,
-                                     split_heads)
+                                     shared_buffer_step, split_heads)
 from .contrib_schema import (REQUIRED, declare, dims, elem_type, tensor_type,
                              typed)
 from .float_work import work_dtype
@@ -75,8 +75,9 @@ def multi_head_attention(node: NodeInfo):
     or K/V in BNSH for cross-attention); optional bias, key_padding_mask (key lengths (B),
     raw 0/1 masks (B, T) or (B, S, T): masked keys get ``mask_filter_value``),
     attention_bias, past_key/past_value (B, N, P, H) concatenated into
-    present_key/present_value, unidirectional (causal), ``scale``; output qk is the scores
-    before the softmax."""
+    present_key/present_value (or, with past_sequence_length, a shared (B, N, max, H)
+    buffer the new keys are written into, read through cache_indirection in beam search),
+    unidirectional (causal), ``scale``; output qk is the scores before the softmax."""
     xp = node.xp
     attrs = node.attrs
     where = node.describe()
@@ -97,10 +98,18 @@ def multi_head_attention(node: NodeInfo):
         q, k, v, bnsh = _mha_inputs(where, heads, query, key, value, bias, work)
         batch, _, seq, size = q.shape
         past_len = 0
+        present = None
         if past_key is not None and past_value is not None and not bnsh:
-            past_len = past_key.shape[2]
-            k = xp.concatenate([past_key.astype(work, copy=False), k], axis=2)
-            v = xp.concatenate([past_value.astype(work, copy=False), v], axis=2)
+            if past_sequence_length is not None:  # a shared (B, N, max, H) buffer
+                past_len = int(np.asarray(past_sequence_length).reshape(-1)[0])
+                beam = 1 if cache_indirection is None else cache_indirection.shape[1]
+                k, v, *present = shared_buffer_step(
+                    xp, past_key.astype(work), past_value.astype(work), k, v, past_len,
+                    cache_indirection, beam)
+            else:
+                past_len = past_key.shape[2]
+                k = xp.concatenate([past_key.astype(work, copy=False), k], axis=2)
+                v = xp.concatenate([past_value.astype(work, copy=False), v], axis=2)
         total = k.shape[2]
         mask = None
         if key_padding_mask is not None:
@@ -113,8 +122,9 @@ def multi_head_attention(node: NodeInfo):
         scale = custom_scale or 1 / math.sqrt(size)
         context, scores = attend(xp, q, k, v, scale, mask, bias_scores, want_scores=want_qk)
         out_dtype = query.dtype
-        present_k = k.astype(out_dtype) if want_present else None
-        present_v = v.astype(out_dtype) if want_present else None
+        present_k, present_v = (k, v) if present is None else present
+        present_k = present_k.astype(out_dtype) if want_present else None
+        present_v = present_v.astype(out_dtype) if want_present else None
         qk = scores.astype(out_dtype) if want_qk else None
         return merge_heads(context).astype(out_dtype, copy=False), present_k, present_v, qk
 
