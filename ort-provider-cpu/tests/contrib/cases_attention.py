@@ -113,6 +113,7 @@ MHA = [
     _mha("value_width", [MQ, MK, MV6, MBIAS6]),
     _mha("float16", _half([MQ, MK, MV, MBIAS]), atol=2e-3, rtol=2e-3),
     _mha("mask_lengths", [MQ, MK, MV, None, M_LENS]),
+    _mha("mask_lengths_cumulative", [MQ, MK, MV, None, np.array([2, 4, 0, 3, 6, 0, 2, 6], i32)]),
     _mha("mask_raw2d", [MQ, MK, MV, MBIAS, M_RAW]),
     _mha("mask_raw3d", [MQ, MK, MV, None, M_RAW3]),
     _mha("mask_filter_value", [MQ, MK, MV, None, M_RAW], {"mask_filter_value": -3.0}),

@@ -41,10 +41,11 @@ def causal_keep(xp: Any, seq: int, total: int, past: Any = 0) -> Any:
 def padding_mask(xp: Any, mask: Any, batch: int, seq: int, total: int, past: int,
                  fill: float, what: str) -> Any:
     """The additive mask broadcastable to ``(B, N, S, T)`` of an int32 key padding mask:
-    1-D key lengths ``(B)``, key end and start positions ``(2B)``, raw 0/1 masks ``(B, T)``
-    or ``(B, S, T)``, or a Megatron-style ``(B, 1, M, M)`` raw mask read at rows
+    1-D key lengths ``(B)`` (also the first part of the ``(3B + 2)`` form: lengths, then
+    cumulative query and key offsets), key end and start positions ``(2B)``, raw 0/1 masks
+    ``(B, T)`` or ``(B, S, T)``, or a Megatron-style ``(B, 1, M, M)`` raw mask read at rows
     ``past .. past + S`` (masked keys get ``fill``)."""
-    if mask.ndim == 1 and mask.shape[0] in (batch, 2 * batch):
+    if mask.ndim == 1 and mask.shape[0] in (batch, 2 * batch, 3 * batch + 2):
         keys = xp.arange(total)[None, :]
         hidden = keys >= mask[:batch, None]
         if mask.shape[0] == 2 * batch:
