@@ -190,6 +190,12 @@ RQ1, RK1, RV1 = _n(2, 1, 64), _n(2, 1, 32), _n(2, 1, 32)
 RPK, RPV = _n(2, 2, 6, 16), _n(2, 2, 6, 16)
 RPACKED1 = _n(2, 1, 128)
 GPACKED = _n(2, 4, 64)
+# an int8 KV cache (kv_cache_bit_width 8) with per-tensor or per-channel scales
+GPK_I8, GPV_I8 = (GPK * 30).astype(np.int8), (GPV * 30).astype(np.int8)
+G_QUANT = {"k_quant_type": "PER_TENSOR", "v_quant_type": "PER_TENSOR", "kv_cache_bit_width": 8}
+G_SCALES = [np.array(0.05, f32), np.array(0.04, f32)]
+G_CHANNEL_SCALES = [(r.random(16) * 0.05 + 0.01).astype(f32),
+                    (r.random(16) * 0.05 + 0.01).astype(f32)]
 GPACKED1 = _n(2, 1, 64)
 
 
@@ -249,6 +255,15 @@ GQA = [
          outputs=4),
     _gqa("token_qk_softcap_window", [GQ1, GK1, GV1, GPK, GPV, *G_STEP],
          {"qk_output": 1, "softcap": 1.0, "local_window_size": 3}, outputs=4),
+    _gqa("prompt_not_causal", [GQ, GK, GV, None, None, *G_PROMPT], {"causal": 0}),
+    _gqa("token_int8_cache", [GQ1, GK1, GV1, GPK_I8, GPV_I8, *G_STEP, *[None] * 5, *G_SCALES],
+         G_QUANT),
+    _gqa("token_int8_cache_per_channel", [GQ1, GK1, GV1, GPK_I8, GPV_I8, *G_STEP, *[None] * 5,
+                                          *G_CHANNEL_SCALES],
+         {**G_QUANT, "k_quant_type": "PER_CHANNEL", "v_quant_type": "PER_CHANNEL"}),
+    _gqa("token_int8_cache_rotary", [RQ1, RK1, RV1, (RPK * 30).astype(np.int8),
+                                     (RPV * 30).astype(np.int8), *G_STEP, GCOS, GSIN,
+                                     *[None] * 3, *G_SCALES], {**G_QUANT, "do_rotary": 1}),
     _gqa("prompt_equal_heads", [GQ, GQ, GQ, None, None, *G_PROMPT], {"kv_num_heads": 4}),
 ]
 

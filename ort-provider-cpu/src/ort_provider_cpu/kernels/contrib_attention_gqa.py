@@ -19,8 +19,31 @@ kernels = KernelTable()
 
 MS = "com.microsoft"
 
-_UNSUPPORTED_INPUTS = {12: "k_scale", 13: "v_scale", 14: "q_norm_weight", 15: "k_norm_weight",
-                       16: "query_seqlens"}
+_UNSUPPORTED_INPUTS = {14: "q_norm_weight", 15: "k_norm_weight", 16: "query_seqlens"}
+_QUANT_TYPES = ("NONE", "PER_TENSOR", "PER_CHANNEL")
+
+
+def _dequantize(cache: Any, scale: Any, work: np.dtype) -> Any:
+    """A quantized int8 cache (B, Nkv, T, H) times its scale (one value, or one per channel
+    broadcastable to (Nkv, 1, H)) in ``work`` precision; float caches pass through."""
+    if cache.dtype.kind not in "iu":
+        return cache.astype(work, copy=False)
+    return cache.astype(work) * _channel_scale(scale, cache.shape, work)
+
+
+def _quantize(values: Any, scale: Any, dtype: np.dtype) -> Any:
+    """``values`` / scale rounded half to even and saturated to int8 ``dtype``."""
+    info = np.iinfo(dtype)
+    scaled = values / _channel_scale(scale, values.shape, values.dtype)
+    return np.clip(np.rint(scaled), info.min, info.max).astype(dtype)
+
+
+def _channel_scale(scale: Any, shape: tuple, work: np.dtype) -> Any:
+    """A k_scale/v_scale as an array broadcastable to a (B, Nkv, T, H) cache."""
+    scale = np.asarray(scale, work)
+    if scale.size == 1:
+        return scale.reshape(())
+    return scale.reshape(1, shape[1], 1, shape[3])
 
 
 class _Cache:
@@ -82,18 +105,23 @@ def group_query_attention(node: NodeInfo):
     want_qk = node.has_output(3)
     if want_qk and not qk_mode:
         raise ValueError(f"{where}: output_qk needs qk_output 1 (before softmax) or 2 (after)")
+    quantized = []
     for name in ("k_quant_type", "v_quant_type"):
         value = attrs.get(name) or "NONE"
         value = value.decode() if isinstance(value, bytes) else value
-        if value != "NONE":
-            raise ValueError(f"{where}: {name}={value} (quantized KV cache) is not supported")
+        if value not in _QUANT_TYPES:
+            raise ValueError(f"{where}: {name}={value} is not one of {_QUANT_TYPES}")
+        quantized.append(value != "NONE")
+    bits = int(attrs.get("kv_cache_bit_width") or 0)
+    if any(quantized) and bits not in (0, 8):
+        raise ValueError(f"{where}: kv_cache_bit_width={bits}: only 8-bit caches are supported")
     for index, name in _UNSUPPORTED_INPUTS.items():
         if node.has_input(index):
             raise ValueError(f"{where}: input {name} is not supported")
 
     def compute(query, key=None, value=None, past_key=None, past_value=None, seqlens_k=None,
                 total_sequence_length=None, cos_cache=None, sin_cache=None, position_ids=None,
-                attention_bias=None, head_sink=None, *_):
+                attention_bias=None, head_sink=None, k_scale=None, v_scale=None, *_):
         work = work_dtype(query.dtype)
         batch, seq, width = query.shape
         if key is None:  # packed (B, S, (N + 2 Nkv) H)
@@ -136,11 +164,19 @@ def group_query_attention(node: NodeInfo):
         present_v = xp.zeros((batch, kv_heads, present_len, size), work)
         if has_past:  # each entry keeps its own past keys; the rest of the buffer is zero
             kept = (keys[:past_len] < cache.past[:, None])[:, None, :, None]
-            present_k[:, :, :past_len] = xp.where(kept, past_key.astype(work), 0)
-            present_v[:, :, :past_len] = xp.where(kept, past_value.astype(work), 0)
+            present_k[:, :, :past_len] = xp.where(kept, _dequantize(past_key, k_scale, work), 0)
+            present_v[:, :, :past_len] = xp.where(kept, _dequantize(past_value, v_scale, work),
+                                                  0)
         rows = np.arange(batch)[:, None]
         present_k.transpose(0, 2, 1, 3)[rows, cache.positions] = k.transpose(0, 2, 1, 3)
         present_v.transpose(0, 2, 1, 3)[rows, cache.positions] = v.transpose(0, 2, 1, 3)
+        # a quantized cache is attended to as stored: new keys rounded to it too
+        if quantized[0]:
+            present_k = _dequantize(_quantize(present_k, k_scale, np.dtype(np.int8)), k_scale,
+                                    work)
+        if quantized[1]:
+            present_v = _dequantize(_quantize(present_v, v_scale, np.dtype(np.int8)), v_scale,
+                                    work)
         # key j is visible to query s of entry b when j <= its position and j < its keys
         limit = np.broadcast_to(cache.lengths[:, None] - 1, cache.positions.shape)  # (B, S)
         if causal:
@@ -162,8 +198,11 @@ def group_query_attention(node: NodeInfo):
         out_dtype = query.dtype
         if want_qk:  # (B, N, S, total), zero where masked
             qk = xp.where(visible[:, None], qk, 0)[..., :cache.total].astype(out_dtype)
-        return (merge_heads(context).astype(out_dtype), present_k.astype(out_dtype),
-                present_v.astype(out_dtype), qk)
+        cache_k = _quantize(present_k, k_scale, np.dtype(np.int8)) if quantized[0] \
+            else present_k.astype(out_dtype)
+        cache_v = _quantize(present_v, v_scale, np.dtype(np.int8)) if quantized[1] \
+            else present_v.astype(out_dtype)
+        return merge_heads(context).astype(out_dtype), cache_k, cache_v, qk
 
     return compute
 
