@@ -194,6 +194,9 @@ GPACKED = _n(2, 4, 64)
 GPK_I8, GPV_I8 = (GPK * 30).astype(np.int8), (GPV * 30).astype(np.int8)
 G_QUANT = {"k_quant_type": "PER_TENSOR", "v_quant_type": "PER_TENSOR", "kv_cache_bit_width": 8}
 G_SCALES = [np.array(0.05, f32), np.array(0.04, f32)]
+# 4-bit caches: two values (+ 8) a byte, low nibble first
+GPK_U4, GPV_U4 = (r.integers(0, 256, (2, 2, 6, 4)).astype(np.uint8) for _ in range(2))
+GPK_U4_8 = r.integers(0, 256, (2, 2, 8, 4)).astype(np.uint8)
 G_CHANNEL_SCALES = [(r.random(16) * 0.05 + 0.01).astype(f32),
                     (r.random(16) * 0.05 + 0.01).astype(f32)]
 GPACKED1 = _n(2, 1, 64)
@@ -264,6 +267,13 @@ GQA = [
     _gqa("token_int8_cache_rotary", [RQ1, RK1, RV1, (RPK * 30).astype(np.int8),
                                      (RPV * 30).astype(np.int8), *G_STEP, GCOS, GSIN,
                                      *[None] * 3, *G_SCALES], {**G_QUANT, "do_rotary": 1}),
+    _gqa("token_int4_cache", [GQ1, GK1, GV1, GPK_U4, GPV_U4, *G_STEP, *[None] * 5,
+                              np.array(0.3, f32), np.array(0.2, f32)],
+         {**G_QUANT, "kv_cache_bit_width": 4}),
+    _gqa("token_int4_cache_per_channel_static",
+         [GQ1, GK1, GV1, GPK_U4_8, GPK_U4_8, *G_STATIC, *[None] * 5, *G_CHANNEL_SCALES],
+         {"k_quant_type": "PER_CHANNEL", "v_quant_type": "PER_CHANNEL",
+          "kv_cache_bit_width": 4}),
     _gqa("prompt_equal_heads", [GQ, GQ, GQ, None, None, *G_PROMPT], {"kv_num_heads": 4}),
 ]
 

@@ -23,19 +23,38 @@ _UNSUPPORTED_INPUTS = {14: "q_norm_weight", 15: "k_norm_weight", 16: "query_seql
 _QUANT_TYPES = ("NONE", "PER_TENSOR", "PER_CHANNEL")
 
 
+def _unpack_int4(packed: Any) -> Any:
+    """Signed 4-bit values (-8..7) from bytes holding two each as value + 8, low nibble
+    first."""
+    pairs = np.stack([packed & 0x0F, packed >> 4], axis=-1).astype(np.int8) - 8
+    return pairs.reshape(packed.shape[:-1] + (-1,))
+
+
+def _pack_int4(values: Any) -> Any:
+    """Signed 4-bit values (-8..7) packed two per byte as value + 8, low nibble first."""
+    nibbles = (values + 8).astype(np.uint8)
+    return nibbles[..., 0::2] | (nibbles[..., 1::2] << 4)
+
+
 def _dequantize(cache: Any, scale: Any, work: np.dtype) -> Any:
-    """A quantized int8 cache (B, Nkv, T, H) times its scale (one value, or one per channel
-    broadcastable to (Nkv, 1, H)) in ``work`` precision; float caches pass through."""
-    if cache.dtype.kind not in "iu":
+    """A quantized cache (B, Nkv, T, H) (int8, or uint8 bytes of two 4-bit values) times its
+    scale (one value, or one per channel broadcastable to (Nkv, 1, H)) in ``work``
+    precision; float caches pass through."""
+    if cache.dtype == np.uint8:
+        cache = _unpack_int4(cache)
+    elif cache.dtype.kind not in "iu":
         return cache.astype(work, copy=False)
     return cache.astype(work) * _channel_scale(scale, cache.shape, work)
 
 
 def _quantize(values: Any, scale: Any, dtype: np.dtype) -> Any:
-    """``values`` / scale rounded half to even and saturated to int8 ``dtype``."""
+    """``values`` / scale rounded half to even and saturated to int8, or to 4 bits packed
+    two per uint8 byte."""
+    scaled = np.rint(values / _channel_scale(scale, values.shape, values.dtype))
+    if dtype == np.uint8:
+        return _pack_int4(np.clip(scaled, -8, 7))
     info = np.iinfo(dtype)
-    scaled = values / _channel_scale(scale, values.shape, values.dtype)
-    return np.clip(np.rint(scaled), info.min, info.max).astype(dtype)
+    return np.clip(scaled, info.min, info.max).astype(dtype)
 
 
 def _channel_scale(scale: Any, shape: tuple, work: np.dtype) -> Any:
@@ -113,8 +132,9 @@ def group_query_attention(node: NodeInfo):
             raise ValueError(f"{where}: {name}={value} is not one of {_QUANT_TYPES}")
         quantized.append(value != "NONE")
     bits = int(attrs.get("kv_cache_bit_width") or 0)
-    if any(quantized) and bits not in (0, 8):
-        raise ValueError(f"{where}: kv_cache_bit_width={bits}: only 8-bit caches are supported")
+    if any(quantized) and bits not in (0, 4, 8):
+        raise ValueError(f"{where}: kv_cache_bit_width={bits} must be 4 or 8")
+    cache_type = np.dtype(np.uint8 if bits == 4 else np.int8)
     for index, name in _UNSUPPORTED_INPUTS.items():
         if node.has_input(index):
             raise ValueError(f"{where}: input {name} is not supported")
@@ -172,10 +192,10 @@ def group_query_attention(node: NodeInfo):
         present_v.transpose(0, 2, 1, 3)[rows, cache.positions] = v.transpose(0, 2, 1, 3)
         # a quantized cache is attended to as stored: new keys rounded to it too
         if quantized[0]:
-            present_k = _dequantize(_quantize(present_k, k_scale, np.dtype(np.int8)), k_scale,
+            present_k = _dequantize(_quantize(present_k, k_scale, cache_type), k_scale,
                                     work)
         if quantized[1]:
-            present_v = _dequantize(_quantize(present_v, v_scale, np.dtype(np.int8)), v_scale,
+            present_v = _dequantize(_quantize(present_v, v_scale, cache_type), v_scale,
                                     work)
         # key j is visible to query s of entry b when j <= its position and j < its keys
         limit = np.broadcast_to(cache.lengths[:, None] - 1, cache.positions.shape)  # (B, S)
@@ -198,10 +218,12 @@ def group_query_attention(node: NodeInfo):
         out_dtype = query.dtype
         if want_qk:  # (B, N, S, total), zero where masked
             qk = xp.where(visible[:, None], qk, 0)[..., :cache.total].astype(out_dtype)
-        cache_k = _quantize(present_k, k_scale, np.dtype(np.int8)) if quantized[0] \
-            else present_k.astype(out_dtype)
-        cache_v = _quantize(present_v, v_scale, np.dtype(np.int8)) if quantized[1] \
-            else present_v.astype(out_dtype)
+        # unwritten cache entries stay zero bytes
+        written = (keys < (cache.past + seq)[:, None])[:, None, :, None]
+        cache_k = xp.where(written, _quantize(present_k, k_scale, cache_type), 0).astype(
+            cache_type) if quantized[0] else present_k.astype(out_dtype)
+        cache_v = xp.where(written, _quantize(present_v, v_scale, cache_type), 0).astype(
+            cache_type) if quantized[1] else present_v.astype(out_dtype)
         return merge_heads(context).astype(out_dtype), cache_k, cache_v, qk
 
     return compute
