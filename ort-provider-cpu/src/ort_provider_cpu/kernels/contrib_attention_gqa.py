@@ -102,7 +102,10 @@ def group_query_attention(node: NodeInfo):
     present_key/present_value (B, Nkv, max(P, total), H, zero beyond each entry's keys);
     do_rotary with cos_cache/sin_cache (positions from position_ids or the cache offsets,
     halves or rotary_interleaved), local_window_size (sliding window), softcap, scale,
-    smooth_softmax or head_sink (an extra logit per softmax row), attention_bias."""
+    smooth_softmax or head_sink (an extra logit per softmax row), attention_bias, causal=0,
+    output_qk (qk_output 1 or 2), and 8- or 4-bit quantized caches (k_quant_type /
+    v_quant_type PER_TENSOR or PER_CHANNEL with k_scale / v_scale). q_norm_weight,
+    k_norm_weight and query_seqlens are refused (onnxruntime's CPU kernel has none)."""
     xp = node.xp
     attrs = node.attrs
     where = node.describe()
