@@ -20,8 +20,8 @@ from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
 from . import (contrib_attention_decoder, contrib_attention_gqa,
                contrib_attention_mha)
-from .contrib_attention_core import (CAUSAL_FILL, attend, causal_keep,
-                                     merge_heads, padding_mask)
+from .contrib_attention_core import (CAUSAL_FILL, HALF_AND_FLOAT, attend,
+                                     causal_keep, merge_heads, padding_mask)
 from .contrib_schema import (REQUIRED, declare, dims, elem_type, tensor_type,
                              typed)
 from .float_work import work_dtype
@@ -110,7 +110,7 @@ class _MergedAttention:
         return merge_heads(context).astype(out_dtype, copy=False), present
 
 
-@kernels.register("Attention", since=1, domain=MS)
+@kernels.register("Attention", since=1, domain=MS, input_types={0: HALF_AND_FLOAT})
 def attention(node: NodeInfo):
     """Attention 1+: multi-head self-attention with merged Q/K/V weights; optional bias,
     mask_index (key lengths, key end and start positions, raw 0/1 masks (B, T), (B, S, T) or
@@ -138,7 +138,8 @@ def attention(node: NodeInfo):
     return compute
 
 
-@kernels.register("QAttention", since=1, domain=MS)
+@kernels.register("QAttention", since=1, domain=MS,
+                  input_types={0: ("uint8",), 1: ("int8", "uint8"), 2: HALF_AND_FLOAT})
 def qattention(node: NodeInfo):
     """QAttention 1+: Attention on a quantized input and weights: the int8/uint8 GEMM of
     (input - input_zero_point) and (weight - weight_zero_point), scaled by input_scale *

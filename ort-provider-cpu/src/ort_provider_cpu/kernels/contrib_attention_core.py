@@ -12,6 +12,10 @@ import numpy as np
 
 from .softmax import softmax_rows
 
+#: The element types onnxruntime's CPU provider runs these ops with (no bfloat16, no double):
+#: a node of another type finds no kernel here either.
+HALF_AND_FLOAT = ("float16", "float")
+
 #: What onnxruntime adds to the scores of keys a causal mask hides (float's lowest value).
 CAUSAL_FILL = float(np.finfo(np.float32).min)
 

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
-from .contrib_attention_core import (attend, merge_heads, padding_mask, rotate,
-                                     shared_buffer_step, split_heads)
+from .contrib_attention_core import (HALF_AND_FLOAT, attend, merge_heads,
+                                     padding_mask, rotate, shared_buffer_step,
+                                     split_heads)
 from .contrib_schema import (REQUIRED, declare, dims, elem_type, tensor_type,
                              typed)
 from .float_work import work_dtype
@@ -27,7 +28,8 @@ MS = "com.microsoft"
 # --------------------------------------------------------------------------------------------
 
 
-@kernels.register("DecoderMaskedMultiHeadAttention", since=1, domain=MS)
+@kernels.register("DecoderMaskedMultiHeadAttention", since=1, domain=MS,
+                  input_types={0: HALF_AND_FLOAT})
 def decoder_masked_multi_head_attention(node: NodeInfo):
     """DecoderMaskedMultiHeadAttention 1+: one query token (B, 1, D) per entry. Self
     attention writes the new key/value at past_sequence_length into the past buffer
@@ -124,7 +126,7 @@ def _block_layout(rows: Any, cols: Any, blocks: int) -> np.ndarray:
     return dense
 
 
-@kernels.register("SparseAttention", since=1, domain=MS)
+@kernels.register("SparseAttention", since=1, domain=MS, input_types={0: HALF_AND_FLOAT})
 def sparse_attention(node: NodeInfo):
     """SparseAttention 1+: causal grouped-query attention where query block ``i`` sees key
     block ``j`` only if the head's block layout (CSR block_row_indices/block_col_indices,

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
-from .contrib_attention_core import attend, merge_heads, rotate, split_heads
+from .contrib_attention_core import (HALF_AND_FLOAT, attend, merge_heads,
+                                     rotate, split_heads)
 from .contrib_schema import (REQUIRED, declare, dims, elem_type, tensor_type,
                              typed)
 from .float_work import work_dtype
@@ -93,7 +94,8 @@ class _Cache:
         self.positions = self.past[:, None] + np.arange(seq)[None, :]
 
 
-@kernels.register("GroupQueryAttention", since=1, domain=MS)
+@kernels.register("GroupQueryAttention", since=1, domain=MS,
+                  input_types={0: HALF_AND_FLOAT})
 def group_query_attention(node: NodeInfo):
     """GroupQueryAttention 1+: causal attention of ``num_heads`` query heads over
     ``kv_num_heads`` shared key/value heads (query, key, value (B, S, heads * H), or one

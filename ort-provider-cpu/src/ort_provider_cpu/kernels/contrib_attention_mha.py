@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
-from .contrib_attention_core import (CAUSAL_FILL, attend, causal_keep,
-                                     merge_heads, padding_mask, rotate,
-                                     shared_buffer_step, split_heads)
+from .contrib_attention_core import (CAUSAL_FILL, HALF_AND_FLOAT, attend,
+                                     causal_keep, merge_heads, padding_mask,
+                                     rotate, shared_buffer_step, split_heads)
 from .contrib_schema import (REQUIRED, declare, dims, elem_type, tensor_type,
                              typed)
 from .float_work import work_dtype
@@ -69,7 +69,7 @@ def _mha_inputs(where: str, heads: int, query: Any, key: Any, value: Any, bias: 
     return q, split_heads(k, heads), split_heads(v, heads), False
 
 
-@kernels.register("MultiHeadAttention", since=1, domain=MS)
+@kernels.register("MultiHeadAttention", since=1, domain=MS, input_types={0: HALF_AND_FLOAT})
 def multi_head_attention(node: NodeInfo):
     """MultiHeadAttention 1+: attention of projected Q/K/V (separate, packed QKV, packed KV,
     or K/V in BNSH for cross-attention); optional bias, key_padding_mask (key lengths (B),
@@ -136,7 +136,7 @@ def multi_head_attention(node: NodeInfo):
 # --------------------------------------------------------------------------------------------
 
 
-@kernels.register("RotaryEmbedding", since=1, domain=MS)
+@kernels.register("RotaryEmbedding", since=1, domain=MS, input_types={0: HALF_AND_FLOAT})
 def rotary_embedding(node: NodeInfo):
     """RotaryEmbedding 1+ (com.microsoft): rotate the first ``rotary_embedding_dim`` channels
     of each head of ``input`` (B, S, N * H) or (B, N, S, H) by ``cos_cache``/``sin_cache``
