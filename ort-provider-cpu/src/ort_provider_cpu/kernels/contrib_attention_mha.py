@@ -141,15 +141,14 @@ def rotary_embedding(node: NodeInfo):
     """RotaryEmbedding 1+ (com.microsoft): rotate the first ``rotary_embedding_dim`` channels
     of each head of ``input`` (B, S, N * H) or (B, N, S, H) by ``cos_cache``/``sin_cache``
     rows (max_position, rotary_dim / 2) picked by ``position_ids`` (B, S), or by one start
-    position (shape (1): positions start + s); as halves or ``interleaved`` pairs."""
+    position (shape (1): positions start + s); as halves or ``interleaved`` pairs.
+    is_packed_batching changes nothing on CPU (as in onnxruntime's CPU kernel)."""
     xp = node.xp
     attrs = node.attrs
     where = node.describe()
     interleaved = bool(attrs.get("interleaved") or 0)
     heads_attr = int(attrs.get("num_heads") or 0)
     rotary_attr = int(attrs.get("rotary_embedding_dim") or 0)
-    if int(attrs.get("is_packed_batching") or 0):
-        raise ValueError(f"{where}: is_packed_batching=1 is not supported on CPU")
 
     def compute(x, position_ids, cos_cache, sin_cache):
         work = work_dtype(x.dtype)
