@@ -134,16 +134,16 @@ def _beam_gather(past: Any, indirection: Any, beam: int, length: int) -> Any:
 
 
 def shared_buffer_step(xp: Any, past_key: Any, past_value: Any, k: Any, v: Any,
-                       past_len: int, indirection: Any = None,
-                       beam: int = 1) -> tuple[Any, Any, Any, Any]:
+                       past_len: int, indirection: Any = None, beam: int = 1,
+                       what: str = "attention") -> tuple[Any, Any, Any, Any]:
     """One step over a shared past/present buffer (B, N, max, H) holding ``past_len`` keys:
     returns the keys and values to attend to (the past ones read through the beam search
     ``indirection`` (B, beam, max) when ``beam`` > 1, then the new ``k``/``v``) and the
     present buffers (copies of the past ones with ``k``/``v`` written at ``past_len``)."""
     seq = k.shape[2]
     if past_len < 0 or past_len + seq > past_key.shape[2]:
-        raise ValueError(f"past_sequence_length {past_len} + {seq} new keys do not fit the "
-                         f"buffer's {past_key.shape[2]} entries")
+        raise ValueError(f"{what}: past_sequence_length {past_len} + {seq} new keys do not "
+                         f"fit the past buffer's {past_key.shape[2]} entries")
     present_k, present_v = past_key.copy(), past_value.copy()
     old_k, old_v = present_k[:, :, :past_len], present_v[:, :, :past_len]
     if indirection is not None and beam > 1:

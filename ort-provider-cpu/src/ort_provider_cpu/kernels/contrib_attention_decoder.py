@@ -79,13 +79,10 @@ def decoder_masked_multi_head_attention(node: NodeInfo):
                 if past_sequence_length is None:
                     raise ValueError(f"{where}: past_sequence_length is required with past")
                 past_len = int(np.asarray(past_sequence_length).reshape(-1)[0])
-                if past_len + seq > past_key.shape[2]:
-                    raise ValueError(f"{where}: past_sequence_length {past_len} + {seq} "
-                                     f"exceeds the buffer's {past_key.shape[2]} entries")
                 beam = 1 if beam_width is None else int(np.asarray(beam_width).reshape(-1)[0])
                 k, v, present_k, present_v = shared_buffer_step(
                     xp, past_key.astype(work), past_value.astype(work), k, v, past_len,
-                    cache_indirection, beam)
+                    cache_indirection, beam, where)
         total = k.shape[2]
         mask = None
         if mask_index is not None:

@@ -105,7 +105,7 @@ def multi_head_attention(node: NodeInfo):
                 beam = 1 if cache_indirection is None else cache_indirection.shape[1]
                 k, v, *present = shared_buffer_step(
                     xp, past_key.astype(work), past_value.astype(work), k, v, past_len,
-                    cache_indirection, beam)
+                    cache_indirection, beam, where)
             else:
                 past_len = past_key.shape[2]
                 k = xp.concatenate([past_key.astype(work, copy=False), k], axis=2)
