@@ -220,6 +220,7 @@ GQA = [
     _gqa("prompt_empty_past", [GQ, GK, GV, GPK0, GPK0, *G_PROMPT]),
     _gqa("prompt_padded", [GQ, GK, GV, None, None, np.array([3, 1], i32), np.array(4, i32)]),
     _gqa("token", [GQ1, GK1, GV1, GPK, GPV, *G_STEP]),
+    _gqa("token_constant_total", [GQ1, GK1, GV1, GPK, GPV, *G_STEP], constants=(6,)),
     _gqa("token_static_cache", [GQ1, GK1, GV1, GPK8, GPV8, *G_STATIC]),
     _gqa("subsequent_prompt", [GQ[:1, :3], GK[:1, :3], GV[:1, :3], GPK[:1, :, :4],
                                GPV[:1, :, :4], np.array([6], i32), np.array(7, i32)]),

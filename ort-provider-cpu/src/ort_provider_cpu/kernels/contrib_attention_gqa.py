@@ -248,8 +248,10 @@ def _gqa_output(types, attrs):
 
 
 def _gqa_present(index: int):
-    """GroupQueryAttention present_key/value: (B, Nkv, max(P, total), H) as onnxruntime
-    infers it (total read from a constant total_sequence_length)."""
+    """GroupQueryAttention present_key/value as onnxruntime infers them: (B, Nkv, S, H) of
+    the new keys without a past; with one, (B, Nkv, ?, H) in the past's element type (the
+    length, max(P, total_sequence_length), needs total_sequence_length's value, which
+    declared inference does not see)."""
 
     def infer(types, attrs):
         past = dims(types[3 + index]) if len(types) > 3 + index else None
@@ -268,8 +270,7 @@ def _gqa_present(index: int):
         element = elem_type(types[3 + index])
         if len(past) != 4:
             return tensor_type(element)
-        length = past[2] if not (isinstance(past[2], int) and past[2] == 0) else None
-        return tensor_type(element, [past[0], past[1], length, past[3]])
+        return tensor_type(element, [past[0], past[1], None, past[3]])
 
     return infer
 
