@@ -254,8 +254,8 @@ def _gqa_present(index: int):
     declared inference does not see)."""
 
     def infer(types, attrs):
-        past = dims(types[3 + index]) if len(types) > 3 + index else None
-        if past is None:  # (B, Nkv, S, H) of the new keys
+        past_type = types[3 + index] if len(types) > 3 + index else None
+        if past_type is None:  # (B, Nkv, S, H) of the new keys
             query = dims(types[0])
             if query is not None and len(query) == 3:
                 kv_heads = int(attrs["kv_num_heads"])
@@ -267,8 +267,8 @@ def _gqa_present(index: int):
                 size = width // kv_heads if isinstance(width, int) else None
                 return tensor_type(elem_type(types[0]), [query[0], kv_heads, query[1], size])
             return tensor_type(elem_type(types[0]))
-        element = elem_type(types[3 + index])
-        if len(past) != 4:
+        element, past = elem_type(past_type), dims(past_type)
+        if past is None or len(past) != 4:
             return tensor_type(element)
         return tensor_type(element, [past[0], past[1], None, past[3]])
 
