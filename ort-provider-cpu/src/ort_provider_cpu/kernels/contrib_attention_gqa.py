@@ -264,8 +264,9 @@ def _gqa_present(index: int):
                 width = value[2] if value is not None else (
                     query[2] // (heads + 2 * kv_heads) * kv_heads
                     if isinstance(query[2], int) else None)
-                size = width // kv_heads if isinstance(width, int) else None
-                return tensor_type(elem_type(types[0]), [query[0], kv_heads, query[1], size])
+                if isinstance(width, int):  # no shape where the head size is unknown
+                    return tensor_type(elem_type(types[0]),
+                                       [query[0], kv_heads, query[1], width // kv_heads])
             return tensor_type(elem_type(types[0]))
         element, past = elem_type(past_type), dims(past_type)
         if past is None or len(past) != 4:
