@@ -12,8 +12,7 @@ from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
 from .contrib_attention_core import (HALF_AND_FLOAT, attend, merge_heads,
                                      rotate, split_heads)
-from .contrib_schema import (REQUIRED, declare, dims, elem_type, tensor_type,
-                             typed)
+from .contrib_schema import REQUIRED, declare, dims, elem_type, tensor_type
 from .float_work import work_dtype
 
 kernels = KernelTable()
@@ -249,11 +248,10 @@ def _gqa_output(types, attrs):
 
 def _gqa_present(index: int):
     """GroupQueryAttention present_key/value as onnxruntime infers them: (B, Nkv, S, H) of
-    the new keys without a past; with one, (B, Nkv, ?, H) in the past's element type (the
-    length, max(P, total_sequence_length), needs total_sequence_length's value, which
-    declared inference does not see)."""
+    the new keys without a past; with one, (B, Nkv, L, H) in the past's element type, L being
+    max(P, total_sequence_length) when total_sequence_length is a constant, else unknown."""
 
-    def infer(types, attrs):
+    def infer(types, attrs, values=()):
         past_type = types[3 + index] if len(types) > 3 + index else None
         if past_type is None:  # (B, Nkv, S, H) of the new keys
             query = dims(types[0])
@@ -271,9 +269,19 @@ def _gqa_present(index: int):
         element, past = elem_type(past_type), dims(past_type)
         if past is None or len(past) != 4:
             return tensor_type(element)
-        return tensor_type(element, [past[0], past[1], None, past[3]])
+        total = values[6] if len(values) > 6 else None
+        length = None
+        if total is not None and isinstance(past[2], int):
+            length = max(past[2], int(total.reshape(-1)[0]))
+        return tensor_type(element, [past[0], past[1], length, past[3]])
 
     return infer
+
+
+def _gqa_types(types, attrs, values):
+    """GroupQueryAttention's outputs: output, present_key, present_value, output_qk."""
+    return [_gqa_output(types, attrs), _gqa_present(0)(types, attrs, values),
+            _gqa_present(1)(types, attrs, values), tensor_type(elem_type(types[0]))]
 
 
 SCHEMAS: list[DeclaredSchema] = [
@@ -285,6 +293,5 @@ SCHEMAS: list[DeclaredSchema] = [
                         "kv_cache_bit_width": None, "sliding_window_cache": 0, "causal": 1,
                         "qk_norm_epsilon": 1e-6, "q_norm_epsilon": None,
                         "k_norm_epsilon": None},
-            infer=typed(_gqa_output, _gqa_present(0), _gqa_present(1),
-                        lambda t, a: tensor_type(elem_type(t[0])))),
+            infer=_gqa_types, uses_values=True),
 ]
