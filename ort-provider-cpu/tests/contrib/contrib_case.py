@@ -30,7 +30,8 @@ class Case:
     ``constants``: input indices made initializers (onnxruntime needs some weights constant).
     ``outputs``: how many outputs the node lists, or a flag per output (False: omitted).
     ``check_shapes``: compare inferred output shapes with onnxruntime's (set False only with a
-    comment saying why the shape cannot be inferred statically)."""
+    comment saying why the shape cannot be inferred statically). ``output_types``: numpy dtypes
+    declaring the graph outputs' types (for outputs onnxruntime's inference leaves untyped)."""
 
     name: str
     op_type: str
@@ -44,13 +45,15 @@ class Case:
     rtol: float = 1e-5
     atol: float = 1e-6
     check_shapes: bool = True
+    output_types: Sequence[Any] | None = None
 
     def model(self):
         """The (model, feeds) pair of this case."""
         return node_model(self.op_type, self.inputs, self.attrs, outputs=self.outputs,
                           domain="" if self.domain in ("", "ai.onnx") else self.domain,
                           opset=self.opset, domain_opset=self.domain_opset,
-                          constants=self.constants, name=self.name)
+                          constants=self.constants, name=self.name,
+                          output_types=self.output_types)
 
 
 def rng(seed: int = 0) -> np.random.Generator:
