@@ -353,6 +353,7 @@ def _median_time(run, repeat: int = 20) -> float:
 def summary() -> None:
     """Run every model; print passed/total per family and ort/onnxruntime time per model."""
     counts: dict[str, list[int]] = {family: [0, 0] for family in FAMILIES}
+    ratios: dict[str, list[float]] = {family: [] for family in FAMILIES}
     for path in model_paths():
         family = path.split("/")[0]
         counts[family][1] += 1
@@ -371,11 +372,14 @@ def summary() -> None:
                                                  providers=PROVIDERS)
         t_ours = _median_time(lambda: ours.run(None, feeds))
         t_theirs = _median_time(lambda: theirs.run(None, feeds))
+        ratios[family].append(t_ours / t_theirs)
         print(f"{path:44s} pass  ort {t_ours * 1e3:8.3f} ms  onnxruntime "
               f"{t_theirs * 1e3:7.3f} ms  ratio {t_ours / t_theirs:7.1f}x")
     print()
     for family, (passed, total) in counts.items():
-        print(f"{FAMILIES[family]:22s} {passed:3d}/{total:<3d} passed")
+        median = f"median ratio {statistics.median(ratios[family]):.1f}x" \
+            if ratios[family] else ""
+        print(f"{FAMILIES[family]:22s} {passed:3d}/{total:<3d} passed  {median}")
     passed = sum(c[0] for c in counts.values())
     total = sum(c[1] for c in counts.values())
     print(f"{'all':22s} {passed:3d}/{total:<3d} passed")

@@ -318,6 +318,11 @@ def nbits_quantized(src: Path, dst: Path, block: int, symmetric: bool,
 DERIVED: list[tuple[str, str, str, str, dict]] = []
 
 
+def _kind_of(source: str) -> str:
+    """The float model kind a model descends from (``dynamic/bert_fused_u8`` -> ``bert``)."""
+    return Path(source).name.split("_")[0]
+
+
 def _derive(family: str, name: str, source: str, maker: str, **kwargs) -> None:
     DERIVED.append((family, name, source, maker, kwargs))
 
@@ -335,6 +340,8 @@ for _level in (0, 1, 2):
             model_type="gpt2", opt_level=_level)
 _derive("fusions", "bert_fastgelu_mha", "float/bert", "transformer_fused", model_type="bert",
         opt_level=0, enable_gelu_approximation=True, use_multi_head_attention=True)
+_derive("fusions", "bert_rawmask", "float/bert", "transformer_fused", model_type="bert",
+        opt_level=1, attention_mask_format=2)  # AttentionMaskFormat.AttentionMask: 2-D mask
 _derive("fusions", "bert_noembed", "float/bert", "transformer_fused", model_type="bert",
         opt_level=1, enable_embed_layer_norm=False, enable_bias_skip_layer_norm=False)
 
@@ -353,16 +360,20 @@ for _name in ("mlp_u8", "mlp_s8_pc", "ffn_s8_pc", "bert_fused_s8"):
     _derive("dynamic", f"{_name}_extended", f"dynamic/{_name}", "ort_optimized",
             level="EXTENDED")
 
-for _kind, _variants in [
-        ("cnn", ["qdq_u8s8", "qdq_s8s8_pc", "qop_u8u8", "qop_s8s8_pc", "qop_u8s8_pc"]),
-        ("mlp", ["qdq_u8s8", "qdq_s8s8_pc", "qop_u8s8", "qop_s8s8_pc"]),
-        ("ffn", ["qdq_u8s8", "qop_u8s8", "qop_s8s8_pc"])]:
+for _prefix, _src, _variants in [
+        ("cnn", "float/cnn", ["qdq_u8s8", "qdq_s8s8_pc", "qop_u8u8", "qop_s8s8_pc",
+                              "qop_u8s8_pc"]),
+        ("mlp", "float/mlp", ["qdq_u8s8", "qdq_s8s8_pc", "qop_u8s8", "qop_s8s8_pc"]),
+        ("ffn", "float/ffn", ["qdq_u8s8", "qop_u8s8", "qop_s8s8_pc"]),
+        ("bert", "float/bert", ["qdq_u8s8", "qop_u8s8"]),
+        ("bert_fused", "fusions/bert_noembed", ["qdq_u8s8"]),
+        ("gpt2", "float/gpt2", ["qop_u8s8"])]:
     for _v in _variants:
         _fmt, _types, *_pc = _v.split("_")
-        _derive("static", f"{_kind}_{_v}", f"float/{_kind}", "static_quantized", kind=_kind,
+        _derive("static", f"{_prefix}_{_v}", _src, "static_quantized", kind=_kind_of(_src),
                 fmt=_fmt, activation=_types[:2], weight=_types[2:], per_channel=bool(_pc))
 for _name in ("cnn_qdq_u8s8", "cnn_qdq_s8s8_pc", "mlp_qdq_u8s8", "mlp_qdq_s8s8_pc",
-              "ffn_qdq_u8s8"):
+              "ffn_qdq_u8s8", "bert_qdq_u8s8", "bert_fused_qdq_u8s8"):
     _derive("static", f"{_name}_extended", f"static/{_name}", "ort_optimized", level="EXTENDED")
 
 for _name, _src, _block, _sym, _extra in [
@@ -379,11 +390,6 @@ for _name, _src, _block, _sym, _extra in [
         ("llama_b32_acc4", "float/llama", 32, True, {"accuracy_level": 4}),
         ("llama_b32_gather", "float/llama", 32, True, {"gather": True})]:
     _derive("nbits", _name, _src, "nbits_quantized", block=_block, symmetric=_sym, **_extra)
-
-
-def _kind_of(source: str) -> str:
-    """The float model kind a model descends from (``dynamic/bert_fused_u8`` -> ``bert``)."""
-    return Path(source).name.split("_")[0]
 
 
 def main() -> None:
