@@ -323,6 +323,28 @@ def test_expected_file_lists_only_existing_models() -> None:
     assert not stale, f"expected_outcomes.txt lists models that do not exist: {stale}"
 
 
+def test_every_model_has_its_sample_feeds() -> None:
+    """Each model's ``.npz`` holds exactly its graph inputs, and every family has models."""
+    assert {p.split("/")[0] for p in model_paths()} == set(FAMILIES)
+    for path in model_paths():
+        model = onnx.load(str(ROOT / path), load_external_data=False)
+        initializers = {t.name for t in model.graph.initializer}
+        inputs = {i.name for i in model.graph.input if i.name not in initializers}
+        assert set(sample_feeds(path)) == inputs, path
+
+
+def test_node_by_node_check_finds_a_wrong_node() -> None:
+    """The node check is not vacuous: a node whose recorded output is off by one is named."""
+    pytest.importorskip("onnxruntime")
+    path = "dynamic/mlp_u8.onnx"
+    model = onnx.load(str(ROOT / path))
+    values = intermediates(model, sample_feeds(path))
+    node = next(n for n in model.graph.node if n.op_type == "MatMulInteger")
+    values[node.output[0]] = values[node.output[0]] + 1
+    problems = check_nodes(model, values)
+    assert any(f"({node.op_type}) output {node.output[0]}" in p for p in problems), problems
+
+
 # ------------------------------------------------------------------------------------------
 # main: --update, --summary
 # ------------------------------------------------------------------------------------------
