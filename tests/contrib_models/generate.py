@@ -26,13 +26,18 @@ Families (one folder each; a model is ``<family>/<name>.onnx`` with its sample f
   ``SessionOptions.optimized_model_filepath`` (the extended level writes onnxruntime's own
   fusions: FusedConv, FusedMatMul, Gelu, BiasGelu, SkipLayerNormalization, ...).
 * ``fusions`` -- ``onnxruntime.transformers.optimizer.optimize_model`` on bert / gpt2 / llama
-  at opt_level 0, 1 and 2 (plus BERT with the GELU approximation and MultiHeadAttention).
+  at opt_level 0, 1 and 2, plus BERT with the GELU approximation and MultiHeadAttention, with
+  a raw 2-D attention mask, and without EmbedLayerNormalization. (optimize_model fuses no
+  attention in the GPT-2 and Llama exports of transformers 5, and no RotaryEmbedding or
+  GroupQueryAttention from a TorchScript or dynamo export; its Llama pipeline script is not
+  runnable from the installed wheel. Those models get the normalization and GELU fusions.)
 * ``dynamic`` -- ``quantize_dynamic`` (QUInt8 / QInt8 weights, per-channel on and off) of the
   float models and of the fused BERT (QAttention), some also saved at ORT_ENABLE_EXTENDED
   (DynamicQuantizeMatMul, MatMulIntegerToFloat).
 * ``static`` -- ``quantize_static`` in QDQ and QOperator formats (u8/s8 activations, per-channel
-  on and off) with a deterministic calibration reader, and QDQ models saved at
-  ORT_ENABLE_EXTENDED (QLinearConv, QLinearMatMul, QLinearAdd, QGemm, ...).
+  on and off) with a deterministic calibration reader, of cnn / mlp / ffn / bert / gpt2 and of
+  the fused BERT, and QDQ models saved at ORT_ENABLE_EXTENDED (QLinearConv, QLinearMatMul,
+  QLinearAdd, QGemm, QLinearSoftmax, DQ+MatMul as 8-bit MatMulNBits, ...).
 * ``nbits`` -- ``MatMulNBitsQuantizer`` 4-bit weights (block sizes 32 and 128, symmetric and
   not, accuracy level 4, and Gather embeddings as GatherBlockQuantized).
 
