@@ -9,6 +9,7 @@ For every model, ort (``ort.InferenceSession(path, providers=["CPUExecutionProvi
 onnxruntime run the sample feeds and must agree:
 
 * float models: ``rtol=1e-4``, ``atol=1e-4`` (times the output's magnitude where it is over 1);
+  models converted to float16: ``2e-3`` for both;
 * models that quantize activations (QuantizeLinear, DynamicQuantizeLinear, QLinear*,
   MatMulInteger, ConvInteger, the com.microsoft quantized ops, MatMulNBits at accuracy level
   4): first node by node, each node of the model run alone on ort with the inputs onnxruntime
@@ -54,6 +55,8 @@ FAMILIES = {"float": "float", "optimized": "offline-optimized",
             "static": "static quantization", "nbits": "4-bit"}
 FLOAT_RTOL, FLOAT_ATOL = 1e-4, 1e-4
 NODE_RTOL, NODE_ATOL = 1e-4, 1e-5
+#: Models computing in float16: a couple of float16 steps (2**-10 relative) of slack.
+FLOAT16_RTOL, FLOAT16_ATOL = 2e-3, 2e-3
 #: Ops whose presence makes a model "activation-quantized" (node-by-node check, one step e2e).
 QUANTIZED_OPS = frozenset({
     "QuantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger", "QLinearConv",
@@ -101,6 +104,11 @@ def is_quantized(model: ModelProto) -> bool:
                 a.name == "accuracy_level" and a.i == 4 for a in node.attribute):
             return True
     return False
+
+
+def is_float16(model: ModelProto) -> bool:
+    """Whether the model holds float16 weights (the float16 tolerance applies)."""
+    return any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)
 
 
 def _onnxruntime() -> Any:
@@ -274,10 +282,11 @@ def check_model(path: str) -> None:
         assert not problems, f"{len(problems)} nodes differ: " + "; ".join(problems[:8])
     actual = session.run(None, feeds)
     if not quantized:
+        rtol, atol = (FLOAT16_RTOL, FLOAT16_ATOL) if is_float16(model) else (FLOAT_RTOL,
+                                                                             FLOAT_ATOL)
         for name, got, want in zip(names, actual, expected):
             scale = max(1.0, float(np.max(np.abs(want), initial=0.0)))
-            assert_outputs_match([got], [want], rtol=FLOAT_RTOL, atol=FLOAT_ATOL * scale,
-                                 what=name)
+            assert_outputs_match([got], [want], rtol=rtol, atol=atol * scale, what=name)
         assert len(actual) == len(expected)
         return
     steps = output_steps(model, dict(values, **dict(zip(names, expected))))

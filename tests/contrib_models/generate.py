@@ -27,7 +27,8 @@ Families (one folder each; a model is ``<family>/<name>.onnx`` with its sample f
   fusions: FusedConv, FusedMatMul, Gelu, BiasGelu, SkipLayerNormalization, ...).
 * ``fusions`` -- ``onnxruntime.transformers.optimizer.optimize_model`` on bert / gpt2 / llama
   at opt_level 0, 1 and 2, plus BERT with the GELU approximation and MultiHeadAttention, with
-  a raw 2-D attention mask, and without EmbedLayerNormalization. (optimize_model fuses no
+  a raw 2-D attention mask, without EmbedLayerNormalization, and converted to float16
+  (``convert_float_to_float16``, float inputs and outputs kept). (optimize_model fuses no
   attention in the GPT-2 and Llama exports of transformers 5, and no RotaryEmbedding or
   GroupQueryAttention from a TorchScript or dynamo export; its Llama pipeline script is not
   runnable from the installed wheel. Those models get the normalization and GELU fusions.)
@@ -261,6 +262,15 @@ def transformer_fused(src: Path, dst: Path, model_type: str, opt_level: int,
     fused.save_model_to_file(str(dst))
 
 
+def float16(src: Path, dst: Path) -> None:
+    """The optimizer's ``convert_float_to_float16`` (float inputs and outputs kept)."""
+    from onnxruntime.transformers.onnx_model import OnnxModel
+
+    model = OnnxModel(onnx.load(str(src)))
+    model.convert_float_to_float16(keep_io_types=True)
+    model.save_model_to_file(str(dst))
+
+
 def dynamic_quantized(src: Path, dst: Path, weight: str, per_channel: bool) -> None:
     """``quantize_dynamic`` with QUInt8 (``u8``) or QInt8 (``s8``) weights."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -347,6 +357,8 @@ _derive("fusions", "bert_fastgelu_mha", "float/bert", "transformer_fused", model
         opt_level=0, enable_gelu_approximation=True, use_multi_head_attention=True)
 _derive("fusions", "bert_rawmask", "float/bert", "transformer_fused", model_type="bert",
         opt_level=1, attention_mask_format=2)  # AttentionMaskFormat.AttentionMask: 2-D mask
+for _name in ("bert_opt1", "gpt2_opt1", "llama_opt1"):
+    _derive("fusions", f"{_name}_fp16", f"fusions/{_name}", "float16")
 _derive("fusions", "bert_noembed", "float/bert", "transformer_fused", model_type="bert",
         opt_level=1, enable_embed_layer_norm=False, enable_bias_skip_layer_norm=False)
 
@@ -407,6 +419,7 @@ def main() -> None:
         for old in list(folder.glob("*.onnx")) + list(folder.glob("*.npz")):
             old.unlink()
     makers = {"ort_optimized": ort_optimized, "transformer_fused": transformer_fused,
+              "float16": float16,
               "dynamic_quantized": dynamic_quantized, "static_quantized": static_quantized,
               "nbits_quantized": nbits_quantized}
     for kind in FLOAT_KINDS:
