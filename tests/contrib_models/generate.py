@@ -40,7 +40,8 @@ Families (one folder each; a model is ``<family>/<name>.onnx`` with its sample f
   the fused BERT, and QDQ models saved at ORT_ENABLE_EXTENDED (QLinearConv, QLinearMatMul,
   QLinearAdd, QGemm, QLinearSoftmax, DQ+MatMul as 8-bit MatMulNBits, ...).
 * ``nbits`` -- ``MatMulNBitsQuantizer`` 4-bit weights (block sizes 32 and 128, symmetric and
-  not, accuracy level 4, and Gather embeddings as GatherBlockQuantized).
+  not, accuracy level 4, Gather embeddings as GatherBlockQuantized, and the QDQ format: blocked
+  int4 DequantizeLinear before MatMul, which ORT_ENABLE_EXTENDED turns into MatMulNBits).
 
 Run ``python tests/contrib_models/generate.py`` to rewrite every model (the folders are
 emptied of ``.onnx``/``.npz`` files first).
@@ -308,13 +309,19 @@ def static_quantized(src: Path, dst: Path, kind: str, fmt: str, activation: str,
 
 
 def nbits_quantized(src: Path, dst: Path, block: int, symmetric: bool,
-                    accuracy_level: int | None = None, gather: bool = False) -> None:
-    """``MatMulNBitsQuantizer`` 4-bit (MatMul -> MatMulNBits, Gather -> GatherBlockQuantized)."""
+                    accuracy_level: int | None = None, gather: bool = False,
+                    qdq: bool = False) -> None:
+    """``MatMulNBitsQuantizer`` 4-bit (MatMul -> MatMulNBits, Gather -> GatherBlockQuantized;
+    ``qdq``: blocked int4 DequantizeLinear -> MatMul instead)."""
+    from onnxruntime.quantization import QuantFormat
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
     model, kwargs = onnx.load(str(src)), {}
-    if gather:  # int4 weights need opset 21: convert first (the quantizer only relabels)
+    if gather or qdq:  # int4 tensors need opset 21: convert first (the quantizer relabels)
         model = onnx.version_converter.convert_version(model, 21)
+    if qdq:
+        kwargs["quant_format"] = QuantFormat.QDQ
+    if gather:
         kwargs = {"op_types_to_quantize": ("MatMul", "Gather"),
                   "quant_axes": (("MatMul", 0), ("Gather", 1))}
     quantizer = MatMulNBitsQuantizer(model, bits=4, block_size=block,
@@ -407,6 +414,9 @@ for _name, _src, _block, _sym, _extra in [
         ("llama_b32_acc4", "float/llama", 32, True, {"accuracy_level": 4}),
         ("llama_b32_gather", "float/llama", 32, True, {"gather": True})]:
     _derive("nbits", _name, _src, "nbits_quantized", block=_block, symmetric=_sym, **_extra)
+for _name, _src in (("mlp_b32_qdq", "float/mlp"), ("llama_b32_qdq", "float/llama")):
+    _derive("nbits", _name, _src, "nbits_quantized", block=32, symmetric=False, qdq=True)
+    _derive("nbits", f"{_name}_extended", f"nbits/{_name}", "ort_optimized", level="EXTENDED")
 
 
 def main() -> None:
