@@ -138,7 +138,7 @@ def _torch_modules():
         def __init__(self):
             super().__init__()
             self.norm = nn.LayerNorm(64)
-            self.up, self.down = nn.Linear(64, 256), nn.Linear(256, 64)
+            self.up, self.down = nn.Linear(64, 128), nn.Linear(128, 64)
 
         def forward(self, x):
             return x + self.down(nn.functional.gelu(self.up(self.norm(x))))
@@ -177,7 +177,7 @@ def _torch_modules():
                                    max_position_embeddings=32, attn_implementation="eager")
             return Lm(tf.BertModel(config), ("input_ids", "attention_mask", "token_type_ids"))
         if kind == "gpt2":
-            config = tf.GPT2Config(vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4,
+            config = tf.GPT2Config(vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4, n_inner=64,
                                    n_positions=32, bos_token_id=0, eos_token_id=0,
                                    attn_implementation="eager")
             return Lm(tf.GPT2LMHeadModel(config), ("input_ids", "attention_mask"))
