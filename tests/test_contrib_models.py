@@ -281,16 +281,15 @@ def check_model(path: str) -> None:
         problems = check_nodes(model, values)
         assert not problems, f"{len(problems)} nodes differ: " + "; ".join(problems[:8])
     actual = session.run(None, feeds)
+    assert len(actual) == len(expected), f"{len(actual)} outputs, expected {len(expected)}"
     if not quantized:
         rtol, atol = (FLOAT16_RTOL, FLOAT16_ATOL) if is_float16(model) else (FLOAT_RTOL,
                                                                              FLOAT_ATOL)
         for name, got, want in zip(names, actual, expected):
             scale = max(1.0, float(np.max(np.abs(want), initial=0.0)))
             assert_outputs_match([got], [want], rtol=rtol, atol=atol * scale, what=name)
-        assert len(actual) == len(expected)
         return
     steps = output_steps(model, dict(values, **dict(zip(names, expected))))
-    assert len(actual) == len(expected)
     for name, got, want in zip(names, actual, expected):
         assert_outputs_match([got], [want], rtol=0.0, atol=steps[name] * 1.001 + 1e-6,
                              what=f"{name} (one step: {steps[name]:.3g})")
