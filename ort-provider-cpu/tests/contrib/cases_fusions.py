@@ -1,6 +1,7 @@
 """Contrib-op cases of the fused float ops (contrib_fusions): QuickGelu,
 SimplifiedLayerNormalization and LayerNormalization 1-16 (onnxruntime's, ONNX domain),
-SkipSimplifiedLayerNormalization, FusedMatMul, EmbedLayerNormalization."""
+SkipSimplifiedLayerNormalization, FusedMatMul, EmbedLayerNormalization, and the tier-2 ops
+(BiasAdd, BiasSplitGelu, BiasSoftmax, GemmFastGelu) that onnxruntime runs on GPUs only."""
 
 from __future__ import annotations
 
@@ -218,4 +219,26 @@ EMBED = [
 ]
 EMBED[-1].constants = (2, 3, 4, 5, 6)
 
-CASES = QUICK_GELU + SIMPLIFIED + SKIP_SIMPLIFIED + LAYER_NORM + FUSED_MATMUL + EMBED
+# --- tier 2: onnxruntime 1.32 has no CPU kernels for these (GPU only), so every case is an
+# expected failure of the oracle (expected/fusions.txt); they turn into checks if it gains one.
+T2X, T2B, T2S = normal(2, 3, 8), normal(8), normal(2, 3, 8)
+T2D = normal(2, 3, 4, 5, scale=2.0)
+TIER2 = [
+    Case("BiasAdd_float", "BiasAdd", [T2X, T2B, T2S]),
+    Case("BiasAdd_float16", "BiasAdd", halves(T2X, T2B, T2S), **LOW),
+    Case("BiasSplitGelu_float", "BiasSplitGelu", [T2X, T2B], atol=1e-5),
+    Case("BiasSplitGelu_float16", "BiasSplitGelu", halves(T2X, T2B), **LOW),
+    Case("BiasSoftmax_inner", "BiasSoftmax", [T2D, normal(2, 1, 4, 5)],
+         {"axis": 2, "is_inner_broadcast": 1}, atol=1e-6),
+    Case("BiasSoftmax_outer", "BiasSoftmax", [T2D, normal(1, 3, 4, 5)],
+         {"axis": 2, "is_inner_broadcast": 0}, atol=1e-6),
+    Case("BiasSoftmax_last_axis_float16", "BiasSoftmax", halves(T2D, normal(2, 3, 1, 5)),
+         {"axis": 3, "is_inner_broadcast": 1}, **LOW),
+    Case("GemmFastGelu_bias", "GemmFastGelu", [normal(2, 3, 4), normal(4, 6), normal(6)],
+         atol=1e-5),
+    Case("GemmFastGelu_nobias", "GemmFastGelu", [normal(3, 4), normal(4, 6)], atol=1e-5),
+    Case("GemmFastGelu_float16", "GemmFastGelu", halves(normal(3, 4), normal(4, 6), normal(6)),
+         **LOW),
+]
+
+CASES = QUICK_GELU + SIMPLIFIED + SKIP_SIMPLIFIED + LAYER_NORM + FUSED_MATMUL + EMBED + TIER2
