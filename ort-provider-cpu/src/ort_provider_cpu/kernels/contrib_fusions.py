@@ -23,7 +23,7 @@ from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 from . import contrib_fusions_embed
 from .contrib_schema import (FLOAT, MS, declare, dims, elem_type, like_input,
                              like_onnx, tensor_type, typed)
-from .float_work import sigmoid, work_dtype
+from .float_work import work_dtype
 from .fused import contrib_layer_normalization
 from .kernel_args import normalize_axis
 
@@ -54,10 +54,16 @@ def quick_gelu(node: NodeInfo) -> Callable[..., tuple]:
     def compute(x: Any) -> tuple:
         work = work_dtype(x.dtype)
         a = work.type(x.dtype.type(alpha)) if x.dtype != work else work.type(alpha)
-        xw = x.astype(work, copy=False)
-        y = sigmoid(xp, xw * a)
-        y *= xw
-        return (y.astype(x.dtype, copy=False),)
+        xw = x.astype(work, copy=False).reshape(-1)  # 1-D: ufuncs keep returning arrays
+        z = xw * a
+        s = xp.abs(z)
+        xp.negative(s, out=s)
+        xp.exp(s, out=s)  # e = exp(-|z|): sigmoid(z) is 1 / (1 + e) or e / (1 + e) (z < 0)
+        denominator = s + work.type(1)
+        xp.copyto(s, work.type(1), where=z >= 0)
+        s /= denominator
+        s *= xw
+        return (s.reshape(x.shape).astype(x.dtype, copy=False),)
 
     return compute
 
@@ -228,10 +234,9 @@ def fused_matmul(node: NodeInfo) -> Callable[..., tuple]:
             raise ValueError(f"{node.describe()}: A of shape {a.shape} and B of shape "
                              f"{b.shape} (after the transposes: {a2.shape}, {b2.shape}) have "
                              "different inner dims")
-        y = xp.matmul(a2, b2)
-        y = xp.asarray(y)
+        y = xp.asarray(xp.matmul(a2, b2))
         if alpha != 1.0:
-            y = y * work.type(alpha)
+            y *= work.type(alpha)
         return (y.astype(a.dtype, copy=False),)
 
     return compute

@@ -91,8 +91,9 @@ def embed_layer_normalization(node: NodeInfo) -> Callable[..., tuple]:
         work = work_dtype(word.dtype)
         if position_ids is None:
             position_ids = xp.arange(seq)[None, :]
-        total = _lookup(node, word, ids, "input_ids").astype(work, copy=False)
-        total = total + _lookup(node, position, position_ids, "position ids").astype(work)
+        total = _lookup(node, word, ids, "input_ids").astype(work, copy=False)  # fresh
+        total += _lookup(node, position, position_ids, "position ids").astype(work,
+                                                                               copy=False)
         if segment is not None:
             seg_ids = segment_ids if segment_ids is not None else xp.zeros_like(ids)
             total += _lookup(node, segment, seg_ids, "segment_ids").astype(work, copy=False)
