@@ -288,7 +288,8 @@ def _simplified_stats(types, attrs):
 
 def _row_stats(types, attrs):
     """Per-row float statistics of the skip norms: X's shape with the last dim 1."""
-    return tensor_type(FLOAT, dims(types[0])[:-1] + [1])
+    shape = dims(types[0])
+    return tensor_type(FLOAT, None if shape is None else shape[:-1] + [1])
 
 
 def _fused_matmul_infer(types, attrs):
