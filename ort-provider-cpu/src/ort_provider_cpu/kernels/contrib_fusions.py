@@ -55,15 +55,18 @@ def quick_gelu(node: NodeInfo) -> Callable[..., tuple]:
         work = work_dtype(x.dtype)
         a = work.type(x.dtype.type(alpha)) if x.dtype != work else work.type(alpha)
         xw = x.astype(work, copy=False).reshape(-1)  # 1-D: ufuncs keep returning arrays
+        # sigmoid(z) = exp(min(z, 0)) / (1 + exp(-|z|)): no overflow, and no masks (slow
+        # on mixed signs)
         z = xw * a
-        s = xp.abs(z)
-        xp.negative(s, out=s)
-        xp.exp(s, out=s)  # e = exp(-|z|): sigmoid(z) is 1 / (1 + e) or e / (1 + e) (z < 0)
-        denominator = s + work.type(1)
-        xp.copyto(s, work.type(1), where=z >= 0)
-        s /= denominator
-        s *= xw
-        return (s.reshape(x.shape).astype(x.dtype, copy=False),)
+        denominator = xp.abs(z)
+        xp.negative(denominator, out=denominator)
+        xp.exp(denominator, out=denominator)
+        denominator += work.type(1)
+        xp.minimum(z, work.type(0), out=z)
+        y = xp.exp(z, out=z)
+        y /= denominator
+        y *= xw
+        return (y.reshape(x.shape).astype(x.dtype, copy=False),)
 
     return compute
 
