@@ -237,7 +237,10 @@ def fused_matmul(node: NodeInfo) -> Callable[..., tuple]:
             raise ValueError(f"{node.describe()}: A of shape {a.shape} and B of shape "
                              f"{b.shape} (after the transposes: {a2.shape}, {b2.shape}) have "
                              "different inner dims")
-        y = xp.asarray(xp.matmul(a2, b2))
+        if a2.ndim > 2 and b2.ndim == 2:  # a stack times one matrix: one GEMM over all rows
+            y = xp.matmul(a2.reshape(-1, k_a), b2).reshape(a2.shape[:-1] + b2.shape[-1:])
+        else:
+            y = xp.asarray(xp.matmul(a2, b2))
         if alpha != 1.0:
             y *= work.type(alpha)
         return (y.astype(a.dtype, copy=False),)
