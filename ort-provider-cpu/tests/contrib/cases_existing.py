@@ -46,3 +46,7 @@ CASES = [
     Case("Tokenizer_mark_chars", "Tokenizer", [np.array([["ab", "cde"]], dtype=object)],
          {"mark": 1, "pad_value": "#", "mincharnum": 1, "separators": [""]}),
 ]
+
+# inputs declared without shapes: the outputs are still typed (float statistics)
+CASES.append(Case("SkipLayerNormalization_unshaped", "SkipLayerNormalization",
+                  [H3, S3, 1 + G1], outputs=3, atol=1e-5, input_shapes=False))

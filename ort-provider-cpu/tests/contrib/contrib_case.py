@@ -31,7 +31,8 @@ class Case:
     ``outputs``: how many outputs the node lists, or a flag per output (False: omitted).
     ``check_shapes``: compare inferred output shapes with onnxruntime's (set False only with a
     comment saying why the shape cannot be inferred statically). ``output_types``: numpy dtypes
-    declaring the graph outputs' types (for outputs onnxruntime's inference leaves untyped)."""
+    declaring the graph outputs' types (for outputs onnxruntime's inference leaves untyped).
+    ``input_shapes=False`` declares the inputs without shapes (inference from types alone)."""
 
     name: str
     op_type: str
@@ -46,6 +47,7 @@ class Case:
     atol: float = 1e-6
     check_shapes: bool = True
     output_types: Sequence[Any] | None = None
+    input_shapes: bool = True
 
     def model(self):
         """The (model, feeds) pair of this case."""
@@ -53,7 +55,7 @@ class Case:
                           domain="" if self.domain in ("", "ai.onnx") else self.domain,
                           opset=self.opset, domain_opset=self.domain_opset,
                           constants=self.constants, name=self.name,
-                          output_types=self.output_types)
+                          output_types=self.output_types, input_shapes=self.input_shapes)
 
 
 def rng(seed: int = 0) -> np.random.Generator:

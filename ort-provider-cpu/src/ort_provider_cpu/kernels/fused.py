@@ -330,6 +330,13 @@ def _layer_norm_stats(types, attrs):
     return tensor_type(FLOAT, shape[:axis] + [1] * (len(shape) - axis))
 
 
+def _skip_norm_stats(types, attrs):
+    """SkipLayerNormalization's mean/inv_std_var: float, the input's shape with the last dim
+    1 (rank unknown when the input's is)."""
+    shape = dims(types[0])
+    return tensor_type(FLOAT, None if shape is None else shape[:-1] + [1])
+
+
 SCHEMAS = [
     declare("FusedConv", inputs=(2, 4),
             attributes={**_CONV_ATTRS, "activation": "", "activation_params": None},
@@ -349,8 +356,6 @@ SCHEMAS = [
             infer=typed(lambda t, a: t[0], _layer_norm_stats, _layer_norm_stats)),
     declare("SkipLayerNormalization", inputs=(3, 5), outputs=(1, 4),
             attributes={"epsilon": 1e-12},
-            infer=typed(lambda t, a: t[0],
-                        lambda t, a: tensor_type(FLOAT, dims(t[0])[:-1] + [1]),
-                        lambda t, a: tensor_type(FLOAT, dims(t[0])[:-1] + [1]),
+            infer=typed(lambda t, a: t[0], _skip_norm_stats, _skip_norm_stats,
                         lambda t, a: t[0])),
 ]
