@@ -117,3 +117,124 @@ CASES += [
     Case("MurmurHash3_string_2d", "MurmurHash3", [STR], {"seed": 3}),
     Case("MurmurHash3_empty", "MurmurHash3", [H_INT[:0].astype(i32)]),
 ]
+
+# MaxpoolWithMask: masks with zeros inside windows stop the row scans; masks of X's shape
+# serve the planes onnxruntime's way (plane k reads from (k * plane) % (N * C))
+MX2 = r.standard_normal((2, 3, 6, 7)).astype(f32)
+MM2 = (r.random((2, 3, 6, 7)) > 0.25).astype(i32)
+MM2_ONE = (r.random((1, 1, 6, 7)) > 0.3).astype(i32)
+MX1 = r.standard_normal((2, 2, 9)).astype(f32)
+MM1 = (r.random((2, 2, 9)) > 0.3).astype(i32)
+MX3 = r.standard_normal((1, 2, 4, 5, 6)).astype(f32)
+MM3 = (r.random((1, 2, 4, 5, 6)) > 0.3).astype(i32)
+
+# CropAndResize: boxes inside, across and outside the image
+CX = r.standard_normal((2, 3, 6, 7)).astype(f32)
+CROIS = np.array([[0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9], [-0.2, 0.3, 1.2, 0.5],
+                  [0.5, 0.5, 0.5, 0.5], [0.9, 0.8, 0.1, 0.05]], f32)
+CBI = np.array([0, 1, 1, 0, 1], i32)
+
+# QLinearConv
+QX_U8 = r.integers(0, 256, (2, 4, 7, 6)).astype(u8)
+QX_I8 = r.integers(-128, 128, (2, 4, 7, 6)).astype(i8)
+QW_I8 = r.integers(-128, 128, (6, 4, 3, 3)).astype(i8)
+QW_U8 = r.integers(0, 256, (6, 4, 3, 3)).astype(u8)
+QW_G = r.integers(-128, 128, (6, 2, 3, 2)).astype(i8)
+QB = r.integers(-2000, 2000, 6).astype(i32)
+QWS = (r.random(6) * 0.01 + 0.001).astype(f32)
+
+
+def _qconv(x, w, y_type, w_scale=None, w_zero=None, bias=None):
+    zero_type = x.dtype.type
+    return [x, _a(0.03, f32), _a(5 if x.dtype == u8 else -3, zero_type), w,
+            _a(0.004, f32) if w_scale is None else w_scale,
+            _a(0 if w.dtype == i8 else 120, w.dtype) if w_zero is None else w_zero,
+            _a(0.15, f32), _a(100 if y_type == u8 else 4, y_type), bias]
+
+
+def _last(inputs):
+    return [np.ascontiguousarray(np.moveaxis(inputs[0], 1, -1))] + inputs[1:]
+
+
+# ConvTransposeWithDynamicPads
+TX = r.standard_normal((2, 4, 5, 6)).astype(f32)
+TW = r.standard_normal((4, 3, 3, 2)).astype(f32)
+TB = r.standard_normal(3).astype(f32)
+TX1 = r.standard_normal((1, 4, 7)).astype(f32)
+TW1 = r.standard_normal((4, 2, 3)).astype(f32)
+
+CASES += [
+    Case("MaxpoolWithMask_2d", "MaxpoolWithMask", [MX2, MM2], {"kernel_shape": [2, 2]}),
+    Case("MaxpoolWithMask_2d_pads_strides", "MaxpoolWithMask", [MX2, MM2],
+         {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "strides": [2, 2]}),
+    Case("MaxpoolWithMask_2d_one_mask_plane", "MaxpoolWithMask", [MX2, MM2_ONE],
+         {"kernel_shape": [3, 2], "strides": [1, 2], "pads": [0, 1, 2, 0]}),
+    Case("MaxpoolWithMask_2d_all_masked", "MaxpoolWithMask", [MX2, np.zeros_like(MM2)],
+         {"kernel_shape": [2, 3]}),
+    Case("MaxpoolWithMask_2d_same_upper", "MaxpoolWithMask", [MX2, MM2],
+         {"kernel_shape": [3, 3], "auto_pad": "SAME_UPPER", "strides": [2, 2]}),
+    Case("MaxpoolWithMask_2d_same_lower", "MaxpoolWithMask", [MX2, MM2],
+         {"kernel_shape": [2, 4], "auto_pad": "SAME_LOWER"}),
+    Case("MaxpoolWithMask_2d_valid_storage_order", "MaxpoolWithMask", [MX2, MM2],
+         {"kernel_shape": [2, 2], "auto_pad": "VALID", "storage_order": 1}),
+    Case("MaxpoolWithMask_1d", "MaxpoolWithMask", [MX1, MM1],
+         {"kernel_shape": [3], "pads": [1, 1]}),
+    Case("MaxpoolWithMask_1d_strides", "MaxpoolWithMask", [MX1, MM1],
+         {"kernel_shape": [4], "strides": [2]}),
+    Case("MaxpoolWithMask_3d", "MaxpoolWithMask", [MX3, MM3], {"kernel_shape": [2, 2, 2]}),
+    Case("MaxpoolWithMask_3d_pads", "MaxpoolWithMask", [MX3, MM3],
+         {"kernel_shape": [2, 3, 2], "pads": [1, 0, 1, 0, 1, 1], "strides": [1, 2, 2]}),
+    Case("CropAndResize_bilinear", "CropAndResize", [CX, CROIS, CBI, _a([4, 5], i32)]),
+    Case("CropAndResize_nearest", "CropAndResize", [CX, CROIS, CBI, _a([5, 3], i32)],
+         {"mode": "nearest"}),
+    Case("CropAndResize_extrapolation", "CropAndResize", [CX, CROIS, CBI, _a([3, 4], i32)],
+         {"extrapolation_value": -2.5}),
+    Case("CropAndResize_one_by_one", "CropAndResize", [CX, CROIS, CBI, _a([1, 1], i32)]),
+    Case("CropAndResize_one_row_nearest", "CropAndResize", [CX, CROIS, CBI, _a([1, 6], i32)],
+         {"mode": "nearest", "extrapolation_value": 7.0}),
+    Case("CropAndResize_const_size", "CropAndResize", [CX, CROIS[:2], CBI[:2], _a([8, 8], i32)],
+         constants=(3,)),
+    Case("CropAndResize_float16", "CropAndResize",
+         [CX.astype(f16), CROIS.astype(f16), CBI, _a([4, 4], i32)], atol=2e-3, rtol=2e-3),
+    Case("QLinearConv_u8_i8", "QLinearConv", _qconv(QX_U8, QW_I8, u8), constants=(3,),
+         rtol=0, atol=0),
+    Case("QLinearConv_u8_u8_bias_pads", "QLinearConv", _qconv(QX_U8, QW_U8, u8, bias=QB),
+         {"pads": [1, 1, 1, 1], "strides": [2, 1]}, constants=(3, 8), rtol=0, atol=0),
+    Case("QLinearConv_i8_i8_per_channel", "QLinearConv",
+         _qconv(QX_I8, QW_I8, i8, QWS, np.zeros(6, i8), QB), constants=(3, 4, 5, 8),
+         rtol=0, atol=0),
+    Case("QLinearConv_u8_i8_dynamic_w", "QLinearConv", _qconv(QX_U8, QW_I8, u8),
+         {"dilations": [2, 1]}, rtol=0, atol=0),
+    Case("QLinearConv_group", "QLinearConv", _qconv(QX_U8, QW_G, u8, bias=QB),
+         {"group": 2, "auto_pad": "SAME_UPPER"}, constants=(3,), rtol=0, atol=0),
+    Case("QLinearConv_channels_last", "QLinearConv", _last(_qconv(QX_U8, QW_I8, u8, bias=QB)),
+         {"channels_last": 1, "pads": [0, 1, 2, 1]}, constants=(3,), rtol=0, atol=0),
+    Case("QLinearConv_channels_last_i8_per_channel", "QLinearConv",
+         _last(_qconv(QX_I8, QW_I8, i8, QWS, np.zeros(6, i8))),
+         {"channels_last": 1, "strides": [2, 2]}, constants=(3, 4, 5), rtol=0, atol=0),
+    Case("QLinearConv_channels_last_off", "QLinearConv", _qconv(QX_U8, QW_U8, u8),
+         {"channels_last": 0}, constants=(3,), rtol=0, atol=0),
+]
+for _name, _attrs, _pads in (
+        ("plain", {}, [1, 0, 2, 1]),
+        ("strides", {"strides": [2, 2]}, [0, 1, 1, 0]),
+        ("output_padding", {"strides": [2, 3], "output_padding": [1, 2]}, [1, 1, 0, 0]),
+        ("dilations", {"dilations": [2, 1]}, [0, 0, 0, 0]),
+        ("same_upper", {"auto_pad": "SAME_UPPER", "strides": [2, 2]}, [1, 1, 1, 1]),
+        ("kernel_shape", {"kernel_shape": [3, 2]}, [2, 0, 1, 1])):
+    CASES.append(Case(f"ConvTransposeWithDynamicPads_{_name}", "ConvTransposeWithDynamicPads",
+                      [TX, TW, _a(_pads, i64), TB], _attrs, atol=1e-5))
+CASES += [
+    Case("ConvTransposeWithDynamicPads_no_bias", "ConvTransposeWithDynamicPads",
+         [TX, TW, _a([1, 1, 0, 1], i64)], atol=1e-5),
+    Case("ConvTransposeWithDynamicPads_group_const", "ConvTransposeWithDynamicPads",
+         [TX, TW[:, :1].copy(), _a([0, 1, 0, 1], i64), TB[:2]], {"group": 2},
+         constants=(1,), atol=1e-5),
+    Case("ConvTransposeWithDynamicPads_const_pads", "ConvTransposeWithDynamicPads",
+         [TX, TW, _a([0, 1, 0, 1], i64), TB], {"strides": [1, 2]}, constants=(2,), atol=1e-5),
+    Case("ConvTransposeWithDynamicPads_1d", "ConvTransposeWithDynamicPads",
+         [TX1, TW1, _a([1, 2], i64)], {"strides": [2]}, atol=1e-5),
+    Case("ConvTransposeWithDynamicPads_float16", "ConvTransposeWithDynamicPads",
+         [TX.astype(f16), TW.astype(f16), _a([1, 0, 0, 1], i64), TB.astype(f16)],
+         atol=1e-2, rtol=1e-2),
+]
