@@ -238,3 +238,77 @@ CASES += [
          [TX.astype(f16), TW.astype(f16), _a([1, 0, 0, 1], i64), TB.astype(f16)],
          atol=1e-2, rtol=1e-2),
 ]
+
+# the experimental ONNX-domain ops (declared at version 1; ThresholdedRelu before 10 and
+# MeanVarianceNormalization before 9 only)
+EX = (r.standard_normal((2, 3, 4, 5)) * 2).astype(f32)
+EX[0, 0, 0, :3] = [1.0, 40.0, -40.0]  # at the threshold, and large softplus arguments
+EX3 = r.standard_normal((3, 4, 5)).astype(f32)
+E_CONST = np.ones((1, 2, 3, 3), f32)
+
+
+def _onnx_case(name, op, inputs, attrs=None, opset=7, **kw):
+    return Case(name, op, inputs, attrs or {}, domain="", opset=opset, **kw)
+
+
+CASES += [
+    _onnx_case("Affine_default", "Affine", [EX]),
+    _onnx_case("Affine_alpha_beta", "Affine", [EX], {"alpha": -1.5, "beta": 0.25}),
+    _onnx_case("Affine_float16_opset9", "Affine", [EX.astype(f16)], {"alpha": 2.0},
+               opset=9),
+    _onnx_case("Scale_default", "Scale", [EX]),
+    _onnx_case("Scale_3", "Scale", [EX3], {"scale": 3.0}),
+    _onnx_case("Scale_float16", "Scale", [EX3.astype(f16)], {"scale": -0.5}),
+    _onnx_case("ScaledTanh", "ScaledTanh", [EX], {"alpha": 2.0, "beta": 0.5}, atol=1e-6),
+    _onnx_case("ScaledTanh_float16", "ScaledTanh", [EX.astype(f16)],
+               {"alpha": 1.5, "beta": -2.0}, atol=1e-3),
+    _onnx_case("ParametricSoftplus", "ParametricSoftplus", [EX], {"alpha": 2.0, "beta": 0.5},
+               atol=1e-5),
+    _onnx_case("ParametricSoftplus_negative_beta", "ParametricSoftplus", [EX],
+               {"alpha": 0.7, "beta": -3.0}, atol=1e-5),
+    _onnx_case("ThresholdedRelu_default_opset9", "ThresholdedRelu", [EX], opset=9),
+    _onnx_case("ThresholdedRelu_alpha", "ThresholdedRelu", [EX], {"alpha": -0.5}),
+    _onnx_case("ThresholdedRelu_float16", "ThresholdedRelu", [EX.astype(f16)],
+               {"alpha": 0.3}, opset=8),
+    _onnx_case("ImageScaler", "ImageScaler", [EX], {"scale": 2.0, "bias": [1.0, -2.0, 0.5]},
+               atol=1e-6),
+    _onnx_case("ImageScaler_default_scale", "ImageScaler", [EX], {"bias": [0.0, 1.0, 2.0]}),
+    _onnx_case("ImageScaler_float16", "ImageScaler", [EX.astype(f16)],
+               {"scale": 0.5, "bias": [1.0, 2.0, 3.0]}, atol=1e-3),
+    _onnx_case("Crop_border", "Crop", [EX], {"border": [1, 1, 1, 2]}),
+    _onnx_case("Crop_scale", "Crop", [EX], {"border": [1, 2, 0, 0], "scale": [2, 3]}),
+    _onnx_case("Crop_zero_border", "Crop", [EX], {"border": [0, 0, 0, 0]}),
+    _onnx_case("Crop_float16", "Crop", [EX.astype(f16)], {"border": [2, 0, 0, 1]}),
+]
+for _across in (0, 1):
+    for _variance in (0, 1):
+        _attrs = {"across_channels": _across, "normalize_variance": _variance}
+        CASES += [
+            _onnx_case(f"MeanVarianceNormalization_across{_across}_var{_variance}",
+                       "MeanVarianceNormalization", [EX], _attrs, opset=8, atol=1e-5),
+            _onnx_case(f"MeanVarianceNormalization_3d_across{_across}_var{_variance}",
+                       "MeanVarianceNormalization", [EX3], _attrs, atol=1e-5),
+        ]
+CASES += [
+    _onnx_case("MeanVarianceNormalization_default", "MeanVarianceNormalization", [EX],
+               atol=1e-5),
+    _onnx_case("MeanVarianceNormalization_5d", "MeanVarianceNormalization",
+               [EX.reshape(2, 3, 4, 5, 1)], {"across_channels": 1}, atol=1e-5),
+    _onnx_case("MeanVarianceNormalization_constant_nan", "MeanVarianceNormalization",
+               [E_CONST]),
+    _onnx_case("MeanVarianceNormalization_float16", "MeanVarianceNormalization",
+               [EX.astype(f16)], atol=2e-3, rtol=2e-3),
+    _onnx_case("DynamicSlice_axes", "DynamicSlice",
+               [EX3, _a([1, -3], i64), _a([100, -1], i64), _a([0, 2], i64)]),
+    _onnx_case("DynamicSlice_int32_all_axes", "DynamicSlice",
+               [EX3, _a([0, 1, 1], i32), _a([2, 3, 4], i32)]),
+    _onnx_case("DynamicSlice_const", "DynamicSlice",
+               [EX3, _a([0, 1, 1], i32), _a([2, 3, 4], i32)], constants=(1, 2)),
+    _onnx_case("DynamicSlice_empty", "DynamicSlice",
+               [EX3, _a([-1], i64), _a([-100], i64), _a([-1], i64)]),
+    _onnx_case("DynamicSlice_string", "DynamicSlice",
+               [STR, _a([1], i64), _a([3], i64), _a([1], i64)]),
+    _onnx_case("DynamicSlice_int64_data", "DynamicSlice",
+               [(EX3 * 9).astype(i64), _a([1, 0], i64), _a([3, 2], i64), _a([2, 0], i64)],
+               opset=9),
+]
