@@ -312,3 +312,98 @@ CASES += [
                [(EX3 * 9).astype(i64), _a([1, 0], i64), _a([3, 2], i64), _a([2, 0], i64)],
                opset=9),
 ]
+
+# ScaledSiLU
+SX = (r.standard_normal((2, 3, 8)) * 4).astype(f32)
+SX[0, 0, :3] = [100.0, -100.0, 0.0]
+
+# UnfoldTensor
+UX = r.standard_normal((2, 7, 3)).astype(f32)
+
+# NGramRepeatBlock: repeated n-grams in the rows
+NG_IDS = np.array([[1, 2, 3, 1, 2, 5, 1, 2], [4, 4, 4, 4, 4, 4, 4, 4], [0, 1, 2, 3, 4, 5, 6, 7]],
+                  i64)
+NG_SCORES = r.standard_normal((3, 9)).astype(f32)
+
+# BifurcationDetector
+BSRC = np.array([1, 2, 3, 4, 5, 2, 3, 6, 7, 8], i64)
+BCUR = np.array([9, 1, 2], i64)
+
+# DynamicTimeWarping: random costs (no ties) and integer costs (many ties)
+DTW = r.random((6, 9)).astype(f32)
+DTW_TIES = r.integers(0, 3, (7, 5)).astype(f32)
+
+# QEmbedLayerNormalization
+QB_, QS_, QH_, QV_ = 2, 5, 8, 11
+QIDS = r.integers(0, QV_, (QB_, QS_)).astype(i32)
+QSEG = r.integers(0, 2, (QB_, QS_)).astype(i32)
+QMASK = np.array([[1, 1, 1, 0, 0], [1, 1, 2, 1, 1]], i32)
+
+
+def _qemb(dtype, segments=True, mask=True):
+    low, high = (0, 256) if dtype == u8 else (-128, 128)
+
+    def q(*shape):
+        return r.integers(low, high, shape).astype(dtype)
+
+    def z(v):
+        return _a(v, dtype)
+
+    return [QIDS, QSEG if segments else None, q(QV_, QH_), q(QS_ + 2, QH_),
+            q(2, QH_) if segments else None, q(QH_), q(QH_), QMASK if mask else None,
+            _a(0.02, f32), _a(0.03, f32), _a(0.01, f32) if segments else None, _a(0.01, f32),
+            _a(0.005, f32), z(3), z(5), z(1) if segments else None,
+            z(100 if dtype == u8 else 10), z(7)]
+
+
+CASES += [
+    Case("ScaledSiLU_default", "ScaledSiLU", [SX], atol=1e-6),
+    Case("ScaledSiLU_alpha", "ScaledSiLU", [SX], {"alpha": 1.702}, atol=1e-5),
+    Case("ScaledSiLU_scale_input", "ScaledSiLU", [SX, _a(0.5, f32)], {"alpha": 3.0},
+         atol=1e-6),
+    Case("ScaledSiLU_float16", "ScaledSiLU", [SX.astype(f16), _a(1.25, f16)], atol=0,
+         rtol=0),
+    Case("ScaledSiLU_float16_float_scale", "ScaledSiLU", [SX.astype(f16), _a(-0.75, f32)],
+         atol=0, rtol=0),
+    Case("UnfoldTensor_last", "UnfoldTensor", [UX], {"size": 2}),
+    Case("UnfoldTensor_dim1_step2", "UnfoldTensor", [UX], {"dim": 1, "size": 3, "step": 2}),
+    Case("UnfoldTensor_dim0_whole", "UnfoldTensor", [UX], {"dim": 0, "size": 2, "step": 5}),
+    Case("UnfoldTensor_negative_dim_double", "UnfoldTensor", [UX.astype(f64)],
+         {"dim": -2, "size": 7}),
+    Case("UnfoldTensor_int32", "UnfoldTensor", [(UX * 10).astype(i32)],
+         {"dim": 1, "size": 4, "step": 3}),
+    Case("UnfoldTensor_int64_1d", "UnfoldTensor", [np.arange(10, dtype=i64)],
+         {"size": 3, "step": 3}),
+]
+for _n in (1, 2, 3, 8, 9):
+    CASES.append(Case(f"NGramRepeatBlock_{_n}", "NGramRepeatBlock", [NG_IDS, NG_SCORES],
+                      {"ngram_size": _n}))
+CASES += [
+    Case("BifurcationDetector_no_pred", "BifurcationDetector", [BSRC, BCUR, _a(0, i64)],
+         outputs=2),
+    Case("BifurcationDetector_pred", "BifurcationDetector",
+         [BSRC, BCUR, _a(2, i64), np.array([3, 4, 5, 2, 9, 9, 9, 9, 9], i64)], outputs=2),
+    Case("BifurcationDetector_pred_all_match", "BifurcationDetector",
+         [BSRC, BCUR, _a([6], i64), np.array([3, 6, 7, 8, 11], i64)], outputs=2),
+    Case("BifurcationDetector_ngrams", "BifurcationDetector",
+         [BSRC, np.array([5, 2, 3], i64), _a(0, i64)],
+         {"min_ngram_size": 2, "max_ngram_size": 4}, outputs=2),
+    Case("BifurcationDetector_repeats", "BifurcationDetector",
+         [np.array([1, 2, 1, 2, 1, 2, 3], i64), np.array([1, 2], i64), _a(0, i64)],
+         {"min_ngram_size": 1, "max_ngram_size": 5}, outputs=2),
+    Case("BifurcationDetector_suffix_at_end", "BifurcationDetector",
+         [BSRC, np.array([7, 8], i64), _a(0, i64)], outputs=2),
+    Case("DynamicTimeWarping", "DynamicTimeWarping", [DTW], rtol=0, atol=0),
+    Case("DynamicTimeWarping_ties", "DynamicTimeWarping", [DTW_TIES], rtol=0, atol=0),
+    Case("DynamicTimeWarping_3d_row", "DynamicTimeWarping", [DTW[None, :1]], rtol=0, atol=0),
+    Case("DynamicTimeWarping_column", "DynamicTimeWarping", [DTW[:, :1]], rtol=0, atol=0),
+    Case("QEmbedLayerNormalization_uint8", "QEmbedLayerNormalization", _qemb(u8),
+         {"epsilon": 1e-5}, outputs=2, atol=1e-5),
+    Case("QEmbedLayerNormalization_int8", "QEmbedLayerNormalization", _qemb(i8),
+         outputs=2, atol=1e-5),
+    Case("QEmbedLayerNormalization_no_segment_no_mask", "QEmbedLayerNormalization",
+         _qemb(u8, segments=False, mask=False), outputs=2, atol=1e-5),
+    Case("QEmbedLayerNormalization_int8_const", "QEmbedLayerNormalization",
+         _qemb(i8, mask=False), constants=tuple(range(2, 7)) + tuple(range(8, 18)),
+         outputs=2, atol=1e-5),
+]
