@@ -407,3 +407,36 @@ CASES += [
          _qemb(i8, mask=False), constants=tuple(range(2, 7)) + tuple(range(8, 18)),
          outputs=2, atol=1e-5),
 ]
+
+# MatMulFpQ4: MLAS int4 blobs built here (per column, per 32-value block: float scale, type 1
+# a zero point, 16 bytes of nibbles), K a multiple of 32 or not
+
+
+def _q4_blob(k, n, quant_type):
+    blocks = -(-k // 32)
+    scale = (r.random((n, blocks, 1)) * 0.1 + 0.01).astype(f32).view(u8)
+    parts = [scale]
+    if quant_type:
+        parts.append(r.integers(0, 16, (n, blocks, 1)).astype(u8))
+    parts.append(r.integers(0, 256, (n, blocks, 16)).astype(u8))
+    return np.concatenate(parts, axis=-1).reshape(-1)
+
+
+FQ_A = r.standard_normal((2, 3, 64)).astype(f32)
+FQ_A50 = r.standard_normal((4, 50)).astype(f32)
+CASES += [
+    Case("MatMulFpQ4_zero_point", "MatMulFpQ4", [FQ_A, _q4_blob(64, 6, 1), _a([64, 6], i64)],
+         constants=(1, 2), atol=1e-4, rtol=1e-5),
+    Case("MatMulFpQ4_symmetric", "MatMulFpQ4", [FQ_A, _q4_blob(64, 5, 0), _a([64, 5], i64)],
+         {"blk_quant_type": 0}, constants=(1, 2), atol=1e-4, rtol=1e-5),
+    Case("MatMulFpQ4_partial_block", "MatMulFpQ4",
+         [FQ_A50, _q4_blob(50, 7, 1), _a([50, 7], i64)], {"blk_quant_type": 1},
+         atol=1e-4, rtol=1e-5),
+]
+CASES += [
+    Case("MatMulFpQ4_dynamic_blob", "MatMulFpQ4", [FQ_A, _q4_blob(64, 6, 1), _a([64, 6], i64)],
+         atol=1e-4, rtol=1e-5),
+    Case("MatMulFpQ4_dynamic_blob_symmetric", "MatMulFpQ4",
+         [FQ_A50, _q4_blob(50, 4, 0), _a([50, 4], i64)], {"blk_quant_type": 0},
+         atol=1e-4, rtol=1e-5),
+]

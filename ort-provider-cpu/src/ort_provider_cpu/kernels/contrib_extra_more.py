@@ -1,7 +1,8 @@
 """CPU kernels: the rarer onnxruntime CPU contrib ops (part of :mod:`.contrib_extra`):
 ScaledSiLU, UnfoldTensor, NGramRepeatBlock, BifurcationDetector (speculative decoding),
-DynamicTimeWarping (Whisper word timestamps) and QEmbedLayerNormalization (quantized BERT
-embeddings). Semantics and rounding steps follow onnxruntime's CPU kernels.
+DynamicTimeWarping (Whisper word timestamps), MatMulFpQ4 (MLAS int4-packed weights) and
+QEmbedLayerNormalization (quantized BERT embeddings). Semantics and rounding steps follow
+onnxruntime's CPU kernels.
 """
 
 from __future__ import annotations
@@ -277,6 +278,66 @@ def qembed_layer_normalization(node: NodeInfo) -> Callable[..., tuple]:
 
 
 # --------------------------------------------------------------------------------------------
+# MatMulFpQ4
+# --------------------------------------------------------------------------------------------
+
+#: Values per int4 block of MLAS's packed B, and the bytes before each block's data (a float
+#: scale, then for blk_quant_type 1 a uint8 zero point).
+_Q4_BLOCK = 32
+_Q4_HEADER = {0: 4, 1: 5}
+
+
+def unpack_mlas_q4(blob: np.ndarray, k: int, n: int, quant_type: int) -> np.ndarray:
+    """B (K, N) float32 from MLAS's int4 packing (``MlasQ4GemmPackB``): column by column,
+    each block of 32 values along K a float32 scale, for type 1 a uint8 zero point (else 8),
+    then 16 bytes whose low nibbles hold values 0-15 and high nibbles values 16-31; a value
+    is ``(nibble - zero point) * scale``."""
+    header = _Q4_HEADER[quant_type]
+    blocks = -(-k // _Q4_BLOCK)
+    rows = blob.reshape(n, blocks, header + _Q4_BLOCK // 2)
+    scale = np.ascontiguousarray(rows[..., :4]).view(np.float32)  # (N, blocks, 1)
+    zero = rows[..., 4:5].astype(np.float32) if quant_type == 1 else np.float32(8)
+    data = rows[..., header:]
+    nibbles = np.concatenate([data & 0x0F, data >> 4], axis=-1).astype(np.float32)
+    values = (nibbles - zero) * scale  # (N, blocks, 32)
+    return np.ascontiguousarray(values.reshape(n, blocks * _Q4_BLOCK)[:, :k].T)
+
+
+@kernels.register("MatMulFpQ4", since=1, domain=MS, host_inputs=(1, 2),
+                  input_types={0: ("float",), 1: ("uint8",), 2: ("int64",)})
+def matmul_fpq4(node: NodeInfo) -> Callable[..., tuple]:
+    """MatMulFpQ4 1: float A @ B where B (K, N), shape given by the B_shape input, is an
+    MLAS int4-packed 1-D blob (:func:`unpack_mlas_q4`): ``blk_quant_type`` 0 symmetric
+    (zero point 8), any other value with a zero point per block. B is unpacked once when it
+    is constant."""
+    xp = node.xp
+    where = node.describe()
+    quant_type = 0 if int(node.attrs.get("blk_quant_type", 1)) == 0 else 1
+    unpacked: dict[tuple[int, int], np.ndarray] = {}
+    constant = node.const_inputs[1] is not None and node.const_inputs[2] is not None
+
+    def compute(a: Any, blob: Any, b_shape: Any) -> tuple:
+        shape = [int(v) for v in np.asarray(b_shape).reshape(-1)]
+        if len(shape) != 2 or min(shape) < 0:
+            raise ValueError(f"{where}: B_shape must be [K, N], got {shape}")
+        k, n = shape
+        size = n * -(-k // _Q4_BLOCK) * (_Q4_HEADER[quant_type] + _Q4_BLOCK // 2)
+        if np.ndim(blob) != 1 or np.size(blob) != size:
+            raise ValueError(f"{where}: B must be a 1-D blob of {size} bytes for B_shape "
+                             f"{shape}, got shape {np.shape(blob)}")
+        if a.ndim < 1 or a.shape[-1] != k:
+            raise ValueError(f"{where}: A's last dim must be K={k}, got {tuple(a.shape)}")
+        b = unpacked.get((k, n)) if constant else None
+        if b is None:
+            b = unpack_mlas_q4(np.asarray(blob), k, n, quant_type)
+            if constant:
+                unpacked[(k, n)] = b
+        return (xp.matmul(a, xp.asarray(b)),)
+
+    return compute
+
+
+# --------------------------------------------------------------------------------------------
 # schemas
 # --------------------------------------------------------------------------------------------
 
@@ -316,6 +377,8 @@ SCHEMAS: list[DeclaredSchema] = [
                         lambda t, a: t[2])),
     declare("DynamicTimeWarping", inputs=1,
             infer=typed(lambda t, a: tensor_type(TensorProto.INT32, [2, None]))),
+    declare("MatMulFpQ4", inputs=3, attributes={"blk_quant_type": 1},
+            infer=typed(lambda t, a: tensor_type(TensorProto.FLOAT))),
     declare("QEmbedLayerNormalization", inputs=18, outputs=2, attributes={"epsilon": 1e-12},
             infer=_qembed_outputs),
 ]
