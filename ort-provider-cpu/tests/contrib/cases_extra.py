@@ -90,6 +90,7 @@ CASES = [
          {"mode": "constant"}),
     Case("Pad_reflect", "Pad", [P34, _a([2, 1, 1, 3], i64)], {"mode": "reflect"}),
     Case("Pad_edge_4d", "Pad", [P2345, _a([0, 1, 2, 0, 0, 0, 1, 3], i64)], {"mode": "edge"}),
+    Case("Pad_wrap", "Pad", [P34, _a([1, 2, 2, 1], i64)], {"mode": "wrap"}),
     Case("Pad_pads_2d", "Pad", [P34, _a([[1, 0, 0, 2]], i64)]),
     Case("Pad_negative", "Pad", [P34, _a([-1, 1, 0, -1], i64)]),
     Case("Pad_const_pads", "Pad", [P34, _a([1, 2, 1, 0], i64)], constants=(1,)),

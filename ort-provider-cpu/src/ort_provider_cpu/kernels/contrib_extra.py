@@ -115,7 +115,8 @@ def matmul_integer16(node: NodeInfo) -> Callable[..., tuple]:
 # --------------------------------------------------------------------------------------------
 
 
-@kernels.register("ExpandDims", since=1, domain=MS, host_inputs=(1,))
+@kernels.register("ExpandDims", since=1, domain=MS, host_inputs=(1,),
+                  input_types={1: ("int32",)})
 def expand_dims(node: NodeInfo) -> Callable[..., tuple]:
     """ExpandDims 1: X with a dim of size 1 inserted at ``axis`` (an int32 scalar input, in
     ``[-rank - 1, rank]``; negative counts from the end of the output)."""
@@ -133,12 +134,12 @@ def expand_dims(node: NodeInfo) -> Callable[..., tuple]:
 
 
 # com.microsoft GatherND is ONNX GatherND-11 without batch_dims (int32 or int64 indices)
-kernels.register("GatherND", since=1, domain=MS)(gather_nd)
+kernels.register("GatherND", since=1, domain=MS, input_types={1: ("int32", "int64")})(gather_nd)
 
 # com.microsoft Pad is ONNX Pad-11 (pads as an input: [2 * rank] or [1, 2 * rank]; optional
 # constant value); onnxruntime registers float only
 kernels.register("Pad", since=1, domain=MS, host_inputs=(1, 2),
-                 input_types={0: _HALF_FLOAT})(pad_11)
+                 input_types={0: _HALF_FLOAT, 1: ("int64",), 2: _HALF_FLOAT})(pad_11)
 
 
 # --------------------------------------------------------------------------------------------

@@ -172,7 +172,8 @@ def mean_variance_normalization_1(node: NodeInfo) -> Callable[..., tuple]:
 
 
 # DynamicSlice is Slice-10 without steps: starts, ends and optional axes as inputs
-kernels.register("DynamicSlice", since=1, host_inputs=(1, 2, 3))(slice_10)
+kernels.register("DynamicSlice", since=1, host_inputs=(1, 2, 3),
+                 input_types={i: ("int32", "int64") for i in (1, 2, 3)})(slice_10)
 
 
 # --------------------------------------------------------------------------------------------

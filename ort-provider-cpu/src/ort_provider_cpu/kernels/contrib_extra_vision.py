@@ -47,7 +47,8 @@ def _mask_per_channel(xp: Any, m: Any, x_shape: tuple[int, ...]) -> Any:
     return flat[starts[:, None] + xp.arange(plane)].reshape(x_shape)
 
 
-@kernels.register("MaxpoolWithMask", since=1, domain=MS, input_types={0: ("float",)})
+@kernels.register("MaxpoolWithMask", since=1, domain=MS,
+                  input_types={0: ("float",), 1: ("int32",)})
 def maxpool_with_mask(node: NodeInfo) -> Callable[..., tuple]:
     """MaxpoolWithMask 1: MaxPool (1-3 spatial dims, no dilations) that scans each window row
     by row and stops a row at its first element whose mask M is 0 (the plane's first element
@@ -219,7 +220,7 @@ def qlinear_conv_ms(node: NodeInfo) -> Callable[..., tuple]:
 
 
 @kernels.register("ConvTransposeWithDynamicPads", since=1, domain=MS, host_inputs=(2,),
-                  input_types={0: _HALF_FLOAT, 1: _HALF_FLOAT, 3: _HALF_FLOAT})
+                  input_types={0: _HALF_FLOAT, 1: _HALF_FLOAT, 2: ("int64",), 3: _HALF_FLOAT})
 def conv_transpose_dynamic_pads(node: NodeInfo) -> Callable[..., tuple]:
     """ConvTransposeWithDynamicPads 1: ConvTranspose whose ``pads`` (1-D int64, begins then
     ends, non-negative) come as an input at run time (ignored under a SAME auto_pad); float
