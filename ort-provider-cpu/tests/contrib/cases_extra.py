@@ -441,3 +441,12 @@ CASES += [
          [FQ_A50, _q4_blob(50, 4, 0), _a([50, 4], i64)], {"blk_quant_type": 0},
          atol=1e-4, rtol=1e-5),
 ]
+CASES += [
+    Case("QLinearConv_channels_last_1d", "QLinearConv",
+         _last(_qconv(np.ascontiguousarray(QX_U8[..., 0]), np.ascontiguousarray(QW_I8[..., 0]),
+                      u8, bias=QB)), {"channels_last": 1}, constants=(3,), rtol=0, atol=0),
+    Case("QLinearConv_channels_last_3d", "QLinearConv",
+         _last(_qconv(np.repeat(QX_I8[..., None], 3, -1), np.repeat(QW_I8[..., None], 2, -1),
+                      i8)), {"channels_last": 1, "pads": [1, 0, 0, 1, 0, 1]}, constants=(3,),
+         rtol=0, atol=0),
+]
