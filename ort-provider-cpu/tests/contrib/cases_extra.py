@@ -40,6 +40,7 @@ P2345 = r.standard_normal((2, 3, 4, 5)).astype(f32)
 # Unique
 U = np.array([2, 1, 1, 3, 4, 3, np.nan, -0.0, 0.0, np.nan, 4, 2.5], f32)
 U_R = r.integers(-5, 6, 40).astype(f32)
+U_MIX = r.choice(np.array([np.nan, -0.0, 0.0, 1.5, -2.0, np.inf], f32), 200)
 
 # MurmurHash3
 H_INT = np.array([0, 1, -1, 123456, 2 ** 31 - 1, -2 ** 31], i64)
@@ -98,6 +99,7 @@ CASES = [
          {"mode": "reflect"}),
     Case("Unique_special_values", "Unique", [U], outputs=3),
     Case("Unique_random", "Unique", [U_R], outputs=3),
+    Case("Unique_random_nan_zeros", "Unique", [U_MIX], outputs=3),
     Case("Unique_float16", "Unique", [U.astype(f16)], outputs=3),
     Case("Unique_empty", "Unique", [U[:0]], outputs=3),
 ]

@@ -159,13 +159,24 @@ def unique_ms(node: NodeInfo) -> Callable[..., tuple]:
         if x.ndim != 1:
             raise ValueError(f"{where}: the input must be 1-D, got shape {tuple(x.shape)}")
         host = np.asarray(x)
-        values, first, inverse, counts = np.unique(
-            host, return_index=True, return_inverse=True, return_counts=True, equal_nan=False)
-        order = np.argsort(first, kind="stable")
+        n = host.size
+        if n == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return (xp.asarray(host.copy()), xp.asarray(empty), xp.asarray(empty))
+        perm = np.argsort(host)  # NaNs sort last
+        ordered = host[perm]
+        starts_group = np.empty(n, dtype=bool)
+        starts_group[0] = True
+        np.not_equal(ordered[1:], ordered[:-1], out=starts_group[1:])  # NaN != NaN
+        starts = np.flatnonzero(starts_group)
+        first = np.minimum.reduceat(perm, starts)  # each value's first occurrence
+        counts = np.diff(np.append(starts, n))
+        order = np.argsort(first)
         rank = np.empty_like(order)
         rank[order] = np.arange(order.size)
+        idx = np.empty(n, dtype=np.int64)
+        idx[perm] = rank[np.cumsum(starts_group) - 1]
         y = host[first[order]]  # the first occurrence itself (-0 or 0 as seen first)
-        idx = rank[inverse.reshape(-1)].astype(np.int64)
         return (xp.asarray(y), xp.asarray(idx), xp.asarray(counts[order].astype(np.int64)))
 
     return compute
