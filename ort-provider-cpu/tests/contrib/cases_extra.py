@@ -94,7 +94,10 @@ CASES = [
     Case("Pad_wrap", "Pad", [P34, _a([1, 2, 2, 1], i64)], {"mode": "wrap"}),
     Case("Pad_pads_2d", "Pad", [P34, _a([[1, 0, 0, 2]], i64)]),
     Case("Pad_negative", "Pad", [P34, _a([-1, 1, 0, -1], i64)]),
-    Case("Pad_const_pads", "Pad", [P34, _a([1, 2, 1, 0], i64)], constants=(1,)),
+    # onnxruntime reports no shape for this output; ort infers the padded shape [5, 6] from
+    # the constant pads, so only the type is compared
+    Case("Pad_const_pads", "Pad", [P34, _a([1, 2, 1, 0], i64)], constants=(1,),
+         check_shapes=False),
     Case("Pad_float16_reflect", "Pad", [P34.astype(f16), _a([1, 1, 1, 1], i64)],
          {"mode": "reflect"}),
     Case("Unique_special_values", "Unique", [U], outputs=3),

@@ -25,8 +25,8 @@ from onnx import TensorProto, TypeProto
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
 from . import contrib_extra_legacy, contrib_extra_more, contrib_extra_vision
-from .contrib_schema import (MS, declare, dims, elem_type, like_onnx,
-                             tensor_type, typed)
+from .contrib_schema import (MS, constant_ints, declare, dims, elem_type, like_onnx,
+                             tensor_type, typed, typed_with_values)
 from .indexing import gather_nd
 from .kernel_args import host_scalar, normalize_axis
 from .layout import pad_11
@@ -324,10 +324,31 @@ def _unique_outputs(types, attrs):
             tensor_type(TensorProto.INT64, [None])]
 
 
-def _pad_output(types, attrs):
-    """Pad's output: the input's type and rank, dims unknown (the pads are an input)."""
+def _pad_output(types, attrs, values):
+    """Pad's output: the input's type and rank; each dim ``d + begin + end`` where the pads are
+    a constant and the dim is known, else unknown."""
     shape = dims(types[0])
-    return tensor_type(elem_type(types[0]), None if shape is None else [None] * len(shape))
+    if shape is None:
+        return tensor_type(elem_type(types[0]))
+    pads = constant_ints(values, 1)
+    if pads is None or len(pads) != 2 * len(shape):
+        return tensor_type(elem_type(types[0]), [None] * len(shape))
+    rank = len(shape)
+    return tensor_type(elem_type(types[0]), [
+        d + pads[i] + pads[i + rank] if isinstance(d, int) else None
+        for i, d in enumerate(shape)])
+
+
+def _expand_dims_output(types, attrs, values):
+    """ExpandDims' output: the input's shape with a 1 inserted at the constant axis."""
+    shape = dims(types[0])
+    axis = constant_ints(values, 1)
+    if shape is None or axis is None or len(axis) != 1:
+        return tensor_type(elem_type(types[0]))
+    position = axis[0] + len(shape) + 1 if axis[0] < 0 else axis[0]
+    if not 0 <= position <= len(shape):
+        return tensor_type(elem_type(types[0]))
+    return tensor_type(elem_type(types[0]), shape[:position] + [1] + shape[position:])
 
 
 def _murmur_output(types, attrs):
@@ -341,9 +362,11 @@ SCHEMAS: list[DeclaredSchema] = [
     declare("TransposeMatMul", inputs=2, attributes={"alpha": 1.0, "transA": 0, "transB": 0},
             infer=_matmul_infer(True)),
     declare("MatMulInteger16", inputs=2, infer=_matmul_infer(False, TensorProto.INT32)),
-    declare("ExpandDims", inputs=2, infer=typed(lambda t, a: tensor_type(elem_type(t[0])))),
+    declare("ExpandDims", inputs=2, infer=typed_with_values(_expand_dims_output),
+            uses_values=True),
     declare("GatherND", inputs=2, infer=like_onnx("GatherND", 12)),
-    declare("Pad", inputs=(2, 3), attributes={"mode": "constant"}, infer=typed(_pad_output)),
+    declare("Pad", inputs=(2, 3), attributes={"mode": "constant"},
+            infer=typed_with_values(_pad_output), uses_values=True),
     declare("Unique", inputs=1, outputs=3, infer=_unique_outputs),
     declare("MurmurHash3", inputs=1, attributes={"seed": 0, "positive": 1},
             infer=typed(_murmur_output)),

@@ -14,8 +14,8 @@ import numpy as np
 from onnx import TensorProto
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
-from .contrib_schema import (MS, REQUIRED, declare, dims, elem_type,
-                             like_input, tensor_type, typed)
+from .contrib_schema import (MS, REQUIRED, constant_ints, declare, dims, elem_type,
+                             like_input, tensor_type, typed, typed_with_values)
 from .kernel_args import normalize_axis
 
 kernels = KernelTable()
@@ -364,6 +364,17 @@ def _qembed_outputs(types, attrs):
             tensor_type(TensorProto.INT32, ids[:1])]
 
 
+def _fpq4_output(types, attrs, values):
+    """MatMulFpQ4's output: float, A's shape with its last dim N from the constant B_shape
+    [K, N] (shape unknown otherwise)."""
+    shape, b_shape = dims(types[0]), constant_ints(values, 2)
+    if shape is None or not shape or b_shape is None or len(b_shape) != 2:
+        return tensor_type(TensorProto.FLOAT)
+    if len(shape) == 1:
+        return tensor_type(TensorProto.FLOAT, [b_shape[1]])
+    return tensor_type(TensorProto.FLOAT, shape[:-1] + [b_shape[1]])
+
+
 #: The contrib ops of this module, declared to the core.
 SCHEMAS: list[DeclaredSchema] = [
     declare("ScaledSiLU", inputs=(1, 2), attributes={"alpha": 1.0}, infer=like_input(0)),
@@ -378,7 +389,7 @@ SCHEMAS: list[DeclaredSchema] = [
     declare("DynamicTimeWarping", inputs=1,
             infer=typed(lambda t, a: tensor_type(TensorProto.INT32, [2, None]))),
     declare("MatMulFpQ4", inputs=3, attributes={"blk_quant_type": 1},
-            infer=typed(lambda t, a: tensor_type(TensorProto.FLOAT))),
+            infer=typed_with_values(_fpq4_output), uses_values=True),
     declare("QEmbedLayerNormalization", inputs=18, outputs=2, attributes={"epsilon": 1e-12},
             infer=_qembed_outputs),
 ]

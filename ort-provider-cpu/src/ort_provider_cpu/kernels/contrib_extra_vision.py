@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
-from .contrib_schema import (MS, declare, dims, elem_type, like_onnx,
-                             tensor_type, typed)
+from .contrib_schema import (MS, constant_ints, declare, dims, elem_type, like_onnx,
+                             tensor_type, typed, typed_with_values)
 from .conv_transpose import conv_transpose
 from .kernel_args import host_ints
 from .quantize import qlinear_conv
@@ -282,6 +282,21 @@ def _type_only(index: int):
     return typed(lambda t, a: tensor_type(elem_type(t[index])))
 
 
+def _conv_transpose_dynamic_pads_output(types, attrs, values):
+    """ConvTransposeWithDynamicPads' output: ONNX ConvTranspose's with the constant Pads input
+    as its ``pads`` attribute (type only when the pads are computed at run time)."""
+    pads = constant_ints(values, 2)
+    if pads is None and len(values) > 2 and values[2] is None and len(types) > 2 \
+            and types[2] is not None:
+        return tensor_type(elem_type(types[0]))
+    inputs = [types[0], types[1]] + ([types[3]] if len(types) > 3 and types[3] else [])
+    merged = {k: v for k, v in attrs.items() if v is not None}
+    if pads is not None:
+        merged["pads"] = pads
+    inferred = like_onnx("ConvTranspose", 11)(inputs, merged)[0]
+    return inferred if inferred is not None else tensor_type(elem_type(types[0]))
+
+
 _POOL_ATTRS = {"auto_pad": "NOTSET", "kernel_shape": None, "pads": None, "storage_order": 0,
                "strides": None}
 
@@ -298,5 +313,5 @@ SCHEMAS: list[DeclaredSchema] = [
     declare("ConvTransposeWithDynamicPads", inputs=(2, 4),
             attributes={"auto_pad": "NOTSET", "kernel_shape": None, "dilations": None,
                         "strides": None, "output_padding": None, "group": 1},
-            infer=_type_only(0)),
+            infer=typed_with_values(_conv_transpose_dynamic_pads_output), uses_values=True),
 ]

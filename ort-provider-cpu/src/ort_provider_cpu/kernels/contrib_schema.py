@@ -27,7 +27,8 @@ from onnx import TensorProto, TypeProto, helper, shape_inference
 from ort.ep import REQUIRED, DeclaredSchema
 
 __all__ = ["MS", "REQUIRED", "declare", "tensor_type", "elem_type", "dims", "like_input",
-           "Dim", "Infer", "typed", "FLOAT", "element_of", "like_onnx"]
+           "Dim", "Infer", "typed", "FLOAT", "element_of", "like_onnx",
+           "typed_with_values", "constant_ints"]
 
 MS = "com.microsoft"
 FLOAT = TensorProto.FLOAT
@@ -148,6 +149,30 @@ def like_onnx(op_type: str, opset: int, inputs: int | None = None,
                 and elem_type(found[f"o{k}"]) else None for k in range(outputs)]
 
     return infer
+
+
+def typed_with_values(*outputs: Callable[..., TypeProto | None]) -> Infer:
+    """Like :func:`typed` for schemas declared with ``uses_values=True``: each function is
+    ``fn(types, attrs, values) -> TypeProto|None``, ``values`` holding the constant inputs'
+    arrays (None for the others)."""
+
+    def infer(types: Sequence[TypeProto | None], attrs: Mapping[str, Any],
+              values: Sequence[Any]):
+        result = []
+        for fn in outputs:
+            try:
+                result.append(fn(types, attrs, values))
+            except (IndexError, KeyError, TypeError, ValueError):
+                result.append(None)
+        return result
+
+    return infer
+
+
+def constant_ints(values: Sequence[Any], index: int) -> list[int] | None:
+    """Input ``index``'s constant value as a list of ints, or None when it is not constant."""
+    value = values[index] if index < len(values) else None
+    return None if value is None else [int(v) for v in value.reshape(-1)]
 
 
 def element_of(name: str) -> int:
