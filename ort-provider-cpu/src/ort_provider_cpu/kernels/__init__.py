@@ -26,6 +26,7 @@ from . import (
     contrib_generation,
     contrib_misc,
     contrib_nbits,
+    contrib_nchwc,
     contrib_qlinear,
     contrib_quant,
     control,
@@ -125,6 +126,7 @@ FAMILIES = (
     contrib_misc,
     contrib_extra,
     contrib_generation,
+    contrib_nchwc,
 )
 
 ALL_KERNELS = KernelTable()
