@@ -3,14 +3,316 @@ decoder subgraph in a loop to generate token sequences.
 
 Semantics follow onnxruntime's contrib operator spec (docs/ContribOperators.md) and its CPU
 kernels' observed behaviour; every op is declared to the core in ``SCHEMAS``
-(:mod:`.contrib_schema`).
+(:mod:`.contrib_schema`). The search machinery lives in :mod:`.contrib_generation_search`.
+
+Supported: decoder-only models (``model_type`` 0, GPT-2 style ``decoder`` subgraph with
+``past_*``/``present_*`` state, optional ``init_decoder`` for the first step) with every
+logits processor onnxruntime's CPU kernels apply. Not supported (refused at session creation
+with a ValueError): encoder-decoder models (``model_type`` 1, T5/BART), the
+``past_present_share_buffer`` decoder form, ``logits_processor`` values other than 0.
 """
 
 from __future__ import annotations
 
-from ort.ep import DeclaredSchema, KernelTable
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from onnx import TensorProto, TypeProto
+
+from ort.ep import DeclaredSchema, KernelTable, NodeInfo
+
+from .contrib_generation_search import (BeamScorer, GenerationParams, GptDecoder, last_logits,
+                                        log_softmax, process_logits, top_candidates)
+from .contrib_schema import MS, REQUIRED, declare, tensor_type
 
 kernels = KernelTable()
 
+#: Longest sequence onnxruntime generates (``max_length`` above it is refused).
+MAX_SEQUENCE_LENGTH = 4096
+#: Most beams onnxruntime searches with.
+MAX_NUM_BEAMS = 128
+
+
+def _scalar(node: NodeInfo, value: Any, name: str, default: Any) -> Any:
+    """The value of a one-element scalar input (``default`` when omitted)."""
+    if value is None:
+        return default
+    array = np.asarray(value)
+    if array.size != 1 or array.ndim > 1:
+        raise ValueError(f"{node.describe()}: input '{name}' must be a scalar or a one-element "
+                         f"vector, got shape {array.shape}")
+    return array.reshape(-1)[0].item()
+
+
+def _split_outer(node: NodeInfo, args: tuple[Any, ...],
+                 count: int) -> tuple[list[Any], dict[str, Any]]:
+    """The regular inputs (padded with None to the op's ``count`` inputs) and the
+    outer-scope values the subgraphs read."""
+    n_outer = len(node.implicit_input_names)
+    regular = list(args[:len(args) - n_outer]) if n_outer else list(args)
+    regular += [None] * (count - len(regular))
+    outer = dict(zip(node.implicit_input_names, args[len(args) - n_outer:])) if n_outer else {}
+    return regular, outer
+
+
+def _check_model_type(node: NodeInfo) -> None:
+    model_type = int(node.attrs.get("model_type") or 0)
+    if model_type != 0:
+        raise ValueError(f"{node.describe()}: model_type {model_type} (encoder-decoder) is not "
+                         "supported on this provider; only model_type 0 (GPT-2 style decoder)")
+
+
+def _mask(node: NodeInfo, value: Any, name: str, shape: tuple[int, ...]) -> np.ndarray | None:
+    """A vocab/prefix/presence mask input checked against its expected ``shape``."""
+    if value is None:
+        return None
+    mask = np.asarray(value)
+    if mask.shape != shape:
+        raise ValueError(f"{node.describe()}: input '{name}' must have shape {shape}, "
+                         f"got {mask.shape}")
+    return mask
+
+
+class _Generator:
+    """What the three ops share: the decoder(s) and the parsing of common inputs."""
+
+    def __init__(self, node: NodeInfo) -> None:
+        _check_model_type(node)
+        self.node = node
+        self.decoder = GptDecoder(node, "decoder")
+        self.init_graph = (GptDecoder(node, "init_decoder").graph
+                           if node.attrs.get("init_decoder") is not None else None)
+        vocab = int(node.attrs.get("vocab_size") or -1)
+        self.vocab = vocab if vocab > 0 else self.decoder.vocab_size
+        self.eos = int(node.attrs["eos_token_id"])
+        self.pad = int(node.attrs["pad_token_id"])
+        if self.eos < 0 or self.pad < 0:
+            raise ValueError(f"{node.describe()}: eos_token_id and pad_token_id must be >= 0")
+
+    def input_ids(self, value: Any) -> np.ndarray:
+        ids = np.asarray(value)
+        if ids.ndim != 2:
+            raise ValueError(f"{self.node.describe()}: input_ids must have 2 dimensions "
+                             f"(batch, sequence), got shape {ids.shape}")
+        return ids.astype(np.int32, copy=False)
+
+    def max_length(self, value: Any, seq_len: int) -> int:
+        max_length = int(_scalar(self.node, value, "max_length", MAX_SEQUENCE_LENGTH))
+        if max_length <= seq_len:
+            raise ValueError(f"{self.node.describe()}: max_length ({max_length}) must be greater "
+                             f"than the input sequence length ({seq_len})")
+        if max_length > MAX_SEQUENCE_LENGTH:
+            raise ValueError(f"{self.node.describe()}: max_length ({max_length}) must be no more "
+                             f"than {MAX_SEQUENCE_LENGTH}")
+        return max_length
+
+    def graph_for(self, iteration: int):
+        """The subgraph of ``iteration`` (1-based): the init decoder first when there is one."""
+        if iteration == 1 and self.init_graph is not None:
+            return self.init_graph
+        return self.decoder.graph
+
+
+# ---------------------------------------------------------------------------------------------
+# GreedySearch and Sampling
+
+
+def _greedy_loop(gen: _Generator, params: GenerationParams, ids: np.ndarray,
+                 attention_mask: Any, outer: dict[str, Any], pick) -> np.ndarray:
+    """The one-beam generation loop; ``pick(scores) -> tokens`` chooses the next tokens from
+    the processed scores. Returns sequences (batch, max_length), pad-filled."""
+    batch, seq_len = ids.shape
+    feeds, positions = gen.decoder.first_feeds(ids, attention_mask, params.pad_token_id, 1)
+    sequences = ids.copy()
+    finished = np.zeros(batch, dtype=bool)
+    iteration = 0
+    current = seq_len
+    while current < params.max_length:
+        iteration += 1
+        logits, presents = gen.decoder.run(gen.graph_for(iteration), feeds, outer)
+        scores = last_logits(logits, batch, gen.vocab)
+        process_logits(scores, sequences, params, iteration, batch)
+        tokens = np.asarray(pick(scores), dtype=np.int32)
+        finished |= tokens == params.eos_token_id
+        tokens = np.where(finished, np.int32(params.pad_token_id), tokens)
+        sequences = np.concatenate([sequences, tokens[:, None]], axis=1)
+        if finished.all():
+            break
+        current += 1
+        if current < params.max_length:
+            if iteration > 1:
+                positions = positions + 1
+            feeds = gen.decoder.next_feeds(feeds, presents, tokens, positions, None)
+    out = np.full((batch, params.max_length), params.pad_token_id, np.int32)
+    out[:, :sequences.shape[1]] = sequences
+    return out
+
+
+@kernels.register("GreedySearch", since=1, domain=MS)
+def greedy_search(node: NodeInfo):
+    """GreedySearch 1 (com.microsoft): generate tokens with a GPT-2 style decoder subgraph,
+    taking the highest-scoring token each step after the logits processors (repetition
+    penalty, no_repeat_ngram_size, vocab_mask, prefix_vocab_mask, min_length). A batch entry
+    that produced eos_token_id is padded with pad_token_id; generation stops when all have
+    or at max_length. Output: sequences (batch, max_length) int32."""
+    gen = _Generator(node)
+    ngram = int(node.attrs.get("no_repeat_ngram_size") or 0)
+
+    def compute(*args):
+        regular, outer = _split_outer(node, args, 7)
+        ids = gen.input_ids(regular[0])
+        batch, seq_len = ids.shape
+        params = GenerationParams(
+            eos_token_id=gen.eos, pad_token_id=gen.pad,
+            max_length=gen.max_length(regular[1], seq_len),
+            min_length=int(_scalar(node, regular[2], "min_length", 0)),
+            repetition_penalty=float(_scalar(node, regular[3], "repetition_penalty", 1.0)),
+            no_repeat_ngram_size=ngram,
+            vocab_mask=_mask(node, regular[4], "vocab_mask", (gen.vocab,)),
+            prefix_vocab_mask=_mask(node, regular[5], "prefix_vocab_mask", (batch, gen.vocab)))
+        attention_mask = _mask(node, regular[6], "attention_mask", ids.shape)
+        return (_greedy_loop(gen, params, ids, attention_mask, outer,
+                             lambda scores: scores.argmax(axis=1)),)
+
+    return compute
+
+
+# ---------------------------------------------------------------------------------------------
+# BeamSearch
+
+
+@kernels.register("BeamSearch", since=1, domain=MS)
+def beam_search(node: NodeInfo):
+    """BeamSearch 1 (com.microsoft): beam search with a GPT-2 style decoder subgraph. Each
+    step scores ``log_softmax(logits)`` (after the logits processors) plus the beam's score,
+    keeps the ``2 * num_beams`` best candidates per batch entry, finishes those ending in
+    eos_token_id as hypotheses scored ``sum_logprobs / length ** length_penalty`` and
+    continues the best ``num_beams`` others; early_stopping ends an entry once it has
+    ``num_beams`` hypotheses. Outputs: sequences (batch, num_return_sequences, max_length),
+    sequences_scores (batch, num_return_sequences), scores (max_length - sequence_length,
+    batch, num_beams, vocab: each step's candidate scores)."""
+    gen = _Generator(node)
+    ngram = int(node.attrs.get("no_repeat_ngram_size") or 0)
+    early = int(node.attrs.get("early_stopping") or 0) == 1
+    want_scores = node.has_output(2)
+
+    def compute(*args):
+        regular, outer = _split_outer(node, args, 12)
+        ids = gen.input_ids(regular[0])
+        batch, seq_len = ids.shape
+        num_beams = int(_scalar(node, regular[3], "num_beams", 1))
+        num_return = int(_scalar(node, regular[4], "num_return_sequences", 1))
+        if not 1 <= num_beams <= MAX_NUM_BEAMS:
+            raise ValueError(f"{node.describe()}: num_beams must be in [1, {MAX_NUM_BEAMS}], "
+                             f"got {num_beams}")
+        if not 1 <= num_return <= num_beams:
+            raise ValueError(f"{node.describe()}: num_return_sequences ({num_return}) must be "
+                             f"in [1, num_beams ({num_beams})]")
+        logits_processor = int(_scalar(node, regular[11], "logits_processor", 0))
+        if logits_processor != 0:
+            raise ValueError(f"{node.describe()}: logits_processor {logits_processor} is not "
+                             "supported (only 0)")
+        params = GenerationParams(
+            eos_token_id=gen.eos, pad_token_id=gen.pad,
+            max_length=gen.max_length(regular[1], seq_len),
+            min_length=int(_scalar(node, regular[2], "min_length", 0)),
+            num_beams=num_beams, num_return_sequences=num_return,
+            length_penalty=float(_scalar(node, regular[5], "length_penalty", 1.0)),
+            repetition_penalty=float(_scalar(node, regular[6], "repetition_penalty", 1.0)),
+            no_repeat_ngram_size=ngram, early_stopping=early,
+            vocab_mask=_mask(node, regular[7], "vocab_mask", (gen.vocab,)),
+            prefix_vocab_mask=_mask(node, regular[8], "prefix_vocab_mask", (batch, gen.vocab)))
+        if params.repetition_penalty <= 0:
+            raise ValueError(f"{node.describe()}: repetition_penalty must be > 0, "
+                             f"got {params.repetition_penalty}")
+        attention_mask = _mask(node, regular[9], "attention_mask", ids.shape)
+        return _beam_loop(gen, params, ids, attention_mask, outer, want_scores)
+
+    return compute
+
+
+def _beam_loop(gen: _Generator, params: GenerationParams, ids: np.ndarray,
+               attention_mask: Any, outer: dict[str, Any], want_scores: bool):
+    batch, seq_len = ids.shape
+    nb, vocab = params.num_beams, gen.vocab
+    rows = batch * nb
+    feeds, positions = gen.decoder.first_feeds(ids, attention_mask, params.pad_token_id, nb)
+    sequences = np.repeat(ids, nb, axis=0)
+    beam_scores = np.zeros((batch, nb), np.float32)
+    beam_scores[:, 1:] = np.float32(-1e9)
+    beam_scores = beam_scores.reshape(-1)
+    scorer = BeamScorer(params, batch)
+    steps = params.max_length - seq_len
+    all_scores = np.zeros((steps, batch, nb, vocab), np.float32) if want_scores else None
+    iteration = 0
+    current = seq_len
+    while current < params.max_length:
+        iteration += 1
+        logits, presents = gen.decoder.run(gen.graph_for(iteration), feeds, outer)
+        scores = log_softmax(last_logits(logits, rows, vocab))
+        process_logits(scores, sequences, params, iteration, batch)
+        scores += beam_scores[:, None]
+        if all_scores is not None:
+            all_scores[iteration - 1] = scores.reshape(batch, nb, vocab)
+        top_scores, top_index = top_candidates(scores, batch, 2 * nb)
+        beam_scores, tokens, sources = scorer.process(
+            sequences, top_scores, (top_index % vocab).astype(np.int32), top_index // vocab)
+        sequences = np.concatenate([sequences[sources], tokens[:, None]], axis=1)
+        if scorer.done.all():
+            break
+        current += 1
+        if current < params.max_length:
+            if iteration > 1:
+                positions = positions + 1
+            feeds = gen.decoder.next_feeds(feeds, presents, tokens, positions,
+                                           sources if nb > 1 else None)
+    out, out_scores = scorer.finalize(sequences, beam_scores, params.max_length,
+                                      params.num_return_sequences)
+    return out, out_scores, all_scores
+
+
+# ---------------------------------------------------------------------------------------------
+# Schemas
+
+
+def _int32(shape: Sequence[Any] | None = None) -> TypeProto | None:
+    return tensor_type(TensorProto.INT32, shape)
+
+
+def _float(shape: Sequence[Any] | None = None) -> TypeProto | None:
+    return tensor_type(TensorProto.FLOAT, shape)
+
+
+def _greedy_infer(types, attrs):
+    # onnxruntime gives a shape only when max_length is an initializer (a value declared
+    # inference does not see): the type alone here
+    return [_int32()]
+
+
+def _beam_infer(types, attrs):
+    return [_int32(), _float(), _float()]
+
+
+def _sampling_infer(types, attrs):
+    return [_int32(), _float()]
+
+
+_COMMON_ATTRS = {
+    "decoder": REQUIRED, "init_decoder": None, "encoder": None,
+    "eos_token_id": REQUIRED, "pad_token_id": REQUIRED,
+    "decoder_start_token_id": -1, "no_repeat_ngram_size": 0, "model_type": 0, "vocab_size": -1,
+}
+
 #: The contrib ops of this module, declared to the core.
-SCHEMAS: list[DeclaredSchema] = []
+SCHEMAS: list[DeclaredSchema] = [
+    declare("GreedySearch", inputs=(2, 7), outputs=1, attributes=dict(_COMMON_ATTRS),
+            infer=_greedy_infer),
+    declare("BeamSearch", inputs=(5, 12), outputs=(1, 3),
+            attributes={**_COMMON_ATTRS, "early_stopping": 0}, infer=_beam_infer),
+    declare("Sampling", inputs=(2, 9), outputs=(1, 2),
+            attributes={**_COMMON_ATTRS, "temperature": 1.0, "top_p": 0.0,
+                        "filter_value": -1e20, "presence_penalty": 0.0, "custom": 0,
+                        "min_tokens_to_keep": 0},
+            infer=_sampling_infer),
+]
