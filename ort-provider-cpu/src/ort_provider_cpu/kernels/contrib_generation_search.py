@@ -213,15 +213,19 @@ def top_candidates(scores: np.ndarray, batch_size: int, k: int
     """The ``k`` best entries of each batch's ``(num_beams * vocab)`` scores, best first
     (ties: lower index first): their scores and flat indices."""
     flat = scores.reshape(batch_size, -1)
+    key = np.where(np.isnan(flat), -np.inf, flat)  # NaN (a broken decoder) ranks last
     if k < flat.shape[1]:
-        part = np.argpartition(-flat, k - 1, axis=1)[:, :k]
-        # the k-th value may tie with entries outside the partition: take all ties, then sort
-        kth = np.take_along_axis(flat, part, axis=1).min(axis=1, keepdims=True)
-        candidates = [np.nonzero(row >= t)[0] for row, t in zip(flat, kth[:, 0])]
-        index = np.stack([c[np.lexsort((c, -flat[b, c]))][:k]
-                          for b, c in enumerate(candidates)])
+        part = np.argpartition(-key, k - 1, axis=1)[:, :k]
+        # entries tying with the k-th value may lie outside the partition: gather all of
+        # them, then order by (score descending, index ascending)
+        kth = np.take_along_axis(key, part, axis=1).min(axis=1)
+        rows = []
+        for row, threshold in zip(key, kth):
+            chosen = np.nonzero(row >= threshold)[0]
+            rows.append(chosen[np.lexsort((chosen, -row[chosen]))][:k])
+        index = np.stack(rows)
     else:
-        index = np.argsort(-flat, axis=1, kind="stable")
+        index = np.argsort(-key, axis=1, kind="stable")
     return np.take_along_axis(flat, index, axis=1), index
 
 
