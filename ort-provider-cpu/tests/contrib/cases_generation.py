@@ -92,6 +92,15 @@ PMASK = np.array([[1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0, 0, 1, 1,
 # left uninitialized past the last step by onnxruntime: such cases do not request it
 NO_SCORES = [True, True, False]
 AMASK = np.array([[1, 1, 1], [0, 1, 1]], i32)
+PRESENCE = np.array([[0, 1, 0, 0, 1, 0, 0, 0, 0, 1, 0], [1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]], i32)
+
+
+def sampling(ids, max_length, seed, *, min_length=None, repetition_penalty=None,
+             vocab_mask=None, prefix_vocab_mask=None, attention_mask=None, presence_mask=None):
+    """Sampling's inputs; a fixed ``seed`` makes onnxruntime's draws reproducible."""
+    return [ids, s32(max_length), None if min_length is None else s32(min_length),
+            None if repetition_penalty is None else s_f(repetition_penalty), vocab_mask,
+            prefix_vocab_mask, attention_mask, presence_mask, s32(seed)]
 
 
 def beam(ids, max_length, num_beams, num_return, *, min_length=0, length_penalty=1.0,
@@ -152,4 +161,19 @@ CASES = [
     Case("BeamSearch_constant_scalars", "BeamSearch", beam(IDS, 8, 3, 2), G, outputs=3,
          constants=(1, 2, 3, 4, 5), atol=1e-5),
     Case("BeamSearch_one_beam", "BeamSearch", beam(IDS, 8, 1, 1), G, outputs=3, atol=1e-5),
+    # Sampling: onnxruntime draws with libstdc++'s minstd_rand0 seeded by the seed input, so
+    # a seed reproduces its sequences (without a seed it draws a random one: not comparable)
+    Case("Sampling_top_p", "Sampling", sampling(IDS, 10, 1), {**G, "top_p": 0.9}),
+    Case("Sampling_top_p_small", "Sampling", sampling(IDS3, 11, 12345), {**G2, "top_p": 0.5}),
+    Case("Sampling_custom", "Sampling", sampling(IDS, 10, 7), {**G, "top_p": 0.6, "custom": 1}),
+    Case("Sampling_temperature_min_keep", "Sampling", sampling(IDS, 10, 99),
+         {**G, "top_p": 0.3, "temperature": 0.7, "min_tokens_to_keep": 3}),
+    Case("Sampling_filter_value_eos", "Sampling", sampling(IDS, 12, 5, min_length=6),
+         {**G, "top_p": 0.95, "filter_value": -1e4, "eos_token_id": 7}),
+    Case("Sampling_penalties_masks", "Sampling",
+         sampling(IDS, 10, 3, repetition_penalty=1.4, vocab_mask=VMASK,
+                  prefix_vocab_mask=PMASK, presence_mask=PRESENCE),
+         {**G, "top_p": 0.8, "presence_penalty": 0.5, "no_repeat_ngram_size": 2}),
+    Case("Sampling_attention_mask", "Sampling", sampling(IDS, 9, 21, attention_mask=AMASK),
+         {**G, "top_p": 0.9}, outputs=2),
 ]

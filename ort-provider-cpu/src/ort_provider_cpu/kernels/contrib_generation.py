@@ -22,8 +22,9 @@ from onnx import TensorProto, TypeProto
 
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
-from .contrib_generation_search import (BeamScorer, GenerationParams, GptDecoder, last_logits,
-                                        log_softmax, process_logits, top_candidates)
+from .contrib_generation_search import (BeamScorer, GenerationParams, GptDecoder, MinStdRand0,
+                                        last_logits, log_softmax, multinomial, process_logits,
+                                        top_candidates, top_p_filter)
 from .contrib_schema import MS, REQUIRED, declare, tensor_type
 
 kernels = KernelTable()
@@ -174,6 +175,52 @@ def greedy_search(node: NodeInfo):
         attention_mask = _mask(node, regular[6], "attention_mask", ids.shape)
         return (_greedy_loop(gen, params, ids, attention_mask, outer,
                              lambda scores: scores.argmax(axis=1)),)
+
+    return compute
+
+
+@kernels.register("Sampling", since=1, domain=MS)
+def sampling(node: NodeInfo):
+    """Sampling 1 (com.microsoft): like GreedySearch, but each step draws the next token
+    from the processed scores (temperature, presence_penalty with presence_mask, then the
+    top_p nucleus filter setting filter_value, ``custom`` for the descending variant) with
+    onnxruntime's generator (libstdc++ ``minstd_rand0`` seeded by the ``seed`` input, a
+    random seed when omitted or 0) and multinomial draw, so a given seed reproduces
+    onnxruntime's sequences. The optional filtered_logits output is not produced (as in
+    onnxruntime's CPU kernel)."""
+    gen = _Generator(node)
+    attrs = node.attrs
+    ngram = int(attrs.get("no_repeat_ngram_size") or 0)
+    temperature = float(attrs.get("temperature", 1.0))
+    top_p = float(attrs.get("top_p", 0.0))
+    filter_value = float(attrs.get("filter_value", -1e20))
+    presence_penalty = float(attrs.get("presence_penalty", 0.0))
+    custom = int(attrs.get("custom") or 0) != 0
+    min_keep = int(attrs.get("min_tokens_to_keep") or 0)
+
+    def compute(*args):
+        regular, outer = _split_outer(node, args, 9)
+        ids = gen.input_ids(regular[0])
+        batch, seq_len = ids.shape
+        params = GenerationParams(
+            eos_token_id=gen.eos, pad_token_id=gen.pad,
+            max_length=gen.max_length(regular[1], seq_len),
+            min_length=int(_scalar(node, regular[2], "min_length", 0)),
+            repetition_penalty=float(_scalar(node, regular[3], "repetition_penalty", 1.0)),
+            no_repeat_ngram_size=ngram, temperature=temperature,
+            presence_penalty=presence_penalty,
+            vocab_mask=_mask(node, regular[4], "vocab_mask", (gen.vocab,)),
+            prefix_vocab_mask=_mask(node, regular[5], "prefix_vocab_mask", (batch, gen.vocab)),
+            presence_mask=_mask(node, regular[7], "presence_mask", (batch, gen.vocab)))
+        attention_mask = _mask(node, regular[6], "attention_mask", ids.shape)
+        seed = int(_scalar(node, regular[8], "seed", 0))
+        rng = MinStdRand0(seed if seed else int(np.random.SeedSequence().entropy % 2**32))
+
+        def pick(scores: np.ndarray) -> np.ndarray:
+            top_p_filter(scores, top_p, filter_value, custom, min_keep)
+            return multinomial(scores, rng)
+
+        return _greedy_loop(gen, params, ids, attention_mask, outer, pick), None
 
     return compute
 

@@ -200,8 +200,12 @@ def process_logits(scores: np.ndarray, sequences: np.ndarray, params: Generation
     if params.temperature > 0 and params.temperature != 1.0:
         scores /= np.float32(params.temperature)
     if params.presence_mask is not None and params.presence_penalty != 0.0:
-        scores -= (params.presence_mask.astype(np.float32)
-                   * np.float32(params.presence_penalty)).reshape(scores.shape)
+        # onnxruntime's loop never advances its score pointer: every penalty lands on the
+        # first score (batch 0, token 0), one float32 subtraction after another
+        penalties = (params.presence_mask.reshape(-1).astype(np.float32)
+                     * np.float32(params.presence_penalty))
+        chain = np.concatenate([scores.reshape(-1)[:1], penalties[penalties != 0]])
+        scores.reshape(-1)[0] = np.subtract.accumulate(chain, dtype=np.float32)[-1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,3 +320,74 @@ class BeamScorer:
                 out[b, r, :tokens.shape[0]] = tokens
                 out_scores[b, r] = score
         return out, out_scores
+
+
+# ---------------------------------------------------------------------------------------------
+# Sampling
+
+
+class MinStdRand0:
+    """The C++ standard library's ``std::default_random_engine`` of libstdc++
+    (``minstd_rand0``: ``x = 16807 * x mod (2**31 - 1)``), with
+    ``std::uniform_real_distribution<double>(0, 1)`` on top, as onnxruntime draws with."""
+
+    MODULUS = 2147483647
+    RANGE = 2147483646.0  # max - min + 1 of the engine
+
+    def __init__(self, seed: int) -> None:
+        state = int(seed) % self.MODULUS
+        self.state = state if state else 1
+
+    def next(self) -> int:
+        """The next raw value in ``[1, 2**31 - 2]``."""
+        self.state = (16807 * self.state) % self.MODULUS
+        return self.state
+
+    def uniform(self) -> float:
+        """A double in ``[0, 1)``: ``generate_canonical<double, 53>`` (two raw values)."""
+        total = float(self.next() - 1)
+        scale = self.RANGE
+        total += float(self.next() - 1) * scale
+        scale = scale * self.RANGE
+        value = total / scale
+        return value if value < 1.0 else float(np.nextafter(1.0, 0.0))
+
+
+def top_p_filter(scores: np.ndarray, top_p: float, filter_value: float, custom: bool,
+                 min_tokens_to_keep: int) -> None:
+    """onnxruntime's nucleus filter (in place): sort each row's scores (ascending, or
+    descending with ``custom``), accumulate their softmax and set ``filter_value`` where the
+    running total crosses the threshold."""
+    order = np.argsort(-scores if custom else scores, axis=1, kind="stable")
+    ranked = np.take_along_axis(scores, order, axis=1)
+    shifted = np.exp(ranked - ranked.max(axis=1, keepdims=True))
+    # like onnxruntime's softmax: exp(x - max) times the reciprocal of its sum, in float32
+    probs = shifted * (np.float32(1.0) / shifted.sum(axis=1, keepdims=True, dtype=np.float32))
+    vocab = scores.shape[1]
+    rows = np.arange(scores.shape[0])[:, None]
+    threshold = np.float32(top_p)
+    if custom:
+        # position j (of the sorted order) is filtered when the total up to j - 1 exceeds top_p
+        cumulative = np.cumsum(probs[:, :vocab - 1], axis=1, dtype=np.float32)
+        drop = np.zeros_like(scores, dtype=bool)
+        drop[:, 1:] = cumulative > threshold
+    else:
+        limit = max(vocab - min_tokens_to_keep, 1)
+        cumulative = np.cumsum(probs[:, :limit], axis=1, dtype=np.float32)
+        drop = np.zeros_like(scores, dtype=bool)
+        drop[:, :limit] = cumulative <= np.float32(1.0) - threshold
+    scores[rows, order] = np.where(drop, np.float32(filter_value), ranked)
+
+
+def multinomial(scores: np.ndarray, rng: MinStdRand0) -> np.ndarray:
+    """One draw per row from ``softmax(scores)`` (non-finite scores never drawn), as
+    onnxruntime's Multinomial kernel draws: inverse CDF in double precision."""
+    out = np.empty(scores.shape[0], np.int32)
+    for b, row in enumerate(scores):
+        finite = np.isfinite(row)
+        top = row[finite].max() if finite.any() else np.float32(LOWEST)
+        weights = np.where(finite, np.exp(row.astype(np.float64) - float(top)), 0.0)
+        cdf = np.cumsum(weights)
+        target = rng.uniform() * cdf[-1]
+        out[b] = min(int(np.searchsorted(cdf, target, side="right")), row.shape[0])
+    return out
