@@ -81,6 +81,7 @@ def s_f(value: float) -> np.ndarray:
 
 
 DEC = gpt_decoder()
+INIT = gpt_decoder(seed=5)
 DEC2 = gpt_decoder(vocab=13, dim=3, heads=2, layers=1, seed=3, scale=2.0)
 IDS = np.array([[1, 2, 3], [0, 4, 5]], i32)            # row 1 left-padded (pad 0)
 IDS3 = np.array([[7, 3, 2, 5], [1, 1, 6, 2], [0, 0, 8, 4]], i32)
@@ -161,6 +162,12 @@ CASES = [
     Case("BeamSearch_constant_scalars", "BeamSearch", beam(IDS, 8, 3, 2), G, outputs=3,
          constants=(1, 2, 3, 4, 5), atol=1e-5),
     Case("BeamSearch_one_beam", "BeamSearch", beam(IDS, 8, 1, 1), G, outputs=3, atol=1e-5),
+    # init_decoder runs the first step (the whole prompt), decoder the others
+    Case("GreedySearch_init_decoder", "GreedySearch", [IDS, s32(8)], {**G, "init_decoder": INIT}),
+    Case("BeamSearch_init_decoder", "BeamSearch", beam(IDS, 8, 3, 2), {**G, "init_decoder": INIT},
+         outputs=3, atol=1e-5),
+    Case("Sampling_init_decoder", "Sampling", sampling(IDS, 9, 8),
+         {**G, "top_p": 0.9, "eos_token_id": 10, "init_decoder": INIT}),
     # Sampling: onnxruntime draws with libstdc++'s minstd_rand0 seeded by the seed input, so
     # a seed reproduces its sequences (without a seed it draws a random one: not comparable)
     Case("Sampling_top_p", "Sampling", sampling(IDS, 10, 1), {**G, "top_p": 0.9}),
