@@ -22,9 +22,8 @@ from onnx import TensorProto, TypeProto
 
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
-from .contrib_generation_search import (BeamScorer, GenerationParams, GptDecoder, MinStdRand0,
-                                        last_logits, log_softmax, multinomial, process_logits,
-                                        top_candidates, top_p_filter)
+from .contrib_generation_search import (BeamRun, GenerationParams, GptDecoder, MinStdRand0,
+                                        last_logits, multinomial, process_logits, top_p_filter)
 from .contrib_schema import MS, REQUIRED, declare, tensor_type
 
 kernels = KernelTable()
@@ -281,32 +280,18 @@ def beam_search(node: NodeInfo):
 
 def _beam_loop(gen: _Generator, params: GenerationParams, ids: np.ndarray,
                attention_mask: Any, outer: dict[str, Any], want_scores: bool):
+    """Beam search over a GPT-2 style decoder: the three BeamSearch outputs."""
     batch, seq_len = ids.shape
-    nb, vocab = params.num_beams, gen.vocab
-    rows = batch * nb
+    nb = params.num_beams
     feeds, positions = gen.decoder.first_feeds(ids, attention_mask, params.pad_token_id, nb)
-    sequences = np.repeat(ids, nb, axis=0)
-    beam_scores = np.zeros((batch, nb), np.float32)
-    beam_scores[:, 1:] = np.float32(-1e9)
-    beam_scores = beam_scores.reshape(-1)
-    scorer = BeamScorer(params, batch)
-    steps = params.max_length - seq_len
-    all_scores = np.zeros((steps, batch, nb, vocab), np.float32) if want_scores else None
+    run = BeamRun(params, np.repeat(ids, nb, axis=0), batch, gen.vocab, want_scores)
     iteration = 0
     current = seq_len
     while current < params.max_length:
         iteration += 1
         logits, presents = gen.decoder.run(gen.graph_for(iteration), feeds, outer)
-        scores = log_softmax(last_logits(logits, rows, vocab))
-        process_logits(scores, sequences, params, iteration, batch)
-        scores += beam_scores[:, None]
-        if all_scores is not None:
-            all_scores[iteration - 1] = scores.reshape(batch, nb, vocab)
-        top_scores, top_index = top_candidates(scores, batch, 2 * nb)
-        beam_scores, tokens, sources = scorer.process(
-            sequences, top_scores, (top_index % vocab).astype(np.int32), top_index // vocab)
-        sequences = np.concatenate([sequences[sources], tokens[:, None]], axis=1)
-        if scorer.done.all():
+        tokens, sources = run.step(logits, iteration)
+        if run.done:
             break
         current += 1
         if current < params.max_length:
@@ -314,9 +299,7 @@ def _beam_loop(gen: _Generator, params: GenerationParams, ids: np.ndarray,
                 positions = positions + 1
             feeds = gen.decoder.next_feeds(feeds, presents, tokens, positions,
                                            sources if nb > 1 else None)
-    out, out_scores = scorer.finalize(sequences, beam_scores, params.max_length,
-                                      params.num_return_sequences)
-    return out, out_scores, all_scores
+    return run.outputs()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ import numpy as np
 from ort.ep import CompiledGraph, NodeInfo
 
 __all__ = ["LOWEST", "GenerationParams", "GptDecoder", "process_logits", "log_softmax",
-           "BeamScorer", "top_candidates"]
+           "BeamScorer", "BeamRun", "top_candidates", "last_logits", "MinStdRand0",
+           "top_p_filter", "multinomial"]
 
 #: The score a processor gives a banned token (onnxruntime uses ``numeric_limits::lowest``).
 LOWEST = np.float32(np.finfo(np.float32).min)
@@ -320,6 +321,55 @@ class BeamScorer:
                 out[b, r, :tokens.shape[0]] = tokens
                 out_scores[b, r] = score
         return out, out_scores
+
+
+class BeamRun:
+    """The state of one beam search: the sequences of every batch-beam row, the beam scores,
+    the scorer and the per-step scores output; :meth:`step` turns one decoder output into
+    the next tokens."""
+
+    def __init__(self, params: GenerationParams, sequences: np.ndarray, batch_size: int,
+                 vocab: int, want_scores: bool) -> None:
+        self.params = params
+        self.batch_size = batch_size
+        self.vocab = vocab
+        nb = params.num_beams
+        self.sequences = sequences
+        scores = np.zeros((batch_size, nb), np.float32)
+        scores[:, 1:] = np.float32(-1e9)  # only the first beam of a batch entry starts live
+        self.beam_scores = scores.reshape(-1)
+        self.scorer = BeamScorer(params, batch_size)
+        steps = params.max_length - sequences.shape[1]
+        self.all_scores = (np.zeros((steps, batch_size, nb, vocab), np.float32)
+                           if want_scores else None)
+
+    def step(self, logits: np.ndarray, iteration: int) -> tuple[np.ndarray, np.ndarray]:
+        """Score the decoder's ``logits`` (step ``iteration``, 1-based), pick the next beams
+        and extend the sequences; return the new tokens and the rows they continue."""
+        params, batch, vocab = self.params, self.batch_size, self.vocab
+        nb = params.num_beams
+        scores = log_softmax(last_logits(logits, batch * nb, vocab))
+        process_logits(scores, self.sequences, params, iteration, batch)
+        scores += self.beam_scores[:, None]
+        if self.all_scores is not None:
+            self.all_scores[iteration - 1] = scores.reshape(batch, nb, vocab)
+        top_scores, top_index = top_candidates(scores, batch, 2 * nb)
+        self.beam_scores, tokens, sources = self.scorer.process(
+            self.sequences, top_scores, (top_index % vocab).astype(np.int32), top_index // vocab)
+        self.sequences = np.concatenate([self.sequences[sources], tokens[:, None]], axis=1)
+        return tokens, sources
+
+    @property
+    def done(self) -> bool:
+        """Whether every batch entry has its hypotheses."""
+        return bool(self.scorer.done.all())
+
+    def outputs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """sequences, sequences_scores and scores (None unless requested)."""
+        out, out_scores = self.scorer.finalize(self.sequences, self.beam_scores,
+                                               self.params.max_length,
+                                               self.params.num_return_sequences)
+        return out, out_scores, self.all_scores
 
 
 # ---------------------------------------------------------------------------------------------
