@@ -70,6 +70,122 @@ def gpt_decoder(vocab: int = 11, dim: int = 4, heads: int = 1, layers: int = 2,
                              [numpy_helper.from_array(v, k) for k, v in weights.items()])
 
 
+def t5_graphs(vocab: int = 12, dim: int = 4, heads: int = 2, layers: int = 1, seed: int = 0,
+              scale: float = 3.0, hidden_input: bool = True,
+              seq_ids: bool = False) -> tuple[GraphProto, GraphProto]:
+    """The (encoder, decoder) graphs of a tiny T5-style model with random weights drawn
+    from ``seed``. The encoder embeds the source tokens twice (cross-attention keys and
+    values, masked by encoder_attention_mask) and scores the start token against their
+    average; the decoder scores its token against the mean of its self-attention state
+    (past + new) and the sum of the cross state over the mask. ``hidden_input``: the decoder
+    takes encoder_hidden_states (unused); ``seq_ids``: its input_ids are the whole sequences
+    (the last token is used)."""
+    r = np.random.default_rng(seed)
+    hd = heads * dim
+    w = {"Ek": r.standard_normal((vocab, hd)).astype(f32),
+         "Ev": r.standard_normal((vocab, hd)).astype(f32),
+         "Ed": r.standard_normal((vocab, hd)).astype(f32),
+         "W": (scale * r.standard_normal((hd, vocab))).astype(f32),
+         "heads_shape": np.array([0, 0, heads, dim], np.int64),
+         "flat_shape": np.array([0, 0, hd], np.int64),
+         "ax1": np.array([1], np.int64), "ax2": np.array([2], np.int64)}
+    n = helper.make_node
+    def split_heads(src, dst):  # (B, S, hd) -> (B, heads, S, D)
+        return [n("Reshape", [src, "heads_shape"], [dst + "_r"]),
+                n("Transpose", [dst + "_r"], [dst], perm=[0, 2, 1, 3])]
+    def merge_mean(src, dst):  # (B, heads, T, D) -> mean over T -> (B, 1, hd)
+        return [n("ReduceMean", [src, "ax2"], [dst + "_m"], keepdims=1),
+                n("Transpose", [dst + "_m"], [dst + "_t"], perm=[0, 2, 1, 3]),
+                n("Reshape", [dst + "_t", "flat_shape"], [dst])]
+    I32, F = TensorProto.INT32, TensorProto.FLOAT
+    # encoder
+    enc = [n("Gather", ["Ek", "encoder_input_ids"], ["ek"]),
+           n("Gather", ["Ev", "encoder_input_ids"], ["ev"]),
+           n("Cast", ["encoder_attention_mask"], ["mf"], to=F),
+           n("Unsqueeze", ["mf", "ax2"], ["m3"]),
+           n("Mul", ["ek", "m3"], ["ekm"]), n("Mul", ["ev", "m3"], ["evm"]),
+           n("Add", ["ekm", "evm"], ["hidden"]),
+           n("Identity", ["hidden"], ["encoder_hidden_states"]),
+           n("Gather", ["Ed", "decoder_input_ids"], ["dx"])]
+    enc += split_heads("dx", "dk")
+    enc += [n("Mul", ["dk", "half"], ["dv"])]
+    enc_outs = ["logits", "encoder_hidden_states"]
+    for i in range(layers):
+        enc += [n("Identity", ["dk"], [f"present_key_self_{i}"]),
+                n("Identity", ["dv"], [f"present_value_self_{i}"])]
+        enc_outs += [f"present_key_self_{i}", f"present_value_self_{i}"]
+    enc += split_heads("ekm", "ck") + split_heads("evm", "cv")
+    for i in range(layers):
+        enc += [n("Identity", ["ck"], [f"present_key_cross_{i}"]),
+                n("Identity", ["cv"], [f"present_value_cross_{i}"])]
+        enc_outs += [f"present_key_cross_{i}", f"present_value_cross_{i}"]
+    enc += [n("ReduceSum", ["hidden", "ax1"], ["hs"], keepdims=1),
+            n("ReduceSum", ["m3", "ax1"], ["ms"], keepdims=1),
+            n("Div", ["hs", "ms"], ["ctx"]),
+            n("Add", ["dx", "ctx"], ["h"]), n("Tanh", ["h"], ["ht"]),
+            n("MatMul", ["ht", "W"], ["logits"])]
+    w["half"] = np.array(0.5, f32)
+    winit = [numpy_helper.from_array(v, k) for k, v in w.items()]
+    enc_in = [helper.make_tensor_value_info("encoder_input_ids", I32, ["batch", "enc_seq"]),
+              helper.make_tensor_value_info("encoder_attention_mask", I32, ["batch", "enc_seq"]),
+              helper.make_tensor_value_info("decoder_input_ids", I32, ["batch", 1])]
+    shapes = {"logits": ["batch", 1, vocab], "encoder_hidden_states": ["batch", "enc_seq", hd]}
+    for i in range(layers):
+        for kind in ("key", "value"):
+            shapes[f"present_{kind}_self_{i}"] = ["batch", heads, 1, dim]
+            shapes[f"present_{kind}_cross_{i}"] = ["batch", heads, "enc_seq", dim]
+    encoder = helper.make_graph(
+        enc, "encoder", enc_in,
+        [helper.make_tensor_value_info(o, F, shapes[o]) for o in enc_outs], winit)
+    # decoder
+    dec = [n("Gather", ["Ed", "input_ids"], ["x_all"]),
+           n("Slice", ["x_all", "minus1", "big", "ax1"], ["x"]) if seq_ids
+           else n("Identity", ["x_all"], ["x"]),
+           n("Cast", ["encoder_attention_mask"], ["mf"], to=F),
+           n("ReduceSum", ["mf", "ax1"], ["msum"], keepdims=1),          # (B, 1)
+           n("Unsqueeze", ["msum", "ax2"], ["msum3"])]                   # (B, 1, 1)
+    dec += split_heads("x", "k") + [n("Mul", ["k", "half"], ["v"])]
+    dec_outs = ["logits"]
+    ctx = []
+    for i in range(layers):
+        dec += [n("Concat", [f"past_key_self_{i}", "k"], [f"present_key_self_{i}"], axis=2),
+                n("Concat", [f"past_value_self_{i}", "v"], [f"present_value_self_{i}"], axis=2)]
+        dec_outs += [f"present_key_self_{i}", f"present_value_self_{i}"]
+        dec += merge_mean(f"present_key_self_{i}", f"sk{i}")
+        dec += merge_mean(f"present_value_self_{i}", f"sv{i}")
+        dec += [n("ReduceSum", [f"past_key_cross_{i}", "ax2"], [f"ck{i}_s"], keepdims=1),
+                n("ReduceSum", [f"past_value_cross_{i}", "ax2"], [f"cv{i}_s"], keepdims=1),
+                n("Add", [f"ck{i}_s", f"cv{i}_s"], [f"c{i}_s"]),
+                n("Transpose", [f"c{i}_s"], [f"c{i}_t"], perm=[0, 2, 1, 3]),
+                n("Reshape", [f"c{i}_t", "flat_shape"], [f"c{i}_f"]),
+                n("Div", [f"c{i}_f", "msum3"], [f"c{i}"])]
+        ctx += [f"sk{i}", f"sv{i}", f"c{i}"]
+    dec += [n("Sum", ["x"] + ctx, ["h"]), n("Tanh", ["h"], ["ht"]),
+            n("MatMul", ["ht", "W"], ["logits"])]
+    dinit = winit + [numpy_helper.from_array(np.array([-1], np.int64), "minus1"),
+                     numpy_helper.from_array(np.array([2**31], np.int64), "big")]
+    dec_in = [helper.make_tensor_value_info("input_ids", I32,
+                                            ["batch", "dec_seq" if seq_ids else 1]),
+              helper.make_tensor_value_info("encoder_attention_mask", I32, ["batch", "enc_seq"])]
+    if hidden_input:
+        dec_in.append(helper.make_tensor_value_info("encoder_hidden_states", F,
+                                                    ["batch", "enc_seq", hd]))
+    for part in ("self", "cross"):
+        for i in range(layers):
+            for kind in ("key", "value"):
+                length = "past" if part == "self" else "enc_seq"
+                dec_in.append(helper.make_tensor_value_info(f"past_{kind}_{part}_{i}", F,
+                                                            ["batch", heads, length, dim]))
+    dshapes = {"logits": ["batch", 1, vocab]}
+    for i in range(layers):
+        for kind in ("key", "value"):
+            dshapes[f"present_{kind}_self_{i}"] = ["batch", heads, "total", dim]
+    decoder = helper.make_graph(
+        dec, "decoder", dec_in,
+        [helper.make_tensor_value_info(o, F, dshapes[o]) for o in dec_outs], dinit)
+    return encoder, decoder
+
+
 def s32(value: int) -> np.ndarray:
     """A one-element int32 input (how onnxruntime's converters feed scalars)."""
     return np.array([value], i32)
@@ -89,6 +205,12 @@ G = {"decoder": DEC, "eos_token_id": 9, "pad_token_id": 0}
 G2 = {"decoder": DEC2, "eos_token_id": 3, "pad_token_id": 12}
 VMASK = np.array([1, 1, 1, 1, 0, 1, 0, 1, 1, 0, 1], i32)  # bans eos: no early stop
 PMASK = np.array([[1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1]], i32)
+ENC, DEC_T5 = t5_graphs()
+ENC2, DEC2_T5 = t5_graphs(layers=2, seed=1, hidden_input=False)
+ENC3, DEC3_T5 = t5_graphs(seed=2, seq_ids=True)
+IDS_T5 = np.array([[1, 2, 3, 4], [0, 0, 5, 6]], i32)      # row 1 left-padded (pad 0)
+T5 = {"encoder": ENC, "decoder": DEC_T5, "model_type": 1, "eos_token_id": 11,
+      "pad_token_id": 0, "decoder_start_token_id": 10}
 # the scores output of a search that stops before max_length (every batch entry done) is
 # left uninitialized past the last step by onnxruntime: such cases do not request it
 NO_SCORES = [True, True, False]
@@ -155,7 +277,7 @@ CASES = [
     Case("BeamSearch_batch_done_scores", "BeamSearch", beam(IDS, 10, 2, 2),
          {**G, "eos_token_id": 4, "early_stopping": 1}, outputs=3, atol=1e-5),
     Case("BeamSearch_three_batches_eos", "BeamSearch", beam(IDS3, 10, 2, 1),
-         {**G2, "eos_token_id": 3}, outputs=NO_SCORES, atol=1e-5),
+         {**G2, "eos_token_id": 3}, outputs=3, atol=1e-5),
     # onnxruntime infers the output shapes from initializer max_length/num_beams/
     # num_return_sequences values, which the core's declared inference does not see
     Case("GreedySearch_constant_max_length", "GreedySearch", [IDS, s32(8)], G, constants=(1,)),
@@ -183,4 +305,19 @@ CASES = [
          {**G, "top_p": 0.8, "presence_penalty": 0.5, "no_repeat_ngram_size": 2}),
     Case("Sampling_attention_mask", "Sampling", sampling(IDS, 9, 21, attention_mask=AMASK),
          {**G, "top_p": 0.9}, outputs=2),
+    # BeamSearch over an encoder-decoder model (model_type 1): sequences start with
+    # decoder_start_token_id; the encoder's logits give the first token
+    Case("BeamSearch_t5", "BeamSearch", beam(IDS_T5, 8, 3, 2), T5, outputs=3, atol=1e-5),
+    Case("BeamSearch_t5_two_layers_no_hidden", "BeamSearch", beam(IDS_T5, 9, 2, 2),
+         {**T5, "encoder": ENC2, "decoder": DEC2_T5}, outputs=3, atol=1e-5),
+    Case("BeamSearch_t5_sequence_input_ids", "BeamSearch", beam(IDS_T5, 8, 2, 1),
+         {**T5, "encoder": ENC3, "decoder": DEC3_T5}, outputs=3, atol=1e-5),
+    Case("BeamSearch_t5_attention_mask_penalties", "BeamSearch",
+         beam(IDS_T5, 8, 3, 3, length_penalty=0.6, repetition_penalty=1.3,
+              attention_mask=np.array([[1, 1, 0, 1], [0, 1, 1, 1]], i32)),
+         {**T5, "no_repeat_ngram_size": 2}, outputs=3, atol=1e-5),
+    Case("BeamSearch_t5_eos", "BeamSearch", beam(IDS_T5, 10, 2, 2), {**T5, "eos_token_id": 8},
+         outputs=NO_SCORES, atol=1e-5),
+    Case("BeamSearch_t5_one_beam", "BeamSearch", beam(IDS_T5, 7, 1, 1), T5, outputs=3,
+         atol=1e-5),
 ]

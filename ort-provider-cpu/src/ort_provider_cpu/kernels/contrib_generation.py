@@ -6,10 +6,13 @@ kernels' observed behaviour; every op is declared to the core in ``SCHEMAS``
 (:mod:`.contrib_schema`). The search machinery lives in :mod:`.contrib_generation_search`.
 
 Supported: decoder-only models (``model_type`` 0, GPT-2 style ``decoder`` subgraph with
-``past_*``/``present_*`` state, optional ``init_decoder`` for the first step) with every
-logits processor onnxruntime's CPU kernels apply. Not supported (refused at session creation
-with a ValueError): encoder-decoder models (``model_type`` 1, T5/BART), the
-``past_present_share_buffer`` decoder form, ``logits_processor`` values other than 0.
+``past_*``/``present_*`` state, optional ``init_decoder`` for the first step) in all three ops,
+encoder-decoder models (``model_type`` 1, T5/BART style ``encoder`` + ``decoder``) in
+BeamSearch (as onnxruntime's CPU kernels: GreedySearch and Sampling refuse them), with every
+logits processor onnxruntime's CPU kernels apply. Not supported (refused with a ValueError):
+the ``past_present_share_buffer`` decoder forms, the encoder form without
+``decoder_input_ids``, BeamSearch's ``decoder_input_ids`` input, ``logits_processor`` values
+other than 0, Whisper (WhisperBeamSearch, ``model_type`` 2).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
 from .contrib_generation_search import (BeamRun, GenerationParams, GptDecoder, MinStdRand0,
                                         last_logits, multinomial, process_logits, top_p_filter)
+from .contrib_generation_t5 import T5Model
 from .contrib_schema import MS, REQUIRED, declare, tensor_type
 
 kernels = KernelTable()
@@ -56,11 +60,13 @@ def _split_outer(node: NodeInfo, args: tuple[Any, ...],
     return regular, outer
 
 
-def _check_model_type(node: NodeInfo) -> None:
+def _model_type(node: NodeInfo, supported: tuple[int, ...]) -> int:
     model_type = int(node.attrs.get("model_type") or 0)
-    if model_type != 0:
-        raise ValueError(f"{node.describe()}: model_type {model_type} (encoder-decoder) is not "
-                         "supported on this provider; only model_type 0 (GPT-2 style decoder)")
+    if model_type not in supported:
+        raise ValueError(f"{node.describe()}: model_type {model_type} is not supported by "
+                         f"{node.op_type} (supported: {', '.join(map(str, supported))}; 0 is a "
+                         "GPT-2 style decoder, 1 an encoder-decoder model)")
+    return model_type
 
 
 def _mask(node: NodeInfo, value: Any, name: str, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -77,14 +83,24 @@ def _mask(node: NodeInfo, value: Any, name: str, shape: tuple[int, ...]) -> np.n
 class _Generator:
     """What the three ops share: the decoder(s) and the parsing of common inputs."""
 
-    def __init__(self, node: NodeInfo) -> None:
-        _check_model_type(node)
+    def __init__(self, node: NodeInfo, model_types: tuple[int, ...] = (0,)) -> None:
         self.node = node
-        self.decoder = GptDecoder(node, "decoder")
-        self.init_graph = (GptDecoder(node, "init_decoder").graph
-                           if node.attrs.get("init_decoder") is not None else None)
+        self.t5: T5Model | None = None
+        self.init_graph = None
+        if _model_type(node, model_types) == 1:
+            self.t5 = T5Model(node)
+            decoder_vocab = self.t5.vocab_size
+            self.start_token = int(node.attrs.get("decoder_start_token_id", -1))
+            if self.start_token < 0:
+                raise ValueError(f"{node.describe()}: an encoder-decoder model needs "
+                                 "decoder_start_token_id >= 0")
+        else:
+            self.decoder = GptDecoder(node, "decoder")
+            decoder_vocab = self.decoder.vocab_size
+            if node.attrs.get("init_decoder") is not None:
+                self.init_graph = GptDecoder(node, "init_decoder").graph
         vocab = int(node.attrs.get("vocab_size") or -1)
-        self.vocab = vocab if vocab > 0 else self.decoder.vocab_size
+        self.vocab = vocab if vocab > 0 else decoder_vocab
         self.eos = int(node.attrs["eos_token_id"])
         self.pad = int(node.attrs["pad_token_id"])
         if self.eos < 0 or self.pad < 0:
@@ -238,7 +254,7 @@ def beam_search(node: NodeInfo):
     ``num_beams`` hypotheses. Outputs: sequences (batch, num_return_sequences, max_length),
     sequences_scores (batch, num_return_sequences), scores (max_length - sequence_length,
     batch, num_beams, vocab: each step's candidate scores)."""
-    gen = _Generator(node)
+    gen = _Generator(node, (0, 1))
     ngram = int(node.attrs.get("no_repeat_ngram_size") or 0)
     early = int(node.attrs.get("early_stopping") or 0) == 1
     want_scores = node.has_output(2)
@@ -261,7 +277,7 @@ def beam_search(node: NodeInfo):
                              "supported (only 0)")
         params = GenerationParams(
             eos_token_id=gen.eos, pad_token_id=gen.pad,
-            max_length=gen.max_length(regular[1], seq_len),
+            max_length=gen.max_length(regular[1], 1 if gen.t5 is not None else seq_len),
             min_length=int(_scalar(node, regular[2], "min_length", 0)),
             num_beams=num_beams, num_return_sequences=num_return,
             length_penalty=float(_scalar(node, regular[5], "length_penalty", 1.0)),
@@ -273,6 +289,14 @@ def beam_search(node: NodeInfo):
             raise ValueError(f"{node.describe()}: repetition_penalty must be > 0, "
                              f"got {params.repetition_penalty}")
         attention_mask = _mask(node, regular[9], "attention_mask", ids.shape)
+        if gen.t5 is not None:
+            if regular[10] is not None:
+                raise ValueError(f"{node.describe()}: decoder_input_ids is not supported")
+            if params.max_length < 3:
+                raise ValueError(f"{node.describe()}: max_length must be at least 3 for an "
+                                 "encoder-decoder model")
+            return gen.t5.search(params, ids, attention_mask, gen.start_token, gen.vocab,
+                                 outer, want_scores)
         return _beam_loop(gen, params, ids, attention_mask, outer, want_scores)
 
     return compute
