@@ -284,6 +284,12 @@ CASES = [
     Case("BeamSearch_constant_scalars", "BeamSearch", beam(IDS, 8, 3, 2), G, outputs=3,
          constants=(1, 2, 3, 4, 5), atol=1e-5),
     Case("BeamSearch_one_beam", "BeamSearch", beam(IDS, 8, 1, 1), G, outputs=3, atol=1e-5),
+    # a vocab_size attribute below the logits size: onnxruntime reads the logits with that
+    # row stride (and scores vocab_size tokens)
+    Case("GreedySearch_vocab_size_attr", "GreedySearch", [IDS, s32(8)],
+         {**G, "vocab_size": 9, "eos_token_id": 3}),
+    Case("BeamSearch_vocab_size_attr", "BeamSearch", beam(IDS, 8, 2, 2),
+         {**G, "vocab_size": 9, "eos_token_id": 3}, outputs=3, atol=1e-5),
     # init_decoder runs the first step (the whole prompt), decoder the others
     Case("GreedySearch_init_decoder", "GreedySearch", [IDS, s32(8)], {**G, "init_decoder": INIT}),
     Case("BeamSearch_init_decoder", "BeamSearch", beam(IDS, 8, 3, 2), {**G, "init_decoder": INIT},

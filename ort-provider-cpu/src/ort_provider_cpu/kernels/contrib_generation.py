@@ -100,6 +100,9 @@ class _Generator:
             if node.attrs.get("init_decoder") is not None:
                 self.init_graph = GptDecoder(node, "init_decoder").graph
         vocab = int(node.attrs.get("vocab_size") or -1)
+        if vocab > decoder_vocab:
+            raise ValueError(f"{node.describe()}: vocab_size ({vocab}) must be no more than the "
+                             f"decoder's logits size ({decoder_vocab})")
         self.vocab = vocab if vocab > 0 else decoder_vocab
         self.eos = int(node.attrs["eos_token_id"])
         self.pad = int(node.attrs["pad_token_id"])

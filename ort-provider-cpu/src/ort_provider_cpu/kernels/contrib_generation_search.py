@@ -140,8 +140,19 @@ class GptDecoder:
 
 def last_logits(logits: np.ndarray, rows: int, vocab: int) -> np.ndarray:
     """The float32 logits of the last position, one row per batch-beam (a logits batch of
-    ``rows // k`` rows, as an init decoder may return, is repeated ``k`` times)."""
-    last = logits[:, -1, :vocab].astype(np.float32)
+    ``rows // k`` rows, as an encoder or init decoder may return, is repeated ``k`` times).
+
+    A ``vocab_size`` attribute below the logits' last dim makes onnxruntime read the logits
+    buffer with that row stride (row ``i`` starts at ``(i * length + length - 1) * vocab``);
+    so does this, to give the same tokens."""
+    count, length, width = logits.shape
+    if vocab == width:
+        last = logits[:, -1, :]
+    else:
+        flat = logits.reshape(-1)
+        starts = (np.arange(count) * length + length - 1) * vocab
+        last = flat[starts[:, None] + np.arange(vocab)]
+    last = last.astype(np.float32)
     if last.shape[0] != rows:
         if last.shape[0] == 0 or rows % last.shape[0]:
             raise ValueError(f"the decoder returned logits for {last.shape[0]} rows, "
