@@ -296,8 +296,10 @@ CASES = [
          outputs=3, atol=1e-5),
     Case("Sampling_init_decoder", "Sampling", sampling(IDS, 9, 8),
          {**G, "top_p": 0.9, "eos_token_id": 10, "init_decoder": INIT}),
-    # Sampling: onnxruntime draws with libstdc++'s minstd_rand0 seeded by the seed input, so
-    # a seed reproduces its sequences (without a seed it draws a random one: not comparable)
+    # Sampling: onnxruntime draws with libstdc++'s minstd_rand0 seeded by the seed input
+    # (0 when omitted) afresh each run, so its sequences are reproducible
+    Case("Sampling_no_seed", "Sampling", sampling(IDS, 12, 0)[:8],
+         {**G, "top_p": 0.99, "eos_token_id": 10}),
     Case("Sampling_top_p", "Sampling", sampling(IDS, 10, 1), {**G, "top_p": 0.9}),
     Case("Sampling_top_p_small", "Sampling", sampling(IDS3, 11, 12345), {**G2, "top_p": 0.5}),
     Case("Sampling_custom", "Sampling", sampling(IDS, 10, 7), {**G, "top_p": 0.6, "custom": 1}),

@@ -202,8 +202,8 @@ def sampling(node: NodeInfo):
     """Sampling 1 (com.microsoft): like GreedySearch, but each step draws the next token
     from the processed scores (temperature, presence_penalty with presence_mask, then the
     top_p nucleus filter setting filter_value, ``custom`` for the descending variant) with
-    onnxruntime's generator (libstdc++ ``minstd_rand0`` seeded by the ``seed`` input, a
-    random seed when omitted or 0) and multinomial draw, so a given seed reproduces
+    onnxruntime's generator (libstdc++ ``minstd_rand0`` seeded by the ``seed`` input, or 0
+    when omitted, afresh each run) and multinomial draw, so a given seed reproduces
     onnxruntime's sequences. The optional filtered_logits output is not produced (as in
     onnxruntime's CPU kernel)."""
     gen = _Generator(node)
@@ -231,8 +231,9 @@ def sampling(node: NodeInfo):
             prefix_vocab_mask=_mask(node, regular[5], "prefix_vocab_mask", (batch, gen.vocab)),
             presence_mask=_mask(node, regular[7], "presence_mask", (batch, gen.vocab)))
         attention_mask = _mask(node, regular[6], "attention_mask", ids.shape)
-        seed = int(_scalar(node, regular[8], "seed", 0))
-        rng = MinStdRand0(seed if seed else int(np.random.SeedSequence().entropy % 2**32))
+        # a generator seeded per run; without a seed onnxruntime's is seeded with 0 (which
+        # the engine turns into 1), so runs are reproducible either way
+        rng = MinStdRand0(int(_scalar(node, regular[8], "seed", 0)))
 
         def pick(scores: np.ndarray) -> np.ndarray:
             top_p_filter(scores, top_p, filter_value, custom, min_keep)
