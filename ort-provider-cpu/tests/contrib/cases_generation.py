@@ -71,15 +71,16 @@ def gpt_decoder(vocab: int = 11, dim: int = 4, heads: int = 1, layers: int = 2,
 
 
 def t5_graphs(vocab: int = 12, dim: int = 4, heads: int = 2, layers: int = 1, seed: int = 0,
-              scale: float = 3.0, hidden_input: bool = True,
-              seq_ids: bool = False) -> tuple[GraphProto, GraphProto]:
+              scale: float = 3.0, hidden_input: bool = True, seq_ids: bool = False,
+              encoder_decodes: bool = True) -> tuple[GraphProto, GraphProto]:
     """The (encoder, decoder) graphs of a tiny T5-style model with random weights drawn
     from ``seed``. The encoder embeds the source tokens twice (cross-attention keys and
     values, masked by encoder_attention_mask) and scores the start token against their
     average; the decoder scores its token against the mean of its self-attention state
     (past + new) and the sum of the cross state over the mask. ``hidden_input``: the decoder
     takes encoder_hidden_states (unused); ``seq_ids``: its input_ids are the whole sequences
-    (the last token is used)."""
+    (the last token is used); ``encoder_decodes`` False: the encoder takes no
+    decoder_input_ids and returns only the cross state (the decoder runs every step)."""
     r = np.random.default_rng(seed)
     hd = heads * dim
     w = {"Ek": r.standard_normal((vocab, hd)).astype(f32),
@@ -134,6 +135,16 @@ def t5_graphs(vocab: int = 12, dim: int = 4, heads: int = 2, layers: int = 1, se
         for kind in ("key", "value"):
             shapes[f"present_{kind}_self_{i}"] = ["batch", heads, 1, dim]
             shapes[f"present_{kind}_cross_{i}"] = ["batch", heads, "enc_seq", dim]
+    if not encoder_decodes:
+        used = {"decoder_input_ids"}  # drop what depends on the start token
+        kept = []
+        for node in enc:
+            if used.intersection(node.input):
+                used.update(node.output)
+            else:
+                kept.append(node)
+        enc, enc_in = kept, enc_in[:2]
+        enc_outs = [o for o in enc_outs if "cross" in o]
     encoder = helper.make_graph(
         enc, "encoder", enc_in,
         [helper.make_tensor_value_info(o, F, shapes[o]) for o in enc_outs], winit)
@@ -208,6 +219,7 @@ PMASK = np.array([[1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0, 0, 1, 1,
 ENC, DEC_T5 = t5_graphs()
 ENC2, DEC2_T5 = t5_graphs(layers=2, seed=1, hidden_input=False)
 ENC3, DEC3_T5 = t5_graphs(seed=2, seq_ids=True)
+ENC4, DEC4_T5 = t5_graphs(layers=2, seed=4, hidden_input=False, encoder_decodes=False)
 IDS_T5 = np.array([[1, 2, 3, 4], [0, 0, 5, 6]], i32)      # row 1 left-padded (pad 0)
 T5 = {"encoder": ENC, "decoder": DEC_T5, "model_type": 1, "eos_token_id": 11,
       "pad_token_id": 0, "decoder_start_token_id": 10}
@@ -326,6 +338,11 @@ CASES = [
          {**T5, "no_repeat_ngram_size": 2}, outputs=3, atol=1e-5),
     Case("BeamSearch_t5_eos", "BeamSearch", beam(IDS_T5, 10, 2, 2), {**T5, "eos_token_id": 8},
          outputs=NO_SCORES, atol=1e-5),
+    Case("BeamSearch_t5_cross_only_encoder", "BeamSearch", beam(IDS_T5, 8, 3, 2),
+         {**T5, "encoder": ENC4, "decoder": DEC4_T5}, outputs=3, atol=1e-5),
+    Case("BeamSearch_t5_cross_only_encoder_eos", "BeamSearch", beam(IDS_T5, 10, 2, 2),
+         {**T5, "encoder": ENC4, "decoder": DEC4_T5, "eos_token_id": 6},
+         outputs=3, atol=1e-5),
     Case("BeamSearch_t5_one_beam", "BeamSearch", beam(IDS_T5, 7, 1, 1), T5, outputs=3,
          atol=1e-5),
 ]

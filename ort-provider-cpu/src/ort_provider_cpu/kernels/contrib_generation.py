@@ -10,9 +10,8 @@ Supported: decoder-only models (``model_type`` 0, GPT-2 style ``decoder`` subgra
 encoder-decoder models (``model_type`` 1, T5/BART style ``encoder`` + ``decoder``) in
 BeamSearch (as onnxruntime's CPU kernels: GreedySearch and Sampling refuse them), with every
 logits processor onnxruntime's CPU kernels apply. Not supported (refused with a ValueError):
-the ``past_present_share_buffer`` decoder forms, the encoder form without
-``decoder_input_ids``, BeamSearch's ``decoder_input_ids`` input, ``logits_processor`` values
-other than 0, Whisper (WhisperBeamSearch, ``model_type`` 2).
+the ``past_present_share_buffer`` decoder forms, BeamSearch's ``decoder_input_ids`` input,
+``logits_processor`` values other than 0, Whisper (WhisperBeamSearch, ``model_type`` 2).
 """
 
 from __future__ import annotations
@@ -296,9 +295,6 @@ def beam_search(node: NodeInfo):
         if gen.t5 is not None:
             if regular[10] is not None:
                 raise ValueError(f"{node.describe()}: decoder_input_ids is not supported")
-            if params.max_length < 3:
-                raise ValueError(f"{node.describe()}: max_length must be at least 3 for an "
-                                 "encoder-decoder model")
             return gen.t5.search(params, ids, attention_mask, gen.start_token, gen.vocab,
                                  outer, want_scores)
         return _beam_loop(gen, params, ids, attention_mask, outer, want_scores)

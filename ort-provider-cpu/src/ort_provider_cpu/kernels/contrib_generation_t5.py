@@ -44,21 +44,33 @@ class T5Model:
         what = f"{node.describe()}: the encoder subgraph"
         names, outputs = self.encoder.input_names, self.encoder.output_names
         expected = ["encoder_input_ids", "encoder_attention_mask", "decoder_input_ids"]
-        if list(names) != expected:
-            raise ValueError(f"{what} must take inputs {expected} (the form whose outputs "
-                             f"start with logits and encoder_hidden_states), got {names}")
-        if list(outputs[:3]) != ["logits", "encoder_hidden_states", "present_key_self_0"] \
-                or (len(outputs) - 2) % 4 or len(outputs) < 6:
-            raise ValueError(f"{what} must return logits, encoder_hidden_states, then "
-                             "present_{key,value}_self_* and present_{key,value}_cross_* of "
-                             f"each layer, got {outputs}")
-        self.num_layers = (len(outputs) - 2) // 4
+        #: the encoder also runs the first decoder step (its outputs start with logits)
+        self.encoder_decodes = len(names) == 3
+        if list(names) != expected[:len(names)] or len(names) < 2:
+            raise ValueError(f"{what} must take inputs {expected[:2]} and optionally "
+                             f"decoder_input_ids, got {names}")
+        if self.encoder_decodes:
+            if list(outputs[:3]) != ["logits", "encoder_hidden_states", "present_key_self_0"] \
+                    or (len(outputs) - 2) % 4 or len(outputs) < 6:
+                raise ValueError(f"{what} must return logits, encoder_hidden_states, then "
+                                 "present_{key,value}_self_* and present_{key,value}_cross_* of "
+                                 f"each layer, got {outputs}")
+            self.num_layers = (len(outputs) - 2) // 4
+        else:
+            if list(outputs[:2]) != ["present_key_cross_0", "present_value_cross_0"] \
+                    or len(outputs) % 2:
+                raise ValueError(f"{what} must return present_key_cross_* and "
+                                 f"present_value_cross_* of each layer, got {outputs}")
+            self.num_layers = len(outputs) // 2
         what = f"{node.describe()}: the decoder subgraph"
         names, outputs = self.decoder.input_names, self.decoder.output_names
         if list(names[:2]) != ["input_ids", "encoder_attention_mask"]:
             raise ValueError(f"{what} must take input_ids and encoder_attention_mask first, "
                              f"got {names}")
         self.has_hidden = len(names) > 2 and names[2] == "encoder_hidden_states"
+        if self.has_hidden and not self.encoder_decodes:
+            raise ValueError(f"{what} takes encoder_hidden_states, which an encoder without "
+                             "decoder_input_ids does not return")
         self.first_past = 3 if self.has_hidden else 2
         if len(names) - self.first_past != 4 * self.num_layers \
                 or len(outputs) != 1 + 2 * self.num_layers or outputs[0] != "logits":
@@ -79,6 +91,9 @@ class T5Model:
         """Beam search: the three BeamSearch outputs."""
         batch = ids.shape[0]
         nb = params.num_beams
+        if self.encoder_decodes and params.max_length < 3:
+            raise ValueError("max_length must be at least 3 when the encoder subgraph runs the "
+                             "first decoder step")
         if attention_mask is None:
             # only left padding is masked (a pad token later in the row is a real eos)
             mask = np.logical_or.accumulate(ids != params.pad_token_id, axis=1)
@@ -86,21 +101,28 @@ class T5Model:
         else:
             mask = np.asarray(attention_mask, dtype=np.int32)
         start = np.full((batch, 1), start_token, np.int32)
-        encoded = self.encoder.run([ids, mask, start], outer)
         run = BeamRun(params, np.full((batch * nb, 1), start_token, np.int32), batch, vocab,
                       want_scores)
         layers2 = 2 * self.num_layers
         current, iteration = 1, 0
-        feeds: list[Any] = []
-        if current + 1 < params.max_length:
+        feeds: list[Any] = [None, np.repeat(mask, nb, axis=0)]
+        if not self.encoder_decodes:
+            # the decoder runs every step, from the start token and an empty self state
+            cross = [np.repeat(np.asarray(v), nb, axis=0) for v in self.encoder.run([ids, mask],
+                                                                                   outer)]
+            heads, size = cross[0].shape[1], cross[0].shape[3]
+            empty = np.zeros((batch * nb, heads, 0, size), cross[0].dtype)
+            feeds[0] = self._ids(run.sequences[:, -1], run)
+            feeds += [empty] * layers2 + cross
+        elif current + 1 < params.max_length:
+            encoded = self.encoder.run([ids, mask, start], outer)
             iteration = 1
             tokens, _ = run.step(np.asarray(encoded[0]), iteration)
             current += 1
-            expand = [np.repeat(np.asarray(v), nb, axis=0) for v in encoded[2:]]
-            feeds = [self._ids(tokens, run), np.repeat(mask, nb, axis=0)]
+            feeds[0] = self._ids(tokens, run)
             if self.has_hidden:
                 feeds.append(np.repeat(np.asarray(encoded[1]), nb, axis=0))
-            feeds += expand
+            feeds += [np.repeat(np.asarray(v), nb, axis=0) for v in encoded[2:]]
         while current < params.max_length:
             iteration += 1
             results = self.decoder.run(feeds, outer)
