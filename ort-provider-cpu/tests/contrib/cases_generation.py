@@ -295,6 +295,8 @@ CASES = [
     Case("GreedySearch_constant_max_length", "GreedySearch", [IDS, s32(8)], G, constants=(1,)),
     Case("BeamSearch_constant_scalars", "BeamSearch", beam(IDS, 8, 3, 2), G, outputs=3,
          constants=(1, 2, 3, 4, 5), atol=1e-5),
+    Case("BeamSearch_logits_processor_ignored", "BeamSearch",
+         beam(IDS, 8, 3, 2) + [None, s32(1)], G, outputs=3, atol=1e-5),
     Case("BeamSearch_one_beam", "BeamSearch", beam(IDS, 8, 1, 1), G, outputs=3, atol=1e-5),
     # a vocab_size attribute below the logits size: onnxruntime reads the logits with that
     # row stride (and scores vocab_size tokens)
@@ -343,6 +345,9 @@ CASES = [
     Case("BeamSearch_t5_cross_only_encoder_eos", "BeamSearch", beam(IDS_T5, 10, 2, 2),
          {**T5, "encoder": ENC4, "decoder": DEC4_T5, "eos_token_id": 6},
          outputs=3, atol=1e-5),
+    Case("BeamSearch_t5_decoder_input_ids_ignored", "BeamSearch",
+         beam(IDS_T5, 8, 2, 2) + [np.array([[10, 3], [10, 4]], i32)], T5, outputs=2,
+         atol=1e-5),
     Case("BeamSearch_t5_one_beam", "BeamSearch", beam(IDS_T5, 7, 1, 1), T5, outputs=3,
          atol=1e-5),
 ]

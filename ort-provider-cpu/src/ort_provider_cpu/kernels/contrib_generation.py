@@ -10,8 +10,9 @@ Supported: decoder-only models (``model_type`` 0, GPT-2 style ``decoder`` subgra
 encoder-decoder models (``model_type`` 1, T5/BART style ``encoder`` + ``decoder``) in
 BeamSearch (as onnxruntime's CPU kernels: GreedySearch and Sampling refuse them), with every
 logits processor onnxruntime's CPU kernels apply. Not supported (refused with a ValueError):
-the ``past_present_share_buffer`` decoder forms, BeamSearch's ``decoder_input_ids`` input,
-``logits_processor`` values other than 0, Whisper (WhisperBeamSearch, ``model_type`` 2).
+the ``past_present_share_buffer`` decoder forms, Whisper (WhisperBeamSearch, ``model_type``
+2). BeamSearch's ``decoder_input_ids`` and ``logits_processor`` inputs are ignored, as
+onnxruntime's CPU kernel ignores them for these model types.
 """
 
 from __future__ import annotations
@@ -274,10 +275,12 @@ def beam_search(node: NodeInfo):
         if not 1 <= num_return <= num_beams:
             raise ValueError(f"{node.describe()}: num_return_sequences ({num_return}) must be "
                              f"in [1, num_beams ({num_beams})]")
+        # logits_processor selects a processor onnxruntime's CPU kernel does not apply: it
+        # only checks the value
         logits_processor = int(_scalar(node, regular[11], "logits_processor", 0))
-        if logits_processor != 0:
-            raise ValueError(f"{node.describe()}: logits_processor {logits_processor} is not "
-                             "supported (only 0)")
+        if logits_processor < 0:
+            raise ValueError(f"{node.describe()}: logits_processor must be a non-negative "
+                             f"integer, got {logits_processor}")
         params = GenerationParams(
             eos_token_id=gen.eos, pad_token_id=gen.pad,
             max_length=gen.max_length(regular[1], 1 if gen.t5 is not None else seq_len),
@@ -293,8 +296,6 @@ def beam_search(node: NodeInfo):
                              f"got {params.repetition_penalty}")
         attention_mask = _mask(node, regular[9], "attention_mask", ids.shape)
         if gen.t5 is not None:
-            if regular[10] is not None:
-                raise ValueError(f"{node.describe()}: decoder_input_ids is not supported")
             return gen.t5.search(params, ids, attention_mask, gen.start_token, gen.vocab,
                                  outer, want_scores)
         return _beam_loop(gen, params, ids, attention_mask, outer, want_scores)
