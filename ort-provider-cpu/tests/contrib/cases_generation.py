@@ -227,6 +227,7 @@ T5 = {"encoder": ENC, "decoder": DEC_T5, "model_type": 1, "eos_token_id": 11,
 # left uninitialized past the last step by onnxruntime: such cases do not request it
 NO_SCORES = [True, True, False]
 AMASK = np.array([[1, 1, 1], [0, 1, 1]], i32)
+MASK_NOT_PADS = np.array([[0, 1, 1], [1, 0, 1]], i32)
 PRESENCE = np.array([[0, 1, 0, 0, 1, 0, 0, 0, 0, 1, 0], [1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]], i32)
 
 
@@ -263,6 +264,9 @@ CASES = [
          G),
     Case("GreedySearch_attention_mask", "GreedySearch",
          [IDS, s32(9), None, None, None, None, AMASK], G),
+    # a mask that does not follow the pad tokens (positions still do)
+    Case("GreedySearch_attention_mask_not_pads", "GreedySearch",
+         [IDS, s32(8), None, None, None, None, MASK_NOT_PADS], G),
     Case("GreedySearch_two_heads_one_layer", "GreedySearch", [IDS3, s32(11)], G2),
     # BeamSearch
     Case("BeamSearch_basic", "BeamSearch", beam(IDS, 8, 3, 2), G, outputs=3, atol=1e-5),
@@ -297,6 +301,8 @@ CASES = [
          constants=(1, 2, 3, 4, 5), atol=1e-5),
     Case("BeamSearch_logits_processor_ignored", "BeamSearch",
          beam(IDS, 8, 3, 2) + [None, s32(1)], G, outputs=3, atol=1e-5),
+    Case("BeamSearch_attention_mask_not_pads", "BeamSearch",
+         beam(IDS, 8, 3, 2, attention_mask=MASK_NOT_PADS), G, outputs=3, atol=1e-5),
     Case("BeamSearch_one_beam", "BeamSearch", beam(IDS, 8, 1, 1), G, outputs=3, atol=1e-5),
     # a vocab_size attribute below the logits size: onnxruntime reads the logits with that
     # row stride (and scores vocab_size tokens)

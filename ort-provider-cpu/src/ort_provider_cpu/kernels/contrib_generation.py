@@ -61,6 +61,7 @@ def _split_outer(node: NodeInfo, args: tuple[Any, ...],
 
 
 def _model_type(node: NodeInfo, supported: tuple[int, ...]) -> int:
+    """The node's ``model_type``, refused unless the op supports it."""
     model_type = int(node.attrs.get("model_type") or 0)
     if model_type not in supported:
         raise ValueError(f"{node.describe()}: model_type {model_type} is not supported by "
@@ -110,6 +111,7 @@ class _Generator:
             raise ValueError(f"{node.describe()}: eos_token_id and pad_token_id must be >= 0")
 
     def input_ids(self, value: Any) -> np.ndarray:
+        """The (batch, sequence) int32 prompt."""
         ids = np.asarray(value)
         if ids.ndim != 2:
             raise ValueError(f"{self.node.describe()}: input_ids must have 2 dimensions "
@@ -117,6 +119,7 @@ class _Generator:
         return ids.astype(np.int32, copy=False)
 
     def max_length(self, value: Any, seq_len: int) -> int:
+        """The max_length input, checked against the sequence length it must exceed."""
         max_length = int(_scalar(self.node, value, "max_length", MAX_SEQUENCE_LENGTH))
         if max_length <= seq_len:
             raise ValueError(f"{self.node.describe()}: max_length ({max_length}) must be greater "
