@@ -294,11 +294,17 @@ CASES = [
          {**G, "eos_token_id": 4, "early_stopping": 1}, outputs=3, atol=1e-5),
     Case("BeamSearch_three_batches_eos", "BeamSearch", beam(IDS3, 10, 2, 1),
          {**G2, "eos_token_id": 3}, outputs=3, atol=1e-5),
-    # onnxruntime infers the output shapes from initializer max_length/num_beams/
-    # num_return_sequences values, which the core's declared inference does not see
+    # onnxruntime infers the output shapes from constant max_length/num_beams/
+    # num_return_sequences (and the vocab_size attribute)
     Case("GreedySearch_constant_max_length", "GreedySearch", [IDS, s32(8)], G, constants=(1,)),
     Case("BeamSearch_constant_scalars", "BeamSearch", beam(IDS, 8, 3, 2), G, outputs=3,
          constants=(1, 2, 3, 4, 5), atol=1e-5),
+    Case("BeamSearch_constant_scalars_vocab_size", "BeamSearch", beam(IDS, 8, 3, 2),
+         {**G, "vocab_size": 11}, outputs=3, constants=(1, 3, 4), atol=1e-5),
+    Case("BeamSearch_constant_scalars_t5", "BeamSearch", beam(IDS_T5, 8, 3, 2), T5, outputs=3,
+         constants=(1, 3, 4), atol=1e-5),
+    Case("Sampling_constant_max_length", "Sampling", sampling(IDS, 9, 11), {**G, "top_p": 0.9},
+         outputs=2, constants=(1,)),
     Case("BeamSearch_logits_processor_ignored", "BeamSearch",
          beam(IDS, 8, 3, 2) + [None, s32(1)], G, outputs=3, atol=1e-5),
     Case("BeamSearch_attention_mask_not_pads", "BeamSearch",

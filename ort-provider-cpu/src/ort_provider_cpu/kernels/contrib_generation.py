@@ -28,7 +28,7 @@ from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 from .contrib_generation_search import (BeamRun, GenerationParams, GptDecoder, MinStdRand0,
                                         last_logits, multinomial, process_logits, top_p_filter)
 from .contrib_generation_t5 import T5Model
-from .contrib_schema import MS, REQUIRED, declare, tensor_type
+from .contrib_schema import MS, REQUIRED, declare, dims, elem_type, tensor_type
 
 kernels = KernelTable()
 
@@ -338,22 +338,50 @@ def _int32(shape: Sequence[Any] | None = None) -> TypeProto | None:
     return tensor_type(TensorProto.INT32, shape)
 
 
-def _float(shape: Sequence[Any] | None = None) -> TypeProto | None:
-    return tensor_type(TensorProto.FLOAT, shape)
+def _fixed_ids_shape(types: Sequence[TypeProto | None]) -> tuple[int, int] | None:
+    """(batch, sequence) of input_ids when both are fixed (else onnxruntime infers no
+    shape)."""
+    shape = dims(types[0]) if types else None
+    if shape is None or len(shape) != 2 or not all(isinstance(d, int) for d in shape):
+        return None
+    return int(shape[0]), int(shape[1])
 
 
-def _greedy_infer(types, attrs):
-    # onnxruntime gives a shape only when max_length is an initializer (a value declared
-    # inference does not see): the type alone here
-    return [_int32()]
+def _constant_scalar(values: Sequence[Any], index: int) -> int | None:
+    """An int32 one-element constant input (as onnxruntime's inference parses them)."""
+    value = values[index] if index < len(values) else None
+    if value is None or np.asarray(value).dtype != np.int32 or np.asarray(value).size != 1:
+        return None
+    return int(np.asarray(value).reshape(-1)[0])
 
 
-def _beam_infer(types, attrs):
-    return [_int32(), _float(), _float()]
+def _greedy_infer(types, attrs, values):
+    """GreedySearch/Sampling: sequences (batch, max_length) when input_ids' shape is fixed
+    and max_length a constant; Sampling's filtered_logits (batch, ?)."""
+    ids = _fixed_ids_shape(types)
+    max_length = _constant_scalar(values, 1)
+    if ids is None or max_length is None:
+        return [_int32(), tensor_type(TensorProto.FLOAT)]
+    return [_int32([ids[0], max_length]), tensor_type(TensorProto.FLOAT, [ids[0], None])]
 
 
-def _sampling_infer(types, attrs):
-    return [_int32(), _float()]
+def _beam_infer(types, attrs, values):
+    """BeamSearch: sequences (batch, num_return_sequences, max_length) and scores
+    (max_length - input_ids' length, batch, num_beams, vocab_size or ?) when input_ids' shape
+    is fixed and max_length, num_beams, num_return_sequences are constants (onnxruntime's
+    inference: scores keeps the input length even for encoder-decoder models, whose outputs
+    have max_length - 1 steps; it gives sequences_scores no shape). The scores' element type
+    is length_penalty's."""
+    score = elem_type(types[5]) if len(types) > 5 and types[5] is not None else None
+    score = score or TensorProto.FLOAT
+    ids = _fixed_ids_shape(types)
+    max_length, beams, returned = (_constant_scalar(values, i) for i in (1, 3, 4))
+    if ids is None or None in (max_length, beams, returned):
+        return [_int32(), tensor_type(score), tensor_type(score)]
+    vocab = int(attrs.get("vocab_size") or -1)
+    scores = [max_length - ids[1], ids[0], beams, vocab if vocab != -1 else None]
+    return [_int32([ids[0], returned, max_length]), tensor_type(score),
+            tensor_type(score, scores)]
 
 
 _COMMON_ATTRS = {
@@ -365,12 +393,13 @@ _COMMON_ATTRS = {
 #: The contrib ops of this module, declared to the core.
 SCHEMAS: list[DeclaredSchema] = [
     declare("GreedySearch", inputs=(2, 7), outputs=1, attributes=dict(_COMMON_ATTRS),
-            infer=_greedy_infer),
+            infer=_greedy_infer, uses_values=True),
     declare("BeamSearch", inputs=(5, 12), outputs=(1, 3),
-            attributes={**_COMMON_ATTRS, "early_stopping": 0}, infer=_beam_infer),
+            attributes={**_COMMON_ATTRS, "early_stopping": 0}, infer=_beam_infer,
+            uses_values=True),
     declare("Sampling", inputs=(2, 9), outputs=(1, 2),
             attributes={**_COMMON_ATTRS, "temperature": 1.0, "top_p": 0.0,
                         "filter_value": -1e20, "presence_penalty": 0.0, "custom": 0,
                         "min_tokens_to_keep": 0},
-            infer=_sampling_infer),
+            infer=_greedy_infer, uses_values=True),
 ]
