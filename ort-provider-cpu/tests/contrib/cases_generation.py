@@ -309,6 +309,13 @@ CASES = [
          beam(IDS, 8, 3, 2) + [None, s32(1)], G, outputs=3, atol=1e-5),
     Case("BeamSearch_attention_mask_not_pads", "BeamSearch",
          beam(IDS, 8, 3, 2, attention_mask=MASK_NOT_PADS), G, outputs=3, atol=1e-5),
+    # negative ids: no token ends a beam (eos -1), finished sequences padded with -1
+    Case("BeamSearch_no_eos", "BeamSearch", beam(IDS, 8, 2, 1), {**G, "eos_token_id": -1},
+         outputs=3, atol=1e-5),
+    Case("BeamSearch_pad_negative", "BeamSearch", beam(IDS, 12, 2, 2),
+         {**G, "pad_token_id": -1, "eos_token_id": 6}, outputs=NO_SCORES, atol=1e-5),
+    Case("GreedySearch_pad_negative", "GreedySearch", [IDS, s32(8)],
+         {**G, "pad_token_id": -1, "eos_token_id": 7}),
     Case("BeamSearch_one_beam", "BeamSearch", beam(IDS, 8, 1, 1), G, outputs=3, atol=1e-5),
     # a vocab_size attribute below the logits size: onnxruntime reads the logits with that
     # row stride (and scores vocab_size tokens)

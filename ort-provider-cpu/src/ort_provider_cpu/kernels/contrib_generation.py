@@ -105,10 +105,9 @@ class _Generator:
             raise ValueError(f"{node.describe()}: vocab_size ({vocab}) must be no more than the "
                              f"decoder's logits size ({decoder_vocab})")
         self.vocab = vocab if vocab > 0 else decoder_vocab
+        # negative ids are accepted, as onnxruntime does: no token is eos, or pads are -1
         self.eos = int(node.attrs["eos_token_id"])
         self.pad = int(node.attrs["pad_token_id"])
-        if self.eos < 0 or self.pad < 0:
-            raise ValueError(f"{node.describe()}: eos_token_id and pad_token_id must be >= 0")
 
     def input_ids(self, value: Any) -> np.ndarray:
         """The (batch, sequence) int32 prompt."""

@@ -207,7 +207,8 @@ def process_logits(scores: np.ndarray, sequences: np.ndarray, params: Generation
     if params.prefix_vocab_mask is not None and step <= 1:
         banned = np.repeat(params.prefix_vocab_mask == 0, scores.shape[0] // batch_size, axis=0)
         scores[banned] = LOWEST
-    if params.min_length > 0 and sequences.shape[1] < params.min_length:
+    if params.min_length > 0 and sequences.shape[1] < params.min_length \
+            and params.eos_token_id >= 0:
         scores[:, params.eos_token_id] = LOWEST
     if params.temperature > 0 and params.temperature != 1.0:
         scores /= np.float32(params.temperature)
