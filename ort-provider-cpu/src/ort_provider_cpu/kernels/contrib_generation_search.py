@@ -8,13 +8,17 @@ no-repeat n-grams, vocabulary masks, minimum length, temperature, presence penal
 the next tokens: argmax (greedy), a draw (sampling) or the best ``2 * num_beams`` candidates
 handed to the beam scorer (beam search). The details (which rows a finished batch entry
 copies, where the position ids start, how hypotheses are scored) follow onnxruntime's CPU
-kernels, which the conformance cases compare against.
+kernels, which the conformance cases compare against, quirks included where they change
+results: the scorer reads each batch entry's best candidate score at offset
+``batch * num_beams``, the presence penalty lands on the first score only, a smaller
+``vocab_size`` attribute is a row stride into the logits, and sampling draws with libstdc++'s
+``minstd_rand0`` engine.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,7 +52,6 @@ class GenerationParams:
     vocab_mask: np.ndarray | None = None
     prefix_vocab_mask: np.ndarray | None = None
     presence_mask: np.ndarray | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
