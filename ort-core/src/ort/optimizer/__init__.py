@@ -32,6 +32,8 @@ from .conv_folding import fuse_conv_add, fuse_conv_bn, fuse_conv_mul
 from .cse import eliminate_common_subexpressions, merge_shape_inputs
 from .gelu_fusions import fuse_bias_gelu, fuse_fast_gelu, fuse_gelu
 from .norm_fusions import fuse_layer_norm, fuse_skip_layer_norm
+from .rms_norm_fusion import fuse_simplified_layer_norm, fuse_skip_simplified_layer_norm
+from .silu_fusion import fuse_quick_gelu
 
 __all__ = ["OptimizerContext", "OptimizationPass", "PASSES", "passes_for", "optimize_model"]
 
@@ -55,6 +57,9 @@ PASSES: tuple[tuple[int, str, OptimizationPass], ...] = (
     (2, "BiasGeluFusion", fuse_bias_gelu),
     (2, "LayerNormFusion", fuse_layer_norm),
     (2, "SkipLayerNormFusion", fuse_skip_layer_norm),
+    (2, "QuickGeluFusion", fuse_quick_gelu),
+    (2, "SimplifiedLayerNormFusion", fuse_simplified_layer_norm),
+    (2, "SkipSimplifiedLayerNormFusion", fuse_skip_simplified_layer_norm),
 )
 
 
