@@ -305,6 +305,18 @@ def test_skip_simplified_layer_norm_feeds_other_readers_of_the_sum():
     assert list(node.output) == ["y", "", "", "res"] and list(node.input) == ["a", "p", "w"]
 
 
+def test_skip_rms_norm_leaves_a_sum_that_computes_the_scale():
+    """The scale is CastLike(w, sum), as the dynamo exporter writes it: the fused node's own
+    sum output cannot feed its scale."""
+    model = _skip_rms_model(bias=False)
+    norm = next(n for n in model.graph.node if n.op_type == "Mul" and "w" in n.input)
+    norm.input[list(norm.input).index("w")] = "w_cast"
+    model.graph.node.insert(2, helper.make_node("CastLike", ["w", "res"], ["w_cast"]))
+    optimized = _rewritten(model, {"a": _rand(2, 3, 8)})
+    assert f"{MS}:SkipSimplifiedLayerNormalization" not in _ops(optimized)
+    assert _ops(optimized)["SimplifiedLayerNormalization"] == 1
+
+
 @pytest.mark.parametrize("shape", [(2, 2, 3, 8), (3, "h")])
 def test_skip_rms_norm_needs_rank_2_or_3_and_known_sizes(shape):
     model = _skip_rms_model(shape=shape)
