@@ -330,6 +330,71 @@ def test_session_fuses_the_residual_add_when_the_cpu_provider_has_the_kernel():
 
 
 # ------------------------------------------------------------------------------------------
+# MatMul + scalar scale / Transpose -> FusedMatMul
+# ------------------------------------------------------------------------------------------
+
+
+def _attention_scores(perm=(0, 1, 3, 2), scale_op="Mul", scale=0.125, scale_on="product",
+                      k_read_elsewhere=False):
+    """Q @ K^T scaled, as attention computes its scores."""
+    inits = [_init("c", np.asarray(scale, np.float32))]
+    nodes = [helper.make_node("Transpose", ["k"], ["kt"], perm=list(perm))]
+    q, product = "q", "s"
+    if scale_on == "q":
+        nodes.append(helper.make_node(scale_op, ["q", "c"], ["qs"]))
+        q, product = "qs", "y"
+    nodes.append(helper.make_node("MatMul", [q, "kt"], [product]))
+    if scale_on == "product":
+        nodes.append(helper.make_node(scale_op, ["s", "c"], ["y"]))
+    outputs = [_vi("y", None)]
+    if k_read_elsewhere:
+        outputs.append(_vi("kt", None))
+    return _model(nodes, [_vi("q", [2, 2, 4, 4]), _vi("k", [2, 2, 4, 4])], outputs, inits)
+
+
+def _fused_matmul_attrs(model):
+    node = next(n for n in model.graph.node if n.op_type == "FusedMatMul")
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}, list(node.input)
+
+
+@pytest.mark.parametrize("scale_op,scale_on,alpha", [
+    ("Mul", "product", 0.125), ("Div", "product", 0.5), ("Mul", "q", 0.125), ("Div", "q", 0.5)])
+def test_scaled_transposed_matmul_becomes_fused_matmul(scale_op, scale_on, alpha):
+    model = _attention_scores(scale_op=scale_op, scale=0.125 if scale_op == "Mul" else 2.0,
+                              scale_on=scale_on)
+    optimized = _rewritten(model, {"q": _rand(2, 2, 4, 4), "k": _rand(2, 2, 4, 4)})
+    assert _ops(optimized) == {f"{MS}:FusedMatMul": 1}
+    attrs, inputs = _fused_matmul_attrs(optimized)
+    assert attrs == {"alpha": pytest.approx(alpha), "transB": 1} and inputs == ["q", "k"]
+
+
+@pytest.mark.parametrize("kw", [{"perm": (1, 0, 2, 3)}, {"scale": [0.5, 0.25, 1, 2]},
+                                {"k_read_elsewhere": True}], ids=str)
+def test_inexact_matmul_operands_stay(kw):
+    model = _attention_scores(**kw)
+    optimized = _rewritten(model, {"q": _rand(2, 2, 4, 4), "k": _rand(2, 2, 4, 4)})
+    ops = _ops(optimized)
+    if "scale" in kw:  # the transpose still fuses; the per-column scale stays a Mul
+        assert ops == {f"{MS}:FusedMatMul": 1, "Mul": 1}
+        assert _fused_matmul_attrs(optimized)[0] == {"alpha": 1.0, "transB": 1}
+    else:  # the transpose stays; the scale still fuses
+        assert ops == {f"{MS}:FusedMatMul": 1, "Transpose": 1}
+        assert _fused_matmul_attrs(optimized)[0] == {"alpha": 0.125}
+
+
+def test_divisor_first_is_not_a_scale():
+    nodes = [helper.make_node("MatMul", ["a", "b"], ["p"]), helper.make_node("Div", ["c", "p"], ["y"])]
+    model = _model(nodes, [_vi("a", [3, 4]), _vi("b", [4, 2])], [_vi("y", None)],
+                   [_init("c", np.float32(2))])
+    assert _ops(_optimize(model)) == {"MatMul": 1, "Div": 1}
+
+
+def test_session_fuses_matmul_scale_when_the_cpu_provider_has_fused_matmul():
+    _session_fuses(_attention_scores(), {"q": _rand(2, 2, 4, 4), "k": _rand(2, 2, 4, 4)}, MS,
+                   "FusedMatMul")
+
+
+# ------------------------------------------------------------------------------------------
 # a Llama-style decoder end to end
 # ------------------------------------------------------------------------------------------
 
@@ -398,4 +463,5 @@ def test_llama_decoder_fuses_every_norm_and_silu_and_matches_onnxruntime():
     # the first norm reads the graph input; the others follow a residual Add
     assert ops["SimplifiedLayerNormalization"] == 1
     assert ops[f"{MS}:SkipSimplifiedLayerNormalization"] == 4
-    assert not {"Pow", "Sqrt", "Reciprocal", "Cast", "Sigmoid", "ReduceMean"} & set(ops)
+    assert ops[f"{MS}:FusedMatMul"] == 2  # the scaled Q @ K^T of each layer
+    assert not {"Pow", "Sqrt", "Reciprocal", "Cast", "Sigmoid", "ReduceMean", "Transpose"} & set(ops)

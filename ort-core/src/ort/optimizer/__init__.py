@@ -31,6 +31,7 @@ from .context import OptimizationPass, OptimizerContext
 from .conv_folding import fuse_conv_add, fuse_conv_bn, fuse_conv_mul
 from .cse import eliminate_common_subexpressions, merge_shape_inputs
 from .gelu_fusions import fuse_bias_gelu, fuse_fast_gelu, fuse_gelu
+from .matmul_fusion import fuse_matmul_scale, fuse_matmul_transpose
 from .norm_fusions import fuse_layer_norm, fuse_skip_layer_norm
 from .rms_norm_fusion import fuse_simplified_layer_norm, fuse_skip_simplified_layer_norm
 from .silu_fusion import fuse_quick_gelu
@@ -60,6 +61,8 @@ PASSES: tuple[tuple[int, str, OptimizationPass], ...] = (
     (2, "QuickGeluFusion", fuse_quick_gelu),
     (2, "SimplifiedLayerNormFusion", fuse_simplified_layer_norm),
     (2, "SkipSimplifiedLayerNormFusion", fuse_skip_simplified_layer_norm),
+    (2, "MatMulScaleFusion", fuse_matmul_scale),
+    (2, "MatmulTransposeFusion", fuse_matmul_transpose),
 )
 
 
