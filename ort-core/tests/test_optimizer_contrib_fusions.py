@@ -121,6 +121,15 @@ def test_silu_and_scaled_sigmoid_become_quick_gelu(alpha, alpha_first, expected)
     assert helper.get_attribute_value(node.attribute[0]) == pytest.approx(expected)
 
 
+def test_quick_gelu_reads_alpha_through_castlike():
+    nodes = [helper.make_node("CastLike", ["alpha", "x"], ["alpha_c"]),
+             helper.make_node("Mul", ["x", "alpha_c"], ["ax"]),
+             helper.make_node("Sigmoid", ["ax"], ["s"]), helper.make_node("Mul", ["x", "s"], ["y"])]
+    model = _model(nodes, [_vi("x", [2, 8])], [_vi("y", None)], [_init("alpha", np.float64(1.702))])
+    optimized = _rewritten(model, {"x": _rand(2, 8)})
+    assert _ops(optimized) == {f"{MS}:QuickGelu": 1}
+
+
 @pytest.mark.parametrize("reader", ["s", "ax"])
 def test_quick_gelu_leaves_intermediates_read_elsewhere(reader):
     optimized = _rewritten(_silu(1.702, extra_reader=reader), {"a": _rand(2, 3, 8)})
@@ -222,6 +231,24 @@ def test_rms_norm_forms_become_simplified_layer_norm(kw):
     assert attrs["epsilon"] == pytest.approx(1e-6, rel=1e-6) and attrs["axis"] == -1
     assert attrs["stash_type"] == 1 and node.input[0] == "x"
     assert list(node.output) == (["n"] if rest else ["y"])
+
+
+def test_dynamo_rms_norm_with_castlike_scalars_becomes_simplified_layer_norm():
+    """torch's dynamo exporter (and onnxscript) write Python scalars as CastLike(c, x)."""
+    nodes = [helper.make_node("CastLike", ["two", "x"], ["two_c"]),
+             helper.make_node("Pow", ["x", "two_c"], ["sq"]),
+             helper.make_node("ReduceMean", ["sq", "axes"], ["ms"], keepdims=1),
+             helper.make_node("CastLike", ["eps", "ms"], ["eps_c"]),
+             helper.make_node("Add", ["ms", "eps_c"], ["ve"]),
+             helper.make_node("Sqrt", ["ve"], ["std"]),
+             helper.make_node("Reciprocal", ["std"], ["r"]),
+             helper.make_node("Mul", ["x", "r"], ["n"]),
+             helper.make_node("Mul", ["w", "n"], ["y"])]
+    inits = [_init("two", np.float64(2.0)), _init("eps", np.float64(1e-5)),
+             _init("axes", np.array([-1], np.int64)), _init("w", _rand(8))]
+    model = _model(nodes, [_vi("x", [1, 5, 8])], [_vi("y", None)], inits, opset=18)
+    optimized = _rewritten(model, {"x": _rand(1, 5, 8)})
+    assert _ops(optimized) == {"SimplifiedLayerNormalization": 1}
 
 
 @pytest.mark.parametrize("cast_out", [F16, F])

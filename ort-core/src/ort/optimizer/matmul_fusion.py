@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from onnx import ModelProto, NodeProto
+from onnx import ModelProto, NodeProto, TensorProto
 
 from .context import OptimizerContext
 from .patterns import (
-    MS_DOMAIN, FLOAT32, GraphView, Rewriter, attr, const_operand, fuse_node_pattern,
-    is_default_domain,
+    MS_DOMAIN, FLOAT32, GraphView, Rewriter, attr, fuse_node_pattern, is_default_domain,
 )
+from .rms_norm_fusion import scalar_operand, scalar_value
 
 __all__ = ["fuse_matmul_scale", "fuse_matmul_transpose"]
 
@@ -40,13 +40,15 @@ def _scalar_factor(view: GraphView, node: NodeProto, value: str) -> float | None
     """The factor ``node`` (Mul or Div by a one-element constant) applies to ``value``."""
     if not is_default_domain(node) or node.op_type not in ("Mul", "Div"):
         return None
-    operand = const_operand(view, node)
+    operand = scalar_operand(view, node)
     if operand is None or node.input[operand[0]] != value:
         return None
-    constant = view.const(node.input[1 - operand[0]])
-    rank = view.rank(value)
-    if constant is None or rank is None or constant.ndim > rank or constant.dtype.kind != "f":
+    scale = node.input[1 - operand[0]]
+    rank, scale_rank = view.rank(value), view.rank(scale)
+    if rank is None or scale_rank is None or scale_rank > rank:
         return None  # a [1]-shaped constant must not raise the rank of what it scales
+    if not view.is_float(scale, (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16)):
+        return None
     if node.op_type == "Div":
         return None if operand[0] != 0 or operand[1] == 0 else 1.0 / operand[1]
     return operand[1]
@@ -78,7 +80,7 @@ def _match(view: GraphView, rewriter: Rewriter, index: int, node: NodeProto,
             continue
         producer = found[1]
         if scales:
-            source = next((i for i in producer.input if not view.is_const(i)), None)
+            source = next((i for i in producer.input if scalar_value(view, i) is None), None)
             factor = None if source is None else _scalar_factor(view, producer, source)
             if factor is None or not view.is_float(source, FLOAT32):
                 continue

@@ -6,7 +6,8 @@
   ``x * Reciprocal(sqrt)`` or ``x * (1 / sqrt)`` (``torch.rsqrt``), the square ``Mul(x, x)``;
   a ``Cast`` to float before it (``x.to(torch.float32)``) and a ``Cast`` back before the scale
   (``.to(input_dtype)``) fold into the op, which computes in float and returns the scale's
-  type. Without a scale Mul the fused op gets a scale of ones.
+  type. Without a scale Mul the fused op gets a scale of ones. The exponent and epsilon may
+  be ``CastLike(constant, x)``, as the dynamo exporter and onnxscript write scalars.
 * ``SkipSimplifiedLayerNormFusion``: ``Add(input, skip) [+ bias] -> SimplifiedLayerNormalization``
   becomes ``com.microsoft:SkipSimplifiedLayerNormalization``; when the sum is read elsewhere
   too (the residual stream), they read the op's ``input_skip_bias_sum`` output.
@@ -24,22 +25,81 @@ from onnx import ModelProto, NodeProto, TensorProto
 from .context import OptimizerContext
 from .norm_fusions import _reduce_axes, _trailing_axis
 from .patterns import (
-    MS_DOMAIN, FLOAT32, GraphView, Rewriter, attr, bias_operand, close, const_operand,
-    fuse_node_pattern, is_default_domain, other_input,
+    MS_DOMAIN, FLOAT32, GraphView, Rewriter, attr, bias_operand, close, fuse_node_pattern,
+    is_default_domain, other_input,
 )
 
-__all__ = ["fuse_simplified_layer_norm", "fuse_skip_simplified_layer_norm"]
+__all__ = ["fuse_simplified_layer_norm", "fuse_skip_simplified_layer_norm", "scalar_value",
+           "scalar_operand"]
 
 #: Element types of the fused op's input (T) and scale / output (V).
 _T_TYPES = (TensorProto.FLOAT, TensorProto.FLOAT16)
 _CAST_TYPES = {TensorProto.FLOAT: np.float32, TensorProto.FLOAT16: np.float16}
 
 
-def _sole(view: GraphView, value: str, op_types: tuple[str, ...]) -> tuple[int, NodeProto] | None:
-    """The only node reading ``value``, when it is an ai.onnx node of ``op_types``."""
-    found = view.sole_consumer(value)
-    if found is None or found[1].op_type not in op_types or not is_default_domain(found[1]):
+def scalar_value(view: GraphView, name: str) -> float | None:
+    """The value of a one-element constant, also behind ``CastLike(constant, x)``: exporters
+    (onnxscript, torch's dynamo exporter) write a Python scalar that way, and level-1
+    folding leaves it, since ``x`` is not a constant."""
+    value = view.scalar(name)
+    if value is not None:
+        return value
+    found = view.producer_of(name, "CastLike")
+    if found is None or len(found[1].input) != 2:
         return None
+    return view.scalar(found[1].input[0])
+
+
+def scalar_operand(view: GraphView, node: NodeProto) -> tuple[int, float] | None:
+    """(index of the other input, value) of a binary node with one scalar constant input
+    (see :func:`scalar_value`)."""
+    if len(node.input) != 2:
+        return None
+    for i in (1, 0):
+        value = scalar_value(view, node.input[i])
+        if value is not None:
+            return 1 - i, value
+    return None
+
+
+def _type_readers(view: GraphView, value: str) -> set[int]:
+    """Indices of the CastLike nodes reading ``value`` only for its type (``CastLike(c,
+    value)``, as exporters cast a scalar to the type of what it meets)."""
+    return {i for i, n in view.consumers_of(value)
+            if n.op_type == "CastLike" and is_default_domain(n) and len(n.input) == 2
+            and n.input[1] == value and n.input[0] != value}
+
+
+def _sole(view: GraphView, value: str, op_types: tuple[str, ...]) -> tuple[int, NodeProto] | None:
+    """The only node reading ``value`` (but for :func:`_type_readers`), when it is an ai.onnx
+    node of ``op_types`` and ``value`` is internal."""
+    if value in view.protected:
+        return None
+    like = _type_readers(view, value)
+    readers = [i for i in view.consumers.get(value, []) if i not in like]
+    if len(readers) != 1:
+        return None
+    node = view.nodes[readers[0]]
+    if node.op_type not in op_types or not is_default_domain(node):
+        return None
+    return readers[0], node
+
+
+def _type_readers_within(view: GraphView, values: list[str],
+                         indices: list[int]) -> list[int] | None:
+    """The CastLike nodes that read ``values`` (which a fusion of the nodes ``indices``
+    removes) for their type and feed only those nodes; None when anything else reads one."""
+    found = []
+    for value in values:
+        if value in view.protected:
+            return None
+        like = _type_readers(view, value)
+        for i in view.consumers.get(value, []):
+            if i in indices:
+                continue
+            if i not in like or not view.internal(view.nodes[i].output[0], indices):
+                return None
+            found.append(i)
     return found
 
 
@@ -50,7 +110,7 @@ def _cast_to(node: NodeProto) -> int | None:
 def _square_of(view: GraphView, node: NodeProto) -> str | None:
     """x when ``node`` is ``Pow(x, 2)`` or ``Mul(x, x)``."""
     if node.op_type == "Pow" and len(node.input) == 2:
-        return node.input[0] if close(view.scalar(node.input[1]), 2.0, 1e-7) else None
+        return node.input[0] if close(scalar_value(view, node.input[1]), 2.0, 1e-7) else None
     if node.op_type == "Mul" and len(node.input) == 2 and node.input[0] == node.input[1]:
         return node.input[0]
     return None
@@ -66,7 +126,7 @@ def _normalized(view: GraphView, sqrt_out: str, x0: str) -> tuple[list[int], str
     if node.op_type == "Div" and list(node.input) == [x0, sqrt_out]:
         return [index], node.output[0]
     if node.op_type == "Div":  # 1 / sqrt
-        if node.input[1] != sqrt_out or not close(view.scalar(node.input[0]), 1.0, 1e-7):
+        if node.input[1] != sqrt_out or not close(scalar_value(view, node.input[0]), 1.0, 1e-7):
             return None
     times = _sole(view, node.output[0], ("Mul",))
     if times is None or other_input(times[1], node.output[0]) != x0:
@@ -113,7 +173,7 @@ def _match_rms_norm(view: GraphView, rewriter: Rewriter, index: int, square: Nod
     if not all(isinstance(d, int) and d > 0 for d in normalized):
         return
     add_eps = _sole(view, mean[1].output[0], ("Add",))
-    eps = None if add_eps is None else const_operand(view, add_eps[1])
+    eps = None if add_eps is None else scalar_operand(view, add_eps[1])
     if eps is None or add_eps[1].input[eps[0]] != mean[1].output[0] or eps[1] < 0:
         return
     sqrt = _sole(view, add_eps[1].output[0], ("Sqrt",))
@@ -123,14 +183,7 @@ def _match_rms_norm(view: GraphView, rewriter: Rewriter, index: int, square: Nod
     if divided is None:
         return
     indices += [mean[0], add_eps[0], sqrt[0]] + divided[0]
-    # the input: x0 itself, or what a Cast to float (read only by the pattern) converts
-    x, x_type = x0, view.elem_type(x0)
-    cast_in = view.producer_of(x0, "Cast")
-    if (cast_in is not None and _cast_to(cast_in[1]) == TensorProto.FLOAT
-            and view.internal(x0, indices) and view.elem_type(cast_in[1].input[0]) in _T_TYPES):
-        indices.append(cast_in[0])
-        x, x_type = cast_in[1].input[0], view.elem_type(cast_in[1].input[0])
-    if x_type not in _T_TYPES or view.elem_type(x0) != TensorProto.FLOAT:
+    if view.elem_type(x0) != TensorProto.FLOAT:
         return
     out, out_type = divided[1], TensorProto.FLOAT
     cast_out = _sole(view, out, ("Cast",))
@@ -141,7 +194,21 @@ def _match_rms_norm(view: GraphView, rewriter: Rewriter, index: int, square: Nod
     if scale is not None:
         indices.append(scale[0])
         out = scale[2]
-    if rewriter.claimed(indices):
+    # every value the fusion removes must feed nothing else (but CastLikes of the pattern)
+    removed = [o for i in indices for o in view.nodes[i].output if o and o != out]
+    type_casts = _type_readers_within(view, removed, indices)
+    if type_casts is None:
+        return
+    indices += type_casts
+    # the input: x0 itself, or what a Cast to float (read only by the pattern) converts
+    x = x0
+    cast_in = view.producer_of(x0, "Cast")
+    if cast_in is not None and _cast_to(cast_in[1]) == TensorProto.FLOAT:
+        more = _type_readers_within(view, [x0], indices + [cast_in[0]])
+        if more is not None and view.elem_type(cast_in[1].input[0]) in _T_TYPES:
+            indices += [cast_in[0]] + more
+            x = cast_in[1].input[0]
+    if view.elem_type(x) not in _T_TYPES or rewriter.claimed(indices):
         return
     if scale is None:
         scale_name = rewriter.add_initializer(np.ones(normalized, _CAST_TYPES[out_type]),

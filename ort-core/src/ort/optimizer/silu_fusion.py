@@ -4,7 +4,8 @@
 
 * ``QuickGeluFusion``: ``Mul(x, Sigmoid(x))`` (SiLU, as torch exports ``nn.SiLU``) becomes
   ``QuickGelu(x, alpha=1.0)`` and ``Mul(x, Sigmoid(Mul(x, alpha)))`` with a scalar constant
-  ``alpha`` (CLIP's quick GELU, ``alpha = 1.702``) becomes ``QuickGelu(x, alpha)``.
+  ``alpha`` (CLIP's quick GELU, ``alpha = 1.702``; also ``CastLike(alpha, x)``) becomes
+  ``QuickGelu(x, alpha)``.
 
 As onnxruntime's ``QuickGeluFusion`` does, the Sigmoid (and the ``alpha`` Mul) must feed
 nothing but the next node of the pattern. The pass fires only where ``context.has_kernel``
@@ -18,9 +19,9 @@ from onnx import ModelProto, NodeProto
 
 from .context import OptimizerContext
 from .patterns import (
-    MS_DOMAIN, FLOAT32, GraphView, Rewriter, const_operand, fuse_node_pattern, is_default_domain,
-    other_input,
+    MS_DOMAIN, FLOAT32, GraphView, Rewriter, fuse_node_pattern, is_default_domain, other_input,
 )
+from .rms_norm_fusion import scalar_operand
 
 __all__ = ["fuse_quick_gelu"]
 
@@ -31,7 +32,7 @@ def _scaled_input(view: GraphView, value: str) -> tuple[int, str, float] | None:
     found = view.producer_of(value, "Mul")
     if found is None or view.sole_consumer(value) is None:
         return None
-    operand = const_operand(view, found[1])
+    operand = scalar_operand(view, found[1])
     if operand is None:
         return None
     x = found[1].input[operand[0]]
