@@ -1,6 +1,7 @@
 """Contrib-op cases of the fused float ops (contrib_fusions): QuickGelu,
 SimplifiedLayerNormalization and LayerNormalization 1-16 (onnxruntime's, ONNX domain),
-SkipSimplifiedLayerNormalization, FusedMatMul, EmbedLayerNormalization."""
+SkipSimplifiedLayerNormalization, FusedMatMul, EmbedLayerNormalization, and the tier-2 ops
+(BiasAdd, BiasSplitGelu, BiasSoftmax, GemmFastGelu) that onnxruntime runs on GPUs only."""
 
 from __future__ import annotations
 
@@ -60,6 +61,8 @@ SIMPLIFIED = [
     simplified("x16_scale32", [SX.astype(f16), SG]),
     simplified("x32_scale16", [SX, SG.astype(f16)], **LOW),
     simplified("double", [SX.astype(f64), SG.astype(f64)], atol=1e-7),
+    simplified("stash_float", [SX, SG], {"stash_type": 1, "epsilon": 1e-6}),
+    simplified("empty_rows", [np.zeros((0, 3, 8), f32), SG]),
     simplified("const_scale", [SX, SG], {"axis": -1}),
 ]
 SIMPLIFIED[-1].constants = (1,)
@@ -87,6 +90,9 @@ SKIP_SIMPLIFIED = [
     skip_simplified("all_outputs", [KX, KS, KG, KB], outputs=4),
     skip_simplified("all_outputs_nobias", [KX, KS, KG], {"epsilon": 1e-5}, outputs=4),
     skip_simplified("inv_and_sum", [KX, KS, KG, KB], outputs=[True, False, True, True]),
+    skip_simplified("mean_only", [KX, KS, KG, KB], outputs=[True, True]),
+    skip_simplified("empty_rows", [np.zeros((2, 0, 16), f32), np.zeros((2, 0, 16), f32), KG],
+                    outputs=4),
     skip_simplified("sum_only", [KX, KS, KG, KB], outputs=[True, False, False, True]),
     skip_simplified("rank2", [KX[0], KS[0], KG, KB], outputs=4),
     skip_simplified("skip_2d", [KX, KS[0], KG, KB], outputs=4),
@@ -119,9 +125,13 @@ LAYER_NORM = [
     layer_norm("axis_negative2", [LX, LG2, LB2], {"axis": -2, "epsilon": 0.1}),
     layer_norm("mean_only", [LX, LG, LB], outputs=[True, True, False]),
     layer_norm("inv_only", [LX, LG, LB], outputs=[True, False, True]),
+    layer_norm("empty_rows", [np.zeros((0, 3, 8), f32), LG, LB]),
     layer_norm("float16", halves(LX, LG, LB), **LOW),
     layer_norm("x16_scale32", [LX.astype(f16), LG, LB]),
     layer_norm("x32_scale16", [LX, LG.astype(f16), LB.astype(f16)], **LOW),
+    layer_norm("x64_scale32", [LX.astype(f64), LG, LB]),
+    layer_norm("x16_scale64", [LX.astype(f16), LG.astype(f64), LB.astype(f64)]),
+    layer_norm("x64_scale16", [LX.astype(f64), LG.astype(f16), LB.astype(f16)], **LOW),
     layer_norm("double", [LX.astype(f64), LG.astype(f64), LB.astype(f64)], atol=1e-7),
     layer_norm("double_stash_double", [LX.astype(f64), LG.astype(f64), LB.astype(f64)],
                {"stash_type": 11}, atol=1e-7),
@@ -168,6 +178,7 @@ FUSED_MATMUL = [
     fused_matmul("vector_B", normal(2, 4, 5), normal(5)),
     fused_matmul("vector_B_transB", normal(4, 5), normal(5), {"transB": 1}),
     fused_matmul("vectors", normal(5), normal(5), {"alpha": 0.5}),
+    fused_matmul("empty_M", np.zeros((2, 0, 5), f32), normal(2, 5, 6), {"alpha": 2.0}),
     fused_matmul("empty_K", np.zeros((3, 4, 0), f32), np.zeros((3, 0, 6), f32)),
     fused_matmul("float16", MA.astype(f16), MB.astype(f16), {"alpha": 0.5}, **LOW),
     fused_matmul("float16_transBatchB", MA.astype(f16), moved(MB, 3).astype(f16),
@@ -212,10 +223,33 @@ EMBED = [
     embed("mask_index_type0", E_ALL + [E_MASK], {"mask_index_type": 0}),
     embed("no_sum", E_ALL + [E_MASK], outputs=2),
     embed("sum_no_mask_index", E_ALL + [E_MASK], outputs=[True, False, True]),
+    embed("batch1", [E_IDS[:1], E_SEG[:1]] + E_ALL[2:] + [E_MASK[:1], E_POS_IDS[:1]]),
     embed("sequence1", [E_IDS[:, :1], E_SEG[:, :1]] + E_ALL[2:] + [E_MASK[:, :1]]),
     embed("float16", E_ALL[:2] + halves(*E_ALL[2:]) + [E_MASK], **LOW),
     embed("const_weights", E_ALL + [E_MASK]),
 ]
 EMBED[-1].constants = (2, 3, 4, 5, 6)
 
-CASES = QUICK_GELU + SIMPLIFIED + SKIP_SIMPLIFIED + LAYER_NORM + FUSED_MATMUL + EMBED
+# --- tier 2: onnxruntime 1.32 has no CPU kernels for these (GPU only), so every case is an
+# expected failure of the oracle (expected/fusions.txt); they turn into checks if it gains one.
+T2X, T2B, T2S = normal(2, 3, 8), normal(8), normal(2, 3, 8)
+T2D = normal(2, 3, 4, 5, scale=2.0)
+TIER2 = [
+    Case("BiasAdd_float", "BiasAdd", [T2X, T2B, T2S]),
+    Case("BiasAdd_float16", "BiasAdd", halves(T2X, T2B, T2S), **LOW),
+    Case("BiasSplitGelu_float", "BiasSplitGelu", [T2X, T2B], atol=1e-5),
+    Case("BiasSplitGelu_float16", "BiasSplitGelu", halves(T2X, T2B), **LOW),
+    Case("BiasSoftmax_inner", "BiasSoftmax", [T2D, normal(2, 1, 4, 5)],
+         {"axis": 2, "is_inner_broadcast": 1}, atol=1e-6),
+    Case("BiasSoftmax_outer", "BiasSoftmax", [T2D, normal(1, 3, 4, 5)],
+         {"axis": 2, "is_inner_broadcast": 0}, atol=1e-6),
+    Case("BiasSoftmax_last_axis_float16", "BiasSoftmax", halves(T2D, normal(2, 3, 1, 5)),
+         {"axis": 3, "is_inner_broadcast": 1}, **LOW),
+    Case("GemmFastGelu_bias", "GemmFastGelu", [normal(2, 3, 4), normal(4, 6), normal(6)],
+         atol=1e-5),
+    Case("GemmFastGelu_nobias", "GemmFastGelu", [normal(3, 4), normal(4, 6)], atol=1e-5),
+    Case("GemmFastGelu_float16", "GemmFastGelu", halves(normal(3, 4), normal(4, 6), normal(6)),
+         **LOW),
+]
+
+CASES = QUICK_GELU + SIMPLIFIED + SKIP_SIMPLIFIED + LAYER_NORM + FUSED_MATMUL + EMBED + TIER2

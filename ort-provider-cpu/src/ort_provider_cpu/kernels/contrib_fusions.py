@@ -23,7 +23,7 @@ from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 from . import contrib_fusions_embed
 from .contrib_schema import (FLOAT, MS, declare, dims, elem_type, like_input,
                              like_onnx, tensor_type, typed)
-from .float_work import sigmoid, work_dtype
+from .float_work import work_dtype
 from .fused import contrib_layer_normalization
 from .kernel_args import normalize_axis
 
@@ -54,10 +54,19 @@ def quick_gelu(node: NodeInfo) -> Callable[..., tuple]:
     def compute(x: Any) -> tuple:
         work = work_dtype(x.dtype)
         a = work.type(x.dtype.type(alpha)) if x.dtype != work else work.type(alpha)
-        xw = x.astype(work, copy=False)
-        y = sigmoid(xp, xw * a)
+        xw = x.astype(work, copy=False).reshape(-1)  # 1-D: ufuncs keep returning arrays
+        # sigmoid(z) = exp(min(z, 0)) / (1 + exp(-|z|)): no overflow, and no masks (slow
+        # on mixed signs)
+        z = xw * a
+        denominator = xp.abs(z)
+        xp.negative(denominator, out=denominator)
+        xp.exp(denominator, out=denominator)
+        denominator += work.type(1)
+        xp.minimum(z, work.type(0), out=z)
+        y = xp.exp(z, out=z)
+        y /= denominator
         y *= xw
-        return (y.astype(x.dtype, copy=False),)
+        return (y.reshape(x.shape).astype(x.dtype, copy=False),)
 
     return compute
 
@@ -228,10 +237,12 @@ def fused_matmul(node: NodeInfo) -> Callable[..., tuple]:
             raise ValueError(f"{node.describe()}: A of shape {a.shape} and B of shape "
                              f"{b.shape} (after the transposes: {a2.shape}, {b2.shape}) have "
                              "different inner dims")
-        y = xp.matmul(a2, b2)
-        y = xp.asarray(y)
+        if a2.ndim > 2 and b2.ndim == 2:  # a stack times one matrix: one GEMM over all rows
+            y = xp.matmul(a2.reshape(-1, k_a), b2).reshape(a2.shape[:-1] + b2.shape[-1:])
+        else:
+            y = xp.asarray(xp.matmul(a2, b2))
         if alpha != 1.0:
-            y = y * work.type(alpha)
+            y *= work.type(alpha)
         return (y.astype(a.dtype, copy=False),)
 
     return compute
@@ -283,7 +294,8 @@ def _simplified_stats(types, attrs):
 
 def _row_stats(types, attrs):
     """Per-row float statistics of the skip norms: X's shape with the last dim 1."""
-    return tensor_type(FLOAT, dims(types[0])[:-1] + [1])
+    shape = dims(types[0])
+    return tensor_type(FLOAT, None if shape is None else shape[:-1] + [1])
 
 
 def _fused_matmul_infer(types, attrs):

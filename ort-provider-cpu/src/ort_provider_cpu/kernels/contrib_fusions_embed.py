@@ -15,9 +15,13 @@ from typing import Any
 import numpy as np
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
-from .contrib_schema import MS, declare, dims, elem_type, tensor_type, typed
+from .contrib_schema import (MS, REQUIRED, declare, dims, elem_type,
+                             like_input, like_onnx, tensor_type, typed)
+from .erf_gelu import erf, fast_gelu_inplace, gelu_inplace
 from .float_work import work_dtype
+from .kernel_args import normalize_axis
 from .normalization import normalize_rows
+from .softmax import softmax_rows
 
 kernels = KernelTable()
 
@@ -87,8 +91,9 @@ def embed_layer_normalization(node: NodeInfo) -> Callable[..., tuple]:
         work = work_dtype(word.dtype)
         if position_ids is None:
             position_ids = xp.arange(seq)[None, :]
-        total = _lookup(node, word, ids, "input_ids").astype(work, copy=False)
-        total = total + _lookup(node, position, position_ids, "position ids").astype(work)
+        total = _lookup(node, word, ids, "input_ids").astype(work, copy=False)  # fresh
+        total += _lookup(node, position, position_ids, "position ids").astype(work,
+                                                                               copy=False)
         if segment is not None:
             seg_ids = segment_ids if segment_ids is not None else xp.zeros_like(ids)
             total += _lookup(node, segment, seg_ids, "segment_ids").astype(work, copy=False)
@@ -103,6 +108,111 @@ def embed_layer_normalization(node: NodeInfo) -> Callable[..., tuple]:
                           if mask is not None else xp.zeros(batch, np.int32))
         return (y.reshape(batch, seq, hidden).astype(word.dtype, copy=False), mask_index,
                 summed)
+
+    return compute
+
+
+# --------------------------------------------------------------------------------------------
+# tier 2: BiasAdd, BiasSplitGelu, BiasSoftmax, GemmFastGelu (onnxruntime runs these on GPUs
+# only; the semantics are its contrib spec's and its CUDA/ROCm kernels')
+# --------------------------------------------------------------------------------------------
+
+
+def _gelu_work(xp: Any, y: Any) -> None:
+    """y <- Gelu(y) (exact, erf form) in place for a fresh float32/float64 array."""
+    if y.dtype == np.float32:
+        gelu_inplace(xp, y)
+        return
+    y *= 0.5 * (1 + erf(xp, y * y.dtype.type(1 / np.sqrt(2))))
+
+
+@kernels.register("BiasAdd", since=1, domain=MS)
+def bias_add(node: NodeInfo) -> Callable[..., tuple]:
+    """BiasAdd 1+: X + bias + skip, X and skip (N, S, C) and bias (C)."""
+    xp = node.xp
+
+    def compute(x: Any, bias: Any, skip: Any) -> tuple:
+        if x.ndim != 3 or bias.shape != (x.shape[2],) or skip.shape != x.shape:
+            raise ValueError(f"{node.describe()}: BiasAdd takes X (N, S, C), bias (C) and skip "
+                             f"(N, S, C); got {x.shape}, {bias.shape}, {skip.shape}")
+        work = work_dtype(x.dtype)
+        y = xp.add(x.astype(work, copy=False), bias.astype(work, copy=False))
+        y += skip.astype(work, copy=False)
+        return (y.astype(x.dtype, copy=False),)
+
+    return compute
+
+
+@kernels.register("BiasSplitGelu", since=1, domain=MS)
+def bias_split_gelu(node: NodeInfo) -> Callable[..., tuple]:
+    """BiasSplitGelu 1+: with t = X + bias split in halves along the last axis,
+    Y = t[..., :D/2] * Gelu(t[..., D/2:]); X (N, S, D), bias (D), Y (N, S, D/2)."""
+    xp = node.xp
+
+    def compute(x: Any, bias: Any) -> tuple:
+        if x.ndim != 3 or bias.shape != (x.shape[2],) or x.shape[2] % 2:
+            raise ValueError(f"{node.describe()}: BiasSplitGelu takes X (N, S, D) with D even "
+                             f"and bias (D); got {x.shape} and {bias.shape}")
+        work = work_dtype(x.dtype)
+        half = x.shape[2] // 2
+        t = xp.add(x.astype(work, copy=False), bias.astype(work, copy=False))
+        right = xp.ascontiguousarray(t[..., half:])
+        _gelu_work(xp, right)
+        right *= t[..., :half]
+        return (right.astype(x.dtype, copy=False),)
+
+    return compute
+
+
+@kernels.register("BiasSoftmax", since=1, domain=MS)
+def bias_softmax(node: NodeInfo) -> Callable[..., tuple]:
+    """BiasSoftmax 1+: softmax(data + bias) over the flattened axes [axis, rank) (opset-11
+    Softmax rows). The bias holds R such rows, R dividing the data's row count B: with
+    ``is_inner_broadcast`` data row i takes bias row i // (B / R) (consecutive groups), else
+    bias row i % R (cyclic)."""
+    xp = node.xp
+    axis = int(node.attrs.get("axis", 1))
+    if node.attrs.get("is_inner_broadcast") is None:
+        raise ValueError(f"{node.describe()}: attribute is_inner_broadcast is required")
+    inner = bool(node.attrs["is_inner_broadcast"])
+
+    def compute(data: Any, bias: Any) -> tuple:
+        first = normalize_axis(node, axis, data.ndim)
+        width = int(np.prod(data.shape[first:]))
+        rows = int(np.prod(data.shape[:first]))
+        bias_rows = bias.size // width if width else 0
+        if not width or bias.size != bias_rows * width or not bias_rows \
+                or rows % bias_rows:
+            raise ValueError(f"{node.describe()}: bias of shape {bias.shape} must hold a "
+                             f"whole number of rows of {width} that divides data's {rows} "
+                             f"rows (data {data.shape}, axis {axis})")
+        work = work_dtype(data.dtype)
+        b = bias.astype(work, copy=False).reshape(bias_rows, width)
+        x = data.astype(work, copy=False)
+        if inner:
+            y = x.reshape(bias_rows, rows // bias_rows, width) + b[:, None, :]
+        else:
+            y = x.reshape(rows // bias_rows, bias_rows, width) + b[None, :, :]
+        y = y.reshape(rows, width)
+        softmax_rows(xp, y, y)
+        return (y.reshape(data.shape).astype(data.dtype, copy=False),)
+
+    return compute
+
+
+@kernels.register("GemmFastGelu", since=1, domain=MS)
+def gemm_fast_gelu(node: NodeInfo) -> Callable[..., tuple]:
+    """GemmFastGelu 1+: FastGelu(MatMul(X, W) + bias), FastGelu the tanh approximation;
+    bias (N) optional."""
+    xp = node.xp
+
+    def compute(x: Any, w: Any, bias: Any = None) -> tuple:
+        work = work_dtype(x.dtype)
+        y = xp.asarray(xp.matmul(x.astype(work, copy=False), w.astype(work, copy=False)))
+        if bias is not None:
+            y += bias.astype(work, copy=False)
+        fast_gelu_inplace(xp, y)
+        return (y.astype(x.dtype, copy=False),)
 
     return compute
 
@@ -133,8 +243,22 @@ def _embed_mask_index(types, attrs):
     return tensor_type(_INT32, [ids[0]])
 
 
+def _split_gelu_output(types, attrs):
+    """BiasSplitGelu's Y: (N, S, bias size / 2) of X's type."""
+    shape, bias = dims(types[0]), dims(types[1])
+    if shape is None or bias is None or len(shape) != 3 or len(bias) != 1:
+        return types[0] if shape is None else tensor_type(elem_type(types[0]))
+    half = bias[0] // 2 if isinstance(bias[0], int) else None
+    return tensor_type(elem_type(types[0]), [shape[0], shape[1], half])
+
+
 SCHEMAS: list[DeclaredSchema] = [
     declare("EmbedLayerNormalization", inputs=(7, 9), outputs=(1, 3),
             attributes={"epsilon": 1e-12, "mask_index_type": None},
             infer=typed(_embed_output, _embed_mask_index, _embed_output)),
+    declare("BiasAdd", inputs=3, infer=like_input(0)),
+    declare("BiasSplitGelu", inputs=2, infer=typed(_split_gelu_output)),
+    declare("BiasSoftmax", inputs=2, attributes={"axis": 1, "is_inner_broadcast": REQUIRED},
+            infer=like_input(0)),
+    declare("GemmFastGelu", inputs=(2, 3), infer=like_onnx("MatMul", 13, inputs=2)),
 ]
