@@ -262,7 +262,8 @@ def test_rms_norm_over_two_trailing_axes_broadcasts_its_scale():
     model = _rms_model(scale_shape=(8,), axes=(-2, -1), shape=(2, 3))
     optimized = _rewritten(model, {"x": _rand(2, 3, 8)})
     assert _ops(optimized) == {"SimplifiedLayerNormalization": 1}
-    scale = next(t for t in optimized.graph.initializer if t.name == optimized.graph.node[0].input[1])
+    name = optimized.graph.node[0].input[1]
+    scale = next(t for t in optimized.graph.initializer if t.name == name)
     assert list(scale.dims) == [3, 8]
 
 
@@ -339,9 +340,13 @@ def test_skip_rms_norm_leaves_a_sum_that_computes_the_scale():
     norm = next(n for n in model.graph.node if n.op_type == "Mul" and "w" in n.input)
     norm.input[list(norm.input).index("w")] = "w_cast"
     model.graph.node.insert(2, helper.make_node("CastLike", ["w", "res"], ["w_cast"]))
+    kept = optimize_model(onnx.shape_inference.infer_shapes(model), 2, EVERY_KERNEL,
+                          disabled={"CastLikeToCast"})
+    assert f"{MS}:SkipSimplifiedLayerNormalization" not in _ops(kept)
+    assert _ops(kept)["SimplifiedLayerNormalization"] == 1
+    # CastLikeToCast makes the scale a Cast of w, independent of the sum: then it fuses
     optimized = _rewritten(model, {"a": _rand(2, 3, 8)})
-    assert f"{MS}:SkipSimplifiedLayerNormalization" not in _ops(optimized)
-    assert _ops(optimized)["SimplifiedLayerNormalization"] == 1
+    assert _ops(optimized)[f"{MS}:SkipSimplifiedLayerNormalization"] == 1
 
 
 @pytest.mark.parametrize("shape", [(2, 2, 3, 8), (3, "h")])
@@ -410,7 +415,8 @@ def test_inexact_matmul_operands_stay(kw):
 
 
 def test_divisor_first_is_not_a_scale():
-    nodes = [helper.make_node("MatMul", ["a", "b"], ["p"]), helper.make_node("Div", ["c", "p"], ["y"])]
+    nodes = [helper.make_node("MatMul", ["a", "b"], ["p"]),
+             helper.make_node("Div", ["c", "p"], ["y"])]
     model = _model(nodes, [_vi("a", [3, 4]), _vi("b", [4, 2])], [_vi("y", None)],
                    [_init("c", np.float32(2))])
     assert _ops(_optimize(model)) == {"MatMul": 1, "Div": 1}
@@ -419,6 +425,60 @@ def test_divisor_first_is_not_a_scale():
 def test_session_fuses_matmul_scale_when_the_cpu_provider_has_fused_matmul():
     _session_fuses(_attention_scores(), {"q": _rand(2, 2, 4, 4), "k": _rand(2, 2, 4, 4)}, MS,
                    "FusedMatMul")
+
+
+# ------------------------------------------------------------------------------------------
+# CastLike -> Cast (level 1), so dynamo exports' scalars fold and their patterns fuse
+# ------------------------------------------------------------------------------------------
+
+
+def _session_model(model, level):
+    so = ort.SessionOptions()
+    so.graph_optimization_level = level
+    return ort.InferenceSession(model.SerializeToString(), so)
+
+
+def test_castlike_of_a_constant_folds_at_level_1():
+    nodes = [helper.make_node("CastLike", ["c", "x"], ["cc"]),
+             helper.make_node("Add", ["x", "cc"], ["y"])]
+    model = _model(nodes, [_vi("x", [2, 3], F16)], [_vi("y", None, F16)],
+                   [_init("c", np.float64(0.5))])
+    x = _rand(2, 3, dtype=np.float16)
+    sess = _session_model(model, ort.GraphOptimizationLevel.ORT_ENABLE_BASIC)
+    assert _ops(sess._optimized_model) == {"Add": 1}
+    np.testing.assert_array_equal(sess.run(None, {"x": x})[0], _reference(model, {"x": x})[0])
+
+
+def test_castlike_to_an_unknown_type_stays():
+    nodes = [helper.make_node("CastLike", ["x", "t"], ["y"])]
+    model = _model(nodes, [_vi("x", [2, 3]), helper.make_value_info("t", onnx.TypeProto())],
+                   [_vi("y", None)])
+    assert _ops(_optimize(model)) == {"CastLike": 1}
+    nodes = [helper.make_node("CastLike", ["x", "t"], ["y"])]
+    model = _model(nodes, [_vi("x", [2, 3]), _vi("t", [1], F16)], [_vi("y", None, F16)])
+    optimized = _optimize(model)
+    assert _ops(optimized) == {"Cast": 1}
+    assert helper.get_attribute_value(optimized.graph.node[0].attribute[0]) == F16
+
+
+def test_dynamo_gelu_with_castlike_constants_becomes_gelu():
+    """x * 0.5 * (1 + erf(x / sqrt(2))) with each scalar behind CastLike, as whisper's."""
+    nodes = [helper.make_node("MatMul", ["a", "W"], ["x"])]
+    for name in ("sqrt2", "one", "half"):
+        nodes.append(helper.make_node("CastLike", [name, "x"], [f"{name}_c"]))
+    nodes += [helper.make_node("Div", ["x", "sqrt2_c"], ["d"]),
+              helper.make_node("Erf", ["d"], ["e"]),
+              helper.make_node("Add", ["e", "one_c"], ["p"]),
+              helper.make_node("Mul", ["x", "p"], ["m"]),
+              helper.make_node("Mul", ["m", "half_c"], ["y"])]
+    inits = [_init("W", _rand(8, 8)), _init("sqrt2", np.float64(np.sqrt(2))),
+             _init("one", np.float64(1)), _init("half", np.float64(0.5))]
+    model = _model(nodes, [_vi("a", [2, 8])], [_vi("y", None)], inits, opset=18)
+    feeds = {"a": _rand(2, 8)}
+    sess = _session_model(model, ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED)
+    assert _ops(sess._optimized_model) == {"MatMul": 1, f"{MS}:Gelu": 1}
+    np.testing.assert_allclose(sess.run(None, feeds)[0], _reference(model, feeds)[0],
+                               rtol=1e-5, atol=1e-6)
 
 
 # ------------------------------------------------------------------------------------------
@@ -491,4 +551,5 @@ def test_llama_decoder_fuses_every_norm_and_silu_and_matches_onnxruntime():
     assert ops["SimplifiedLayerNormalization"] == 1
     assert ops[f"{MS}:SkipSimplifiedLayerNormalization"] == 4
     assert ops[f"{MS}:FusedMatMul"] == 2  # the scaled Q @ K^T of each layer
-    assert not {"Pow", "Sqrt", "Reciprocal", "Cast", "Sigmoid", "ReduceMean", "Transpose"} & set(ops)
+    gone = {"Pow", "Sqrt", "Reciprocal", "Cast", "Sigmoid", "ReduceMean", "Transpose"}
+    assert not gone & set(ops)

@@ -26,6 +26,7 @@ from .activation_fusions import (
 )
 from .attention_fusion import fuse_attention
 from .basic import eliminate_dead_nodes, eliminate_identity
+from .castlike_folding import castlike_to_cast
 from .constant_folding import fold_constants
 from .context import OptimizationPass, OptimizerContext
 from .conv_folding import fuse_conv_add, fuse_conv_bn, fuse_conv_mul
@@ -42,6 +43,7 @@ __all__ = ["OptimizerContext", "OptimizationPass", "PASSES", "passes_for", "opti
 PASSES: tuple[tuple[int, str, OptimizationPass], ...] = (
     (1, "IdentityElimination", eliminate_identity),
     (1, "DeadNodeElimination", eliminate_dead_nodes),
+    (1, "CastLikeToCast", castlike_to_cast),
     (1, "ConstantFolding", fold_constants),
     (1, "ShapeInputMerge", merge_shape_inputs),
     (1, "CommonSubexpressionElimination", eliminate_common_subexpressions),

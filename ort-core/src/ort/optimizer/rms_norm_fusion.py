@@ -38,14 +38,14 @@ _CAST_TYPES = {TensorProto.FLOAT: np.float32, TensorProto.FLOAT16: np.float16}
 
 
 def scalar_value(view: GraphView, name: str) -> float | None:
-    """The value of a one-element constant, also behind ``CastLike(constant, x)``: exporters
-    (onnxscript, torch's dynamo exporter) write a Python scalar that way, and level-1
-    folding leaves it, since ``x`` is not a constant."""
+    """The value of a one-element constant, also behind ``CastLike(constant, x)`` (exporters
+    such as onnxscript and torch's dynamo exporter write a Python scalar that way) or the
+    ``Cast`` that ``CastLikeToCast`` makes of it when constant folding is off."""
     value = view.scalar(name)
     if value is not None:
         return value
-    found = view.producer_of(name, "CastLike")
-    if found is None or len(found[1].input) != 2:
+    found = view.producer_of(name, ("CastLike", "Cast"))
+    if found is None or not found[1].input:
         return None
     return view.scalar(found[1].input[0])
 
