@@ -26,12 +26,16 @@ from .activation_fusions import (
 )
 from .attention_fusion import fuse_attention
 from .basic import eliminate_dead_nodes, eliminate_identity
+from .castlike_folding import castlike_to_cast
 from .constant_folding import fold_constants
 from .context import OptimizationPass, OptimizerContext
 from .conv_folding import fuse_conv_add, fuse_conv_bn, fuse_conv_mul
 from .cse import eliminate_common_subexpressions, merge_shape_inputs
 from .gelu_fusions import fuse_bias_gelu, fuse_fast_gelu, fuse_gelu
+from .matmul_fusion import fuse_matmul_scale, fuse_matmul_transpose
 from .norm_fusions import fuse_layer_norm, fuse_skip_layer_norm
+from .rms_norm_fusion import fuse_simplified_layer_norm, fuse_skip_simplified_layer_norm
+from .silu_fusion import fuse_quick_gelu
 
 __all__ = ["OptimizerContext", "OptimizationPass", "PASSES", "passes_for", "optimize_model"]
 
@@ -39,6 +43,7 @@ __all__ = ["OptimizerContext", "OptimizationPass", "PASSES", "passes_for", "opti
 PASSES: tuple[tuple[int, str, OptimizationPass], ...] = (
     (1, "IdentityElimination", eliminate_identity),
     (1, "DeadNodeElimination", eliminate_dead_nodes),
+    (1, "CastLikeToCast", castlike_to_cast),
     (1, "ConstantFolding", fold_constants),
     (1, "ShapeInputMerge", merge_shape_inputs),
     (1, "CommonSubexpressionElimination", eliminate_common_subexpressions),
@@ -55,6 +60,11 @@ PASSES: tuple[tuple[int, str, OptimizationPass], ...] = (
     (2, "BiasGeluFusion", fuse_bias_gelu),
     (2, "LayerNormFusion", fuse_layer_norm),
     (2, "SkipLayerNormFusion", fuse_skip_layer_norm),
+    (2, "QuickGeluFusion", fuse_quick_gelu),
+    (2, "SimplifiedLayerNormFusion", fuse_simplified_layer_norm),
+    (2, "SkipSimplifiedLayerNormFusion", fuse_skip_simplified_layer_norm),
+    (2, "MatMulScaleFusion", fuse_matmul_scale),
+    (2, "MatmulTransposeFusion", fuse_matmul_transpose),
 )
 
 
