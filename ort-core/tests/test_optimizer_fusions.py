@@ -297,6 +297,21 @@ def test_skip_layer_norm_feeds_other_readers_of_the_sum():
     assert list(skip_ln.output) == ["y", "", "", "res"]
 
 
+def test_skip_layer_norm_leaves_a_sum_that_computes_the_scale():
+    """The LayerNorm's scale is computed from the sum itself (whisper's exported encoder
+    does so through CastLike): a fused node whose own sum output fed its scale would be a
+    cycle, so the Add stays."""
+    model = _skip_ln_model()
+    nodes = list(model.graph.node)
+    nodes[-1].input[1] = "gamma_scaled"
+    nodes.insert(3, helper.make_node("ReduceMax", ["res"], ["peak"], keepdims=0))
+    nodes.insert(4, helper.make_node("Mul", ["gamma", "peak"], ["gamma_scaled"]))
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    optimized = _fused(model, {"a": _rand(2, 3, 8)})
+    assert f"{MS}:SkipLayerNormalization" not in _ops(optimized)
+
+
 # ------------------------------------------------------------------------------------------
 # the generated models end to end
 # ------------------------------------------------------------------------------------------

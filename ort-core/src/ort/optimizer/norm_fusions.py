@@ -199,8 +199,13 @@ def _match_skip_layer_norm(view: GraphView, rewriter: Rewriter, index: int,
     while node_inputs[-1] == "":
         node_inputs.pop()
     outputs = [ln.output[0]]
-    if add.output[0] in view.protected or len(view.consumers.get(add.output[0], [])) > 1:
-        outputs += ["", "", add.output[0]]  # input_skip_bias_sum feeds the other readers
+    readers = [i for i in view.consumers.get(add.output[0], []) if i != index]
+    if add.output[0] in view.protected or readers:
+        # input_skip_bias_sum feeds the other readers, which must come after the fused node
+        # (a reader before it may compute the norm's own scale: fusing would make a cycle)
+        if any(i < index for i in readers):
+            return
+        outputs += ["", "", add.output[0]]
     node = rewriter.make_node("SkipLayerNormalization", node_inputs, outputs,
                               "SkipLayerNorm_fused", domain=MS_DOMAIN, epsilon=epsilon)
     rewriter.replace(indices, [node])

@@ -327,16 +327,16 @@ class GraphView:
 
     def can_run(self, domain: str, op_type: str) -> bool:
         """Whether a session provider has a kernel for ``domain:op_type`` at the model's opset
-        (``com.microsoft`` ops: version 1)."""
+        (``com.microsoft`` ops: version 1; ops ONNX does not define: the opset itself)."""
         if domain == MS_DOMAIN:
             version = self.opset(MS_DOMAIN) or 1
         else:
             opset = self.opset(domain)
             if opset is None:
                 return False
-            version = schema_version(op_type, domain, opset)
-            if version is None:
-                return False
+            # an op ONNX does not define at this opset (one onnxruntime adds to the ONNX
+            # domain, as SimplifiedLayerNormalization): a kernel covering the opset decides
+            version = schema_version(op_type, domain, opset) or opset
         return bool(self.context.has_kernel(domain, op_type, version))
 
     # -- naming ------------------------------------------------------------------------------
@@ -355,7 +355,8 @@ class GraphView:
 _SAME_SHAPE = frozenset({
     "Relu", "Sigmoid", "Tanh", "Erf", "Sqrt", "Exp", "Log", "Neg", "Abs", "Reciprocal", "Cast",
     "Softmax", "LayerNormalization", "Identity", "LeakyRelu", "Clip", "HardSigmoid", "Dropout",
-    "Gelu", "FastGelu", "BiasGelu", "SkipLayerNormalization",
+    "Gelu", "FastGelu", "BiasGelu", "SkipLayerNormalization", "QuickGelu",
+    "SimplifiedLayerNormalization", "SkipSimplifiedLayerNormalization",
 })
 _BROADCASTING = frozenset({"Add", "Sub", "Mul", "Div", "Pow"})
 
