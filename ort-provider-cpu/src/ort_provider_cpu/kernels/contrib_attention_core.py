@@ -29,7 +29,8 @@ def split_heads(x: Any, heads: int) -> Any:
 def merge_heads(x: Any) -> Any:
     """``(B, heads, S, H)`` as a C-contiguous ``(B, S, heads * H)``."""
     batch, heads, seq, size = x.shape
-    return np.ascontiguousarray(x.transpose(0, 2, 1, 3)).reshape(batch, seq, heads * size)
+    # reshape copies the transposed view into C order (numpy and cupy alike)
+    return x.transpose(0, 2, 1, 3).reshape(batch, seq, heads * size)
 
 
 def causal_keep(xp: Any, seq: int, total: int, past: Any = 0) -> Any:
@@ -111,7 +112,7 @@ def attend(xp: Any, q: Any, k: Any, v: Any, scale: float, mask: Any = None,
         if sink is not None:
             extra += sink.reshape(1, heads, 1, 1)
         scores = xp.concatenate([scores, extra], axis=-1)
-    flat = np.ascontiguousarray(scores, dtype=scores.dtype).reshape(-1, scores.shape[-1])
+    flat = xp.ascontiguousarray(scores).reshape(-1, scores.shape[-1])
     softmax_rows(xp, flat, flat)
     probs = flat.reshape(batch, heads, seq, -1)[..., :total]
     if want_probs:
