@@ -207,3 +207,75 @@ def test_saved_models_use_the_nchwc_ops(tmp_path: Path) -> None:
         pytest.skip("onnxruntime has no NCHWc kernels on this CPU (MLAS block size 1)")
     assert seen == {"ReorderInput", "ReorderOutput", "Conv", "MaxPool", "AveragePool",
                     "GlobalAveragePool", "GlobalMaxPool", "Upsample"}, seen
+
+
+def _blocked_weight(w: np.ndarray, block: int, group: int = 1, nchw_input: bool = False,
+                    ) -> np.ndarray:
+    """OIHW weights zero-padded to whole blocks and reordered as onnxruntime's transformer
+    writes them (OIHWBo for NCHW-input and depthwise convs, else OIHWBiBo per group)."""
+    o, i, kh, kw = w.shape
+    po = -(-o // block) * block
+    depthwise = i == 1 and group > 1
+    pi = i if nchw_input or depthwise else -(-i // block) * block
+    padded = np.zeros((po, pi, kh, kw), np.float32)
+    padded[:o, :i] = w
+    if nchw_input or depthwise:
+        out = padded.reshape(po // block, block, pi, kh, kw).transpose(0, 2, 3, 4, 1)
+    else:
+        out = padded.reshape(group, po // group // block, block, pi // block, block, kh, kw)
+        out = out.transpose(0, 1, 3, 5, 6, 4, 2)
+    return np.ascontiguousarray(out).reshape(po, pi, kh, kw)
+
+
+def test_model_saved_with_block_size_8_runs_anywhere() -> None:
+    """A model written on an AVX2 machine (block size 8) runs on any CPU: ort reads the block
+    size off the model's padded channel counts, not off the CPU it runs on."""
+    rng = np.random.default_rng(11)
+    block = 8
+    x = rng.standard_normal((2, 20, 7, 6)).astype(np.float32)
+    x3 = rng.standard_normal((2, 3, 7, 6)).astype(np.float32)
+    w1 = (rng.standard_normal((12, 20, 3, 3)) * 0.2).astype(np.float32)
+    b1 = rng.standard_normal(12).astype(np.float32)
+    wd = rng.standard_normal((12, 1, 3, 3)).astype(np.float32)
+    w3 = (rng.standard_normal((12, 3, 3, 3)) * 0.3).astype(np.float32)
+    b_pad = np.concatenate([b1, np.zeros(4, np.float32)])
+    inits = [numpy_helper.from_array(_blocked_weight(w1, block), "w1"),
+             numpy_helper.from_array(b_pad, "b1"),
+             numpy_helper.from_array(_blocked_weight(wd, block, group=12), "wd"),
+             numpy_helper.from_array(_blocked_weight(w3, block, nchw_input=True), "w3")]
+    nodes = [
+        helper.make_node("ReorderInput", ["x"], ["xb"], domain=NCHWC),
+        helper.make_node("Conv", ["xb", "w1", "b1"], ["c1"], domain=NCHWC, pads=[1] * 4,
+                         activation="Relu"),
+        helper.make_node("Conv", ["x3", "w3", "", "c1"], ["c3"], domain=NCHWC, pads=[1] * 4),
+        helper.make_node("Conv", ["c3", "wd"], ["cd"], domain=NCHWC, pads=[1] * 4, group=16,
+                         activation="Clip", activation_params=[0.0, 6.0]),
+        helper.make_node("MaxPool", ["cd"], ["p"], domain=NCHWC, kernel_shape=[2, 2],
+                         strides=[2, 2]),
+        helper.make_node("ReorderOutput", ["p"], ["y"], domain=NCHWC, channels=12),
+    ]
+    graph = helper.make_graph(
+        nodes, "block8",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 20, 7, 6]),
+         helper.make_tensor_value_info("x3", TensorProto.FLOAT, [2, 3, 7, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid(NCHWC, 1)])
+    got = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x, "x3": x3})[0]
+
+    b = _Builder(0)
+    plain = [
+        helper.make_node("Conv", ["x", b.const(w1), b.const(b1)], ["c1"], pads=[1] * 4),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["x3", b.const(w3)], ["c3"], pads=[1] * 4),
+        helper.make_node("Add", ["c3", "r1"], ["s"]),
+        helper.make_node("Conv", ["s", b.const(wd)], ["cd"], pads=[1] * 4, group=12),
+        helper.make_node("Clip", ["cd", b.const(np.float32(0)), b.const(np.float32(6))],
+                         ["r2"]),
+        helper.make_node("MaxPool", ["r2"], ["y"], kernel_shape=[2, 2], strides=[2, 2]),
+    ]
+    b.nodes = plain
+    want = _reference(b.model([("x", [2, 20, 7, 6]), ("x3", [2, 3, 7, 6])], ["y"]),
+                      {"x": x, "x3": x3})[0]
+    assert got.shape == want.shape == (2, 12, 3, 3)
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
