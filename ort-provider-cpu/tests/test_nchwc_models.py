@@ -13,10 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-
-import ort
 
 onnxruntime = pytest.importorskip("onnxruntime", reason="onnxruntime saves the models")
 

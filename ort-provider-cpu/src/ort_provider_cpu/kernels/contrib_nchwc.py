@@ -38,8 +38,8 @@ from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
 from .contrib_nchwc_layout import (NCHWC, block_size, decode_weight,
                                    from_blocked, to_blocked)
-from .contrib_schema import (declare, dims, elem_type, like_onnx,
-                             tensor_type, typed)
+from .contrib_schema import (declare, dims, elem_type, like_onnx, tensor_type,
+                             typed)
 from .fused import fused_conv
 from .pooling import average_pool, max_pool
 

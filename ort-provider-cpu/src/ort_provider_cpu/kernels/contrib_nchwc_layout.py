@@ -5,6 +5,7 @@ size a saved model was written with (see :mod:`.contrib_nchwc`).
 
 from __future__ import annotations
 
+import platform
 import weakref
 from typing import Any
 
@@ -68,13 +69,17 @@ def decode_weight(node: NodeInfo, w: Any, group: int, block: int) -> Any:
 
 
 def machine_block_size() -> int:
-    """The block size onnxruntime's MLAS picks on this CPU (16 with AVX-512F, else 8): the
-    tie-breaker where a model's shapes fit several block sizes."""
+    """The block size onnxruntime's MLAS picks on this CPU: the tie-breaker where a model's
+    shapes fit several block sizes. x86-64: 16 with AVX-512F, else 8; ARM64 (MLAS's NEON
+    NCHWc kernels): 16."""
+    if platform.machine().lower() in ("arm64", "aarch64"):
+        return 16
     try:
         from numpy._core._multiarray_umath import __cpu_features__ as features
     except ImportError:  # numpy < 2
         try:
-            from numpy.core._multiarray_umath import __cpu_features__ as features
+            from numpy.core._multiarray_umath import \
+                __cpu_features__ as features
         except ImportError:
             features = {}
     return 16 if features.get("AVX512F") else 8
