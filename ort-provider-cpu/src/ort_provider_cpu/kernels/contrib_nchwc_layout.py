@@ -26,6 +26,9 @@ def to_blocked(xp: Any, x: Any, block: int) -> Any:
     ``block`` (padded channels zero); memory order (N, Cp/B, H, W, B)."""
     n, c, h, w = x.shape
     padded = -(-c // block) * block
+    if padded == c:  # no padding: one transposed copy
+        view = x.reshape(n, c // block, block, h * w).transpose(0, 1, 3, 2)
+        return xp.ascontiguousarray(view).reshape(n, c, h, w)
     y = xp.zeros((n, padded // block, h, w, block), dtype=x.dtype)
     full = c // block * block
     if full:
