@@ -16,6 +16,7 @@ import onnx
 import ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from ort.testing import node_model
 
 onnxruntime = pytest.importorskip("onnxruntime", reason="onnxruntime saves the models")
 
@@ -278,3 +279,21 @@ def test_model_saved_with_block_size_8_runs_anywhere() -> None:
                       {"x": x, "x3": x3})[0]
     assert got.shape == want.shape == (2, 12, 3, 3)
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("op,shape,attrs,message", [
+    ("ReorderInput", (1, 6, 4, 4), {}, "multiple of 4"),
+    ("ReorderOutput", (1, 32, 4, 4), {"channels": 8}, "channels=8"),
+    ("MaxPool", (1, 12, 4, 4), {"kernel_shape": [2, 2]}, "blocked layout"),
+    ("Upsample", (1, 32, 4, 4), {"scales": [1, 2, 2, 2]}, "scales"),
+])
+def test_bad_nchwc_inputs_are_refused(op: str, shape: tuple, attrs: dict,
+                                      message: str) -> None:
+    """Inputs onnxruntime's NCHWc kernels refuse fail on ort too, saying what is wrong."""
+    model, feeds = node_model(op, [np.zeros(shape, np.float32)], attrs, domain=NCHWC,
+                              opset=17)
+    with pytest.raises(Exception, match=message):
+        ort.InferenceSession(model.SerializeToString()).run(None, feeds)
+    with pytest.raises(Exception):
+        onnxruntime.InferenceSession(model.SerializeToString(),
+                                     providers=["CPUExecutionProvider"]).run(None, feeds)

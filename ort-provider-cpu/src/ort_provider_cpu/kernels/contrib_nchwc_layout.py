@@ -129,7 +129,10 @@ def _fits(graph: Any, block: int) -> bool:
                 if o % block:
                     return False
                 nchw_input = group == 1 and i < block
+                depthwise = i == 1 and group == o
                 if not nchw_input and (i * group) % block:
+                    return False
+                if not (nchw_input or depthwise) and (i % block or (o // group) % block):
                     return False
                 if not nchw_input and source is not None and source != i * group:
                     return False
