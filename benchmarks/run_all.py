@@ -30,12 +30,17 @@ from ort.tools import bench
 HERE = Path(__file__).resolve().parent
 MODELS = ("resnet18", "mobilenetv2", "bert_base", "gpt2_small", "mlp", "tiny_vad",
           "random_forest", "logistic_regression", "gradient_boosting", "relu_chain_1",
-          "relu_chain_10", "relu_chain_30")
+          "relu_chain_10", "relu_chain_30",
+          # quantized and fused with onnxruntime's tools (benchmarks/make_contrib_models.py)
+          "bert_base_dynamic_u8s8", "bert_base_fused", "gpt2_small_int4", "resnet18_qdq_u8s8",
+          "mobilenetv2_qdq", "resnet18_qop", "mobilenetv2_extended")
 #: Timed runs per model (the big ones take seconds per run on one thread).
 RUNS = {"resnet18": 5, "mobilenetv2": 10, "bert_base": 3, "gpt2_small": 5, "mlp": 20,
         "tiny_vad": 200, "random_forest": 200, "logistic_regression": 2000,
         "gradient_boosting": 1000, "relu_chain_1": 5000, "relu_chain_10": 5000,
-        "relu_chain_30": 3000}
+        "relu_chain_30": 3000, "bert_base_dynamic_u8s8": 3, "bert_base_fused": 3,
+        "gpt2_small_int4": 5, "resnet18_qdq_u8s8": 5, "mobilenetv2_qdq": 10, "resnet18_qop": 5,
+        "mobilenetv2_extended": 10}
 #: The chains whose batch-1 latencies give the fixed cost of a run and the cost of a node.
 CHAINS = {"relu_chain_1": 1, "relu_chain_10": 10, "relu_chain_30": 30}
 #: The overhead goals (architecture issue): per node, and fixed cost against onnxruntime's.
@@ -187,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in [m for m in args.models.split(",") if m]:
         path = args.models_dir / f"{name}.onnx"
         if not path.exists():
-            print(f"\n== {name}: {path} not found, skipped (run benchmarks/make_models.py)")
+            print(f"\n== {name}: {path} not found, skipped (run benchmarks/make_models.py"
+                  " or make_contrib_models.py)")
             continue
         for batch in batches:
             print(f"\n== {name} batch {batch}")
