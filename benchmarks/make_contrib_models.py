@@ -204,9 +204,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(MODELS)}")
     args.outdir.mkdir(parents=True, exist_ok=True)
+    ignore = args.outdir / ".gitignore"
+    if not ignore.exists():  # generated files (hundreds of MB) never belong in git
+        ignore.write_text("# written by benchmarks/make_contrib_models.py\n*\n",
+                          encoding="utf-8")
     sources = sorted({MODELS[n][0] for n in names
                       if not (args.outdir / f"{MODELS[n][0]}.onnx").exists()})
-    if sources:  # also writes the .gitignore that keeps the folder out of git
+    if sources:
         make_models.main([str(args.outdir), "--only", ",".join(sources)])
     for name in names:
         source, maker = MODELS[name]
