@@ -8,7 +8,8 @@ contrib ops and quantized operators those tools produce, at realistic sizes:
 bert_base_dynamic_u8s8     ``quantize_dynamic`` of bert_base, QInt8 weights (its default, the
                            type onnxruntime recommends on x86 CPUs), per-tensor, uint8
                            activations: DynamicQuantizeLinear + MatMulInteger + Mul (+ Add),
-                           which onnxruntime's optimizer fuses into DynamicQuantizeMatMul
+                           which onnxruntime's session turns into DynamicQuantizeMatMul and
+                           MatMulIntegerToFloat
 bert_base_fused            ``onnxruntime.transformers.optimizer.optimize_model`` (bert, 12 heads,
                            hidden 768): Attention, SkipLayerNormalization, BiasGelu,
                            EmbedLayerNormalization where the patterns match
