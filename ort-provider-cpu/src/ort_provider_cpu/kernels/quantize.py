@@ -204,6 +204,10 @@ def _quantize_factory(node: NodeInfo):
         out_dtype = fixed_dtype if fixed_dtype is not None else y_zero_point.dtype
         if y_zero_point is not None and y_zero_point.dtype != out_dtype:
             raise ValueError(f"{where}: zero point type {y_zero_point.dtype} != {out_dtype}")
+        if (x.dtype == _F32 and y_scale.dtype == _F32 and y_scale.ndim == 0
+                and precision is None and out_dtype in _NUMPY_INTEGERS
+                and (y_zero_point is None or y_zero_point.ndim == 0)):
+            return (_quantize_per_tensor(x, y_scale, y_zero_point, out_dtype),)
         scale, zero_point = _params(node, qa, x, y_scale, y_zero_point)
         cdt = precision if precision is not None else _arithmetic_dtype(scale.dtype)
         ratio = x.astype(cdt, copy=False) / scale.astype(cdt, copy=False)
@@ -215,6 +219,25 @@ def _quantize_factory(node: NodeInfo):
         return (np.asarray(_saturate_cast(ratio, out_dtype, saturate)),)
 
     return compute
+
+
+#: The quantized integer types numpy casts to directly (sub-byte ones go through int32).
+_NUMPY_INTEGERS = frozenset(np.dtype(t) for t in (np.uint8, np.int8, np.uint16, np.int16))
+
+
+def _quantize_per_tensor(x: Any, scale: Any, zero_point: Any, dtype: np.dtype) -> Any:
+    """QuantizeLinear of float32 ``x`` with one float32 scale and zero point into an integer
+    type in four in-place passes (the general path takes a dozen): the same values, rounded
+    half to even, saturated, NaN to 0."""
+    low, high = _INTEGER_RANGES[dtype]
+    ratio = np.divide(x, scale.reshape(()), out=np.empty(x.shape, _F32))  # 0-d stays an array
+    np.rint(ratio, out=ratio)
+    if zero_point is not None:
+        ratio += np.float32(zero_point.reshape(()))
+    np.clip(ratio, low, high, out=ratio)
+    if np.isnan(ratio.min(initial=np.inf)) if ratio.size else False:
+        ratio[np.isnan(ratio)] = 0
+    return ratio.astype(dtype)
 
 
 def _dequantize_factory(node: NodeInfo):
