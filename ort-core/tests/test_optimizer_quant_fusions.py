@@ -19,7 +19,7 @@ from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
 import ort
-from ort.optimizer import OptimizerContext, optimize_model
+from ort.optimizer import PASSES, OptimizerContext, optimize_model
 
 F = TensorProto.FLOAT
 RNG = np.random.default_rng(11)
@@ -241,3 +241,14 @@ def test_dynamic_quantize_linear_read_elsewhere_stays(tmp_path):
     ops = _level2(model)
     assert ops["MatMulIntegerToFloat"] == 1 and ops["DynamicQuantizeLinear"] == 1
     assert ops["DynamicQuantizeMatMul"] == 0
+
+
+def test_level_two_as_onnxruntime(tmp_path):
+    # onnxruntime runs both at ORT_ENABLE_EXTENDED, MatMulIntegerToFloat first
+    levels = {name: (level, i) for i, (level, name, _) in enumerate(PASSES)}
+    assert levels["MatMulIntegerToFloatFusion"][0] == 2
+    assert levels["DynamicQuantizeMatMulFusion"][0] == 2
+    assert levels["MatMulIntegerToFloatFusion"][1] < levels["DynamicQuantizeMatMulFusion"][1]
+    model = onnx.shape_inference.infer_shapes(_quantized(tmp_path, "matmul"))
+    context = OptimizerContext(has_kernel=lambda domain, op, version: True)
+    assert _ops(optimize_model(model, 1, context))["MatMulInteger"] == 1
