@@ -33,6 +33,7 @@ from .conv_folding import fuse_conv_add, fuse_conv_bn, fuse_conv_mul
 from .cse import eliminate_common_subexpressions, merge_shape_inputs
 from .gelu_fusions import fuse_bias_gelu, fuse_fast_gelu, fuse_gelu
 from .matmul_fusion import fuse_matmul_scale, fuse_matmul_transpose
+from .nchwc_unblock import unblock_nchwc
 from .norm_fusions import fuse_layer_norm, fuse_skip_layer_norm
 from .quant_fusions import fuse_dynamic_quantize_matmul, fuse_matmul_integer_to_float
 from .rms_norm_fusion import fuse_simplified_layer_norm, fuse_skip_simplified_layer_norm
@@ -51,6 +52,7 @@ PASSES: tuple[tuple[int, str, OptimizationPass], ...] = (
     (1, "ConvBNFusion", fuse_conv_bn),
     (1, "ConvMulFusion", fuse_conv_mul),
     (1, "ConvAddFusion", fuse_conv_add),
+    (2, "NchwcUnblock", unblock_nchwc),
     (2, "MatMulIntegerToFloatFusion", fuse_matmul_integer_to_float),
     (2, "DynamicQuantizeMatMulFusion", fuse_dynamic_quantize_matmul),
     (2, "AttentionFusion", fuse_attention),

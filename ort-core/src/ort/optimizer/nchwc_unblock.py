@@ -1,0 +1,500 @@
+"""``NchwcUnblock``: turn onnxruntime's blocked-channel ``com.microsoft.nchwc`` regions back
+into plain NCHW ops.
+
+onnxruntime's highest optimization level rewrites CNNs into ``com.microsoft.nchwc`` ops
+(ReorderInput, Conv, pools, Upsample, ReorderOutput) that work on tensors whose channels are
+stored in blocks of B (8 or 16, the saving machine's MLAS block size) and padded up to a
+multiple of B; a model saved that way keeps them. ort's CPU provider runs those ops by
+converting to NCHW and back around each one, so this level-2 pass rewrites each region
+(ReorderInput → nchwc ops → ReorderOutput, connected by blocked values) into:
+
+* nchwc Conv → ``com.microsoft:FusedConv`` (activation, activation_params; the ``Sum`` input
+  as Z) or ``Conv`` (+ ``Add`` for a Sum without activation), its weights decoded once from
+  the blocked layout (OIHWBiBo per group; OIHWBo for NCHW-input and depthwise convs) into new
+  initializers;
+* MaxPool/AveragePool/GlobalAveragePool/GlobalMaxPool → the ONNX pools; Upsample → Resize;
+* ReorderInput/ReorderOutput → Identity (removed by IdentityElimination), Transpose for the
+  channels-last forms, Slice where the NCHW value keeps more channels than ReorderOutput's
+  ``channels``.
+
+Padded channels are dropped: values linked channel-by-channel (pool in/out, Upsample,
+depthwise Conv, a Conv's output and its Sum) form a class that keeps one channel count K, the
+largest any of its members needs (a ReorderOutput's ``channels``, the last input channel a
+reading Conv's weights use, the last output channel a producing Conv's weights or bias write;
+a ReorderInput's class keeps exactly its input's channels). Channels past K are read by
+nothing (their weights are zero), so dropping them changes no output.
+
+A region is rewritten only when every node in it is understood (constant float weights and
+bias, known activations, channel counts consistent with the block size), its blocked values
+stay inside it, and the graph's block size is found the way the CPU provider finds it (the
+one candidate the graph's shapes fit, else the machine's MLAS block size); else the region is
+left for the nchwc kernels.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from onnx import ModelProto, NodeProto
+
+from .context import OptimizerContext
+from .patterns import MS_DOMAIN, GraphView, Rewriter, attr
+
+__all__ = ["NCHWC", "unblock_nchwc", "decode_nchwc_weight", "machine_block_size",
+           "infer_block_size"]
+
+NCHWC = "com.microsoft.nchwc"
+#: Block sizes onnxruntime's MLAS uses (AVX-512: 16, AVX/AVX2/NEON: 8/16), largest first.
+CANDIDATES = (16, 8)
+_ACTIVATIONS = frozenset({"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardSigmoid"})
+_ELEMENTWISE = frozenset({"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
+                          "Upsample"})
+_BLOCKED_PRODUCERS = _ELEMENTWISE | {"ReorderInput", "Conv"}
+_CONV_ATTRS = ("auto_pad", "kernel_shape", "dilations", "strides", "pads")
+_POOL_ATTRS = {"MaxPool": ("auto_pad", "kernel_shape", "dilations", "strides", "pads",
+                           "ceil_mode"),
+               "AveragePool": ("auto_pad", "kernel_shape", "dilations", "strides", "pads",
+                               "ceil_mode", "count_include_pad")}
+
+
+def machine_block_size() -> int:
+    """The NCHWc block size onnxruntime's MLAS picks on this CPU (ARM64: 16; x86-64: 16 with
+    AVX-512F, else 8), the tie-breaker where a model's shapes fit several."""
+    if platform.machine().lower() in ("arm64", "aarch64"):
+        return 16
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as features
+    except ImportError:  # numpy < 2
+        try:
+            from numpy.core._multiarray_umath import \
+                __cpu_features__ as features
+        except ImportError:
+            features = {}
+    return 16 if features.get("AVX512F") else 8
+
+
+def decode_nchwc_weight(w: np.ndarray, group: int, block: int) -> np.ndarray:
+    """An nchwc Conv's reordered weight back to OIHW (same shape, padded channels kept).
+
+    Group-1 weights reading fewer than ``block`` channels (an NCHW input) and depthwise
+    weights (one input channel per group, ``group`` = output channels) are OIHWBo
+    ``(O/B, I, kh, kw, Bo)``; the others OIHWBiBo per group ``(G, O/G/B, I/B, kh, kw, Bi, Bo)``.
+    Raises ValueError for a shape the blocked layout cannot have."""
+    if w.ndim != 4:
+        raise ValueError(f"W must be 4-D, got shape {w.shape}")
+    o, i, kh, kw = w.shape
+    if o % block or o % group:
+        raise ValueError(f"W has {o} output channels; with group {group} and block size "
+                         f"{block} that must be a multiple of both")
+    if (group == 1 and i < block) or (i == 1 and group == o):
+        blocks = w.reshape(o // block, i, kh, kw, block)
+        return np.ascontiguousarray(blocks.transpose(0, 4, 1, 2, 3)).reshape(o, i, kh, kw)
+    per_group = o // group
+    if i % block or per_group % block:
+        raise ValueError(f"W {w.shape} with group {group}: blocked weights need input and "
+                         f"per-group output channels that are multiples of {block}")
+    blocks = w.reshape(group, per_group // block, i // block, kh, kw, block, block)
+    return np.ascontiguousarray(blocks.transpose(0, 1, 6, 2, 5, 3, 4)).reshape(o, i, kh, kw)
+
+
+def _fits(view: GraphView, block: int) -> bool:
+    """Whether the graph's nchwc nodes are consistent with block size ``block`` (the CPU
+    provider's test: padded weight channels, channels into Convs and out of ReorderOutputs)."""
+    channels: dict[str, int | None] = {}
+    for node in view.nodes:
+        if node.domain != NCHWC:
+            continue
+        source = channels.get(node.input[0]) if node.input else None
+        out = source
+        if node.op_type == "ReorderInput":
+            shape = view.shape(node.input[0])
+            c = None if shape is None or len(shape) != 4 else \
+                shape[3 if attr(node, "channels_last", 0) else 1]
+            out = -(-c // block) * block if isinstance(c, int) else None
+        elif node.op_type == "Conv":
+            shape = view.shape(node.input[1]) if len(node.input) > 1 else None
+            if shape is None or len(shape) != 4 or not all(isinstance(d, int) for d in shape):
+                out = None
+            else:
+                group = int(attr(node, "group", 1))
+                o, i = int(shape[0]), int(shape[1])
+                nchw_input = group == 1 and i < block
+                depthwise = i == 1 and group == o
+                if o % block or (not nchw_input and (i * group) % block):
+                    return False
+                if not (nchw_input or depthwise) and (i % block or (o // group) % block):
+                    return False
+                if not nchw_input and source is not None and source != i * group:
+                    return False
+                out = o
+        elif node.op_type == "ReorderOutput":
+            wanted = int(attr(node, "channels", 0))
+            if source is not None and (source % block or not 0 <= source - wanted < block):
+                return False
+            out = None
+        for name in node.output:
+            channels[name] = out
+    return True
+
+
+def infer_block_size(view: GraphView) -> int | None:
+    """The block size of the graph's nchwc nodes as the CPU provider infers it: the one
+    candidate the shapes fit, the machine's MLAS block size where several fit; None when
+    none does."""
+    fitting = [b for b in CANDIDATES if _fits(view, b)]
+    if not fitting:
+        return None
+    machine = machine_block_size()
+    return fitting[0] if len(fitting) == 1 else machine if machine in fitting else fitting[0]
+
+
+class _Refused(Exception):
+    """A region the pass cannot prove; it is left as it is."""
+
+
+@dataclass
+class _Region:
+    """One connected nchwc region: its nodes and the bookkeeping of its blocked values."""
+
+    nodes: list[int]
+    blocked: set[str]
+    padded: dict[str, int] = field(default_factory=dict)  # blocked value -> Cp
+    parent: dict[str, str] = field(default_factory=dict)  # union-find over blocked values
+    need: dict[str, int] = field(default_factory=dict)  # class root -> channels needed
+    exact: dict[str, int] = field(default_factory=dict)  # class root -> ReorderInput's C
+    weights: dict[int, tuple[np.ndarray, np.ndarray | None]] = field(default_factory=dict)
+
+    def root(self, name: str) -> str:
+        while self.parent.setdefault(name, name) != name:
+            name = self.parent[name]
+        return name
+
+    def link(self, a: str, b: str) -> None:
+        ra, rb = self.root(a), self.root(b)
+        if self.padded.get(a) != self.padded.get(b):
+            raise _Refused(f"{a} and {b} have different padded channel counts")
+        if ra != rb:
+            self.parent[rb] = ra
+            self.need[ra] = max(self.need.pop(ra, 0), self.need.pop(rb, 0))
+            if rb in self.exact:
+                if self.exact.setdefault(ra, self.exact[rb]) != self.exact.pop(rb):
+                    raise _Refused("two ReorderInputs of different channels are linked")
+
+    def require(self, name: str, count: int) -> None:
+        r = self.root(name)
+        self.need[r] = max(self.need.get(r, 0), int(count))
+
+    def kept(self, name: str) -> int:
+        """The channel count the NCHW form of blocked value ``name`` keeps."""
+        r = self.root(name)
+        k = max(self.need.get(r, 0), 1)
+        if r in self.exact:
+            if k > self.exact[r]:
+                raise _Refused("a reader needs padded channels of a ReorderInput")
+            k = self.exact[r]
+        if k > self.padded[name]:
+            raise _Refused("more channels needed than the blocked value has")
+        return k
+
+
+def _regions(view: GraphView) -> list[_Region]:
+    """The connected nchwc regions whose blocked values are read only by nchwc nodes of the
+    region (and are not graph outputs)."""
+    parent: dict[int, int] = {}
+
+    def find(i: int) -> int:
+        while parent.setdefault(i, i) != i:
+            i = parent[i]
+        return i
+
+    indices = [i for i, n in enumerate(view.nodes) if n.domain == NCHWC]
+    bad: set[int] = set()
+    for i in indices:
+        find(i)
+        node = view.nodes[i]
+        if node.op_type not in _BLOCKED_PRODUCERS:
+            continue
+        for out in node.output:
+            readers = view.consumers.get(out, [])
+            if out in view.protected:
+                bad.add(i)
+            for j in readers:
+                other = view.nodes[j]
+                if other.domain != NCHWC or other.op_type == "ReorderInput":
+                    bad.add(i)
+                else:
+                    parent[find(j)] = find(i)
+    groups: dict[int, list[int]] = {}
+    for i in indices:
+        groups.setdefault(find(i), []).append(i)
+    bad_roots = {find(i) for i in bad}
+    regions = []
+    for r, members in groups.items():
+        if r in bad_roots:
+            continue
+        blocked = {o for i in members if view.nodes[i].op_type in _BLOCKED_PRODUCERS
+                   for o in view.nodes[i].output if o}
+        regions.append(_Region(sorted(members), blocked))
+    return regions
+
+
+def _last_nonzero(mask: np.ndarray) -> int:
+    """1 + the index of the last True in a 1-D mask (0 when none)."""
+    hits = np.flatnonzero(mask)
+    return int(hits[-1]) + 1 if hits.size else 0
+
+
+def _analyse(view: GraphView, region: _Region, block: int) -> None:
+    """Fill the region's channel classes and decoded weights; raise _Refused where a node is
+    not understood."""
+    for index in region.nodes:
+        node = view.nodes[index]
+        op = node.op_type
+        x = node.input[0] if node.input else ""
+        if op not in _BLOCKED_PRODUCERS | {"ReorderOutput"} or len(node.output) != 1:
+            raise _Refused(f"nchwc {op} not understood")
+        y = node.output[0]
+        if op != "ReorderInput" and op != "Conv" and x not in region.blocked:
+            raise _Refused(f"{op} reads a value that is not blocked")
+        if op == "ReorderInput":
+            shape = view.shape(x)
+            last = bool(attr(node, "channels_last", 0))
+            c = shape[3 if last else 1] if shape is not None and len(shape) == 4 else None
+            if not isinstance(c, int) or c <= 0 or not view.is_float(x):
+                raise _Refused("ReorderInput's input channels are unknown")
+            region.padded[y] = -(-c // block) * block
+            region.exact[region.root(y)] = c
+        elif op == "ReorderOutput":
+            channels = int(attr(node, "channels", 0))
+            if channels <= 0 or not 0 <= region.padded[x] - channels < block:
+                raise _Refused("ReorderOutput's channels do not fit its input")
+            region.require(x, channels)
+        elif op == "Conv":
+            _analyse_conv(view, region, index, node, block)
+        else:
+            region.padded[y] = region.padded[x]
+            region.link(x, y)
+
+
+def _analyse_conv(view: GraphView, region: _Region, index: int, node: NodeProto,
+                  block: int) -> None:
+    """The Conv part of :func:`_analyse`."""
+    x, y = node.input[0], node.output[0]
+    w = view.const(node.input[1]) if len(node.input) > 1 else None
+    if w is None or w.dtype != np.float32 or w.ndim != 4:
+        raise _Refused("Conv weights are not constant float32 4-D")
+    bias = None
+    if len(node.input) > 2 and node.input[2]:
+        bias = view.const(node.input[2])
+        if bias is None or bias.dtype != np.float32 or bias.shape != (w.shape[0],):
+            raise _Refused("Conv bias is not a constant float32 vector")
+    activation = attr(node, "activation")
+    if activation is not None and activation not in _ACTIVATIONS:
+        raise _Refused(f"activation {activation!r} not understood")
+    group = int(attr(node, "group", 1))
+    o, i = w.shape[:2]
+    try:
+        decoded = decode_nchwc_weight(w, group, block)
+    except ValueError as error:
+        raise _Refused(str(error)) from None
+    region.weights[index] = (decoded, bias)
+    region.padded[y] = o
+    nchw_input = group == 1 and i < block
+    depthwise = not nchw_input and i == 1 and group == o
+    if nchw_input:
+        if x in region.blocked or not view.is_float(x):
+            raise _Refused("an NCHW-input Conv reads a blocked value")
+    elif x not in region.blocked or region.padded.get(x) != i * group:
+        raise _Refused("Conv input channels do not match its weights")
+    written = np.any(decoded != 0, axis=(1, 2, 3))
+    if bias is not None:
+        written |= bias != 0
+    region.require(y, _last_nonzero(written))
+    if depthwise:
+        region.link(x, y)
+    elif not nchw_input:
+        if group > 1:  # grouped weights keep every channel: no padding to drop
+            region.require(x, region.padded[x])
+            region.require(y, o)
+        else:
+            region.require(x, _last_nonzero(np.any(decoded != 0, axis=(0, 2, 3))))
+    if len(node.input) > 3 and node.input[3]:
+        total = node.input[3]
+        if total not in region.blocked:
+            raise _Refused("Conv's Sum is not blocked")
+        region.link(y, total)
+
+
+class _Emitter:
+    """Makes the replacement nodes; a dry run (``dry``) adds no initializers, so a region
+    refused halfway leaves the model untouched."""
+
+    def __init__(self, view: GraphView, rewriter: Rewriter, dry: bool) -> None:
+        self.view, self.rewriter, self.dry = view, rewriter, dry
+
+    def make_node(self, *args: Any, **kwargs: Any) -> NodeProto:
+        return self.rewriter.make_node(*args, **kwargs)
+
+    def add_initializer(self, array: np.ndarray, hint: str) -> str:
+        return hint if self.dry else self.rewriter.add_initializer(array, hint)
+
+
+def _copy_attrs(node: NodeProto, names: tuple[str, ...]) -> dict[str, Any]:
+    """The attributes ``names`` the node sets."""
+    return {a.name: attr(node, a.name) for a in node.attribute if a.name in names}
+
+
+def _emit(view: GraphView, rewriter: _Emitter, region: _Region) -> list[tuple[int, list]]:
+    """The replacement nodes of each node of the region (raises _Refused)."""
+    opset = view.opset() or 0
+    if opset < 11:
+        raise _Refused("the plain forms need opset 11 or later")
+    needed: set[tuple[str, str]] = set()
+    out: list[tuple[int, list]] = []
+    for index in region.nodes:
+        node = view.nodes[index]
+        op, x, y = node.op_type, node.input[0], node.output[0]
+        hint = node.name or y
+        new: list[NodeProto] = []
+        if op == "ReorderInput":
+            if attr(node, "channels_last", 0):
+                new.append(rewriter.make_node("Transpose", [x], [y], hint, perm=[0, 3, 1, 2]))
+            else:
+                new.append(rewriter.make_node("Identity", [x], [y], hint))
+        elif op == "ReorderOutput":
+            channels = int(attr(node, "channels", 0))
+            last = bool(attr(node, "channels_last", 0))
+            value = x
+            if channels < region.kept(x):
+                value = y if not last else view.unique_name(f"{y}_nchw")
+                consts = [rewriter.add_initializer(np.array([v], np.int64), f"{hint}_{n}")
+                          for n, v in (("starts", 0), ("ends", channels), ("axes", 1))]
+                new.append(rewriter.make_node("Slice", [x] + consts, [value], hint))
+            if last:
+                new.append(rewriter.make_node("Transpose", [value], [y], hint,
+                                              perm=[0, 2, 3, 1]))
+            elif value == x:
+                new.append(rewriter.make_node("Identity", [x], [y], hint))
+        elif op == "Conv":
+            new = _emit_conv(view, rewriter, region, index, node, needed)
+        elif op == "Upsample":
+            scales = [int(s) for s in (attr(node, "scales") or [])]
+            mode = attr(node, "mode", "nearest")
+            transform = attr(node, "coordinate_transformation_mode", "asymmetric")
+            if (len(scales) != 4 or scales[:2] != [1, 1] or min(scales) < 1
+                    or mode not in ("nearest", "linear")
+                    or transform not in ("asymmetric", "align_corners", "half_pixel")):
+                raise _Refused("Upsample attributes not understood")
+            s = rewriter.add_initializer(np.array(scales, np.float32), f"{hint}_scales")
+            extra = {"nearest_mode": "floor"} if mode == "nearest" else {}
+            new.append(rewriter.make_node("Resize", [x, "", s], [y], hint, mode=mode,
+                                          coordinate_transformation_mode=transform, **extra))
+        else:
+            attrs = _copy_attrs(node, _POOL_ATTRS.get(op, ()))
+            if op == "AveragePool" and opset < 19 and any(d != 1 for d in
+                                                          attrs.get("dilations", [1])):
+                raise _Refused("AveragePool dilations need opset 19")
+            if op == "AveragePool" and opset < 19:
+                attrs.pop("dilations", None)
+            new.append(rewriter.make_node(op, [x], [y], hint, **attrs))
+        for n in new:
+            needed.add((n.domain or "", n.op_type))
+        out.append((index, new))
+    for domain, op_type in needed:
+        if not view.can_run(domain, op_type):
+            raise _Refused(f"no kernel for {domain}:{op_type}")
+    return _write_outputs_directly(view, out)
+
+
+def _write_outputs_directly(view: GraphView, out: list[tuple[int, list]]
+                            ) -> list[tuple[int, list]]:
+    """Drop the Identity of a ReorderOutput whose input only it reads: the node producing
+    that input writes the ReorderOutput's output itself (IdentityElimination keeps an
+    Identity that writes a graph output)."""
+    made = {n.output[0]: n for _, nodes in out for n in nodes if n.output}
+    for _, nodes in out:
+        if len(nodes) == 1 and nodes[0].op_type == "Identity":
+            x, y = nodes[0].input[0], nodes[0].output[0]
+            if (x in made and made[x].op_type != "Identity" and x not in view.protected
+                    and len(view.consumers.get(x, [])) == 1):
+                made[x].output[0] = y
+                del nodes[:]
+    return out
+
+
+def _emit_conv(view: GraphView, rewriter: _Emitter, region: _Region, index: int,
+               node: NodeProto, needed: set) -> list[NodeProto]:
+    """The Conv / FusedConv (+ Add) replacing an nchwc Conv, with sliced weights."""
+    x, y = node.input[0], node.output[0]
+    hint = node.name or y
+    decoded, bias = region.weights[index]
+    group = int(attr(node, "group", 1))
+    keep_out = region.kept(y)
+    if x in region.blocked:
+        keep_in = region.kept(x)
+        if group == 1:
+            decoded = decoded[:keep_out, :keep_in]
+        elif decoded.shape[1] == 1 and group == decoded.shape[0]:  # depthwise
+            decoded, group = decoded[:keep_out], keep_out
+            if keep_in != keep_out:
+                raise _Refused("depthwise Conv input and output channels differ")
+        elif keep_in != region.padded[x] or keep_out != decoded.shape[0]:
+            raise _Refused("grouped Conv with padded channels")
+    else:
+        decoded = decoded[:keep_out]
+    attrs = _copy_attrs(node, _CONV_ATTRS)
+    attrs["group"] = group
+    w_name = rewriter.add_initializer(np.ascontiguousarray(decoded), f"{node.input[1]}_nchw")
+    inputs = [x, w_name]
+    if bias is not None:
+        inputs.append(rewriter.add_initializer(np.ascontiguousarray(bias[:keep_out]),
+                                               f"{node.input[2]}_nchw"))
+    total = node.input[3] if len(node.input) > 3 and node.input[3] else None
+    activation = attr(node, "activation")
+    if activation is not None:
+        if total is not None:
+            inputs = inputs + [""] * (3 - len(inputs)) + [total]
+        params = attr(node, "activation_params")
+        extra = {"activation_params": [float(p) for p in params]} if params else {}
+        return [rewriter.make_node("FusedConv", inputs, [y], hint, domain=MS_DOMAIN,
+                                   activation=activation, **extra, **attrs)]
+    if total is None:
+        return [rewriter.make_node("Conv", inputs, [y], hint, **attrs)]
+    conv_out = view.unique_name(f"{y}_conv")
+    return [rewriter.make_node("Conv", inputs, [conv_out], hint, **attrs),
+            rewriter.make_node("Add", [conv_out, total], [y], f"{hint}_sum")]
+
+
+def unblock_nchwc(model: ModelProto, context: OptimizerContext) -> bool:
+    """Rewrite each provable nchwc region (ReorderInput → nchwc ops → ReorderOutput) into
+    NCHW ONNX ops and FusedConv with decoded, unpadded weights (see the module docstring)."""
+    if not any(n.domain == NCHWC for n in model.graph.node):
+        return False
+    view = GraphView.of(model, context)
+    block = infer_block_size(view)
+    if block is None:
+        return False
+    rewriter = Rewriter(view)
+    rewritten: set[str] = set()
+    for region in _regions(view):
+        try:
+            _analyse(view, region, block)
+            _emit(view, _Emitter(view, rewriter, dry=True), region)
+            replacements = _emit(view, _Emitter(view, rewriter, dry=False), region)
+        except _Refused:
+            continue
+        for index, nodes in replacements:
+            rewriter.replace([index], nodes)
+        rewritten |= region.blocked
+    if not rewriter.commit():
+        return False
+    # the blocked values' names now hold NCHW tensors: drop any shapes recorded for them
+    infos = [vi for vi in model.graph.value_info if vi.name not in rewritten]
+    if len(infos) != len(model.graph.value_info):
+        del model.graph.value_info[:]
+        model.graph.value_info.extend(infos)
+    return True
+
