@@ -128,8 +128,28 @@ def _pools_upsample():
     return b.model([("x", [2, 21, 19, 32])], [y, g]), {"x": x_value}
 
 
+def _plain_ops_on_blocked():
+    """Plain ops onnxruntime leaves on blocked tensors: Concat of two Convs, Relu after a
+    MaxPool, Mul of two Convs, Add after a Sigmoid Conv; a BatchNormalization it turns into
+    an nchwc Conv; a padded 20-channel residual; a Concat after the region."""
+    b = _Net(9)
+    y = b.op("Concat", [b.conv("x", 16, 32), b.conv("x", 16, 32)], axis=1)
+    y = b.op("Relu", [b.op("MaxPool", [y], kernel_shape=[2, 2], strides=[2, 2])])
+    y = b.op("Mul", [b.conv(y, 64, 32), b.conv(y, 64, 32)])
+    y = b.op("Add", [b.op("Sigmoid", [b.conv(y, 32, 32)]), y])
+    rng = np.random.default_rng(10)
+    stats = [rng.uniform(0.5, 1.5, 32), rng.standard_normal(32), rng.standard_normal(32) * 0.1,
+             rng.uniform(0.5, 1.5, 32)]
+    y = b.op("BatchNormalization", [y] + [b.const(s.astype(np.float32)) for s in stats])
+    y = b.conv(y, 32, 20)
+    y = b.op("Add", [b.conv(y, 20, 20), y])
+    y = b.op("Concat", [b.conv(y, 20, 16), y], axis=1)
+    x = np.random.default_rng(12).standard_normal((2, 16, 16, 12)).astype(np.float32)
+    return b.model([("x", [2, 16, 16, 12])], [y]), {"x": x}
+
+
 MODELS = {"odd_channels": _odd_channels, "mobilenet": _mobilenet,
-          "pools_upsample": _pools_upsample}
+          "pools_upsample": _pools_upsample, "plain_ops": _plain_ops_on_blocked}
 
 
 def _save_optimized(model: onnx.ModelProto, path: Path) -> onnx.ModelProto:
@@ -182,6 +202,8 @@ def test_saved_nchwc_model_is_unblocked(name: str, tmp_path: Path) -> None:
     session = _ort(str(path), ALL)
     optimized = session._optimized_model
     assert not _nchwc_ops(optimized), _nchwc_ops(optimized)
+    if name == "plain_ops":  # the plain ops onnxruntime ran on blocked tensors stay
+        assert {"Concat", "Relu", "Mul", "Add"} <= {n.op_type for n in optimized.graph.node}
     got = session.run(None, feeds)
     _assert_close(got, _onnxruntime(str(path), feeds))
     _assert_close(got, _onnxruntime(model, feeds, onnxruntime.GraphOptimizationLevel.
@@ -354,3 +376,14 @@ def test_other_regions_are_still_rewritten() -> None:
     got = _ort(model, ALL).run(None, feeds)
     _assert_close(got[:1], _onnxruntime(plain, {k: feeds[k] for k in ("x", "x3")}))
     np.testing.assert_array_equal(got[1], feeds["x"].max(axis=(2, 3), keepdims=True))
+
+
+def test_unknown_plain_op_on_a_blocked_value_keeps_the_region() -> None:
+    """A plain op the pass does not know (Softmax) reading a blocked value: left alone."""
+    model, feeds, plain = _block8_model()
+    for node in model.graph.node:
+        if node.op_type == "ReorderOutput":
+            node.input[0] = "sm"
+    model.graph.node.insert(len(model.graph.node) - 1,
+                            helper.make_node("Softmax", ["p"], ["sm"], axis=1))
+    assert _nchwc_ops(optimize_model(model, ALL, EVERY_KERNEL)) == _nchwc_ops(model)

@@ -41,7 +41,7 @@ import numpy as np
 from onnx import ModelProto, NodeProto
 
 from .context import OptimizerContext
-from .patterns import MS_DOMAIN, GraphView, Rewriter, attr
+from .patterns import MS_DOMAIN, GraphView, Rewriter, attr, is_default_domain
 
 __all__ = ["NCHWC", "unblock_nchwc", "decode_nchwc_weight", "machine_block_size",
            "infer_block_size"]
@@ -53,6 +53,12 @@ _ACTIVATIONS = frozenset({"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardS
 _ELEMENTWISE = frozenset({"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
                           "Upsample"})
 _BLOCKED_PRODUCERS = _ELEMENTWISE | {"ReorderInput", "Conv"}
+#: Plain ops onnxruntime's NCHWc transformer leaves reading blocked tensors: channel-wise
+#: activations (input 0 blocked), elementwise binaries and Concat along the channels.
+_UNARY = frozenset({"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardSigmoid",
+                    "HardSwish", "Identity", "Neg", "Abs", "Exp", "Sqrt", "Erf", "Elu",
+                    "Softplus", "Softsign", "Selu", "Celu", "Gelu"})
+_PLAIN_OPS = _UNARY | {"Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Mean", "Concat"}
 _CONV_ATTRS = ("auto_pad", "kernel_shape", "dilations", "strides", "pads")
 _POOL_ATTRS = {"MaxPool": ("auto_pad", "kernel_shape", "dilations", "strides", "pads",
                            "ceil_mode"),
@@ -200,9 +206,18 @@ class _Region:
         return k
 
 
+def _in_region(view: GraphView, node: NodeProto, blocked: set[str]) -> bool:
+    """Whether ``node`` belongs to an nchwc region: an nchwc op, or a plain op onnxruntime
+    leaves on blocked tensors (activations, elementwise binaries, Concat) reading one."""
+    if node.domain == NCHWC:
+        return True
+    return (is_default_domain(node) and node.op_type in _PLAIN_OPS
+            and any(i in blocked for i in node.input))
+
+
 def _regions(view: GraphView) -> list[_Region]:
-    """The connected nchwc regions whose blocked values are read only by nchwc nodes of the
-    region (and are not graph outputs)."""
+    """The connected nchwc regions whose blocked values are read only by nodes of the region
+    (and are not graph outputs)."""
     parent: dict[int, int] = {}
 
     def find(i: int) -> int:
@@ -210,34 +225,33 @@ def _regions(view: GraphView) -> list[_Region]:
             i = parent[i]
         return i
 
-    indices = [i for i, n in enumerate(view.nodes) if n.domain == NCHWC]
+    blocked: set[str] = set()
+    members: list[int] = []
+    for index, node in enumerate(view.nodes):
+        if not _in_region(view, node, blocked):
+            continue
+        members.append(index)
+        find(index)
+        for name in node.input:
+            if name in blocked:
+                parent[find(index)] = find(view.producer[name])
+        if node.domain != NCHWC or node.op_type in _BLOCKED_PRODUCERS:
+            blocked.update(o for o in node.output if o)
+    member_set = set(members)
     bad: set[int] = set()
-    for i in indices:
-        find(i)
-        node = view.nodes[i]
-        if node.op_type not in _BLOCKED_PRODUCERS:
-            continue
-        for out in node.output:
-            readers = view.consumers.get(out, [])
-            if out in view.protected:
-                bad.add(i)
-            for j in readers:
-                other = view.nodes[j]
-                if other.domain != NCHWC or other.op_type == "ReorderInput":
-                    bad.add(i)
-                else:
-                    parent[find(j)] = find(i)
+    for name in blocked:
+        if name in view.protected or not set(view.consumers.get(name, [])) <= member_set:
+            bad.add(find(view.producer[name]))
+        elif any(view.nodes[j].op_type == "ReorderInput" for j in view.consumers.get(name, [])):
+            bad.add(find(view.producer[name]))
     groups: dict[int, list[int]] = {}
-    for i in indices:
+    for i in members:
         groups.setdefault(find(i), []).append(i)
-    bad_roots = {find(i) for i in bad}
     regions = []
-    for r, members in groups.items():
-        if r in bad_roots:
-            continue
-        blocked = {o for i in members if view.nodes[i].op_type in _BLOCKED_PRODUCERS
-                   for o in view.nodes[i].output if o}
-        regions.append(_Region(sorted(members), blocked))
+    for r, nodes in groups.items():
+        if r not in bad:
+            outs = {o for i in nodes for o in view.nodes[i].output if o in blocked}
+            regions.append(_Region(sorted(nodes), outs))
     return regions
 
 
@@ -254,6 +268,9 @@ def _analyse(view: GraphView, region: _Region, block: int) -> None:
         node = view.nodes[index]
         op = node.op_type
         x = node.input[0] if node.input else ""
+        if node.domain != NCHWC:
+            _analyse_plain(view, region, node)
+            continue
         if op not in _BLOCKED_PRODUCERS | {"ReorderOutput"} or len(node.output) != 1:
             raise _Refused(f"nchwc {op} not understood")
         y = node.output[0]
@@ -277,6 +294,36 @@ def _analyse(view: GraphView, region: _Region, block: int) -> None:
         else:
             region.padded[y] = region.padded[x]
             region.link(x, y)
+
+
+def _analyse_plain(view: GraphView, region: _Region, node: NodeProto) -> None:
+    """A plain op on blocked tensors: channel-wise ops link their blocked inputs and output
+    (other inputs must be scalar constants); Concat keeps every channel of its inputs."""
+    if len(node.output) != 1 or not view.is_float(node.output[0]) and \
+            view.elem_type(node.output[0]) is not None:
+        raise _Refused(f"{node.op_type} on blocked values not understood")
+    y = node.output[0]
+    inputs = [i for i in node.input if i]
+    blocked = [i for i in inputs if i in region.blocked]
+    if node.op_type == "Concat":
+        if int(attr(node, "axis", 0)) not in (1, -3) or len(blocked) != len(inputs):
+            raise _Refused("Concat of blocked values off the channel axis")
+        region.padded[y] = sum(region.padded[i] for i in blocked)
+        for i in blocked:  # channel offsets are the padded ones: keep every channel
+            region.require(i, region.padded[i])
+        region.require(y, region.padded[y])
+        return
+    if node.op_type in _UNARY and node.input[0] not in region.blocked:
+        raise _Refused(f"{node.op_type} reads its blocked value as a parameter")
+    for name in inputs:
+        if name not in region.blocked:
+            value = view.const(name)
+            if value is None or value.size != 1:
+                raise _Refused(f"{node.op_type} mixes blocked values and non-scalars")
+    region.padded[y] = region.padded[blocked[0]]
+    for name in blocked:
+        region.link(blocked[0], name)
+    region.link(blocked[0], y)
 
 
 def _analyse_conv(view: GraphView, region: _Region, index: int, node: NodeProto,
@@ -359,6 +406,9 @@ def _emit(view: GraphView, rewriter: _Emitter, region: _Region) -> list[tuple[in
         op, x, y = node.op_type, node.input[0], node.output[0]
         hint = node.name or y
         new: list[NodeProto] = []
+        if node.domain != NCHWC:
+            out.append((index, [node]))  # works on the NCHW form as on the blocked one
+            continue
         if op == "ReorderInput":
             if attr(node, "channels_last", 0):
                 new.append(rewriter.make_node("Transpose", [x], [y], hint, perm=[0, 3, 1, 2]))
