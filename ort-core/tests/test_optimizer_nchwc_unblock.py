@@ -387,3 +387,24 @@ def test_unknown_plain_op_on_a_blocked_value_keeps_the_region() -> None:
     model.graph.node.insert(len(model.graph.node) - 1,
                             helper.make_node("Softmax", ["p"], ["sm"], axis=1))
     assert _nchwc_ops(optimize_model(model, ALL, EVERY_KERNEL)) == _nchwc_ops(model)
+
+
+@pytest.mark.parametrize("opset", [11, 12])
+def test_old_opsets_get_a_resize_with_roi(opset: int, tmp_path: Path) -> None:
+    """Before opset 13 Resize needs its roi input: the rewritten model still runs on
+    onnxruntime and matches it."""
+    model, feeds = _pools_upsample()
+    model.opset_import[0].version = opset
+    model.graph.initializer.append(numpy_helper.from_array(np.zeros(0, np.float32), "roi0"))
+    for node in model.graph.node:
+        if node.op_type == "Resize":
+            node.input[1] = "roi0"
+    path = tmp_path / "saved.onnx"
+    _save_optimized(model, path)
+    so = ort.SessionOptions()
+    so.optimized_model_filepath = str(tmp_path / "unblocked.onnx")
+    session = ort.InferenceSession(str(path), so)
+    assert not _nchwc_ops(session._optimized_model)
+    got = session.run(None, feeds)
+    _assert_close(got, _onnxruntime(str(path), feeds))
+    _assert_close(_onnxruntime(so.optimized_model_filepath, feeds), got)

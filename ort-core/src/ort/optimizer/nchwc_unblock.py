@@ -13,9 +13,13 @@ converting to NCHW and back around each one, so this level-2 pass rewrites each 
   the blocked layout (OIHWBiBo per group; OIHWBo for NCHW-input and depthwise convs) into new
   initializers;
 * MaxPool/AveragePool/GlobalAveragePool/GlobalMaxPool → the ONNX pools; Upsample → Resize;
-* ReorderInput/ReorderOutput → Identity (removed by IdentityElimination), Transpose for the
-  channels-last forms, Slice where the NCHW value keeps more channels than ReorderOutput's
-  ``channels``.
+* ReorderInput/ReorderOutput → Identity (removed by IdentityElimination; a ReorderOutput's
+  producer writes its output directly where nothing else reads its input), Transpose for
+  the channels-last forms, Slice where the NCHW value keeps more channels than
+  ReorderOutput's ``channels``;
+* the plain ops onnxruntime leaves reading blocked tensors (activations, elementwise
+  Add/Mul/... of blocked values and scalar constants, Concat along the channels) stay as
+  they are: they compute the same on the NCHW form.
 
 Padded channels are dropped: values linked channel-by-channel (pool in/out, Upsample,
 depthwise Conv, a Conv's output and its Sum) form a class that keeps one channel count K, the
@@ -27,8 +31,10 @@ nothing (their weights are zero), so dropping them changes no output.
 A region is rewritten only when every node in it is understood (constant float weights and
 bias, known activations, channel counts consistent with the block size), its blocked values
 stay inside it, and the graph's block size is found the way the CPU provider finds it (the
-one candidate the graph's shapes fit, else the machine's MLAS block size); else the region is
-left for the nchwc kernels.
+one candidate the graph's shapes fit; where several fit, this machine's MLAS block size, as
+the kernels and onnxruntime itself would run the model, so the rewrite computes exactly what
+the kernels compute); a graph no block size fits is left alone, as is any region that fails
+a check: the nchwc kernels run it.
 """
 
 from __future__ import annotations
@@ -439,8 +445,11 @@ def _emit(view: GraphView, rewriter: _Emitter, region: _Region) -> list[tuple[in
                     or transform not in ("asymmetric", "align_corners", "half_pixel")):
                 raise _Refused("Upsample attributes not understood")
             s = rewriter.add_initializer(np.array(scales, np.float32), f"{hint}_scales")
+            # roi is optional from opset 13; before that an empty tensor stands for it
+            roi = "" if opset >= 13 else rewriter.add_initializer(np.zeros(0, np.float32),
+                                                                  f"{hint}_roi")
             extra = {"nearest_mode": "floor"} if mode == "nearest" else {}
-            new.append(rewriter.make_node("Resize", [x, "", s], [y], hint, mode=mode,
+            new.append(rewriter.make_node("Resize", [x, roi, s], [y], hint, mode=mode,
                                           coordinate_transformation_mode=transform, **extra))
         else:
             attrs = _copy_attrs(node, _POOL_ATTRS.get(op, ()))
