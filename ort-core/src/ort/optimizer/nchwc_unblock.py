@@ -9,7 +9,8 @@ converting to NCHW and back around each one, so this level-2 pass rewrites each 
 (ReorderInput → nchwc ops → ReorderOutput, connected by blocked values) into:
 
 * nchwc Conv → ``com.microsoft:FusedConv`` (activation, activation_params; the ``Sum`` input
-  as Z) or ``Conv`` (+ ``Add`` for a Sum without activation), its weights decoded once from
+  as Z) or ``Conv`` (+ ``Add`` for a Sum, + the activation op where FusedConv has no kernel
+  or does not take the activation, as HardSwish), its weights decoded once from
   the blocked layout (OIHWBiBo per group; OIHWBo for NCHW-input and depthwise convs) into new
   initializers;
 * MaxPool/AveragePool/GlobalAveragePool/GlobalMaxPool → the ONNX pools; Upsample → Resize;
@@ -345,7 +346,7 @@ def _analyse_conv(view: GraphView, region: _Region, index: int, node: NodeProto,
         if bias is None or bias.dtype != np.float32 or bias.shape != (w.shape[0],):
             raise _Refused("Conv bias is not a constant float32 vector")
     activation = attr(node, "activation")
-    if activation is not None and activation not in _ACTIVATIONS:
+    if activation is not None and activation not in _ACTIVATIONS | {"HardSwish"}:
         raise _Refused(f"activation {activation!r} not understood")
     group = int(attr(node, "group", 1))
     o, i = w.shape[:2]
@@ -513,18 +514,42 @@ def _emit_conv(view: GraphView, rewriter: _Emitter, region: _Region, index: int,
                                                f"{node.input[2]}_nchw"))
     total = node.input[3] if len(node.input) > 3 and node.input[3] else None
     activation = attr(node, "activation")
-    if activation is not None:
+    params = [float(p) for p in (attr(node, "activation_params") or [])]
+    if activation in _ACTIVATIONS and view.can_run(MS_DOMAIN, "FusedConv"):
         if total is not None:
             inputs = inputs + [""] * (3 - len(inputs)) + [total]
-        params = attr(node, "activation_params")
-        extra = {"activation_params": [float(p) for p in params]} if params else {}
+        extra = {"activation_params": params} if params else {}
         return [rewriter.make_node("FusedConv", inputs, [y], hint, domain=MS_DOMAIN,
                                    activation=activation, **extra, **attrs)]
-    if total is None:
-        return [rewriter.make_node("Conv", inputs, [y], hint, **attrs)]
-    conv_out = view.unique_name(f"{y}_conv")
-    return [rewriter.make_node("Conv", inputs, [conv_out], hint, **attrs),
-            rewriter.make_node("Add", [conv_out, total], [y], f"{hint}_sum")]
+    # plain ops: Conv, + Sum, then the activation as its own node
+    steps = ([] if total is None else ["Add"]) + ([] if activation is None else [activation])
+    names = [view.unique_name(f"{y}_{step}") for step in (["conv"] + steps)[:-1]] + [y]
+    nodes = [rewriter.make_node("Conv", inputs, [names[0]], hint, **attrs)]
+    if total is not None:
+        nodes.append(rewriter.make_node("Add", [names[0], total], [names[1]], f"{hint}_sum"))
+    if activation is not None:
+        nodes.append(_activation_node(rewriter, activation, params, names[-2], y,
+                                      f"{hint}_{activation}", view.opset() or 0))
+    return nodes
+
+
+def _activation_node(rewriter: _Emitter, activation: str, params: list[float], x: str,
+                     y: str, hint: str, opset: int) -> NodeProto:
+    """The ONNX node applying an nchwc Conv's fused ``activation`` (raises _Refused for an
+    activation or parameter list it does not know)."""
+    if activation in ("Relu", "Sigmoid", "Tanh") and not params:
+        return rewriter.make_node(activation, [x], [y], hint)
+    if activation == "HardSwish" and not params and opset >= 14:
+        return rewriter.make_node(activation, [x], [y], hint)
+    if activation == "LeakyRelu" and len(params) == 1:
+        return rewriter.make_node(activation, [x], [y], hint, alpha=params[0])
+    if activation == "HardSigmoid" and len(params) == 2:
+        return rewriter.make_node(activation, [x], [y], hint, alpha=params[0], beta=params[1])
+    if activation == "Clip" and len(params) == 2:
+        bounds = [rewriter.add_initializer(np.array(v, np.float32), f"{hint}_{n}")
+                  for n, v in (("min", params[0]), ("max", params[1]))]
+        return rewriter.make_node(activation, [x] + bounds, [y], hint)
+    raise _Refused(f"activation {activation!r} with parameters {params} not understood")
 
 
 def unblock_nchwc(model: ModelProto, context: OptimizerContext) -> bool:
