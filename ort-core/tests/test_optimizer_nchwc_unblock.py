@@ -163,7 +163,17 @@ def _squeeze_excite():
     return b.model([("x", [2, 16, 20, 20])], [y, y2]), {"x": x}
 
 
-MODELS = {"odd_channels": _odd_channels, "mobilenet": _mobilenet,
+def _shared_output():
+    """A graph output (after a plain Relu on blocked values) that a later Conv also reads:
+    the Relu writes the output and the Conv reads it, no Identity left."""
+    b = _Net(41)
+    y = b.op("MaxPool", [b.conv("x", 16, 32)], kernel_shape=[2, 2], strides=[2, 2])
+    y = b.op("Relu", [y])
+    x = np.random.default_rng(42).standard_normal((1, 16, 12, 12)).astype(np.float32)
+    return b.model([("x", [1, 16, 12, 12])], [y, b.conv(y, 32, 32)]), {"x": x}
+
+
+MODELS = {"odd_channels": _odd_channels, "mobilenet": _mobilenet, "shared": _shared_output,
           "pools_upsample": _pools_upsample, "plain_ops": _plain_ops_on_blocked,
           "squeeze_excite": _squeeze_excite}
 
@@ -224,6 +234,8 @@ def test_saved_nchwc_model_is_unblocked(name: str, tmp_path: Path) -> None:
     _assert_close(got, _onnxruntime(str(path), feeds))
     _assert_close(got, _onnxruntime(model, feeds, onnxruntime.GraphOptimizationLevel.
                                     ORT_DISABLE_ALL))
+    if name in ("shared", "squeeze_excite", "mobilenet"):
+        assert "Identity" not in {n.op_type for n in optimized.graph.node}
     if name != "squeeze_excite":  # the nchwc Conv kernel takes no HardSwish
         _assert_close(got, _ort(str(path), BASIC).run(None, feeds))
     # the rewritten model is valid ONNX and onnxruntime runs it too

@@ -414,7 +414,9 @@ def _emit(view: GraphView, rewriter: _Emitter, region: _Region) -> list[tuple[in
         hint = node.name or y
         new: list[NodeProto] = []
         if node.domain != NCHWC:
-            out.append((index, [node]))  # works on the NCHW form as on the blocked one
+            same = NodeProto()  # works on the NCHW form as on the blocked one
+            same.CopyFrom(node)
+            out.append((index, [same]))
             continue
         if op == "ReorderInput":
             if attr(node, "channels_last", 0):
@@ -471,17 +473,23 @@ def _emit(view: GraphView, rewriter: _Emitter, region: _Region) -> list[tuple[in
 
 def _write_outputs_directly(view: GraphView, out: list[tuple[int, list]]
                             ) -> list[tuple[int, list]]:
-    """Drop the Identity of a ReorderOutput whose input only it reads: the node producing
-    that input writes the ReorderOutput's output itself (IdentityElimination keeps an
-    Identity that writes a graph output)."""
+    """Drop the Identity of a ReorderOutput: the node producing its input writes the
+    ReorderOutput's output itself and the region's other readers read that (IdentityElimination
+    keeps an Identity that writes a graph output)."""
     made = {n.output[0]: n for _, nodes in out for n in nodes if n.output}
+    renamed: dict[str, str] = {}
     for _, nodes in out:
-        if len(nodes) == 1 and nodes[0].op_type == "Identity":
+        if len(nodes) == 1 and nodes[0].op_type == "Identity" and nodes[0].domain == "":
             x, y = nodes[0].input[0], nodes[0].output[0]
             if (x in made and made[x].op_type != "Identity" and x not in view.protected
-                    and len(view.consumers.get(x, [])) == 1):
+                    and x not in renamed):
                 made[x].output[0] = y
+                renamed[x] = y
                 del nodes[:]
+    for _, nodes in out:
+        for node in nodes:
+            for i, name in enumerate(node.input):
+                node.input[i] = renamed.get(name, name)
     return out
 
 
