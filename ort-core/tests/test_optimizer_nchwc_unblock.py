@@ -448,3 +448,24 @@ def test_old_opsets_get_a_resize_with_roi(opset: int, tmp_path: Path) -> None:
     got = session.run(None, feeds)
     _assert_close(got, _onnxruntime(str(path), feeds))
     _assert_close(_onnxruntime(so.optimized_model_filepath, feeds), got)
+
+
+@pytest.mark.parametrize("mode,transform", [("nearest", "half_pixel"), ("nearest", "asymmetric"),
+                                            ("linear", "half_pixel"),
+                                            ("linear", "align_corners")])
+def test_upsample_becomes_a_resize_computing_what_the_kernel_does(mode, transform) -> None:
+    """An nchwc Upsample (nearest repeats pixels whatever the coordinate mode) as Resize:
+    same outputs as the nchwc kernels (level 1)."""
+    nodes = [helper.make_node("ReorderInput", ["x"], ["xb"], domain=NCHWC),
+             helper.make_node("Upsample", ["xb"], ["u"], domain=NCHWC, scales=[1, 1, 3, 2],
+                              mode=mode, coordinate_transformation_mode=transform),
+             helper.make_node("ReorderOutput", ["u"], ["y"], domain=NCHWC, channels=12)]
+    graph = helper.make_graph(
+        nodes, "up", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 12, 5, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid(NCHWC, 1)])
+    feeds = {"x": np.random.default_rng(51).standard_normal((2, 12, 5, 4)).astype(np.float32)}
+    session = _ort(model, ALL)
+    assert Counter(n.op_type for n in session._optimized_model.graph.node) == {"Resize": 1}
+    _assert_close(session.run(None, feeds), _ort(model, BASIC).run(None, feeds))

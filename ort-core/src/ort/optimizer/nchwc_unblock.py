@@ -451,6 +451,8 @@ def _emit(view: GraphView, rewriter: _Emitter, region: _Region) -> list[tuple[in
             # roi is optional from opset 13; before that an empty tensor stands for it
             roi = "" if opset >= 13 else rewriter.add_initializer(np.zeros(0, np.float32),
                                                                   f"{hint}_roi")
+            if mode == "nearest":  # the nchwc kernel repeats pixels, whatever the mode
+                transform = "asymmetric"
             extra = {"nearest_mode": "floor"} if mode == "nearest" else {}
             new.append(rewriter.make_node("Resize", [x, roi, s], [y], hint, mode=mode,
                                           coordinate_transformation_mode=transform, **extra))
@@ -576,8 +578,8 @@ def unblock_nchwc(model: ModelProto, context: OptimizerContext) -> bool:
             _analyse(view, region, block)
             _emit(view, _Emitter(view, rewriter, dry=True), region)
             replacements = _emit(view, _Emitter(view, rewriter, dry=False), region)
-        except _Refused:
-            continue
+        except (_Refused, KeyError, IndexError, ValueError, TypeError):
+            continue  # a region the pass does not understand: the nchwc kernels run it
         for index, nodes in replacements:
             rewriter.replace([index], nodes)
         rewritten |= region.blocked
