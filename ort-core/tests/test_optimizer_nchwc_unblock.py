@@ -236,8 +236,7 @@ def test_saved_nchwc_model_is_unblocked(name: str, tmp_path: Path) -> None:
                                     ORT_DISABLE_ALL))
     if name in ("shared", "squeeze_excite", "mobilenet"):
         assert "Identity" not in {n.op_type for n in optimized.graph.node}
-    if name != "squeeze_excite":  # the nchwc Conv kernel takes no HardSwish
-        _assert_close(got, _ort(str(path), BASIC).run(None, feeds))
+    _assert_close(got, _ort(str(path), BASIC).run(None, feeds))  # the nchwc kernels
     # the rewritten model is valid ONNX and onnxruntime runs it too
     out = tmp_path / "unblocked.onnx"
     so = ort.SessionOptions()

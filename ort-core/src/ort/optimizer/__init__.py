@@ -10,7 +10,9 @@ they run in each round:
 * ``ORT_ENABLE_EXTENDED`` (2): fusions into ops the session's first-choice provider has a
   kernel for (``context.has_kernel``), e.g. ``com.microsoft:FusedConv``; fusing into an op
   only a later provider runs would take nodes away from the user's first choice.
-* ``ORT_ENABLE_ALL`` (99): everything above (layout rewrites are not done by ort).
+* ``ORT_ENABLE_ALL`` (99): everything above. ort makes no blocked-layout rewrites of its own;
+  the other way round, ``NchwcUnblock`` turns the ``com.microsoft.nchwc`` regions of models
+  onnxruntime saved at this level back into plain NCHW ops.
 
 Every pass keeps the graph's inputs, outputs and overridable initializers, and outputs at
 every level equal level 0's within floating-point tolerance. A new pass is a function

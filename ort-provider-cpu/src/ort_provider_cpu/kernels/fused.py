@@ -97,6 +97,14 @@ def _activation(node: NodeInfo, name: str, params: dict[str, float]) -> Callable
             y *= gamma
 
         return selu
+    if name == "HardSwish":  # onnxruntime fuses it into its NCHWc Conv
+
+        def hard_swish(y: Any) -> None:
+            gate = y / 6 + 0.5
+            xp.clip(gate, 0, 1, out=gate)
+            y *= gate
+
+        return hard_swish
     if name == "Softsign":
         return lambda y: xp.divide(y, 1 + xp.abs(y), out=y)
     if name == "Softplus":
@@ -122,7 +130,7 @@ def _fresh_float(result: Any, dtype: np.dtype) -> tuple[Any, Callable[[Any], Any
 
 _CONV_ACTIVATION_PARAMS = {
     "LeakyRelu": ("alpha",), "Clip": ("min", "max"), "HardSigmoid": ("alpha", "beta"),
-    "Relu": (), "Tanh": (), "Sigmoid": (), "Identity": (), "": (),
+    "Relu": (), "Tanh": (), "Sigmoid": (), "Identity": (), "": (), "HardSwish": (),
 }
 
 
