@@ -12,6 +12,8 @@ saved optimized model also runs on ONNX Runtime:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from onnx import ModelProto, NodeProto
 
@@ -21,7 +23,7 @@ from .patterns import (
     fuse_node_pattern, is_default_domain, other_input,
 )
 
-__all__ = ["fuse_layer_norm", "fuse_skip_layer_norm"]
+__all__ = ["fuse_layer_norm", "fuse_skip_layer_norm", "take_bias_add"]
 
 
 def _reduce_axes(view: GraphView, node: NodeProto) -> list[int] | None:
@@ -164,6 +166,24 @@ def _layer_norm_parts(view: GraphView, ln: NodeProto) -> tuple[str, str | None, 
     return scale, bias, float(attr(ln, "epsilon", 1e-5))
 
 
+def take_bias_add(view: GraphView, rewriter: Rewriter, inputs: list[str],
+                  shape: Any) -> tuple[list[str], str | None, list[int]]:
+    """A skip-norm's residual operands with a bias Add taken in: when one operand is
+    ``X + bias`` (a 1-D constant bias, X of ``shape``, read only there), it becomes X.
+    Returns (operands, the bias or None, the Add's node index as a list of 0 or 1)."""
+    inputs = list(inputs)
+    for side in (0, 1):
+        inner = view.producer_of(inputs[side], "Add")
+        if (inner is None or view.sole_consumer(inputs[side]) is None
+                or rewriter.claimed([inner[0]])):
+            continue
+        operands = bias_operand(view, inner[1])
+        if operands is not None and view.shape(operands[0]) == shape:
+            inputs[side] = operands[0]
+            return inputs, operands[1], [inner[0]]
+    return inputs, None, []
+
+
 def _match_skip_layer_norm(view: GraphView, rewriter: Rewriter, index: int,
                            ln: NodeProto) -> None:
     parts = _layer_norm_parts(view, ln)
@@ -181,19 +201,8 @@ def _match_skip_layer_norm(view: GraphView, rewriter: Rewriter, index: int,
             or any(d is None for d in shape_a) or not view.is_float(a, FLOAT32)
             or not view.is_float(b, FLOAT32)):
         return
-    indices = [add_index, index]
-    inputs = [a, b]
-    bias = None
-    for side in (0, 1):
-        inner = view.producer_of(inputs[side], "Add")
-        if (inner is None or view.sole_consumer(inputs[side]) is None
-                or rewriter.claimed([inner[0]])):
-            continue
-        operands = bias_operand(view, inner[1])
-        if operands is not None and view.shape(operands[0]) == shape_a:
-            inputs[side], bias = operands
-            indices.append(inner[0])
-            break
+    inputs, bias, bias_add = take_bias_add(view, rewriter, [a, b], shape_a)
+    indices = [add_index, index] + bias_add
     scale, beta, epsilon = parts
     node_inputs = [inputs[0], inputs[1], scale, beta or ""] + ([bias] if bias else [])
     while node_inputs[-1] == "":

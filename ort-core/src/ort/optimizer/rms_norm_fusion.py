@@ -23,9 +23,9 @@ import numpy as np
 from onnx import ModelProto, NodeProto, TensorProto
 
 from .context import OptimizerContext
-from .norm_fusions import _reduce_axes, _trailing_axis
+from .norm_fusions import _reduce_axes, _trailing_axis, take_bias_add
 from .patterns import (
-    MS_DOMAIN, FLOAT32, GraphView, Rewriter, attr, bias_operand, close, fuse_node_pattern,
+    MS_DOMAIN, FLOAT32, GraphView, Rewriter, attr, close, fuse_node_pattern,
     is_default_domain, other_input,
 )
 
@@ -252,17 +252,8 @@ def _match_skip_rms_norm(view: GraphView, rewriter: Rewriter, index: int,
     if (shape is None or shape != view.shape(b) or any(d is None for d in shape)
             or not view.is_float(a, FLOAT32) or not view.is_float(b, FLOAT32)):
         return
-    indices, inputs, bias = [add_index, index], [a, b], None
-    for side in (0, 1):
-        inner = view.producer_of(inputs[side], "Add")
-        if (inner is None or view.sole_consumer(inputs[side]) is None
-                or rewriter.claimed([inner[0]])):
-            continue
-        operands = bias_operand(view, inner[1])
-        if operands is not None and view.shape(operands[0]) == shape:
-            inputs[side], bias = operands
-            indices.append(inner[0])
-            break
+    inputs, bias, bias_add = take_bias_add(view, rewriter, [a, b], shape)
+    indices = [add_index, index] + bias_add
     outputs = [norm.output[0]]
     readers = [i for i in view.consumers.get(add.output[0], []) if i != index]
     if add.output[0] in view.protected or readers:

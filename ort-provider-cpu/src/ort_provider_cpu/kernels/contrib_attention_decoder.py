@@ -14,6 +14,7 @@ from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 from .contrib_attention_core import (HALF_AND_FLOAT, attend, merge_heads,
                                      padding_mask, rotate, shared_buffer_step,
                                      split_heads)
+from .contrib_attention_gqa import packed_query_output
 from .contrib_schema import (REQUIRED, declare, dims, elem_type, tensor_type,
                              typed)
 from .float_work import work_dtype
@@ -215,19 +216,6 @@ def _past_like(index: int):
     return infer
 
 
-def _sparse_output(types, attrs):
-    """SparseAttention output: the query's shape, or (B, S, N * H) of a packed query."""
-    query = dims(types[0])
-    element = elem_type(types[0])
-    if query is None or len(query) != 3:
-        return tensor_type(element)
-    if len(types) > 2 and types[2] is not None:
-        return types[0]
-    heads, kv_heads = int(attrs["num_heads"]), int(attrs["kv_num_heads"])
-    hidden = query[2] // (heads + 2 * kv_heads) * heads if isinstance(query[2], int) else None
-    return tensor_type(element, [query[0], query[1], hidden])
-
-
 SCHEMAS: list[DeclaredSchema] = [
     declare("DecoderMaskedMultiHeadAttention", inputs=(1, 11), outputs=(1, 4),
             attributes={"num_heads": REQUIRED, "past_present_share_buffer": None,
@@ -237,5 +225,5 @@ SCHEMAS: list[DeclaredSchema] = [
             attributes={"num_heads": REQUIRED, "kv_num_heads": REQUIRED,
                         "sparse_block_size": REQUIRED, "scale": None, "do_rotary": None,
                         "rotary_interleaved": None},
-            infer=typed(_sparse_output, lambda t, a: t[3], lambda t, a: t[4])),
+            infer=typed(packed_query_output, lambda t, a: t[3], lambda t, a: t[4])),
 ]

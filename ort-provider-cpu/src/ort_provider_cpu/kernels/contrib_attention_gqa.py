@@ -233,8 +233,9 @@ def group_query_attention(node: NodeInfo):
     return compute
 
 
-def _gqa_output(types, attrs):
-    """GroupQueryAttention output: the query's shape, or (B, S, N * H) of a packed query."""
+def packed_query_output(types, attrs):
+    """The attention output of GroupQueryAttention and SparseAttention: the query's shape, or
+    (B, S, N * H) of a packed query (QKV in one input, no key/value inputs)."""
     query = dims(types[0])
     element = elem_type(types[0])
     if query is None or len(query) != 3:
@@ -280,7 +281,7 @@ def _gqa_present(index: int):
 
 def _gqa_types(types, attrs, values):
     """GroupQueryAttention's outputs: output, present_key, present_value, output_qk."""
-    return [_gqa_output(types, attrs), _gqa_present(0)(types, attrs, values),
+    return [packed_query_output(types, attrs), _gqa_present(0)(types, attrs, values),
             _gqa_present(1)(types, attrs, values), tensor_type(elem_type(types[0]))]
 
 
