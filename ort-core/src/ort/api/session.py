@@ -81,7 +81,8 @@ class InferenceSession:
         if self._sess_options.enable_profiling:
             self._profiler = Profiler(self._sess_options.profile_file_prefix)
             self._profiler_start = self._profiler.now_us()
-        model, _ = load_model(path_or_bytes)
+        model, _ = load_model(path_or_bytes, self._sess_options._config.get(
+            "session.model_external_initializers_file_folder_path") or None)
         if model is path_or_bytes:  # the caller's ModelProto: annotate a copy, not theirs
             model = ModelProto()
             model.CopyFrom(path_or_bytes)

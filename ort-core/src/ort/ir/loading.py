@@ -17,6 +17,7 @@ from google.protobuf.message import DecodeError
 from onnx import ModelProto
 
 from ..errors import Fail, InvalidGraph, InvalidProtobuf, NoSuchFile
+from .external_data import external_tensors, load_external_data
 from .schemas import SchemaTable, attribute_defaults
 from .tensors import RESERVED_LOCATION_PREFIX, attribute_value, constant_value, reserved_location
 
@@ -54,10 +55,15 @@ def _parse_file(path: str, where: str) -> ModelProto:
             view.release()
 
 
-def load_model(source: Any) -> tuple[ModelProto, str | None]:
-    """Load a model from a path, ``os.PathLike``, bytes or ``ModelProto``.
+def load_model(source: Any, external_folder: str | None = None) -> tuple[ModelProto, str | None]:
+    """Load a model from a path, ``os.PathLike``, bytes or ``ModelProto``, with its external
+    data read in (:func:`~ort.ir.external_data.load_external_data`: locations must stay inside
+    their folder).
 
-    Returns the model and the folder external data is resolved against (None for bytes).
+    External data resolves beside a model file; for bytes or a ``ModelProto`` against
+    ``external_folder`` (default: the working directory), as ONNX Runtime resolves it. A
+    ``ModelProto`` with external data is copied, never filled in. Returns the model and the
+    model file's folder (None for bytes and protos).
     """
     if isinstance(source, ModelProto):
         model, base_dir = source, None
@@ -82,11 +88,12 @@ def load_model(source: Any) -> tuple[ModelProto, str | None]:
             f"{MAX_IR_VERSION} (that of the installed onnx {onnx.__version__}; upgrade onnx)"
         )
     _refuse_reserved_locations(model)
-    if base_dir is not None and _uses_external_data(model):
-        try:
-            onnx.load_external_data_for_model(model, base_dir)
-        except (OSError, ValueError) as exc:
-            raise NoSuchFile(f"Load model failed: cannot read external data: {exc}") from None
+    if any(True for _ in external_tensors(model)):
+        if model is source:  # the caller's proto: fill in a copy
+            model = ModelProto()
+            model.CopyFrom(source)
+        folder = base_dir if base_dir is not None else (external_folder or os.getcwd())
+        load_external_data(model, folder)
     return model, base_dir
 
 
@@ -101,12 +108,6 @@ def _refuse_reserved_locations(model: ModelProto) -> None:
                 f"Load model failed: initializer '{tensor.name}' names the external data "
                 f"location '{location}'; locations starting with '{RESERVED_LOCATION_PREFIX}' "
                 "are reserved for ort's own use and cannot be named by a model")
-
-
-def _uses_external_data(model: ModelProto) -> bool:
-    return any(
-        t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer
-    )
 
 
 _TYPE_ERROR_MARKERS = ("unsupported type", "TypeInferenceError", "Type Error", "type mismatch",
