@@ -480,7 +480,11 @@ class InferenceSession:
         """Run the model; return the requested outputs (all when ``output_names`` is None or
         empty) as numpy arrays, in the order asked for."""
         results, fed = self._execute(output_names, input_feed, run_options)
-        return [_to_user(value, fed) for value in results]
+        try:
+            return [_to_user(value, fed) for value in results]
+        except MemoryError as exc:  # a broadcast view (Expand) too large to hand out
+            raise Fail(f"An output of the run does not fit in memory: {exc}. The model "
+                       "computes an output larger than this machine can hold") from None
 
     def run_with_ort_values(self, output_names: Sequence[str] | None,
                             input_dict_ort_values: Mapping[str, Any],
