@@ -116,6 +116,7 @@ class Graph:
         self.opsets = dict(opsets)
         self.outer_scope = set(outer_scope)
         self.value_types: dict[str, TypeProto] = dict(value_types or {})
+        self._shapes: dict[str, tuple[Any, ...] | None] = {}  # shape_of, read per node input
         for vi in list(graph.input) + list(graph.output) + list(graph.value_info):
             if vi.type.WhichOneof("value") is not None:
                 self.value_types[vi.name] = vi.type
@@ -272,13 +273,18 @@ class Graph:
 
     def shape_of(self, name: str) -> tuple[Any, ...] | None:
         """The shape of a tensor value (ints, ``str`` for symbols, None unknown), if known."""
+        try:
+            return self._shapes[name]
+        except KeyError:
+            pass
         tp = self.value_types.get(name)
         if tp is None or tp.WhichOneof("value") != "tensor_type" or not tp.tensor_type.HasField("shape"):
-            return None
-        return tuple(
-            d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
-            for d in tp.tensor_type.shape.dim
-        )
+            shape = None
+        else:
+            shape = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                          for d in tp.tensor_type.shape.dim)
+        self._shapes[name] = shape
+        return shape
 
 
 def _tensor_type_of(array: np.ndarray) -> TypeProto:

@@ -110,9 +110,10 @@ class SchemaTable:
 
     def __init__(self) -> None:
         self._schemas: dict[tuple[str, str], list[tuple[DeclaredSchema, str]]] = {}
+        self._count = 0
 
     def __len__(self) -> int:
-        return sum(len(v) for v in self._schemas.values())
+        return self._count  # asked per node at compile time: kept, not counted
 
     def add(self, schema: DeclaredSchema, owner: str) -> None:
         """Record a declaration; the same op and version twice raises, naming both owners."""
@@ -131,6 +132,7 @@ class SchemaTable:
                     f"schema {schema.domain}:{schema.op_type} version {schema.since_version} is "
                     f"declared twice: by {other_owner!r} and by {owner!r}")
         versions.append((schema, owner))
+        self._count += 1
         versions.sort(key=lambda item: item[0].since_version)
 
     def lookup(self, domain: str, op_type: str, opset: int) -> DeclaredSchema | None:
