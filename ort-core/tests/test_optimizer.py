@@ -315,3 +315,21 @@ def test_conv_add_and_mul_by_per_channel_constants_fold(op, shape, fold):
                          inits)
     sess = _same_outputs(model, {"x": X_IMAGE}, rtol=1e-4, atol=1e-5)
     assert _ops(sess) == ({"Conv": 1} if fold else {"Conv": 1, op: 1})
+
+
+def test_a_pass_that_trips_over_the_model_is_a_typed_error_naming_it(monkeypatch):
+    """An unexpected exception inside a pass is Fail naming the pass and the way out, never a
+    raw KeyError/IndexError from the optimizer's internals."""
+    import ort.optimizer as optimizer
+
+    def broken(model, context):
+        raise KeyError("value 'x' has no producer")
+
+    monkeypatch.setattr(optimizer, "PASSES", ((1, "BrokenPass", broken),))
+    model = helper.make_model(
+        helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])]),
+        opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(ort.Fail, match="pass BrokenPass: KeyError.*ORT_DISABLE_ALL"):
+        optimizer.optimize_model(model, 1, optimizer.OptimizerContext(has_kernel=lambda *a: True))

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from onnx import ModelProto
 
+from ..errors import Fail, OrtError
+
 from .activation_fusions import (
     fuse_conv_activation, fuse_conv_add_activation, fuse_gemm_activation, fuse_matmul_add,
 )
@@ -95,8 +97,17 @@ def optimize_model(model: ModelProto, level: int, context: OptimizerContext,
     changed_at_all = False
     for _ in range(max_rounds):
         changed = False
-        for _name, fn in selected:
-            if fn(optimized, context):
+        for name, fn in selected:
+            try:
+                fired = fn(optimized, context)
+            except OrtError:
+                raise
+            except Exception as exc:  # a pass tripped over the model: a typed error naming it
+                context.cached_view = None
+                raise Fail(f"Graph optimization failed in pass {name}: {type(exc).__name__}: "
+                           f"{exc}. Set graph_optimization_level to ORT_DISABLE_ALL to run the "
+                           "model unoptimized") from exc
+            if fired:
                 changed = True
                 context.cached_view = None  # the model changed: index it afresh
         changed_at_all |= changed
