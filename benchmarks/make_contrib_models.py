@@ -200,15 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated model names: "
                         + ",".join(MODELS))
     args = parser.parse_args(argv)
-    names = [n for n in args.only.split(",") if n] or list(MODELS)
-    unknown = sorted(set(names) - set(MODELS))
-    if unknown:
-        parser.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(MODELS)}")
-    args.outdir.mkdir(parents=True, exist_ok=True)
-    ignore = args.outdir / ".gitignore"
-    if not ignore.exists():  # generated files (hundreds of MB) never belong in git
-        ignore.write_text("# written by benchmarks/make_contrib_models.py\n*\n",
-                          encoding="utf-8")
+    names = make_models.chosen_models(parser, args.only, MODELS)
+    make_models.prepare_outdir(args.outdir, "make_contrib_models.py")
     sources = sorted({MODELS[n][0] for n in names
                       if not (args.outdir / f"{MODELS[n][0]}.onnx").exists()})
     if sources:

@@ -456,6 +456,24 @@ MODELS: dict[str, Callable[[], onnx.ModelProto | None]] = {
 }
 
 
+def chosen_models(parser: argparse.ArgumentParser, only: str, known: Any) -> list[str]:
+    """The model names ``--only`` lists (all of ``known`` when empty); unknown ones end the
+    program with the list of known ones."""
+    names = [n for n in only.split(",") if n] or list(known)
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        parser.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return names
+
+
+def prepare_outdir(outdir: Path, script: str) -> None:
+    """Create the model folder, ignored by git (generated files, hundreds of MB)."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    ignore = outdir / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text(f"# written by benchmarks/{script}\n*\n", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("outdir", type=Path, help="folder to write the .onnx files into")
@@ -463,14 +481,8 @@ def main(argv: list[str] | None = None) -> int:
                         + ",".join(MODELS))
     parser.add_argument("--no-check", action="store_true", help="skip onnx.checker")
     args = parser.parse_args(argv)
-    names = [n for n in args.only.split(",") if n] or list(MODELS)
-    unknown = sorted(set(names) - set(MODELS))
-    if unknown:
-        parser.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(MODELS)}")
-    args.outdir.mkdir(parents=True, exist_ok=True)
-    ignore = args.outdir / ".gitignore"
-    if not ignore.exists():  # generated files (hundreds of MB) never belong in git
-        ignore.write_text("# written by benchmarks/make_models.py\n*\n", encoding="utf-8")
+    names = chosen_models(parser, args.only, MODELS)
+    prepare_outdir(args.outdir, "make_models.py")
     for name in names:
         start = time.perf_counter()
         model = MODELS[name]()

@@ -140,7 +140,10 @@ def infer_types(model: ModelProto, schemas: SchemaTable | None = None) -> ModelP
     light = _typed_skeleton(model)
     inferred = _infer(light)
     learnt = inferred is not light
-    for _ in range(_DECLARED_ROUNDS if schemas is not None and len(schemas) else 0):
+    declared = schemas is not None and any(
+        schemas.declares("" if n.domain == "ai.onnx" else n.domain, n.op_type)
+        for n in model.graph.node)
+    for _ in range(_DECLARED_ROUNDS if declared else 0):
         if not _declared_inference(inferred, schemas):
             break
         learnt = True

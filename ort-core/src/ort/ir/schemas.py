@@ -135,6 +135,10 @@ class SchemaTable:
         self._count += 1
         versions.sort(key=lambda item: item[0].since_version)
 
+    def declares(self, domain: str, op_type: str) -> bool:
+        """Whether any version of ``domain:op_type`` is declared."""
+        return (domain, op_type) in self._schemas
+
     def lookup(self, domain: str, op_type: str, opset: int) -> DeclaredSchema | None:
         """The newest declaration of the op not newer than ``opset``."""
         found = None

@@ -23,7 +23,7 @@ from .patterns import (
     fuse_node_pattern, is_default_domain, other_input,
 )
 
-__all__ = ["fuse_layer_norm", "fuse_skip_layer_norm", "take_bias_add"]
+__all__ = ["fuse_layer_norm", "fuse_skip_layer_norm", "take_bias_add", "skip_norm_outputs"]
 
 
 def _reduce_axes(view: GraphView, node: NodeProto) -> list[int] | None:
@@ -184,6 +184,21 @@ def take_bias_add(view: GraphView, rewriter: Rewriter, inputs: list[str],
     return inputs, None, []
 
 
+def skip_norm_outputs(view: GraphView, add: NodeProto, norm: NodeProto,
+                      index: int) -> list[str] | None:
+    """The outputs of a skip-norm fusing residual ``add`` into ``norm`` (node ``index``): the
+    norm's output, plus the sum as ``input_skip_bias_sum`` when others read it. None when a
+    reader of the sum comes before the norm (it may compute the norm's own scale, e.g.
+    CastLike(w, sum): fusing would make a cycle)."""
+    outputs = [norm.output[0]]
+    readers = [i for i in view.consumers.get(add.output[0], []) if i != index]
+    if add.output[0] in view.protected or readers:
+        if any(i < index for i in readers):
+            return None
+        outputs += ["", "", add.output[0]]
+    return outputs
+
+
 def _match_skip_layer_norm(view: GraphView, rewriter: Rewriter, index: int,
                            ln: NodeProto) -> None:
     parts = _layer_norm_parts(view, ln)
@@ -207,14 +222,9 @@ def _match_skip_layer_norm(view: GraphView, rewriter: Rewriter, index: int,
     node_inputs = [inputs[0], inputs[1], scale, beta or ""] + ([bias] if bias else [])
     while node_inputs[-1] == "":
         node_inputs.pop()
-    outputs = [ln.output[0]]
-    readers = [i for i in view.consumers.get(add.output[0], []) if i != index]
-    if add.output[0] in view.protected or readers:
-        # input_skip_bias_sum feeds the other readers, which must come after the fused node
-        # (a reader before it may compute the norm's own scale: fusing would make a cycle)
-        if any(i < index for i in readers):
-            return
-        outputs += ["", "", add.output[0]]
+    outputs = skip_norm_outputs(view, add, ln, index)
+    if outputs is None:
+        return
     node = rewriter.make_node("SkipLayerNormalization", node_inputs, outputs,
                               "SkipLayerNorm_fused", domain=MS_DOMAIN, epsilon=epsilon)
     rewriter.replace(indices, [node])

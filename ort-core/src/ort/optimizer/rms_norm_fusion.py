@@ -23,7 +23,7 @@ import numpy as np
 from onnx import ModelProto, NodeProto, TensorProto
 
 from .context import OptimizerContext
-from .norm_fusions import _reduce_axes, _trailing_axis, take_bias_add
+from .norm_fusions import _reduce_axes, _trailing_axis, skip_norm_outputs, take_bias_add
 from .patterns import (
     MS_DOMAIN, FLOAT32, GraphView, Rewriter, attr, close, fuse_node_pattern,
     is_default_domain, other_input,
@@ -254,14 +254,9 @@ def _match_skip_rms_norm(view: GraphView, rewriter: Rewriter, index: int,
         return
     inputs, bias, bias_add = take_bias_add(view, rewriter, [a, b], shape)
     indices = [add_index, index] + bias_add
-    outputs = [norm.output[0]]
-    readers = [i for i in view.consumers.get(add.output[0], []) if i != index]
-    if add.output[0] in view.protected or readers:
-        # input_skip_bias_sum feeds the other readers, which must come after the fused node
-        # (a reader before it may compute the norm's own scale, e.g. CastLike(w, sum))
-        if any(i < index for i in readers):
-            return
-        outputs += ["", "", add.output[0]]
+    outputs = skip_norm_outputs(view, add, norm, index)
+    if outputs is None:
+        return
     node = rewriter.make_node("SkipSimplifiedLayerNormalization",
                               inputs + [scale] + ([bias] if bias else []), outputs,
                               "SkipSimplifiedLayerNorm_fused", domain=MS_DOMAIN,

@@ -26,6 +26,14 @@ def split_heads(x: Any, heads: int) -> Any:
     return x.reshape(batch, seq, heads, hidden // heads).transpose(0, 2, 1, 3)
 
 
+def split_packed_qkv(query: Any, heads: int, kv_heads: int) -> tuple[Any, Any, Any]:
+    """Q, K and V (views) of a packed ``(B, S, (heads + 2 * kv_heads) * H)`` query, as
+    GroupQueryAttention and SparseAttention take them when key and value are omitted."""
+    size = query.shape[-1] // (heads + 2 * kv_heads)
+    return (query[..., :heads * size], query[..., heads * size:(heads + kv_heads) * size],
+            query[..., (heads + kv_heads) * size:])
+
+
 def merge_heads(x: Any) -> Any:
     """``(B, heads, S, H)`` as a C-contiguous ``(B, S, heads * H)``."""
     batch, heads, seq, size = x.shape

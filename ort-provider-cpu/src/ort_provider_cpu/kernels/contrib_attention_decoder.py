@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
-from .contrib_attention_core import (HALF_AND_FLOAT, attend, merge_heads,
-                                     padding_mask, rotate, shared_buffer_step,
-                                     split_heads)
+from .contrib_attention_core import (
+    HALF_AND_FLOAT, attend, merge_heads, padding_mask, rotate, shared_buffer_step, split_heads,
+    split_packed_qkv
+)
 from .contrib_attention_gqa import packed_query_output
-from .contrib_schema import (REQUIRED, declare, dims, elem_type, tensor_type,
-                             typed)
+from .contrib_schema import REQUIRED, declare, dims, elem_type, tensor_type, typed
 from .float_work import work_dtype
 
 kernels = KernelTable()
@@ -150,10 +150,7 @@ def sparse_attention(node: NodeInfo):
         work = work_dtype(query.dtype)
         batch, seq, width = query.shape
         if key is None:
-            size = width // (heads + 2 * kv_heads)
-            q_part = query[..., :heads * size]
-            key = query[..., heads * size:(heads + kv_heads) * size]
-            value = query[..., (heads + kv_heads) * size:]
+            q_part, key, value = split_packed_qkv(query, heads, kv_heads)
         else:
             q_part = query
         q = split_heads(q_part.astype(work), heads)

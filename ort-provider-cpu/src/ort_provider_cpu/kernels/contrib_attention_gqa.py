@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
-from .contrib_attention_core import (HALF_AND_FLOAT, attend, merge_heads,
-                                     rotate, split_heads)
+from .contrib_attention_core import (
+    HALF_AND_FLOAT, attend, merge_heads, rotate, split_heads, split_packed_qkv
+)
 from .contrib_schema import REQUIRED, declare, dims, elem_type, tensor_type
 from .float_work import work_dtype
 
@@ -152,10 +153,7 @@ def group_query_attention(node: NodeInfo):
             if width % (heads + 2 * kv_heads):
                 raise ValueError(f"{where}: packed query width {width} is not a multiple of "
                                  f"num_heads + 2 * kv_num_heads = {heads + 2 * kv_heads}")
-            size = width // (heads + 2 * kv_heads)
-            q_part = query[..., :heads * size]
-            key = query[..., heads * size:(heads + kv_heads) * size]
-            value = query[..., (heads + kv_heads) * size:]
+            q_part, key, value = split_packed_qkv(query, heads, kv_heads)
         else:
             q_part = query
         if q_part.shape[2] % heads or key.shape[2] != value.shape[2] \

@@ -170,6 +170,23 @@ def _greedy_loop(gen: _Generator, params: GenerationParams, ids: np.ndarray,
     return out
 
 
+def _token_params(node: NodeInfo, gen: Any, regular: Sequence[Any], ids: np.ndarray,
+                  ngram: int, **extra: Any) -> GenerationParams:
+    """The GenerationParams GreedySearch and Sampling share, from their common leading inputs
+    (max_length, min_length, repetition_penalty, vocab_mask, prefix_vocab_mask), plus
+    ``extra`` fields."""
+    batch, seq_len = ids.shape
+    return GenerationParams(
+        eos_token_id=gen.eos, pad_token_id=gen.pad,
+        max_length=gen.max_length(regular[1], seq_len),
+        min_length=int(_scalar(node, regular[2], "min_length", 0)),
+        repetition_penalty=float(_scalar(node, regular[3], "repetition_penalty", 1.0)),
+        no_repeat_ngram_size=ngram,
+        vocab_mask=_mask(node, regular[4], "vocab_mask", (gen.vocab,)),
+        prefix_vocab_mask=_mask(node, regular[5], "prefix_vocab_mask", (batch, gen.vocab)),
+        **extra)
+
+
 @kernels.register("GreedySearch", since=1, domain=MS)
 def greedy_search(node: NodeInfo):
     """GreedySearch 1 (com.microsoft): generate tokens with a GPT-2 style decoder subgraph,
@@ -183,15 +200,7 @@ def greedy_search(node: NodeInfo):
     def compute(*args):
         regular, outer = _split_outer(node, args, 7)
         ids = gen.input_ids(regular[0])
-        batch, seq_len = ids.shape
-        params = GenerationParams(
-            eos_token_id=gen.eos, pad_token_id=gen.pad,
-            max_length=gen.max_length(regular[1], seq_len),
-            min_length=int(_scalar(node, regular[2], "min_length", 0)),
-            repetition_penalty=float(_scalar(node, regular[3], "repetition_penalty", 1.0)),
-            no_repeat_ngram_size=ngram,
-            vocab_mask=_mask(node, regular[4], "vocab_mask", (gen.vocab,)),
-            prefix_vocab_mask=_mask(node, regular[5], "prefix_vocab_mask", (batch, gen.vocab)))
+        params = _token_params(node, gen, regular, ids, ngram)
         attention_mask = _mask(node, regular[6], "attention_mask", ids.shape)
         return (_greedy_loop(gen, params, ids, attention_mask, outer,
                              lambda scores: scores.argmax(axis=1)),)
@@ -221,16 +230,10 @@ def sampling(node: NodeInfo):
     def compute(*args):
         regular, outer = _split_outer(node, args, 9)
         ids = gen.input_ids(regular[0])
-        batch, seq_len = ids.shape
-        params = GenerationParams(
-            eos_token_id=gen.eos, pad_token_id=gen.pad,
-            max_length=gen.max_length(regular[1], seq_len),
-            min_length=int(_scalar(node, regular[2], "min_length", 0)),
-            repetition_penalty=float(_scalar(node, regular[3], "repetition_penalty", 1.0)),
-            no_repeat_ngram_size=ngram, temperature=temperature,
+        batch = ids.shape[0]
+        params = _token_params(
+            node, gen, regular, ids, ngram, temperature=temperature,
             presence_penalty=presence_penalty,
-            vocab_mask=_mask(node, regular[4], "vocab_mask", (gen.vocab,)),
-            prefix_vocab_mask=_mask(node, regular[5], "prefix_vocab_mask", (batch, gen.vocab)),
             presence_mask=_mask(node, regular[7], "presence_mask", (batch, gen.vocab)))
         attention_mask = _mask(node, regular[6], "attention_mask", ids.shape)
         # a generator seeded per run; without a seed onnxruntime's is seeded with 0 (which

@@ -27,7 +27,7 @@ from onnx import TensorProto, TypeProto, helper, shape_inference
 from ort.ep import REQUIRED, DeclaredSchema
 
 __all__ = ["MS", "REQUIRED", "declare", "tensor_type", "elem_type", "dims", "like_input",
-           "Dim", "Infer", "typed", "FLOAT", "element_of", "like_onnx",
+           "Dim", "Infer", "typed", "FLOAT", "like_onnx",
            "typed_with_values", "constant_ints"]
 
 MS = "com.microsoft"
@@ -174,8 +174,4 @@ def constant_ints(values: Sequence[Any], index: int) -> list[int] | None:
     value = values[index] if index < len(values) else None
     return None if value is None else [int(v) for v in value.reshape(-1)]
 
-
-def element_of(name: str) -> int:
-    """``TensorProto`` element type by name (``"float"`` -> FLOAT)."""
-    return int(getattr(TensorProto, name.upper()))
 

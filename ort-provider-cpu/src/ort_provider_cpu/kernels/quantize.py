@@ -235,7 +235,7 @@ def _quantize_per_tensor(x: Any, scale: Any, zero_point: Any, dtype: np.dtype) -
     if zero_point is not None:
         ratio += np.float32(zero_point.reshape(()))
     np.clip(ratio, low, high, out=ratio)
-    if np.isnan(ratio.min(initial=np.inf)) if ratio.size else False:
+    if ratio.size and np.isnan(ratio.min()):  # min is NaN when any value is
         ratio[np.isnan(ratio)] = 0
     return ratio.astype(dtype)
 
