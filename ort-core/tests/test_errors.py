@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import ort
 import pytest
 from onnx import TensorProto, helper
-
-import ort
-from ort import errors
-
+from ort import ep, errors
 from ort.testing import make_model
 
 
@@ -94,7 +92,8 @@ def test_missing_file_truncated_and_garbage_models(tmp_path, add_model):
         ort.InferenceSession(123)
 
 
-def test_every_op_without_kernel_is_named_in_one_error():
+def test_every_unregistered_op_is_named_in_one_fail():
+    # onnxruntime: Fail "Fatal error: com.example:Foo(-1) is not a registered function/op"
     x = helper.make_tensor_value_info("X", TensorProto.FLOAT, [2])
     y = helper.make_tensor_value_info("Y", TensorProto.FLOAT, [2])
     nodes = [helper.make_node("Foo", ["X"], ["a"], name="f1", domain="com.example"),
@@ -102,21 +101,36 @@ def test_every_op_without_kernel_is_named_in_one_error():
              helper.make_node("Foo", ["b"], ["c"], name="f2", domain="com.example"),
              helper.make_node("Bar", ["c"], ["Y"], name="b1", domain="com.example")]
     model = make_model(nodes, [x], [y], opsets={"com.example": 3})
-    with pytest.raises(errors.NotImplemented) as info:
+    with pytest.raises(errors.Fail) as info:
         ort.InferenceSession(model.SerializeToString())
     message = str(info.value)
-    assert "Could not find an implementation for com.example:Foo(3) node with name 'f1'" in message
-    assert "2 op(s) in 3 node(s) have no implementation: com.example:Bar(3) at node(s) 'b1'; " \
+    assert "Fatal error: com.example:Foo(3) is not a registered function/op (node 'f1')" in message
+    assert "2 op(s) in 3 node(s) are not registered: com.example:Bar(3) at node(s) 'b1'; " \
         "com.example:Foo(3) at node(s) 'f1', 'f2'." in message
+    assert "ort.ep.KernelTable" in message
 
 
-def test_op_without_kernel_names_op_version_and_what_exists():
+class _SchemaOnlyPlugin:
+    """Declares com.example:Foo and registers no kernel for it."""
+
+    @ort.hookimpl
+    def ort_register_schemas(self, registry):
+        registry.declare(ep.DeclaredSchema(op_type="Foo", domain="com.example", min_inputs=1,
+                                           max_inputs=1, max_outputs=1))
+
+
+def test_declared_op_without_kernel_is_not_implemented_naming_op_version_and_what_exists():
+    # a valid model (the op is declared) that no provider runs: onnxruntime's NotImplemented
     x = helper.make_tensor_value_info("X", TensorProto.FLOAT, [2])
     y = helper.make_tensor_value_info("Y", TensorProto.FLOAT, [2])
-    model = make_model([helper.make_node("Foo", ["X"], ["Y"], name="n0", domain="com.example")], [x], [y])
-    model.opset_import.append(helper.make_opsetid("com.example", 1))
-    with pytest.raises(errors.NotImplemented) as info:
-        ort.InferenceSession(model.SerializeToString())
+    model = make_model([helper.make_node("Foo", ["X"], ["Y"], name="n0", domain="com.example")],
+                       [x], [y], opsets={"com.example": 1})
+    ep.register_plugin(_SchemaOnlyPlugin(), "schema-only")
+    try:
+        with pytest.raises(errors.NotImplemented) as info:
+            ort.InferenceSession(model.SerializeToString())
+    finally:
+        ep.unregister_plugin("schema-only")
     message = str(info.value)
     assert "Could not find an implementation for com.example:Foo(1) node with name 'n0'" in message
     assert "CPUExecutionProvider has no kernel for com.example:Foo" in message
@@ -130,11 +144,12 @@ def test_type_error_in_model_is_invalid_graph():
         ort.InferenceSession(model.SerializeToString())
 
 
-def test_dangling_input_is_invalid_graph():
+def test_dangling_input_is_invalid_argument():
+    # onnxruntime: InvalidArgument "Invalid model. Node input 'ghost' is not a graph input, ..."
     x = helper.make_tensor_value_info("X", TensorProto.FLOAT, [2])
     y = helper.make_tensor_value_info("Y", TensorProto.FLOAT, [2])
     model = make_model([helper.make_node("Add", ["X", "ghost"], ["Y"], name="n0")], [x], [y])
-    with pytest.raises(errors.InvalidGraph, match="ghost"):
+    with pytest.raises(errors.InvalidArgument, match="Node input 'ghost' is not a graph input"):
         ort.InferenceSession(model)
 
 

@@ -4,12 +4,11 @@ single-node models (onnx's ReferenceEvaluator where onnxruntime lacks the type o
 
 import ml_dtypes
 import numpy as np
+import ort
 import pytest
 from onnx import TensorProto
-
-from single_node import check, make_model, rand
-
 from ort.testing import run_ort
+from single_node import check, make_model, rand
 
 INT_TYPES = [np.uint8, np.int8, np.uint16, np.int16]
 NARROW_INT_TYPES = [ml_dtypes.int4, ml_dtypes.uint4, ml_dtypes.int2, ml_dtypes.uint2]
@@ -109,11 +108,19 @@ def test_quantize_float8(dtype, saturate):
 @pytest.mark.parametrize("x_type", [np.float16, ml_dtypes.bfloat16, np.int32])
 def test_quantize_input_types(x_type):
     x = rand((4, 5), np.float32, -100, 100).astype(x_type)
-    scale = np.array(0.5 if x_type == np.int32 else 0.37, np.float32).astype(
-        np.float32 if x_type == np.int32 else x_type)
+    scale = np.array(3 if x_type == np.int32 else 0.37, x_type)  # x and y_scale share T1
     # the division runs in the scale's type (as the spec and the reference do; onnxruntime
     # divides float16 in float32)
     check("QuantizeLinear", [x, scale, _zero_point(np.int8)], opset=21, oracle="ref")
+
+
+def test_quantize_scale_of_another_type_than_x_is_refused():
+    """x and y_scale share the type parameter T1 (opset 19+): onnxruntime refuses int32 x with
+    a float scale when the model loads (Fail, 'bound to different types')."""
+    model, _ = make_model("QuantizeLinear", [np.zeros((4,), np.int32), np.float32(0.5),
+                                             _zero_point(np.int8)], {}, 21)
+    with pytest.raises(ort.Fail, match="inconsistent type"):
+        ort.InferenceSession(model.SerializeToString())
 
 
 @pytest.mark.parametrize("precision", [TensorProto.FLOAT, TensorProto.FLOAT16])

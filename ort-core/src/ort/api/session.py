@@ -20,7 +20,7 @@ from onnx import ModelProto
 
 from ..ep import ExecutionProvider, get_registry
 from ..errors import EPFail, Fail, InvalidArgument
-from ..ir import WeightStore, infer_types, load_model
+from ..ir import WeightStore, infer_types, load_model, validate_model
 from ..optimizer import OptimizerContext, optimize_model
 from ..runtime import (
     BlasThreadLimit, HostArena, Partition, Plan, Profiler, RunState, SessionCompileContext,
@@ -87,8 +87,11 @@ class InferenceSession:
             model = ModelProto()
             model.CopyFrom(path_or_bytes)
         loaded_at = self._profiler.now_us() if self._profiler is not None else 0.0
+        registry = get_registry()
+        validate_model(model, registry.schemas, lambda domain, op_type: any(
+            registry.kernels_for(p, domain, op_type) for p in registry.kernel_providers()))
         model = self._apply_free_dimension_overrides(model)
-        self._model = infer_types(model, get_registry().schemas)
+        self._model = infer_types(model, registry.schemas)
         self._metadata = ModelMetadata.of_model(self._model)
         self._apply_initializer_overrides()
         # weights move out of the protobuf once, so rewriting the model copies no data; they

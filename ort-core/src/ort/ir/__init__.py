@@ -9,11 +9,12 @@ from .graph import Graph, Node, subgraph_free_names, subgraphs_of
 from .loading import MAX_IR_VERSION, infer_types, load_model
 from .schemas import REQUIRED, DeclaredSchema, SchemaTable, attribute_defaults, schema_version
 from .tensors import attribute_value, constant_value, tensor_to_array
+from .validation import validate_model
 from .weights import DETACH_BYTES, WeightStore
 
 __all__ = [
     "Graph", "Node", "subgraph_free_names", "subgraphs_of", "MAX_IR_VERSION", "infer_types",
     "load_model", "REQUIRED", "DeclaredSchema", "SchemaTable", "attribute_defaults",
     "schema_version", "attribute_value", "constant_value", "tensor_to_array", "DETACH_BYTES",
-    "WeightStore",
+    "WeightStore", "validate_model",
 ]

@@ -21,7 +21,7 @@ from ..errors import Fail, InvalidGraph
 from ..element_types import np_dtype_of
 
 __all__ = ["RESERVED_LOCATION_PREFIX", "WeightResolver", "reserved_location", "tensor_to_array",
-           "attribute_value", "constant_value", "sparse_to_dense"]
+           "attribute_value", "constant_value", "sparse_to_dense", "checked_element_count"]
 
 #: External-data locations starting with this belong to ort itself; no model may name one.
 RESERVED_LOCATION_PREFIX = "ort:"
@@ -67,7 +67,7 @@ def tensor_to_array(tensor: TensorProto, weights: WeightResolver | None = None) 
                 "ort's own and cannot be named by a model; store the data in the model or in a "
                 "file beside it")
         return array
-    count = _checked_element_count(tensor)
+    count = checked_element_count(tensor)
     if (tensor.data_type in _RAW_COMPATIBLE and tensor.HasField("raw_data")
             and sys.byteorder == "little"):
         dtype = np_dtype_of(tensor.data_type)
@@ -94,7 +94,7 @@ def tensor_to_array(tensor: TensorProto, weights: WeightResolver | None = None) 
     return array
 
 
-def _checked_element_count(tensor: TensorProto) -> int:
+def checked_element_count(tensor: TensorProto) -> int:
     """The element count of ``tensor``'s dims, after checking what can be checked before any
     data is decoded (ONNX Runtime's verdicts, as :class:`~ort.errors.Fail`): a known element
     type, non-negative dims, ``raw_data`` of exactly the size the dims need, and some data
