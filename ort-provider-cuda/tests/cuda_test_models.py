@@ -170,16 +170,27 @@ def bert_feeds(batch: int = 2, seq: int = 6, vocab: int = 100) -> dict[str, np.n
 
 
 def to_float16(model: onnx.ModelProto) -> onnx.ModelProto:
-    """The model with float32 initializers, float inputs/outputs and Constant-free float
-    attributes turned into float16 (enough for the models of this module)."""
+    """The model with float32 initializers, float inputs/outputs, Casts to float and float
+    Constants turned into float16 (enough for the models of this module; a float value left
+    next to a float16 one would make the model invalid)."""
     out = onnx.ModelProto()
     out.CopyFrom(model)
+    keep = {name for node in out.graph.node if node.op_type == "Resize"
+            for name in node.input[1:3]}  # roi and scales are float whatever X is
     for tensor in out.graph.initializer:
-        if tensor.data_type == TensorProto.FLOAT:
+        if tensor.data_type == TensorProto.FLOAT and tensor.name not in keep:
             tensor.CopyFrom(numpy_helper.from_array(
                 numpy_helper.to_array(tensor).astype(np.float16), tensor.name))
     for value in list(out.graph.input) + list(out.graph.output):
         if value.type.tensor_type.elem_type == TensorProto.FLOAT:
             value.type.tensor_type.elem_type = TensorProto.FLOAT16
+    for node in out.graph.node:  # Casts to float and float Constants: to float16 too
+        for attr in node.attribute:
+            if node.op_type == "Cast" and attr.name == "to" and attr.i == TensorProto.FLOAT:
+                attr.i = TensorProto.FLOAT16
+            if node.op_type == "Constant" and attr.name == "value" and \
+                    attr.t.data_type == TensorProto.FLOAT:
+                attr.t.CopyFrom(numpy_helper.from_array(
+                    numpy_helper.to_array(attr.t).astype(np.float16), attr.t.name))
     del out.graph.value_info[:]
     return out

@@ -218,7 +218,8 @@ def _check_nodes(model: ModelProto, opsets: dict[str, int], schemas: SchemaTable
             raise InvalidGraph(f"This is an invalid model. In Node {_describe(node)}, Error "
                                f"{_first_lines(str(exc))}{_attribute_hint(node, domain, opset)}"
                                ) from None
-        if domain in _ONNX_DOMAINS or (node.domain, node.op_type) in local_functions:
+        if domain in _ONNX_DOMAINS or (node.domain, node.op_type) in local_functions or \
+                onnx_schema(node.op_type, domain, opset) is not None:
             continue
         if not op_is_known(domain, node.op_type):
             unregistered.setdefault(f"{domain}:{node.op_type}({opset})", []).append(
