@@ -141,3 +141,60 @@ def test_another_sessions_stub_location_is_refused():
     stub = next(t for t in victim._model.graph.initializer if victim._weights.is_stub(t))
     with pytest.raises(ort.Fail, match="reserved"):
         tensor_to_array(stub, WeightStore())
+
+
+def _external(name: str, location: str, dims=(64, 64, 3, 3)) -> TensorProto:
+    tensor = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=list(dims),
+                         data_location=TensorProto.EXTERNAL)
+    entry = tensor.external_data.add()
+    entry.key, entry.value = "location", location
+    return tensor
+
+
+def _hostile_places(location: str) -> dict[str, onnx.ModelProto]:
+    """Every place a model can hold a tensor, each naming ``location``."""
+    x = helper.make_tensor_value_info("X", TensorProto.FLOAT, [64, 64, 3, 3])
+    y = helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)
+    cond = helper.make_tensor_value_info("C", TensorProto.BOOL, [])
+    places = {"initializer": _naming(location)}
+    constant = helper.make_node("Constant", [], ["K"], value=_external("K", location))
+    places["constant_value"] = make_model([constant, helper.make_node("Add", ["X", "K"], ["Y"])],
+                                          [x], [y])
+    branch = helper.make_graph([helper.make_node("Add", ["X", "W"], ["B"])], "branch", [],
+                               [helper.make_tensor_value_info("B", TensorProto.FLOAT, None)],
+                               [_external("W", location)])
+    places["subgraph_initializer"] = make_model(
+        [helper.make_node("If", ["C"], ["Y"], then_branch=branch, else_branch=branch)],
+        [cond, x], [y])
+    sparse = helper.make_sparse_tensor(_external("S", location, dims=(2,)),
+                                       helper.make_tensor("Si", TensorProto.INT64, [2], [0, 1]),
+                                       [64, 64, 3, 3])
+    places["sparse_values"] = make_model([helper.make_node("Add", ["X", "S"], ["Y"])], [x], [y])
+    places["sparse_values"].graph.sparse_initializer.append(sparse)
+    function = onnx.FunctionProto(name="Steal", domain="evil", input=["A"], output=["Z"])
+    function.node.extend([helper.make_node("Constant", [], ["T"], value=_external("T", location)),
+                          helper.make_node("Add", ["A", "T"], ["Z"])])
+    function.opset_import.append(helper.make_opsetid("", 17))
+    places["function_constant"] = make_model([helper.make_node("Steal", ["X"], ["Y"],
+                                                               domain="evil")], [x], [y],
+                                             opsets={"evil": 1})
+    places["function_constant"].functions.append(function)
+    return places
+
+
+@pytest.mark.parametrize("location", [
+    "ort:detached/0", "ort:weights/0", "ORT:detached/0", "./ort:detached/0", " ort:detached/0",
+    "ort%3Adetached/0", "file:ort:detached/0", "detached/0", "/proc/self/mem", "ort:detached/0\0"])
+@pytest.mark.parametrize("place", ["initializer", "constant_value", "subgraph_initializer",
+                                   "sparse_values", "function_constant"])
+def test_no_form_or_place_of_a_location_reads_another_sessions_weights(place, location,
+                                                                       tmp_path, monkeypatch):
+    """The security test: a live session holds weights; a model naming them by any location
+    form, from any place a tensor can live, is refused with a typed error (never served)."""
+    monkeypatch.chdir(tmp_path)  # bytes resolve against the working directory: keep it empty
+    victim = ort.InferenceSession(_conv_bn_model().SerializeToString())
+    assert len(victim._weights) >= 1
+    hostile = _hostile_places(location)[place]
+    for source in (hostile.SerializeToString(), hostile):
+        with pytest.raises(ort.OrtError):
+            ort.InferenceSession(source)

@@ -89,8 +89,9 @@ def load_model(source: Any, external_folder: str | None = None) -> tuple[ModelPr
             f"Unsupported model IR version: {model.ir_version}, max supported IR version: "
             f"{MAX_IR_VERSION} (that of the installed onnx {onnx.__version__}; upgrade onnx)"
         )
-    _refuse_reserved_locations(model)
-    if any(True for _ in external_tensors(model)):
+    external = list(external_tensors(model))
+    _refuse_reserved_locations(external)
+    if external:
         if model is source:  # the caller's proto: fill in a copy
             model = ModelProto()
             model.CopyFrom(source)
@@ -99,15 +100,16 @@ def load_model(source: Any, external_folder: str | None = None) -> tuple[ModelPr
     return model, base_dir
 
 
-def _refuse_reserved_locations(model: ModelProto) -> None:
+def _refuse_reserved_locations(external: list[onnx.TensorProto]) -> None:
     """A model may not name ort's own external-data locations (the stubs a session makes of
-    its weights): :class:`~ort.errors.Fail`, before anything reads them."""
-    graph = model.graph
-    for tensor in list(graph.initializer) + [s.values for s in graph.sparse_initializer]:
+    its weights) anywhere: initializers, sparse initializers, Constant values and tensor
+    attributes of any graph, subgraph or function (:class:`~ort.errors.Fail`, before anything
+    reads them)."""
+    for tensor in external:
         location = reserved_location(tensor)
         if location is not None:
             raise Fail(
-                f"Load model failed: initializer '{tensor.name}' names the external data "
+                f"Load model failed: tensor '{tensor.name}' names the external data "
                 f"location '{location}'; locations starting with '{RESERVED_LOCATION_PREFIX}' "
                 "are reserved for ort's own use and cannot be named by a model")
 
