@@ -97,6 +97,45 @@ def test_terminate_stops_a_loop_inside_an_if_branch():
     assert w == 3.0
 
 
+def test_terminate_under_load_stops_only_the_runs_it_was_set_for():
+    """Four concurrent long runs of one ORT_PARALLEL session, eight Loops for two workers (so
+    steps of some runs wait in the pool's queue behind other runs' Loops): terminating two
+    stops those two at once, queued or not, and leaves the others running; then the others
+    stop too and the session still runs."""
+    options = ort.SessionOptions()
+    options.execution_mode = ort.ExecutionMode.ORT_PARALLEL
+    options.inter_op_num_threads = 2
+    session = ort.InferenceSession(_two_loops().SerializeToString(), options)
+    run_options = [ort.RunOptions() for _ in range(4)]
+    outcomes: dict[int, str] = {}
+
+    def long_run(index):
+        try:
+            session.run(None, {"M": ITERATIONS, "v0": np.array(0, np.float32)},
+                        run_options[index])
+            outcomes[index] = "finished"
+        except ort.Fail as exc:
+            outcomes[index] = "terminated" if "terminate flag" in str(exc) else str(exc)
+
+    threads = [threading.Thread(target=long_run, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.2)
+    run_options[0].terminate = run_options[2].terminate = True
+    started = time.perf_counter()
+    threads[0].join(10)
+    threads[2].join(10)
+    assert outcomes.get(0) == outcomes.get(2) == "terminated"
+    assert 1 not in outcomes and 3 not in outcomes  # still running
+    run_options[1].terminate = run_options[3].terminate = True
+    for thread in threads:
+        thread.join(10)
+    assert time.perf_counter() - started < 20
+    assert outcomes == {i: "terminated" for i in range(4)}
+    (w,) = session.run(None, {"M": np.array(3, np.int64), "v0": np.array(0, np.float32)})
+    assert w == 6.0
+
+
 def _branchy_session(tmp_path, mode):
     nodes = [helper.make_node("Relu", ["X"], ["r"], name="relu"),
              helper.make_node("Neg", ["X"], ["n"], name="neg"),

@@ -167,7 +167,8 @@ def execute(plan: Plan, values: list[Any], run: RunState | None = None,
         if pool is None:
             _run_steps(values, steps, run.watch)
         else:
-            _run_parallel(plan, values, steps, run.watch, pool)
+            _run_parallel(plan, values, steps, run.watch, pool,
+                          run.terminated if run._options is not None else None)
     finally:
         _CURRENT_RUN.reset(token)
 
@@ -241,11 +242,20 @@ def _dependencies(plan: Plan, steps: Sequence[Step]) -> _Dependencies:
     return found
 
 
+#: How often (seconds) a parallel run waiting for its steps looks at the terminate flag.
+_TERMINATE_POLL_S = 0.05
+
+
 def _run_parallel(plan: Plan, values: list[Any], steps: Sequence[Step], watch: Watch | None,
-                  pool: futures.Executor) -> None:
+                  pool: futures.Executor, terminated: Callable[[], bool] | None = None) -> None:
     """Schedule ``steps`` on ``pool``: a step is submitted once every step producing its
     inputs has finished; each runs through :func:`_run_steps` in the caller's context (so
-    nested plans see the run), and values are released when their last reader finished."""
+    nested plans see the run), and values are released when their last reader finished.
+
+    The pool is shared by the session's concurrent runs, so a step may wait in its queue
+    behind other runs' long steps: the waiting run looks at ``terminated`` while it waits, and
+    when it is set, withdraws its queued steps and stops (its started ones stop at their next
+    step) instead of waiting for a worker."""
     deps = _dependencies(plan, steps)
     waiting = list(deps.waiting)
     consumers = dict(deps.consumers)
@@ -255,9 +265,12 @@ def _run_parallel(plan: Plan, values: list[Any], steps: Sequence[Step], watch: W
         return pool.submit(context.run, _run_steps, values, (steps[i],), watch, False)
 
     running = {submit(i): i for i in range(len(steps)) if waiting[i] == 0}
+    timeout = _TERMINATE_POLL_S if terminated is not None else None
     try:
         while running:
-            done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
+            done, _ = futures.wait(running, timeout, return_when=futures.FIRST_COMPLETED)
+            if not done and terminated is not None and terminated():
+                raise Terminated()
             for future in done:
                 i = running.pop(future)
                 future.result()
@@ -270,5 +283,7 @@ def _run_parallel(plan: Plan, values: list[Any], steps: Sequence[Step], watch: W
                     if waiting[j] == 0:
                         running[submit(j)] = j
     except BaseException:
-        futures.wait(running)
+        # queued steps never start (a cancelled future counts as done only once a worker
+        # dequeues it: wait for the started ones alone); started ones finish or stop
+        futures.wait([future for future in running if not future.cancel()])
         raise
