@@ -54,6 +54,12 @@ def _constant_of_shape_model(shape_from_input: bool = True):
                       [shape], opset=17)
 
 
+def _options(limit: str) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.add_session_config_entry(MAX_OUTPUT_BYTES_KEY, limit)
+    return options
+
+
 # ---- the mechanism --------------------------------------------------------------------------
 
 def test_machine_memory_is_the_physical_memory_or_less():
@@ -138,6 +144,28 @@ def test_an_output_larger_than_memory_is_fail_and_the_session_stays_usable():
         session.run(None, {"s": np.array(TERABYTES, np.int64)})
     out = session.run(None, {"s": np.array([2, 3], np.int64)})[0]
     np.testing.assert_array_equal(out, np.zeros((2, 3), np.float32))
+
+
+def test_a_lowered_session_limit_refuses_moderate_outputs():
+    session = ort.InferenceSession(_constant_of_shape_model(), _options(str(2 ** 20)))
+    with pytest.raises(ort.Fail, match=r"10,000,000 bytes, more than the 1,048,576 bytes.*"
+                                       r"session config entry session.max_output_bytes"):
+        session.run(None, {"s": np.array([1000, 2500], np.int64)})  # 10 MB
+    assert session.run(None, {"s": np.array([512, 512], np.int64)})[0].nbytes == 2 ** 20
+
+
+def test_the_limit_is_per_session():
+    small = ort.InferenceSession(_constant_of_shape_model(), _options("1000"))
+    default = ort.InferenceSession(_constant_of_shape_model())
+    feed = {"s": np.array([100, 100], np.int64)}
+    with pytest.raises(ort.Fail, match="40,000 bytes"):
+        small.run(None, feed)
+    assert default.run(None, feed)[0].shape == (100, 100)
+
+
+def test_a_malformed_limit_fails_session_creation():
+    with pytest.raises(ort.InvalidArgument, match="session.max_output_bytes.*'lots'"):
+        ort.InferenceSession(_constant_of_shape_model(), _options("lots"))
 
 
 def test_constant_folding_skips_a_huge_constant_and_the_run_fails(caplog):

@@ -144,6 +144,37 @@ def test_an_output_of_terabytes_is_refused_before_allocating(case):
         assert _onnxruntime_error(case, model) == case.error
 
 
+LIMITED = [  # about 10 MB each, against a limit of 1 MiB
+    Case("ConstantOfShape", [_i64(1000, 2500)], [_i64(512, 512)]),
+    Case("Expand", [_f32(1), _i64(1000, 2500)], [_f32(1), _i64(512, 512)]),
+    Case("Tile", [_f32(1, 1), _i64(1000, 2500)], [_f32(1, 1), _i64(512, 512)],
+         error="InvalidArgument"),
+    Case("Range", [_scalar(0), _scalar(1_250_000), _scalar(1)],
+         [_scalar(0), _scalar(131_072), _scalar(1)]),
+    Case("Pad", [_f32(1, 1), _i64(0, 0, 999, 2499)], [_f32(1, 1), _i64(0, 0, 511, 511)]),
+    Case("Resize", [_f32(1, 1, 2, 2), None, None, _i64(1, 1, 1000, 2500)],
+         [_f32(1, 1, 2, 2), None, None, _i64(1, 1, 512, 512)], {"mode": "nearest"}),
+    Case("OneHot", [np.zeros(1000, np.int64), _scalar(2500), np.array([0, 1], np.float32)],
+         [np.zeros(512, np.int64), _scalar(512), np.array([0, 1], np.float32)]),
+]
+
+
+@pytest.mark.parametrize("case", LIMITED, ids=lambda c: c.id)
+def test_a_lowered_session_limit_refuses_ten_megabytes(case):
+    model = _model(case)
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.max_output_bytes", str(2 ** 20))
+    session = ort.InferenceSession(model, options)
+    with pytest.raises(getattr(ort, case.error),
+                       match=r"node 'guarded'.*more than the 1,048,576 bytes one output may "
+                             r"take \(the session config entry session.max_output_bytes\)"):
+        session.run(None, _feeds(model, case.huge))
+    out = session.run(None, _feeds(model, case.fine))[0]
+    assert out.nbytes <= 2 ** 20  # exactly at the limit passes
+    # the same model in a session without the entry runs the 10 MB output
+    assert ort.InferenceSession(model).run(None, _feeds(model, case.huge))[0].nbytes > 2 ** 23
+
+
 def test_an_expand_within_the_limit_still_broadcasts():
     case = CASES[1]  # Expand
     model = _model(case)

@@ -36,3 +36,12 @@ def test_an_oversized_output_on_the_gpu_is_refused(fake_cupy, op, huge, fine, at
         session.run(None, dict(zip(names, [v for v in huge if v is not None])))
     assert session.run(None, dict(zip(names, [v for v in fine if v is not None])))[0].size
 
+
+def test_the_session_limit_applies_on_the_gpu(fake_cupy):
+    model, _ = node_model("ConstantOfShape", [_i64(1000, 2500)], name="guarded", opset=18)
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.max_output_bytes", str(2 ** 20))
+    session = ort.InferenceSession(model, options, providers=[CUDA])
+    with pytest.raises(ort.Fail, match="more than the 1,048,576 bytes"):
+        session.run(None, {"in0": _i64(1000, 2500)})
+    assert session.run(None, {"in0": _i64(512, 512)})[0].shape == (512, 512)
