@@ -61,7 +61,8 @@ def test_an_output_too_large_for_memory_is_fail_and_the_session_stays_usable():
                               [shape])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     session = ort.InferenceSession(model.SerializeToString())
-    with pytest.raises(ort.Fail, match="does not fit in memory"):
+    too_large = r"Expand.*4,398,046,511,104 bytes"  # refused before the view is made
+    with pytest.raises(ort.Fail, match=too_large):
         session.run(None, {"x": np.ones(1, np.float32)})
-    with pytest.raises(ort.Fail, match="does not fit in memory"):  # and again: still usable
+    with pytest.raises(ort.Fail, match=too_large):  # and again: still usable
         session.run(None, {"x": np.ones(1, np.float32)})

@@ -192,7 +192,8 @@ class InferenceSession:
                     provider.host_arena = HostArena()
                     self._arenas.append(provider.host_arena)
         registry = get_registry()
-        self._compiler = SessionCompileContext(self._providers, registry, self._weights)
+        self._compiler = SessionCompileContext(self._providers, registry, self._weights,
+                                               self._sess_options._config)
         self._optimized_model = self._optimize(registry)
         self._graph = self._compiler.graph_of(self._optimized_model)
         for value in self._graph.initializers.values():

@@ -31,6 +31,10 @@ What is here:
   :class:`FusedSubgraph` claims, :class:`OrtDevice` and the allocator contract;
 * kernels: :class:`KernelTable` (the ``register`` decorator), :class:`KernelDef`,
   :class:`NodeInfo` (what a kernel factory sees);
+* the output-size guard (:mod:`ort.ep.limits`): :func:`check_output_size`, which kernels apply
+  (through ``NodeInfo.check_output_size``) before allocating an output sized by values, so that
+  an output larger than the machine's memory or ``session.max_output_bytes`` is
+  :class:`ort.Fail`, never ``MemoryError`` or the OOM killer;
 * the compiler as providers see it: :class:`CompileContext`, :class:`CompiledGraph`;
 * plugins: :data:`hookimpl`, the hook specifications (:mod:`ort.ep.hookspecs`), the
   registrars the hooks receive, :class:`ProviderSpec`, :class:`DeclaredSchema`, and discovery
@@ -55,6 +59,13 @@ from .discovery import (
 )
 from .hookspecs import hookimpl, hookspec
 from .kernels import ComputeFn, KernelDef, KernelFactory, KernelTable, NodeInfo
+from .limits import (
+    MAX_OUTPUT_BYTES_KEY,
+    check_output_size,
+    machine_memory_bytes,
+    max_output_bytes_of,
+    output_nbytes,
+)
 from .provider import ExecutionProvider, FusedSubgraph, KernelLookup
 from .registry import (
     DuplicateRegistrationError,
@@ -70,6 +81,8 @@ __all__ = [
     "ExecutionProvider", "FusedSubgraph", "KernelLookup",
     "OrtDevice", "OrtMemoryInfo", "OrtAllocatorType", "OrtMemType", "HostAllocator",
     "KernelTable", "KernelDef", "NodeInfo", "ComputeFn", "KernelFactory",
+    "check_output_size", "output_nbytes", "machine_memory_bytes", "max_output_bytes_of",
+    "MAX_OUTPUT_BYTES_KEY",
     "CompileContext", "CompiledGraph",
     "hookimpl", "hookspec", "ProviderSpec", "ProviderRegistrar", "KernelRegistrar",
     "SchemaRegistrar", "DeclaredSchema", "REQUIRED", "Registry", "DuplicateRegistrationError",

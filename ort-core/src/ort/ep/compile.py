@@ -56,6 +56,9 @@ class CompileContext(ABC):
 
     #: the session's providers (:class:`~ort.ep.ExecutionProvider`), in priority order
     providers: Sequence[Any]
+    #: the most bytes one output may take (the session config entry
+    #: ``session.max_output_bytes``); None: the machine's memory (:mod:`ort.ep.limits`)
+    max_output_bytes: int | None = None
 
     @abstractmethod
     def compile_subgraph(self, body: GraphProto, parent: Graph) -> CompiledGraph:

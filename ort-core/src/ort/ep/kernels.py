@@ -25,6 +25,7 @@ A provider hands its table to core from its ``ort_register_kernels`` hook.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -33,7 +34,9 @@ from typing import Any
 import numpy as np
 from onnx import GraphProto
 
+from ..errors import Fail, OrtError
 from .compile import CompiledGraph, CompileContext
+from .limits import machine_memory_bytes, output_nbytes, output_size_error
 
 __all__ = ["ComputeFn", "KernelFactory", "KernelDef", "KernelTable", "NodeInfo"]
 
@@ -216,11 +219,39 @@ class NodeInfo:
         arena = getattr(self.provider, "host_arena", None)
         return None if arena is None else arena.min_bytes
 
+    @functools.cached_property
+    def max_output_bytes(self) -> int | None:
+        """The most bytes one output of this node may take: the session's
+        ``session.max_output_bytes`` config entry, or None (the machine's memory)."""
+        return getattr(self.context, "max_output_bytes", None)
+
+    @functools.cached_property
+    def _output_bound(self) -> int:
+        """:attr:`max_output_bytes` resolved (the machine's memory where None)."""
+        limit = self.max_output_bytes
+        return machine_memory_bytes() if limit is None else limit
+
+    def check_output_size(self, shape: Sequence[int], dtype: Any,
+                          error: type[OrtError] = Fail) -> None:
+        """Raise ``error`` (:class:`ort.Fail`) naming this node, the shape, the bytes and the
+        limit when an output of ``shape`` and ``dtype`` would take more than
+        :attr:`max_output_bytes` (see :mod:`ort.ep.limits`). Call it before allocating an
+        output whose size comes from values (a shape input, repeats, pads, scales); it costs
+        a product and a comparison."""
+        nbytes = output_nbytes(shape, dtype)
+        if nbytes > self._output_bound:
+            raise output_size_error(self.describe, shape, dtype, nbytes,
+                                    self.max_output_bytes, error)
+
     def empty(self, shape: Sequence[int], dtype: Any) -> Any:
         """An uninitialized output array on the provider's device: from the session's host
         arena when the provider has one, else ``xp.empty``. Kernels that fill a fresh output
         should allocate it here (and compute into it with ``out=``) so that large outputs
-        reuse memory across runs instead of page-faulting."""
+        reuse memory across runs instead of page-faulting. An output larger than
+        :attr:`max_output_bytes` is :class:`ort.Fail` (:meth:`check_output_size`)."""
+        nbytes = output_nbytes(shape, dtype)
+        if nbytes > self._output_bound:
+            raise output_size_error(self.describe, shape, dtype, nbytes, self.max_output_bytes)
         arena = getattr(self.provider, "host_arena", None)
         if arena is not None:
             return arena.empty(shape, dtype)

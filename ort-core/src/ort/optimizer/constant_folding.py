@@ -5,12 +5,16 @@ are all constants (non-overridable initializers, ``Constant`` outputs, outputs o
 nodes) and whose outputs are not graph outputs. Every foldable node of the graph is evaluated in
 one model through ``context.evaluate`` (the session's own kernels); if that fails, nodes are
 evaluated one at a time and the failing ones stay. Outputs over :data:`MAX_FOLDED_ELEMENTS`
-elements (ConstantOfShape, Expand, Tile, Range blowing up) are never materialized. ``Shape`` and
-``Size`` of a value whose inferred shape is fully static fold too, without evaluation.
+elements (ConstantOfShape, Expand, Tile, Range blowing up) are never materialized: their size
+is estimated from shapes and constant values (Python ints, no overflow) before anything is
+evaluated, and a node whose estimate exceeds onnxruntime's folding limit (1 GiB) is reported
+with onnxruntime's warning, once per folding pass. ``Shape`` and ``Size`` of a value whose
+inferred shape is fully static fold too, without evaluation.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -26,6 +30,12 @@ __all__ = ["fold_constants", "MAX_FOLDED_ELEMENTS"]
 
 #: Outputs larger than this (in elements) are not folded into initializers.
 MAX_FOLDED_ELEMENTS = 1 << 20
+#: onnxruntime's limit for a folded output: larger estimates are skipped with a warning.
+_WARN_BYTES = 1 << 30
+#: Ops whose output size comes from constant values: the ones a model can blow up.
+_BLOW_UP = frozenset({"ConstantOfShape", "Expand", "Tile", "Range"})
+
+logger = logging.getLogger("ort")
 
 _FOLDABLE_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")
 #: Ops whose result changes from run to run (or that may train), never folded.
@@ -53,6 +63,7 @@ def fold_constants(model: ModelProto, context: OptimizerContext) -> bool:
         if not _fold_wave(model, context):
             break
         changed = True
+    _warn_oversized(model, context)
     return changed
 
 
@@ -115,6 +126,29 @@ def _foldable(view: GraphView, node: NodeProto, known: dict[str, Any]) -> bool:
     return size is not None and size <= MAX_FOLDED_ELEMENTS
 
 
+def _warn_oversized(model: ModelProto, context: OptimizerContext) -> None:
+    """onnxruntime's warning for each op that blows up (:data:`_BLOW_UP`) left unfolded from
+    constant inputs because its estimated output exceeds onnxruntime's limit."""
+    view = GraphView.of(model, context)
+    for node in view.nodes:
+        if node.op_type not in _BLOW_UP or node.domain not in _FOLDABLE_DOMAINS:
+            continue
+        if not all(not name or view.is_const(name) for name in node.input):
+            continue
+        size = _output_size_bound(view, node, {})
+        if size is None or size <= MAX_FOLDED_ELEMENTS:
+            continue
+        element_type = view.elem_type(node.output[0]) if node.output else None
+        try:
+            itemsize = helper.tensor_dtype_to_np_dtype(element_type).itemsize
+        except (KeyError, TypeError, ValueError):
+            itemsize = 1
+        if size * itemsize > _WARN_BYTES:
+            logger.warning("Skipping constant folding for %s node '%s' because estimated "
+                           "output size (%d bytes) exceeds the limit (%d bytes)", node.op_type,
+                           node.name or node.output[0], size * itemsize, _WARN_BYTES)
+
+
 def _input_shape(view: GraphView, name: str, known: dict[str, Any]) -> tuple[int, ...] | None:
     value = known.get(name)
     if isinstance(value, np.ndarray):
@@ -149,22 +183,24 @@ def _output_size_bound(view: GraphView, node: NodeProto, known: dict[str, Any]) 
 
     if op == "ConstantOfShape":
         shape = value(0)
-        return None if shape is None else int(np.prod(shape.astype(np.int64)))
+        return None if shape is None else _count([int(d) for d in shape.reshape(-1)])
     if op == "Expand":
         data, shape = _input_shape(view, inputs[0], known), value(1)
         if data is None or shape is None:
             return None
-        return broadcast_size([data, [int(d) for d in shape.reshape(-1)]])
+        dims = [int(d) for d in shape.reshape(-1)]
+        return broadcast_size([data, dims]) if min(dims, default=0) >= 0 else None
     if op == "Tile":
         data, repeats = _input_shape(view, inputs[0], known), value(1)
         if data is None or repeats is None or len(repeats) != len(data):
             return None
-        return math.prod(d * int(r) for d, r in zip(data, repeats))
+        return _count([d * int(r) for d, r in zip(data, repeats.reshape(-1))])
     if op == "Range":
         start, limit, delta = value(0), value(1), value(2)
         if start is None or limit is None or delta is None or float(delta) == 0:
             return None
-        return max(int(math.ceil((float(limit) - float(start)) / float(delta))), 0)
+        count = (float(limit) - float(start)) / float(delta)
+        return max(int(math.ceil(count)), 0) if math.isfinite(count) else None
     if op in _SIZE_PRESERVING or op in _ELEMENTWISE:
         shapes = [_input_shape(view, n, known) for n in inputs if n]
         if any(s is None for s in shapes):
@@ -173,6 +209,11 @@ def _output_size_bound(view: GraphView, node: NodeProto, known: dict[str, Any]) 
             return broadcast_size(shapes)
         return max((math.prod(s) for s in shapes), default=0)
     return None  # e.g. MatMul, Resize, Pad, OneHot without an inferred shape
+
+
+def _count(dims: list[int]) -> int | None:
+    """The elements of a shape of Python ints (None for a negative dim: not a shape)."""
+    return math.prod(dims) if min(dims, default=0) >= 0 else None
 
 
 #: Ops whose outputs never hold more elements than their largest input.

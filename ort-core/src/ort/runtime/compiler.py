@@ -20,7 +20,9 @@ from typing import Any
 
 from onnx import GraphProto, ModelProto, helper
 
-from ..ep import CompileContext, ExecutionProvider, KernelDef, NodeInfo, Registry
+from ..ep import (
+    CompileContext, ExecutionProvider, KernelDef, NodeInfo, Registry, max_output_bytes_of,
+)
 from ..errors import Fail, InvalidGraph, OrtError
 from ..errors import NotImplemented as OrtNotImplemented
 from ..ir import Graph, Node, WeightStore, attribute_value, infer_types, subgraph_free_names
@@ -43,13 +45,19 @@ class SessionCompileContext(CompileContext):
         providers: the session's providers, in priority order.
         registry: the plugin registry (kernels and declared schemas).
         weights: the session's :class:`~ort.ir.WeightStore`.
+        session_config: the session's config entries; ``session.max_output_bytes`` sets
+            :attr:`max_output_bytes`, the most bytes one output may take (None: the machine's
+            memory, see :mod:`ort.ep.limits`), which kernels apply through
+            ``NodeInfo.check_output_size``.
     """
 
     def __init__(self, providers: Sequence[ExecutionProvider], registry: Registry,
-                 weights: WeightStore | None = None) -> None:
+                 weights: WeightStore | None = None,
+                 session_config: Mapping[str, str] | None = None) -> None:
         self.providers = list(providers)
         self.registry = registry
         self.weights = weights
+        self.max_output_bytes = max_output_bytes_of(session_config or {})
 
     def graph_of(self, model: ModelProto, functions: Mapping | None = None) -> Graph:
         """The IR of a (type-inferred) model, with the session's weights and schemas."""

@@ -205,12 +205,17 @@ def _run_steps(values: list[Any], steps: Sequence[Step], watch: Watch | None,
         raise step_error(step, exc) from exc
 
 
-def step_error(step: Step | None, exc: BaseException) -> Fail:
-    """ONNX Runtime's message for a node that failed while running."""
+def step_error(step: Step | None, exc: BaseException) -> OrtError:
+    """ONNX Runtime's message for a node that failed while running: :class:`Fail`, or the
+    class of the ort error the kernel raised (a kernel raises ``InvalidArgument`` where
+    onnxruntime's kernel returns that status, e.g. Tile's output-size limit)."""
     op_type, name = step.label if step is not None else ("?", "?")
-    text = exc.message if isinstance(exc, OrtError) else f"{type(exc).__name__}: {exc}"
-    return Fail(f"Non-zero status code returned while running {op_type} node. Name:'{name}' "
-                f"Status Message: {text}")
+    if isinstance(exc, OrtError):
+        text, error = exc.message, type(exc)
+    else:
+        text, error = f"{type(exc).__name__}: {exc}", Fail
+    return error(f"Non-zero status code returned while running {op_type} node. Name:'{name}' "
+                 f"Status Message: {text}")
 
 
 class _Dependencies:

@@ -148,6 +148,7 @@ def crop_and_resize(node: NodeInfo) -> Callable[..., tuple]:
         if ((batch_indices < 0) | (batch_indices >= n)).any():
             raise ValueError(f"{where}: batch_indices must lie in [0, {n})")
         crop_h, crop_w = size
+        node.check_output_size((rois.shape[0], c, crop_h, crop_w), _F32)  # computed in float32
         boxes = rois.astype(_F32)
         in_y = _sample_points(boxes[:, 0], boxes[:, 2], height, crop_h)  # (R, h)
         in_x = _sample_points(boxes[:, 1], boxes[:, 3], width, crop_w)  # (R, w)

@@ -117,20 +117,32 @@ def range_ms(node: NodeInfo) -> Callable[..., tuple]:
         d = dtype.type(1) if delta is None else host_scalar(delta)
         if d == 0:
             raise ValueError(f"{where}: delta must not be zero")
-        return (xp.asarray(_range_values(dtype, s, lim, d)),)
+        n = _range_count(dtype, s, lim, d)
+        if n is None:
+            raise ValueError(f"{where}: (limit - start) / delta is not finite (start {s}, "
+                             f"limit {lim}, delta {d})")
+        node.check_output_size((n,), np.int64 if dtype.kind in "iu" else dtype)
+        return (xp.asarray(_range_values(dtype, s, lim, d, n)),)
 
     return compute
 
 
-def _range_values(dtype: np.dtype, s: Any, lim: Any, d: Any) -> np.ndarray:
-    """com.microsoft Range's values: ``ceil((lim - s) / d)`` of them (the difference in the
-    input type), accumulated in the input type as onnxruntime does."""
+def _range_count(dtype: np.dtype, s: Any, lim: Any, d: Any) -> int | None:
+    """How many values com.microsoft Range makes: ``ceil((lim - s) / d)`` (the difference
+    in the input type), at least 0; None where that is not a finite number."""
     if dtype.kind in "iu":
-        s, lim, d = int(s), int(lim), int(d)
-        n = max(math.ceil((lim - s) / d), 0)
-        return (np.arange(n, dtype=np.int64) * d + s).astype(dtype)
+        return max(math.ceil((int(lim) - int(s)) / int(d)), 0)
     s, lim, d = dtype.type(s), dtype.type(lim), dtype.type(d)
-    n = max(math.ceil(float(dtype.type(lim - s)) / float(d)), 0)
+    count = float(dtype.type(lim - s)) / float(d)
+    return max(math.ceil(count), 0) if math.isfinite(count) else None
+
+
+def _range_values(dtype: np.dtype, s: Any, lim: Any, d: Any, n: int) -> np.ndarray:
+    """com.microsoft Range's ``n`` values (:func:`_range_count`), accumulated in the input
+    type as onnxruntime does."""
+    if dtype.kind in "iu":
+        return (np.arange(n, dtype=np.int64) * int(d) + int(s)).astype(dtype)
+    s, d = dtype.type(s), dtype.type(d)
     steps = np.full(n, d, dtype=dtype)
     if n:
         steps[0] = s
@@ -145,9 +157,9 @@ def _range_shape(types: Sequence[Any], attrs: Mapping[str, Any], values: Sequenc
     if start is not None and limit is not None and (len(values) < 3 or delta is not None):
         dtype = np.asarray(start).dtype
         step = dtype.type(1) if delta is None else np.asarray(delta).reshape(-1)[0]
-        if step != 0:
-            length = len(_range_values(dtype, np.asarray(start).reshape(-1)[0],
-                                       np.asarray(limit).reshape(-1)[0], step))
+        if step != 0:  # counted, never materialized: the limits may ask for any size
+            length = _range_count(dtype, np.asarray(start).reshape(-1)[0],
+                                  np.asarray(limit).reshape(-1)[0], step)
     return [tensor_type(elem_type(types[0]), [length])]
 
 

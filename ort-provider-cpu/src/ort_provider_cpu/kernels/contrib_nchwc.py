@@ -259,6 +259,8 @@ def nchwc_upsample(node: NodeInfo) -> Callable[..., tuple]:
     sh, sw = scales[2], scales[3]
 
     def run(x: Any) -> Any:
+        node.check_output_size(x.shape[:2] + (x.shape[2] * sh, x.shape[3] * sw) + x.shape[4:],
+                               x.dtype)
         if mode == "nearest":
             return xp.repeat(xp.repeat(x, sh, axis=2), sw, axis=3)
         y = _linear_axis(xp, x, _interpolation(transform, x.shape[2], sh), 2)

@@ -150,6 +150,7 @@ def col2im(node: NodeInfo) -> Callable[..., tuple]:
             )
         n, channels = data.shape[0], data.shape[1] // taps
         work = data.dtype if data.dtype.kind in "iub" else wide_work_dtype(data.dtype)
+        node.check_output_size((n, channels) + tuple(padded), work)
         cols = data.astype(work, copy=False).reshape((n, channels) + block + tuple(blocks))
         buf = xp.zeros((n, channels) + tuple(padded), dtype=work)
         lead = (slice(None), slice(None))

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+import ort
 from ort.ep import KernelTable, NodeInfo
 from ort.ep import np_dtype_of
 
@@ -45,9 +46,21 @@ def constant_of_shape(node: NodeInfo):
 
     def compute(shape_in):
         dims = _check_dims(node, host_ints(shape_in))
+        node.check_output_size(dims, dtype)
         return (xp.full(dims, fill, dtype=dtype),)
 
     return compute
+
+
+def _float_count(node: NodeInfo, span: float, delta: float) -> int:
+    """``max(ceil(span / delta), 0)``: how many values a float Range has;
+    :class:`ort.InvalidArgument` (as onnxruntime) when that is not a finite number."""
+    count = span / delta
+    if not math.isfinite(count):
+        raise ort.InvalidArgument(
+            f"{node.describe()}: the computed number of elements is not a finite value "
+            f"((limit - start) / delta = {count}); start, limit and delta must be finite")
+    return max(int(math.ceil(count)), 0)
 
 
 @kernels.register("Range", since=11, host_inputs=(0, 1, 2))
@@ -64,12 +77,14 @@ def range_(node: NodeInfo):
         if dtype.kind in "iu":
             s, lim, d = int(s), int(lim), int(d)
             n = max(-(-(lim - s) // d), 0)
+            node.check_output_size((n,), np.int64)  # the values are made in int64
             return (xp.asarray(np.arange(n, dtype=np.int64) * d + s, dtype=dtype),)
         work = dtype
         if dtype.itemsize < 4 and stash == 1:
             work = np.dtype(np.float32)
         s, lim, d = work.type(s), work.type(lim), work.type(d)
-        n = max(int(math.ceil((float(lim) - float(s)) / float(d))), 0)
+        n = _float_count(node, float(lim) - float(s), float(d))
+        node.check_output_size((n,), work)
         steps = np.full(n, d, dtype=work)
         if n:
             steps[0] = s

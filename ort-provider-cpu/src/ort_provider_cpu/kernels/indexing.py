@@ -386,6 +386,7 @@ def one_hot(node: NodeInfo):
             raise ValueError(f"{node.describe()}: values must have 2 elements, got {values.shape}")
         rank = indices.ndim + 1
         a = normalize_axis(node, axis, rank)
+        node.check_output_size(indices.shape[:a] + (d,) + indices.shape[a:], values.dtype)
         idx = indices.astype(np.int64) if indices.dtype.kind in "iub" else xp.trunc(indices).astype(np.int64)
         idx = xp.where(idx < 0, idx + d, idx)
         hot = idx[..., None] == xp.arange(d, dtype=np.int64)

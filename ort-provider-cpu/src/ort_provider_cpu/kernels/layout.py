@@ -8,10 +8,12 @@ when they are constant initializers they are parsed once in the factory.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 import numpy as np
 
+import ort
 from ort.ep import KernelTable, NodeInfo
 
 from .kernel_args import (
@@ -183,6 +185,9 @@ def _tile(node: NodeInfo, x, repeats: Sequence[int]):
         raise ValueError(f"{node.describe()}: repeats {list(repeats)} must be non-negative")
     if all(r == 1 for r in repeats):
         return x
+    # onnxruntime's Tile refuses an oversized output with INVALID_ARGUMENT
+    node.check_output_size(tuple(map(operator.mul, x.shape, repeats)), x.dtype,
+                           ort.InvalidArgument)
     return node.xp.tile(x, tuple(repeats))
 
 
@@ -251,8 +256,9 @@ def _pad_compute(node: NodeInfo, mode: str, const_pads, const_value, const_axes,
             end = [max(e, 0) for e in end]
         if not any(begin) and not any(end):
             return x
+        shape = tuple(d + b + e for d, b, e in zip(x.shape, begin, end))
+        node.check_output_size(shape, x.dtype)
         if mode == "constant":
-            shape = tuple(d + b + e for d, b, e in zip(x.shape, begin, end))
             fill = zero_of(x.dtype) if value is None else value
             out = xp.full(shape, fill, dtype=x.dtype)
             out[tuple(slice(b, b + d) for b, d in zip(begin, x.shape))] = x

@@ -379,6 +379,7 @@ def max_unpool(node: NodeInfo) -> Callable[..., tuple]:
                 (x.shape[2 + i] - 1) * strides[i] - pads[i] - pads[i + nd] + kernel[i]
                 for i in range(nd)
             )
+        node.check_output_size(shape, x.dtype)
         total = math.prod(shape)
         flat = indices.reshape(-1)
         if flat.size and (int(flat.min()) < 0 or int(flat.max()) >= total):

@@ -49,6 +49,7 @@ def center_crop_pad(node: NodeInfo) -> Callable[..., tuple]:
             elif size > dim:
                 start = (size - dim) // 2
                 dest[axis] = slice(start, start + dim)
+        node.check_output_size(out_shape, x.dtype)
         if x.dtype == object:
             y = np.full(out_shape, "", dtype=object)
         else:

@@ -96,6 +96,7 @@ def random_uniform(node: NodeInfo) -> Callable[..., tuple]:
     rng = node_generator(node)
 
     def compute() -> tuple:
+        node.check_output_size(shape, np.float64)  # drawn in double
         return (_uniform(rng, shape, dtype, low, high),)
 
     return compute
@@ -110,6 +111,7 @@ def random_normal(node: NodeInfo) -> Callable[..., tuple]:
     rng = node_generator(node)
 
     def compute() -> tuple:
+        node.check_output_size(shape, np.float64)  # drawn in double
         return (_normal(rng, shape, dtype, mean, scale),)
 
     return compute
@@ -159,6 +161,7 @@ def multinomial(node: NodeInfo) -> Callable[..., tuple]:
                 f"{node.describe()}: input must be [batch_size, class_size], got {logits.shape}"
             )
         batch, classes = logits.shape
+        node.check_output_size((batch, sample_size), np.float64)  # the draws, in double
         draws = rng.random_sample((batch, sample_size))
         if batch == 0 or sample_size == 0 or classes == 0:
             return (np.zeros((batch, sample_size), dtype),)

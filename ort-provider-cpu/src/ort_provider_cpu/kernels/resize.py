@@ -249,22 +249,30 @@ def _is_identity(attrs: _ResizeAttrs, target: _AxisTarget, in_len: int, roi: tup
 
 
 def _resize_planner(node: NodeInfo, attrs: _ResizeAttrs) -> Callable[..., list[_AxisPlan]]:
-    """Return ``plan(in_shape, scales, sizes, roi) -> [_AxisPlan]``, cached per argument set.
+    """Return ``plan(in_shape, scales, sizes, roi, dtype) -> [_AxisPlan]``, cached per
+    argument set.
 
     ``scales``/``sizes``/``roi`` are tuples or None; they refer to ``attrs.axes`` (all axes
-    when None), the roi as starts then ends.
+    when None), the roi as starts then ends. ``dtype`` (the input's) sizes the output for the
+    output-size limit, checked before any table is built.
     """
     cache: dict[tuple, list[_AxisPlan]] = {}
     where = node.describe()
 
-    def plan(in_shape: tuple[int, ...], scales: Any, sizes: Any, roi: Any) -> list[_AxisPlan]:
-        key = (in_shape, scales, sizes, roi)
+    def plan(in_shape: tuple[int, ...], scales: Any, sizes: Any, roi: Any,
+             dtype: Any) -> list[_AxisPlan]:
+        key = (in_shape, scales, sizes, roi, dtype)
         plans = cache.get(key)
         if plans is not None:
             return plans
         rank = len(in_shape)
         axes = normalize_axes(node, attrs.axes, rank) if attrs.axes else tuple(range(rank))
         targets = _resize_targets(node, attrs, in_shape, axes, scales, sizes)
+        out_shape = list(in_shape)
+        for target in targets:
+            out_shape[target.axis] = target.out_len
+        node.check_output_size(
+            out_shape, dtype if attrs.mode == "nearest" else wide_work_dtype(dtype))
         crop = attrs.coord_mode == "tf_crop_and_resize"
         if crop and (roi is None or len(roi) != 2 * len(axes)):
             raise ValueError(
@@ -354,7 +362,7 @@ def resize_10(node: NodeInfo) -> Callable[..., tuple]:
     plan = _resize_planner(node, attrs)
 
     def compute(x: Any, scales: Any) -> tuple:
-        plans = plan(tuple(x.shape), _optional_floats(scales), None, None)
+        plans = plan(tuple(x.shape), _optional_floats(scales), None, None, x.dtype)
         return (_resample(xp, x, plans, attrs),)
 
     return compute
@@ -375,7 +383,7 @@ def resize(node: NodeInfo) -> Callable[..., tuple]:
     def compute(x: Any, roi: Any = None, scales: Any = None, sizes: Any = None) -> tuple:
         plans = plan(
             tuple(x.shape), _optional_floats(scales), _optional_ints(sizes),
-            _optional_floats(roi),
+            _optional_floats(roi), x.dtype,
         )
         return (_resample(xp, x, plans, attrs),)
 
@@ -408,7 +416,7 @@ def upsample_static(node: NodeInfo) -> Callable[..., tuple]:
     plan = _resize_planner(node, attrs)
 
     def compute(x: Any) -> tuple:
-        return (_resample(xp, x, plan(tuple(x.shape), scales, None, None), attrs),)
+        return (_resample(xp, x, plan(tuple(x.shape), scales, None, None, x.dtype), attrs),)
 
     return compute
 
@@ -424,6 +432,6 @@ def upsample(node: NodeInfo) -> Callable[..., tuple]:
         values = _optional_floats(scales)
         if values is not None:
             _upsample_scales_check(node, values)
-        return (_resample(xp, x, plan(tuple(x.shape), values, None, None), attrs),)
+        return (_resample(xp, x, plan(tuple(x.shape), values, None, None, x.dtype), attrs),)
 
     return compute

@@ -205,6 +205,8 @@ def affine_grid(node: NodeInfo) -> Callable[..., tuple]:
                 f"{node.describe()}: theta of shape {theta.shape} does not fit size {dims}"
             )
         cdt = wide_work_dtype(theta.dtype)
+        node.check_output_size(dims[2:] + (rank + 1,), cdt)  # the base grid
+        node.check_output_size((n,) + dims[2:] + (rank,), cdt)
         key = (dims[2:], cdt)
         if key not in bases:
             bases[key] = xp.asarray(_affine_base_grid(dims[2:], align, cdt))

@@ -263,7 +263,8 @@ def _broadcast_shape(node: NodeInfo, a: Sequence[int], b: Sequence[int]) -> tupl
 
 @kernels.register("Expand", since=8, host_inputs=(1,))
 def expand(node: NodeInfo):
-    """Expand: bidirectionally broadcast the input to ``shape`` (returns a broadcast view)."""
+    """Expand: bidirectionally broadcast the input to ``shape`` (returns a broadcast view,
+    checked against the output-size limit as if materialized: whoever reads it may copy it)."""
     xp = node.xp
     const = const_or_none(node, 1)
     const_dims = None if const is None else tuple(host_ints(const))
@@ -273,6 +274,7 @@ def expand(node: NodeInfo):
         out = _broadcast_shape(node, x.shape, dims)
         if out == x.shape:
             return (x,)
+        node.check_output_size(out, x.dtype)
         return (xp.broadcast_to(x, out),)
 
     return compute

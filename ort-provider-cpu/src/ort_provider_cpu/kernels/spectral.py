@@ -54,6 +54,11 @@ def _to_complex(x: np.ndarray) -> np.ndarray:
     return x[..., 0].astype(real_dtype)
 
 
+def _complex_of(dtype: np.dtype) -> np.dtype:
+    """The complex dtype transforms of a ``dtype`` signal compute in (see :func:`_to_complex`)."""
+    return np.dtype(np.complex128 if dtype == np.float64 else np.complex64)
+
+
 def _from_complex(y: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """Stack real and imaginary parts into a trailing dimension of 2, cast to ``dtype``."""
     return np.stack([y.real, y.imag], axis=-1).astype(dtype)
@@ -80,6 +85,8 @@ def _dft(node: NodeInfo, x: np.ndarray, axis: int, length: int | None, inverse: 
         length = 2 * (x.shape[axis] - 1) if inverse and onesided else x.shape[axis]
     if length <= 0:
         raise ValueError(f"{node.describe()}: dft_length must be positive, got {length}")
+    bins = length // 2 + 1 if onesided and not inverse else length
+    node.check_output_size(x.shape[:axis] + (bins,) + x.shape[axis + 1:-1], _complex_of(x.dtype))
     signal = _to_complex(x)
     if not inverse and onesided:
         if x.shape[-1] == 2:
@@ -155,6 +162,8 @@ def stft(node: NodeInfo) -> Callable[..., tuple]:
                 f"{signal.shape[1]}, got {step} and {length}"
             )
         n_frames = (signal.shape[1] - length) // step + 1
+        # the windowed frames (and the spectrum, no larger) are materialized
+        node.check_output_size((signal.shape[0], n_frames, length), _complex_of(signal.dtype))
         samples = _to_complex(signal)
         frames = np.lib.stride_tricks.sliding_window_view(samples, length, axis=1)[:, ::step]
         frames = frames[:, :n_frames]
@@ -216,6 +225,7 @@ def mel_weight_matrix(node: NodeInfo) -> Callable[..., tuple]:
                 f"{node.describe()}: upper_edge_hertz {upper} is out of range for dft_length "
                 f"{length} and sample_rate {rate}"
             )
+        node.check_output_size((length // 2 + 1, bins), np.float64)  # computed in double
         return (_mel_weights(bins, length, rate, lower, upper).astype(dtype),)
 
     return compute
@@ -242,6 +252,7 @@ def _cosine_window(node: NodeInfo, a0: float, a1: float, a2: float) -> Callable[
         count = _scalar(size, "size", node)
         if count < 0:
             raise ValueError(f"{node.describe()}: size must be non-negative, got {count}")
+        node.check_output_size((count,), np.float64)  # computed in double
         period = np.float64(count if periodic else count - 1)
         with np.errstate(divide="ignore", invalid="ignore"):
             angle = np.arange(count) * (2.0 * np.pi / period)
