@@ -27,7 +27,8 @@ from pathlib import Path
 
 import onnx
 
-from .mutate import FOLDER_TOKEN, MODEL_PATH, Mutant, tensors
+from .mutate import FOLDER_TOKEN, MODEL_PATH, Mutant
+from .walk import tensors
 
 __all__ = ["RUNTIMES", "Outcome", "Result", "Harness", "materialize"]
 

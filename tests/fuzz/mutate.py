@@ -1,5 +1,7 @@
 """Mutation categories: functions that turn a valid corpus model into a malformed one.
 
+The attribute categories live in :mod:`mutate_attributes`, the model walking in :mod:`walk`.
+
 Each category is a function ``(model, rng) -> (mutant, note) | None``: ``model`` is a fresh
 copy of a seed's ``ModelProto`` that the function may change, ``rng`` a ``random.Random``,
 ``mutant`` the changed ``ModelProto`` or serialized bytes, ``note`` one line saying what was
@@ -20,9 +22,12 @@ import random
 from collections.abc import Callable, Iterable
 
 import onnx
-from onnx import AttributeProto, TensorProto
+from onnx import TensorProto
 
 from . import corpus
+from .mutate_attributes import attr_name, attr_type, attr_value
+from .walk import (all_nodes, copy_message, describe, graphs, node_lists,
+                   replace_nodes, subgraphs, tensors)
 
 __all__ = ["Mutant", "MODEL_PATH", "FOLDER_TOKEN", "CATEGORIES", "mutants", "corpus_mutants",
            "seed_mutant"]
@@ -53,71 +58,6 @@ class Mutant:
     def category(self) -> str:
         """The first part of the id."""
         return self.id.split("/", 1)[0]
-
-
-# -- walking a model --------------------------------------------------------------------------
-
-def _subgraphs(nodes: Iterable[onnx.NodeProto]) -> Iterable[onnx.GraphProto]:
-    for node in nodes:
-        for attr in node.attribute:
-            if attr.type == AttributeProto.GRAPH:
-                yield attr.g
-                yield from _subgraphs(attr.g.node)
-            elif attr.type == AttributeProto.GRAPHS:
-                for graph in attr.graphs:
-                    yield graph
-                    yield from _subgraphs(graph.node)
-
-
-def graphs(model: onnx.ModelProto) -> list[onnx.GraphProto]:
-    """The main graph, then every nested graph (of the main graph and of functions)."""
-    found = [model.graph, *_subgraphs(model.graph.node)]
-    for function in model.functions:
-        found.extend(_subgraphs(function.node))
-    return found
-
-
-def node_lists(model: onnx.ModelProto) -> list:
-    """Every repeated node field: of each graph, then of each function."""
-    return [g.node for g in graphs(model)] + [f.node for f in model.functions]
-
-
-def all_nodes(model: onnx.ModelProto) -> list[tuple[object, int]]:
-    """(node list, index) for every node of the model."""
-    return [(nodes, i) for nodes in node_lists(model) for i in range(len(nodes))]
-
-
-def tensors(model: onnx.ModelProto) -> list[TensorProto]:
-    """Initializers of every graph, sparse initializers' parts and Constant value tensors."""
-    found = []
-    for graph in graphs(model):
-        found.extend(graph.initializer)
-        for sparse in graph.sparse_initializer:
-            found.extend([sparse.values, sparse.indices])
-    for nodes in node_lists(model):
-        for node in nodes:
-            found.extend(a.t for a in node.attribute if a.type == AttributeProto.TENSOR)
-    return found
-
-
-def _replace_nodes(nodes, new_nodes: list[onnx.NodeProto]) -> None:
-    copies = [_copy(n) for n in new_nodes]
-    del nodes[:]
-    nodes.extend(copies)
-
-
-def _copy(message):
-    clone = type(message)()
-    clone.CopyFrom(message)
-    return clone
-
-
-def _describe(node: onnx.NodeProto) -> str:
-    """``domain.OpType 'name'`` of a node (its first output when it has no name)."""
-    op = f"{node.domain}.{node.op_type}" if node.domain else node.op_type
-    label = node.name or (node.output[0] if len(node.output) else "")
-    return f"{op} '{label}'"
-
 
 # -- bytes ------------------------------------------------------------------------------------
 
@@ -162,7 +102,7 @@ def truncate(model: onnx.ModelProto, rng: random.Random) -> Result:
 def delete_node(model: onnx.ModelProto, rng: random.Random) -> Result:
     """Remove one node (of any graph or function)."""
     nodes, index = rng.choice(all_nodes(model))
-    note = f"deleted node {index} {_describe(nodes[index])}"
+    note = f"deleted node {index} {describe(nodes[index])}"
     del nodes[index]
     return model, note
 
@@ -171,7 +111,7 @@ def duplicate_node(model: onnx.ModelProto, rng: random.Random) -> Result:
     """Insert a copy of a node after it: identical, renamed, or with fresh outputs (valid)."""
     nodes, index = rng.choice(all_nodes(model))
     original = nodes[index]
-    clone = _copy(original)
+    clone = copy_message(original)
     how = rng.choice(["identical", "renamed", "fresh outputs"])
     if how == "renamed":
         clone.name = (original.name or "node") + "_dup"
@@ -182,8 +122,8 @@ def duplicate_node(model: onnx.ModelProto, rng: random.Random) -> Result:
                 clone.output[i] = f"{name}_dup"
     listed = list(nodes)
     listed.insert(index + 1, clone)
-    _replace_nodes(nodes, listed)
-    return model, f"duplicated node {index} {_describe(original)} ({how})"
+    replace_nodes(nodes, listed)
+    return model, f"duplicated node {index} {describe(original)} ({how})"
 
 
 def reorder_nodes(model: onnx.ModelProto, rng: random.Random) -> Result:
@@ -206,7 +146,7 @@ def reorder_nodes(model: onnx.ModelProto, rng: random.Random) -> Result:
     else:
         i = rng.randrange(len(listed) - 1)
         listed[i], listed[i + 1] = listed[i + 1], listed[i]
-    _replace_nodes(nodes, listed)
+    replace_nodes(nodes, listed)
     return model, f"{how} the {len(listed)} nodes"
 
 
@@ -225,7 +165,7 @@ def _rename_uses(graph: onnx.GraphProto, old: str, new: str) -> None:
             for i, name in enumerate(field):
                 if name == old:
                     field[i] = new
-        for sub in _subgraphs([node]):
+        for sub in subgraphs([node]):
             for inner in sub.node:
                 for i, name in enumerate(inner.input):
                     if name == old:
@@ -296,186 +236,12 @@ def dangling_value(model: onnx.ModelProto, rng: random.Random) -> Result:
             return None
         new = rng.choice(later)
     else:
-        inner = [name for sub in _subgraphs(graph.node) for n in sub.node for name in n.output if name]
+        inner = [name for sub in subgraphs(graph.node) for n in sub.node for name in n.output if name]
         if not inner:
             return None
         new = rng.choice(inner)
     node.input[slot] = new
-    return model, f"input {slot} of {_describe(node)}: '{old}' -> '{new}' ({how})"
-
-
-# -- attributes -------------------------------------------------------------------------------
-
-def _schema_attributes(model: onnx.ModelProto, node: onnx.NodeProto) -> list[str]:
-    opsets = {o.domain: o.version for o in model.opset_import}
-    domain = "" if node.domain == "ai.onnx" else node.domain
-    try:
-        schema = onnx.defs.get_schema(node.op_type, opsets.get(domain, 1), domain)
-    except Exception:  # noqa: BLE001 - a contrib or custom op has no onnx schema
-        return []
-    return sorted(schema.attributes)
-
-
-def _attributed(model: onnx.ModelProto) -> list[tuple[onnx.NodeProto, int]]:
-    return [(nodes[i], a) for nodes, i in all_nodes(model) for a in range(len(nodes[i].attribute))]
-
-
-def attr_name(model: onnx.ModelProto, rng: random.Random) -> Result:
-    """Change attribute names: a typo, another of the op's attributes, a deleted, an added
-    unknown or a duplicated attribute."""
-    how = rng.choice(["typo", "other schema name", "deleted", "unknown added", "duplicated"])
-    if how == "unknown added":
-        nodes, index = rng.choice(all_nodes(model))
-        node = nodes[index]
-        node.attribute.append(onnx.helper.make_attribute("fuzz_unknown", rng.choice([1, 0.5, "x"])))
-        return model, f"added unknown attribute 'fuzz_unknown' to {_describe(node)}"
-    attributed = _attributed(model)
-    if not attributed:
-        return None
-    node, a = rng.choice(attributed)
-    attr = node.attribute[a]
-    old = attr.name
-    if how == "typo":
-        attr.name = rng.choice([old.upper(), old + "s", old[:-1], "_" + old])
-    elif how == "other schema name":
-        others = [n for n in _schema_attributes(model, node) if n not in {x.name for x in node.attribute}]
-        if not others:
-            return None
-        attr.name = rng.choice(others)
-    elif how == "deleted":
-        del node.attribute[a]
-        return model, f"deleted attribute '{old}' of {_describe(node)}"
-    else:
-        node.attribute.append(_copy(attr))
-        return model, f"duplicated attribute '{old}' of {_describe(node)}"
-    return model, f"renamed attribute '{old}' of {_describe(node)} to '{attr.name}' ({how})"
-
-
-_ATTR_FIELDS = {
-    AttributeProto.FLOAT: "f", AttributeProto.INT: "i", AttributeProto.STRING: "s",
-    AttributeProto.TENSOR: "t", AttributeProto.GRAPH: "g", AttributeProto.FLOATS: "floats",
-    AttributeProto.INTS: "ints", AttributeProto.STRINGS: "strings", AttributeProto.GRAPHS: "graphs",
-}
-
-
-def _scalars_of(attr: AttributeProto) -> list:
-    """The attribute's value as a flat list of numbers or bytes (for retyping)."""
-    kind = attr.type
-    if kind in (AttributeProto.INT, AttributeProto.FLOAT, AttributeProto.STRING):
-        return [getattr(attr, _ATTR_FIELDS[kind])]
-    if kind in (AttributeProto.INTS, AttributeProto.FLOATS, AttributeProto.STRINGS):
-        return list(getattr(attr, _ATTR_FIELDS[kind]))
-    if kind == AttributeProto.TENSOR:
-        return [float(v) for v in onnx.numpy_helper.to_array(attr.t).reshape(-1)[:8]]
-    return []
-
-
-def attr_type(model: onnx.ModelProto, rng: random.Random) -> Result:
-    """Give an attribute another type: its value converted, or only the ``type`` field changed
-    (so type and stored value disagree)."""
-    attributed = _attributed(model)
-    if not attributed:
-        return None
-    node, a = rng.choice(attributed)
-    attr = node.attribute[a]
-    old_type = AttributeProto.AttributeType.Name(attr.type)
-    targets = [t for t in (AttributeProto.INT, AttributeProto.FLOAT, AttributeProto.STRING,
-                           AttributeProto.INTS, AttributeProto.FLOATS, AttributeProto.STRINGS,
-                           AttributeProto.TENSOR, AttributeProto.GRAPH, AttributeProto.UNDEFINED)
-               if t != attr.type]
-    target = rng.choice(targets)
-    new_name = AttributeProto.AttributeType.Name(target)
-    if rng.random() < 0.3:
-        attr.type = target
-        return model, f"attribute '{attr.name}' of {_describe(node)}: type field {old_type} -> {new_name}, value kept"
-    values = _scalars_of(attr) or [1]
-    numbers = [v if isinstance(v, (int, float)) else len(v) for v in values]
-    new = AttributeProto()
-    new.name = attr.name
-    new.type = target
-    if target == AttributeProto.INT:
-        new.i = int(numbers[0]) if math.isfinite(numbers[0]) else 0
-    elif target == AttributeProto.FLOAT:
-        new.f = float(numbers[0])
-    elif target == AttributeProto.STRING:
-        new.s = str(values[0]).encode()
-    elif target == AttributeProto.INTS:
-        new.ints.extend(int(v) if math.isfinite(v) else 0 for v in numbers)
-    elif target == AttributeProto.FLOATS:
-        new.floats.extend(float(v) for v in numbers)
-    elif target == AttributeProto.STRINGS:
-        new.strings.extend(str(v).encode() for v in values)
-    elif target == AttributeProto.TENSOR:
-        new.t.CopyFrom(onnx.helper.make_tensor("t", TensorProto.FLOAT, [len(numbers)], [float(v) for v in numbers]))
-    elif target == AttributeProto.GRAPH:
-        new.g.CopyFrom(onnx.helper.make_graph([], "empty", [], []))
-    attr.CopyFrom(new)
-    return model, f"attribute '{attr.name}' of {_describe(node)}: {old_type} -> {new_name}"
-
-
-_BAD_INTS = [0, 1, -1, 2, 3, 7, 99, -(2 ** 31), 2 ** 31, 2 ** 62]
-_BAD_FLOATS = [0.0, -1.0, float("nan"), float("inf"), 1e30, 1e-30]
-_BAD_STRINGS = [b"", b"bogus", b"SUM", b"NONE", b"\xff\xfe"]
-
-
-def _mutate_graph_attr(graph: onnx.GraphProto, rng: random.Random) -> str:
-    how = rng.choice(["node removed", "output removed", "input added"])
-    if how == "node removed" and len(graph.node):
-        del graph.node[rng.randrange(len(graph.node))]
-    elif how == "output removed" and len(graph.output):
-        del graph.output[rng.randrange(len(graph.output))]
-    else:
-        graph.input.append(onnx.helper.make_tensor_value_info("extra_in", TensorProto.FLOAT, [1]))
-        how = "input added"
-    return how
-
-
-def attr_value(model: onnx.ModelProto, rng: random.Random) -> Result:
-    """Change an attribute's value: out-of-range numbers, NaN, unknown strings, lists one too
-    long or short, a tensor of another shape or type, a body graph with a part missing."""
-    attributed = _attributed(model)
-    if not attributed:
-        return None
-    node, a = rng.choice(attributed)
-    attr = node.attribute[a]
-    kind = attr.type
-    if kind == AttributeProto.INT:
-        attr.i = rng.choice([v for v in _BAD_INTS if v != attr.i])
-        what = f"i={attr.i}"
-    elif kind == AttributeProto.FLOAT:
-        attr.f = rng.choice(_BAD_FLOATS)
-        what = f"f={attr.f}"
-    elif kind == AttributeProto.STRING:
-        attr.s = rng.choice([v for v in _BAD_STRINGS + [attr.s.lower()] if v != attr.s] or [b"x"])
-        what = f"s={attr.s!r}"
-    elif kind in (AttributeProto.INTS, AttributeProto.FLOATS, AttributeProto.STRINGS):
-        field = getattr(attr, _ATTR_FIELDS[kind])
-        pool = {AttributeProto.INTS: _BAD_INTS, AttributeProto.FLOATS: _BAD_FLOATS,
-                AttributeProto.STRINGS: _BAD_STRINGS}[kind]
-        how = rng.choice(["dropped", "appended", "changed", "emptied"])
-        if how == "dropped" and len(field):
-            del field[rng.randrange(len(field))]
-        elif how == "changed" and len(field):
-            field[rng.randrange(len(field))] = rng.choice(pool)
-        elif how == "emptied":
-            del field[:]
-        else:
-            field.append(rng.choice(pool))
-            how = "appended"
-        what = f"list {how}: {list(field)[:8]}"
-    elif kind == AttributeProto.TENSOR:
-        shape = rng.choice([[], [0], [3], [2, 2]])
-        dtype = rng.choice([attr.t.data_type, TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL])
-        count = math.prod(shape)
-        values = [1] * count if dtype != TensorProto.FLOAT else [1.0] * count
-        attr.t.CopyFrom(onnx.helper.make_tensor(attr.t.name, dtype, shape, values))
-        what = f"tensor {TensorProto.DataType.Name(dtype)}{shape}"
-    elif kind == AttributeProto.GRAPH:
-        what = "graph " + _mutate_graph_attr(attr.g, rng)
-    else:
-        return None
-    return model, f"attribute '{attr.name}' of {_describe(node)}: {what}"
-
+    return model, f"input {slot} of {describe(node)}: '{old}' -> '{new}' ({how})"
 
 # -- types and shapes of graph inputs ---------------------------------------------------------
 
@@ -508,7 +274,7 @@ def input_dtype(model: onnx.ModelProto, rng: random.Random) -> Result:
     tensor_type = value.type.tensor_type
     old = _type_name(tensor_type.elem_type)
     if rng.random() < 0.1:
-        inner = _copy(value.type)
+        inner = copy_message(value.type)
         value.type.sequence_type.elem_type.CopyFrom(inner)
         return model, f"'{value.name}': {old} tensor -> sequence of it"
     tensor_type.elem_type = rng.choice([t for t in _ELEM_TYPES if t != tensor_type.elem_type])
@@ -684,7 +450,7 @@ def mutants(seed: int, per_category: int, categories: Iterable[str] | None = Non
                 break
             base = seeds[index % len(seeds)]
             rng = random.Random(f"{seed}/{category}/{base.name}/{index}")
-            result = mutate(_copy(base.model), rng)
+            result = mutate(copy_message(base.model), rng)
             if result is None:
                 continue
             model, note = result

@@ -43,7 +43,7 @@ REASONS: list[tuple[str, str]] = [
     (r"^ort refuses: .*Constant node .* has unknown attribute",
      "ort refuses a Constant with a misnamed value attribute (onnxruntime takes it)"),
     (r"^ort refuses: .*Status Message:", "ort fails at run where onnxruntime runs"),
-    (r"^ort accepts: .*(Duplicate definition|AddInitializedTensor)", "ort accepts a value defined twice"),
+    (r"^ort accepts: .*(Duplicate definition|Duplicate constant node|AddInitializedTensor)", "ort accepts a value defined twice"),
     (r"^ort accepts: .*Node input .* is not a graph input, initializer, or output of a previous node",
      "ort accepts a function body out of topological order (onnxruntime refuses)"),
     (r"^ort accepts: .*marked single but has an empty string", "ort accepts an empty name for a required input"),
@@ -95,7 +95,9 @@ def write_known(results: Sequence[Result], known: dict[str, str], path: Path = K
         "# A failure is a crash, hang or untyped exception of ort, or an accept/reject",
         "# disagreement with onnxruntime. tests/fuzz/test_fuzz.py fails on a failure not listed",
         "# here and on a listed id that no longer fails; fix the cause, then remove its lines.",
-        "# Regenerate after a change: python tests/fuzz/run_fuzz.py --quick --update-known",
+        "# It covers the quick set and the long run (tox -e fuzz-long). After a fix, redraft it with",
+        "# python tests/fuzz/run_fuzz.py --per-category 200 --jobs 2 --update-known",
+        "# (reasons already listed are kept; new ones are guessed from the messages: check them).",
     ]
     lines = [f"{i} {entries[i]}" for i in sorted(entries, key=_id_order)]
     path.write_text("\n".join(header + lines) + "\n", encoding="utf-8")
@@ -110,7 +112,7 @@ def _id_order(mutant_id: str) -> tuple:
 _PREFIXES = [
     re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : "),
     re.compile(r"^Load model from \S+ failed:"),
-    re.compile(r"^/onnxruntime_src/\S+ \S+ "),
+    re.compile(r"^/onnxruntime_src/\S+ [^(]*\((?:[^()]|\([^()]*\))*\)\s*"),
     re.compile(r"^Load model failed: "),
 ]
 
