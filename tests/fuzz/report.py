@@ -169,6 +169,7 @@ class CategoryRow:
     oracle_accepted: int = 0
     oracle_refused: int = 0
     oracle_unusable: int = 0  # onnxruntime crashed or hung: not compared
+    not_compared: int = 0  # onnxruntime was not run
     agree: int = 0
     phase_match: int = 0
     crashes: int = 0
@@ -178,7 +179,7 @@ class CategoryRow:
     @property
     def compared(self) -> int:
         """Mutants where onnxruntime gave an answer."""
-        return self.mutants - self.oracle_unusable
+        return self.mutants - self.oracle_unusable - self.not_compared
 
     @property
     def agreement(self) -> float:
@@ -201,8 +202,10 @@ def category_rows(results: Iterable[Result]) -> list[CategoryRow]:
                 target.oracle_refused += not result.oracle.accepted
                 target.agree += result.agrees
                 target.phase_match += result.agrees and result.phase_matches
-            else:
+            elif result.oracle is not None:
                 target.oracle_unusable += 1
+            else:
+                target.not_compared += 1
             target.crashes += result.ort.kind == "crash"
             target.hangs += result.ort.kind == "hang"
             target.untyped += result.ort.kind == "untyped"
@@ -210,9 +213,12 @@ def category_rows(results: Iterable[Result]) -> list[CategoryRow]:
 
 
 def check_known(results: Sequence[Result], known: dict[str, str]) -> tuple[list[Result], list[str]]:
-    """(failures not listed in ``known``, listed ids among ``results`` that no longer fail)."""
+    """(failures not listed in ``known``, listed ids among ``results`` that no longer fail).
+
+    Without onnxruntime's outcome a listed disagreement cannot be judged, so it is not stale."""
     unlisted = [r for r in results if r.problems and r.mutant.id not in known]
-    stale = [r.mutant.id for r in results if not r.problems and r.mutant.id in known]
+    stale = [r.mutant.id for r in results
+             if not r.problems and r.mutant.id in known and r.oracle is not None]
     return unlisted, stale
 
 
@@ -223,7 +229,8 @@ def _table(results: Sequence[Result]) -> list[str]:
     for row in category_rows(results):
         lines.append(
             f"| {row.category} | {row.mutants} | {row.ort_accepted}/{row.ort_refused} | "
-            f"{row.oracle_accepted}/{row.oracle_refused} | {row.agreement:.1f}% | "
+            f"{row.oracle_accepted}/{row.oracle_refused} | "
+            f"{f'{row.agreement:.1f}%' if row.compared else '-'} | "
             f"{row.phase_match}/{row.agree} | {row.crashes} | {row.hangs} | {row.untyped} | "
             f"{row.oracle_unusable} |")
     return lines
