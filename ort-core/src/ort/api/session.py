@@ -19,7 +19,7 @@ import onnx
 from onnx import ModelProto
 
 from ..ep import ExecutionProvider, get_registry
-from ..errors import EPFail, Fail, InvalidArgument
+from ..errors import EPFail, Fail, InvalidArgument, InvalidProtobuf
 from ..ir import WeightStore, infer_types, load_model, validate_model
 from ..optimizer import OptimizerContext, optimize_model
 from ..runtime import (
@@ -81,6 +81,15 @@ class InferenceSession:
         if self._sess_options.enable_profiling:
             self._profiler = Profiler(self._sess_options.profile_file_prefix)
             self._profiler_start = self._profiler.now_us()
+        try:
+            self._create(path_or_bytes, providers, provider_options)
+        except UnicodeDecodeError as exc:  # protobuf's Python runtime reads text lazily
+            raise InvalidProtobuf(
+                f"Failed to load model: a name or string in the model is not valid UTF-8 "
+                f"({exc}); ONNX requires UTF-8 text") from None
+
+    def _create(self, path_or_bytes: Any, providers: Any, provider_options: Any) -> None:
+        """Load, validate, type and optimize the model; compile it for the providers."""
         model, _ = load_model(path_or_bytes, self._sess_options._config.get(
             "session.model_external_initializers_file_folder_path") or None)
         if model is path_or_bytes:  # the caller's ModelProto: annotate a copy, not theirs
@@ -217,7 +226,8 @@ class InferenceSession:
             workers = self._sess_options.inter_op_num_threads or (os.cpu_count() or 1)
             self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ort-inter-op")
         self._output_names = [vi.name for vi in self._graph.outputs]
-        self._all_outputs = self._output_slots(self._output_names)
+        self._all_outputs: list[tuple[str, int, Any]] = []
+        self._all_outputs = self._output_slots(self._output_names, self._plan, check=False)
         if logger.isEnabledFor(logging.INFO):
             copies = self.get_partition().copies
             logger.info("session for graph '%s': %s; %d copy step(s)%s", self._graph.name,
@@ -290,11 +300,14 @@ class InferenceSession:
         """Kept for ONNX Runtime compatibility; see :meth:`disable_fallback`."""
 
     # -- running ------------------------------------------------------------------------------
-    def _output_slots(self, output_names: Sequence[str] | None,
-                      plan: Plan | None = None) -> list[tuple[str, int, Any]]:
+    def _output_slots(self, output_names: Sequence[str] | None, plan: Plan | None = None,
+                      check: bool = True) -> list[tuple[str, int, Any]]:
         """(name, slot, provider holding it or None) of the requested outputs."""
         plan = self._plan if plan is None else plan
-        if not output_names and plan is self._plan:
+        if check and not output_names and not self._output_names:
+            raise InvalidArgument("At least one output should be requested: the model has no "
+                                  "outputs")
+        if check and not output_names and plan is self._plan:
             return self._all_outputs
         names = self._output_names if not output_names else list(output_names)
         slots = []

@@ -312,8 +312,11 @@ def _typed_skeleton(model: ModelProto) -> ModelProto:
     graph.input.extend(source.input)
     graph.output.extend(source.output)
     graph.value_info.extend(source.value_info)
-    graph.sparse_initializer.extend(source.sparse_initializer)
     inputs = {i.name for i in source.input}
+    for sparse in source.sparse_initializer:  # dense to inference, as ONNX Runtime makes it
+        if sparse.values.name not in inputs:
+            graph.input.append(onnx.helper.make_tensor_value_info(
+                sparse.values.name, sparse.values.data_type, list(sparse.dims)))
     for tensor in source.initializer:
         elements = 1
         for d in tensor.dims:
@@ -333,7 +336,7 @@ def _infer(model: ModelProto) -> ModelProto:
     try:
         return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
     except onnx.shape_inference.InferenceError as exc:
-        refusal = _refusal(str(exc))
+        refusal = _refusal(str(exc), frozenset(f.name for f in model.functions))
         if refusal is not None:
             raise refusal from None
     except Exception:  # noqa: BLE001 - inference of a legal model may still fail; retry leniently
@@ -344,22 +347,25 @@ def _infer(model: ModelProto) -> ModelProto:
         return model
 
 
-def _refusal(text: str) -> OrtError | None:
+def _refusal(text: str, local_functions: frozenset[str] = frozenset()) -> OrtError | None:
     """The error ONNX Runtime raises for the first inference error in ``text`` (onnx's strict
     inference report) that it does not tolerate; None when it tolerates them all.
 
     ONNX Runtime refuses a type its schema does not allow (InvalidGraph), a type parameter bound
     to two types, a declared type that contradicts the inferred one, and an op's own inference
-    failing (Fail). It tolerates declared shapes that contradict inferred ones and failures
-    inside function bodies (onnx expands a function op to infer it; ONNX Runtime runs the
-    node's kernel or its own expansion)."""
+    failing (Fail). It tolerates declared shapes that contradict inferred ones, Constant nodes
+    (it turns them into initializers) and failures inside the bodies of ONNX's function ops
+    (onnx expands them to infer them; ONNX Runtime runs the node's kernel); the bodies of the
+    model's own functions (``local_functions``) it expands, so their errors count."""
     for line in text.splitlines():
         entries = list(_ERROR_ENTRY.finditer(line))
         if not entries:
             continue
         op_type, node_name = entries[0].group(1), entries[0].group(2) or ""
-        if len(entries) > 1 and op_type not in _CONTROL_FLOW_OPS:
-            continue  # inside a function body
+        if op_type == "Constant":
+            continue  # ONNX Runtime makes Constants initializers: it never infers them
+        if len(entries) > 1 and op_type not in _CONTROL_FLOW_OPS | local_functions:
+            continue  # inside the body of a function ONNX Runtime does not expand
         message = line[entries[-1].end():].strip()
         if any(marker in message for marker in _LENIENT_INFERENCE_ERRORS):
             continue

@@ -89,14 +89,46 @@ class DeclaredSchema:
                                f"{_count_range(self.min_outputs, self.max_outputs)} output(s), "
                                f"the node lists {outputs}")
         given = {a.name for a in node.attribute}
+        if len(given) != len(node.attribute):
+            repeated = sorted({a.name for a in node.attribute
+                               if sum(b.name == a.name for b in node.attribute) > 1})
+            raise InvalidGraph(f"This is an invalid model. {where}: Attribute '{repeated[0]}' "
+                               "appeared multiple times.")
         unknown = sorted(given - set(self.attributes))
         if unknown:
             raise InvalidGraph(f"This is an invalid model. {where}: {op} has no attribute(s) "
                                f"{unknown}; its attributes are {sorted(self.attributes)}")
+        for attr in node.attribute:
+            expected = _attribute_type_of(self.attributes[attr.name])
+            if expected is not None and attr.type != expected:
+                raise InvalidGraph(
+                    f"This is an invalid model. {where}: Mismatched attribute type in "
+                    f"'{attr.name}'. Expected: '{AttributeProto.AttributeType.Name(expected)}', "
+                    f"actual: '{AttributeProto.AttributeType.Name(attr.type)}'")
         missing = sorted(n for n, d in self.attributes.items() if d is REQUIRED and n not in given)
         if missing:
             raise InvalidGraph(f"This is an invalid model. {where}: {op} needs the "
                                f"attribute(s) {missing}")
+
+
+def _attribute_type_of(default: Any) -> int | None:
+    """The attribute type a declared default implies (None: no default to tell by)."""
+    if default is None or default is REQUIRED:
+        return None
+    if isinstance(default, bool) or isinstance(default, int):
+        return AttributeProto.INT
+    if isinstance(default, float):
+        return AttributeProto.FLOAT
+    if isinstance(default, str):
+        return AttributeProto.STRING
+    if isinstance(default, (list, tuple)) and default:
+        if all(isinstance(v, int) for v in default):
+            return AttributeProto.INTS
+        if all(isinstance(v, (int, float)) for v in default):
+            return AttributeProto.FLOATS
+        if all(isinstance(v, str) for v in default):
+            return AttributeProto.STRINGS
+    return None
 
 
 def _count_range(low: int, high: int | None) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import AttributeProto, TensorProto, numpy_helper
 
-from ..errors import Fail, InvalidGraph
+from ..errors import Fail, InvalidArgument, InvalidGraph
 from ..element_types import np_dtype_of
 
 __all__ = ["RESERVED_LOCATION_PREFIX", "WeightResolver", "reserved_location", "tensor_to_array",
@@ -110,6 +110,9 @@ def checked_element_count(tensor: TensorProto) -> int:
             raise Fail(f"initializer '{tensor.name}' has dims {list(tensor.dims)}: a dimension "
                        "of a tensor cannot be negative")
         count *= d
+    if tensor.data_type == TensorProto.STRING and tensor.HasField("raw_data"):
+        raise InvalidArgument(f"Deserialize tensor {tensor.name} failed.string tensor can not "
+                              "have raw data: store strings in string_data")
     if tensor.HasField("raw_data") and tensor.data_type != TensorProto.STRING:
         bits = _SUB_BYTE_BITS.get(tensor.data_type)
         needed = -(-count * bits // 8) if bits else count * dtype.itemsize
@@ -137,12 +140,21 @@ def sparse_to_dense(sparse: onnx.SparseTensorProto,
                     weights: WeightResolver | None = None) -> np.ndarray:
     """The dense array a ``SparseTensorProto`` stands for."""
     values = tensor_to_array(sparse.values, weights)
+    indices = tensor_to_array(sparse.indices, weights)
+    where = f"sparse tensor '{sparse.values.name}' of shape {list(sparse.dims)}"
+    if values.ndim != 1:
+        raise Fail(f"{where}: its values must be 1-D, got shape {list(values.shape)}")
+    if indices.dtype.kind not in "iu":
+        raise Fail(f"{where}: its indices must be integers, got {indices.dtype}")
     dense = np.zeros(tuple(sparse.dims), dtype=values.dtype)
-    indices = tensor_to_array(sparse.indices, weights).astype(np.int64)
-    if indices.ndim == 1:  # linearized indices
-        dense.reshape(-1)[indices] = values
-    else:
-        dense[tuple(indices.T)] = values
+    try:
+        if indices.ndim == 1:  # linearized indices
+            dense.reshape(-1)[indices.astype(np.int64)] = values
+        else:
+            dense[tuple(indices.astype(np.int64).T)] = values
+    except (IndexError, ValueError) as exc:
+        raise Fail(f"{where}: its indices {list(indices.shape)} do not fit its values "
+                   f"{list(values.shape)} and shape: {exc}") from None
     return dense
 
 

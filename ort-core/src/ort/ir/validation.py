@@ -63,9 +63,13 @@ def validate_model(model: ModelProto, schemas: SchemaTable,
     graph = model.graph
     for tensor in (*graph.initializer, *(s.values for s in graph.sparse_initializer)):
         checked_element_count(tensor)
+    _check_value_types(graph)
+    _canonical_constants(model)
     _check_interface(graph)
     _sort_nodes(graph)
     _check_outputs_exist(graph)
+    for function in model.functions:
+        _check_function_body(function)
     _check_nodes(model, opsets, schemas, op_is_known)
 
 
@@ -107,6 +111,88 @@ def _all_nodes(graph: onnx.GraphProto) -> Iterable[NodeProto]:
         for attr in node.attribute:
             for sub in subgraphs_of(attr):
                 yield from _all_nodes(sub)
+
+
+#: A Constant node's value by its attribute's type: ONNX Runtime turns a Constant into an
+#: initializer from its first attribute, read by type whatever its name (so it never checks
+#: the node against Constant's schema).
+_CONSTANT_ATTRIBUTE = {
+    onnx.AttributeProto.TENSOR: "value", onnx.AttributeProto.SPARSE_TENSOR: "sparse_value",
+    onnx.AttributeProto.FLOAT: "value_float", onnx.AttributeProto.FLOATS: "value_floats",
+    onnx.AttributeProto.INT: "value_int", onnx.AttributeProto.INTS: "value_ints",
+    onnx.AttributeProto.STRING: "value_string", onnx.AttributeProto.STRINGS: "value_strings"}
+
+
+def _canonical_constants(model: ModelProto) -> None:
+    """Every Constant node reduced to the one attribute ONNX Runtime reads (its first, named
+    for its type); Fail for one without attributes, InvalidGraph for a first attribute of a
+    type a Constant cannot hold, as ONNX Runtime."""
+    for node in _all_nodes(model.graph):  # not in function bodies: onnx infers those
+        if node.op_type != "Constant" or node.domain not in ("", "ai.onnx"):
+            continue
+        if not len(node.attribute):
+            raise Fail(f"Constant node '{node.name}' has no value attribute: give it one of "
+                       f"{sorted(_CONSTANT_ATTRIBUTE.values())}")
+        first = node.attribute[0]
+        name = _CONSTANT_ATTRIBUTE.get(first.type)
+        if name is None:
+            raise InvalidGraph(
+                f"Unsupported attribute value type of {first.type} in 'Constant' node "
+                f"'{node.name}': its value must be one of {sorted(_CONSTANT_ATTRIBUTE.values())}")
+        if first.name != name or len(node.attribute) > 1:
+            kept = onnx.AttributeProto()
+            kept.CopyFrom(first)
+            kept.name = name
+            del node.attribute[:]
+            node.attribute.append(kept)
+
+
+def _check_value_types(graph: onnx.GraphProto) -> None:
+    """Tensor types of the graph's inputs, outputs and value_info name a known element type
+    (InvalidArgument, as ONNX Runtime)."""
+    for vi in (*graph.input, *graph.output, *graph.value_info):
+        bad = _unknown_element_type(vi.type)
+        if bad is not None:
+            raise InvalidArgument(
+                f"Failed to load model with error: Invalid tensor data type {bad} (value "
+                f"'{vi.name}'): an element type must be one of onnx.TensorProto's data types")
+
+
+def _unknown_element_type(tp: onnx.TypeProto) -> int | None:
+    kind = tp.WhichOneof("value")
+    if kind in ("tensor_type", "sparse_tensor_type"):
+        elem = getattr(tp, kind).elem_type
+        return None if elem in _ELEMENT_TYPES else elem
+    if kind == "sequence_type":
+        return _unknown_element_type(tp.sequence_type.elem_type)
+    if kind == "optional_type":
+        return _unknown_element_type(tp.optional_type.elem_type)
+    if kind == "map_type":
+        return _unknown_element_type(tp.map_type.value_type)
+    return None
+
+
+_ELEMENT_TYPES = frozenset(v for v in onnx.TensorProto.DataType.values()
+                           if v != onnx.TensorProto.UNDEFINED)
+
+
+def _check_function_body(function: onnx.FunctionProto) -> None:
+    """A model-local function's nodes: each value defined once (Fail), read after it is
+    defined (InvalidArgument), as ONNX Runtime finds when it expands the function."""
+    defined = set(function.input)
+    for node in function.node:
+        for name in node.input:
+            if name and name not in defined:
+                raise InvalidArgument(
+                    f"Invalid model. Node input '{name}' is not a graph input, initializer, or "
+                    f"output of a previous node (node '{node.name}' ({node.op_type}) in the "
+                    f"body of function {function.domain}:{function.name})")
+        for name in node.output:
+            if name in defined:
+                raise Fail(f"This is an invalid model. Error: Duplicate definition of name "
+                           f"({name}) in the body of function {function.domain}:{function.name}")
+            if name:
+                defined.add(name)
 
 
 def _check_interface(graph: onnx.GraphProto) -> None:
@@ -203,6 +289,8 @@ def _check_nodes(model: ModelProto, opsets: dict[str, int], schemas: SchemaTable
     for node in model.graph.node:
         domain = "" if node.domain == "ai.onnx" else node.domain
         opset = opsets.get(domain)
+        if node.op_type == "Constant" and domain == "":
+            continue  # read as an initializer (_canonical_constants), never checked
         declared = schemas.lookup(domain, node.op_type, opset) if opset is not None else None
         if declared is not None and (domain not in _ONNX_DOMAINS or
                                      onnx_schema(node.op_type, domain, opset) is None):

@@ -35,6 +35,9 @@ def linear_classifier(node: NodeInfo):
                           f"{len(labels)}")
     if classes > 1 and (labels is None or len(labels) < classes):
         raise _fail(node, f"{classes} classes need as many class labels")
+    if coefficients.size % classes:  # onnxruntime refuses it when the session is created
+        raise _fail(node, f"coefficients size ({coefficients.size}) is not a multiple of the "
+                          f"number of classes ({classes}, the intercepts' count)")
     two_columns = classes == 1 and labels is not None  # binary scores become [1-s, s]
     if classes == 1 and labels is None:
         labels = np.array([0, 1], dtype=np.int64)

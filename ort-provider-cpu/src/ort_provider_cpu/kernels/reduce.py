@@ -164,7 +164,10 @@ def _input_axes_factory(reduce: Callable):
                 # (abs, square, log, ...) is still applied.
                 normalized = () if noop else None
             else:
-                normalized = _normalize_axes(np.asarray(axes).reshape(-1).tolist(), x.ndim, node)
+                if axes.ndim != 1:  # onnxruntime: "An axes tensor must be a vector tensor."
+                    raise ValueError(f"{node.describe()}: axes must be a 1-D tensor, got shape "
+                                     f"{list(axes.shape)}")
+                normalized = _normalize_axes(axes.tolist(), x.ndim, node)
             return (_finish(xp, reduce, x, normalized, keepdims),)
 
         return compute
