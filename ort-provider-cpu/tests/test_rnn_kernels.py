@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from single_node import make_model
 
+import ort
 from ort.testing import assert_outputs_match, run_onnxruntime, run_ort
 
 RNG = np.random.default_rng(7)
@@ -201,10 +202,10 @@ def test_dtypes(op, dtype):
 @pytest.mark.parametrize("op", ["RNN", "GRU", "LSTM"])
 def test_empty_batch_and_sequence(op):
     """batch 0 gives empty outputs; seq_length 0 gives an empty Y and zero final states."""
-    model, feeds = make_model(op, rnn_inputs(op, batch=0), {}, 22, N_OUT[op])
+    model, feeds = make_model(op, rnn_inputs(op, batch=0), {"hidden_size": 3}, 22, N_OUT[op])
     for out in run_ort(model, feeds):
         assert 0 in out.shape
-    model, feeds = make_model(op, rnn_inputs(op, seq=0), {}, 22, N_OUT[op])
+    model, feeds = make_model(op, rnn_inputs(op, seq=0), {"hidden_size": 3}, 22, N_OUT[op])
     y, *states = run_ort(model, feeds)
     assert y.shape == (0, 1, 3, 3)
     for state in states:
@@ -213,10 +214,19 @@ def test_empty_batch_and_sequence(op):
 
 @pytest.mark.parametrize("attrs", [
     {"direction": "sideways"}, {"activations": ["Cube"]}, {"hidden_size": 5},
-    {"activations": ["Tanh", "Tanh", "Tanh"]}, {"layout": 2},
+    {"activations": ["Tanh", "Tanh", "Tanh"]}, {"layout": 2}, {"hidden_size": 0},
 ])
 def test_invalid_attributes(attrs):
     """Invalid attributes fail (at session creation or, for shape mismatches, at run)."""
-    model, feeds = make_model("RNN", rnn_inputs("RNN"), attrs, 22, 2)
+    model, feeds = make_model("RNN", rnn_inputs("RNN"), {"hidden_size": 3, **attrs}, 22, 2)
     with pytest.raises(Exception, match="RNN"):
         run_ort(model, feeds)
+
+
+@pytest.mark.parametrize("op", ["RNN", "GRU", "LSTM"])
+def test_missing_hidden_size_is_refused_like_onnxruntime(op):
+    """ONNX has hidden_size optional; onnxruntime's kernels require it (Fail at session
+    creation), and its verdict is the rule."""
+    model, _ = make_model(op, rnn_inputs(op), {}, 22, N_OUT[op])
+    with pytest.raises(ort.Fail, match="hidden_size attribute must be given"):
+        ort.InferenceSession(model.SerializeToString())

@@ -103,14 +103,15 @@ def _contained_path(name: str, location: str, root: str) -> str:
         raise Fail(f"{where}: an absolute path; external data must be a path relative to the "
                    "model's folder")
     parts = PurePosixPath(location.replace("\\", "/")).parts
-    if ".." in parts:
+    lexical = os.path.normpath(os.path.join(root, *parts))
+    if os.path.commonpath([lexical, root]) != root:
         raise Fail(f"{where}: '..' would leave the model's folder; external data must stay "
                    "inside it")
     path = os.path.realpath(os.path.join(root, location))
     if os.path.commonpath([path, root]) != root:
         raise Fail(f"{where}, which resolves (through a symbolic link) to '{path}', outside the "
                    f"model's folder '{root}'")
-    if not os.path.isfile(path):
+    if not os.path.isfile(os.path.join(root, location)):  # as the OS opens it: 'sub/..' needs sub
         raise NoSuchFile(f"Load model failed: the external data file '{location}' of "
                          f"initializer '{name}' does not exist in '{root}'")
     return path

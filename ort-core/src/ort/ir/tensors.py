@@ -179,26 +179,26 @@ def attribute_value(attr: AttributeProto) -> Any:
 
 
 def constant_value(node: onnx.NodeProto) -> np.ndarray:
-    """The array a ``Constant`` node produces."""
-    if len(node.attribute) != 1:
-        raise InvalidGraph(
-            f"Constant node '{node.name}' must have exactly one value attribute, "
-            f"has {[a.name for a in node.attribute]}"
-        )
+    """The array a ``Constant`` node produces: read from its first attribute by that
+    attribute's type, whatever its name, as ONNX Runtime reads it."""
+    if not len(node.attribute):
+        raise InvalidGraph(f"Constant node '{node.name}' has no value attribute")
     attr = node.attribute[0]
     value = attribute_value(attr)
-    if attr.name in ("value", "sparse_value"):
+    kind = attr.type
+    if kind in (AttributeProto.TENSOR, AttributeProto.SPARSE_TENSOR):
         return value
-    if attr.name == "value_float":
+    if kind == AttributeProto.FLOAT:
         return np.array(value, dtype=np.float32)
-    if attr.name == "value_floats":
+    if kind == AttributeProto.FLOATS:
         return np.array(value, dtype=np.float32).reshape(-1)
-    if attr.name == "value_int":
+    if kind == AttributeProto.INT:
         return np.array(value, dtype=np.int64)
-    if attr.name == "value_ints":
+    if kind == AttributeProto.INTS:
         return np.array(value, dtype=np.int64).reshape(-1)
-    if attr.name == "value_string":
+    if kind == AttributeProto.STRING:
         return np.array(value, dtype=object)
-    if attr.name == "value_strings":
+    if kind == AttributeProto.STRINGS:
         return np.array(value, dtype=object).reshape(-1)
-    raise InvalidGraph(f"Constant node '{node.name}' has unknown attribute '{attr.name}'")
+    raise InvalidGraph(f"Constant node '{node.name}': attribute '{attr.name}' of type "
+                       f"{AttributeProto.AttributeType.Name(kind)} cannot be a Constant's value")

@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-
+import ort
 from ort.ep import KernelTable, NodeInfo
 
 from .float_work import work_dtype
@@ -150,8 +150,9 @@ def parse_config(node: NodeInfo) -> RnnConfig:
     if clip is not None and float(clip) <= 0:
         raise ValueError(f"{node.describe()}: clip must be positive, got {clip}")
     hidden = attrs.get("hidden_size")
-    if hidden is not None and int(hidden) <= 0:
-        raise ValueError(f"{node.describe()}: hidden_size must be positive, got {hidden}")
+    if hidden is None or int(hidden) <= 0:  # the spec has it optional; onnxruntime requires it
+        raise ort.Fail(f"{node.describe()}: the hidden_size attribute must be given and positive "
+                       f"(got {hidden}), as onnxruntime requires it")
     return RnnConfig(
         op=node.op_type,
         gates=_GATES[node.op_type],
