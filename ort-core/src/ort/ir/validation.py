@@ -59,18 +59,34 @@ def validate_model(model: ModelProto, schemas: SchemaTable,
     Runtime accepts them in any order)."""
     newest = newest_opsets(schemas)
     opsets = _check_opsets(model, newest)
-    _import_used_domains(model, newest)
     graph = model.graph
+    facts = [_NodeFacts(node) for node in graph.node]
+    _import_used_domains(model, facts, newest)
     for tensor in (*graph.initializer, *(s.values for s in graph.sparse_initializer)):
         checked_element_count(tensor)
     _check_value_types(graph)
-    _canonical_constants(model)
+    _canonical_constants(model, facts)
     _check_interface(graph)
-    _sort_nodes(graph)
-    _check_outputs_exist(graph)
+    facts = _sorted(graph, facts)
     for function in model.functions:
         _check_function_body(function)
-    _check_nodes(model, opsets, schemas, op_is_known)
+    _check_nodes(model, facts, opsets, schemas, op_is_known)
+
+
+class _NodeFacts:
+    """What the checks read of one node, read from its protobuf once."""
+
+    __slots__ = ("node", "op_type", "domain", "inputs", "outputs", "subgraphs")
+
+    def __init__(self, node: NodeProto) -> None:
+        self.node = node
+        self.op_type = node.op_type
+        domain = node.domain
+        self.domain = "" if domain == "ai.onnx" else domain
+        self.inputs = tuple(node.input)
+        self.outputs = tuple(node.output)
+        self.subgraphs = [sub for attr in node.attribute for sub in subgraphs_of(attr)] \
+            if len(node.attribute) else ()
 
 
 def _check_opsets(model: ModelProto, newest: dict[str, int]) -> dict[str, int]:
@@ -95,11 +111,15 @@ def _check_opsets(model: ModelProto, newest: dict[str, int]) -> dict[str, int]:
     return opsets
 
 
-def _import_used_domains(model: ModelProto, newest: dict[str, int]) -> None:
+def _import_used_domains(model: ModelProto, facts: list[_NodeFacts],
+                         newest: dict[str, int]) -> None:
     """Add an opset import, at its newest version, for every known domain a node uses that the
     model does not import (ONNX Runtime imports every domain it knows)."""
     imported = {"" if o.domain == "ai.onnx" else o.domain for o in model.opset_import}
-    used = {"" if n.domain == "ai.onnx" else n.domain for n in _all_nodes(model.graph)}
+    used = {f.domain for f in facts}
+    for fact in facts:
+        for sub in fact.subgraphs:
+            used.update("" if n.domain == "ai.onnx" else n.domain for n in _all_nodes(sub))
     for domain in sorted(used - imported):
         if domain in newest:
             model.opset_import.append(onnx.helper.make_opsetid(domain, newest[domain]))
@@ -123,12 +143,17 @@ _CONSTANT_ATTRIBUTE = {
     onnx.AttributeProto.STRING: "value_string", onnx.AttributeProto.STRINGS: "value_strings"}
 
 
-def _canonical_constants(model: ModelProto) -> None:
-    """Every Constant node reduced to the one attribute ONNX Runtime reads (its first, named
-    for its type); Fail for one without attributes, InvalidGraph for a first attribute of a
-    type a Constant cannot hold, as ONNX Runtime."""
-    for node in _all_nodes(model.graph):  # not in function bodies: onnx infers those
-        if node.op_type != "Constant" or node.domain not in ("", "ai.onnx"):
+def _canonical_constants(model: ModelProto, facts: list[_NodeFacts]) -> None:
+    """Every Constant node of the graph and its subgraphs (not of function bodies: onnx infers
+    those) reduced to the one attribute ONNX Runtime reads (its first, named for its type);
+    Fail for one without attributes, InvalidGraph for a first attribute of a type a Constant
+    cannot hold, as ONNX Runtime."""
+    nodes = [f.node for f in facts if f.op_type == "Constant"]
+    for fact in facts:
+        for sub in fact.subgraphs:
+            nodes.extend(n for n in _all_nodes(sub) if n.op_type == "Constant")
+    for node in nodes:
+        if node.domain not in ("", "ai.onnx"):
             continue
         if not len(node.attribute):
             raise Fail(f"Constant node '{node.name}' has no value attribute: give it one of "
@@ -208,40 +233,55 @@ def _check_interface(graph: onnx.GraphProto) -> None:
                        "information: give it a type (e.g. onnx.helper.make_tensor_value_info)")
 
 
-def _sort_nodes(graph: onnx.GraphProto) -> None:
-    """Put the graph's nodes in topological order in place: every value defined once (Fail),
-    every input defined somewhere (InvalidArgument), no cycle (Fail)."""
+def _sorted(graph: onnx.GraphProto, facts: list[_NodeFacts]) -> list[_NodeFacts]:
+    """The graph's nodes in topological order (put in place in ``graph`` when they were not):
+    every value defined once (Fail), every input defined somewhere (InvalidArgument), no cycle
+    (Fail), every graph output defined (Fail)."""
     available = {vi.name for vi in graph.input} | {t.name for t in graph.initializer}
     available |= {t.values.name for t in graph.sparse_initializer}
-    nodes = list(graph.node)
-    producer: dict[str, int] = {}
-    for position, node in enumerate(nodes):
-        for name in node.output:
-            if not name:
-                continue
-            if name in producer or name in available:
-                raise Fail(f"This is an invalid model. Error: Duplicate definition of name "
-                           f"({name}): node '{node.name}' ({node.op_type}) defines a value "
-                           "that is already defined")
-            producer[name] = position
-    pending = [0] * len(nodes)
-    consumers: dict[int, list[int]] = {}
+    defined = set(available)
     in_order = True
-    for position, node in enumerate(nodes):
-        for name in _reads(node):
+    for fact in facts:
+        for name in fact.outputs:
+            if name:
+                if name in defined:
+                    node = fact.node
+                    raise Fail(f"This is an invalid model. Error: Duplicate definition of name "
+                               f"({name}): node '{node.name}' ({fact.op_type}) defines a value "
+                               "that is already defined")
+                defined.add(name)
+    seen = set(available)
+    for fact in facts:
+        if in_order:
+            for name in _reads(fact):
+                if name not in seen:
+                    in_order = False
+                    break
+        if not in_order:
+            break
+        seen.update(fact.outputs)
+    for vi in graph.output:
+        if vi.name not in defined:
+            raise Fail(f"This is an invalid model. Graph output ({vi.name}) does not exist in "
+                       "the graph: no node, input or initializer defines it")
+    if in_order:
+        return facts
+    producer = {name: position for position, fact in enumerate(facts)
+                for name in fact.outputs if name}
+    pending = [0] * len(facts)
+    consumers: dict[int, list[int]] = {}
+    for position, fact in enumerate(facts):
+        for name in _reads(fact):
             if name in available:
                 continue
             source = producer.get(name)
             if source is None:
                 raise InvalidArgument(
                     f"Invalid model. Node input '{name}' is not a graph input, initializer, or "
-                    f"output of a previous node (node '{node.name}', {node.op_type})")
-            in_order = in_order and source < position
+                    f"output of a previous node (node '{fact.node.name}', {fact.op_type})")
             consumers.setdefault(source, []).append(position)
             pending[position] += 1
-    if in_order:
-        return
-    ready = [p for p in range(len(nodes)) if not pending[p]]
+    ready = [p for p in range(len(facts)) if not pending[p]]
     ready.reverse()
     order: list[int] = []
     while ready:
@@ -251,34 +291,46 @@ def _sort_nodes(graph: onnx.GraphProto) -> None:
             pending[consumer] -= 1
             if not pending[consumer]:
                 ready.append(consumer)
-    if len(order) != len(nodes):
-        stuck = [nodes[p].name or nodes[p].op_type for p in range(len(nodes)) if pending[p]]
+    if len(order) != len(facts):
+        stuck = [facts[p].node.name or facts[p].op_type for p in range(len(facts)) if pending[p]]
         raise Fail(f"This is an invalid model. Error: the graph is not acyclic: a cycle runs "
                    f"through nodes {stuck[:5]}")
     del graph.node[:]
-    graph.node.extend(nodes[p] for p in order)
+    graph.node.extend(facts[p].node for p in order)
+    return [facts[p] for p in order]
 
 
-def _reads(node: NodeProto) -> Iterable[str]:
+def _reads(fact: _NodeFacts) -> Iterable[str]:
     """The names a node reads: its inputs and its subgraphs' outer-scope names."""
-    yield from (name for name in node.input if name)
-    for attr in node.attribute:
-        for sub in subgraphs_of(attr):
-            yield from subgraph_free_names(sub)
+    for name in fact.inputs:
+        if name:
+            yield name
+    for sub in fact.subgraphs:
+        yield from subgraph_free_names(sub)
 
 
-def _check_outputs_exist(graph: onnx.GraphProto) -> None:
-    defined = {vi.name for vi in graph.input} | {t.name for t in graph.initializer}
-    defined |= {t.values.name for t in graph.sparse_initializer}
-    defined |= {name for node in graph.node for name in node.output if name}
-    for vi in graph.output:
-        if vi.name not in defined:
-            raise Fail(f"This is an invalid model. Graph output ({vi.name}) does not exist in "
-                       "the graph: no node, input or initializer defines it")
+#: Attribute types whose values the checker reads (the rest it checks by name and type).
+_CHECKED_VALUES = frozenset({onnx.AttributeProto.TENSOR, onnx.AttributeProto.SPARSE_TENSOR,
+                             onnx.AttributeProto.GRAPH, onnx.AttributeProto.TENSORS,
+                             onnx.AttributeProto.SPARSE_TENSORS, onnx.AttributeProto.GRAPHS,
+                             onnx.AttributeProto.TYPE_PROTO, onnx.AttributeProto.TYPE_PROTOS,
+                             onnx.AttributeProto.UNDEFINED})
 
 
-def _check_nodes(model: ModelProto, opsets: dict[str, int], schemas: SchemaTable,
-                 op_is_known: OpIsKnown) -> None:
+def _check_key(fact: _NodeFacts) -> tuple | None:
+    """What the schema checks read of a node (None where they read attribute values)."""
+    attributes = fact.node.attribute
+    signature = ()
+    if len(attributes):
+        signature = tuple((a.name, a.type, bool(a.ref_attr_name)) for a in attributes)
+        if any(t in _CHECKED_VALUES for _, t, _ in signature):
+            return None
+    return (fact.domain, fact.op_type, tuple(bool(i) for i in fact.inputs),
+            tuple(bool(o) for o in fact.outputs), signature)
+
+
+def _check_nodes(model: ModelProto, facts: list[_NodeFacts], opsets: dict[str, int],
+                 schemas: SchemaTable, op_is_known: OpIsKnown) -> None:
     """Every node against its op's schema, as ONNX Runtime checks them."""
     context = _checker.CheckerContext()
     context.ir_version = model.ir_version
@@ -286,32 +338,42 @@ def _check_nodes(model: ModelProto, opsets: dict[str, int], schemas: SchemaTable
     scope = _checker.LexicalScopeContext()
     local_functions = {(f.domain, f.name) for f in model.functions}
     unregistered: dict[str, list[str]] = {}
-    for node in model.graph.node:
-        domain = "" if node.domain == "ai.onnx" else node.domain
+    passed: set[tuple] = set()  # nodes alike in all the checker reads need checking once
+    for fact in facts:
+        node, domain, op_type = fact.node, fact.domain, fact.op_type
         opset = opsets.get(domain)
-        if node.op_type == "Constant" and domain == "":
+        if op_type == "Constant" and domain == "":
             continue  # read as an initializer (_canonical_constants), never checked
-        declared = schemas.lookup(domain, node.op_type, opset) if opset is not None else None
+        key = _check_key(fact)
+        if key is not None and key in passed:
+            continue
+        declared = schemas.lookup(domain, op_type, opset) if opset is not None else None
         if declared is not None and (domain not in _ONNX_DOMAINS or
-                                     onnx_schema(node.op_type, domain, opset) is None):
+                                     onnx_schema(op_type, domain, opset) is None):
             declared.check(node, _describe(node))
+            if key is not None:
+                passed.add(key)
             continue
         checker_context = context
-        if (domain, node.op_type) in _DEPRECATED_BUT_ACCEPTED and opset is not None:
+        if (domain, op_type) in _DEPRECATED_BUT_ACCEPTED and opset is not None:
             checker_context = _context_at(model.ir_version, opsets, domain,
-                                          _DEPRECATED_BUT_ACCEPTED[domain, node.op_type], opset)
+                                          _DEPRECATED_BUT_ACCEPTED[domain, op_type], opset)
         try:
             _checker.check_node(_checkable(node).SerializeToString(), checker_context, scope)
         except _checker.ValidationError as exc:
             raise InvalidGraph(f"This is an invalid model. In Node {_describe(node)}, Error "
                                f"{_first_lines(str(exc))}{_attribute_hint(node, domain, opset)}"
                                ) from None
-        if domain in _ONNX_DOMAINS or (node.domain, node.op_type) in local_functions or \
-                onnx_schema(node.op_type, domain, opset) is not None:
+        if domain in _ONNX_DOMAINS or (node.domain, op_type) in local_functions or \
+                onnx_schema(op_type, domain, opset) is not None:
+            if key is not None:
+                passed.add(key)
             continue
-        if not op_is_known(domain, node.op_type):
-            unregistered.setdefault(f"{domain}:{node.op_type}({opset})", []).append(
-                node.name or node.op_type)
+        if not op_is_known(domain, op_type):
+            unregistered.setdefault(f"{domain}:{op_type}({opset})", []).append(
+                node.name or op_type)
+        elif key is not None:
+            passed.add(key)
     if unregistered:
         first, names = next(iter(unregistered.items()))
         listing = "; ".join(f"{op} at node(s) {', '.join(repr(n) for n in nodes)}"
