@@ -10,13 +10,17 @@ into a :class:`SchemaTable`, never into onnx's process-wide schema registry, so 
 A declaration gives the op's ``since_version``, its input and output counts, its attributes
 with their defaults, and optionally a type-inference function, so that contrib ops get
 attribute defaults and validation like ONNX ops, and ``NodeArg`` shapes of models that use
-them are inferred past them (:func:`ort.ir.loading.infer_types`).
+them are inferred past them (:func:`ort.ir.loading.infer_types`). It may also give the types
+of its formal parameters and their constraints, as an ONNX schema does; the types of a node's
+values are then checked as ONNX Runtime checks them (:meth:`DeclaredSchema.check_types`,
+:func:`ort.ir.declared_types.check_declared_types`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +28,7 @@ from typing import Any
 import onnx
 from onnx import AttributeProto, TypeProto
 
-from ..errors import InvalidGraph
+from ..errors import Fail, InvalidGraph
 from .tensors import attribute_value
 
 __all__ = ["REQUIRED", "DeclaredSchema", "SchemaTable", "DuplicateSchemaError", "onnx_schema",
@@ -61,6 +65,16 @@ class DeclaredSchema:
         infer: optional type inference (:data:`TypeInference`).
         doc: one paragraph on what the op computes.
         uses_values: ``infer`` takes a third argument, the constant inputs' values.
+        input_types, output_types: optional, one entry per formal input and output: a type
+            parameter (``"T"``, a key of ``type_constraints``) or a type (``"tensor(int64)"``).
+            A node's inputs past the last formal input belong to it (a variadic input). Empty:
+            the types are not checked.
+        type_constraints: type parameter -> the types it allows (``"tensor(float)"``,
+            ``"seq(tensor(int64))"``: onnx's type strings).
+        variadic_inputs_homogeneous, variadic_outputs_homogeneous: False where the last formal
+            input (output) is variadic and heterogeneous (onnx's ``is_homogeneous``): each of
+            its values may have its own allowed type. True: all values of a type parameter
+            have one type.
     """
 
     op_type: str
@@ -74,6 +88,98 @@ class DeclaredSchema:
     infer: TypeInference | None = None
     doc: str = ""
     uses_values: bool = False
+    input_types: Sequence[str] = ()
+    output_types: Sequence[str] = ()
+    type_constraints: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    variadic_inputs_homogeneous: bool = True
+    variadic_outputs_homogeneous: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_types", tuple(self.input_types))
+        object.__setattr__(self, "output_types", tuple(self.output_types))
+        object.__setattr__(self, "type_constraints", {
+            param: frozenset(allowed) for param, allowed in self.type_constraints.items()})
+        for formal in (*self.input_types, *self.output_types):
+            if formal not in self.type_constraints and not _TYPE_STRING.fullmatch(formal):
+                raise ValueError(
+                    f"{self.domain}:{self.op_type}: formal parameter type {formal!r} is neither "
+                    f"a type parameter of type_constraints ({sorted(self.type_constraints)}) "
+                    "nor a type such as 'tensor(float)'")
+
+    def allowed_types(self, formal: str) -> frozenset[str]:
+        """The types a formal parameter of type ``formal`` (a parameter or a type) allows."""
+        allowed = self.type_constraints.get(formal)
+        return allowed if allowed is not None else frozenset((formal,))
+
+    def check_types(self, input_types: Sequence[str | None], node_name: str = "",
+                    input_names: Sequence[str] = (), output_types: Sequence[str | None] = (),
+                    output_names: Sequence[str] = ()) -> None:
+        """Check a node's value types (onnx type strings; None: unknown or omitted, not
+        checked) against the formal parameters, as ONNX Runtime checks them: an input of a
+        type its parameter does not allow is :class:`~ort.errors.InvalidGraph`; a type
+        parameter bound to two types by the inputs, or an output whose type is not the one
+        the inputs bind it to (or its parameter's only type), is :class:`~ort.errors.Fail`.
+        A schema declared without types checks nothing."""
+        bound = self._check_inputs(input_types, node_name, input_names)
+        if output_types and self.output_types:
+            self._check_outputs(output_types, node_name, output_names, bound)
+
+    def _check_inputs(self, input_types: Sequence[str | None], node_name: str,
+                      input_names: Sequence[str]) -> dict[str, str]:
+        formals = self.input_types
+        bound: dict[str, str] = {}
+        if not formals:
+            return bound
+        last = len(formals) - 1
+        for index, actual in enumerate(input_types):
+            if actual is None:
+                continue
+            position = min(index, last)
+            formal = formals[position]
+            allowed = self.allowed_types(formal)
+            name = input_names[index] if index < len(input_names) else f"#{index}"
+            if actual not in allowed:
+                raise InvalidGraph(
+                    f"This is an invalid model. Type Error: Type '{actual}' of input parameter "
+                    f"({name}) of operator ({self.op_type}) in node ({node_name}) is invalid. "
+                    f"({self._name()} input {index} is {_formal(formal, allowed)})")
+            if position == last and not self.variadic_inputs_homogeneous:
+                continue
+            first = bound.setdefault(formal, actual)
+            if first != actual:
+                raise Fail(
+                    f"Type Error: Type parameter ({formal}) of Optype ({self.op_type}) bound to "
+                    f"different types ({first} and {actual} in node ({node_name}). "
+                    f"({self._name()}: the inputs of type parameter {formal} must all have "
+                    f"one type; input {index} ({name}) is {actual})")
+        return bound
+
+    def _check_outputs(self, output_types: Sequence[str | None], node_name: str,
+                       output_names: Sequence[str], bound: Mapping[str, str]) -> None:
+        formals = self.output_types
+        last = len(formals) - 1
+        for index, existing in enumerate(output_types):
+            if existing is None:
+                continue
+            position = min(index, last)
+            formal = formals[position]
+            homogeneous = position != last or self.variadic_outputs_homogeneous
+            allowed = self.allowed_types(formal)
+            if homogeneous and formal in bound:
+                expected, why = bound[formal], f"bound to it by the inputs of type {formal}"
+            elif len(allowed) == 1:
+                expected, why = next(iter(allowed)), f"the only type of {formal}"
+            else:
+                continue
+            if existing != expected:
+                name = output_names[index] if index < len(output_names) else f"#{index}"
+                raise Fail(
+                    f"Type Error: Type ({existing}) of output arg ({name}) of node ({node_name}) "
+                    f"does not match expected type ({expected}). ({self._name()} output "
+                    f"{index} is {expected}, {why})")
+
+    def _name(self) -> str:
+        return f"{self.domain or 'ai.onnx'}:{self.op_type}({self.since_version})"
 
     def check(self, node: onnx.NodeProto, where: str) -> None:
         """Raise :class:`~ort.errors.InvalidGraph` unless ``node`` fits this declaration."""
@@ -129,6 +235,17 @@ def _attribute_type_of(default: Any) -> int | None:
         if all(isinstance(v, str) for v in default):
             return AttributeProto.STRINGS
     return None
+
+
+#: An onnx type string: ``tensor(float)``, ``seq(tensor(int64))``, ``map(string,tensor(float))``.
+_TYPE_STRING = re.compile(r"[a-z_]+\(.+\)")
+
+
+def _formal(formal: str, allowed: frozenset[str]) -> str:
+    """How a message names a formal parameter's types."""
+    if allowed == frozenset((formal,)):
+        return formal
+    return f"{formal}, one of {', '.join(sorted(allowed))}"
 
 
 def _count_range(low: int, high: int | None) -> str:

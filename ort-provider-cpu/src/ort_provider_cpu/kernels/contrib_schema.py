@@ -5,7 +5,10 @@ ONNX does not know these ops, so the CPU provider declares each one it runs thro
 ``ort_register_schemas`` hook: inputs, outputs, every attribute with its default, and a type
 inference function. The core checks nodes against the declaration (unknown attributes, missing
 required ones, wrong input counts are ``InvalidGraph``) and types their outputs, so
-``NodeArg`` shapes and ONNX's inference downstream work past them.
+``NodeArg`` shapes and ONNX's inference downstream work past them. Each declaration also gets
+the types of its formal parameters from onnxruntime's schema of the op (:mod:`.contrib_types`,
+generated from onnxruntime), so that a node's value types are checked as onnxruntime checks
+them: an op onnxruntime does not define at that version is declared without types.
 
 Each kernel module that registers contrib kernels lists its declarations in ``SCHEMAS``; the
 helpers here keep each declaration to a few lines:
@@ -26,6 +29,8 @@ from typing import Any
 from onnx import TensorProto, TypeProto, helper, shape_inference
 from ort.ep import REQUIRED, DeclaredSchema
 
+from .contrib_types import CONTRIB_TYPES
+
 __all__ = ["MS", "REQUIRED", "declare", "tensor_type", "elem_type", "dims", "like_input",
            "Dim", "Infer", "typed", "FLOAT", "like_onnx",
            "typed_with_values", "constant_ints"]
@@ -45,13 +50,21 @@ def declare(op_type: str, *, inputs: int | tuple[int, int | None] = 1,
             doc: str = "", uses_values: bool = False) -> DeclaredSchema:
     """A :class:`~ort.ep.DeclaredSchema`; ``inputs``/``outputs`` are a count or a
     ``(min, max)`` range (max None: variadic). ``uses_values``: ``infer`` takes a third
-    argument, the values of the inputs that are small constants (None for the others)."""
+    argument, the values of the inputs that are small constants (None for the others). The
+    formal parameter types are onnxruntime's for the op at ``since`` (:mod:`.contrib_types`),
+    none where onnxruntime does not define it."""
     min_in, max_in = (inputs, inputs) if isinstance(inputs, int) else inputs
     min_out, max_out = (outputs, outputs) if isinstance(outputs, int) else outputs
+    types = CONTRIB_TYPES.get(("" if domain == "ai.onnx" else domain, op_type, since))
+    typing: dict[str, Any] = {} if types is None else {
+        "input_types": types.inputs, "output_types": types.outputs,
+        "type_constraints": types.constraints,
+        "variadic_inputs_homogeneous": types.homogeneous_inputs,
+        "variadic_outputs_homogeneous": types.homogeneous_outputs}
     return DeclaredSchema(op_type=op_type, domain=domain, since_version=since,
                           min_inputs=min_in, max_inputs=max_in, min_outputs=min_out,
                           max_outputs=max_out, attributes=dict(attributes or {}),
-                          infer=infer, doc=doc, uses_values=uses_values)
+                          infer=infer, doc=doc, uses_values=uses_values, **typing)
 
 
 def tensor_type(element: int | None, shape: Sequence[Dim] | None = None) -> TypeProto | None:
