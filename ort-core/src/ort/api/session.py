@@ -21,11 +21,11 @@ from onnx import ModelProto
 from ..ep import ExecutionProvider, get_registry
 from ..errors import EPFail, Fail, InvalidArgument, InvalidProtobuf
 from ..ir import WeightStore, infer_types, load_model, validate_model
+from ..ir.declared_types import check_declared_types
 from ..optimizer import OptimizerContext, optimize_model
-from ..runtime import (
-    BlasThreadLimit, HostArena, Partition, Plan, Profiler, RunState, SessionCompileContext,
-    arena_supported, compile, execute, quiet_fp_begin, quiet_fp_end,
-)
+from ..runtime import (BlasThreadLimit, HostArena, Partition, Plan, Profiler,
+                       RunState, SessionCompileContext, arena_supported,
+                       compile, execute, quiet_fp_begin, quiet_fp_end)
 from .feeds import FeedSpec, TensorFeed, feed_spec
 from .iobinding import IOBinding
 from .metadata import ModelMetadata, NodeArg, node_arg_of
@@ -101,6 +101,7 @@ class InferenceSession:
             registry.kernels_for(p, domain, op_type) for p in registry.kernel_providers()))
         model = self._apply_free_dimension_overrides(model)
         self._model = infer_types(model, registry.schemas)
+        check_declared_types(self._model, registry.schemas)
         self._metadata = ModelMetadata.of_model(self._model)
         self._apply_initializer_overrides()
         # weights move out of the protobuf once, so rewriting the model copies no data; they

@@ -18,6 +18,7 @@ from google.protobuf.message import DecodeError
 from onnx import ModelProto
 
 from ..errors import Fail, InvalidGraph, InvalidProtobuf, NoSuchFile, OrtError
+from .declared_types import check_declared_node
 from .external_data import external_tensors, load_external_data
 from .schemas import SchemaTable, attribute_defaults
 from .tensors import (RESERVED_LOCATION_PREFIX, attribute_value,
@@ -243,6 +244,7 @@ def _declared_inference(model: ModelProto, schemas: SchemaTable) -> int:
         opset = opsets.get(domain)
         if opset is None or all(not o or o in known for o in node.output):
             continue
+        check_declared_node(node, opsets, schemas, known)
         declared = schemas.lookup(domain, node.op_type, opset)
         if declared is None or declared.infer is None:
             continue
