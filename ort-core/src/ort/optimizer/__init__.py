@@ -24,6 +24,7 @@ from __future__ import annotations
 from onnx import ModelProto
 
 from ..errors import Fail, OrtError
+from ..ir.gc_pause import paused_gc
 
 from .activation_fusions import (
     fuse_conv_activation, fuse_conv_add_activation, fuse_gemm_activation, fuse_matmul_add,
@@ -90,6 +91,12 @@ def optimize_model(model: ModelProto, level: int, context: OptimizerContext,
     selected = [(n, fn) for n, fn in passes_for(level) if n not in (disabled or set())]
     if not selected:
         return model
+    with paused_gc():  # passes allocate per node; full collections would find nothing to free
+        return _optimize(model, context, selected, max_rounds)
+
+
+def _optimize(model: ModelProto, context: OptimizerContext,
+              selected: list[tuple[str, OptimizationPass]], max_rounds: int) -> ModelProto:
     optimized = ModelProto()
     optimized.CopyFrom(model)
     graph = optimized.graph

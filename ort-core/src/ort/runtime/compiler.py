@@ -24,6 +24,7 @@ from ..ep import CompileContext, ExecutionProvider, KernelDef, NodeInfo, Registr
 from ..errors import Fail, InvalidGraph, OrtError
 from ..errors import NotImplemented as OrtNotImplemented
 from ..ir import Graph, Node, WeightStore, attribute_value, infer_types, subgraph_free_names
+from ..ir.gc_pause import paused_gc
 from .executor import execute, quiet_fp_begin, quiet_fp_end
 from .functions import function_body, function_kernel
 from .partition import Assignment, Partition, explain_all_unclaimed
@@ -56,8 +57,9 @@ class SessionCompileContext(CompileContext):
         opsets = {(o.domain if o.domain != "ai.onnx" else ""): o.version
                   for o in model.opset_import}
         local = {(f.domain, f.name): f for f in model.functions}
-        return Graph(model.graph, opsets, functions=dict(functions or {}) | local,
-                     weights=self.weights, schemas=self.registry.schemas)
+        with paused_gc():
+            return Graph(model.graph, opsets, functions=dict(functions or {}) | local,
+                         weights=self.weights, schemas=self.registry.schemas)
 
     def compile_subgraph(self, body: GraphProto, parent: Graph) -> Subgraph:
         """Compile a graph attribute (or a graph a kernel built) as a subgraph of ``parent``."""
@@ -118,18 +120,19 @@ def compile(graph: Graph, context: SessionCompileContext,  # noqa: A001 - the co
     provider's fused groups one by one (compiling such a group with its own kernels). A
     ``partition`` made for the same graph before is reused (the same graph bound to inputs on
     other devices)."""
-    part = partition
-    if part is None:
-        chosen = list(context.providers if providers is None else providers)
+    with paused_gc():  # a plan is a few dozen long-lived objects per node
+        part = partition
+        if part is None:
+            chosen = list(context.providers if providers is None else providers)
 
-        def expand(node: Node) -> KernelDef | None:
-            body = function_body(graph, node)
-            return None if body is None else function_kernel(graph, node, body)
+            def expand(node: Node) -> KernelDef | None:
+                body = function_body(graph, node)
+                return None if body is None else function_kernel(graph, node, body)
 
-        part = assign_nodes(graph, chosen, context.registry, fuse, expand)
-    if part.unclaimed:
-        raise OrtNotImplemented(explain_all_unclaimed(graph, part))
-    return _PlanBuilder(graph, part, context, input_locations).build()
+            part = assign_nodes(graph, chosen, context.registry, fuse, expand)
+        if part.unclaimed:
+            raise OrtNotImplemented(explain_all_unclaimed(graph, part))
+        return _PlanBuilder(graph, part, context, input_locations).build()
 
 
 def node_attributes(graph: Graph, node: Node) -> dict[str, Any]:
