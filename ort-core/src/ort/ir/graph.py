@@ -282,15 +282,16 @@ class Graph:
 
     def dtype_of(self, name: str) -> np.dtype | None:
         """The numpy dtype of a tensor value, if known."""
-        return self._tensor_facts(name)[0]
+        return self.tensor_facts(name)[0]
 
     def shape_of(self, name: str) -> tuple[Any, ...] | None:
         """The shape of a tensor value (ints, ``str`` for symbols, None unknown), if known."""
-        return self._tensor_facts(name)[1]
+        return self.tensor_facts(name)[1]
 
-    def _tensor_facts(self, name: str) -> tuple[np.dtype | None, tuple[Any, ...] | None]:
-        """(dtype, shape) of a value, read from its ``TypeProto`` once (each value is asked
-        for as an output and again as an input, and protobuf reads are the slow part)."""
+    def tensor_facts(self, name: str) -> tuple[np.dtype | None, tuple[Any, ...] | None]:
+        """(:meth:`dtype_of`, :meth:`shape_of`) of a value, read from its ``TypeProto`` once
+        (each value is asked for as an output and again as an input, and protobuf reads are
+        the slow part of compiling a big graph)."""
         facts = self._facts.get(name)
         if facts is None:
             dtype = shape = None

@@ -153,6 +153,10 @@ def node_attributes(graph: Graph, node: Node) -> dict[str, Any]:
     return attrs
 
 
+#: (dtype, shape) of an omitted optional input or output.
+_UNKNOWN = (None, None)
+
+
 class _PlanBuilder:
     """Builds one :class:`Plan`: slots, copies, prepared kernels, lifetimes."""
 
@@ -241,6 +245,9 @@ class _PlanBuilder:
 
     def _node_info(self, assignment: Assignment, implicit: list[str]) -> NodeInfo:
         graph, node, provider = self.graph, assignment.node, assignment.provider
+        facts = graph.tensor_facts
+        inputs = [facts(n) if n else _UNKNOWN for n in node.inputs]
+        outputs = [facts(n) if n else _UNKNOWN for n in node.outputs]
         return NodeInfo(
             name=node.name,
             op_type=node.op_type,
@@ -250,10 +257,10 @@ class _PlanBuilder:
             attrs=node_attributes(graph, node),
             input_names=list(node.inputs),
             output_names=list(node.outputs),
-            input_dtypes=[graph.dtype_of(n) if n else None for n in node.inputs],
-            output_dtypes=[graph.dtype_of(n) if n else None for n in node.outputs],
-            input_shapes=[graph.shape_of(n) if n else None for n in node.inputs],
-            output_shapes=[graph.shape_of(n) if n else None for n in node.outputs],
+            input_dtypes=[dtype for dtype, _ in inputs],
+            output_dtypes=[dtype for dtype, _ in outputs],
+            input_shapes=[shape for _, shape in inputs],
+            output_shapes=[shape for _, shape in outputs],
             const_inputs=[graph.initializers.get(n) if n in self.constants else None
                           for n in node.inputs],
             xp=provider.xp,
@@ -265,8 +272,8 @@ class _PlanBuilder:
 
     def _add_node(self, assignment: Assignment) -> None:
         node, provider, kernel = assignment.node, assignment.provider, assignment.kernel
-        host_inputs = set(kernel.host_inputs)
-        shape_only = set(kernel.shape_only_inputs)
+        host_inputs = kernel.host_inputs
+        shape_only = kernel.shape_only_inputs
         input_slots = []
         for i, name in enumerate(node.inputs):
             if not name:
@@ -283,15 +290,18 @@ class _PlanBuilder:
         info = self._node_info(assignment, implicit)
         compute = _prepare(kernel, info, provider)
         output_slots = []
+        location = None if provider.device.is_host else provider
         for name in node.outputs:
             if not name:
                 output_slots.append(DISCARD_SLOT)
                 continue
             slot = self._slot(name)
-            self.location[slot] = None if provider.device.is_host else provider
+            self.location[slot] = location
             output_slots.append(slot)
-        parameter_bytes = sum(int(getattr(v, "nbytes", 0)) for v in info.const_inputs
-                              if v is not None)
+        parameter_bytes = 0
+        for value in info.const_inputs:
+            if value is not None:
+                parameter_bytes += int(getattr(value, "nbytes", 0))
         self.steps.append(Step(compute, input_slots, output_slots, (node.op_type, node.name),
                                provider.name, node.index, parameter_bytes))
 
