@@ -13,6 +13,8 @@ from __future__ import annotations
 import gc
 import random
 import sys
+from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 import onnx
@@ -21,6 +23,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import ort
+from ort import ep
+from ort.ep import FusedSubgraph, KernelTable, ProviderSpec
 from ort.ir.gc_pause import paused_gc
 from ort.optimizer import OptimizerContext, optimize_model
 from ort.optimizer.view import GraphView, _order_of
@@ -53,7 +57,8 @@ def _chain(kind: str, nodes: int, backwards: bool = False) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
-def _lines_to_create(model: onnx.ModelProto, level: int = 99) -> int:
+def _lines_to_create(model: onnx.ModelProto, level: int = 99,
+                     providers: Sequence[str] = ("CPUExecutionProvider",)) -> int:
     """Python lines (and calls) executed while creating a session of ``model``."""
     data = model.SerializeToString()
     options = ort.SessionOptions()
@@ -68,7 +73,7 @@ def _lines_to_create(model: onnx.ModelProto, level: int = 99) -> int:
     previous = sys.gettrace()
     sys.settrace(trace)
     try:
-        ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        ort.InferenceSession(data, options, providers=list(providers))
     finally:
         sys.settrace(previous)
     return count
@@ -83,6 +88,59 @@ def test_session_creation_work_grows_linearly_with_the_model(kind, backwards):
     assert large / small <= MAX_GROWTH, (
         f"creating a {kind} chain of {LARGE} nodes executed {large} Python lines, "
         f"{large / small:.1f}x the {small} of {SMALL} nodes: some step is not linear")
+
+
+class PairsProvider(ort.ExecutionProvider):
+    """Claims the Relu nodes two by two as fused groups (run by its own Relu kernel)."""
+
+    name: ClassVar[str] = "PairsExecutionProvider"
+
+    def get_capability(self, graph, lookup):
+        mine = [node.index for node in graph.nodes if lookup(node) is not None]
+        return [FusedSubgraph(mine[i:i + 2]) for i in range(0, len(mine) - 1, 2)]
+
+
+pair_kernels = KernelTable()
+
+
+@pair_kernels.register("Relu", since=1)
+def _pair_relu(node):
+    return lambda x: (np.maximum(x, 0),)
+
+
+class _PairsPlugin:
+    @ort.hookimpl
+    def ort_register_providers(self, registry):
+        registry.register(ProviderSpec(name=PairsProvider.name, factory=PairsProvider,
+                                       priority=10))
+
+    @ort.hookimpl
+    def ort_register_kernels(self, registry):
+        registry.add(PairsProvider.name, pair_kernels)
+
+
+@pytest.fixture
+def pairs_plugin():
+    ep.register_plugin(_PairsPlugin(), "pairs")
+    yield
+    ep.unregister_plugin("pairs")
+
+
+def test_fused_groups_cost_the_same_per_node_in_any_size_of_graph(pairs_plugin):
+    """Placing a fused group scanned every node of the graph for readers of its outputs."""
+    providers = [PairsProvider.name, "CPUExecutionProvider"]
+
+    def lines(nodes: int) -> int:
+        return _lines_to_create(_chain("relu", nodes), 0, providers)
+
+    lines(50)
+    small, large = lines(SMALL // 2), lines(LARGE // 2)
+    assert large / small <= MAX_GROWTH, (small, large)
+    session = ort.InferenceSession(_chain("relu", 6).SerializeToString(), providers=providers)
+    assert session.get_partition().nodes_by_provider[PairsProvider.name] == [
+        f"{PairsProvider.name}_fused_{i}" for i in range(3)]
+    x = np.linspace(-1, 1, 16, dtype=np.float32).reshape(1, 16)
+    np.testing.assert_array_equal(session.run(None, {"x": x})[0], np.maximum(x, 0))
 
 
 def test_optimizer_indexes_the_graph_as_often_for_any_size(monkeypatch):

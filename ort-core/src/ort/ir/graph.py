@@ -8,7 +8,8 @@ and value lifetimes account for them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import ChainMap
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,7 +104,7 @@ class Graph:
         graph: GraphProto,
         opsets: dict[str, int],
         outer_scope: Iterable[str] = (),
-        value_types: dict[str, TypeProto] | None = None,
+        value_types: Mapping[str, TypeProto] | None = None,
         functions: dict[tuple[str, str], onnx.FunctionProto] | None = None,
         weights: WeightResolver | None = None,
         schemas: SchemaTable | None = None,
@@ -115,7 +116,10 @@ class Graph:
         self.functions: dict[tuple[str, str], onnx.FunctionProto] = dict(functions or {})
         self.opsets = dict(opsets)
         self.outer_scope = set(outer_scope)
-        self.value_types: dict[str, TypeProto] = dict(value_types or {})
+        # a nested graph may be handed its parent's types behind a layer of its own (see
+        # nested()); any other mapping is copied
+        self.value_types: MutableMapping[str, TypeProto] = (
+            value_types if isinstance(value_types, ChainMap) else dict(value_types or {}))
         self._facts: dict[str, tuple[Any, Any]] = {}  # name -> (dtype, shape), read once
         self._since_versions: dict[tuple[str, str], int] = {}  # (domain, op_type) -> version
         for vi in list(graph.input) + list(graph.output) + list(graph.value_info):
@@ -240,8 +244,15 @@ class Graph:
         this graph's nodes compiled apart): it shares this graph's opsets, known value types,
         functions, weights and schemas, and may read ``outer_scope`` besides this graph's own
         outer scope."""
+        types: Mapping[str, TypeProto] = self.value_types
+        layers = types.maps if isinstance(types, ChainMap) else [types]
+        if len(body.node) * 16 < sum(len(layer) for layer in layers):
+            # a small body of a big graph (a subgraph attribute, a fused group) reads the
+            # parent's types through a layer of its own: copying them for each of many bodies
+            # made compiling quadratic in the graph's size
+            types = ChainMap({}, *layers)
         return Graph(body, self.opsets, outer_scope=set(outer_scope) | self.outer_scope,
-                     value_types=self.value_types, functions=self.functions,
+                     value_types=types, functions=self.functions,
                      weights=self.weights, schemas=self.schemas,
                      extra_initializers=extra_initializers)
 
