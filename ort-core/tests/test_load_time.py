@@ -240,3 +240,27 @@ def test_paused_gc_nests_and_leaves_a_switched_off_collector_off():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_round_stops_where_the_passes_left_saw_the_same_model(monkeypatch):
+    """Passes after the last one that changed the model saw the round's final model and left
+    it alone: the next round runs only up to that pass, unless an earlier one changes it."""
+    import ort.optimizer as optimizer
+
+    calls: list[str] = []
+    fires = {"A": [], "B": [True, True], "C": []}  # (False once a list runs out)
+
+    def make(name):
+        def run(model, context):
+            calls.append(name)
+            return fires[name].pop(0) if fires[name] else False
+        return run
+
+    monkeypatch.setattr(optimizer, "PASSES", tuple((1, n, make(n)) for n in "ABC"))
+    context = OptimizerContext(has_kernel=lambda *args: True)
+    model = _chain("relu", 2)
+    assert optimize_model(model, 1, context) is not model
+    # round 1: B changes the model; round 2: A, B (which changes it again), and C, which must
+    # see the new model; round 3: A and B leave it as it is, and C saw this very model at the
+    # end of round 2: done without it
+    assert calls == ["A", "B", "C", "A", "B", "C", "A", "B"]
