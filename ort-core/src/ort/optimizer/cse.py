@@ -92,27 +92,28 @@ def eliminate_common_subexpressions(model: ModelProto, context: OptimizerContext
     order = view.topological_order()
     local = view.local_functions  # may hide random ops
     protected = view.protected
+    with_attributes = set(view.with_attributes)
     seen: dict[tuple[Any, ...], NodeProto] = {}
     kept: list[NodeProto] = []
     changed = False
     for index in order:
         node = view.nodes[index]
         inputs = view.node_inputs[index]  # as listed before this pass renamed any
-        if rename and any(name in rename for name in inputs):
-            inputs = tuple(rename.get(name, name) for name in inputs)
+        if rename and not rename.keys().isdisjoint(inputs):
+            listed, inputs = inputs, tuple(rename.get(name, name) for name in inputs)
             for i, name in enumerate(inputs):
-                if node.input[i] != name:
+                if name != listed[i]:
                     node.input[i] = name
             changed = True
         outputs = view.node_outputs[index]
         op_type, domain = view.op_types[index], view.node_domains[index]
         if (op_type in _NONDETERMINISTIC or index in view.subgraph_names or not outputs
                 or domain not in _PURE_DOMAINS or (domain, op_type) in local
-                or any(o in protected for o in outputs)):
+                or not protected.isdisjoint(outputs)):
             kept.append(node)
             continue
         key = ("" if domain == "ai.onnx" else domain, op_type, inputs, len(outputs),
-               _attributes_key(node) if len(node.attribute) else ())
+               _attributes_key(node) if index in with_attributes else ())
         first = seen.get(key)
         if first is None:
             seen[key] = node

@@ -112,7 +112,7 @@ def _order_of(reads: Sequence[Iterable[str]], producer: dict[str, int],
 _LAZY_INDEX = frozenset({"nodes", "graph_inputs", "initializers", "producer",
                          "protected", "node_inputs", "node_outputs", "op_types", "node_domains",
                          "subgraph_names", "subgraph_reads", "op_indices", "domains",
-                         "local_functions"})
+                         "local_functions", "with_attributes"})
 #: The naming index (:meth:`GraphView._build_names`): value_info and every name in use.
 _LAZY_NAMES = frozenset({"value_info", "_names", "_suffixes"})
 
@@ -132,6 +132,7 @@ class GraphView:
         node_inputs, node_outputs: each node's input and output names (tuples, as listed),
             read from the protobuf once per view.
         op_types, node_domains: each node's op_type and domain, as listed.
+        with_attributes: indices, ascending, of the nodes that have attributes.
         subgraph_names: node index -> the outer names its subgraph attributes read, for the
             nodes with subgraphs (:func:`has_subgraph`) only.
         subgraph_reads: the outer names read by subgraph attributes of any node.
@@ -231,7 +232,8 @@ class GraphView:
         subgraph_names: dict[int, set[str]] = {}
         subgraph_reads: set[str] = set()
         graph_types = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
-        for index in [i for i, node in enumerate(nodes) if len(node.attribute)]:
+        self.with_attributes = [i for i, node in enumerate(nodes) if len(node.attribute)]
+        for index in self.with_attributes:
             for a in nodes[index].attribute:
                 has_g = a.HasField("g")
                 if not (has_g or len(a.graphs)):
