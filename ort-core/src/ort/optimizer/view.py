@@ -276,7 +276,8 @@ class GraphView:
         names |= {n.name for n in self.nodes if n.name} | set(self.value_info)
         self._names = names
 
-    def indices_of(self, op_types: Iterable[str], domains: Sequence[str] | None = None) -> list[int]:
+    def indices_of(self, op_types: Iterable[str],
+                   domains: Sequence[str] | None = None) -> list[int]:
         """Indices, ascending, of the nodes whose op is one of ``op_types`` (of one of
         ``domains``; any domain when None)."""
         found: list[int] = []
