@@ -8,7 +8,8 @@ and value lifetimes account for them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import ChainMap
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,7 +104,7 @@ class Graph:
         graph: GraphProto,
         opsets: dict[str, int],
         outer_scope: Iterable[str] = (),
-        value_types: dict[str, TypeProto] | None = None,
+        value_types: Mapping[str, TypeProto] | None = None,
         functions: dict[tuple[str, str], onnx.FunctionProto] | None = None,
         weights: WeightResolver | None = None,
         schemas: SchemaTable | None = None,
@@ -115,8 +116,12 @@ class Graph:
         self.functions: dict[tuple[str, str], onnx.FunctionProto] = dict(functions or {})
         self.opsets = dict(opsets)
         self.outer_scope = set(outer_scope)
-        self.value_types: dict[str, TypeProto] = dict(value_types or {})
-        self._shapes: dict[str, tuple[Any, ...] | None] = {}  # shape_of, read per node input
+        # a nested graph may be handed its parent's types behind a layer of its own (see
+        # nested()); any other mapping is copied
+        self.value_types: MutableMapping[str, TypeProto] = (
+            value_types if isinstance(value_types, ChainMap) else dict(value_types or {}))
+        self._facts: dict[str, tuple[Any, Any]] = {}  # name -> (dtype, shape), read once
+        self._since_versions: dict[tuple[str, str], int] = {}  # (domain, op_type) -> version
         for vi in list(graph.input) + list(graph.output) + list(graph.value_info):
             if vi.type.WhichOneof("value") is not None:
                 self.value_types[vi.name] = vi.type
@@ -146,10 +151,16 @@ class Graph:
         self.nodes = self._topological_order(raw_nodes)
 
     def _topological_order(self, protos: list[onnx.NodeProto]) -> list[Node]:
+        # each proto is read once (protobuf access dominates for big graphs); the order is
+        # Kahn's, visiting consumers depth first, as it always was
         available = {i.name for i in self.inputs} | set(self.initializers) | self.outer_scope
         producers: dict[str, int] = {}
+        inputs_of: list[list[str]] = []
+        outputs_of: list[list[str]] = []
+        attributes_of: list[list[AttributeProto]] = []
         for position, proto in enumerate(protos):
-            for out in proto.output:
+            outputs = list(proto.output)
+            for out in outputs:
                 if out:
                     if out in producers or out in available:
                         raise InvalidGraph(
@@ -157,12 +168,20 @@ class Graph:
                             f"(output of node '{proto.name}')"
                         )
                     producers[out] = position
+            outputs_of.append(outputs)
+            inputs_of.append(list(proto.input))
+            attributes_of.append(list(proto.attribute) if len(proto.attribute) else [])
         needs: list[list[str]] = []
-        for proto in protos:
-            names = [n for n in proto.input if n]
-            for attr in proto.attribute:
-                for sub in subgraphs_of(attr):
-                    names.extend(sorted(subgraph_free_names(sub)))
+        implicit_of: dict[int, list[str]] = {}
+        for position, attributes in enumerate(attributes_of):
+            names = [n for n in inputs_of[position] if n]
+            if attributes:
+                free_sets = [subgraph_free_names(sub)
+                             for attr in attributes for sub in subgraphs_of(attr)]
+                for free in free_sets:
+                    names.extend(sorted(free))
+                if free_sets:
+                    implicit_of[position] = sorted(set().union(*free_sets))
             needs.append(names)
         consumers: dict[int, list[int]] = {}
         pending = [0] * len(protos)
@@ -195,20 +214,17 @@ class Graph:
         nodes = []
         for index, position in enumerate(order):
             proto = protos[position]
-            implicit = sorted(
-                {n for attr in proto.attribute for sub in subgraphs_of(attr)
-                 for n in subgraph_free_names(sub)}
-            )
+            op_type, domain = proto.op_type, proto.domain
             nodes.append(
                 Node(
                     index=index,
-                    name=proto.name or f"{proto.op_type}_{index}",
-                    op_type=proto.op_type,
-                    domain="" if proto.domain == "ai.onnx" else proto.domain,
-                    inputs=list(proto.input),
-                    outputs=list(proto.output),
-                    attributes=list(proto.attribute),
-                    implicit_inputs=implicit,
+                    name=proto.name or f"{op_type}_{index}",
+                    op_type=op_type,
+                    domain="" if domain == "ai.onnx" else domain,
+                    inputs=inputs_of[position],
+                    outputs=outputs_of[position],
+                    attributes=attributes_of[position],
+                    implicit_inputs=implicit_of.get(position, []),
                     proto=proto,
                 )
             )
@@ -228,8 +244,15 @@ class Graph:
         this graph's nodes compiled apart): it shares this graph's opsets, known value types,
         functions, weights and schemas, and may read ``outer_scope`` besides this graph's own
         outer scope."""
+        types: Mapping[str, TypeProto] = self.value_types
+        layers = types.maps if isinstance(types, ChainMap) else [types]
+        if len(body.node) * 16 < sum(len(layer) for layer in layers):
+            # a small body of a big graph (a subgraph attribute, a fused group) reads the
+            # parent's types through a layer of its own: copying them for each of many bodies
+            # made compiling quadratic in the graph's size
+            types = ChainMap({}, *layers)
         return Graph(body, self.opsets, outer_scope=set(outer_scope) | self.outer_scope,
-                     value_types=self.value_types, functions=self.functions,
+                     value_types=types, functions=self.functions,
                      weights=self.weights, schemas=self.schemas,
                      extra_initializers=extra_initializers)
 
@@ -237,11 +260,18 @@ class Graph:
         """The ``since_version`` of the node's op schema at the model's opset (ONNX's or a
         declared one); for ops no schema knows, the opset the model imports for the domain
         (or 1)."""
+        key = (node.domain, node.op_type)
+        known = self._since_versions.get(key)
+        if known is not None:
+            return known
         opset = self.opset_of(node.domain)
         if opset is None:
-            return 1
-        version = schema_version(node.op_type, node.domain, opset, self.schemas)
-        return version if version is not None else opset
+            version = 1
+        else:
+            version = schema_version(node.op_type, node.domain, opset, self.schemas)
+            version = version if version is not None else opset
+        self._since_versions[key] = version
+        return version
 
     def knows_op(self, node: Node) -> bool:
         """Whether ONNX or a declared schema defines the node's op at the model's opset."""
@@ -263,28 +293,33 @@ class Graph:
 
     def dtype_of(self, name: str) -> np.dtype | None:
         """The numpy dtype of a tensor value, if known."""
-        tp = self.value_types.get(name)
-        if tp is not None and tp.WhichOneof("value") == "tensor_type" and tp.tensor_type.elem_type:
-            try:
-                return np_dtype_of(tp.tensor_type.elem_type)
-            except ValueError:
-                return None
-        return None
+        return self.tensor_facts(name)[0]
 
     def shape_of(self, name: str) -> tuple[Any, ...] | None:
         """The shape of a tensor value (ints, ``str`` for symbols, None unknown), if known."""
-        try:
-            return self._shapes[name]
-        except KeyError:
-            pass
-        tp = self.value_types.get(name)
-        if tp is None or tp.WhichOneof("value") != "tensor_type" or not tp.tensor_type.HasField("shape"):
-            shape = None
-        else:
-            shape = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
-                          for d in tp.tensor_type.shape.dim)
-        self._shapes[name] = shape
-        return shape
+        return self.tensor_facts(name)[1]
+
+    def tensor_facts(self, name: str) -> tuple[np.dtype | None, tuple[Any, ...] | None]:
+        """(:meth:`dtype_of`, :meth:`shape_of`) of a value, read from its ``TypeProto`` once
+        (each value is asked for as an output and again as an input, and protobuf reads are
+        the slow part of compiling a big graph)."""
+        facts = self._facts.get(name)
+        if facts is None:
+            dtype = shape = None
+            tp = self.value_types.get(name)
+            if tp is not None and tp.WhichOneof("value") == "tensor_type":
+                tensor = tp.tensor_type
+                elem_type = tensor.elem_type
+                if elem_type:
+                    try:
+                        dtype = np_dtype_of(elem_type)
+                    except ValueError:
+                        dtype = None
+                if tensor.HasField("shape"):
+                    shape = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                                  for d in tensor.shape.dim)
+            facts = self._facts[name] = (dtype, shape)
+        return facts
 
 
 def _tensor_type_of(array: np.ndarray) -> TypeProto:

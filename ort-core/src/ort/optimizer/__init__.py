@@ -24,6 +24,7 @@ from __future__ import annotations
 from onnx import ModelProto
 
 from ..errors import Fail, OrtError
+from ..ir.gc_pause import paused_gc
 
 from .activation_fusions import (
     fuse_conv_activation, fuse_conv_add_activation, fuse_gemm_activation, fuse_matmul_add,
@@ -85,19 +86,32 @@ def passes_for(level: int) -> list[tuple[str, OptimizationPass]]:
 def optimize_model(model: ModelProto, level: int, context: OptimizerContext,
                    disabled: set[str] | None = None, max_rounds: int = 4) -> ModelProto:
     """Return an optimized copy of ``model`` (``model`` itself at level 0 or when no pass
-    changes anything); passes named in ``disabled`` are skipped. Passes repeat until none changes the graph (at most
-    ``max_rounds`` rounds)."""
+    changes anything); passes named in ``disabled`` are skipped. Passes repeat until none
+    changes the graph (at most ``max_rounds`` rounds); a round stops early where every pass
+    left to run saw the same model last round and changed nothing (passes are deterministic
+    functions of the model)."""
     selected = [(n, fn) for n, fn in passes_for(level) if n not in (disabled or set())]
     if not selected:
         return model
+    with paused_gc():  # passes allocate per node; full collections would find nothing to free
+        return _optimize(model, context, selected, max_rounds)
+
+
+def _optimize(model: ModelProto, context: OptimizerContext,
+              selected: list[tuple[str, OptimizationPass]], max_rounds: int) -> ModelProto:
     optimized = ModelProto()
     optimized.CopyFrom(model)
     graph = optimized.graph
     context.keep = ({i.name for i in graph.input} | {o.name for o in graph.output})
     changed_at_all = False
+    last_fired = len(selected)  # position of the last pass that changed the model last round
     for _ in range(max_rounds):
-        changed = False
-        for name, fn in selected:
+        fired_at = -1
+        for position, (name, fn) in enumerate(selected):
+            if fired_at < 0 and position > last_fired:
+                # this pass and the ones after it saw this very model at the end of the last
+                # round and left it as it was: they would again, and the round changes nothing
+                break
             try:
                 fired = fn(optimized, context)
             except OrtError:
@@ -108,11 +122,12 @@ def optimize_model(model: ModelProto, level: int, context: OptimizerContext,
                            f"{exc}. Set graph_optimization_level to ORT_DISABLE_ALL to run the "
                            "model unoptimized") from exc
             if fired:
-                changed = True
+                fired_at = position
                 context.cached_view = None  # the model changed: index it afresh
-        changed_at_all |= changed
-        if not changed:
+        if fired_at < 0:
             break
+        changed_at_all = True
+        last_fired = fired_at
     context.cached_view = None  # the view refers back to the context: no cycle left behind
     # an unchanged model is returned as it came, so the session does not infer its types again
     return optimized if changed_at_all else model

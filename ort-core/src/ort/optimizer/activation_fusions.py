@@ -162,7 +162,8 @@ def _match_conv_add_activation(view: GraphView, rewriter: Rewriter, index: int,
 
 def fuse_conv_add_activation(model: ModelProto, context: OptimizerContext) -> bool:
     """Conv -> Add(Z of the same shape) [-> activation]: FusedConv with the sum input Z."""
-    if not GraphView.of(model, context).can_run(MS_DOMAIN, "FusedConv"):
+    view = GraphView.of(model, context)
+    if not view.has_op("Conv") or not view.can_run(MS_DOMAIN, "FusedConv"):
         return False
     return fuse_node_pattern(model, context, ["Add"], _match_conv_add_activation)
 
@@ -210,6 +211,8 @@ def fuse_matmul_add(model: ModelProto, context: OptimizerContext) -> bool:
     view = GraphView.of(model, context)
     if (view.opset() or 0) < 7 or not view.can_run("", "Gemm"):
         return False  # Gemm 1-6 broadcasts C only with broadcast=1
+    if not view.has_op("MatMul"):
+        return False
     return fuse_node_pattern(model, context, ["Add"], _match_matmul_add)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from onnx import ModelProto
 
 from .context import OptimizerContext
+from .patterns import GraphView
 
 __all__ = ["eliminate_identity", "eliminate_dead_nodes"]
 
@@ -13,23 +14,22 @@ def _consumers_of_graph_outputs(model: ModelProto) -> set[str]:
     return {o.name for o in model.graph.output}
 
 
-def _subgraph_reads(model: ModelProto) -> set[str]:
+def _subgraph_reads(view: GraphView) -> set[str]:
     """Names read inside any subgraph (renaming them would need a subgraph rewrite)."""
-    from ..ir import subgraph_free_names
-
     reads: set[str] = set()
-    for node in model.graph.node:
-        for attr in node.attribute:
-            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
-                reads |= subgraph_free_names(sub)
+    for names in view.subgraph_names.values():
+        reads |= names
     return reads
 
 
 def eliminate_identity(model: ModelProto, context: OptimizerContext) -> bool:
     """Remove tensor ``Identity`` nodes by reading their input directly (kept where the output
     is a graph output or read by a subgraph)."""
+    view = GraphView.of(model, context)
+    if not view.indices_of(["Identity"], ("", "ai.onnx")):
+        return False
     graph = model.graph
-    protected = _consumers_of_graph_outputs(model) | _subgraph_reads(model)
+    protected = _consumers_of_graph_outputs(model) | _subgraph_reads(view)
     tensors = {vi.name for vi in list(graph.input) + list(graph.value_info)
                if vi.type.WhichOneof("value") == "tensor_type"}
     tensors |= {t.name for t in graph.initializer}
@@ -45,6 +45,7 @@ def eliminate_identity(model: ModelProto, context: OptimizerContext) -> bool:
         keep_nodes.append(node)
     if not rename:
         return False
+    view.invalidate()
     for node in keep_nodes:
         for i, name in enumerate(node.input):
             if name in rename:
@@ -56,27 +57,38 @@ def eliminate_identity(model: ModelProto, context: OptimizerContext) -> bool:
 
 def eliminate_dead_nodes(model: ModelProto, context: OptimizerContext) -> bool:
     """Remove nodes whose outputs nothing reads, and initializers nothing reads (graph inputs
-    and outputs are kept)."""
+    and outputs are kept). What is read is followed back from the graph outputs (and the
+    values subgraphs read) through the producers, so nodes listed out of order (ONNX Runtime
+    sorts such graphs) are not taken for dead."""
+    view = GraphView.of(model, context)
     graph = model.graph
-    needed = _consumers_of_graph_outputs(model) | _subgraph_reads(model)
-    alive = []
-    for node in reversed(graph.node):
-        if any(o and o in needed for o in node.output):
-            alive.append(node)
-            needed.update(n for n in node.input if n)
-            for attr in node.attribute:
-                from ..ir import subgraph_free_names
-
-                for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
-                    needed |= subgraph_free_names(sub)
-    alive.reverse()
-    inputs = {i.name for i in graph.input}
+    needed = _consumers_of_graph_outputs(model) | _subgraph_reads(view)
+    producers: dict[str, list[int]] = {}
+    for index, outputs in enumerate(view.node_outputs):
+        for out in outputs:
+            if out:
+                producers.setdefault(out, []).append(index)
+    is_alive = [False] * len(view.nodes)
+    pending = list(needed)
+    while pending:
+        for index in producers.get(pending.pop(), ()):
+            if not is_alive[index]:
+                is_alive[index] = True
+                for name in view.node_inputs[index]:
+                    if name and name not in needed:
+                        needed.add(name)
+                        pending.append(name)
+    alive = [index for index, live in enumerate(is_alive) if live]
+    inputs = view.graph_inputs
     unread = [i for i, t in enumerate(graph.initializer)
               if t.name not in needed and t.name not in inputs]
-    changed = len(alive) != len(graph.node) or bool(unread)
-    if len(alive) != len(graph.node):
+    changed = len(alive) != len(view.nodes) or bool(unread)
+    if changed:
+        view.invalidate()
+    if len(alive) != len(view.nodes):
+        kept = [view.nodes[i] for i in alive]
         del graph.node[:]
-        graph.node.extend(alive)
+        graph.node.extend(kept)
     for index in reversed(unread):  # in place: re-adding the kept ones would copy every weight
         del graph.initializer[index]
     return changed

@@ -22,9 +22,7 @@ import numpy as np
 from onnx import ModelProto, NodeProto, helper
 
 from .context import OptimizerContext
-from .patterns import (
-    GraphView, array_to_tensor, attr, broadcast_size, has_subgraph, topological_order,
-)
+from .patterns import GraphView, array_to_tensor, attr, broadcast_size
 
 __all__ = ["fold_constants", "MAX_FOLDED_ELEMENTS"]
 
@@ -70,17 +68,18 @@ def fold_constants(model: ModelProto, context: OptimizerContext) -> bool:
 def _fold_wave(model: ModelProto, context: OptimizerContext) -> bool:
     """Fold every node foldable now; return whether any was."""
     view = GraphView.of(model, context)
-    order = topological_order(view.nodes, view.graph_inputs | set(view.initializers))
+    order = view.topological_order()
     known: dict[str, Any] = {}  # value name -> array (Shape/Size) or the _PENDING marker
     to_eval: list[int] = []
     direct: list[int] = []
+    shape_ops = ("Shape", "Size")
     for index in order:
         node = view.nodes[index]
-        value = _static_shape_value(view, node)
+        value = _static_shape_value(view, node) if view.op_types[index] in shape_ops else None
         if value is not None:
             direct.append(index)
             known[node.output[0]] = value
-        elif _foldable(view, node, known):
+        elif _foldable(view, index, known):
             to_eval.append(index)
             known.update((out, _PENDING) for out in node.output if out)
     if context.evaluate is None:
@@ -108,21 +107,23 @@ def _is_constant(view: GraphView, name: str, known: dict[str, Any]) -> bool:
     return not name or name in known or view.is_const(name)
 
 
-def _foldable(view: GraphView, node: NodeProto, known: dict[str, Any]) -> bool:
-    """Whether ``node`` may be evaluated at optimization time."""
-    if node.domain not in _FOLDABLE_DOMAINS or node.op_type in _NONDETERMINISTIC:
+def _foldable(view: GraphView, index: int, known: dict[str, Any]) -> bool:
+    """Whether node ``index`` may be evaluated at optimization time."""
+    op_type, domain = view.op_types[index], view.node_domains[index]
+    if domain not in _FOLDABLE_DOMAINS or op_type in _NONDETERMINISTIC:
         return False
-    if node.op_type in _NON_TENSOR or has_subgraph(node) or not any(node.output):
+    outputs = view.node_outputs[index]
+    if op_type in _NON_TENSOR or index in view.subgraph_names or not any(outputs):
         return False
-    if node.op_type == "Constant":
+    if op_type == "Constant":
         return False  # already a constant (patterns read it as one)
-    if any(out in view.protected for out in node.output):
+    if any(out in view.protected for out in outputs):
         return False
-    if not all(_is_constant(view, name, known) for name in node.input):
+    if not all(_is_constant(view, name, known) for name in view.node_inputs[index]):
         return False
-    if any(f.name == node.op_type and f.domain == node.domain for f in view.model.functions):
+    if (domain, op_type) in view.local_functions:
         return False
-    size = _output_size_bound(view, node, known)
+    size = _output_size_bound(view, view.nodes[index], known)
     return size is not None and size <= MAX_FOLDED_ELEMENTS
 
 

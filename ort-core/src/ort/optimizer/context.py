@@ -34,7 +34,7 @@ class OptimizerContext:
     keep: set[str] = field(default_factory=set)
     weights: WeightStore | None = None
     #: the graph index shared by passes while none changes the model
-    #: (see :meth:`ort.optimizer.patterns.GraphView.of`)
+    #: (see :meth:`ort.optimizer.view.GraphView.of`)
     cached_view: Any = None
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from onnx import ModelProto, NodeProto, TensorProto
 
 from .context import OptimizerContext
-from .patterns import GraphView, Rewriter, attr, is_default_domain
+from .patterns import GraphView, Rewriter, attr
 
 __all__ = ["fuse_conv_bn", "fuse_conv_mul", "fuse_conv_add"]
 
@@ -68,11 +68,14 @@ def _fused_conv(rewriter: Rewriter, conv: NodeProto, w: np.ndarray | None, b: np
 
 
 def _fold(view: GraphView, op_type: str, match) -> bool:
-    """Run ``match(view, rewriter, index, node)`` on every ``op_type`` node; commit."""
+    """Run ``match(view, rewriter, index, node)`` on every ``op_type`` node; commit (each
+    pattern folds into a Conv: nothing to do without one)."""
+    if not view.has_op("Conv"):
+        return False
     rewriter = Rewriter(view)
-    for index, node in enumerate(view.nodes):
-        if node.op_type == op_type and is_default_domain(node) and not rewriter.claimed([index]):
-            match(view, rewriter, index, node)
+    for index in view.indices_of([op_type], ("", "ai.onnx")):
+        if not rewriter.claimed([index]):
+            match(view, rewriter, index, view.nodes[index])
     return rewriter.commit()
 
 

@@ -15,7 +15,7 @@ from onnx import ModelProto, NodeProto
 
 from .context import OptimizerContext
 from .constant_folding import _NONDETERMINISTIC
-from .patterns import GraphView, has_subgraph, topological_order
+from .patterns import GraphView
 
 __all__ = ["merge_shape_inputs", "eliminate_common_subexpressions"]
 
@@ -28,8 +28,9 @@ _PURE_DOMAINS = ("", "ai.onnx", "ai.onnx.ml", "com.microsoft")
 def merge_shape_inputs(model: ModelProto, context: OptimizerContext) -> bool:
     """Point ``Shape`` nodes of equally shaped (symbolic) values at one of them."""
     view = GraphView.of(model, context)
-    available = view.graph_inputs | set(view.initializers)
-    order = topological_order(view.nodes, available)
+    if not view.indices_of(["Shape"], ("", "ai.onnx")):
+        return False
+    order = view.topological_order()
     position = {o: rank for rank, i in enumerate(order) for o in view.nodes[i].output if o}
     canonical: dict[tuple[Any, ...], str] = {}
     changed = False
@@ -76,11 +77,9 @@ def _merge_initializers(view: GraphView) -> dict[str, str]:
     return rename
 
 
-def _node_key(node: NodeProto) -> tuple[Any, ...]:
-    attrs = tuple(sorted((a.name, a.SerializeToString(deterministic=True))
-                         for a in node.attribute))
-    domain = "" if node.domain == "ai.onnx" else node.domain
-    return (domain, node.op_type, tuple(node.input), len(node.output), attrs)
+def _attributes_key(node: NodeProto) -> tuple[Any, ...]:
+    return tuple(sorted((a.name, a.SerializeToString(deterministic=True))
+                        for a in node.attribute))
 
 
 def eliminate_common_subexpressions(model: ModelProto, context: OptimizerContext) -> bool:
@@ -90,32 +89,40 @@ def eliminate_common_subexpressions(model: ModelProto, context: OptimizerContext
     functions and ops of custom domains."""
     view = GraphView.of(model, context)
     rename = _merge_initializers(view)
-    order = topological_order(view.nodes, view.graph_inputs | set(view.initializers))
-    local = {(f.domain, f.name) for f in model.functions}  # may hide random ops
+    order = view.topological_order()
+    local = view.local_functions  # may hide random ops
+    protected = view.protected
+    with_attributes = set(view.with_attributes)
     seen: dict[tuple[Any, ...], NodeProto] = {}
     kept: list[NodeProto] = []
     changed = False
     for index in order:
         node = view.nodes[index]
-        for i, name in enumerate(node.input):
-            if name in rename:
-                node.input[i] = rename[name]
-                changed = True
-        if (node.op_type in _NONDETERMINISTIC or has_subgraph(node) or not node.output
-                or node.domain not in _PURE_DOMAINS or (node.domain, node.op_type) in local
-                or any(o in view.protected for o in node.output)):
+        inputs = view.node_inputs[index]  # as listed before this pass renamed any
+        if rename and not rename.keys().isdisjoint(inputs):
+            listed, inputs = inputs, tuple(rename.get(name, name) for name in inputs)
+            for i, name in enumerate(inputs):
+                if name != listed[i]:
+                    node.input[i] = name
+            changed = True
+        outputs = view.node_outputs[index]
+        op_type, domain = view.op_types[index], view.node_domains[index]
+        if (op_type in _NONDETERMINISTIC or index in view.subgraph_names or not outputs
+                or domain not in _PURE_DOMAINS or (domain, op_type) in local
+                or not protected.isdisjoint(outputs)):
             kept.append(node)
             continue
-        key = _node_key(node)
+        key = ("" if domain == "ai.onnx" else domain, op_type, inputs, len(outputs),
+               _attributes_key(node) if index in with_attributes else ())
         first = seen.get(key)
         if first is None:
             seen[key] = node
             kept.append(node)
             continue
-        if any(mine and not theirs for mine, theirs in zip(node.output, first.output)):
+        if any(mine and not theirs for mine, theirs in zip(outputs, first.output)):
             kept.append(node)  # the first one omits an output this one needs
             continue
-        rename.update((mine, theirs) for mine, theirs in zip(node.output, first.output) if mine)
+        rename.update((mine, theirs) for mine, theirs in zip(outputs, first.output) if mine)
         changed = True
     if changed:
         view.write_nodes(kept)

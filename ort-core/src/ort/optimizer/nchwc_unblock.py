@@ -565,9 +565,9 @@ def _activation_node(rewriter: _Emitter, activation: str, params: list[float], x
 def unblock_nchwc(model: ModelProto, context: OptimizerContext) -> bool:
     """Rewrite each provable nchwc region (ReorderInput → nchwc ops → ReorderOutput) into
     NCHW ONNX ops and FusedConv with decoded, unpadded weights (see the module docstring)."""
-    if not any(n.domain == NCHWC for n in model.graph.node):
-        return False
     view = GraphView.of(model, context)
+    if NCHWC not in view.domains:
+        return False
     block = infer_block_size(view)
     if block is None:
         return False

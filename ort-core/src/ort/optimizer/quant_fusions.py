@@ -115,6 +115,8 @@ def fuse_matmul_integer_to_float(model: ModelProto, context: OptimizerContext) -
     view = GraphView.of(model, context)
     if (view.opset() or 0) < 7 or not view.can_run(MS_DOMAIN, "MatMulIntegerToFloat"):
         return False
+    if not view.has_op("MatMulInteger"):
+        return False
     return fuse_node_pattern(model, context, ["Mul"], _match_matmul_integer_to_float)
 
 

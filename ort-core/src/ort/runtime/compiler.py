@@ -26,6 +26,7 @@ from ..ep import (
 from ..errors import Fail, InvalidGraph, OrtError
 from ..errors import NotImplemented as OrtNotImplemented
 from ..ir import Graph, Node, WeightStore, attribute_value, infer_types, subgraph_free_names
+from ..ir.gc_pause import paused_gc
 from .executor import execute, quiet_fp_begin, quiet_fp_end
 from .functions import function_body, function_kernel
 from .partition import Assignment, Partition, explain_all_unclaimed
@@ -64,8 +65,9 @@ class SessionCompileContext(CompileContext):
         opsets = {(o.domain if o.domain != "ai.onnx" else ""): o.version
                   for o in model.opset_import}
         local = {(f.domain, f.name): f for f in model.functions}
-        return Graph(model.graph, opsets, functions=dict(functions or {}) | local,
-                     weights=self.weights, schemas=self.registry.schemas)
+        with paused_gc():
+            return Graph(model.graph, opsets, functions=dict(functions or {}) | local,
+                         weights=self.weights, schemas=self.registry.schemas)
 
     def compile_subgraph(self, body: GraphProto, parent: Graph) -> Subgraph:
         """Compile a graph attribute (or a graph a kernel built) as a subgraph of ``parent``."""
@@ -126,18 +128,19 @@ def compile(graph: Graph, context: SessionCompileContext,  # noqa: A001 - the co
     provider's fused groups one by one (compiling such a group with its own kernels). A
     ``partition`` made for the same graph before is reused (the same graph bound to inputs on
     other devices)."""
-    part = partition
-    if part is None:
-        chosen = list(context.providers if providers is None else providers)
+    with paused_gc():  # a plan is a few dozen long-lived objects per node
+        part = partition
+        if part is None:
+            chosen = list(context.providers if providers is None else providers)
 
-        def expand(node: Node) -> KernelDef | None:
-            body = function_body(graph, node)
-            return None if body is None else function_kernel(graph, node, body)
+            def expand(node: Node) -> KernelDef | None:
+                body = function_body(graph, node)
+                return None if body is None else function_kernel(graph, node, body)
 
-        part = assign_nodes(graph, chosen, context.registry, fuse, expand)
-    if part.unclaimed:
-        raise OrtNotImplemented(explain_all_unclaimed(graph, part))
-    return _PlanBuilder(graph, part, context, input_locations).build()
+            part = assign_nodes(graph, chosen, context.registry, fuse, expand)
+        if part.unclaimed:
+            raise OrtNotImplemented(explain_all_unclaimed(graph, part))
+        return _PlanBuilder(graph, part, context, input_locations).build()
 
 
 def node_attributes(graph: Graph, node: Node) -> dict[str, Any]:
@@ -156,6 +159,10 @@ def node_attributes(graph: Graph, node: Node) -> dict[str, Any]:
                 "function")
         attrs[attr.name] = attribute_value(attr)
     return attrs
+
+
+#: (dtype, shape) of an omitted optional input or output.
+_UNKNOWN = (None, None)
 
 
 class _PlanBuilder:
@@ -246,6 +253,9 @@ class _PlanBuilder:
 
     def _node_info(self, assignment: Assignment, implicit: list[str]) -> NodeInfo:
         graph, node, provider = self.graph, assignment.node, assignment.provider
+        facts = graph.tensor_facts
+        inputs = [facts(n) if n else _UNKNOWN for n in node.inputs]
+        outputs = [facts(n) if n else _UNKNOWN for n in node.outputs]
         return NodeInfo(
             name=node.name,
             op_type=node.op_type,
@@ -255,10 +265,10 @@ class _PlanBuilder:
             attrs=node_attributes(graph, node),
             input_names=list(node.inputs),
             output_names=list(node.outputs),
-            input_dtypes=[graph.dtype_of(n) if n else None for n in node.inputs],
-            output_dtypes=[graph.dtype_of(n) if n else None for n in node.outputs],
-            input_shapes=[graph.shape_of(n) if n else None for n in node.inputs],
-            output_shapes=[graph.shape_of(n) if n else None for n in node.outputs],
+            input_dtypes=[dtype for dtype, _ in inputs],
+            output_dtypes=[dtype for dtype, _ in outputs],
+            input_shapes=[shape for _, shape in inputs],
+            output_shapes=[shape for _, shape in outputs],
             const_inputs=[graph.initializers.get(n) if n in self.constants else None
                           for n in node.inputs],
             xp=provider.xp,
@@ -270,8 +280,8 @@ class _PlanBuilder:
 
     def _add_node(self, assignment: Assignment) -> None:
         node, provider, kernel = assignment.node, assignment.provider, assignment.kernel
-        host_inputs = set(kernel.host_inputs)
-        shape_only = set(kernel.shape_only_inputs)
+        host_inputs = kernel.host_inputs
+        shape_only = kernel.shape_only_inputs
         input_slots = []
         for i, name in enumerate(node.inputs):
             if not name:
@@ -288,15 +298,18 @@ class _PlanBuilder:
         info = self._node_info(assignment, implicit)
         compute = _prepare(kernel, info, provider)
         output_slots = []
+        location = None if provider.device.is_host else provider
         for name in node.outputs:
             if not name:
                 output_slots.append(DISCARD_SLOT)
                 continue
             slot = self._slot(name)
-            self.location[slot] = None if provider.device.is_host else provider
+            self.location[slot] = location
             output_slots.append(slot)
-        parameter_bytes = sum(int(getattr(v, "nbytes", 0)) for v in info.const_inputs
-                              if v is not None)
+        parameter_bytes = 0
+        for value in info.const_inputs:
+            if value is not None:
+                parameter_bytes += int(getattr(value, "nbytes", 0))
         self.steps.append(Step(compute, input_slots, output_slots, (node.op_type, node.name),
                                provider.name, node.index, parameter_bytes))
 

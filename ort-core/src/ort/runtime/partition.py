@@ -9,7 +9,6 @@ with :func:`explain_unclaimed`, which says what exists instead.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,10 +120,21 @@ def host_preferred_nodes(graph: Graph, providers: list[ExecutionProvider], regis
     return preferred
 
 
+def _readers_of(graph: Graph) -> dict[str, list[int]]:
+    """Value name -> indices of the nodes reading it (inputs and implicit inputs)."""
+    readers: dict[str, list[int]] = {}
+    for node in graph.nodes:
+        for name in list(node.inputs) + list(node.implicit_inputs):
+            if name:
+                readers.setdefault(name, []).append(node.index)
+    return readers
+
+
 def _fuse(graph: Graph, group: FusedSubgraph, provider: ExecutionProvider,
-          count: int) -> tuple[Node, KernelDef] | None:
+          count: int, readers: dict[str, list[int]]) -> tuple[Node, KernelDef] | None:
     """The synthetic node standing for ``group`` and its kernel, or None when the group is not
-    convex (an outside node both reads from it and feeds it)."""
+    convex (an outside node both reads from it and feeds it). ``readers`` is
+    :func:`_readers_of` the graph: only the nodes reading the group's outputs are looked at."""
     members = sorted(set(group.node_indices))
     member_set = set(members)
     nodes = [graph.nodes[i] for i in members]
@@ -137,9 +147,8 @@ def _fuse(graph: Graph, group: FusedSubgraph, provider: ExecutionProvider,
     graph_outputs = {vi.name for vi in graph.outputs}
     outputs: list[str] = []
     last = members[-1]
-    for other in graph.nodes:
-        if other.index in member_set:
-            continue
+    outside = sorted({r for name in produced for r in readers.get(name, ()) if r not in member_set})
+    for other in (graph.nodes[i] for i in outside):
         reads = [name for name in list(other.inputs) + list(other.implicit_inputs) if name in produced]
         if reads and other.index < last:
             return None  # an outside node between members needs a member's output
@@ -177,6 +186,9 @@ def partition(graph: Graph, providers: list[ExecutionProvider], registry: Regist
     if any(not p.device.is_host for p in providers):
         stay_on_host = host_preferred_nodes(graph, providers, registry, signatures)
     fused_count = 0
+    # a big graph repeats a few (op, version, input types): look each up once per provider
+    kernels: dict[tuple[Any, ...], KernelDef | None] = {}
+    readers: dict[str, list[int]] | None = None  # built for the first fused group
     for provider in providers:
         def lookup(node: Node, _p: ExecutionProvider = provider) -> KernelDef | None:
             if node.index in chosen:
@@ -184,7 +196,13 @@ def partition(graph: Graph, providers: list[ExecutionProvider], registry: Regist
             if node.index in stay_on_host and not _p.device.is_host:
                 return None
             version, types = signatures[node.index]
-            return registry.lookup(_p.name, node.domain, node.op_type, version, types)
+            key = (_p.name, node.domain, node.op_type, version, tuple(types))
+            try:
+                return kernels[key]
+            except KeyError:
+                kernel = kernels[key] = registry.lookup(_p.name, node.domain, node.op_type,
+                                                        version, types)
+                return kernel
 
         claims: list[Any] = []
         for claim in provider.get_capability(graph, lookup):
@@ -196,7 +214,9 @@ def partition(graph: Graph, providers: list[ExecutionProvider], registry: Regist
             if isinstance(index, FusedSubgraph):
                 if any(i in chosen for i in index.node_indices):
                     continue  # a provider earlier in the list took part of it
-                fused = _fuse(graph, index, provider, fused_count)
+                if readers is None:
+                    readers = _readers_of(graph)
+                fused = _fuse(graph, index, provider, fused_count, readers)
                 if fused is None:
                     raise OrtNotImplemented(
                         f"{provider.name} claimed a fused subgraph of nodes "
@@ -227,11 +247,14 @@ def partition(graph: Graph, providers: list[ExecutionProvider], registry: Regist
         else:
             chosen[node.index] = Assignment(node, providers[-1], kernel)
     fallbacks: dict[str, str] = {}
+    before: dict[int, list[ExecutionProvider]] = {}  # id(provider) -> the providers ahead of it
+    for position, provider in enumerate(providers):
+        before.setdefault(id(provider), list(providers[:position]))
     for node in graph.nodes:
         if node.index not in chosen:
             continue
         runner = chosen[node.index].provider
-        passed_over = list(itertools.takewhile(lambda p: p is not runner, providers))
+        passed_over = before.get(id(runner), providers)
         if passed_over:
             fallbacks[node.name] = "; ".join(
                 _why_not(graph, node, signatures, p, registry, node.index in stay_on_host)
