@@ -185,6 +185,13 @@ class InferenceSession:
         kept = [vi for vi in optimized.graph.value_info if vi.name in produced]
         del optimized.graph.value_info[:]
         optimized.graph.value_info.extend(kept)
+        before = {o for node in self._model.graph.node for o in node.output if o}
+        typed = {vi.name for vi in kept} | {o.name for o in optimized.graph.output
+                                            if o.type.WhichOneof("value") is not None}
+        original = {t.name for t in self._model.graph.initializer}
+        if produced <= before and produced <= typed and \
+                all(t.name in original for t in optimized.graph.initializer):
+            return optimized  # no new value or constant: inference would find the same types
         return infer_types(optimized, registry.schemas)
 
     def _evaluate_constant(self, model: ModelProto) -> list[Any]:
