@@ -174,3 +174,25 @@ def test_validation_sees_the_model_before_the_optimizer_merges_duplicates():
         options.graph_optimization_level = level
         with pytest.raises(ort.Fail, match="Duplicate definition"):
             ort.InferenceSession(CASES["dup_node"].SerializeToString(), sess_options=options)
+
+
+def _with_bad_utf8(proto, marker: bytes) -> bytes:
+    data = proto.SerializeToString()
+    assert data.count(marker) == 1
+    return data.replace(marker, marker[:2] + b"\xff" + marker[3:])
+
+
+def test_a_label_that_is_not_utf8_is_tolerated_as_onnxruntime_does():
+    proto = model([relu()], [X], [Y])
+    proto.graph.name = "GRAPHNAME"
+    data = _with_bad_utf8(proto, b"GRAPHNAME")
+    assert verdict(ort, onnx.ModelProto.FromString(data)) == ("OK", None)
+    (y,) = ort.InferenceSession(data).run(None, {"x": np.ones((2, 3), np.float32)})
+    assert y.shape == (2, 3)
+
+
+def test_an_op_type_that_is_not_utf8_is_invalid_protobuf_naming_the_field():
+    proto = model([h.make_node("Relu", ["x"], ["y"], domain="RELUDOMAIN")], [X], [Y])
+    data = _with_bad_utf8(proto, b"RELUDOMAIN")
+    with pytest.raises(ort.InvalidProtobuf, match="domain holds text that is not valid UTF-8"):
+        ort.InferenceSession(data)

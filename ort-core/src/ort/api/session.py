@@ -22,6 +22,7 @@ from ..ep import ExecutionProvider, get_registry
 from ..errors import EPFail, Fail, InvalidArgument, InvalidProtobuf
 from ..ir import WeightStore, infer_types, load_model, validate_model
 from ..ir.declared_types import check_declared_types
+from ..ir.loading import undecodable_text
 from ..optimizer import OptimizerContext, optimize_model
 from ..runtime import (BlasThreadLimit, HostArena, Partition, Plan, Profiler,
                        RunState, SessionCompileContext, arena_supported,
@@ -83,10 +84,15 @@ class InferenceSession:
             self._profiler_start = self._profiler.now_us()
         try:
             self._create(path_or_bytes, providers, provider_options)
-        except UnicodeDecodeError as exc:  # protobuf's Python runtime reads text lazily
+        except (UnicodeDecodeError, TypeError) as exc:
+            # protobuf's Python runtime hands out text that is not UTF-8 as bytes, or raises
+            # when it is read: whatever then failed, the model's text is the cause
+            where = undecodable_text(path_or_bytes)
+            if where is None:
+                raise
             raise InvalidProtobuf(
-                f"Failed to load model: a name or string in the model is not valid UTF-8 "
-                f"({exc}); ONNX requires UTF-8 text") from None
+                f"Failed to load model: {where} holds text that is not valid UTF-8 ({exc}); "
+                "ONNX requires UTF-8 text") from None
 
     def _create(self, path_or_bytes: Any, providers: Any, provider_options: Any) -> None:
         """Load, validate, type and optimize the model; compile it for the providers."""

@@ -24,7 +24,7 @@ from .schemas import SchemaTable, attribute_defaults
 from .tensors import (RESERVED_LOCATION_PREFIX, attribute_value,
                       constant_value, reserved_location)
 
-__all__ = ["load_model", "infer_types", "clear_negative_dims", "MAX_IR_VERSION"]
+__all__ = ["load_model", "infer_types", "clear_negative_dims", "MAX_IR_VERSION", "undecodable_text"]
 
 #: The newest IR version this build understands (that of the installed onnx package).
 MAX_IR_VERSION = onnx.IR_VERSION
@@ -90,6 +90,11 @@ def load_model(source: Any, external_folder: str | None = None) -> tuple[ModelPr
             f"Unsupported model IR version: {model.ir_version}, max supported IR version: "
             f"{MAX_IR_VERSION} (that of the installed onnx {onnx.__version__}; upgrade onnx)"
         )
+    if _undecodable_labels(model):  # repair a copy, never the caller's proto
+        if model is source:
+            model = ModelProto()
+            model.CopyFrom(source)
+        _repair_labels(model)
     external = list(external_tensors(model))
     _refuse_reserved_locations(external)
     if external:
@@ -99,6 +104,72 @@ def load_model(source: Any, external_folder: str | None = None) -> tuple[ModelPr
         folder = base_dir if base_dir is not None else (external_folder or os.getcwd())
         load_external_data(model, folder)
     return model, base_dir
+
+
+def _labels(model: ModelProto) -> list[tuple[Any, str]]:
+    """The model's free-text labels nothing depends on (ONNX Runtime reads them as bytes)."""
+    return [(model, "producer_name"), (model, "producer_version"), (model, "domain"),
+            (model, "doc_string"), (model.graph, "name"), (model.graph, "doc_string")]
+
+
+def _undecodable_labels(model: ModelProto) -> bool:
+    for message, name in _labels(model):
+        try:
+            if isinstance(getattr(message, name), bytes):
+                return True
+        except UnicodeDecodeError:
+            return True
+    return False
+
+
+def _repair_labels(model: ModelProto) -> None:
+    """Labels that are not UTF-8 decoded with replacement characters (or cleared)."""
+    for message, name in _labels(model):
+        try:
+            value = getattr(message, name)
+        except UnicodeDecodeError:
+            message.ClearField(name)
+            continue
+        if isinstance(value, bytes):
+            setattr(message, name, value.decode("utf-8", errors="replace"))
+
+
+def undecodable_text(source: Any) -> str | None:
+    """Where the model (path, bytes or ModelProto) holds text that is not UTF-8, e.g.
+    ``"graph.node.op_type"``; None where all its text decodes. protobuf's Python runtime hands
+    such a field out as bytes or raises on reading it, so code reading the model fails far from
+    the cause: this finds the cause (slow: for error paths only)."""
+    try:
+        if isinstance(source, ModelProto):
+            model = source
+        elif isinstance(source, (bytes, bytearray, memoryview)):
+            model = ModelProto.FromString(bytes(source))
+        else:
+            with open(os.fspath(source), "rb") as f:
+                model = ModelProto.FromString(f.read())
+    except Exception:  # noqa: BLE001 - unreadable models fail elsewhere with their own error
+        return None
+    return _undecodable_in(model, "model")
+
+
+def _undecodable_in(message: Any, path: str) -> str | None:
+    from google.protobuf.descriptor import FieldDescriptor
+    for field, value in message.ListFields():
+        where = f"{path}.{field.name}"
+        repeated = field.is_repeated
+        if field.type == FieldDescriptor.TYPE_STRING:
+            try:
+                items = list(value) if repeated else [value]
+            except UnicodeDecodeError:
+                return where
+            if any(isinstance(item, bytes) for item in items):
+                return where
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            for item in (value if repeated else [value]):
+                found = _undecodable_in(item, where)
+                if found is not None:
+                    return found
+    return None
 
 
 def _refuse_reserved_locations(external: list[onnx.TensorProto]) -> None:
@@ -355,8 +426,7 @@ def _refusal(text: str, local_functions: frozenset[str] = frozenset()) -> OrtErr
 
     ONNX Runtime refuses a type its schema does not allow (InvalidGraph), a type parameter bound
     to two types, a declared type that contradicts the inferred one, and an op's own inference
-    failing (Fail), and a Scan whose body declares ranks that contradict what the Scan gives
-    it (Fail). It tolerates declared shapes that contradict inferred ones, Constant nodes
+    failing (Fail). It tolerates declared shapes that contradict inferred ones, Constant nodes
     (it turns them into initializers) and failures inside the bodies of ONNX's function ops
     (onnx expands them to infer them; ONNX Runtime runs the node's kernel); the bodies of the
     model's own functions (``local_functions``) it expands, so their errors count."""
@@ -370,10 +440,7 @@ def _refusal(text: str, local_functions: frozenset[str] = frozenset()) -> OrtErr
         if len(entries) > 1 and op_type not in _CONTROL_FLOW_OPS | local_functions:
             continue  # inside the body of a function ONNX Runtime does not expand
         message = line[entries[-1].end():].strip()
-        # Scan hands its body inputs of its own making: a body declaring another rank is
-        # refused by ONNX Runtime (an If's or a graph output's declared rank is tolerated)
-        subgraph_rank = op_type == "Scan" and "differ in rank" in message
-        if any(marker in message for marker in _LENIENT_INFERENCE_ERRORS) and not subgraph_rank:
+        if any(marker in message for marker in _LENIENT_INFERENCE_ERRORS):
             continue
         where = f"Node ({node_name}) Op ({op_type})"
         if "has unsupported type" in message:

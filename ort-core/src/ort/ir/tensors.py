@@ -122,6 +122,9 @@ def checked_element_count(tensor: TensorProto) -> int:
                        f"and data type ({needed} bytes)")
     elif count and not _has_typed_data(tensor):
         raise Fail(f"initializer '{tensor.name}' of shape {list(tensor.dims)} holds no data")
+    elif tensor.data_type == TensorProto.STRING and len(tensor.string_data) != count:
+        raise Fail(f"initializer '{tensor.name}' of shape {list(tensor.dims)} holds "
+                   f"{len(tensor.string_data)} strings; its shape needs {count}")
     return count
 
 

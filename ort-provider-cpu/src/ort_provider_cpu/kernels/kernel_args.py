@@ -39,9 +39,16 @@ def normalize_axes(node: NodeInfo | str, axes: Sequence[int], rank: int,
     return out
 
 
-def host_ints(value: Any) -> tuple[int, ...]:
-    """A host (numpy) integer tensor of any rank as a flat tuple of Python ints."""
-    return tuple(int(v) for v in np.asarray(value).reshape(-1).tolist())
+def host_ints(value: Any, any_rank: bool = False) -> tuple[int, ...]:
+    """A host (numpy) integer tensor of rank 0 or 1 (shapes, axes, pads, repeats, splits,
+    starts/ends) as a flat tuple of Python ints; a higher rank is a ValueError, as
+    onnxruntime's kernels refuse it ("must be a 1-D array"), unless ``any_rank`` (an op that
+    takes its ints in another layout, e.g. com.microsoft Pad's [1, 2 * rank] pads)."""
+    array = np.asarray(value)
+    if array.ndim > 1 and not any_rank:
+        raise ValueError(f"expected a 1-D tensor of integers (a shape, axes, pads, ...), got "
+                         f"shape {list(array.shape)}")
+    return tuple(int(v) for v in array.reshape(-1).tolist())
 
 
 def host_scalar(value: Any) -> Any:

@@ -273,7 +273,7 @@ def _pad_compute(node: NodeInfo, mode: str, const_pads, const_value, const_axes,
         return xp.pad(x, list(zip(begin, end)), mode=mode)
 
     def compute(x, pads=None, value=None, axes=None):
-        p = const_pads if const_pads is not None else host_ints(pads)
+        p = const_pads if const_pads is not None else host_ints(pads, any_rank=True)
         if const_value is not None:
             v = const_value
         elif value is not None and np.asarray(value).size:
@@ -313,7 +313,8 @@ def pad_11(node: NodeInfo):
     axes = const_or_none(node, 3)
     return _pad_compute(
         node, mode,
-        None if pads is None else host_ints(pads),
+        # pads: [2 * rank] or [1, 2 * rank], as onnxruntime takes them
+        None if pads is None else host_ints(pads, any_rank=True),
         None if value is None else host_scalar(value),
         None if axes is None else host_ints(axes),
         node.has_input(3) and axes is None,
