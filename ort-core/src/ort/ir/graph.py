@@ -17,12 +17,14 @@ import numpy as np
 import onnx
 from onnx import AttributeProto, GraphProto, TypeProto, ValueInfoProto
 
-from ..errors import InvalidGraph
 from ..element_types import element_type_of_dtype, np_dtype_of
-from .schemas import EMPTY, SchemaTable, attribute_defaults, onnx_schema, schema_version
-from .tensors import WeightResolver, constant_value, sparse_to_dense, tensor_to_array
+from ..errors import InvalidGraph
+from .schemas import (EMPTY, SchemaTable, attribute_defaults, onnx_schema,
+                      schema_version)
+from .tensors import (WeightResolver, constant_value, sparse_to_dense,
+                      tensor_to_array)
 
-__all__ = ["Node", "Graph", "subgraph_free_names", "subgraphs_of"]
+__all__ = ["Node", "Graph", "subgraph_free_names", "subgraphs_of", "kahn_order"]
 
 
 def subgraph_free_names(graph: GraphProto) -> set[str]:
@@ -42,6 +44,24 @@ def subgraph_free_names(graph: GraphProto) -> set[str]:
         if out.name not in defined:
             free.add(out.name)
     return free
+
+
+def kahn_order(pending: list[int], consumers: dict[int, list[int]]) -> list[int]:
+    """Positions in topological order, depth-first from the first ready one (a graph already
+    in order keeps its order): ``pending[p]`` counts the producers position ``p`` waits for
+    (counted down in place), ``consumers[p]`` lists the positions reading ``p``'s outputs. On a
+    cycle the order is shorter than ``pending`` and positions left waiting keep a count."""
+    ready = [p for p in range(len(pending)) if pending[p] == 0]
+    ready.reverse()
+    order: list[int] = []
+    while ready:
+        position = ready.pop()
+        order.append(position)
+        for consumer in reversed(consumers.get(position, ())):
+            pending[consumer] -= 1
+            if pending[consumer] == 0:
+                ready.append(consumer)
+    return order
 
 
 def subgraphs_of(attr: AttributeProto) -> Iterable[GraphProto]:
@@ -198,16 +218,7 @@ class Graph:
                     )
                 consumers.setdefault(producer, []).append(position)
                 pending[position] += 1
-        ready = [p for p in range(len(protos)) if pending[p] == 0]
-        ready.reverse()
-        order: list[int] = []
-        while ready:
-            position = ready.pop()
-            order.append(position)
-            for consumer in reversed(consumers.get(position, [])):
-                pending[consumer] -= 1
-                if pending[consumer] == 0:
-                    ready.append(consumer)
+        order = kahn_order(pending, consumers)
         if len(order) != len(protos):
             stuck = [protos[p].name or protos[p].op_type for p in range(len(protos)) if pending[p]]
             raise InvalidGraph(f"This is an invalid model. The graph has a cycle through nodes {stuck[:5]}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import mmap
 import os
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import onnx
@@ -24,7 +25,8 @@ from .schemas import SchemaTable, attribute_defaults
 from .tensors import (RESERVED_LOCATION_PREFIX, attribute_value,
                       constant_value, reserved_location)
 
-__all__ = ["load_model", "infer_types", "clear_negative_dims", "MAX_IR_VERSION", "undecodable_text"]
+__all__ = ["load_model", "infer_types", "clear_negative_dims", "MAX_IR_VERSION", "undecodable_text",
+           "tensor_types_in"]
 
 #: The newest IR version this build understands (that of the installed onnx package).
 MAX_IR_VERSION = onnx.IR_VERSION
@@ -274,22 +276,27 @@ def clear_negative_dims(graph: onnx.GraphProto) -> int:
 
 
 def _clear_in_type(tp: onnx.TypeProto) -> int:
-    kind = tp.WhichOneof("value")
-    if kind in ("tensor_type", "sparse_tensor_type"):
-        tensor = getattr(tp, kind)
-        cleared = 0
+    cleared = 0
+    for tensor in tensor_types_in(tp):
         for dim in tensor.shape.dim:
             if dim.HasField("dim_value") and dim.dim_value < 0:
                 dim.ClearField("dim_value")
                 cleared += 1
-        return cleared
-    if kind == "sequence_type":
-        return _clear_in_type(tp.sequence_type.elem_type)
-    if kind == "optional_type":
-        return _clear_in_type(tp.optional_type.elem_type)
-    if kind == "map_type":
-        return _clear_in_type(tp.map_type.value_type)
-    return 0
+    return cleared
+
+
+def tensor_types_in(tp: onnx.TypeProto) -> Iterator[Any]:
+    """The tensor (and sparse tensor) types a type holds: itself, or those of its sequence,
+    optional or map value."""
+    kind = tp.WhichOneof("value")
+    if kind in ("tensor_type", "sparse_tensor_type"):
+        yield getattr(tp, kind)
+    elif kind == "sequence_type":
+        yield from tensor_types_in(tp.sequence_type.elem_type)
+    elif kind == "optional_type":
+        yield from tensor_types_in(tp.optional_type.elem_type)
+    elif kind == "map_type":
+        yield from tensor_types_in(tp.map_type.value_type)
 
 
 #: At most this many rounds of declared inference followed by ONNX's.

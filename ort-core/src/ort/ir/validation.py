@@ -24,7 +24,8 @@ from onnx import ModelProto, NodeProto
 from onnx.onnx_cpp2py_export import checker as _checker
 
 from ..errors import Fail, InvalidArgument, InvalidGraph
-from .graph import subgraph_free_names, subgraphs_of
+from .graph import kahn_order, subgraph_free_names, subgraphs_of
+from .loading import tensor_types_in
 from .schemas import SchemaTable, onnx_schema
 from .tensors import checked_element_count
 
@@ -184,16 +185,9 @@ def _check_value_types(graph: onnx.GraphProto) -> None:
 
 
 def _unknown_element_type(tp: onnx.TypeProto) -> int | None:
-    kind = tp.WhichOneof("value")
-    if kind in ("tensor_type", "sparse_tensor_type"):
-        elem = getattr(tp, kind).elem_type
-        return None if elem in _ELEMENT_TYPES else elem
-    if kind == "sequence_type":
-        return _unknown_element_type(tp.sequence_type.elem_type)
-    if kind == "optional_type":
-        return _unknown_element_type(tp.optional_type.elem_type)
-    if kind == "map_type":
-        return _unknown_element_type(tp.map_type.value_type)
+    for tensor in tensor_types_in(tp):
+        if tensor.elem_type not in _ELEMENT_TYPES:
+            return tensor.elem_type
     return None
 
 
@@ -281,16 +275,7 @@ def _sorted(graph: onnx.GraphProto, facts: list[_NodeFacts]) -> list[_NodeFacts]
                     f"output of a previous node (node '{fact.node.name}', {fact.op_type})")
             consumers.setdefault(source, []).append(position)
             pending[position] += 1
-    ready = [p for p in range(len(facts)) if not pending[p]]
-    ready.reverse()
-    order: list[int] = []
-    while ready:
-        position = ready.pop()
-        order.append(position)
-        for consumer in reversed(consumers.get(position, ())):
-            pending[consumer] -= 1
-            if not pending[consumer]:
-                ready.append(consumer)
+    order = kahn_order(pending, consumers)
     if len(order) != len(facts):
         stuck = [facts[p].node.name or facts[p].op_type for p in range(len(facts)) if pending[p]]
         raise Fail(f"This is an invalid model. Error: the graph is not acyclic: a cycle runs "
