@@ -17,6 +17,7 @@ has a kernel for it. Checking costs about 1 µs a node (onnx's C++ checker, one 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 
 import onnx
@@ -37,15 +38,23 @@ OpIsKnown = Callable[[str, str], bool]
 _ONNX_DOMAINS = ("", "ai.onnx.ml", "ai.onnx.training", "ai.onnx.preview.training")
 
 
-def newest_opsets(schemas: SchemaTable) -> dict[str, int]:
-    """The newest opset of every domain this build knows: ONNX's own domains from the installed
-    onnx, the others from the schemas providers declare."""
+@functools.lru_cache(maxsize=1)
+def _onnx_newest_opsets() -> dict[str, int]:
+    """The newest opset of each domain the installed onnx defines (read once: walking onnx's
+    schemas takes milliseconds)."""
     newest: dict[str, int] = {}
     for schema in onnx.defs.get_all_schemas_with_history():
         domain = "" if schema.domain == "ai.onnx" else schema.domain
         if schema.since_version > newest.get(domain, 0):
             newest[domain] = schema.since_version
     newest[""] = max(newest.get("", 0), onnx.defs.onnx_opset_version())
+    return newest
+
+
+def newest_opsets(schemas: SchemaTable) -> dict[str, int]:
+    """The newest opset of every domain this build knows: ONNX's own domains from the installed
+    onnx, the others from the schemas providers declare."""
+    newest = dict(_onnx_newest_opsets())
     for declared in schemas:
         if declared.domain not in _ONNX_DOMAINS and \
                 declared.since_version > newest.get(declared.domain, 0):
