@@ -73,7 +73,7 @@ def validate_model(model: ModelProto, schemas: SchemaTable,
     facts = [_NodeFacts(node) for node in graph.node]
     _import_used_domains(model, facts, newest)
     for tensor in (*graph.initializer, *(s.values for s in graph.sparse_initializer)):
-        checked_element_count(tensor)
+        checked_element_count(tensor, raw_size_up_to=_RAW_CHECKED_ELEMENTS)
     _check_value_types(graph)
     _canonical_constants(model, facts)
     _check_interface(graph)
@@ -81,6 +81,11 @@ def validate_model(model: ModelProto, schemas: SchemaTable,
     for function in model.functions:
         _check_function_body(function)
     _check_nodes(model, facts, opsets, schemas, op_is_known)
+
+
+#: Initializers of at most this many elements get their raw_data size checked here; larger
+#: ones when their data is decoded (reading raw_data's size copies the weights).
+_RAW_CHECKED_ELEMENTS = 65536
 
 
 class _NodeFacts:
