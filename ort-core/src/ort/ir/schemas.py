@@ -288,6 +288,10 @@ class SchemaTable:
         """Whether any version of ``domain:op_type`` is declared."""
         return (domain, op_type) in self._schemas
 
+    def has_domain(self, domain: str) -> bool:
+        """Whether any op of ``domain`` is declared."""
+        return any(d == domain for d, _ in self._schemas)
+
     def lookup(self, domain: str, op_type: str, opset: int) -> DeclaredSchema | None:
         """The newest declaration of the op not newer than ``opset``."""
         found = None

@@ -51,10 +51,14 @@ def _onnx_newest_opsets() -> dict[str, int]:
     return newest
 
 
-def newest_opsets(schemas: SchemaTable) -> dict[str, int]:
-    """The newest opset of every domain this build knows: ONNX's own domains from the installed
-    onnx, the others from the schemas providers declare."""
-    newest = dict(_onnx_newest_opsets())
+def newest_opsets(schemas: SchemaTable, domains: Iterable[str] | None = None) -> dict[str, int]:
+    """The newest opset of every domain this build knows (of ``domains`` at least, when given):
+    ONNX's own domains from the installed onnx, the others from the schemas providers declare."""
+    table = onnx.helper.VERSION_TABLE[-1]  # (onnx, IR, ai.onnx, ai.onnx.ml, ai.onnx.training)
+    newest = {"": max(table[2], onnx.defs.onnx_opset_version()), "ai.onnx.ml": table[3],
+              "ai.onnx.training": table[4]}
+    if domains is None or any(d not in newest and not schemas.has_domain(d) for d in domains):
+        newest = dict(_onnx_newest_opsets())  # another of onnx's domains: read them all
     for declared in schemas:
         if declared.domain not in _ONNX_DOMAINS and \
                 declared.since_version > newest.get(declared.domain, 0):
@@ -67,11 +71,12 @@ def validate_model(model: ModelProto, schemas: SchemaTable,
     """Check ``model`` as ONNX Runtime does when it loads one; raise its error class if the
     model is invalid. The main graph's nodes are put in topological order in place (ONNX
     Runtime accepts them in any order)."""
-    newest = newest_opsets(schemas)
-    opsets = _check_opsets(model, newest)
     graph = model.graph
     facts = [_NodeFacts(node) for node in graph.node]
-    _import_used_domains(model, facts, newest)
+    used = _used_domains(facts)
+    newest = newest_opsets(schemas, used | {o.domain for o in model.opset_import})
+    opsets = _check_opsets(model, newest)
+    _import_used_domains(model, used, newest)
     for tensor in (*graph.initializer, *(s.values for s in graph.sparse_initializer)):
         checked_element_count(tensor, raw_size_up_to=_RAW_CHECKED_ELEMENTS)
     _check_value_types(graph)
@@ -126,15 +131,19 @@ def _check_opsets(model: ModelProto, newest: dict[str, int]) -> dict[str, int]:
     return opsets
 
 
-def _import_used_domains(model: ModelProto, facts: list[_NodeFacts],
-                         newest: dict[str, int]) -> None:
-    """Add an opset import, at its newest version, for every known domain a node uses that the
-    model does not import (ONNX Runtime imports every domain it knows)."""
-    imported = {"" if o.domain == "ai.onnx" else o.domain for o in model.opset_import}
+def _used_domains(facts: list[_NodeFacts]) -> set[str]:
+    """The domains of the graph's nodes and its subgraphs' nodes."""
     used = {f.domain for f in facts}
     for fact in facts:
         for sub in fact.subgraphs:
             used.update("" if n.domain == "ai.onnx" else n.domain for n in _all_nodes(sub))
+    return used
+
+
+def _import_used_domains(model: ModelProto, used: set[str], newest: dict[str, int]) -> None:
+    """Add an opset import, at its newest version, for every known domain a node uses that the
+    model does not import (ONNX Runtime imports every domain it knows)."""
+    imported = {"" if o.domain == "ai.onnx" else o.domain for o in model.opset_import}
     for domain in sorted(used - imported):
         if domain in newest:
             model.opset_import.append(onnx.helper.make_opsetid(domain, newest[domain]))
