@@ -74,7 +74,8 @@ def validate_model(model: ModelProto, schemas: SchemaTable,
     graph = model.graph
     facts = [_NodeFacts(node) for node in graph.node]
     used = _used_domains(facts)
-    newest = newest_opsets(schemas, used | {o.domain for o in model.opset_import})
+    imported = {"" if o.domain == "ai.onnx" else o.domain for o in model.opset_import}
+    newest = newest_opsets(schemas, used | imported)
     opsets = _check_opsets(model, newest)
     _import_used_domains(model, used, newest)
     for tensor in (*graph.initializer, *(s.values for s in graph.sparse_initializer)):
