@@ -9,7 +9,8 @@ and value lifetimes account for them.
 from __future__ import annotations
 
 from collections import ChainMap
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import (Callable, Container, Iterable, Mapping,
+                             MutableMapping, Sequence)
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,8 @@ from .schemas import (EMPTY, SchemaTable, attribute_defaults, onnx_schema,
 from .tensors import (WeightResolver, constant_value, sparse_to_dense,
                       tensor_to_array)
 
-__all__ = ["Node", "Graph", "subgraph_free_names", "subgraphs_of", "kahn_order"]
+__all__ = ["Node", "Graph", "subgraph_free_names", "subgraphs_of", "kahn_order",
+           "topological_positions"]
 
 
 def subgraph_free_names(graph: GraphProto) -> set[str]:
@@ -44,6 +46,27 @@ def subgraph_free_names(graph: GraphProto) -> set[str]:
         if out.name not in defined:
             free.add(out.name)
     return free
+
+
+def topological_positions(needs: Sequence[Iterable[str]], producer: Mapping[str, int],
+                          available: Container[str],
+                          missing: Callable[[int, str], Exception]) -> list[int]:
+    """Node positions in topological order (:func:`kahn_order`), node ``p`` reading the names
+    ``needs[p]``, each either ``available`` (inputs, initializers, outer scope) or made by the
+    node at ``producer[name]``; a name that is neither raises ``missing(p, name)``. On a cycle
+    the order is shorter than ``needs``."""
+    pending = [0] * len(needs)
+    consumers: dict[int, list[int]] = {}
+    for position, names in enumerate(needs):
+        for name in names:
+            if name in available:
+                continue
+            source = producer.get(name)
+            if source is None:
+                raise missing(position, name)
+            consumers.setdefault(source, []).append(position)
+            pending[position] += 1
+    return kahn_order(pending, consumers)
 
 
 def kahn_order(pending: list[int], consumers: dict[int, list[int]]) -> list[int]:
@@ -203,24 +226,17 @@ class Graph:
                 if free_sets:
                     implicit_of[position] = sorted(set().union(*free_sets))
             needs.append(names)
-        consumers: dict[int, list[int]] = {}
-        pending = [0] * len(protos)
-        for position, names in enumerate(needs):
-            for name in names:
-                if name in available:
-                    continue
-                producer = producers.get(name)
-                if producer is None:
-                    raise InvalidGraph(
-                        f"This is an invalid model. Node '{protos[position].name}' "
-                        f"({protos[position].op_type}) reads '{name}', which is not a graph input, "
-                        "an initializer, or an output of another node"
-                    )
-                consumers.setdefault(producer, []).append(position)
-                pending[position] += 1
-        order = kahn_order(pending, consumers)
+        def missing(position: int, name: str) -> InvalidGraph:
+            return InvalidGraph(
+                f"This is an invalid model. Node '{protos[position].name}' "
+                f"({protos[position].op_type}) reads '{name}', which is not a graph input, "
+                "an initializer, or an output of another node")
+
+        order = topological_positions(needs, producers, available, missing)
         if len(order) != len(protos):
-            stuck = [protos[p].name or protos[p].op_type for p in range(len(protos)) if pending[p]]
+            ordered = set(order)
+            stuck = [protos[p].name or protos[p].op_type for p in range(len(protos))
+                     if p not in ordered]
             raise InvalidGraph(f"This is an invalid model. The graph has a cycle through nodes {stuck[:5]}")
         nodes = []
         for index, position in enumerate(order):

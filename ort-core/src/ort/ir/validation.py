@@ -25,7 +25,7 @@ from onnx import ModelProto, NodeProto
 from onnx.onnx_cpp2py_export import checker as _checker
 
 from ..errors import Fail, InvalidArgument, InvalidGraph
-from .graph import kahn_order, subgraph_free_names, subgraphs_of
+from .graph import subgraph_free_names, subgraphs_of, topological_positions
 from .loading import tensor_types_in
 from .schemas import SchemaTable, onnx_schema
 from .tensors import checked_element_count
@@ -286,22 +286,19 @@ def _sorted(graph: onnx.GraphProto, facts: list[_NodeFacts]) -> list[_NodeFacts]
         return facts
     producer = {name: position for position, fact in enumerate(facts)
                 for name in fact.outputs if name}
-    pending = [0] * len(facts)
-    consumers: dict[int, list[int]] = {}
-    for position, fact in enumerate(facts):
-        for name in _reads(fact):
-            if name in available:
-                continue
-            source = producer.get(name)
-            if source is None:
-                raise InvalidArgument(
-                    f"Invalid model. Node input '{name}' is not a graph input, initializer, or "
-                    f"output of a previous node (node '{fact.node.name}', {fact.op_type})")
-            consumers.setdefault(source, []).append(position)
-            pending[position] += 1
-    order = kahn_order(pending, consumers)
+
+    def missing(position: int, name: str) -> InvalidArgument:
+        fact = facts[position]
+        return InvalidArgument(
+            f"Invalid model. Node input '{name}' is not a graph input, initializer, or output "
+            f"of a previous node (node '{fact.node.name}', {fact.op_type})")
+
+    order = topological_positions([list(_reads(f)) for f in facts], producer, available,
+                                  missing)
     if len(order) != len(facts):
-        stuck = [facts[p].node.name or facts[p].op_type for p in range(len(facts)) if pending[p]]
+        ordered = set(order)
+        stuck = [facts[p].node.name or facts[p].op_type for p in range(len(facts))
+                 if p not in ordered]
         raise Fail(f"This is an invalid model. Error: the graph is not acyclic: a cycle runs "
                    f"through nodes {stuck[:5]}")
     del graph.node[:]
