@@ -132,13 +132,21 @@ def _affine_constant(view: GraphView, value: str, op_type: str,
         return None
     other = other_input(found[1], value)
     constant = view.const(other) if other else None
-    if constant is None or constant.dtype != np.float32 or constant.ndim > len(normalized):
+    if constant is None or constant.dtype != np.float32:
+        return None
+    full = broadcast_param(constant, normalized)
+    return None if full is None else (found[0], full, found[1].output[0])
+
+
+def broadcast_param(constant: np.ndarray, normalized: tuple[int, ...]) -> np.ndarray | None:
+    """A normalization's scale or bias constant broadcast to the normalized shape (a new
+    C-contiguous array), or None when it does not broadcast there."""
+    if constant.ndim > len(normalized):
         return None
     try:
-        full = np.broadcast_to(constant, normalized)
+        return np.asarray(np.broadcast_to(constant, normalized), order="C")
     except ValueError:
         return None
-    return found[0], np.asarray(full, order="C"), found[1].output[0]
 
 
 def fuse_layer_norm(model: ModelProto, context: OptimizerContext) -> bool:

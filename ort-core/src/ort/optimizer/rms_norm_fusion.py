@@ -23,7 +23,9 @@ import numpy as np
 from onnx import ModelProto, NodeProto, TensorProto
 
 from .context import OptimizerContext
-from .norm_fusions import _reduce_axes, _trailing_axis, skip_norm_outputs, take_bias_add
+from .norm_fusions import (
+    _reduce_axes, _trailing_axis, broadcast_param, skip_norm_outputs, take_bias_add,
+)
 from .patterns import (
     MS_DOMAIN, FLOAT32, GraphView, Rewriter, attr, close, fuse_node_pattern,
     is_default_domain, other_input,
@@ -149,13 +151,8 @@ def _scale_of(view: GraphView, value: str, normalized: tuple[int, ...],
     if shape is not None and tuple(shape) == normalized:
         return found[0], scale, found[1].output[0]
     constant = view.const(scale)
-    if constant is None or constant.ndim > len(normalized):
-        return None
-    try:
-        full = np.broadcast_to(constant, normalized)
-    except ValueError:
-        return None
-    return found[0], np.asarray(full, order="C"), found[1].output[0]
+    full = None if constant is None else broadcast_param(constant, normalized)
+    return None if full is None else (found[0], full, found[1].output[0])
 
 
 def _match_rms_norm(view: GraphView, rewriter: Rewriter, index: int, square: NodeProto) -> None:
