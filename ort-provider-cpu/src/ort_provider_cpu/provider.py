@@ -11,8 +11,12 @@ __all__ = ["CPUExecutionProvider"]
 
 class CPUExecutionProvider(ExecutionProvider):
     """Runs nodes with numpy on the host. Always last in a session's provider list, it takes
-    every node the providers before it left."""
+    every node the providers before it left.
+
+    Option ``compiled_kernels``: ``"1"`` (default where numba imports) runs the kernels that
+    have one with their loop compiled by numba; ``"0"`` runs their numpy implementations
+    (:mod:`ort_provider_cpu.jit`)."""
 
     name: ClassVar[str] = "CPUExecutionProvider"
     device_type: ClassVar[str] = "cpu"
-    known_options: ClassVar[frozenset[str] | None] = frozenset()
+    known_options: ClassVar[frozenset[str] | None] = frozenset({"compiled_kernels"})

@@ -215,8 +215,9 @@ class InferenceSession:
                     provider.host_arena = HostArena()
                     self._arenas.append(provider.host_arena)
         registry = get_registry()
-        self._compiler = SessionCompileContext(self._providers, registry, self._weights,
-                                               self._sess_options._config)
+        self._compiler = SessionCompileContext(
+            self._providers, registry, self._weights, self._sess_options._config,
+            intra_op_threads=self._sess_options.intra_op_num_threads)
         self._optimized_model = self._optimize(registry)
         self._graph = self._compiler.graph_of(self._optimized_model)
         for value in self._graph.initializers.values():

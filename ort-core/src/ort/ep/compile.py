@@ -59,6 +59,9 @@ class CompileContext(ABC):
     #: the most bytes one output may take (the session config entry
     #: ``session.max_output_bytes``); None: the machine's memory (:mod:`ort.ep.limits`)
     max_output_bytes: int | None = None
+    #: the session's ``SessionOptions.intra_op_num_threads`` (0: the provider's default, one
+    #: thread per core); kernels read it through ``NodeInfo.intra_op_threads``
+    intra_op_threads: int = 0
 
     @abstractmethod
     def compile_subgraph(self, body: GraphProto, parent: Graph) -> CompiledGraph:

@@ -225,6 +225,13 @@ class NodeInfo:
         ``session.max_output_bytes`` config entry, or None (the machine's memory)."""
         return getattr(self.context, "max_output_bytes", None)
 
+    @property
+    def intra_op_threads(self) -> int:
+        """The threads one kernel call may use: the session's
+        ``SessionOptions.intra_op_num_threads``, or 0 where it is 0 (the provider's default:
+        one per core) or unknown (kernels prepared outside a session)."""
+        return getattr(self.context, "intra_op_threads", 0)
+
     @functools.cached_property
     def _output_bound(self) -> int:
         """:attr:`max_output_bytes` resolved (the machine's memory where None)."""

@@ -54,8 +54,10 @@ class SessionCompileContext(CompileContext):
 
     def __init__(self, providers: Sequence[ExecutionProvider], registry: Registry,
                  weights: WeightStore | None = None,
-                 session_config: Mapping[str, str] | None = None) -> None:
+                 session_config: Mapping[str, str] | None = None,
+                 intra_op_threads: int = 0) -> None:
         self.providers = list(providers)
+        self.intra_op_threads = max(0, int(intra_op_threads))
         self.registry = registry
         self.weights = weights
         self.max_output_bytes = max_output_bytes_of(session_config or {})
