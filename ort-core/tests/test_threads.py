@@ -69,3 +69,46 @@ def test_concurrent_runs_of_different_bounds_leave_the_count_as_it_was():
         t.join()
     assert not failures
     assert _blas_counts() == before
+
+
+class _ThreadsSeenPlugin:
+    """Declares test.threads:Probe (identity) and records NodeInfo.intra_op_threads."""
+
+    seen: list[int] = []
+
+    @ort.hookimpl
+    def ort_register_schemas(self, registry):
+        registry.declare(ort.ep.DeclaredSchema(
+            op_type="Probe", domain="test.threads", min_inputs=1, max_inputs=1,
+            min_outputs=1, max_outputs=1, infer=lambda types, attrs: [types[0]]))
+
+    @ort.hookimpl
+    def ort_register_kernels(self, registry):
+        table = ort.ep.KernelTable()
+
+        @table.register("Probe", since=1, domain="test.threads")
+        def probe(node):
+            self.seen.append(node.intra_op_threads)
+            return lambda x: (x,)
+
+        registry.add("CPUExecutionProvider", table)
+
+
+@pytest.mark.parametrize("threads", [0, 1, 3])
+def test_kernels_see_the_sessions_intra_op_threads(threads):
+    import ort.ep
+
+    plugin = _ThreadsSeenPlugin()
+    plugin.seen = []
+    ort.ep.register_plugin(plugin, "threads-probe")
+    try:
+        model = make_model([helper.make_node("Probe", ["X"], ["Y"], domain="test.threads")],
+                           [helper.make_tensor_value_info("X", TensorProto.FLOAT, [2])],
+                           [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [2])],
+                           opsets={"": 17, "test.threads": 1})
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        ort.InferenceSession(model.SerializeToString(), options)
+    finally:
+        ort.ep.unregister_plugin("threads-probe")
+    assert plugin.seen == [threads]
