@@ -112,3 +112,54 @@ def test_kernels_see_the_sessions_intra_op_threads(threads):
     finally:
         ort.ep.unregister_plugin("threads-probe")
     assert plugin.seen == [threads]
+
+
+class _BlasCountPlugin:
+    """Declares test.blas:Probe (identity) whose kernel records the BLAS thread counts it
+    runs under."""
+
+    seen: list[list[int]] = []
+
+    @ort.hookimpl
+    def ort_register_schemas(self, registry):
+        registry.declare(ort.ep.DeclaredSchema(
+            op_type="Probe", domain="test.blas", min_inputs=1, max_inputs=1,
+            min_outputs=1, max_outputs=1, infer=lambda types, attrs: [types[0]]))
+
+    @ort.hookimpl
+    def ort_register_kernels(self, registry):
+        table = ort.ep.KernelTable()
+
+        @table.register("Probe", since=1, domain="test.blas")
+        def probe(node):
+            def compute(x):
+                self.seen.append(_blas_counts())
+                return (x,)
+            return compute
+
+        registry.add("CPUExecutionProvider", table)
+
+
+@pytest.mark.parametrize("threads", [0, 1, 2])
+def test_runs_hold_blas_to_one_thread_whatever_intra_op_threads_say(threads):
+    """OpenBLAS's spinning threads make a busy machine many times slower; providers split
+    work over their own threads instead (ort.runtime.threads)."""
+    import ort.ep
+
+    before = _blas_counts()
+    plugin = _BlasCountPlugin()
+    plugin.seen = []
+    ort.ep.register_plugin(plugin, "blas-probe")
+    try:
+        model = make_model([helper.make_node("Probe", ["X"], ["Y"], domain="test.blas")],
+                           [helper.make_tensor_value_info("X", TensorProto.FLOAT, [2])],
+                           [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [2])],
+                           opsets={"": 17, "test.blas": 1})
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        session = ort.InferenceSession(model.SerializeToString(), options)
+        session.run(None, {"X": np.ones(2, np.float32)})
+    finally:
+        ort.ep.unregister_plugin("blas-probe")
+    assert plugin.seen and all(n == 1 for n in plugin.seen[0])
+    assert _blas_counts() == before

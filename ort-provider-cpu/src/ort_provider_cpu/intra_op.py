@@ -26,14 +26,19 @@ __all__ = ["core_count", "resolve_threads", "split_work"]
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+_cores: int | None = None
 
 
 def core_count() -> int:
-    """The cores this process may run on (its CPU affinity where the OS tells it)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+    """The cores this process may run on (its CPU affinity where the OS tells it; read once
+    per process)."""
+    global _cores
+    if _cores is None:
+        try:
+            _cores = max(1, len(os.sched_getaffinity(0)))
+        except (AttributeError, OSError):
+            _cores = max(1, os.cpu_count() or 1)
+    return _cores
 
 
 def resolve_threads(requested: int) -> int:
@@ -54,8 +59,9 @@ def _get_pool() -> ThreadPoolExecutor:
 
 def _forget_pool() -> None:
     """In a forked child the parent's pool threads do not exist: start afresh."""
-    global _pool, _pool_lock
+    global _pool, _pool_lock, _cores
     _pool = None
+    _cores = None
     _pool_lock = threading.Lock()
 
 

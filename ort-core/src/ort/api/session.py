@@ -233,7 +233,9 @@ class InferenceSession:
         self._required = [vi.name for vi in self._graph.inputs
                           if vi.type.WhichOneof("value") != "optional_type"]
         self._bound_plans: dict[tuple[Any, ...], Plan] = {}
-        self._blas_limit = BlasThreadLimit(self._sess_options.intra_op_num_threads)
+        # BLAS runs single-threaded during runs; providers split large work over their own
+        # threads (intra_op_num_threads), which sleep instead of spinning (ort.runtime.threads)
+        self._blas_limit = BlasThreadLimit(1)
         self._pool = None
         if self._sess_options.execution_mode == ExecutionMode.ORT_PARALLEL:
             from concurrent.futures import ThreadPoolExecutor

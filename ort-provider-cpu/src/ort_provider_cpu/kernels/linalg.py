@@ -2,8 +2,9 @@
 and Det.
 
 MatMul and Gemm take the fastest BLAS path for the operands' layout, multiply few rows by a
-constant float32 weight through its panels (:mod:`ort_provider_cpu.skinny_gemm`) and allocate
-fresh products from the session's arena.
+constant float32 weight through its panels (:mod:`ort_provider_cpu.skinny_gemm`), allocate
+fresh products from the session's arena and split large ones over the intra-op threads
+(:mod:`ort_provider_cpu.threaded_gemm`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
+from ..intra_op import resolve_threads
 from ..skinny_gemm import PanelledWeight
+from ..threaded_gemm import matmul_into
 from .contrib_quant_common import IntegerOperand, integer_matmul
 from .float_work import LOW_PRECISION
 
@@ -36,7 +39,10 @@ def _product_2d(xp, a, b, node: NodeInfo | None = None):
         product = xp.matmul(b.T, a.T)
         return xp.ascontiguousarray(product.T)
     if node is not None and a.dtype == b.dtype and a.dtype.kind == "f":
-        return xp.matmul(a, b, out=node.empty((a.shape[0], b.shape[1]), a.dtype))
+        out = node.empty((a.shape[0], b.shape[1]), a.dtype)
+        if xp is np:
+            return matmul_into(a, b, out, resolve_threads(node.intra_op_threads))
+        return xp.matmul(a, b, out=out)
     return xp.matmul(a, b)
 
 
@@ -99,7 +105,10 @@ def _matmul(xp, a, b, weight: PanelledWeight | None = None, node: NodeInfo | Non
     if node is not None and a.ndim >= 2 and b.ndim >= 2 and a.dtype == b.dtype and \
             a.dtype.kind == "f":
         shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
-        return xp.matmul(a, b, out=node.empty(shape, a.dtype))
+        out = node.empty(shape, a.dtype)
+        if xp is np:
+            return matmul_into(a, b, out, resolve_threads(node.intra_op_threads))
+        return xp.matmul(a, b, out=out)
     return xp.matmul(a, b)
 
 

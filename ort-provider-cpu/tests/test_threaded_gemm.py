@@ -1,0 +1,111 @@
+"""Products split over the intra-op threads (ort_provider_cpu.threaded_gemm) equal numpy's."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from ort_provider_cpu import intra_op, threaded_gemm
+from ort_provider_cpu.threaded_gemm import matmul_into
+
+
+@pytest.fixture
+def pieces_seen(monkeypatch):
+    """Record how many threads each product's pieces ran on."""
+    seen = []
+    original = intra_op.split_work
+
+    def recording(work, total, threads, min_work=1):
+        idents = set()
+
+        def traced(start, stop):
+            idents.add(threading.get_ident())
+            return work(start, stop)
+
+        original(traced, total, threads, min_work)
+        seen.append(len(idents))
+
+    monkeypatch.setattr(threaded_gemm, "split_work", recording)
+    return seen
+
+
+@pytest.mark.parametrize("m,k,n", [(512, 256, 300), (8, 1024, 4096), (3, 5, 7), (1, 4096, 2048)])
+def test_2d_products_equal_numpys(m, k, n, pieces_seen):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    out = np.empty((m, n), np.float32)
+    assert matmul_into(a, b, out, 2) is out
+    np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-4)
+    if m * n * k >= 2 * threaded_gemm.MIN_MACS_PER_PIECE and max(m, n) >= 32:
+        assert pieces_seen == [2]  # the work really was split
+    else:
+        assert pieces_seen in ([], [1])
+
+
+def test_transposed_operands_and_float64():
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((300, 700)).T  # Fortran-ordered view
+    b = rng.standard_normal((300, 400))
+    out = np.empty((700, 400))
+    matmul_into(a, b, out, 3)
+    np.testing.assert_allclose(out, a @ b, rtol=1e-12)
+
+
+def test_stacked_products_split_the_stack(pieces_seen):
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((2, 12, 128, 64)).astype(np.float32)
+    b = rng.standard_normal((2, 12, 64, 128)).astype(np.float32)
+    out = np.empty((2, 12, 128, 128), np.float32)
+    matmul_into(a, b, out, 2)
+    np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-4)
+    assert pieces_seen == [2]
+
+
+def test_stack_times_matrix_and_broadcast_stacks():
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((4, 256, 512)).astype(np.float32)
+    w = rng.standard_normal((512, 384)).astype(np.float32)
+    out = np.empty((4, 256, 384), np.float32)
+    matmul_into(a, w, out, 2)
+    np.testing.assert_allclose(out, a @ w, rtol=1e-5, atol=1e-4)
+    b = rng.standard_normal((1, 512, 64)).astype(np.float32)  # broadcast stack: numpy's path
+    out = np.empty((4, 256, 64), np.float32)
+    matmul_into(a, b, out, 2)
+    np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-4)
+
+
+def test_non_contiguous_output_is_written_in_place():
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((3, 256, 512)).astype(np.float32)
+    b = rng.standard_normal((3, 512, 256)).astype(np.float32)
+    base = np.zeros((3, 256, 512), np.float32)
+    out = base[:, :, ::2]
+    matmul_into(a, b, out, 2)
+    np.testing.assert_allclose(base[:, :, ::2], a @ b, rtol=1e-5, atol=1e-4)
+    assert not base[:, :, 1::2].any()
+
+
+def test_matmul_node_with_two_threads_equals_one():
+    from onnx import TensorProto, helper, numpy_helper
+
+    import ort
+    from ort.testing import make_model
+
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((1024, 1024)).astype(np.float32)
+    model = make_model([helper.make_node("MatMul", ["X", "W"], ["Y"])],
+                       [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["n", 1024])],
+                       [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["n", 1024])],
+                       [numpy_helper.from_array(w, "W")])
+    x = rng.standard_normal((256, 1024)).astype(np.float32)
+    results = []
+    for threads in (1, 2):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        session = ort.InferenceSession(model.SerializeToString(), options)
+        results.append(session.run(None, {"X": x})[0])
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(results[0], x @ w, rtol=1e-5, atol=1e-3)
