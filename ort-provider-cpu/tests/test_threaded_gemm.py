@@ -109,3 +109,38 @@ def test_matmul_node_with_two_threads_equals_one():
         results.append(session.run(None, {"X": x})[0])
     np.testing.assert_allclose(results[1], results[0], rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(results[0], x @ w, rtol=1e-5, atol=1e-3)
+
+
+def test_attention_nodes_with_two_threads_equal_one():
+    """com.microsoft Attention (projection and both head products split) and ONNX Attention."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    import ort
+    from ort.testing import make_model
+
+    rng = np.random.default_rng(6)
+    hidden, heads = 256, 4
+    w = numpy_helper.from_array(rng.standard_normal((hidden, 3 * hidden)).astype(np.float32)
+                                * 0.05, "W")
+    bias = numpy_helper.from_array(np.zeros(3 * hidden, np.float32), "B")
+    contrib = make_model(
+        [helper.make_node("Attention", ["X", "W", "B"], ["Y"], domain="com.microsoft",
+                          num_heads=heads)],
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [2, 256, hidden])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)], [w, bias],
+        opsets={"": 17, "com.microsoft": 1})
+    onnx_attention = make_model(
+        [helper.make_node("Attention", ["Q", "K", "V"], ["Y"])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2, 8, 256, 64])
+         for n in ("Q", "K", "V")],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)], opset=23)
+    feeds = [{"X": rng.standard_normal((2, 256, hidden)).astype(np.float32)},
+             {n: rng.standard_normal((2, 8, 256, 64)).astype(np.float32) for n in "QKV"}]
+    for model, feed in zip((contrib, onnx_attention), feeds):
+        results = []
+        for threads in (1, 2):
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+            session = ort.InferenceSession(model.SerializeToString(), options)
+            results.append(session.run(None, feed)[0])
+        np.testing.assert_allclose(results[1], results[0], rtol=1e-5, atol=1e-5)

@@ -72,3 +72,19 @@ def _split_2d(a: Any, b: Any, out: Any, pieces: int) -> None:
         split_work(lambda s, e: np.matmul(a, b[:, s:e], out=out[:, s:e]), n, pieces)
     else:
         np.matmul(a, b, out=out)
+
+
+def matmul(xp: Any, a: Any, b: Any, threads: int) -> Any:
+    """``xp.matmul(a, b)`` as a fresh array, split over up to ``threads`` threads when ``xp``
+    is numpy, both operands are at least 2-D and the product is large enough to pay."""
+    if xp is not np or threads <= 1 or a.ndim < 2 or b.ndim < 2:
+        return xp.matmul(a, b)
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    stack = 1
+    for dim in lead:
+        stack *= dim
+    if pieces_for(stack * m * n * k, threads) <= 1:
+        return np.matmul(a, b)
+    out = np.empty(lead + (m, n), np.result_type(a.dtype, b.dtype))
+    return matmul_into(a, b, out, threads)

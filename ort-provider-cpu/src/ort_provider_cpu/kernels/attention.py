@@ -19,6 +19,8 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
+from ..intra_op import resolve_threads
+from ..threaded_gemm import matmul as threaded_matmul
 from .float_work import is_low_precision, precision_attr, rounding, widest, work_dtype
 from .kernel_args import normalize_axis
 
@@ -153,6 +155,7 @@ def attention(node: NodeInfo) -> Callable[..., tuple]:
     bias (2) or the probabilities (3).
     """
     xp = node.xp
+    threads = resolve_threads(node.intra_op_threads)
     where = node.describe()
     attrs = node.attrs
     q_heads_attr = attrs.get("q_num_heads")
@@ -224,9 +227,9 @@ def attention(node: NodeInfo) -> Callable[..., tuple]:
         factor = work.type(scale_factor(head_size, dtype))
         q_scaled = rnd(q4.astype(work) * factor)
         k_scaled = rnd(k4.astype(work) * factor)
-        scores = xp.matmul(
-            q_scaled.reshape(batch, kv_heads, group, q_len, head_size),
-            xp.swapaxes(k_scaled, -1, -2)[:, :, None],
+        scores = threaded_matmul(
+            xp, q_scaled.reshape(batch, kv_heads, group, q_len, head_size),
+            xp.swapaxes(k_scaled, -1, -2)[:, :, None], threads,
         ).reshape(batch, q_heads, q_len, total)
         scores = rnd(scores)
         raw_scores = scores
@@ -249,9 +252,9 @@ def attention(node: NodeInfo) -> Callable[..., tuple]:
         probs = rnd(probs.astype(work))
 
         pv_work = widest(dtype, v4.dtype)
-        y = xp.matmul(
-            probs.astype(pv_work, copy=False).reshape(batch, kv_heads, group, q_len, total),
-            v4.astype(pv_work, copy=False)[:, :, None],
+        y = threaded_matmul(
+            xp, probs.astype(pv_work, copy=False).reshape(batch, kv_heads, group, q_len, total),
+            v4.astype(pv_work, copy=False)[:, :, None], threads,
         ).reshape(batch, q_heads, q_len, v_head_size).astype(dtype)
         if three_d:
             y = y.transpose(0, 2, 1, 3).reshape(batch, q_len, q_heads * v_head_size)

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
+from ..intra_op import resolve_threads
+from ..threaded_gemm import matmul as threaded_matmul
 from . import (contrib_attention_decoder, contrib_attention_gqa,
                contrib_attention_mha)
 from .contrib_attention_core import (CAUSAL_FILL, HALF_AND_FLOAT, attend,
@@ -57,6 +59,7 @@ class _MergedAttention:
                 raise ValueError(f"{self.where}: {unsupported}=1 is not supported by the CPU "
                                  "kernel (onnxruntime's CPU kernel refuses it too)")
         self.want_present = node.has_output(1)
+        self.threads = resolve_threads(node.intra_op_threads)
 
     def qkv_sizes(self, width: int) -> tuple[int, int, int]:
         """(Q, K, V) hidden sizes from ``qkv_hidden_sizes`` or an even split of ``width``."""
@@ -105,7 +108,7 @@ class _MergedAttention:
             keep = causal_keep(xp, seq, total, past_len)
             mask = xp.where(keep, work.type(0) if mask is None else mask, work.type(CAUSAL_FILL))
         bias = None if attention_bias is None else attention_bias.astype(work, copy=False)
-        context, _ = attend(xp, q, k, v, scale, mask, bias)
+        context, _ = attend(xp, q, k, v, scale, mask, bias, threads=self.threads)
         present = xp.stack([k, v]).astype(out_dtype, copy=False) if self.want_present else None
         return merge_heads(context).astype(out_dtype, copy=False), present
 
@@ -128,8 +131,8 @@ def attention(node: NodeInfo):
                              "attention_bias (onnxruntime's CPU kernel refuses the pair)")
         work = work_dtype(x.dtype)
         batch, seq, width = x.shape
-        projected = xp.matmul(x.reshape(batch * seq, width).astype(work, copy=False),
-                              weights.astype(work, copy=False))
+        projected = threaded_matmul(xp, x.reshape(batch * seq, width).astype(work, copy=False),
+                                    weights.astype(work, copy=False), step.threads)
         if bias is not None:
             projected += bias.astype(work, copy=False)
         return step(projected.reshape(batch, seq, -1), x.dtype, mask_index, past,
@@ -158,7 +161,7 @@ def qattention(node: NodeInfo):
         if weight_zero_point is not None:
             ws -= np.asarray(weight_zero_point, np.float64).reshape(-1)
         # exact integer products in float64 BLAS, then the float32 scales
-        acc = xp.matmul(xs, ws).astype(np.float32)
+        acc = threaded_matmul(xp, xs, ws, step.threads).astype(np.float32)
         scale = np.float32(np.asarray(input_scale).reshape(-1)[0]) \
             * np.asarray(weight_scale, np.float32).reshape(-1)
         projected = acc * scale + bias.astype(np.float32)

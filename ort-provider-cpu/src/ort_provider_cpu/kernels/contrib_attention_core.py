@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..threaded_gemm import matmul as threaded_matmul
 from .softmax import softmax_rows
 
 #: The element types onnxruntime's CPU provider runs these ops with (no bfloat16, no double):
@@ -92,19 +93,20 @@ def rotate(xp: Any, x: Any, cos: Any, sin: Any, interleaved: bool, rotary_dim: i
 def attend(xp: Any, q: Any, k: Any, v: Any, scale: float, mask: Any = None,
            bias: Any = None, softcap: float = 0.0, smooth: bool = False,
            sink: Any = None, want_scores: bool = False,
-           want_probs: bool = False) -> tuple[Any, Any]:
+           want_probs: bool = False, threads: int = 1) -> tuple[Any, Any]:
     """Scaled dot-product attention of work-precision head tensors ``q`` (B, N, S, H),
     ``k`` and ``v`` (B, N, T, H) (``k``/``v`` may have fewer heads, N a multiple of theirs:
     grouped queries share them). ``mask`` and ``bias`` are added to the scaled scores
     (after ``softcap * tanh(scores / softcap)`` when ``softcap``); ``smooth`` adds an
     extra zero logit to each softmax row, ``sink`` one logit per head. Returns the context
-    (B, N, S, Hv) and, when ``want_scores``, the scores before the softmax."""
+    (B, N, S, Hv) and, when ``want_scores``, the scores before the softmax. The two
+    products are split over up to ``threads`` intra-op threads when large."""
     batch, heads, seq, size = q.shape
     kv_heads = k.shape[1]
     if kv_heads != heads:  # grouped: (B, Nkv, group * S, H) against each shared head
         group = heads // kv_heads
         q = q.reshape(batch, kv_heads, group * seq, size)
-    scores = xp.matmul(q, k.swapaxes(-1, -2))
+    scores = threaded_matmul(xp, q, k.swapaxes(-1, -2), threads)
     scores = scores.reshape(batch, heads, seq, -1)
     scores *= scores.dtype.type(scale)
     if softcap:
@@ -127,7 +129,7 @@ def attend(xp: Any, q: Any, k: Any, v: Any, scale: float, mask: Any = None,
         raw = probs.copy()
     if kv_heads != heads:
         probs = probs.reshape(batch, kv_heads, -1, total)
-    context = xp.matmul(probs, v).reshape(batch, heads, seq, v.shape[-1])
+    context = threaded_matmul(xp, probs, v, threads).reshape(batch, heads, seq, v.shape[-1])
     return context, raw
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
+from ..intra_op import resolve_threads
 from .contrib_attention_core import (
     HALF_AND_FLOAT, attend, merge_heads, padding_mask, rotate, shared_buffer_step, split_heads,
     split_packed_qkv
@@ -40,6 +41,7 @@ def decoder_masked_multi_head_attention(node: NodeInfo):
     Optional bias (D + D + Dv), mask_index (B, T) raw 0/1, attention_bias, ``scale``,
     ``mask_filter_value``; output_qk gives the scaled scores."""
     xp = node.xp
+    threads = resolve_threads(node.intra_op_threads)
     attrs = node.attrs
     where = node.describe()
     heads = int(attrs["num_heads"])
@@ -91,7 +93,8 @@ def decoder_masked_multi_head_attention(node: NodeInfo):
                                 where).astype(work)
         bias_scores = None if attention_bias is None else attention_bias.astype(work)
         scale = custom_scale or 1 / math.sqrt(q.shape[3])
-        context, scores = attend(xp, q, k, v, scale, mask, bias_scores, want_scores=want_qk)
+        context, scores = attend(xp, q, k, v, scale, mask, bias_scores, want_scores=want_qk,
+                                 threads=threads)
         out_dtype = query.dtype
         if present_k is None and (node.has_output(1) or node.has_output(2)):
             present_k, present_v = k, v
@@ -133,6 +136,7 @@ def sparse_attention(node: NodeInfo):
     written at key_total_sequence_lengths - S); optional rotary (cos_cache/sin_cache,
     rotary_interleaved); ``scale``."""
     xp = node.xp
+    threads = resolve_threads(node.intra_op_threads)
     attrs = node.attrs
     where = node.describe()
     heads, kv_heads = int(attrs["num_heads"]), int(attrs["kv_num_heads"])
@@ -182,7 +186,7 @@ def sparse_attention(node: NodeInfo):
         visible = allowed.transpose(1, 0, 2, 3) & (keys <= limit[:, :, None])[:, None]
         mask = xp.where(visible, 0.0, -np.inf).astype(work)
         scale = custom_scale or 1 / math.sqrt(q.shape[3])
-        context, _ = attend(xp, q, present_k, present_v, scale, mask)
+        context, _ = attend(xp, q, present_k, present_v, scale, mask, threads=threads)
         out_dtype = query.dtype
         return (merge_heads(context).astype(out_dtype), present_k.astype(out_dtype),
                 present_v.astype(out_dtype))

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
+from ..intra_op import resolve_threads
 from .contrib_attention_core import (
     HALF_AND_FLOAT, attend, merge_heads, rotate, split_heads, split_packed_qkv
 )
@@ -109,6 +110,7 @@ def group_query_attention(node: NodeInfo):
     v_quant_type PER_TENSOR or PER_CHANNEL with k_scale / v_scale). q_norm_weight,
     k_norm_weight and query_seqlens are refused (onnxruntime's CPU kernel has none)."""
     xp = node.xp
+    threads = resolve_threads(node.intra_op_threads)
     attrs = node.attrs
     where = node.describe()
     heads = int(attrs["num_heads"])
@@ -216,7 +218,7 @@ def group_query_attention(node: NodeInfo):
         scale = custom_scale or 1 / math.sqrt(size)
         context, qk = attend(xp, q, present_k, present_v, scale, mask, bias, softcap,
                              smooth and sink is None, sink, want_scores=want_qk and qk_mode == 1,
-                             want_probs=want_qk and qk_mode == 2)
+                             want_probs=want_qk and qk_mode == 2, threads=threads)
         out_dtype = query.dtype
         if want_qk:  # (B, N, S, total), zero where masked
             qk = xp.where(visible[:, None], qk, 0)[..., :cache.total].astype(out_dtype)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
+from ..intra_op import resolve_threads
 from .contrib_attention_core import (CAUSAL_FILL, HALF_AND_FLOAT, attend,
                                      causal_keep, merge_heads, padding_mask,
                                      rotate, shared_buffer_step, split_heads)
@@ -79,6 +80,7 @@ def multi_head_attention(node: NodeInfo):
     buffer the new keys are written into, read through cache_indirection in beam search),
     unidirectional (causal), ``scale``; output qk is the scores before the softmax."""
     xp = node.xp
+    threads = resolve_threads(node.intra_op_threads)
     attrs = node.attrs
     where = node.describe()
     heads = int(attrs["num_heads"])
@@ -120,7 +122,8 @@ def multi_head_attention(node: NodeInfo):
             mask = xp.where(keep, work.type(0) if mask is None else mask, work.type(CAUSAL_FILL))
         bias_scores = None if attention_bias is None else attention_bias.astype(work)
         scale = custom_scale or 1 / math.sqrt(size)
-        context, scores = attend(xp, q, k, v, scale, mask, bias_scores, want_scores=want_qk)
+        context, scores = attend(xp, q, k, v, scale, mask, bias_scores, want_scores=want_qk,
+                                 threads=threads)
         out_dtype = query.dtype
         present_k, present_v = (k, v) if present is None else present
         present_k = present_k.astype(out_dtype) if want_present else None

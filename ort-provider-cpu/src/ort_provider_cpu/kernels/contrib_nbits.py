@@ -18,6 +18,8 @@ import numpy as np
 
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
+from ..intra_op import resolve_threads
+from ..threaded_gemm import matmul as threaded_matmul
 from . import contrib_nbits_gather
 from .contrib_nbits_gather import unpack_bits
 from .contrib_schema import REQUIRED, declare, dims, elem_type, tensor_type, typed
@@ -118,6 +120,7 @@ def matmul_nbits(node: NodeInfo):
     g_idx; the GEMM itself is float32 (the same sums as int8 x code products scaled per block,
     up to float rounding). Other levels compute in float32 throughout."""
     xp = node.xp
+    threads = resolve_threads(node.intra_op_threads)
     attrs = node.attrs
     k, n = int(attrs["K"]), int(attrs["N"])
     bits, block = int(attrs["bits"]), int(attrs["block_size"])
@@ -163,7 +166,7 @@ def matmul_nbits(node: NodeInfo):
             y = xp.zeros(out_shape, dtype=np.float32)
         else:
             a32 = a.astype(np.float32, copy=False)
-            y = xp.matmul(int8_blocks(xp, a32, block) if int8_a else a32, wt)
+            y = threaded_matmul(xp, int8_blocks(xp, a32, block) if int8_a else a32, wt, threads)
         if bias_w is not None:
             y += bias_w
         return (y.astype(a.dtype, copy=False),)
@@ -231,6 +234,7 @@ def matmul_bnb4(node: NodeInfo):
     A constant weight is dequantized once; float16 A computes in float32 (onnxruntime's CPU
     kernel takes float only). ``training_mode`` changes nothing at inference."""
     xp = node.xp
+    threads = resolve_threads(node.intra_op_threads)
     attrs = node.attrs
     k, n = int(attrs["K"]), int(attrs["N"])
     block, quant_type = int(attrs["block_size"]), int(attrs["quant_type"])
@@ -258,7 +262,7 @@ def matmul_bnb4(node: NodeInfo):
             raise ValueError(f"{node.describe()}: A's last dim is {a.shape[-1]}, expected "
                              f"{'K' if trans_b else 'N'}={width}")
         w = cached if cached is not None else weight(b, absmax)
-        y = xp.matmul(a.astype(np.float32, copy=False), w)
+        y = threaded_matmul(xp, a.astype(np.float32, copy=False), w, threads)
         return (y.astype(a.dtype, copy=False),)
 
     return compute
