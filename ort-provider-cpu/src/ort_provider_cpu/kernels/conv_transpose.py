@@ -16,6 +16,8 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
+from ..intra_op import resolve_threads
+from ..threaded_gemm import matmul as threaded_matmul
 from .float_work import wide_work_dtype, work_dtype
 from .kernel_args import host_ints
 from .nn_common import channel_shape
@@ -24,11 +26,12 @@ from .windows import read_window_attrs, spatial_attr
 kernels = KernelTable()
 
 
-def _grouped_gemm(xp: Any, a: Any, b: Any) -> Any:
-    """Return a @ b for stacks of matrices (G, m, k) @ (G, k, n); a single GEMM when G == 1."""
+def _grouped_gemm(xp: Any, a: Any, b: Any, threads: int = 1) -> Any:
+    """Return a @ b for stacks of matrices (G, m, k) @ (G, k, n); a single GEMM when G == 1;
+    large products are split over ``threads`` intra-op threads."""
     if a.shape[0] == 1:
-        return xp.matmul(a[0], b[0])[None]
-    return xp.matmul(a, b)
+        return threaded_matmul(xp, a[0], b[0], threads)[None]
+    return threaded_matmul(xp, a, b, threads)
 
 
 # --------------------------------------------------------------------------------------------
@@ -40,6 +43,7 @@ def _grouped_gemm(xp: Any, a: Any, b: Any) -> Any:
 def conv_transpose(node: NodeInfo) -> Callable[..., tuple]:
     """ConvTranspose (all versions): GEMM to columns, then col2im by a loop over kernel taps."""
     xp = node.xp
+    threads = resolve_threads(node.intra_op_threads)
     attrs = node.attrs
     group = int(attrs.get("group", 1))
     output_padding_attr = attrs.get("output_padding")
@@ -91,7 +95,8 @@ def conv_transpose(node: NodeInfo) -> Callable[..., tuple]:
         # columns: (G, Mg*K, N*P) = W_g^T (Mg*K, Cg) @ X_g (Cg, N*P), one GEMM per group
         wm = w.astype(cdt, copy=False).reshape(group, cg, mg * math.prod(kernel))
         xg = x.astype(cdt, copy=False).reshape(n, group, cg, positions).transpose(1, 2, 0, 3)
-        cols = _grouped_gemm(xp, wm.transpose(0, 2, 1), xg.reshape(group, cg, n * positions))
+        cols = _grouped_gemm(xp, wm.transpose(0, 2, 1), xg.reshape(group, cg, n * positions),
+                             threads)
         cols = cols.reshape((group * mg,) + kernel + (n,) + tuple(in_shape))
         # scatter-add each kernel tap into a buffer big enough for every tap, then crop
         full = [
