@@ -1,0 +1,163 @@
+"""Compiled loops of the pooling kernels (see :mod:`ort_provider_cpu.jit`): 2-D MaxPool (with
+and without Indices), AveragePool and GlobalAveragePool over planes (one image's channel) of a
+C-contiguous (planes, H, W) array. 1-D pooling runs them with H = 1.
+
+Padding is handled inside the loops: a window tap that falls outside the image is skipped, so
+no padded copy is made. Window geometry (output size, begin padding, ceil_mode) comes from
+:func:`~ort_provider_cpu.kernels.windows.window_geometry`; AveragePool's divisors (with or
+without count_include_pad) from the kernel's plan. MaxPool and AveragePool reduce the window's
+rows first (a running max or sum over contiguous input rows, which vectorizes), then the
+columns of that row buffer. Every loop takes ``start, stop``: the planes it handles, so that a
+kernel can split the planes over the intra-op threads.
+
+NaN: MaxPool skips NaN as ``numpy.fmax`` does (a window of NaN only gives NaN), as the numpy
+kernel; with Indices, the first tap holding the maximum (row-major) wins, as in onnxruntime.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..jit import compiled
+
+
+@compiled()
+def max_pool_2d(x, out, kh, kw, sh, sw, dh, dw, top, left, start, stop):
+    """MaxPool of planes ``[start, stop)``: ``out[p, i, j]`` is the max of the ``kh x kw``
+    window at ``(i * sh - top, j * sw - left)`` with dilations ``(dh, dw)``, taps outside
+    the image skipped (-inf where none is inside)."""
+    height, width = x.shape[1], x.shape[2]
+    out_h, out_w = out.shape[1], out.shape[2]
+    row = np.empty(width, x.dtype)
+    lowest = -np.inf
+    # output columns whose windows lie inside the image: [inner_lo, inner_hi)
+    inner_lo = min(out_w, (left + sw - 1) // sw)
+    last = width - 1 - (kw - 1) * dw + left
+    inner_hi = max(inner_lo, min(out_w, last // sw + 1 if last >= 0 else 0))
+    for p in range(start, stop):
+        for i in range(out_h):
+            h0 = i * sh - top
+            first = True
+            for a in range(kh):
+                h = h0 + a * dh
+                if h < 0 or h >= height:
+                    continue
+                if first:
+                    for w in range(width):
+                        row[w] = x[p, h, w]
+                    first = False
+                else:
+                    for w in range(width):
+                        row[w] = np.fmax(row[w], x[p, h, w])
+            if first:  # the window's rows are all padding
+                for w in range(width):
+                    row[w] = lowest
+            # windows inside the image: one tap at a time over all of them (vectorizes)
+            for j in range(inner_lo, inner_hi):
+                out[p, i, j] = row[j * sw - left]
+            for b in range(1, kw):
+                offset = b * dw - left
+                for j in range(inner_lo, inner_hi):
+                    out[p, i, j] = np.fmax(out[p, i, j], row[j * sw + offset])
+            for j in range(out_w):
+                if inner_lo <= j < inner_hi:
+                    continue
+                w0 = j * sw - left
+                best = lowest
+                taken = False
+                for b in range(kw):
+                    w = w0 + b * dw
+                    if w < 0 or w >= width:
+                        continue
+                    best = np.fmax(best, row[w]) if taken else row[w]
+                    taken = True
+                out[p, i, j] = best
+
+
+@compiled()
+def max_pool_2d_indices(x, out, indices, kh, kw, sh, sw, dh, dw, top, left, stride_h,
+                        stride_w, start, stop):
+    """MaxPool of planes ``[start, stop)`` with Indices: as :func:`max_pool_2d`, and
+    ``indices[p, i, j]`` is the flat input index ``p * H * W + h * stride_h + w * stride_w``
+    of the first tap (row-major) holding the maximum (of the window's first tap where no
+    tap is inside)."""
+    height, width = x.shape[1], x.shape[2]
+    out_h, out_w = out.shape[1], out.shape[2]
+    plane = height * width
+    for p in range(start, stop):
+        base = p * plane
+        for i in range(out_h):
+            h0 = i * sh - top
+            for j in range(out_w):
+                w0 = j * sw - left
+                best = -np.inf
+                where = base + h0 * stride_h + w0 * stride_w
+                taken = False
+                for a in range(kh):
+                    h = h0 + a * dh
+                    if h < 0 or h >= height:
+                        continue
+                    for b in range(kw):
+                        w = w0 + b * dw
+                        if w < 0 or w >= width:
+                            continue
+                        v = x[p, h, w]
+                        if not taken or v > best or (best != best and v == v):
+                            best = v
+                            where = base + h * stride_h + w * stride_w
+                            taken = True
+                out[p, i, j] = best
+                indices[p, i, j] = where
+
+
+@compiled()
+def average_pool_2d(x, out, counts, kh, kw, sh, sw, dh, dw, top, left, start, stop):
+    """AveragePool of planes ``[start, stop)``: the sum (in X's type) of each window's taps
+    inside the image divided by ``counts[i, j]`` (the tap count the node divides by)."""
+    height, width = x.shape[1], x.shape[2]
+    out_h, out_w = out.shape[1], out.shape[2]
+    row = np.empty(width, x.dtype)
+    # output columns whose windows lie inside the image: [inner_lo, inner_hi)
+    inner_lo = min(out_w, (left + sw - 1) // sw)
+    last = width - 1 - (kw - 1) * dw + left
+    inner_hi = max(inner_lo, min(out_w, last // sw + 1 if last >= 0 else 0))
+    for p in range(start, stop):
+        for i in range(out_h):
+            h0 = i * sh - top
+            for w in range(width):
+                row[w] = 0
+            for a in range(kh):
+                h = h0 + a * dh
+                if h < 0 or h >= height:
+                    continue
+                for w in range(width):
+                    row[w] += x[p, h, w]
+            for j in range(inner_lo, inner_hi):
+                out[p, i, j] = row[j * sw - left]
+            for b in range(1, kw):
+                offset = b * dw - left
+                for j in range(inner_lo, inner_hi):
+                    out[p, i, j] += row[j * sw + offset]
+            for j in range(out_w):
+                if inner_lo <= j < inner_hi:
+                    continue
+                w0 = j * sw - left
+                out[p, i, j] = 0
+                for b in range(kw):
+                    w = w0 + b * dw
+                    if 0 <= w < width:
+                        out[p, i, j] += row[w]
+            for j in range(out_w):
+                out[p, i, j] /= counts[i, j]
+
+
+@compiled(fastmath={"reassoc", "contract", "nsz"})
+def global_average(x, out, start, stop):
+    """GlobalAveragePool of rows ``[start, stop)`` of the (planes, size) array ``x``: each
+    row's mean (summed in float64) into ``out[p]``."""
+    size = x.shape[1]
+    for p in range(start, stop):
+        total = 0.0
+        for k in range(size):
+            total += x[p, k]
+        out[p] = total / size
