@@ -65,8 +65,8 @@ def _row_loop_specs(dtype: np.dtype) -> tuple:
 
 def row_softmax(node: NodeInfo, log: bool = False) -> Callable[[Any, Any], Any]:
     """A function ``(x, out) -> out`` writing the softmax (``log``: LogSoftmax) of each row of
-    the C-contiguous 2-D float array ``x`` into ``out`` (which may be ``x``): the compiled row
-    loop for float32/float64 where ``node`` may use it (rows split over its intra-op
+    the C-contiguous 2-D float array ``x`` into the C-contiguous ``out`` (which may be ``x``):
+    the compiled row loop for float32/float64 where ``node`` may use it (rows split over its intra-op
     threads), else :func:`softmax_rows` (``log`` needs the loop: numpy's LogSoftmax steps are
     in the kernel below)."""
     xp = node.xp
@@ -94,11 +94,25 @@ def row_softmax(node: NodeInfo, log: bool = False) -> Callable[[Any, Any], Any]:
             return softmax_rows(xp, x, out)
         loop = loop_for(x.dtype)
         rows, width = x.shape
-        if rows * width < _MIN_SPLIT or threads <= 1:
-            loop(x, out, 0, rows, log)
+        if np.may_share_memory(x, out):
+            # the loop vectorizes only where it does not write what it reads (4x): in place,
+            # each block of rows goes through a copy in cache
+            block = max(1, _MIN_SPLIT // max(width, 1))
+
+            def work(start: int, stop: int) -> None:
+                copy = np.empty((min(block, stop - start), width), x.dtype)
+                for r0 in range(start, stop, block):
+                    r1 = min(r0 + block, stop)
+                    rows_copy = copy[:r1 - r0]
+                    rows_copy[...] = x[r0:r1]
+                    loop(rows_copy, out[r0:r1], 0, r1 - r0, log)
         else:
-            split_work(lambda a, b: loop(x, out, a, b, log), rows, threads,
-                       max(1, _MIN_SPLIT // max(width, 1)))
+            def work(start: int, stop: int) -> None:
+                loop(x, out, start, stop, log)
+        if rows * width < _MIN_SPLIT or threads <= 1:
+            work(0, rows)
+        else:
+            split_work(work, rows, threads, max(1, _MIN_SPLIT // max(width, 1)))
         return out
 
     return run
