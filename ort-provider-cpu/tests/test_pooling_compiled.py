@@ -145,3 +145,18 @@ def test_global_average_pool(shape, dtype):
     tol = 1e-6 if dtype == np.float32 else 1e-12
     # onnxruntime has no float64 GlobalAveragePool
     three_way(model, feeds, rtol=tol, atol=tol, oracle=dtype == np.float32)
+
+
+@pytest.mark.parametrize("p", [1, 2, 3])
+@pytest.mark.parametrize("attrs", [{"kernel_shape": [3, 3], "strides": [2, 2],
+                                    "pads": [1, 1, 1, 1]},
+                                   {"kernel_shape": [2, 3], "strides": [1, 2], "ceil_mode": 1},
+                                   {"kernel_shape": [2, 2], "dilations": [2, 2]},
+                                   {"kernel_shape": [3], "strides": [2], "pads": [1, 1]}])
+def test_lp_pool(p, attrs):
+    spatial = (9, 10) if len(attrs["kernel_shape"]) == 2 else (13,)
+    x = RNG.standard_normal((2, 3) + spatial).astype(np.float32)
+    model, feeds = node_model("LpPool", [x], {**attrs, "p": p}, opset=18)
+    # onnxruntime's LpPool has neither dilations nor ceil_mode: the numpy path is the oracle
+    three_way(model, feeds, rtol=1e-5, atol=1e-6,
+              oracle="dilations" not in attrs and "ceil_mode" not in attrs)

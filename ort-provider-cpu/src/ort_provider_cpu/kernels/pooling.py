@@ -1,8 +1,8 @@
 """CPU kernels: pooling, the nn family's window reductions (MaxPool, AveragePool, LpPool and
 their Global forms) and MaxUnpool, which scatters MaxPool's maxima back.
 
-1-D and 2-D MaxPool (with Indices too), AveragePool and GlobalAveragePool of float32/float64
-run compiled loops (:mod:`~ort_provider_cpu.kernels.pooling_loops`: padding handled inside the
+1-D and 2-D MaxPool (with Indices too), AveragePool, LpPool (AveragePool's window sums of
+|x|^p) and GlobalAveragePool of float32/float64 run compiled loops (:mod:`~ort_provider_cpu.kernels.pooling_loops`: padding handled inside the
 loop, the images x channels planes split over the intra-op threads). Without them (no numba,
 ``compiled_kernels=0``, other dtypes, 3-D) MaxPool/AveragePool reduce one spatial axis at a
 time (:func:`_separable_reduce`), each tap a strided slice of the input restricted to the
@@ -443,6 +443,24 @@ def lp_pool(node: NodeInfo) -> Callable[..., tuple]:
     p = _lp_order(node)
     wa = read_window_attrs(node, _pool_kernel_shape(node), pooling=True)
     plans: dict[tuple[int, ...], Any] = {}
+    loop = _pool_loop(node, wa, "average_pool_2d",
+                      lambda dt: ((dt, 3), (dt, 3), (dt, 2)) + _INTS)
+    ones: dict[tuple, Any] = {}
+
+    def by_loop(x: Any, geo: WindowGeometry) -> tuple:
+        """LpPool by AveragePool's loop: window sums of |x|^p (divided by 1), then the root."""
+        key = (geo.out_shape, x.dtype)
+        divisors = ones.get(key)
+        if divisors is None:
+            divisors = ones[key] = np.ones((math.prod(geo.out_shape[:-1]), geo.out_shape[-1]),
+                                           x.dtype)
+        x3, window = _loop_view(lp_power(xp, x, p), geo, wa)
+        planes = x3.shape[0]
+        total = np.empty(tuple(x.shape[:2]) + geo.out_shape, x.dtype)
+        y3 = total.reshape(planes, -1, geo.out_shape[-1])
+        loop.run(x.dtype, planes, x3.shape[1] * x3.shape[2],
+                 lambda fn, a, b: fn(x3, y3, divisors, *window, a, b))
+        return (lp_root(xp, total, p),)
 
     def compute(x: Any) -> tuple:
         shape = tuple(x.shape[2:])
@@ -450,6 +468,8 @@ def lp_pool(node: NodeInfo) -> Callable[..., tuple]:
             plans[shape] = window_geometry(node, wa, shape)
         geo = plans[shape]
         cdt = wide_work_dtype(x.dtype)
+        if loop is not None and x.dtype == cdt and _loop_ready(x, geo, wa):
+            return by_loop(x, geo)
         powered = _pad_spatial(xp, lp_power(xp, x.astype(cdt, copy=False), p), geo, 0)
         lead = (slice(None), slice(None))
         total = xp.zeros(x.shape[:2] + geo.out_shape, dtype=cdt)
