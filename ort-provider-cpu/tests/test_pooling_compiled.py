@@ -160,3 +160,66 @@ def test_lp_pool(p, attrs):
     # onnxruntime's LpPool has neither dilations nor ceil_mode: the numpy path is the oracle
     three_way(model, feeds, rtol=1e-5, atol=1e-6,
               oracle="dilations" not in attrs and "ceil_mode" not in attrs)
+
+
+# --------------------------------------------------------------------------------------------
+# com.microsoft quantized pools
+# --------------------------------------------------------------------------------------------
+
+MS = "com.microsoft"
+QUANT_WINDOWS = [
+    {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]},
+    {"kernel_shape": [2, 3], "strides": [1, 2], "pads": [0, 1, 1, 2]},
+    {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1},
+    {"kernel_shape": [2, 2], "auto_pad": "SAME_UPPER"},
+    {"kernel_shape": [3], "strides": [2], "pads": [1, 1]},
+]
+
+
+def _quantized(shape, dtype):
+    info = np.iinfo(dtype)
+    return RNG.integers(info.min, info.max + 1, size=shape, dtype=dtype)
+
+
+def _quant_params(dtype):
+    zero = 128 if dtype == np.uint8 else -3
+    return (np.float32(0.05), np.array(zero + 5, dtype), np.float32(0.037), np.array(zero, dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8])
+@pytest.mark.parametrize("attrs", QUANT_WINDOWS)
+@pytest.mark.parametrize("include_pad", [0, 1])
+@pytest.mark.parametrize("channels_last", [0, 1])
+def test_qlinear_average_pool(dtype, attrs, include_pad, channels_last):
+    spatial = (9, 11) if len(attrs["kernel_shape"]) == 2 else (13,)
+    shape = (2, 3) + spatial if not channels_last else (2,) + spatial + (3,)
+    x = _quantized(shape, dtype)
+    model, feeds = node_model("QLinearAveragePool", [x, *_quant_params(dtype)],
+                              {**attrs, "count_include_pad": include_pad,
+                               "channels_last": channels_last},
+                              domain=MS, opset=17, constants=(1, 2, 3, 4))
+    three_way(model, feeds, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8])
+@pytest.mark.parametrize("shape", [(2, 5, 7, 7), (1, 64, 3, 9), (2, 3, 11)])
+def test_qlinear_global_average_pool(dtype, shape):
+    x = _quantized(shape, dtype)
+    model, feeds = node_model("QLinearGlobalAveragePool", [x, *_quant_params(dtype)], {},
+                              domain=MS, opset=17, constants=(1, 2, 3, 4))
+    three_way(model, feeds, rtol=0, atol=0)
+    # a window that is the whole image takes the same path in QLinearAveragePool
+    model, feeds = node_model("QLinearAveragePool", [x, *_quant_params(dtype)],
+                              {"kernel_shape": list(shape[2:])}, domain=MS, opset=17,
+                              constants=(1, 2, 3, 4))
+    three_way(model, feeds, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8])
+@pytest.mark.parametrize("attrs", QUANT_WINDOWS + [{"kernel_shape": [2, 2],
+                                                    "dilations": [2, 2], "pads": [1, 1, 1, 1]}])
+def test_nhwc_max_pool(dtype, attrs):
+    spatial = (9, 11) if len(attrs["kernel_shape"]) == 2 else (13,)
+    x = _quantized((2,) + spatial + (5,), dtype)
+    model, feeds = node_model("NhwcMaxPool", [x], attrs, domain=MS, opset=17)
+    three_way(model, feeds, rtol=0, atol=0)

@@ -2,8 +2,9 @@
 their Global forms) and MaxUnpool, which scatters MaxPool's maxima back.
 
 1-D and 2-D MaxPool (with Indices too), AveragePool, LpPool (AveragePool's window sums of
-|x|^p) and GlobalAveragePool of float32/float64 run compiled loops (:mod:`~ort_provider_cpu.kernels.pooling_loops`: padding handled inside the
-loop, the images x channels planes split over the intra-op threads). Without them (no numba,
+|x|^p) and GlobalAveragePool of float32/float64 run compiled loops
+(:mod:`~ort_provider_cpu.kernels.pooling_loops`: padding handled inside the loop, the
+images x channels planes split over the intra-op threads). Without them (no numba,
 ``compiled_kernels=0``, other dtypes, 3-D) MaxPool/AveragePool reduce one spatial axis at a
 time (:func:`_separable_reduce`), each tap a strided slice of the input restricted to the
 outputs whose window it reaches, so no padded copy is made; MaxPool with Indices and LpPool
@@ -133,16 +134,18 @@ _LOOP_DTYPES = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
 _MIN_SPLIT = 1 << 16
 
 
-class _PoolLoop:
-    """One compiled pooling loop of a node: prepared per dtype (the node's input dtype at
-    once), run over the (planes, H, W) view of X with the planes split over the threads."""
+class PoolLoop:
+    """One compiled pooling loop of a node (a loop of :mod:`.pooling_loops`, the argument
+    specs for an input dtype): prepared per dtype (the node's input dtype at once, when one
+    of ``dtypes``), run over the planes of X split over the intra-op threads."""
 
-    def __init__(self, node: NodeInfo, loop: Any, specs: Callable[[np.dtype], tuple]) -> None:
+    def __init__(self, node: NodeInfo, loop: Any, specs: Callable[[np.dtype], tuple],
+                 dtypes: frozenset = _LOOP_DTYPES) -> None:
         self.loop, self.specs = loop, specs
         self.threads = resolve_threads(node.intra_op_threads)
         self.prepared: dict[np.dtype, Any] = {}
         for dtype in node.input_dtypes[:1]:
-            if dtype is not None and np.dtype(dtype) in _LOOP_DTYPES:
+            if dtype is not None and np.dtype(dtype) in dtypes:
                 self.get(np.dtype(dtype))  # compiled now, not on the first run
 
     def get(self, dtype: np.dtype) -> Any:
@@ -154,7 +157,8 @@ class _PoolLoop:
 
     def run(self, dtype: np.dtype, planes: int, plane_size: int,
             call: Callable[[Any, int, int], Any]) -> None:
-        """``call(loop, start, stop)`` over ``planes`` planes of ``plane_size`` elements."""
+        """``call(loop, start, stop)`` over ``planes`` planes (or other units of work) of
+        ``plane_size`` elements each."""
         loop = self.get(dtype)
         if self.threads <= 1 or planes * plane_size < 2 * _MIN_SPLIT:
             call(loop, 0, planes)
@@ -164,14 +168,14 @@ class _PoolLoop:
 
 
 def _pool_loop(node: NodeInfo, wa: WindowAttrs, name: str,
-               specs: Callable[[np.dtype], tuple]) -> _PoolLoop | None:
+               specs: Callable[[np.dtype], tuple]) -> PoolLoop | None:
     """The compiled loop ``name`` of :mod:`.pooling_loops` for a 1-D or 2-D pooling node, or
     None where the node may not use compiled loops."""
     if len(wa.kernel) not in (1, 2) or not compiled_loops_enabled(node):
         return None
     from . import pooling_loops
 
-    return _PoolLoop(node, getattr(pooling_loops, name), specs)
+    return PoolLoop(node, getattr(pooling_loops, name), specs)
 
 
 def _loop_view(x: Any, geo: WindowGeometry, wa: WindowAttrs) -> tuple:
@@ -390,7 +394,7 @@ def global_average_pool(node: NodeInfo) -> Callable[..., tuple]:
     if compiled_loops_enabled(node):
         from . import pooling_loops
 
-        loop = _PoolLoop(node, pooling_loops.global_average,
+        loop = PoolLoop(node, pooling_loops.global_average,
                          lambda dt: ((dt, 2), (dt, 1), int, int))
 
     def compute(x: Any) -> tuple:

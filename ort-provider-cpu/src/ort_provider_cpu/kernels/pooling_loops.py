@@ -1,6 +1,7 @@
 """Compiled loops of the pooling kernels (see :mod:`ort_provider_cpu.jit`): 2-D MaxPool (with
 and without Indices), AveragePool and GlobalAveragePool over planes (one image's channel) of a
-C-contiguous (planes, H, W) array. 1-D pooling runs them with H = 1.
+C-contiguous (planes, H, W) array, and com.microsoft's quantized pools (NhwcMaxPool,
+QLinearAveragePool, QLinearGlobalAveragePool). 1-D pooling runs them with H = 1.
 
 Padding is handled inside the loops: a window tap that falls outside the image is skipped, so
 no padded copy is made. Window geometry (output size, begin padding, ceil_mode) comes from
@@ -161,3 +162,92 @@ def global_average(x, out, start, stop):
         for k in range(size):
             total += x[p, k]
         out[p] = total / size
+
+
+# --------------------------------------------------------------------------------------------
+# quantized pools (com.microsoft QLinearAveragePool, QLinearGlobalAveragePool, NhwcMaxPool)
+# --------------------------------------------------------------------------------------------
+
+
+@compiled()
+def max_pool_nhwc(x, out, kh, kw, sh, sw, dh, dw, top, left, lowest, start, stop):
+    """MaxPool of the (N, H, W, C) array ``x`` into (N, Ho, Wo, C) ``out``, output rows
+    ``[start, stop)`` of the N * Ho: a running max over the window's taps inside the image,
+    all channels at once (``lowest`` where no tap is inside)."""
+    height, width, channels = x.shape[1], x.shape[2], x.shape[3]
+    out_h, out_w = out.shape[1], out.shape[2]
+    for q in range(start, stop):
+        n, i = q // out_h, q % out_h
+        h0 = i * sh - top
+        for j in range(out_w):
+            w0 = j * sw - left
+            taken = False
+            for a in range(kh):
+                h = h0 + a * dh
+                if h < 0 or h >= height:
+                    continue
+                for b in range(kw):
+                    w = w0 + b * dw
+                    if w < 0 or w >= width:
+                        continue
+                    if taken:
+                        for c in range(channels):
+                            v = x[n, h, w, c]
+                            out[n, i, j, c] = v if v > out[n, i, j, c] else out[n, i, j, c]
+                    else:
+                        for c in range(channels):
+                            out[n, i, j, c] = x[n, h, w, c]
+                        taken = True
+            if not taken:
+                for c in range(channels):
+                    out[n, i, j, c] = lowest
+
+
+@compiled()
+def qlinear_average_pool_2d(x, out, counts, kh, kw, sh, sw, top, left, x_scale, x_zero,
+                            y_scale, y_zero, low, high, start, stop):
+    """QLinearAveragePool of planes ``[start, stop)`` of the quantized (planes, H, W) ``x``,
+    as onnxruntime computes it: each tap inside the image dequantized to float32
+    (``x_scale * (x - x_zero)``) and summed in float32 in row-major tap order, divided by
+    ``counts[i, j]``, then ``round_half_even(mean / y_scale + y_zero)`` saturated to
+    ``[low, high]``."""
+    height, width = x.shape[1], x.shape[2]
+    out_h, out_w = out.shape[1], out.shape[2]
+    zero_point = np.float32(y_zero)
+    for p in range(start, stop):
+        for i in range(out_h):
+            h0 = i * sh - top
+            for j in range(out_w):
+                w0 = j * sw - left
+                total = np.float32(0.0)
+                for a in range(kh):
+                    h = h0 + a
+                    if h < 0 or h >= height:
+                        continue
+                    for b in range(kw):
+                        w = w0 + b
+                        if 0 <= w < width:
+                            total += x_scale * np.float32(np.int32(x[p, h, w]) - x_zero)
+                value = total / counts[i, j] / y_scale + zero_point
+                rounded = np.rint(np.float64(value))
+                if not abs(rounded) < 2147483648.0:  # MLAS: NaN, beyond int32 -> INT32_MIN
+                    rounded = -2147483648.0
+                out[p, i, j] = min(max(rounded, low), high)
+
+
+@compiled()
+def qlinear_global_average(x, out, x_zero, scale, y_zero, low, high, start, stop):
+    """QLinearGlobalAveragePool of rows ``[start, stop)`` of the quantized (planes, size)
+    ``x`` (MLAS' integer path): ``round_half_even(float32(sum - x_zero * size) * scale) +
+    y_zero`` saturated to ``[low, high]``, ``scale`` being x_scale / (y_scale * size) in
+    float32."""
+    size = x.shape[1]
+    for p in range(start, stop):
+        total = 0
+        for k in range(size):
+            total += np.int64(x[p, k])
+        value = np.float32(total - x_zero * size) * scale
+        rounded = np.rint(np.float64(value)) + y_zero
+        if not abs(rounded) < 2147483648.0:  # MLAS: NaN, beyond int32 -> INT32_MIN
+            rounded = -2147483648.0
+        out[p] = min(max(rounded, low), high)

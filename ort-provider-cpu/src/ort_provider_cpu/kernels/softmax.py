@@ -66,9 +66,9 @@ def _row_loop_specs(dtype: np.dtype) -> tuple:
 def row_softmax(node: NodeInfo, log: bool = False) -> Callable[[Any, Any], Any]:
     """A function ``(x, out) -> out`` writing the softmax (``log``: LogSoftmax) of each row of
     the C-contiguous 2-D float array ``x`` into the C-contiguous ``out`` (which may be ``x``):
-    the compiled row loop for float32/float64 where ``node`` may use it (rows split over its intra-op
-    threads), else :func:`softmax_rows` (``log`` needs the loop: numpy's LogSoftmax steps are
-    in the kernel below)."""
+    the compiled row loop for float32/float64 where ``node`` may use it (rows split over its
+    intra-op threads), else :func:`softmax_rows` (``log`` needs the loop: numpy's LogSoftmax
+    steps are in the kernel below)."""
     xp = node.xp
     if not compiled_loops_enabled(node):
         return lambda x, out: softmax_rows(xp, x, out)
