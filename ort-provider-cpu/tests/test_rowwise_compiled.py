@@ -203,3 +203,31 @@ def test_skip_layer_normalization(simplified, x_shape, skip_shape, with_bias, ou
                               outputs=list(outputs), constants=constants)
     three_way(model, feeds, rtol=2e-5, atol=2e-5)
 
+
+
+def _node(op: str, dtype=np.float32):
+    from ort.ep import NodeInfo
+
+    return NodeInfo("n", op, MS, 1, 1, {}, ["x", "skip", "gamma"], ["y"], [np.dtype(dtype)],
+                    [None], [None], [None], [None, None, None])
+
+
+def test_skip_loop_leaves_a_skip_that_broadcasts_x_to_numpy():
+    from ort_provider_cpu.kernels.normalization import compiled_skip_norm
+
+    run = compiled_skip_norm(_node("SkipLayerNormalization"))
+    x, gamma = _rand((1, 4, 8)), _rand((8,))
+    assert run(x, _rand((3, 4, 8)), gamma, None, None, 1e-5, False, False) is None
+    assert run(x, _rand((4, 8), np.float64), gamma, None, None, 1e-5, False, False) is None
+    y, mean, inv_std, summed = run(x, _rand((4, 8)), gamma, None, None, 1e-5, False, True)
+    assert y.shape == summed.shape == x.shape and mean.shape == inv_std.shape == (1, 4, 1)
+
+
+def test_row_param_refuses_what_does_not_broadcast():
+    from ort_provider_cpu.kernels.normalization import row_param
+
+    assert row_param(np, np.ones((1, 6), np.float32), (6,), np.dtype(np.float32)) is None
+    assert row_param(np, np.ones(5, np.float32), (4, 6), np.dtype(np.float32)) is None
+    assert row_param(np, np.ones(6, np.float64), (6,), np.dtype(np.float32)) is None
+    row = row_param(np, np.arange(6, dtype=np.float32), (4, 6), np.dtype(np.float32))
+    assert row.shape == (24,) and row.flags.c_contiguous

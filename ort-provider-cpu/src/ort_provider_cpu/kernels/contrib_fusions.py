@@ -27,7 +27,7 @@ from .float_work import work_dtype
 from .fused import contrib_layer_normalization
 from .kernel_args import normalize_axis
 from .normalization import (ROW_LOOP_DTYPES, compiled_row_norm,
-                            compiled_skip_norm)
+                            compiled_skip_norm, row_param)
 
 kernels = KernelTable()
 
@@ -123,9 +123,10 @@ def simplified_layer_normalization(node: NodeInfo) -> Callable[..., tuple]:
                                                                            scale.dtype)
         rows, width = math.prod(x.shape[:first]), math.prod(x.shape[first:])
         stat_shape = tuple(x.shape[:first]) + (1,) * (x.ndim - first)
-        if (row_loop is not None and rows and width and x.dtype == work
-                and scale.dtype == work and work in ROW_LOOP_DTYPES):
-            scale1 = xp.ascontiguousarray(xp.broadcast_to(scale, x.shape[first:])).reshape(-1)
+        scale1 = row_param(xp, scale, tuple(x.shape[first:]), work) if (
+            row_loop is not None and rows and width and x.dtype == work
+            and work in ROW_LOOP_DTYPES) else None
+        if scale1 is not None:
             y, _, inv = row_loop(xp.ascontiguousarray(x).reshape(rows, width), scale1, None,
                                  epsilon, True)
             return (y.reshape(x.shape),

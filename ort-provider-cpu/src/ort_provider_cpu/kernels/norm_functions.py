@@ -16,7 +16,7 @@ from ort.ep import KernelTable, NodeInfo
 
 from .float_work import precision_attr, widest, work_dtype
 from .kernel_args import normalize_axis, required_positive_int
-from .normalization import ROW_LOOP_DTYPES, compiled_row_norm
+from .normalization import ROW_LOOP_DTYPES, compiled_row_norm, row_param
 
 kernels = KernelTable()
 
@@ -37,9 +37,10 @@ def rms_normalization(node: NodeInfo) -> Callable[..., tuple]:
     def compute(x: Any, scale: Any) -> tuple:
         first = normalize_axis(node, axis, x.ndim)
         work = widest(stash, x.dtype)
-        if (row_loop is not None and x.size and x.dtype == work and scale.dtype == work
-                and work in ROW_LOOP_DTYPES):
-            scale1 = xp.ascontiguousarray(xp.broadcast_to(scale, x.shape[first:])).reshape(-1)
+        scale1 = row_param(xp, scale, tuple(x.shape[first:]), work) if (
+            row_loop is not None and x.size and x.dtype == work
+            and work in ROW_LOOP_DTYPES) else None
+        if scale1 is not None:
             rows = x.size // scale1.size
             y = row_loop(xp.ascontiguousarray(x).reshape(rows, -1), scale1, None, epsilon,
                          True)[0]

@@ -162,13 +162,17 @@ ROW_LOOP_DTYPES = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
 _MIN_SPLIT = 1 << 15
 
 
-def _row_param(xp: Any, value: Any, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+def row_param(xp: Any, value: Any, shape: tuple[int, ...], dtype: np.dtype) -> Any:
     """A scale/bias as the contiguous 1-D row (of ``dtype``) it broadcasts to over ``shape``
-    (the normalized dims), or None where its dtype is not ``dtype``."""
-    if value.dtype != dtype:
+    (the normalized dims), or None where its dtype is not ``dtype`` or it does not broadcast
+    to ``shape`` (the numpy path then runs, and says what is wrong)."""
+    if value.dtype != dtype or value.ndim > len(shape):
         return None
     if value.shape != shape:
-        value = xp.broadcast_to(value, shape)
+        try:
+            value = xp.broadcast_to(value, shape)
+        except ValueError:
+            return None
     return xp.ascontiguousarray(value).reshape(-1)
 
 
@@ -259,8 +263,9 @@ def compiled_skip_norm(node: NodeInfo) -> Callable[..., Any] | None:
             return None
         hidden = x.shape[-1]
         rows = x.size // hidden if hidden else 0
-        if rows == 0 or hidden == 0:
-            return None
+        if rows == 0 or skip.ndim > x.ndim or skip.shape[-1] != hidden or (
+                skip.size != x.size and skip.size != math.prod(x.shape[-2:])):
+            return None  # (a skip that broadcasts X itself: the numpy path)
         loop = loop_for(dtype)
         key = (hidden, dtype)
         zero = zeros.get(key)
@@ -305,8 +310,8 @@ def layer_normalization(node: NodeInfo) -> Callable[..., tuple]:
     def by_loop(x: Any, scale: Any, bias: Any, first: int) -> tuple | None:
         """The outputs by the compiled row loop, or None where the dtypes do not suit it."""
         norm_shape = tuple(x.shape[first:])
-        scale1 = _row_param(xp, scale, norm_shape, x.dtype)
-        bias1 = None if bias is None else _row_param(xp, bias, norm_shape, x.dtype)
+        scale1 = row_param(xp, scale, norm_shape, x.dtype)
+        bias1 = None if bias is None else row_param(xp, bias, norm_shape, x.dtype)
         if scale1 is None or (bias is not None and bias1 is None):
             return None
         rows = math.prod(x.shape[:first])
