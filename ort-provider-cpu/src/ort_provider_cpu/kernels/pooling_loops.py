@@ -53,13 +53,24 @@ def max_pool_2d(x, out, kh, kw, sh, sw, dh, dw, top, left, start, stop):
             if first:  # the window's rows are all padding
                 for w in range(width):
                     row[w] = lowest
-            # windows inside the image: one tap at a time over all of them (vectorizes)
-            for j in range(inner_lo, inner_hi):
-                out[p, i, j] = row[j * sw - left]
-            for b in range(1, kw):
-                offset = b * dw - left
+            # windows inside the image: 2 or 3 taps unrolled, else one tap at a time over
+            # all of them
+            o = out[p, i]
+            if kw == 3:
                 for j in range(inner_lo, inner_hi):
-                    out[p, i, j] = np.fmax(out[p, i, j], row[j * sw + offset])
+                    w = j * sw - left
+                    o[j] = np.fmax(np.fmax(row[w], row[w + dw]), row[w + 2 * dw])
+            elif kw == 2:
+                for j in range(inner_lo, inner_hi):
+                    w = j * sw - left
+                    o[j] = np.fmax(row[w], row[w + dw])
+            else:
+                for j in range(inner_lo, inner_hi):
+                    o[j] = row[j * sw - left]
+                for b in range(1, kw):
+                    offset = b * dw - left
+                    for j in range(inner_lo, inner_hi):
+                        o[j] = np.fmax(o[j], row[j * sw + offset])
             for j in range(out_w):
                 if inner_lo <= j < inner_hi:
                     continue
@@ -133,12 +144,22 @@ def average_pool_2d(x, out, counts, kh, kw, sh, sw, dh, dw, top, left, start, st
                     continue
                 for w in range(width):
                     row[w] += x[p, h, w]
-            for j in range(inner_lo, inner_hi):
-                out[p, i, j] = row[j * sw - left]
-            for b in range(1, kw):
-                offset = b * dw - left
+            o = out[p, i]
+            if kw == 3:
                 for j in range(inner_lo, inner_hi):
-                    out[p, i, j] += row[j * sw + offset]
+                    w = j * sw - left
+                    o[j] = row[w] + row[w + dw] + row[w + 2 * dw]
+            elif kw == 2:
+                for j in range(inner_lo, inner_hi):
+                    w = j * sw - left
+                    o[j] = row[w] + row[w + dw]
+            else:
+                for j in range(inner_lo, inner_hi):
+                    o[j] = row[j * sw - left]
+                for b in range(1, kw):
+                    offset = b * dw - left
+                    for j in range(inner_lo, inner_hi):
+                        o[j] += row[j * sw + offset]
             for j in range(out_w):
                 if inner_lo <= j < inner_hi:
                     continue
