@@ -26,6 +26,8 @@ from .contrib_schema import (FLOAT, MS, declare, dims, elem_type, like_input,
 from .float_work import work_dtype
 from .fused import contrib_layer_normalization
 from .kernel_args import normalize_axis
+from .normalization import (ROW_LOOP_DTYPES, compiled_row_norm,
+                            compiled_skip_norm, row_param)
 
 kernels = KernelTable()
 
@@ -113,17 +115,26 @@ def simplified_layer_normalization(node: NodeInfo) -> Callable[..., tuple]:
                          "(1: FLOAT or 11: DOUBLE)")
     want_inv = node.has_output(1)
     inv_dtype = _stash_dtype(node, 1)
+    row_loop = compiled_row_norm(node)
 
     def compute(x: Any, scale: Any) -> tuple:
         first = normalize_axis(node, axis, x.ndim)
         work = np.dtype(np.float64) if stash_type == _DOUBLE else _work_of(x.dtype,
                                                                            scale.dtype)
         rows, width = math.prod(x.shape[:first]), math.prod(x.shape[first:])
+        stat_shape = tuple(x.shape[:first]) + (1,) * (x.ndim - first)
+        scale1 = row_param(xp, scale, tuple(x.shape[first:]), work) if (
+            row_loop is not None and rows and width and x.dtype == work
+            and work in ROW_LOOP_DTYPES) else None
+        if scale1 is not None:
+            y, _, inv = row_loop(xp.ascontiguousarray(x).reshape(rows, width), scale1, None,
+                                 epsilon, True)
+            return (y.reshape(x.shape),
+                    inv.reshape(stat_shape).astype(inv_dtype) if want_inv else None)
         xw = xp.ascontiguousarray(x, dtype=work).reshape(rows, width)
         y, inv = rms_normalize(xp, xw, epsilon)
         y = y.reshape(x.shape)
         y *= scale.astype(work, copy=False)
-        stat_shape = tuple(x.shape[:first]) + (1,) * (x.ndim - first)
         return (y.astype(scale.dtype, copy=False),
                 inv.reshape(stat_shape).astype(inv_dtype) if want_inv else None)
 
@@ -155,9 +166,16 @@ def skip_simplified_layer_normalization(node: NodeInfo) -> Callable[..., tuple]:
     xp = node.xp
     epsilon = float(node.attrs.get("epsilon", 1e-12))
     want_mean, want_inv, want_sum = node.has_output(1), node.has_output(2), node.has_output(3)
+    skip_loop = compiled_skip_norm(node)
 
     def compute(x: Any, skip: Any, gamma: Any, bias: Any = None) -> tuple:
         _check_skip_inputs(node, x, skip, {"gamma": gamma, "bias": bias})
+        if skip_loop is not None:
+            outs = skip_loop(x, skip, gamma, None, bias, epsilon, True, want_sum)
+            if outs is not None:
+                y, _, inv, summed = outs
+                return (y, xp.zeros(inv.shape, np.float32) if want_mean else None,
+                        inv if want_inv else None, summed)
         work = work_dtype(x.dtype)
         total = xp.add(x.astype(work, copy=False), skip.astype(work, copy=False))
         if bias is not None:

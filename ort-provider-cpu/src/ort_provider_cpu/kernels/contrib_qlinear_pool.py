@@ -8,7 +8,9 @@ in-bounds count (or the kernel size with ``count_include_pad``) and requantized 
 image takes onnxruntime's global path instead: the integer sum less the zero point times the
 image size, scaled by ``x_scale / (y_scale * size)`` in float32 (MLAS'
 QLinearGlobalAveragePool), which QLinearGlobalAveragePool always uses. ``channels_last``
-reads and writes NHWC.
+reads and writes NHWC. 1-D/2-D QLinearAveragePool, QLinearGlobalAveragePool (NCHW) and
+NhwcMaxPool run compiled loops (:mod:`.pooling_loops`) with these numerics where the node may
+use them; the numpy code below stays as their reference.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from collections.abc import Callable
 import numpy as np
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
-from .contrib_qlinear_common import (F32, check_quant_dtype, saturate_cvt,
-                                     scalar_param, zero_point)
+from ..jit import compiled_loops_enabled
+from .contrib_qlinear_common import (F32, QUANT_RANGES, check_quant_dtype,
+                                     saturate_cvt, scalar_param, zero_point)
 from .contrib_schema import MS, REQUIRED, declare, dims, elem_type, tensor_type
 from .kernel_args import normalize_axes
-from .pooling import max_pool
+from .pooling import PoolLoop, max_pool
 from .windows import read_window_attrs, tap_slices, window_geometry
 
 kernels = KernelTable()
@@ -51,6 +54,35 @@ def global_average(where: str, x: np.ndarray, xs: float, xz: int, ys: float, yz:
     sums = x.reshape(x.shape[:2] + (-1,)).sum(axis=2, dtype=np.int64) - xz * size
     values = sums.astype(F32) * scale
     return _requantize(values, yz, x.dtype).reshape(x.shape[:2] + (1,) * (x.ndim - 2))
+
+
+_QUANT_DTYPES = frozenset((np.dtype(np.uint8), np.dtype(np.int8)))
+
+
+def _quant_loop(node: NodeInfo, name: str, specs: Callable[[np.dtype], tuple]) -> PoolLoop | None:
+    """The compiled loop ``name`` of :mod:`.pooling_loops` for a uint8/int8 node, or None
+    where the node may not use compiled loops."""
+    if not compiled_loops_enabled(node):
+        return None
+    from . import pooling_loops
+
+    return PoolLoop(node, getattr(pooling_loops, name), specs, _QUANT_DTYPES)
+
+
+def _global_by_loop(loop: PoolLoop, where: str, xc: np.ndarray, xs: float, xz: int, ys: float,
+                    yz: int) -> np.ndarray:
+    """:func:`global_average` of a C-contiguous NCHW ``xc`` by the compiled loop."""
+    size = math.prod(xc.shape[2:])
+    scale = F32(F32(xs) / (F32(ys) * F32(size)))
+    if size >= 0x1000000 or not (2.0 ** -32 <= scale < 256.0):
+        return global_average(where, xc, xs, xz, ys, yz)  # raises the range error
+    planes = xc.shape[0] * xc.shape[1]
+    x2 = xc.reshape(planes, size)
+    y = np.empty(xc.shape[:2] + (1,) * (xc.ndim - 2), xc.dtype)
+    low, high = QUANT_RANGES[xc.dtype]
+    loop.run(xc.dtype, planes, size, lambda fn, a, b: fn(x2, y.reshape(planes), xz, scale, yz,
+                                                           low, high, a, b))
+    return y
 
 
 def _requantize(values: np.ndarray, yz: int, dtype: np.dtype) -> np.ndarray:
@@ -81,6 +113,31 @@ def qlinear_average_pool(node: NodeInfo) -> Callable[..., tuple]:
     include_pad = bool(node.attrs.get("count_include_pad", 0))
     channels_last = bool(node.attrs.get("channels_last", 0))
     plans: dict[tuple[int, ...], tuple] = {}
+    loop = _quant_loop(node, "qlinear_average_pool_2d", lambda dt: (
+        (dt, 3), (dt, 3), (F32, 2)) + (int,) * 6 + (F32, int, F32, int, int, int, int, int)) \
+        if len(kernel) <= 2 else None
+    global_loop = _quant_loop(node, "qlinear_global_average", lambda dt: (
+        (dt, 2), (dt, 1), int, F32, int, int, int, int, int))
+
+    def by_loop(xc: np.ndarray, geo, counts: np.ndarray, xs: float, xz: int, ys: float,
+                yz: int) -> np.ndarray:
+        """The pooled NCHW result by the compiled loop (1-D as H = 1)."""
+        planes = xc.shape[0] * xc.shape[1]
+        x3 = np.ascontiguousarray(xc).reshape((planes,) + (1,) * (3 - xc.ndim + 1)
+                                              + xc.shape[2:])
+        if len(kernel) == 1:
+            window = (1, kernel[0], 1, wa.strides[0], 0, geo.pads_begin[0])
+        else:
+            window = (kernel[0], kernel[1], wa.strides[0], wa.strides[1], geo.pads_begin[0],
+                      geo.pads_begin[1])
+        y = np.empty(xc.shape[:2] + geo.out_shape, xc.dtype)
+        y3 = y.reshape(planes, -1, geo.out_shape[-1])
+        divisors = counts.reshape(-1, geo.out_shape[-1])
+        low, high = QUANT_RANGES[xc.dtype]
+        loop.run(xc.dtype, planes, x3.shape[1] * x3.shape[2],
+                 lambda fn, a, b: fn(x3, y3, divisors, *window, F32(xs), xz, F32(ys), yz, low,
+                                     high, a, b))
+        return y
 
     def plan(spatial: tuple[int, ...]) -> tuple:
         found = plans.get(spatial)
@@ -107,8 +164,15 @@ def qlinear_average_pool(node: NodeInfo) -> Callable[..., tuple]:
                              f"{len(kernel)} spatial dims of kernel_shape {kernel}")
         xc = _to_nchw(x, channels_last)
         geo, counts, whole = plan(tuple(xc.shape[2:]))
+        usable = loop is not None and xc.size > 0 and math.prod(geo.out_shape) > 0
         if whole:
+            if usable:
+                contiguous = np.ascontiguousarray(xc)
+                return (_from_nchw(_global_by_loop(global_loop, where, contiguous, xs, xz, ys,
+                                                   yz), channels_last),)
             return (_from_nchw(global_average(where, xc, xs, xz, ys, yz), channels_last),)
+        if usable:
+            return (_from_nchw(by_loop(xc, geo, counts, xs, xz, ys, yz), channels_last),)
         values = F32(xs) * (xc.astype(np.int32) - xz).astype(F32)
         widths = [(0, 0), (0, 0)] + [(b, e + extra) for b, e, extra in
                                      zip(geo.pads_begin, geo.pads_end, geo.extra_end)]
@@ -130,6 +194,8 @@ def qlinear_global_average_pool(node: NodeInfo) -> Callable[..., tuple]:
     requantized (MLAS' integer-sum path); ``channels_last`` reads NHWC."""
     where = node.describe()
     channels_last = bool(node.attrs.get("channels_last", 0))
+    loop = None if channels_last else _quant_loop(node, "qlinear_global_average", lambda dt: (
+        (dt, 2), (dt, 1), int, F32, int, int, int, int, int))
 
     def compute(x, x_scale, x_zero_point, y_scale, y_zero_point):
         dtype = check_quant_dtype(where, x.dtype)
@@ -141,6 +207,8 @@ def qlinear_global_average_pool(node: NodeInfo) -> Callable[..., tuple]:
         if xc.size == 0:
             return (_from_nchw(np.empty(xc.shape[:2] + (1,) * (x.ndim - 2), dtype),
                                channels_last),)
+        if loop is not None:
+            return (_global_by_loop(loop, where, np.ascontiguousarray(xc), xs, xz, ys, yz),)
         return (_from_nchw(global_average(where, xc, xs, xz, ys, yz), channels_last),)
 
     return compute
@@ -155,11 +223,41 @@ def nhwc_max_pool(node: NodeInfo) -> Callable[..., tuple]:
         attrs={**node.attrs, "storage_order": 0}, output_names=node.output_names[:1])
     pool = max_pool(plain)
     where = node.describe()
+    wa = read_window_attrs(plain, tuple(int(k) for k in node.attrs.get("kernel_shape") or ()),
+                           pooling=True) if node.attrs.get("kernel_shape") else None
+    loop = _quant_loop(node, "max_pool_nhwc", lambda dt: (
+        (dt, 4), (dt, 4)) + (int,) * 8 + (dt, int, int)) \
+        if wa is not None and len(wa.kernel) in (1, 2) else None
+    plans: dict[tuple[int, ...], object] = {}
+
+    def by_loop(x: np.ndarray) -> np.ndarray:
+        """NhwcMaxPool by the compiled loop, in NHWC (1-D as H = 1)."""
+        spatial = tuple(x.shape[1:-1])
+        geo = plans.get(spatial)
+        if geo is None:
+            geo = plans[spatial] = window_geometry(plain, wa, spatial)
+        x4 = np.ascontiguousarray(x)
+        if len(wa.kernel) == 1:
+            x4 = x4.reshape(x.shape[0], 1, x.shape[1], x.shape[2])
+            window = (1, wa.kernel[0], 1, wa.strides[0], 1, wa.dilations[0], 0,
+                      geo.pads_begin[0])
+        else:
+            window = (wa.kernel[0], wa.kernel[1], wa.strides[0], wa.strides[1],
+                      wa.dilations[0], wa.dilations[1], geo.pads_begin[0], geo.pads_begin[1])
+        y = np.empty((x.shape[0],) + geo.out_shape + (x.shape[-1],), x.dtype)
+        y4 = y.reshape((x.shape[0], -1) + y.shape[-2:])
+        if x4.size and y4.size:
+            lowest = x.dtype.type(QUANT_RANGES[x.dtype][0])
+            loop.run(x.dtype, y4.shape[0] * y4.shape[1], x4.shape[2] * x4.shape[3] * wa.kernel[0],
+                     lambda fn, a, b: fn(x4, y4, *window, lowest, a, b))
+        return y
 
     def compute(x):
         check_quant_dtype(where, x.dtype)
         if x.ndim < 3:
             raise ValueError(f"{where}: x must have at least 3 dims, got shape {x.shape}")
+        if loop is not None and x.ndim == 2 + len(wa.kernel):
+            return (by_loop(x),)
         return (_from_nchw(pool(_to_nchw(x, True))[0], True),)
 
     return compute

@@ -24,7 +24,8 @@ from .conv import conv_kernel
 from .erf_gelu import erf, fast_gelu_inplace, gelu_inplace
 from .float_work import LOW_PRECISION, work_dtype
 from .linalg import gemm
-from .normalization import layer_normalization, normalize_rows
+from .normalization import (compiled_skip_norm, layer_normalization,
+                            normalize_rows)
 
 kernels = KernelTable()
 
@@ -292,6 +293,7 @@ def skip_layer_normalization(node: NodeInfo):
     epsilon = float(node.attrs.get("epsilon", 1e-12))
     want_sum = node.has_output(3)
     want_stats = node.has_output(1) or node.has_output(2)
+    skip_loop = compiled_skip_norm(node)
 
     def compute(x, skip, gamma, beta=None, bias=None):
         if x.ndim not in (2, 3):
@@ -301,6 +303,11 @@ def skip_layer_normalization(node: NodeInfo):
             if value is not None and value.shape != (hidden,):
                 raise ValueError(f"{node.describe()}: {label} of shape {value.shape} must be "
                                  f"({hidden},)")
+        outs = skip_loop(x, skip, gamma, beta, bias, epsilon, False, want_sum) \
+            if skip_loop is not None and skip.shape[-2:] == x.shape[-2:] else None
+        if outs is not None:  # the compiled row loop
+            y, mean, inv_std, summed = outs
+            return (y, mean if want_stats else None, inv_std if want_stats else None, summed)
         work = work_dtype(x.dtype)
         total = xp.add(x.astype(work, copy=False), skip.astype(work, copy=False))
         if bias is not None:

@@ -1,5 +1,7 @@
 """CPU kernels: the normalizations ONNX defines as functions, computed directly instead of
 expanded: RMSNormalization (23+), GroupNormalization (18+) and MeanVarianceNormalization (9+).
+RMSNormalization of float32/float64 runs the compiled row loop of LayerNormalization
+(:func:`~ort_provider_cpu.kernels.normalization.compiled_row_norm`).
 
 float16 and bfloat16 are computed in float32 (float64 stays float64); the statistics use the
 ``stash_type`` precision where the op has that attribute.
@@ -14,6 +16,7 @@ from ort.ep import KernelTable, NodeInfo
 
 from .float_work import precision_attr, widest, work_dtype
 from .kernel_args import normalize_axis, required_positive_int
+from .normalization import ROW_LOOP_DTYPES, compiled_row_norm, row_param
 
 kernels = KernelTable()
 
@@ -29,10 +32,19 @@ def rms_normalization(node: NodeInfo) -> Callable[..., tuple]:
     axis = int(node.attrs.get("axis", -1))
     epsilon = float(node.attrs.get("epsilon", 1e-5))
     stash = precision_attr(node, "stash_type", 1)
+    row_loop = compiled_row_norm(node)
 
     def compute(x: Any, scale: Any) -> tuple:
         first = normalize_axis(node, axis, x.ndim)
         work = widest(stash, x.dtype)
+        scale1 = row_param(xp, scale, tuple(x.shape[first:]), work) if (
+            row_loop is not None and x.size and x.dtype == work
+            and work in ROW_LOOP_DTYPES) else None
+        if scale1 is not None:
+            rows = x.size // scale1.size
+            y = row_loop(xp.ascontiguousarray(x).reshape(rows, -1), scale1, None, epsilon,
+                         True)[0]
+            return (y.reshape(x.shape),)
         xw = x.astype(work)
         mean_square = (xw * xw).mean(axis=tuple(range(first, x.ndim)), keepdims=True)
         normalized = xw / xp.sqrt(mean_square + work.type(epsilon))

@@ -2,9 +2,12 @@
 norms (BatchNormalization, InstanceNormalization, LayerNormalization, LRN, LpNormalization).
 
 Statistics are computed in float32 (float64 stays float64); BatchNormalization folds constant
-parameters into one multiply-add per element, LayerNormalization normalizes a fresh copy of the
-input row by row in place (:func:`normalize_rows`, which com.microsoft's LayerNormalization and
-SkipLayerNormalization reuse).
+parameters into one multiply-add per element. LayerNormalization of float32/float64 runs one
+compiled loop per row (:mod:`~ort_provider_cpu.kernels.rowwise_loops`, statistics in float64,
+rows split over the intra-op threads; :func:`compiled_row_norm` and :func:`compiled_skip_norm`
+give the loop to the RMS and Skip normalizations of other modules); without it, it normalizes
+a fresh copy of the input row by row in place (:func:`normalize_rows`, which com.microsoft's
+LayerNormalization and SkipLayerNormalization reuse).
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
 from ort.ep import KernelTable, NodeInfo
 
+from ..intra_op import resolve_threads, split_work
+from ..jit import compiled_loops_enabled
 from .float_work import wide_work_dtype, work_dtype
 from .kernel_args import normalize_axis
 from .nn_common import channel_shape, lp_power, lp_root
@@ -152,6 +156,141 @@ def normalize_rows(xp: Any, y: Any, epsilon: float) -> tuple[Any, Any]:
     return mean, inv_std
 
 
+#: the dtypes the compiled row loops take (X, scale and bias all of one of them)
+ROW_LOOP_DTYPES = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
+#: elements of work below which a row loop stays on the calling thread
+_MIN_SPLIT = 1 << 15
+
+
+def row_param(xp: Any, value: Any, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+    """A scale/bias as the contiguous 1-D row (of ``dtype``) it broadcasts to over ``shape``
+    (the normalized dims), or None where its dtype is not ``dtype`` or it does not broadcast
+    to ``shape`` (the numpy path then runs, and says what is wrong)."""
+    if value.dtype != dtype or value.ndim > len(shape):
+        return None
+    if value.shape != shape:
+        try:
+            value = xp.broadcast_to(value, shape)
+        except ValueError:
+            return None
+    return xp.ascontiguousarray(value).reshape(-1)
+
+
+def _split_rows(loop_call: Callable[[int, int], Any], rows: int, width: int,
+                threads: int) -> None:
+    """Run ``loop_call(start, stop)`` over ``rows`` rows, split over ``threads`` when large."""
+    if threads <= 1 or rows * width < 2 * _MIN_SPLIT:
+        loop_call(0, rows)
+    else:
+        split_work(loop_call, rows, threads, max(1, _MIN_SPLIT // max(width, 1)))
+
+
+def compiled_row_norm(node: NodeInfo) -> Callable[..., Any] | None:
+    """The compiled LayerNormalization of rows, or None where ``node`` may not use compiled
+    loops: ``run(x, scale, bias, epsilon, simplified)`` normalizes the C-contiguous 2-D
+    float32/float64 ``x`` into a fresh array (``simplified``: RMS normalization, ``bias``
+    ignored) with the 1-D ``scale``/``bias`` (None: none) of X's dtype, and returns
+    ``(y, mean, inv_std)`` (the statistics 1-D, of X's dtype)."""
+    if not compiled_loops_enabled(node):
+        return None
+    from . import rowwise_loops
+
+    threads = resolve_threads(node.intra_op_threads)
+    loops: dict[np.dtype, Any] = {}
+    zeros: dict[tuple, Any] = {}
+
+    def loop_for(dtype: np.dtype) -> Any:
+        found = loops.get(dtype)
+        if found is None:
+            found = loops[dtype] = rowwise_loops.layer_norm_rows.prepare(
+                (dtype, 2), (dtype, 1), (dtype, 1), (dtype, 2), (dtype, 1), (dtype, 1), int,
+                int, float, bool)
+        return found
+
+    for dtype in node.input_dtypes[:1]:
+        if dtype is not None and np.dtype(dtype) in ROW_LOOP_DTYPES:
+            loop_for(np.dtype(dtype))  # compiled now, not on the first run
+
+    def run(x: Any, scale: Any, bias: Any, epsilon: float, simplified: bool) -> tuple:
+        rows, width = x.shape
+        loop = loop_for(x.dtype)
+        if bias is None:
+            key = (width, x.dtype)
+            bias = zeros.get(key)
+            if bias is None:
+                bias = zeros[key] = np.zeros(width, x.dtype)
+        y = node.empty((rows, width), x.dtype)
+        mean, inv_std = np.empty(rows, x.dtype), np.empty(rows, x.dtype)
+        _split_rows(lambda a, b: loop(x, scale, bias, y, mean, inv_std, a, b, epsilon,
+                                      simplified), rows, width, threads)
+        return y, mean, inv_std
+
+    return run
+
+
+def compiled_skip_norm(node: NodeInfo) -> Callable[..., Any] | None:
+    """The compiled com.microsoft Skip(Simplified)LayerNormalization, or None where ``node``
+    may not use compiled loops: ``run(x, skip, gamma, beta, bias, epsilon, simplified,
+    want_sum)`` returns ``(y, mean, inv_std, summed)`` (statistics float32 of shape
+    ``x.shape[:-1] + (1,)``; ``summed`` = x + skip + bias in X's type, None unless
+    ``want_sum``), or None where the dtypes are not all one of float32/float64 (the caller's
+    numpy path then runs)."""
+    if not compiled_loops_enabled(node):
+        return None
+    from . import rowwise_loops
+
+    threads = resolve_threads(node.intra_op_threads)
+    loops: dict[np.dtype, Any] = {}
+    zeros: dict[tuple, Any] = {}
+
+    def loop_for(dtype: np.dtype) -> Any:
+        found = loops.get(dtype)
+        if found is None:
+            found = loops[dtype] = rowwise_loops.skip_layer_norm_rows.prepare(
+                (dtype, 2), (dtype, 2), (dtype, 1), (dtype, 1), (dtype, 1), (dtype, 2),
+                (dtype, 2), (dtype, 1), (dtype, 1), int, int, float, bool, bool)
+        return found
+
+    for dtype in node.input_dtypes[:1]:
+        if dtype is not None and np.dtype(dtype) in ROW_LOOP_DTYPES:
+            loop_for(np.dtype(dtype))
+
+    def run(x: Any, skip: Any, gamma: Any, beta: Any, bias: Any, epsilon: float,
+            simplified: bool, want_sum: bool) -> tuple | None:
+        dtype = x.dtype
+        if dtype not in ROW_LOOP_DTYPES or any(
+                v is not None and v.dtype != dtype for v in (skip, gamma, beta, bias)):
+            return None
+        hidden = x.shape[-1]
+        rows = x.size // hidden if hidden else 0
+        if rows == 0 or skip.ndim > x.ndim or skip.shape[-1] != hidden or (
+                skip.size != x.size and skip.size != math.prod(x.shape[-2:])):
+            return None  # (a skip that broadcasts X itself: the numpy path)
+        loop = loop_for(dtype)
+        key = (hidden, dtype)
+        zero = zeros.get(key)
+        if zero is None:
+            zero = zeros[key] = np.zeros(hidden, dtype)
+        x2 = np.ascontiguousarray(x).reshape(rows, hidden)
+        skip2 = np.ascontiguousarray(skip).reshape(-1, hidden)
+        y = node.empty(x.shape, dtype)
+        summed = node.empty(x.shape, dtype) if want_sum else np.empty((1, hidden), dtype)
+        mean, inv_std = np.empty(rows, dtype), np.empty(rows, dtype)
+        y2, summed2 = y.reshape(rows, hidden), summed.reshape(-1, hidden)
+        gamma1 = np.ascontiguousarray(gamma)
+        beta1 = zero if beta is None else np.ascontiguousarray(beta)
+        bias1 = zero if bias is None else np.ascontiguousarray(bias)
+        _split_rows(lambda a, b: loop(x2, skip2, bias1, gamma1, beta1, y2, summed2, mean,
+                                      inv_std, a, b, epsilon, simplified, want_sum),
+                    rows, hidden, threads)
+        stat_shape = x.shape[:-1] + (1,)
+        return (y, mean.reshape(stat_shape).astype(np.float32, copy=False),
+                inv_std.reshape(stat_shape).astype(np.float32, copy=False),
+                summed if want_sum else None)
+
+    return run
+
+
 @kernels.register("LayerNormalization", since=17)
 def layer_normalization(node: NodeInfo) -> Callable[..., tuple]:
     """LayerNormalization-17: normalize over axes [axis, rank) in stash_type precision."""
@@ -166,12 +305,36 @@ def layer_normalization(node: NodeInfo) -> Callable[..., tuple]:
     cdt = work_dtype(stat_dtype if stat_dtype is not None else np.float32)
     want_mean, want_inv_std = node.has_output(1), node.has_output(2)
     xp = node.xp
+    row_loop = compiled_row_norm(node)
+
+    def by_loop(x: Any, scale: Any, bias: Any, first: int) -> tuple | None:
+        """The outputs by the compiled row loop, or None where the dtypes do not suit it."""
+        norm_shape = tuple(x.shape[first:])
+        scale1 = row_param(xp, scale, norm_shape, x.dtype)
+        bias1 = None if bias is None else row_param(xp, bias, norm_shape, x.dtype)
+        if scale1 is None or (bias is not None and bias1 is None):
+            return None
+        rows = math.prod(x.shape[:first])
+        y, mean, inv_std = row_loop(xp.ascontiguousarray(x).reshape(rows, -1), scale1, bias1,
+                                    epsilon, False)
+        stat_shape = tuple(x.shape[:first]) + (1,) * (x.ndim - first)
+        outs = [y.reshape(x.shape)]
+        if node.num_outputs > 1:
+            outs.append(mean.reshape(stat_shape).astype(stat_dtype) if want_mean else None)
+        if node.num_outputs > 2:
+            outs.append(inv_std.reshape(stat_shape).astype(stat_dtype) if want_inv_std
+                        else None)
+        return tuple(outs)
 
     def compute(x: Any, scale: Any, bias: Any = None) -> tuple:
         first = normalize_axis(node, axis, x.ndim, scalar_ok=True)
         work = cdt if x.dtype != np.float64 else np.dtype(np.float64)
         rows, width = math.prod(x.shape[:first]), math.prod(x.shape[first:])
         stat_shape = tuple(x.shape[:first]) + (1,) * (x.ndim - first)
+        if row_loop is not None and rows and width and work == x.dtype:
+            outs = by_loop(x, scale, bias, first)
+            if outs is not None:
+                return outs
         if rows and width:
             y = xp.array(x, dtype=work, order="C")  # a fresh array: normalize it in place
             mean, inv_std = normalize_rows(xp, y.reshape(rows, width), epsilon)

@@ -1,11 +1,15 @@
 """CPU kernels: pooling, the nn family's window reductions (MaxPool, AveragePool, LpPool and
 their Global forms) and MaxUnpool, which scatters MaxPool's maxima back.
 
-MaxPool/AveragePool reduce one spatial axis at a time (:func:`_separable_reduce`), each tap
-a strided slice of the input restricted to the outputs whose window it reaches, so no padded
-copy is made; MaxPool with Indices and LpPool loop over kernel taps of the padded input.
-Window geometry is shared with Conv (:mod:`~ort_provider_cpu.kernels.windows`) and planned
-once per input shape.
+1-D and 2-D MaxPool (with Indices too), AveragePool, LpPool (AveragePool's window sums of
+|x|^p) and GlobalAveragePool of float32/float64 run compiled loops
+(:mod:`~ort_provider_cpu.kernels.pooling_loops`: padding handled inside the loop, the
+images x channels planes split over the intra-op threads). Without them (no numba,
+``compiled_kernels=0``, other dtypes, 3-D) MaxPool/AveragePool reduce one spatial axis at a
+time (:func:`_separable_reduce`), each tap a strided slice of the input restricted to the
+outputs whose window it reaches, so no padded copy is made; MaxPool with Indices and LpPool
+loop over kernel taps of the padded input. Window geometry is shared with Conv
+(:mod:`~ort_provider_cpu.kernels.windows`) and planned once per input shape.
 """
 
 from __future__ import annotations
@@ -15,21 +19,15 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
 from ort.ep import KernelTable, NodeInfo
 
+from ..intra_op import resolve_threads, split_work
+from ..jit import compiled_loops_enabled
 from .float_work import wide_work_dtype, work_dtype
 from .kernel_args import host_ints
 from .nn_common import lp_power, lp_root
-from .windows import (
-    Scratch,
-    WindowAttrs,
-    WindowGeometry,
-    read_window_attrs,
-    spatial_attr,
-    tap_slices,
-    window_geometry,
-)
+from .windows import (Scratch, WindowAttrs, WindowGeometry, read_window_attrs,
+                      spatial_attr, tap_slices, window_geometry)
 
 kernels = KernelTable()
 
@@ -127,6 +125,84 @@ def _separable_reduce(xp: Any, x: Any, geo: WindowGeometry, wa: WindowAttrs,
 
 
 # --------------------------------------------------------------------------------------------
+# compiled loops
+# --------------------------------------------------------------------------------------------
+
+#: the dtypes the compiled pooling loops take
+_LOOP_DTYPES = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
+#: input elements below which a pooling loop stays on the calling thread
+_MIN_SPLIT = 1 << 16
+
+
+class PoolLoop:
+    """One compiled pooling loop of a node (a loop of :mod:`.pooling_loops`, the argument
+    specs for an input dtype): prepared per dtype (the node's input dtype at once, when one
+    of ``dtypes``), run over the planes of X split over the intra-op threads."""
+
+    def __init__(self, node: NodeInfo, loop: Any, specs: Callable[[np.dtype], tuple],
+                 dtypes: frozenset = _LOOP_DTYPES) -> None:
+        self.loop, self.specs = loop, specs
+        self.threads = resolve_threads(node.intra_op_threads)
+        self.prepared: dict[np.dtype, Any] = {}
+        for dtype in node.input_dtypes[:1]:
+            if dtype is not None and np.dtype(dtype) in dtypes:
+                self.get(np.dtype(dtype))  # compiled now, not on the first run
+
+    def get(self, dtype: np.dtype) -> Any:
+        """The compiled loop for ``dtype``."""
+        found = self.prepared.get(dtype)
+        if found is None:
+            found = self.prepared[dtype] = self.loop.prepare(*self.specs(dtype))
+        return found
+
+    def run(self, dtype: np.dtype, planes: int, plane_size: int,
+            call: Callable[[Any, int, int], Any]) -> None:
+        """``call(loop, start, stop)`` over ``planes`` planes (or other units of work) of
+        ``plane_size`` elements each."""
+        loop = self.get(dtype)
+        if self.threads <= 1 or planes * plane_size < 2 * _MIN_SPLIT:
+            call(loop, 0, planes)
+        else:
+            split_work(lambda a, b: call(loop, a, b), planes, self.threads,
+                       max(1, _MIN_SPLIT // max(plane_size, 1)))
+
+
+def _pool_loop(node: NodeInfo, wa: WindowAttrs, name: str,
+               specs: Callable[[np.dtype], tuple]) -> PoolLoop | None:
+    """The compiled loop ``name`` of :mod:`.pooling_loops` for a 1-D or 2-D pooling node, or
+    None where the node may not use compiled loops."""
+    if len(wa.kernel) not in (1, 2) or not compiled_loops_enabled(node):
+        return None
+    from . import pooling_loops
+
+    return PoolLoop(node, getattr(pooling_loops, name), specs)
+
+
+def _loop_view(x: Any, geo: WindowGeometry, wa: WindowAttrs) -> tuple:
+    """X as C-contiguous (planes, H, W) (1-D: H = 1) and the window arguments of the loops:
+    (kh, kw, sh, sw, dh, dw, top, left)."""
+    planes = x.shape[0] * x.shape[1]
+    if len(wa.kernel) == 1:
+        x3 = np.ascontiguousarray(x).reshape(planes, 1, x.shape[2])
+        return x3, (1, wa.kernel[0], 1, wa.strides[0], 1, wa.dilations[0], 0,
+                    geo.pads_begin[0])
+    x3 = np.ascontiguousarray(x).reshape(planes, x.shape[2], x.shape[3])
+    return x3, (wa.kernel[0], wa.kernel[1], wa.strides[0], wa.strides[1], wa.dilations[0],
+                wa.dilations[1], geo.pads_begin[0], geo.pads_begin[1])
+
+
+def _loop_ready(x: Any, geo: WindowGeometry, wa: WindowAttrs) -> bool:
+    """Whether the compiled loops take X: float32/float64 of rank 2 + kernel rank, not
+    empty, with a non-empty output."""
+    return (x.dtype in _LOOP_DTYPES and x.ndim == 2 + len(wa.kernel) and x.size > 0
+            and math.prod(geo.out_shape) > 0)
+
+
+#: the loops' int arguments: kh, kw, sh, sw, dh, dw, top, left, start, stop
+_INTS = (int,) * 10
+
+
+# --------------------------------------------------------------------------------------------
 # MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool
 # --------------------------------------------------------------------------------------------
 
@@ -153,9 +229,35 @@ def max_pool(node: NodeInfo) -> Callable[..., tuple]:
     larger = xp.maximum if np.dtype(node.input_dtypes[0] or np.float32).kind in "iu" else xp.fmax
     plan = _shape_cache(lambda shape: window_geometry(node, wa, shape))
     scratch = Scratch(xp)
+    if want_indices:
+        loop = _pool_loop(node, wa, "max_pool_2d_indices", lambda dt: (
+            (dt, 3), (dt, 3), (np.int64, 3)) + _INTS + (int,) * 2)
+    else:
+        loop = _pool_loop(node, wa, "max_pool_2d", lambda dt: ((dt, 3), (dt, 3)) + _INTS)
+
+    def by_loop(x: Any, geo: WindowGeometry) -> tuple:
+        """MaxPool (and Indices) by the compiled loop."""
+        x3, window = _loop_view(x, geo, wa)
+        planes, plane_size = x3.shape[0], x3.shape[1] * x3.shape[2]
+        shape = tuple(x.shape[:2]) + geo.out_shape
+        y = node.empty(shape, x.dtype)
+        y3 = y.reshape(planes, -1, geo.out_shape[-1])
+        if not want_indices:
+            loop.run(x.dtype, planes, plane_size,
+                     lambda fn, a, b: fn(x3, y3, *window, a, b))
+            return (y,)
+        mults = _index_strides(tuple(x.shape[2:]), storage_order)
+        steps = (0, mults[0]) if len(mults) == 1 else tuple(mults)
+        indices = node.empty(shape, np.int64)
+        i3 = indices.reshape(y3.shape)
+        loop.run(x.dtype, planes, plane_size,
+                 lambda fn, a, b: fn(x3, y3, i3, *window, *steps, a, b))
+        return (y, indices)
 
     def compute(x: Any) -> tuple:
         geo = plan(tuple(x.shape[2:]))
+        if loop is not None and _loop_ready(x, geo, wa):
+            return by_loop(x, geo)
         if not want_indices and x.dtype.kind == "f" and x.size and math.prod(geo.out_shape):
             return (_separable_reduce(xp, x, geo, wa, scratch, -np.inf, larger),)
         work_dtype, pad_value = _max_pool_pad_value(x.dtype)
@@ -244,9 +346,28 @@ def average_pool(node: NodeInfo) -> Callable[..., tuple]:
 
     plan = _shape_cache(build)
     scratch = Scratch(xp)
+    loop = _pool_loop(node, wa, "average_pool_2d",
+                      lambda dt: ((dt, 3), (dt, 3), (dt, 2)) + _INTS)
+
+    def by_loop(x: Any, geo: WindowGeometry, prepared: dict) -> tuple:
+        """AveragePool by the compiled loop."""
+        key = ("loop", x.dtype)
+        counts = prepared.get(key)
+        if counts is None:
+            counts = prepared[key] = np.ascontiguousarray(
+                prepared["counts"].astype(x.dtype).reshape(-1, geo.out_shape[-1]))
+        x3, window = _loop_view(x, geo, wa)
+        planes = x3.shape[0]
+        y = node.empty(tuple(x.shape[:2]) + geo.out_shape, x.dtype)
+        y3 = y.reshape(planes, -1, geo.out_shape[-1])
+        loop.run(x.dtype, planes, x3.shape[1] * x3.shape[2],
+                 lambda fn, a, b: fn(x3, y3, counts, *window, a, b))
+        return (y,)
 
     def compute(x: Any) -> tuple:
         geo, prepared = plan(tuple(x.shape[2:]))
+        if loop is not None and _loop_ready(x, geo, wa):
+            return by_loop(x, geo, prepared)
         cdt = work_dtype(x.dtype)
         key = np.dtype(cdt).name
         if key not in prepared:
@@ -269,8 +390,21 @@ def average_pool(node: NodeInfo) -> Callable[..., tuple]:
 @kernels.register("GlobalAveragePool", since=1)
 def global_average_pool(node: NodeInfo) -> Callable[..., tuple]:
     """GlobalAveragePool: mean over all spatial axes, kept as size-1 dims."""
+    loop = None
+    if compiled_loops_enabled(node):
+        from . import pooling_loops
+
+        loop = PoolLoop(node, pooling_loops.global_average,
+                         lambda dt: ((dt, 2), (dt, 1), int, int))
 
     def compute(x: Any) -> tuple:
+        if loop is not None and x.ndim >= 3 and x.dtype in _LOOP_DTYPES and x.size:
+            planes = x.shape[0] * x.shape[1]
+            x2 = np.ascontiguousarray(x).reshape(planes, -1)
+            y = node.empty(tuple(x.shape[:2]) + (1,) * (x.ndim - 2), x.dtype)
+            y1 = y.reshape(planes)
+            loop.run(x.dtype, planes, x2.shape[1], lambda fn, a, b: fn(x2, y1, a, b))
+            return (y,)
         axes = tuple(range(2, x.ndim))
         y = x.mean(axis=axes, keepdims=True, dtype=work_dtype(x.dtype))
         return (y.astype(x.dtype, copy=False),)
@@ -313,6 +447,24 @@ def lp_pool(node: NodeInfo) -> Callable[..., tuple]:
     p = _lp_order(node)
     wa = read_window_attrs(node, _pool_kernel_shape(node), pooling=True)
     plans: dict[tuple[int, ...], Any] = {}
+    loop = _pool_loop(node, wa, "average_pool_2d",
+                      lambda dt: ((dt, 3), (dt, 3), (dt, 2)) + _INTS)
+    ones: dict[tuple, Any] = {}
+
+    def by_loop(x: Any, geo: WindowGeometry) -> tuple:
+        """LpPool by AveragePool's loop: window sums of |x|^p (divided by 1), then the root."""
+        key = (geo.out_shape, x.dtype)
+        divisors = ones.get(key)
+        if divisors is None:
+            divisors = ones[key] = np.ones((math.prod(geo.out_shape[:-1]), geo.out_shape[-1]),
+                                           x.dtype)
+        x3, window = _loop_view(lp_power(xp, x, p), geo, wa)
+        planes = x3.shape[0]
+        total = np.empty(tuple(x.shape[:2]) + geo.out_shape, x.dtype)
+        y3 = total.reshape(planes, -1, geo.out_shape[-1])
+        loop.run(x.dtype, planes, x3.shape[1] * x3.shape[2],
+                 lambda fn, a, b: fn(x3, y3, divisors, *window, a, b))
+        return (lp_root(xp, total, p),)
 
     def compute(x: Any) -> tuple:
         shape = tuple(x.shape[2:])
@@ -320,6 +472,8 @@ def lp_pool(node: NodeInfo) -> Callable[..., tuple]:
             plans[shape] = window_geometry(node, wa, shape)
         geo = plans[shape]
         cdt = wide_work_dtype(x.dtype)
+        if loop is not None and x.dtype == cdt and _loop_ready(x, geo, wa):
+            return by_loop(x, geo)
         powered = _pad_spatial(xp, lp_power(xp, x.astype(cdt, copy=False), p), geo, 0)
         lead = (slice(None), slice(None))
         total = xp.zeros(x.shape[:2] + geo.out_shape, dtype=cdt)
