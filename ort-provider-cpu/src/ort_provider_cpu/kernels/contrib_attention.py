@@ -27,6 +27,7 @@ from .contrib_attention_core import (CAUSAL_FILL, HALF_AND_FLOAT, attend,
 from .contrib_schema import (REQUIRED, declare, dims, elem_type, tensor_type,
                              typed)
 from .float_work import work_dtype
+from .softmax import row_softmax
 
 kernels = KernelTable()
 
@@ -60,6 +61,7 @@ class _MergedAttention:
                                  "kernel (onnxruntime's CPU kernel refuses it too)")
         self.want_present = node.has_output(1)
         self.threads = resolve_threads(node.intra_op_threads)
+        self.softmax = row_softmax(node)
 
     def qkv_sizes(self, width: int) -> tuple[int, int, int]:
         """(Q, K, V) hidden sizes from ``qkv_hidden_sizes`` or an even split of ``width``."""
@@ -108,7 +110,8 @@ class _MergedAttention:
             keep = causal_keep(xp, seq, total, past_len)
             mask = xp.where(keep, work.type(0) if mask is None else mask, work.type(CAUSAL_FILL))
         bias = None if attention_bias is None else attention_bias.astype(work, copy=False)
-        context, _ = attend(xp, q, k, v, scale, mask, bias, threads=self.threads)
+        context, _ = attend(xp, q, k, v, scale, mask, bias, threads=self.threads,
+                            softmax=self.softmax)
         present = xp.stack([k, v]).astype(out_dtype, copy=False) if self.want_present else None
         return merge_heads(context).astype(out_dtype, copy=False), present
 

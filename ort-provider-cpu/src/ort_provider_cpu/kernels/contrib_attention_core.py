@@ -6,6 +6,7 @@ softmax(scale * Q K^T + mask + bias) V in the work precision. It holds no kernel
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -93,14 +94,16 @@ def rotate(xp: Any, x: Any, cos: Any, sin: Any, interleaved: bool, rotary_dim: i
 def attend(xp: Any, q: Any, k: Any, v: Any, scale: float, mask: Any = None,
            bias: Any = None, softcap: float = 0.0, smooth: bool = False,
            sink: Any = None, want_scores: bool = False,
-           want_probs: bool = False, threads: int = 1) -> tuple[Any, Any]:
+           want_probs: bool = False, threads: int = 1,
+           softmax: Callable[[Any, Any], Any] | None = None) -> tuple[Any, Any]:
     """Scaled dot-product attention of work-precision head tensors ``q`` (B, N, S, H),
     ``k`` and ``v`` (B, N, T, H) (``k``/``v`` may have fewer heads, N a multiple of theirs:
     grouped queries share them). ``mask`` and ``bias`` are added to the scaled scores
     (after ``softcap * tanh(scores / softcap)`` when ``softcap``); ``smooth`` adds an
     extra zero logit to each softmax row, ``sink`` one logit per head. Returns the context
     (B, N, S, Hv) and, when ``want_scores``, the scores before the softmax. The two
-    products are split over up to ``threads`` intra-op threads when large."""
+    products are split over up to ``threads`` intra-op threads when large; ``softmax(x, out)``
+    (a kernel's :func:`~.softmax.row_softmax`, the compiled row loop) replaces numpy's."""
     batch, heads, seq, size = q.shape
     kv_heads = k.shape[1]
     if kv_heads != heads:  # grouped: (B, Nkv, group * S, H) against each shared head
@@ -123,7 +126,10 @@ def attend(xp: Any, q: Any, k: Any, v: Any, scale: float, mask: Any = None,
             extra += sink.reshape(1, heads, 1, 1)
         scores = xp.concatenate([scores, extra], axis=-1)
     flat = xp.ascontiguousarray(scores).reshape(-1, scores.shape[-1])
-    softmax_rows(xp, flat, flat)
+    if softmax is None:
+        softmax_rows(xp, flat, flat)
+    else:
+        softmax(flat, flat)
     probs = flat.reshape(batch, heads, seq, -1)[..., :total]
     if want_probs:
         raw = probs.copy()

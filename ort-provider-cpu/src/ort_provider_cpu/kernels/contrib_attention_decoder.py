@@ -19,6 +19,7 @@ from .contrib_attention_core import (
 from .contrib_attention_gqa import packed_query_output
 from .contrib_schema import REQUIRED, declare, dims, elem_type, tensor_type, typed
 from .float_work import work_dtype
+from .softmax import row_softmax
 
 kernels = KernelTable()
 
@@ -42,6 +43,7 @@ def decoder_masked_multi_head_attention(node: NodeInfo):
     ``mask_filter_value``; output_qk gives the scaled scores."""
     xp = node.xp
     threads = resolve_threads(node.intra_op_threads)
+    softmax = row_softmax(node)
     attrs = node.attrs
     where = node.describe()
     heads = int(attrs["num_heads"])
@@ -94,7 +96,7 @@ def decoder_masked_multi_head_attention(node: NodeInfo):
         bias_scores = None if attention_bias is None else attention_bias.astype(work)
         scale = custom_scale or 1 / math.sqrt(q.shape[3])
         context, scores = attend(xp, q, k, v, scale, mask, bias_scores, want_scores=want_qk,
-                                 threads=threads)
+                                 threads=threads, softmax=softmax)
         out_dtype = query.dtype
         if present_k is None and (node.has_output(1) or node.has_output(2)):
             present_k, present_v = k, v
@@ -137,6 +139,7 @@ def sparse_attention(node: NodeInfo):
     rotary_interleaved); ``scale``."""
     xp = node.xp
     threads = resolve_threads(node.intra_op_threads)
+    softmax = row_softmax(node)
     attrs = node.attrs
     where = node.describe()
     heads, kv_heads = int(attrs["num_heads"]), int(attrs["kv_num_heads"])
@@ -186,7 +189,8 @@ def sparse_attention(node: NodeInfo):
         visible = allowed.transpose(1, 0, 2, 3) & (keys <= limit[:, :, None])[:, None]
         mask = xp.where(visible, 0.0, -np.inf).astype(work)
         scale = custom_scale or 1 / math.sqrt(q.shape[3])
-        context, _ = attend(xp, q, present_k, present_v, scale, mask, threads=threads)
+        context, _ = attend(xp, q, present_k, present_v, scale, mask, threads=threads,
+                            softmax=softmax)
         out_dtype = query.dtype
         return (merge_heads(context).astype(out_dtype), present_k.astype(out_dtype),
                 present_v.astype(out_dtype))

@@ -16,6 +16,7 @@ from .contrib_attention_core import (
 )
 from .contrib_schema import REQUIRED, declare, dims, elem_type, tensor_type
 from .float_work import work_dtype
+from .softmax import row_softmax
 
 kernels = KernelTable()
 
@@ -111,6 +112,7 @@ def group_query_attention(node: NodeInfo):
     k_norm_weight and query_seqlens are refused (onnxruntime's CPU kernel has none)."""
     xp = node.xp
     threads = resolve_threads(node.intra_op_threads)
+    softmax = row_softmax(node)
     attrs = node.attrs
     where = node.describe()
     heads = int(attrs["num_heads"])
@@ -218,7 +220,8 @@ def group_query_attention(node: NodeInfo):
         scale = custom_scale or 1 / math.sqrt(size)
         context, qk = attend(xp, q, present_k, present_v, scale, mask, bias, softcap,
                              smooth and sink is None, sink, want_scores=want_qk and qk_mode == 1,
-                             want_probs=want_qk and qk_mode == 2, threads=threads)
+                             want_probs=want_qk and qk_mode == 2, threads=threads,
+                             softmax=softmax)
         out_dtype = query.dtype
         if want_qk:  # (B, N, S, total), zero where masked
             qk = xp.where(visible[:, None], qk, 0)[..., :cache.total].astype(out_dtype)

@@ -16,6 +16,7 @@ from .contrib_attention_core import (CAUSAL_FILL, HALF_AND_FLOAT, attend,
 from .contrib_schema import (REQUIRED, declare, dims, elem_type, tensor_type,
                              typed)
 from .float_work import work_dtype
+from .softmax import row_softmax
 
 kernels = KernelTable()
 
@@ -81,6 +82,7 @@ def multi_head_attention(node: NodeInfo):
     unidirectional (causal), ``scale``; output qk is the scores before the softmax."""
     xp = node.xp
     threads = resolve_threads(node.intra_op_threads)
+    softmax = row_softmax(node)
     attrs = node.attrs
     where = node.describe()
     heads = int(attrs["num_heads"])
@@ -123,7 +125,7 @@ def multi_head_attention(node: NodeInfo):
         bias_scores = None if attention_bias is None else attention_bias.astype(work)
         scale = custom_scale or 1 / math.sqrt(size)
         context, scores = attend(xp, q, k, v, scale, mask, bias_scores, want_scores=want_qk,
-                                 threads=threads)
+                                 threads=threads, softmax=softmax)
         out_dtype = query.dtype
         present_k, present_v = (k, v) if present is None else present
         present_k = present_k.astype(out_dtype) if want_present else None
