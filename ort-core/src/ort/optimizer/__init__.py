@@ -15,7 +15,8 @@ they run in each round:
   onnxruntime saved at this level back into plain NCHW ops.
 
 Every pass keeps the graph's inputs, outputs and overridable initializers, and outputs at
-every level equal level 0's within floating-point tolerance. A new pass is a function
+every level equal level 0's within floating-point tolerance. The passes run on the main graph,
+then on each subgraph (If/Loop/Scan bodies) as onnxruntime's do (:mod:`.subgraphs`). A new pass is a function
 ``(model, context) -> changed`` in a module of this package, added to :data:`PASSES`.
 """
 
@@ -43,6 +44,7 @@ from .norm_fusions import fuse_layer_norm, fuse_skip_layer_norm
 from .quant_fusions import fuse_dynamic_quantize_matmul, fuse_matmul_integer_to_float
 from .rms_norm_fusion import fuse_simplified_layer_norm, fuse_skip_simplified_layer_norm
 from .silu_fusion import fuse_quick_gelu
+from .subgraphs import optimize_subgraphs
 
 __all__ = ["OptimizerContext", "OptimizationPass", "PASSES", "passes_for", "optimize_model"]
 
@@ -101,6 +103,14 @@ def _optimize(model: ModelProto, context: OptimizerContext,
               selected: list[tuple[str, OptimizationPass]], max_rounds: int) -> ModelProto:
     optimized = ModelProto()
     optimized.CopyFrom(model)
+    # an unchanged model is returned as it came, so the session does not infer its types again
+    return optimized if _optimize_in_place(optimized, context, selected, max_rounds) else model
+
+
+def _optimize_in_place(optimized: ModelProto, context: OptimizerContext,
+                       selected: list[tuple[str, OptimizationPass]], max_rounds: int) -> bool:
+    """Run the rounds of passes on ``optimized``, then on its subgraphs; whether anything
+    changed."""
     graph = optimized.graph
     context.keep = ({i.name for i in graph.input} | {o.name for o in graph.output})
     changed_at_all = False
@@ -129,5 +139,8 @@ def _optimize(model: ModelProto, context: OptimizerContext,
         changed_at_all = True
         last_fired = fired_at
     context.cached_view = None  # the view refers back to the context: no cycle left behind
-    # an unchanged model is returned as it came, so the session does not infer its types again
-    return optimized if changed_at_all else model
+    # then the If/Loop/Scan bodies, each as a model of its own (their nodes' subgraphs too)
+    if optimize_subgraphs(optimized, context, lambda sub, inner: _optimize_in_place(
+            sub, inner, selected, max_rounds)):
+        changed_at_all = True
+    return changed_at_all
