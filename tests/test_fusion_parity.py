@@ -189,6 +189,24 @@ def ir3_conv_bn_relu6():
     return model
 
 
+def view_as_heads():
+    """x.view(x.size(0), x.size(1), 4, -1), as the TorchScript exporter writes it (torch's
+    ``Shape``/``Gather``/``Unsqueeze``/``Concat`` chain), then a no-op Cast(to=FLOAT)."""
+    def dim(i):
+        return [helper.make_node("Shape", ["x"], [f"shape{i}"]),
+                helper.make_node("Gather", [f"shape{i}", f"i{i}"], [f"d{i}"], axis=0),
+                helper.make_node("Unsqueeze", [f"d{i}", "zero"], [f"u{i}"])]
+    nodes = dim(0) + dim(1) + [
+        helper.make_node("Concat", ["u0", "u1", "heads", "rest"], ["target"], axis=0),
+        helper.make_node("Reshape", ["x", "target"], ["r"]),
+        helper.make_node("Cast", ["r"], ["rc"], to=F),
+        helper.make_node("Relu", ["rc"], ["y"])]
+    return _model(nodes, [_vi("x", ["B", "S", 16])], [_vi("y", None)],
+                  [_init("i0", np.int64(0)), _init("i1", np.int64(1)),
+                   _init("zero", np.array([0], np.int64)), _init("heads", np.array([4], np.int64)),
+                   _init("rest", np.array([-1], np.int64))])
+
+
 PATTERNS = {
     "conv_relu": (conv_relu, {"com.microsoft:FusedConv": 1}),
     "conv_bn_relu6": (conv_bn_relu6, {"com.microsoft:FusedConv": 1}),
@@ -203,6 +221,7 @@ PATTERNS = {
     "matmul_transposed_scaled": (matmul_transposed_scaled, {"com.microsoft:FusedMatMul": 1}),
     "if_branches": (if_branches, {"If": 1, "com.microsoft:FusedConv": 2}),
     "ir3_conv_bn_relu6": (ir3_conv_bn_relu6, {"com.microsoft:FusedConv": 1}),
+    "view_as_heads": (view_as_heads, {"Reshape": 1, "Relu": 1}),
 }
 
 

@@ -32,6 +32,7 @@ from .activation_fusions import (
 )
 from .attention_fusion import fuse_attention
 from .basic import eliminate_dead_nodes, eliminate_identity
+from .cast_elimination import eliminate_noop_casts
 from .castlike_folding import castlike_to_cast
 from .constant_folding import fold_constants
 from .context import OptimizationPass, OptimizerContext
@@ -42,6 +43,7 @@ from .matmul_fusion import fuse_matmul_scale, fuse_matmul_transpose
 from .nchwc_unblock import unblock_nchwc
 from .norm_fusions import fuse_layer_norm, fuse_skip_layer_norm
 from .quant_fusions import fuse_dynamic_quantize_matmul, fuse_matmul_integer_to_float
+from .reshape_fusion import fuse_reshape_targets
 from .rms_norm_fusion import fuse_simplified_layer_norm, fuse_skip_simplified_layer_norm
 from .silu_fusion import fuse_quick_gelu
 from .subgraphs import optimize_subgraphs
@@ -50,12 +52,14 @@ __all__ = ["OptimizerContext", "OptimizationPass", "PASSES", "passes_for", "opti
 
 #: (level, name, pass), in the order the passes run in each round.
 PASSES: tuple[tuple[int, str, OptimizationPass], ...] = (
+    (1, "CastElimination", eliminate_noop_casts),
     (1, "IdentityElimination", eliminate_identity),
     (1, "DeadNodeElimination", eliminate_dead_nodes),
     (1, "CastLikeToCast", castlike_to_cast),
     (1, "ConstantFolding", fold_constants),
     (1, "ShapeInputMerge", merge_shape_inputs),
     (1, "CommonSubexpressionElimination", eliminate_common_subexpressions),
+    (1, "ReshapeFusion", fuse_reshape_targets),
     (1, "ConvBNFusion", fuse_conv_bn),
     (1, "ConvMulFusion", fuse_conv_mul),
     (1, "ConvAddFusion", fuse_conv_add),
