@@ -178,3 +178,48 @@ def test_tiny_bodies_are_left_alone():
     assert not optimize_subgraphs(model, OptimizerContext(has_kernel=lambda *a: True),
                                   lambda m, c: calls.append(m) or False)
     assert calls == []
+
+
+@pytest.mark.parametrize("outer", ["initializer", "constant_node"])
+def test_a_body_slicing_a_large_outer_weight_folds_it(outer, tmp_path):
+    """Silero VAD's LSTM cell in an If branch slices the gates out of a main-graph weight
+    (256 KiB, above the size the session keeps in its weight store) on every run;
+    onnxruntime folds those Slices, and so does ort now: the folded slices are embedded in
+    the body (the store serves the main graph only), and the saved model loads anywhere."""
+    weight = (RNG.standard_normal((512, 128)) * 0.1).astype(np.float32)
+    slices = [helper.make_node("Slice", ["w", f"s{i}", f"e{i}", "ax"], [f"g{i}"])
+              for i in range(4)]
+    body_nodes = slices + [helper.make_node("Concat", [f"g{i}" for i in (3, 2, 1, 0)], ["wr"],
+                                            axis=0),
+                           helper.make_node("MatMul", ["x", "wr"], ["b_y"], name="mm")]
+    body_inits = ([_init(f"s{i}", np.array([128 * i], np.int64)) for i in range(4)]
+                  + [_init(f"e{i}", np.array([128 * (i + 1)], np.int64)) for i in range(4)]
+                  + [_init("ax", np.array([0], np.int64))])
+    body = helper.make_graph(body_nodes, "b", [], [helper.make_tensor_value_info("b_y", F, None)],
+                             body_inits)
+    other = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["o_y"])], "o", [],
+                              [helper.make_tensor_value_info("o_y", F, None)])
+    nodes = [helper.make_node("If", ["flag"], ["y"], then_branch=body, else_branch=other)]
+    inits = []
+    if outer == "initializer":
+        inits.append(_init("w", weight))
+    else:
+        nodes.insert(0, helper.make_node("Constant", [], ["w"], value=_init("w_v", weight)))
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", F, [2, 512]),
+                                           helper.make_tensor_value_info("flag",
+                                                                         TensorProto.BOOL, [])],
+                              [helper.make_tensor_value_info("y", F, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    ours, theirs = _sessions(model, tmp_path)
+    x = RNG.standard_normal((2, 512)).astype(np.float32)
+    for flag in (True, False):
+        feeds = {"x": x, "flag": np.array(flag)}
+        np.testing.assert_allclose(ours.run(None, feeds)[0], theirs.run(None, feeds)[0],
+                                   rtol=1e-5, atol=1e-5)
+    saved = onnx.load(str(tmp_path / "ort.onnx"))
+    onnx.checker.check_model(saved)
+    assert _ops(saved)["Slice"] == _ops(onnx.load(str(tmp_path / "onnxruntime.onnx")))["Slice"] == 0
+    reloaded = ort.InferenceSession(str(tmp_path / "ort.onnx"), providers=["CPUExecutionProvider"])
+    feeds = {"x": x, "flag": np.array(True)}
+    np.testing.assert_allclose(reloaded.run(None, feeds)[0], theirs.run(None, feeds)[0],
+                               rtol=1e-5, atol=1e-5)
