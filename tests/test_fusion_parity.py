@@ -207,6 +207,30 @@ def view_as_heads():
                    _init("rest", np.array([-1], np.int64))])
 
 
+def dynamo_module_functions():
+    """torch's dynamo exporter (2.1 to 2.5): each nn.Module a model-local function, so the
+    Conv and its ReLU6 / SiLU sit in different graphs until the functions are inlined."""
+    opsets = [helper.make_opsetid("", 18)]
+    relu6 = helper.make_function(
+        "pkg.torch", "torch_nn_modules_activation_ReLU6_0", ["x"], ["y"],
+        [helper.make_node("Constant", [], ["lo"], value_float=0.0),
+         helper.make_node("Constant", [], ["hi"], value_float=6.0),
+         helper.make_node("Clip", ["x", "lo", "hi"], ["y"])], opsets)
+    silu = helper.make_function(
+        "pkg.torch", "torch_nn_modules_activation_SiLU_1", ["x"], ["y"],
+        [helper.make_node("Sigmoid", ["x"], ["s"]), helper.make_node("Mul", ["x", "s"], ["y"])],
+        opsets)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node(relu6.name, ["c"], ["r"], domain="pkg.torch"),
+             helper.make_node("Conv", ["r", "w2"], ["c2"], pads=[1, 1, 1, 1]),
+             helper.make_node(silu.name, ["c2"], ["y"], domain="pkg.torch")]
+    model = _model(nodes, [_vi("x", ["N", 3, 8, 8])], [_vi("y", None)],
+                   [_init("w", _weight(4, 3, 3, 3)), _init("w2", _weight(3, 4, 3, 3))], opset=18)
+    model.opset_import.append(helper.make_opsetid("pkg.torch", 1))
+    model.functions.extend([relu6, silu])
+    return model
+
+
 PATTERNS = {
     "conv_relu": (conv_relu, {"com.microsoft:FusedConv": 1}),
     "conv_bn_relu6": (conv_bn_relu6, {"com.microsoft:FusedConv": 1}),
@@ -222,6 +246,9 @@ PATTERNS = {
     "if_branches": (if_branches, {"If": 1, "com.microsoft:FusedConv": 2}),
     "ir3_conv_bn_relu6": (ir3_conv_bn_relu6, {"com.microsoft:FusedConv": 1}),
     "view_as_heads": (view_as_heads, {"Reshape": 1, "Relu": 1}),
+    "dynamo_module_functions": (dynamo_module_functions,
+                                {"com.microsoft:FusedConv": 1, "Conv": 1,
+                                 "com.microsoft:QuickGelu": 1}),
 }
 
 

@@ -38,6 +38,7 @@ from .constant_folding import fold_constants
 from .context import OptimizationPass, OptimizerContext
 from .conv_folding import fuse_conv_add, fuse_conv_bn, fuse_conv_mul
 from .cse import eliminate_common_subexpressions, merge_shape_inputs
+from .function_inlining import inline_local_functions
 from .gelu_fusions import fuse_bias_gelu, fuse_fast_gelu, fuse_gelu
 from .matmul_fusion import fuse_matmul_scale, fuse_matmul_transpose
 from .nchwc_unblock import unblock_nchwc
@@ -52,6 +53,7 @@ __all__ = ["OptimizerContext", "OptimizationPass", "PASSES", "passes_for", "opti
 
 #: (level, name, pass), in the order the passes run in each round.
 PASSES: tuple[tuple[int, str, OptimizationPass], ...] = (
+    (1, "FunctionInlining", inline_local_functions),
     (1, "CastElimination", eliminate_noop_casts),
     (1, "IdentityElimination", eliminate_identity),
     (1, "DeadNodeElimination", eliminate_dead_nodes),
