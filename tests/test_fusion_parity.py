@@ -231,6 +231,23 @@ def dynamo_module_functions():
     return model
 
 
+def stft_halves():
+    """Silero VAD's STFT: ``spec[0:]`` of a computed spectrum (a Slice keeping everything),
+    then its real and imaginary halves ``[:, :129]`` and ``[:, 129:]``, squared and summed."""
+    big = np.iinfo(np.int64).max
+    nodes = [helper.make_node("Relu", ["x"], ["spec"]),
+             helper.make_node("Slice", ["spec", "zero", "big", "ax0"], ["all"]),
+             helper.make_node("Slice", ["all", "zero", "mid", "ax1"], ["re"]),
+             helper.make_node("Slice", ["all", "mid", "big", "ax1"], ["im"]),
+             helper.make_node("Mul", ["re", "re"], ["re2"]),
+             helper.make_node("Mul", ["im", "im"], ["im2"]),
+             helper.make_node("Add", ["re2", "im2"], ["y"])]
+    return _model(nodes, [_vi("x", ["N", 258, 4])], [_vi("y", None)],
+                  [_init("zero", np.array([0], np.int64)), _init("big", np.array([big])),
+                   _init("ax0", np.array([0], np.int64)), _init("ax1", np.array([1], np.int64)),
+                   _init("mid", np.array([129], np.int64))])
+
+
 PATTERNS = {
     "conv_relu": (conv_relu, {"com.microsoft:FusedConv": 1}),
     "conv_bn_relu6": (conv_bn_relu6, {"com.microsoft:FusedConv": 1}),
@@ -246,6 +263,7 @@ PATTERNS = {
     "if_branches": (if_branches, {"If": 1, "com.microsoft:FusedConv": 2}),
     "ir3_conv_bn_relu6": (ir3_conv_bn_relu6, {"com.microsoft:FusedConv": 1}),
     "view_as_heads": (view_as_heads, {"Reshape": 1, "Relu": 1}),
+    "stft_halves": (stft_halves, {"Relu": 1, "Split": 1, "Mul": 2, "Add": 1}),
     "dynamo_module_functions": (dynamo_module_functions,
                                 {"com.microsoft:FusedConv": 1, "Conv": 1,
                                  "com.microsoft:QuickGelu": 1}),

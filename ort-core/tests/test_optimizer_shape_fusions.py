@@ -130,3 +130,46 @@ def test_a_noop_cast_that_is_a_graph_output_becomes_an_identity():
                    [helper.make_tensor_value_info("y", F, None)])
     optimized = _optimized(model, {"x": np.ones(3, np.float32)})
     assert _ops(optimized) == {"Identity": 1}
+
+
+def _stft_halves(noop_first=True, second_start=65, extra_reader=False):
+    """torch's ``spec[:, :65]`` and ``spec[:, 65:]`` of a [B, 130, T] value (Silero VAD's
+    STFT), each after a Slice that keeps everything (``spec[0:]``)."""
+    big = np.iinfo(np.int64).max
+    nodes = [helper.make_node("Relu", ["x"], ["spec"])]
+    source = "spec"
+    if noop_first:
+        nodes.append(helper.make_node("Slice", ["spec", "zero", "big", "ax0"], ["all"]))
+        source = "all"
+    nodes += [helper.make_node("Slice", [source, "zero", "mid", "ax1"], ["re"]),
+              helper.make_node("Slice", [source, "mid2", "big", "ax1"], ["im"]),
+              helper.make_node("Mul", ["re", "re"], ["re2"]),
+              helper.make_node("Mul", ["im", "im"], ["im2"])]
+    outputs = [helper.make_tensor_value_info("re2", F, None),
+               helper.make_tensor_value_info("im2", F, None)]
+    if extra_reader:
+        nodes.append(helper.make_node("Neg", [source], ["z"]))
+        outputs.append(helper.make_tensor_value_info("z", F, None))
+    inits = [_init("zero", np.array([0], np.int64)), _init("big", np.array([big], np.int64)),
+             _init("ax0", np.array([0], np.int64)), _init("ax1", np.array([1], np.int64)),
+             _init("mid", np.array([65], np.int64)),
+             _init("mid2", np.array([second_start], np.int64))]
+    return _model(nodes, [helper.make_tensor_value_info("x", F, ["B", 130, 4])], outputs, inits)
+
+
+def test_slices_tiling_an_axis_become_one_split_and_a_slice_of_everything_goes():
+    feeds = {"x": RNG.standard_normal((2, 130, 4)).astype(np.float32)}
+    optimized = _optimized(_stft_halves(), feeds, ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED)
+    assert _ops(optimized) == {"Relu": 1, "Split": 1, "Mul": 2}
+    # the no-op Slice alone at level 1
+    assert "Split" not in _ops(_optimized(_stft_halves(), feeds))
+    assert _ops(_optimized(_stft_halves(), feeds))["Slice"] == 2
+
+
+@pytest.mark.parametrize("kw", [{"second_start": 64}, {"second_start": 66},
+                                {"extra_reader": True}])
+def test_overlapping_gapped_or_shared_slices_stay(kw):
+    feeds = {"x": RNG.standard_normal((2, 130, 4)).astype(np.float32)}
+    optimized = _optimized(_stft_halves(noop_first=False, **kw), feeds,
+                           ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED)
+    assert _ops(optimized)["Slice"] == 2 and "Split" not in _ops(optimized)

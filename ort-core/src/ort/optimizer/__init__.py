@@ -32,7 +32,6 @@ from .activation_fusions import (
 )
 from .attention_fusion import fuse_attention
 from .basic import eliminate_dead_nodes, eliminate_identity
-from .cast_elimination import eliminate_noop_casts
 from .castlike_folding import castlike_to_cast
 from .constant_folding import fold_constants
 from .context import OptimizationPass, OptimizerContext
@@ -42,11 +41,13 @@ from .function_inlining import inline_local_functions
 from .gelu_fusions import fuse_bias_gelu, fuse_fast_gelu, fuse_gelu
 from .matmul_fusion import fuse_matmul_scale, fuse_matmul_transpose
 from .nchwc_unblock import unblock_nchwc
+from .noop_elimination import eliminate_noop_casts, eliminate_noop_slices
 from .norm_fusions import fuse_layer_norm, fuse_skip_layer_norm
 from .quant_fusions import fuse_dynamic_quantize_matmul, fuse_matmul_integer_to_float
 from .reshape_fusion import fuse_reshape_targets
 from .rms_norm_fusion import fuse_simplified_layer_norm, fuse_skip_simplified_layer_norm
 from .silu_fusion import fuse_quick_gelu
+from .slice_split_fusion import fuse_slices_to_split
 from .subgraphs import optimize_subgraphs
 
 __all__ = ["OptimizerContext", "OptimizationPass", "PASSES", "passes_for", "optimize_model"]
@@ -55,6 +56,7 @@ __all__ = ["OptimizerContext", "OptimizationPass", "PASSES", "passes_for", "opti
 PASSES: tuple[tuple[int, str, OptimizationPass], ...] = (
     (1, "FunctionInlining", inline_local_functions),
     (1, "CastElimination", eliminate_noop_casts),
+    (1, "SliceElimination", eliminate_noop_slices),
     (1, "IdentityElimination", eliminate_identity),
     (1, "DeadNodeElimination", eliminate_dead_nodes),
     (1, "CastLikeToCast", castlike_to_cast),
@@ -66,6 +68,7 @@ PASSES: tuple[tuple[int, str, OptimizationPass], ...] = (
     (1, "ConvMulFusion", fuse_conv_mul),
     (1, "ConvAddFusion", fuse_conv_add),
     (2, "NchwcUnblock", unblock_nchwc),
+    (2, "SliceToSplitFusion", fuse_slices_to_split),
     (2, "MatMulIntegerToFloatFusion", fuse_matmul_integer_to_float),
     (2, "DynamicQuantizeMatMulFusion", fuse_dynamic_quantize_matmul),
     (2, "AttentionFusion", fuse_attention),
