@@ -263,6 +263,20 @@ def test_decomposed_layer_norm_becomes_layer_normalization(opset, affine, expect
     assert _ops(_fused(model, {"x": _rand(2, 3, 8, scale=2)})) == {expected: 1}
 
 
+def test_layer_norm_of_a_value_of_unknown_shape_takes_the_size_from_its_scale():
+    """Paddle exports reshape to a computed target before the norm, so the input's dims are
+    unknown: the 1-D scale (gamma) gives the normalized size, as onnxruntime fuses it."""
+    nodes, inits = _decomposed_ln(x="r", opset=17)
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Reshape", ["x", "s"], ["r"])] + nodes
+    model = _model(nodes, [_vi("x", ["n", 3, 8])], [_vi("y", None)], inits, 17)
+    assert _ops(_fused(model, {"x": _rand(2, 3, 8, scale=2)})) == {
+        "Shape": 1, "Reshape": 1, "LayerNormalization": 1}
+    no_scale, inits = _decomposed_ln(x="r", affine=False, opset=17)
+    model = _model(nodes[:2] + no_scale, [_vi("x", ["n", 3, 8])], [_vi("y", None)], inits, 17)
+    assert "ReduceMean" in _ops(_fused(model, {"x": _rand(2, 3, 8)}))  # nothing tells the size
+
+
 def test_layer_norm_with_another_exponent_is_not_fused():
     nodes, inits = _decomposed_ln(power=3.0)
     model = _model(nodes, [_vi("x", [2, 3, 8])], [_vi("y", None)], inits)

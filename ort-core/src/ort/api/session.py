@@ -106,7 +106,7 @@ class InferenceSession:
         validate_model(model, registry.schemas, lambda domain, op_type: any(
             registry.kernels_for(p, domain, op_type) for p in registry.kernel_providers()))
         model = self._apply_free_dimension_overrides(model)
-        self._model = infer_types(model, registry.schemas)
+        self._model = _constants_of_ir3(infer_types(model, registry.schemas))
         check_declared_types(self._model, registry.schemas)
         self._metadata = ModelMetadata.of_model(self._model)
         self._apply_initializer_overrides()
@@ -531,6 +531,23 @@ class InferenceSession:
         """Like :meth:`run`, with OrtValues in and out."""
         results, fed = self._execute(output_names, input_dict_ort_values, run_options)
         return [OrtValue(_to_user(value, fed)) for value in results]
+
+
+def _constants_of_ir3(model: ModelProto) -> ModelProto:
+    """``model`` with, below IR version 4, its initializers no longer listed as graph inputs:
+    IR 3 had to list every initializer as an input, and onnxruntime reads them as constants
+    there (not overridable: feeding one is an invalid input name), so the optimizer may fold
+    and fuse them (Conv+BatchNormalization, Clip bounds)."""
+    if model.ir_version >= 4 or not model.graph.initializer:
+        return model
+    names = {t.name for t in model.graph.initializer}
+    inputs = [vi for vi in model.graph.input if vi.name not in names]
+    if len(inputs) == len(model.graph.input):
+        return model
+    del model.graph.input[:]
+    model.graph.input.extend(inputs)
+    model.ir_version = 4  # initializers need not be inputs any more
+    return model
 
 
 def _arrays_in(value: Any) -> list[np.ndarray]:

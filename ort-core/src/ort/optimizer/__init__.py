@@ -15,7 +15,8 @@ they run in each round:
   onnxruntime saved at this level back into plain NCHW ops.
 
 Every pass keeps the graph's inputs, outputs and overridable initializers, and outputs at
-every level equal level 0's within floating-point tolerance. A new pass is a function
+every level equal level 0's within floating-point tolerance. The passes run on the main graph,
+then on each subgraph (If/Loop/Scan bodies) as onnxruntime's do (:mod:`.subgraphs`). A new pass is a function
 ``(model, context) -> changed`` in a module of this package, added to :data:`PASSES`.
 """
 
@@ -36,28 +37,38 @@ from .constant_folding import fold_constants
 from .context import OptimizationPass, OptimizerContext
 from .conv_folding import fuse_conv_add, fuse_conv_bn, fuse_conv_mul
 from .cse import eliminate_common_subexpressions, merge_shape_inputs
+from .function_inlining import inline_local_functions
 from .gelu_fusions import fuse_bias_gelu, fuse_fast_gelu, fuse_gelu
 from .matmul_fusion import fuse_matmul_scale, fuse_matmul_transpose
 from .nchwc_unblock import unblock_nchwc
+from .noop_elimination import eliminate_noop_casts, eliminate_noop_slices
 from .norm_fusions import fuse_layer_norm, fuse_skip_layer_norm
 from .quant_fusions import fuse_dynamic_quantize_matmul, fuse_matmul_integer_to_float
+from .reshape_fusion import fuse_reshape_targets
 from .rms_norm_fusion import fuse_simplified_layer_norm, fuse_skip_simplified_layer_norm
 from .silu_fusion import fuse_quick_gelu
+from .slice_split_fusion import fuse_slices_to_split
+from .subgraphs import optimize_subgraphs
 
 __all__ = ["OptimizerContext", "OptimizationPass", "PASSES", "passes_for", "optimize_model"]
 
 #: (level, name, pass), in the order the passes run in each round.
 PASSES: tuple[tuple[int, str, OptimizationPass], ...] = (
+    (1, "FunctionInlining", inline_local_functions),
+    (1, "CastElimination", eliminate_noop_casts),
+    (1, "SliceElimination", eliminate_noop_slices),
     (1, "IdentityElimination", eliminate_identity),
     (1, "DeadNodeElimination", eliminate_dead_nodes),
     (1, "CastLikeToCast", castlike_to_cast),
     (1, "ConstantFolding", fold_constants),
     (1, "ShapeInputMerge", merge_shape_inputs),
     (1, "CommonSubexpressionElimination", eliminate_common_subexpressions),
+    (1, "ReshapeFusion", fuse_reshape_targets),
     (1, "ConvBNFusion", fuse_conv_bn),
     (1, "ConvMulFusion", fuse_conv_mul),
     (1, "ConvAddFusion", fuse_conv_add),
     (2, "NchwcUnblock", unblock_nchwc),
+    (2, "SliceToSplitFusion", fuse_slices_to_split),
     (2, "MatMulIntegerToFloatFusion", fuse_matmul_integer_to_float),
     (2, "DynamicQuantizeMatMulFusion", fuse_dynamic_quantize_matmul),
     (2, "AttentionFusion", fuse_attention),
@@ -101,6 +112,14 @@ def _optimize(model: ModelProto, context: OptimizerContext,
               selected: list[tuple[str, OptimizationPass]], max_rounds: int) -> ModelProto:
     optimized = ModelProto()
     optimized.CopyFrom(model)
+    # an unchanged model is returned as it came, so the session does not infer its types again
+    return optimized if _optimize_in_place(optimized, context, selected, max_rounds) else model
+
+
+def _optimize_in_place(optimized: ModelProto, context: OptimizerContext,
+                       selected: list[tuple[str, OptimizationPass]], max_rounds: int) -> bool:
+    """Run the rounds of passes on ``optimized``, then on its subgraphs; whether anything
+    changed."""
     graph = optimized.graph
     context.keep = ({i.name for i in graph.input} | {o.name for o in graph.output})
     changed_at_all = False
@@ -129,5 +148,8 @@ def _optimize(model: ModelProto, context: OptimizerContext,
         changed_at_all = True
         last_fired = fired_at
     context.cached_view = None  # the view refers back to the context: no cycle left behind
-    # an unchanged model is returned as it came, so the session does not infer its types again
-    return optimized if changed_at_all else model
+    # then the If/Loop/Scan bodies, each as a model of its own (their nodes' subgraphs too)
+    if optimize_subgraphs(optimized, context, lambda sub, inner: _optimize_in_place(
+            sub, inner, selected, max_rounds)):
+        changed_at_all = True
+    return changed_at_all

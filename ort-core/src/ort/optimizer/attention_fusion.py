@@ -12,7 +12,8 @@ The exact pattern fused (what ``torch.onnx.export`` writes for ``BertSelfAttenti
 
 with constant weights ``Wq, Wk, Wv`` of one shape ``[input_hidden, H * D]`` and constant 1-D
 biases (absent biases count as zeros). Reshape targets may be constants (``0`` copies a dim) or
-``Concat`` of ``Unsqueeze(Gather(Shape(t), i))`` pieces whose dims equal the data's dims.
+``Concat`` of ``Unsqueeze(Gather(Shape(t), i))`` pieces whose dims equal the data's dims
+(:func:`~ort.optimizer.shape_values.shape_elements`).
 The fused node is ``Attention(X, [Wq|Wk|Wv], [bq|bk|bv], Cast(m, int32))`` with ``num_heads=H``,
 ``scale`` and ``mask_filter_value=f``: for a 0/1 mask ``m`` this is what the subgraph computes.
 """
@@ -29,91 +30,22 @@ from .context import OptimizerContext
 from .patterns import (
     MS_DOMAIN, GraphView, Rewriter, attr, const_operand, fuse_node_pattern, is_default_domain,
 )
+from .shape_values import same_dim, shape_elements
 
 __all__ = ["fuse_attention"]
-
-#: A reshape target element: an int, or ("dim", value, axis) for a dim read from a shape.
-Element = int | tuple[str, str, int]
-
-
-def _shape_elements(view: GraphView, name: str, depth: int = 0) -> list[Element] | None:
-    """The elements of a 1-D int64 shape value as constants and dim references."""
-    value = view.const(name)
-    if value is not None:
-        return [int(v) for v in value.reshape(-1)] if value.ndim <= 1 else None
-    found = view.producer_of(name)
-    if found is None or depth > 8 or not is_default_domain(found[1]):
-        return None
-    node = found[1]
-    if node.op_type == "Concat" and int(attr(node, "axis", 0)) in (0, -1):
-        elements: list[Element] = []
-        for part in node.input:
-            sub = _shape_elements(view, part, depth + 1)
-            if sub is None:
-                return None
-            elements.extend(sub)
-        return elements
-    if node.op_type == "Unsqueeze":
-        axes = attr(node, "axes")
-        if axes is None and len(node.input) > 1:
-            axes_value = view.const(node.input[1])
-            axes = None if axes_value is None else axes_value.reshape(-1).tolist()
-        scalar = _dim_reference(view, node.input[0])
-        return [scalar] if scalar is not None and list(axes or []) in ([0], [-1]) else None
-    return None
-
-
-def _dim_reference(view: GraphView, name: str) -> Element | None:
-    """``Gather(Shape(t), i)`` (scalar ``i``) as ("dim", t, i); a scalar constant as an int."""
-    value = view.const(name)
-    if value is not None:
-        return int(value.reshape(-1)[0]) if value.size == 1 and value.ndim == 0 else None
-    gather = view.producer_of(name, "Gather")
-    if gather is None or int(attr(gather[1], "axis", 0)) != 0:
-        return None
-    index = view.const(gather[1].input[1])
-    shape = view.producer_of(gather[1].input[0], "Shape")
-    if index is None or index.ndim != 0 or shape is None or int(attr(shape[1], "start", 0)) != 0:
-        return None
-    source = shape[1].input[0]
-    rank = view.rank(source)
-    axis = int(index)
-    if axis < 0:
-        if rank is None:
-            return None
-        axis += rank
-    return ("dim", source, axis)
-
-
-def _same_dim(view: GraphView, element: Element, data: str, axis: int) -> bool:
-    """Whether ``element`` of a Reshape target copies dim ``axis`` of ``data``."""
-    if element == 0:
-        return True
-    shape = view.shape(data)
-    known = shape[axis] if shape is not None and axis < len(shape) else None
-    if isinstance(element, int):
-        return isinstance(known, int) and element == known
-    _, source, source_axis = element
-    if source == data and source_axis == axis:
-        return True
-    source_shape = view.shape(source)
-    if source_shape is None or source_axis >= len(source_shape) or known is None:
-        return False
-    return source_shape[source_axis] == known
-
 
 def _reshape_to_heads(view: GraphView, reshape: NodeProto) -> tuple[int, int] | None:
     """(heads, head size) of a Reshape [B, S, hidden] -> [B, S, H, D]."""
     if int(attr(reshape, "allowzero", 0)) != 0:
         return None
-    elements = _shape_elements(view, reshape.input[1])
+    elements = shape_elements(view, reshape.input[1])
     data = reshape.input[0]
     if elements is None or len(elements) != 4 or view.rank(data) != 3:
         return None
     heads, size = elements[2], elements[3]
     if not (isinstance(heads, int) and isinstance(size, int) and heads > 0 and size > 0):
         return None
-    copies = [_same_dim(view, elements[i], data, i) for i in (0, 1)]
+    copies = [same_dim(view, elements[i], data, i) for i in (0, 1)]
     inferred = [elements[i] == -1 for i in (0, 1)]
     if not all(c or f for c, f in zip(copies, inferred)) or all(inferred):
         return None
@@ -124,10 +56,10 @@ def _merges_heads(view: GraphView, reshape: NodeProto, hidden: int) -> bool:
     """Whether a Reshape turns [B, S, H, D] into [B, S, hidden]."""
     if int(attr(reshape, "allowzero", 0)) != 0:
         return False
-    elements = _shape_elements(view, reshape.input[1])
+    elements = shape_elements(view, reshape.input[1])
     if elements is None or len(elements) != 3:
         return False
-    copies = [_same_dim(view, elements[i], reshape.input[0], i) for i in (0, 1)]
+    copies = [same_dim(view, elements[i], reshape.input[0], i) for i in (0, 1)]
     if elements[2] == hidden:
         return all(c or e == -1 for c, e in zip(copies, elements[:2])) and not (
             elements[0] == -1 and elements[1] == -1)

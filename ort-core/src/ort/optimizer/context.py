@@ -27,12 +27,15 @@ class OptimizerContext:
             initializers); filled in by :func:`ort.optimizer.optimize_model`.
         weights: where large initializers the passes create keep their data (the session's
             :class:`~ort.ir.WeightStore`); None embeds the data.
+        reserved_names: names new values must not take besides the graph's own: those of
+            the outer scopes while a subgraph is optimized (a new name must not shadow them).
     """
 
     has_kernel: Callable[[str, str, int], bool]
     evaluate: Callable[[ModelProto], list[np.ndarray]] | None = None
     keep: set[str] = field(default_factory=set)
     weights: WeightStore | None = None
+    reserved_names: frozenset[str] | set[str] = frozenset()
     #: the graph index shared by passes while none changes the model
     #: (see :meth:`ort.optimizer.view.GraphView.of`)
     cached_view: Any = None

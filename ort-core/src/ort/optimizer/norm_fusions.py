@@ -59,11 +59,15 @@ def _match_layer_norm(view: GraphView, rewriter: Rewriter, index: int, mean1: No
     axes = _reduce_axes(view, mean1)
     shape = view.shape(x)
     axis = None if axes is None else _trailing_axis(axes, None if shape is None else len(shape))
-    if axis is None or shape is None or not view.is_float(x, FLOAT32):
+    if axis is None or not view.is_float(x, FLOAT32):
         return
-    normalized = shape[axis:]
-    if not all(isinstance(d, int) and d > 0 for d in normalized):
-        return
+    normalized = shape[axis:] if shape is not None else None
+    if normalized is None or not all(isinstance(d, int) and d > 0 for d in normalized):
+        # x's last dim unknown (a computed Reshape before it, as Paddle exports write):
+        # the 1-D scale of a last-axis norm tells it, as in onnxruntime's fusion
+        normalized = _size_from_scale(view, x, axis, mean1)
+        if normalized is None:
+            return
     sub = _single_consumer_op(view, mean1.output[0], "Sub")
     if sub is None or sub[1].input[0] != x or sub[1].input[1] != mean1.output[0]:
         return
@@ -83,7 +87,8 @@ def _match_layer_norm(view: GraphView, rewriter: Rewriter, index: int, mean1: No
     mean2 = _single_consumer_op(view, power[1].output[0], "ReduceMean")
     if mean2 is None or _reduce_axes(view, mean2[1]) is None:
         return
-    if _trailing_axis(_reduce_axes(view, mean2[1]), len(shape)) != axis:
+    if _trailing_axis(_reduce_axes(view, mean2[1]), None if shape is None else len(shape)) \
+            != axis:
         return
     add_eps = _single_consumer_op(view, mean2[1].output[0], "Add")
     if add_eps is None:
@@ -121,6 +126,28 @@ def _match_layer_norm(view: GraphView, rewriter: Rewriter, index: int, mean1: No
     node = rewriter.make_node("LayerNormalization", inputs, [out], "LayerNorm_fused",
                               domain=domain, axis=axis, epsilon=float(eps[1]))
     rewriter.replace(indices, [node])
+
+
+def _size_from_scale(view: GraphView, x: str, axis: int,
+                     mean1: NodeProto) -> tuple[int, ...] | None:
+    """The normalized shape ``(C,)`` of a last-axis norm of ``x`` whose rank or last dim is
+    unknown, read from the 1-D float32 scale constant that multiplies the normalized value
+    (``Div(Sub(x, mean), ...)``); None when there is no such scale."""
+    if axis != -1:
+        return None
+    sub = _single_consumer_op(view, mean1.output[0], "Sub")
+    divide = None
+    if sub is not None:
+        divide = next((n for _, n in view.consumers_of(sub[1].output[0])
+                       if n.op_type == "Div"), None)
+    scale = _single_consumer_op(view, divide.output[0], "Mul") if divide is not None else None
+    if scale is None:
+        return None
+    constant = view.const(other_input(scale[1], divide.output[0]) or "")
+    if constant is None or constant.dtype != np.float32 or constant.ndim != 1 \
+            or constant.shape[0] < 2:
+        return None
+    return (int(constant.shape[0]),)
 
 
 def _affine_constant(view: GraphView, value: str, op_type: str,

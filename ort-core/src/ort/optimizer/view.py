@@ -274,6 +274,7 @@ class GraphView:
                            + list(graph.input) + list(graph.output)}
         names = set(self.producer) | set(self.initializers) | self.graph_inputs
         names |= {n.name for n in self.nodes if n.name} | set(self.value_info)
+        names |= self.context.reserved_names
         self._names = names
 
     def indices_of(self, op_types: Iterable[str],
