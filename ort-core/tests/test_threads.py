@@ -163,3 +163,41 @@ def test_runs_hold_blas_to_one_thread_whatever_intra_op_threads_say(threads):
         ort.ep.unregister_plugin("blas-probe")
     assert plugin.seen and all(n == 1 for n in plugin.seen[0])
     assert _blas_counts() == before
+
+
+def test_a_blas_loaded_after_the_first_session_is_held_too():
+    """scipy (imported by scikit-learn, say) loads a second OpenBLAS after ort found numpy's:
+    sessions created afterwards hold it to one thread as well."""
+    import subprocess
+    import sys
+    import textwrap
+
+    pytest.importorskip("scipy.linalg")
+    script = textwrap.dedent("""
+        import numpy as np
+        from onnx import TensorProto, helper
+        import ort
+        from ort.runtime.threads import blas_thread_controls
+        from ort.testing import make_model
+        model = make_model([helper.make_node("Relu", ["X"], ["Y"])],
+                           [helper.make_tensor_value_info("X", TensorProto.FLOAT, [2])],
+                           [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [2])])
+        ort.InferenceSession(model.SerializeToString()).run(None, {"X": np.ones(2, np.float32)})
+        first = len(blas_thread_controls())
+        import scipy.linalg  # a second OpenBLAS
+        session = ort.InferenceSession(model.SerializeToString())
+        controls = blas_thread_controls()
+        step = session._plan.steps[0]
+        seen = []
+        original = step.compute
+        step.compute = lambda *a: (seen.append([c.get() for c in controls]), original(*a))[1]
+        session.run(None, {"X": np.ones(2, np.float32)})
+        print(first, len(controls), seen[0])
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    first, found, counts = done.stdout.split(" ", 2)
+    if int(found) == int(first):
+        pytest.skip("scipy shares numpy's BLAS here")
+    assert set(eval(counts)) == {1}

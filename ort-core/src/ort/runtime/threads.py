@@ -24,6 +24,7 @@ count restored that one).
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
 from types import TracebackType
@@ -33,16 +34,18 @@ __all__ = ["BlasThreadLimit", "blas_thread_controls"]
 
 
 class _Control:
-    """Get and set one BLAS library's thread count."""
+    """Get and set one BLAS library's thread count (``path``: the library's file)."""
 
-    __slots__ = ("get", "set")
+    __slots__ = ("get", "set", "path")
 
     def __init__(self, get: Callable[[], int], set: Callable[[int], Any]) -> None:  # noqa: A002
         self.get = get
         self.set = set
+        self.path: str | None = None
 
 
 _controls: list[_Control] | None = None
+_modules_seen = -1
 _discovery_lock = threading.Lock()
 
 
@@ -66,49 +69,65 @@ def _openblas_control(lib: Any) -> _Control | None:
 
 
 def blas_thread_controls() -> list[_Control]:
-    """The thread controls of every BLAS library loaded in the process (found once)."""
-    global _controls
-    if _controls is None:
+    """The thread controls of every BLAS library loaded in the process. Libraries are found
+    again (about 0.3 ms) when modules were imported since the last search, since an import
+    (scipy, say) may load another BLAS; controls of libraries found before are kept."""
+    global _controls, _modules_seen
+    if _controls is None or _modules_seen != len(sys.modules):
         with _discovery_lock:
-            if _controls is None:
+            if _controls is None or _modules_seen != len(sys.modules):
                 from threadpoolctl import ThreadpoolController
 
+                known = {control.path: control for control in _controls or ()}
                 found = []
                 for lib in ThreadpoolController().select(user_api="blas").lib_controllers:
+                    path = getattr(lib, "filepath", None)
+                    if path in known:
+                        found.append(known[path])
+                        continue
                     fast = _openblas_control(lib)
-                    found.append(fast if fast is not None
-                                 else _Control(lib.get_num_threads, lib.set_num_threads))
+                    control = fast if fast is not None \
+                        else _Control(lib.get_num_threads, lib.set_num_threads)
+                    control.path = path
+                    found.append(control)
+                _modules_seen = len(sys.modules)
                 _controls = found
     return _controls
 
 
 class _Account:
-    """The process's one account of runs holding the BLAS thread count."""
+    """The process's one account of runs holding the BLAS thread count: the count each
+    library had before the first run in progress, per library (a library found while runs
+    are in progress joins the account when a run next enters)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.holders = 0
-        self.saved: list[int] = []
-        self.current: list[int] = []
+        self.saved: dict[int, tuple[_Control, int]] = {}
+        self.current: dict[int, int] = {}
 
     def enter(self, controls: list[_Control], threads: int) -> None:
         with self.lock:
-            if self.holders == 0:
-                self.saved = [c.get() for c in controls]
-                self.current = list(self.saved)
             self.holders += 1
-            for i, control in enumerate(controls):
-                if self.current[i] != threads:
+            for control in controls:
+                key = id(control)
+                if key not in self.saved:
+                    count = control.get()
+                    self.saved[key] = (control, count)
+                    self.current[key] = count
+                if self.current[key] != threads:
                     control.set(threads)
-                    self.current[i] = threads
+                    self.current[key] = threads
 
     def leave(self, controls: list[_Control]) -> None:
         with self.lock:
             self.holders -= 1
             if self.holders == 0:
-                for control, saved, current in zip(controls, self.saved, self.current):
-                    if saved != current:
+                for key, (control, saved) in self.saved.items():
+                    if self.current[key] != saved:
                         control.set(saved)
+                self.saved.clear()
+                self.current.clear()
 
 
 _ACCOUNT = _Account()
