@@ -23,6 +23,9 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
+from ..intra_op import resolve_threads, split_work
+from ..jit import compiled_loops_enabled
+from . import conv_loops
 from .float_work import work_dtype
 from .nn_common import channel_shape
 from .windows import (
@@ -68,6 +71,9 @@ class _ConvPlan:
     cols_size: int  # elements of the largest im2col chunk
     out_size: int  # elements of the GEMM result of a multi-image chunk (0: none)
     layout: PhaseLayout | None = None  # depthwise 2-D windows as contiguous runs
+    # compiled depthwise loop: (copies, taps, plane rows, plane columns, phases, sh, sw)
+    depthwise_args: tuple | None = None
+    compiled: bool = False  # the GEMM path builds columns and finishes with compiled loops
 
 
 def _conv_chunks(n: int, out_shape: tuple[int, ...], k: int, m: int) -> tuple[tuple, ...]:
@@ -88,9 +94,11 @@ def _conv_chunks(n: int, out_shape: tuple[int, ...], k: int, m: int) -> tuple[tu
     return tuple((i, min(i + per_chunk, n), 0, rows) for i in range(0, n, per_chunk))
 
 
-def conv_kernel(node: NodeInfo) -> Callable[..., Any]:
+def conv_kernel(node: NodeInfo, activation: tuple[str, dict[str, float]] | None = None
+                ) -> Callable[..., Any]:
     """Return ``run(x, w, b=None, z=None, activate=None) -> Y`` for a Conv node: the
-    convolution (in X's dtype), then ``Y += Z`` and ``activate(Y)`` in place (FusedConv).
+    convolution (in X's dtype), then ``Y += Z`` and ``activate(Y)`` in place (FusedConv;
+    ``activation``, its name and parameters, lets the compiled loops apply it themselves).
 
     A general Conv builds im2col columns (a copy of a strided view of the padded input) in
     cache-sized chunks of output rows or whole images, one GEMM per group and chunk writing
@@ -99,8 +107,15 @@ def conv_kernel(node: NodeInfo) -> Callable[..., Any]:
     convolutions (one input and output channel per group) see :func:`_conv_depthwise`.
     Work buffers (padded input, columns) are reused across runs. Z and ``activate`` are for
     float32/float64 X (FusedConv handles the other types itself).
+
+    Where numba is available (:func:`~ort_provider_cpu.jit.compiled_loops_enabled`), float32
+    and float64 convolutions run compiled loops (:mod:`.conv_loops`): depthwise convolutions
+    entirely (padding read in the loop, split over the session's intra-op threads), the GEMM
+    path's im2col columns (no padded copy) and its epilogue (bias, Z and activation in one
+    pass). The numpy code stays the reference and the fallback.
     """
     xp = node.xp
+    loops = _ConvLoops(node, activation) if compiled_loops_enabled(node) else None
     group = int(node.attrs.get("group", 1))
     if group < 1:
         raise ValueError(f"{node.describe()}: group must be positive, got {group}")
@@ -134,12 +149,12 @@ def conv_kernel(node: NodeInfo) -> Callable[..., Any]:
     plans: dict[tuple, _ConvPlan] = {}
     scratch = Scratch(xp)
 
-    def plan_for(wa: WindowAttrs, x_shape: tuple[int, ...], m: int) -> _ConvPlan:
+    def plan_for(wa: WindowAttrs, x_shape: tuple[int, ...], m: int, fast: bool) -> _ConvPlan:
         """Return the (cached) plan for one input shape, kernel and output channel count."""
-        key = (wa.kernel, x_shape, m)
+        key = (wa.kernel, x_shape, m, fast)
         plan = plans.get(key)
         if plan is None:
-            plan = plans[key] = _conv_plan(node, wa, x_shape, m, group)
+            plan = plans[key] = _conv_plan(node, wa, x_shape, m, group, fast)
         return plan
 
     def weights_matrix(w: Any, cdt: np.dtype) -> Any:
@@ -149,6 +164,9 @@ def conv_kernel(node: NodeInfo) -> Callable[..., Any]:
     prepared_w = None
     if const_w is not None:
         prepared_w = weights_matrix(xp.asarray(const_w), work_dtype(const_w.dtype))
+        if loops is not None:
+            loops.prepare(prepared_w.dtype, depthwise=const_w.shape[1] == 1
+                          and const_w.shape[0] == group and group > 1)
 
     def run(x: Any, w: Any, b: Any = None, z: Any = None, activate: Activation | None = None):
         cdt = work_dtype(x.dtype)
@@ -159,19 +177,25 @@ def conv_kernel(node: NodeInfo) -> Callable[..., Any]:
                 f"{node.describe()}: X has {c} channels, W {tuple(w.shape)} with group {group}"
             )
         wa = window_attrs(tuple(w.shape[2:]))
-        plan = plan_for(wa, tuple(x.shape), m)
+        native = x.dtype == cdt
+        fast = loops is not None and native and cdt in _LOOP_DTYPES
+        plan = plan_for(wa, tuple(x.shape), m, fast)
         wm = prepared_w if prepared_w is not None else weights_matrix(w, cdt)
         if wm.dtype != cdt:
             wm = wm.astype(cdt)
         y = node.empty((n, m) + plan.geo.out_shape, cdt)
         bias = None if b is None else b.astype(cdt, copy=False)
-        native = x.dtype == cdt
         # Z and the activation are applied chunk by chunk when Z has Y's shape
         chunk_z = z if native and z is not None and z.shape == y.shape else None
         chunked = native and (z is None or chunk_z is not None)
         if y.size:
             xc = x.astype(cdt, copy=False)
-            if plan.method == "depthwise":
+            if plan.method == "depthwise_loop":
+                loops.depthwise(plan, wm, xc, y, bias, chunk_z, activate if chunked else None)
+            elif plan.compiled:
+                _conv_gemm_compiled(loops, plan, wa, wm, xc, y, bias, chunk_z,
+                                    activate if chunked else None, scratch)
+            elif plan.method == "depthwise":
                 _conv_depthwise(xp, plan, wa, wm, xc, y, bias, chunk_z,
                                 activate if chunked else None, scratch)
             else:
@@ -189,11 +213,15 @@ def conv_kernel(node: NodeInfo) -> Callable[..., Any]:
 
 
 def _conv_plan(node: NodeInfo, wa: WindowAttrs, x_shape: tuple[int, ...], m: int,
-               group: int) -> _ConvPlan:
-    """Plan Conv of an input of ``x_shape`` with ``m`` output channels."""
+               group: int, fast: bool = False) -> _ConvPlan:
+    """Plan Conv of an input of ``x_shape`` with ``m`` output channels (``fast``: with the
+    compiled loops)."""
     geo = window_geometry(node, wa, x_shape[2:])
     n, c = x_shape[:2]
     taps = math.prod(wa.kernel)
+    if fast and group > 1 and group == c and m == c and len(wa.kernel) in (1, 2):
+        return _ConvPlan(geo, "depthwise_loop", False, (), 0, 0, None,
+                         _depthwise_loop_args(geo, wa))
     if group > 1 and group == c and m == c:
         layout = phase_layout(geo, wa) if len(wa.kernel) == 2 else None
         return _ConvPlan(geo, "depthwise", False, (), 0, 0, layout)
@@ -208,7 +236,8 @@ def _conv_plan(node: NodeInfo, wa: WindowAttrs, x_shape: tuple[int, ...], m: int
             cols_size = max(cols_size, group * k * width)
         if n1 - n0 > 1:
             out_size = max(out_size, m * width)
-    return _ConvPlan(geo, "gemm", pointwise, chunks, cols_size, out_size)
+    compiled = fast and len(wa.kernel) == 2
+    return _ConvPlan(geo, "gemm", pointwise, chunks, cols_size, out_size, compiled=compiled)
 
 
 def _conv_epilogue(y: Any, bias: Any, z: Any, activate: Activation | None) -> None:
@@ -349,6 +378,188 @@ def _conv_depthwise(xp: Any, plan: _ConvPlan, wa: WindowAttrs, wm: Any, x: Any, 
     scratch.give(cols)
     scratch.give(acc)
     scratch.give(planes, 0, layout.key)
+
+
+# --------------------------------------------------------------------------------------------
+# compiled loops
+# --------------------------------------------------------------------------------------------
+
+_LOOP_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+#: outputs one thread's piece of a compiled loop computes at least (a piece costs ~20 µs)
+_MIN_PIECE_OUTPUTS = 1 << 16
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _activation_params(name: str, params: dict[str, float]) -> tuple[float, float]:
+    """The two parameters the loops take for activation ``name`` (FusedConv's defaults)."""
+    if name == "Clip":
+        return float(params.get("min", -_FLOAT32_MAX)), float(params.get("max", _FLOAT32_MAX))
+    if name == "LeakyRelu":
+        return float(params.get("alpha", 0.01)), 0.0
+    if name == "HardSigmoid":
+        return float(params.get("alpha", 0.2)), float(params.get("beta", 0.5))
+    return 0.0, 0.0
+
+
+class _ConvLoops:
+    """The compiled loops one Conv node runs (:mod:`.conv_loops`), the activation they apply
+    (as a code and two parameters) and the node's intra-op threads."""
+
+    def __init__(self, node: NodeInfo, activation: tuple[str, dict[str, float]] | None) -> None:
+        name, params = activation if activation is not None else ("", {})
+        code = conv_loops.activation_code(name)
+        #: whether the loops apply the activation (else the caller's ``activate`` does)
+        self.covers_activation = code is not None
+        self.code = code or 0
+        self.a0, self.a1 = _activation_params(name, params)
+        self.threads = resolve_threads(node.intra_op_threads)
+        self._no_bias = {dt: np.zeros(1, dt) for dt in _LOOP_DTYPES}
+
+    def prepare(self, dtype: np.dtype, depthwise: bool) -> None:
+        """Load or compile the loops a Conv of ``dtype`` runs (so the first run does not)."""
+        if dtype not in _LOOP_DTYPES:
+            return
+        if depthwise:
+            self.depthwise_loop(dtype)
+        else:
+            self.im2col_loop(dtype)
+            self.epilogue_loop(dtype)
+
+    @staticmethod
+    def depthwise_loop(dtype: np.dtype) -> Callable[..., Any]:
+        """:func:`conv_loops.depthwise_conv2d` for ``dtype``."""
+        ints = (np.int64, 2)
+        return conv_loops.depthwise_conv2d.prepare(
+            (dtype, 4), (dtype, 2), (dtype, 1), (dtype, 4), (dtype, 4), ints, (np.int64, 1),
+            int, int, int, int, int, bool, bool, int, float, float, int, int)
+
+    @staticmethod
+    def im2col_loop(dtype: np.dtype) -> Callable[..., Any]:
+        """:func:`conv_loops.im2col_rows` for ``dtype``."""
+        return conv_loops.im2col_rows.prepare((dtype, 3), (dtype, 2), *([int] * 12))
+
+    @staticmethod
+    def epilogue_loop(dtype: np.dtype) -> Callable[..., Any]:
+        """:func:`conv_loops.epilogue_rows` for ``dtype``."""
+        flat = (dtype, 1)
+        return conv_loops.epilogue_rows.prepare(flat, int, int, flat, int, int, flat, flat,
+                                                int, int, bool, bool, int, float, float)
+
+    def activation(self, activate: Activation | None) -> tuple[int, float, float]:
+        """(code, a0, a1) the loops apply for a chunk finished with ``activate``."""
+        if activate is None or not self.covers_activation:
+            return 0, 0.0, 0.0
+        return self.code, self.a0, self.a1
+
+    def bias(self, bias: Any, dtype: np.dtype) -> tuple[Any, bool]:
+        """(bias array for the loops, whether there is a bias)."""
+        if bias is None:
+            return self._no_bias[dtype], False
+        return np.ascontiguousarray(bias), True
+
+    def depthwise(self, plan: _ConvPlan, wm: Any, x: Any, y: Any, bias: Any, z: Any,
+                  activate: Activation | None) -> None:
+        """Depthwise Conv into ``y`` with the compiled loop, images x channels split over the
+        intra-op threads; then bias, Z and the activation."""
+        n, c = x.shape[:2]
+        x4 = np.ascontiguousarray(x).reshape((n, c) + (1,) * (4 - x.ndim) + x.shape[2:])
+        y4 = y.reshape((n, c) + (1,) * (4 - y.ndim) + y.shape[2:])
+        z4 = y4 if z is None else np.ascontiguousarray(z).reshape(y4.shape)
+        weights = np.ascontiguousarray(wm.reshape(c, -1))
+        bias_arr, has_bias = self.bias(bias, y.dtype)
+        code, a0, a1 = self.activation(activate)
+        copies, taps, rows, columns, phases, sh, sw = plan.depthwise_args
+        loop = self.depthwise_loop(y.dtype)
+
+        def work(start: int, stop: int) -> None:
+            loop(x4, weights, bias_arr, z4, y4, copies, taps, rows, columns, phases, sh, sw,
+                 has_bias, z is not None, code, a0, a1, start, stop)
+
+        plane = max(1, y4.shape[2] * y4.shape[3])
+        split_work(work, n * c, self.threads, max(1, _MIN_PIECE_OUTPUTS // plane))
+        if activate is not None and not self.covers_activation:
+            activate(y)
+
+
+def _depthwise_loop_args(geo: WindowGeometry, wa: WindowAttrs) -> tuple:
+    """The :func:`conv_loops.depthwise_conv2d` arguments describing the windows: copies into
+    the stride phases, the taps' offsets, plane rows and columns, phases, strides (1-D
+    windows as 2-D ones of one row)."""
+    if len(wa.kernel) == 1:
+        geo = WindowGeometry((1,) + geo.in_shape, (1,) + geo.out_shape, (0,) + geo.pads_begin,
+                             (0,) + geo.pads_end, (0,) + geo.extra_end)
+        wa = WindowAttrs((1,) + wa.kernel, (1,) + wa.strides, (1,) + wa.dilations,
+                         (0, wa.pads[0], 0, wa.pads[1]), wa.auto_pad, wa.ceil_mode)
+    layout = phase_layout(geo, wa)
+    rows, columns = layout.plane
+    copies = np.array([(phase, r.start, r.stop - r.start, c.start, c.stop - c.start,
+                        x_rows.start, x_cols.start)
+                       for phase, r, c, x_rows, x_cols in layout.copies], np.int64).reshape(-1, 7)
+    taps = np.array([phase * rows * columns + offset for phase, offset in layout.taps],
+                    np.int64)
+    return (copies, taps, rows, columns, layout.phases) + wa.strides
+
+
+def _conv_gemm_compiled(loops: _ConvLoops, plan: _ConvPlan, wa: WindowAttrs, wm: Any, x: Any,
+                        y: Any, bias: Any, z: Any, activate: Activation | None,
+                        scratch: Scratch) -> None:
+    """2-D Conv by im2col and GEMM as :func:`_conv_gemm`, with compiled loops building the
+    columns straight from X (padding written as zeros, no padded copy) and finishing each
+    chunk (bias, Z, activation) in one pass."""
+    geo = plan.geo
+    n, c = x.shape[:2]
+    group, mg = wm.shape[:2]
+    m, cg = group * mg, c // group
+    out_w = geo.out_shape[1]
+    positions = geo.out_shape[0] * out_w
+    (kh, kw), (sh, sw), (dh, dw) = wa.kernel, wa.strides, wa.dilations
+    top, left = geo.pads_begin
+    x = np.ascontiguousarray(x)
+    dtype = y.dtype
+    im2col = loops.im2col_loop(dtype)
+    epilogue = loops.epilogue_loop(dtype)
+    bias_arr, has_bias = loops.bias(bias, dtype)
+    code, a0, a1 = loops.activation(activate)
+    finish = activate if activate is not None and not loops.covers_activation else None
+    y_flat = y.reshape(-1)
+    y3 = y.reshape(n, m, positions)
+    z_flat = y_flat if z is None else np.ascontiguousarray(z).reshape(-1)
+    has_z = z is not None
+    cols_buf = scratch.take((plan.cols_size,), dtype) if plan.cols_size else None
+    out_buf = scratch.take((plan.out_size,), dtype) if plan.out_size else None
+    k = cg * kh * kw
+    for n0, n1, r0, r1 in plan.chunks:
+        images = n1 - n0
+        width = (r1 - r0) * out_w
+        if plan.pointwise and images == 1:
+            cols = x[n0].reshape(group, cg, positions)[:, :, r0 * out_w:r1 * out_w]
+        else:
+            cols = cols_buf[: group * k * images * width].reshape(group, k, images * width)
+            for i in range(images):
+                for g in range(group):
+                    im2col(x[n0 + i, g * cg:(g + 1) * cg], cols[g], i * width, out_w, kh, kw,
+                           sh, sw, dh, dw, top, left, r0, r1)
+        if images == 1:
+            out = y3[n0][:, r0 * out_w:r1 * out_w]
+            for g in range(group):
+                np.matmul(wm[g], cols[g], out=out[g * mg:(g + 1) * mg])
+            offset = n0 * m * positions + r0 * out_w
+            epilogue(y_flat, offset, positions, y_flat, offset, positions, z_flat, bias_arr, m,
+                     width, has_bias, has_z, code, a0, a1)
+        else:
+            product = out_buf[: m * images * width].reshape(m, images * width)
+            for g in range(group):
+                np.matmul(wm[g], cols[g], out=product[g * mg:(g + 1) * mg])
+            out = y3[n0:n1]
+            for i in range(images):
+                epilogue(out_buf, i * width, images * width, y_flat, (n0 + i) * m * positions,
+                         positions, z_flat, bias_arr, m, width, has_bias, has_z, code, a0, a1)
+        if finish is not None:
+            finish(out)
+    if cols_buf is not None:
+        scratch.give(cols_buf)
+    if out_buf is not None:
+        scratch.give(out_buf)
 
 
 @kernels.register("Conv", since=1)

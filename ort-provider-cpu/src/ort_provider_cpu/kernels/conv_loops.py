@@ -1,0 +1,257 @@
+"""Compiled loops of the Conv kernels (see :mod:`ort_provider_cpu.jit`): the depthwise
+convolution with its padding handled in the loop, a direct convolution for grouped and small
+convolutions, the im2col copy, and the epilogue (bias, FusedConv's Z and activation in one pass).
+
+Every loop takes the activation as a code (:data:`ACTIVATIONS`) and two parameters, and works on
+a range ``[start, stop)`` of its outer units so that :func:`~ort_provider_cpu.intra_op.split_work`
+can hand pieces of one call to threads. Nothing here imports numba: the functions are plain
+Python until a kernel prepares them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..jit import CompiledLoop, compiled
+
+__all__ = ["ACTIVATIONS", "activation_code", "depthwise_conv2d",
+           "epilogue_rows", "im2col_rows"]
+
+#: activation name -> code the loops take (parameters: Clip min/max, LeakyRelu alpha,
+#: HardSigmoid alpha/beta)
+ACTIVATIONS = {"": 0, "Identity": 0, "Relu": 1, "Clip": 2, "LeakyRelu": 3, "Sigmoid": 4,
+               "HardSigmoid": 5, "Tanh": 6, "HardSwish": 7}
+
+
+def activation_code(name: str) -> int | None:
+    """The loops' code of FusedConv's activation ``name`` (None: the loops do not cover it)."""
+    return ACTIVATIONS.get(name)
+
+
+class _Callee(CompiledLoop):
+    """A compiled helper the other loops call (numba types it as its dispatcher)."""
+
+    @property
+    def _numba_type_(self) -> Any:
+        from numba.core import types
+
+        return types.Dispatcher(self.dispatcher())
+
+
+def _callee(function: Any) -> _Callee:
+    """Record ``function`` as a helper the loops inline (numba's ``inline="always"``)."""
+    loop = compiled(inline="always")(function)
+    return _Callee(loop.function, loop.options)
+
+
+@_callee
+def _activate(v, act, a0, a1):
+    """Activation ``act`` (see :data:`ACTIVATIONS`) of one value, in its type; NaN stays NaN
+    as in numpy's kernels."""
+    zero = type(v)(0)
+    one = type(v)(1)
+    if act == 1:
+        return zero if v < zero else v
+    if act == 2:
+        lo = type(v)(a0)
+        hi = type(v)(a1)
+        if v < lo:
+            v = lo
+        if v > hi:
+            v = hi
+        return v
+    if act == 3:
+        return v * type(v)(a0) if v < zero else v
+    if act == 4:
+        e = math.exp(-abs(v))
+        r = one / (one + e)
+        return r * e if v < zero else r
+    if act == 5:
+        v = v * type(v)(a0) + type(v)(a1)
+        if v < zero:
+            v = zero
+        if v > one:
+            v = one
+        return v
+    if act == 6:
+        return math.tanh(v)
+    if act == 7:
+        g = v / type(v)(6) + type(v)(0.5)
+        if g < zero:
+            g = zero
+        if g > one:
+            g = one
+        return v * g
+    return v
+
+
+@_callee
+def _activate_run(v, lo, hi, act, a0, a1):
+    """v[lo:hi] = act(v[lo:hi]) in place (v 1-D): one loop per activation, so that the
+    piecewise-linear ones vectorize."""
+    if act == 1:
+        for k in range(lo, hi):
+            v[k] = _activate(v[k], 1, a0, a1)
+    elif act == 2:
+        for k in range(lo, hi):
+            v[k] = _activate(v[k], 2, a0, a1)
+    elif act == 3:
+        for k in range(lo, hi):
+            v[k] = _activate(v[k], 3, a0, a1)
+    elif act == 4:
+        for k in range(lo, hi):
+            v[k] = _activate(v[k], 4, a0, a1)
+    elif act == 5:
+        for k in range(lo, hi):
+            v[k] = _activate(v[k], 5, a0, a1)
+    elif act == 6:
+        for k in range(lo, hi):
+            v[k] = _activate(v[k], 6, a0, a1)
+    elif act == 7:
+        for k in range(lo, hi):
+            v[k] = _activate(v[k], 7, a0, a1)
+
+
+@compiled()
+def depthwise_conv2d(x, weights, bias, z, y, copies, taps, plane_rows, plane_cols, phases, sh,
+                     sw, has_bias, has_z, act, a0, a1, start, stop):
+    """Depthwise 2-D convolution of units ``[start, stop)`` (unit = image * C + channel):
+    ``y[i, c] = act(conv(x[i, c]) + bias[c] + z[i, c])``, padding read as zeros.
+
+    x (N, C, H, W), y and z (N, C, Ho, Wo), all C-contiguous (z only read when ``has_z``);
+    ``weights`` (C, T) the taps' weights. The loop follows
+    :class:`~ort_provider_cpu.kernels.windows.PhaseLayout`: each plane of X is copied into the
+    zero-padded stride phases (``phases`` planes of ``plane_rows`` x ``plane_cols``) as
+    ``copies`` says (rows of (phase, first plane row, rows, first plane column, columns,
+    first input row, first input column)); tap t then reads, for every output position, one
+    contiguous run starting at ``taps[t]`` of the phases, Ho rows of ``plane_cols`` values of
+    which the first Wo are real. Nine taps (3x3) are summed in registers, others in one pass
+    each; the epilogue keeps the real columns. Indices are unsigned: numba's negative-index
+    checks would stop LLVM from vectorizing."""
+    channels, height, width = x.shape[1], x.shape[2], x.shape[3]
+    out_h, out_w = y.shape[2], y.shape[3]
+    tap_count = taps.shape[0]
+    plane = plane_rows * plane_cols
+    run = np.uint64(out_h * plane_cols)
+    buf = np.zeros(phases * plane, y.dtype)
+    ext = np.empty(out_h * plane_cols, y.dtype)
+    xf = x.reshape(x.size)
+    yf = y.reshape(y.size)
+    zf = z.reshape(z.size)
+    uw = np.uint64(plane_cols)
+    usw = np.uint64(sw)
+    for unit in range(start, stop):
+        c = unit % channels
+        xbase = np.uint64(unit * height * width)
+        for k in range(copies.shape[0]):
+            dst = np.uint64(copies[k, 0] * plane + copies[k, 1] * plane_cols + copies[k, 3])
+            cols = np.uint64(copies[k, 4])
+            src = xbase + np.uint64(copies[k, 5] * width + copies[k, 6])
+            for r in range(copies[k, 2]):
+                d = dst + np.uint64(r) * uw
+                s = src + np.uint64(r * sh * width)
+                if sw == 1:
+                    for q in range(cols):
+                        buf[d + q] = xf[s + q]
+                else:
+                    for q in range(cols):
+                        buf[d + q] = xf[s + q * usw]
+        if tap_count == 9:
+            t0, t1, t2 = np.uint64(taps[0]), np.uint64(taps[1]), np.uint64(taps[2])
+            t3, t4, t5 = np.uint64(taps[3]), np.uint64(taps[4]), np.uint64(taps[5])
+            t6, t7, t8 = np.uint64(taps[6]), np.uint64(taps[7]), np.uint64(taps[8])
+            w0, w1, w2 = weights[c, 0], weights[c, 1], weights[c, 2]
+            w3, w4, w5 = weights[c, 3], weights[c, 4], weights[c, 5]
+            w6, w7, w8 = weights[c, 6], weights[c, 7], weights[c, 8]
+            for q in range(run):
+                ext[q] = (w0 * buf[t0 + q] + w1 * buf[t1 + q] + w2 * buf[t2 + q]
+                          + w3 * buf[t3 + q] + w4 * buf[t4 + q] + w5 * buf[t5 + q]
+                          + w6 * buf[t6 + q] + w7 * buf[t7 + q] + w8 * buf[t8 + q])
+        else:
+            t = np.uint64(taps[0])
+            wv = weights[c, 0]
+            for q in range(run):
+                ext[q] = wv * buf[t + q]
+            for k in range(1, tap_count):
+                t = np.uint64(taps[k])
+                wv = weights[c, k]
+                for q in range(run):
+                    ext[q] += wv * buf[t + q]
+        b = bias[c] if has_bias else y.dtype.type(0)
+        ybase = np.uint64(unit * out_h * out_w)
+        uow = np.uint64(out_w)
+        for oh in range(np.uint64(out_h)):
+            e = oh * uw
+            o = ybase + oh * uow
+            if has_z:
+                for q in range(uow):
+                    yf[o + q] = ext[e + q] + b + zf[o + q]
+            else:
+                for q in range(uow):
+                    yf[o + q] = ext[e + q] + b
+        _activate_run(yf, ybase, ybase + np.uint64(out_h * out_w), act, a0, a1)
+
+
+@compiled()
+def epilogue_rows(src, s_off, s_pitch, dst, d_off, d_pitch, z, bias, rows, columns, has_bias,
+                  has_z, act, a0, a1):
+    """For r < rows, k < columns: ``dst[d_off + r*d_pitch + k] = act(src[s_off + r*s_pitch + k]
+    + bias[r] + z[d_off + r*d_pitch + k])`` (flat C-contiguous arrays; ``src`` may be ``dst``;
+    z, laid out as dst, only read when ``has_z``): Conv's bias, FusedConv's Z and activation
+    in one pass over a GEMM result."""
+    n = np.uint64(columns)
+    for r in range(rows):
+        b = bias[r] if has_bias else dst.dtype.type(0)
+        s = np.uint64(s_off + r * s_pitch)
+        d = np.uint64(d_off + r * d_pitch)
+        if has_z:
+            for k in range(n):
+                dst[d + k] = src[s + k] + b + z[d + k]
+        else:
+            for k in range(n):
+                dst[d + k] = src[s + k] + b
+        _activate_run(dst, d, d + n, act, a0, a1)
+
+
+@compiled()
+def im2col_rows(x, cols, col0, out_w, kh_, kw_, sh, sw, dh, dw, top, left, row0, row1):
+    """im2col columns of one image (or group of it) for output rows ``[row0, row1)`` of width
+    ``out_w``: ``cols[(c, kh, kw), col0 + (oh - row0) * out_w + ow] = x[c, oh*sh - top + kh*dh,
+    ow*sw - left + kw*dw]``, zero outside x (no padded copy). x (C, H, W) and cols
+    (C * KH * KW, columns) C-contiguous."""
+    channels, height, width = x.shape
+    total = np.uint64(cols.shape[1])
+    xf = x.reshape(x.size)
+    cf = cols.reshape(cols.size)
+    usw = np.uint64(sw)
+    uow = np.uint64(out_w)
+    for c in range(channels):
+        for kh in range(kh_):
+            for kw in range(kw_):
+                r = np.uint64((c * kh_ + kh) * kw_ + kw)
+                off = kw * dw - left
+                lo = (-off + sw - 1) // sw if off < 0 else 0
+                hi = (width - 1 - off) // sw + 1 if width - 1 - off >= 0 else 0
+                lo = np.uint64(min(lo, out_w))
+                hi = np.uint64(max(lo, min(hi, out_w)))
+                for oh in range(row0, row1):
+                    d = r * total + np.uint64(col0 + (oh - row0) * out_w)
+                    ih = oh * sh - top + kh * dh
+                    if ih < 0 or ih >= height:
+                        for q in range(uow):
+                            cf[d + q] = 0
+                        continue
+                    for q in range(lo):
+                        cf[d + q] = 0
+                    s = np.uint64((c * height + ih) * width + lo * sw + off)
+                    if sw == 1:
+                        for q in range(hi - lo):
+                            cf[d + lo + q] = xf[s + q]
+                    else:
+                        for q in range(hi - lo):
+                            cf[d + lo + q] = xf[s + q * usw]
+                    for q in range(hi, uow):
+                        cf[d + q] = 0
