@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
 from ort.ep import KernelTable, NodeInfo
 
 from ..intra_op import resolve_threads, split_work
@@ -28,20 +27,10 @@ from ..jit import compiled_loops_enabled
 from . import conv_loops
 from .float_work import work_dtype
 from .nn_common import channel_shape
-from .windows import (
-    PhaseLayout,
-    Scratch,
-    WindowAttrs,
-    WindowGeometry,
-    give_padded,
-    padded_input,
-    phase_layout,
-    phase_planes,
-    read_window_attrs,
-    sliding_windows,
-    tap_slices,
-    window_geometry,
-)
+from .windows import (PhaseLayout, Scratch, WindowAttrs, WindowGeometry,
+                      give_padded, padded_input, phase_layout, phase_planes,
+                      read_window_attrs, sliding_windows, tap_slices,
+                      window_geometry)
 
 kernels = KernelTable()
 
@@ -228,6 +217,10 @@ def _conv_plan(node: NodeInfo, wa: WindowAttrs, x_shape: tuple[int, ...], m: int
     pointwise = taps == 1 and all(s == 1 for s in wa.strides) and not geo.padded
     k = c // group * taps
     chunks = _conv_chunks(n, geo.out_shape, c * taps, m)
+    if fast and pointwise and len(chunks) > n:
+        # no columns to keep in cache: one GEMM per image, then one compiled epilogue pass
+        rows = geo.out_shape[0] if geo.out_shape else 1
+        chunks = tuple((i, i + 1, 0, rows) for i in range(n))
     positions = math.prod(geo.out_shape)
     cols_size = out_size = 0
     for n0, n1, r0, r1 in chunks:
