@@ -407,6 +407,7 @@ class _ConvLoops:
         self.a0, self.a1 = _activation_params(name, params)
         self.threads = resolve_threads(node.intra_op_threads)
         self._no_bias = {dt: np.zeros(1, dt) for dt in _LOOP_DTYPES}
+        self._loops: dict[tuple[str, np.dtype], Callable[..., Any]] = {}
 
     def prepare(self, dtype: np.dtype, depthwise: bool) -> None:
         """Load or compile the loops a Conv of ``dtype`` runs (so the first run does not)."""
@@ -418,25 +419,36 @@ class _ConvLoops:
             self.im2col_loop(dtype)
             self.epilogue_loop(dtype)
 
-    @staticmethod
-    def depthwise_loop(dtype: np.dtype) -> Callable[..., Any]:
+    def depthwise_loop(self, dtype: np.dtype) -> Callable[..., Any]:
         """:func:`conv_loops.depthwise_conv2d` for ``dtype``."""
-        ints = (np.int64, 2)
-        return conv_loops.depthwise_conv2d.prepare(
-            (dtype, 4), (dtype, 2), (dtype, 1), (dtype, 4), (dtype, 4), ints, (np.int64, 1),
-            int, int, int, int, int, bool, bool, int, float, float, int, int)
+        key = ("depthwise", dtype)
+        loop = self._loops.get(key)
+        if loop is None:
+            ints = (np.int64, 2)
+            loop = self._loops[key] = conv_loops.depthwise_conv2d.prepare(
+                (dtype, 4), (dtype, 2), (dtype, 1), (dtype, 4), (dtype, 4), ints,
+                (np.int64, 1), int, int, int, int, int, bool, bool, int, float, float, int, int)
+        return loop
 
-    @staticmethod
-    def im2col_loop(dtype: np.dtype) -> Callable[..., Any]:
+    def im2col_loop(self, dtype: np.dtype) -> Callable[..., Any]:
         """:func:`conv_loops.im2col_rows` for ``dtype``."""
-        return conv_loops.im2col_rows.prepare((dtype, 3), (dtype, 2), *([int] * 12))
+        key = ("im2col", dtype)
+        loop = self._loops.get(key)
+        if loop is None:
+            loop = self._loops[key] = conv_loops.im2col_rows.prepare(
+                (dtype, 3), (dtype, 2), *([int] * 12))
+        return loop
 
-    @staticmethod
-    def epilogue_loop(dtype: np.dtype) -> Callable[..., Any]:
+    def epilogue_loop(self, dtype: np.dtype) -> Callable[..., Any]:
         """:func:`conv_loops.epilogue_rows` for ``dtype``."""
-        flat = (dtype, 1)
-        return conv_loops.epilogue_rows.prepare(flat, int, int, flat, int, int, flat, flat,
-                                                int, int, bool, bool, int, float, float)
+        key = ("epilogue", dtype)
+        loop = self._loops.get(key)
+        if loop is None:
+            flat = (dtype, 1)
+            loop = self._loops[key] = conv_loops.epilogue_rows.prepare(
+                flat, int, int, flat, int, int, flat, flat, int, int, bool, bool, int, float,
+                float)
+        return loop
 
     def activation(self, activate: Activation | None) -> tuple[int, float, float]:
         """(code, a0, a1) the loops apply for a chunk finished with ``activate``."""
@@ -518,6 +530,16 @@ def _conv_gemm_compiled(loops: _ConvLoops, plan: _ConvPlan, wa: WindowAttrs, wm:
     y3 = y.reshape(n, m, positions)
     z_flat = y_flat if z is None else np.ascontiguousarray(z).reshape(-1)
     has_z = z is not None
+    if plan.pointwise and group == 1 and len(plan.chunks) == n and finish is None:
+        # 1x1: one GEMM per image straight from X, then one epilogue pass
+        x3 = x.reshape(n, c, positions)
+        w0 = wm[0]
+        for i in range(n):
+            np.matmul(w0, x3[i], out=y3[i])
+            offset = i * m * positions
+            epilogue(y_flat, offset, positions, y_flat, offset, positions, z_flat, bias_arr, m,
+                     positions, has_bias, has_z, code, a0, a1)
+        return
     cols_buf = scratch.take((plan.cols_size,), dtype) if plan.cols_size else None
     out_buf = scratch.take((plan.out_size,), dtype) if plan.out_size else None
     k = cg * kh * kw
