@@ -119,6 +119,17 @@ def _activate_run(v, lo, hi, act, a0, a1):
             v[k] = _activate(v[k], 7, a0, a1)
 
 
+@_callee
+def _paired_columns(copies, k):
+    """Whether copies k and k+1 fill two column phases from the same input rows, starting at
+    neighbouring columns (stride 2: one pass can read both)."""
+    if k + 1 >= copies.shape[0]:
+        return False
+    return (copies[k + 1, 1] == copies[k, 1] and copies[k + 1, 2] == copies[k, 2]
+            and copies[k + 1, 5] == copies[k, 5] and abs(copies[k + 1, 6] - copies[k, 6]) == 1
+            and abs(copies[k + 1, 4] - copies[k, 4]) <= 1)
+
+
 @compiled()
 def depthwise_conv2d(x, weights, bias, z, y, copies, taps, plane_rows, plane_cols, phases, sh,
                      sw, has_bias, has_z, act, a0, a1, start, stop):
@@ -147,10 +158,37 @@ def depthwise_conv2d(x, weights, bias, z, y, copies, taps, plane_rows, plane_col
     zf = z.reshape(z.size)
     uw = np.uint64(plane_cols)
     usw = np.uint64(sw)
+    one = np.uint64(1)
+    two = np.uint64(2)
     for unit in range(start, stop):
         c = unit % channels
         xbase = np.uint64(unit * height * width)
-        for k in range(copies.shape[0]):
+        k = 0
+        while k < copies.shape[0]:
+            if sw == 2 and _paired_columns(copies, k):
+                # stride 2: phases k and k+1 take the even and odd columns of the same input
+                # rows, one pass reads both (LLVM deinterleaves with shuffles, not gathers)
+                e = k if copies[k, 6] < copies[k + 1, 6] else k + 1
+                o = 2 * k + 1 - e
+                de = np.uint64(copies[e, 0] * plane + copies[e, 1] * plane_cols + copies[e, 3])
+                do = np.uint64(copies[o, 0] * plane + copies[o, 1] * plane_cols + copies[o, 3])
+                ce = copies[e, 4]
+                co = copies[o, 4]
+                both = np.uint64(min(ce, co))
+                src = xbase + np.uint64(copies[e, 5] * width + copies[e, 6])
+                for r in range(copies[k, 2]):
+                    d1 = de + np.uint64(r) * uw
+                    d2 = do + np.uint64(r) * uw
+                    s = src + np.uint64(r * sh * width)
+                    for q in range(both):
+                        buf[d1 + q] = xf[s + two * q]
+                        buf[d2 + q] = xf[s + two * q + one]
+                    if ce > co:
+                        buf[d1 + both] = xf[s + two * both]
+                    elif co > ce:
+                        buf[d2 + both] = xf[s + two * both + one]
+                k += 2
+                continue
             dst = np.uint64(copies[k, 0] * plane + copies[k, 1] * plane_cols + copies[k, 3])
             cols = np.uint64(copies[k, 4])
             src = xbase + np.uint64(copies[k, 5] * width + copies[k, 6])
@@ -163,6 +201,7 @@ def depthwise_conv2d(x, weights, bias, z, y, copies, taps, plane_rows, plane_col
                 else:
                     for q in range(cols):
                         buf[d + q] = xf[s + q * usw]
+            k += 1
         if tap_count == 9:
             t0, t1, t2 = np.uint64(taps[0]), np.uint64(taps[1]), np.uint64(taps[2])
             t3, t4, t5 = np.uint64(taps[3]), np.uint64(taps[4]), np.uint64(taps[5])
