@@ -19,6 +19,15 @@ COMPILED = [("CPUExecutionProvider", {"compiled_kernels": "1"})]
 NUMPY = [("CPUExecutionProvider", {"compiled_kernels": "0"})]
 
 
+@pytest.fixture(autouse=True)
+def short_rows_compiled(monkeypatch):
+    """The compiled im2col for every output width (it leaves rows under 16 values to numpy
+    by default: these tests use small images)."""
+    from ort_provider_cpu.kernels import conv
+
+    monkeypatch.setattr(conv, "_MIN_LOOP_ROW", 1)
+
+
 def rand(shape, dtype=np.float32):
     """Uniform values in [-2, 2) of ``shape`` and ``dtype``."""
     return RNG.uniform(-2.0, 2.0, size=shape).astype(dtype)
@@ -252,7 +261,25 @@ def test_compiled_paths_are_taken(monkeypatch):
     monkeypatch.setattr(conv, "_conv_gemm_compiled", spy_gemm)
     check("Conv", [rand((1, 3, 5, 5)), rand((3, 1, 3, 3))], {"group": 3}, const=(1,))
     check("Conv", [rand((1, 3, 5, 5)), rand((2, 3, 3, 3))], {}, const=(1,))
+    check("Conv", [rand((2, 3, 5, 5)), rand((2, 3, 1, 1))], {}, const=(1,))  # images merged
     assert calls == ["depthwise", "gemm"]
+
+
+def test_short_rows_and_merged_images_use_numpy_columns(monkeypatch):
+    """Output rows under _MIN_LOOP_ROW and 1x1 chunks of several images build their columns
+    with numpy; wider rows with the loop."""
+    from ort_provider_cpu.kernels import conv
+
+    monkeypatch.setattr(conv, "_MIN_LOOP_ROW", 16)
+    calls = []
+    gemm = conv._conv_gemm_compiled
+    monkeypatch.setattr(conv, "_conv_gemm_compiled", lambda *a: calls.append(1) or gemm(*a))
+    check("FusedConv", [rand((1, 2, 6, 15)), rand((3, 2, 3, 3)), rand((3,))],
+          {"pads": [1, 1, 1, 1], "activation": "Relu"}, domain=MS)
+    assert not calls
+    check("FusedConv", [rand((1, 2, 6, 16)), rand((3, 2, 3, 3)), rand((3,))],
+          {"pads": [1, 1, 1, 1], "activation": "Relu"}, domain=MS)
+    assert calls
 
 
 def test_compiled_kernels_off_runs_numpy(monkeypatch):

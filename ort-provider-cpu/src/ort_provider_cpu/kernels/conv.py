@@ -229,7 +229,12 @@ def _conv_plan(node: NodeInfo, wa: WindowAttrs, x_shape: tuple[int, ...], m: int
             cols_size = max(cols_size, group * k * width)
         if n1 - n0 > 1:
             out_size = max(out_size, m * width)
-    compiled = fast and len(wa.kernel) == 2
+    # the compiled im2col copies output rows: rows shorter than _MIN_LOOP_ROW cost more in
+    # loop overhead than numpy's strided copy (ResNet's 7x7 stage), and 1x1 chunks of several
+    # images are a plain transposing copy numpy does well
+    per_image = pointwise and len(chunks) == n
+    compiled = fast and len(wa.kernel) == 2 and (
+        per_image or (not pointwise and geo.out_shape[1] >= _MIN_LOOP_ROW))
     return _ConvPlan(geo, "gemm", pointwise, chunks, cols_size, out_size, compiled=compiled)
 
 
@@ -378,6 +383,8 @@ def _conv_depthwise(xp: Any, plan: _ConvPlan, wa: WindowAttrs, wm: Any, x: Any, 
 # --------------------------------------------------------------------------------------------
 
 _LOOP_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+#: output rows the compiled im2col copies at least (shorter ones: numpy's strided copy)
+_MIN_LOOP_ROW = 16
 #: outputs one thread's piece of a compiled loop computes at least (a piece costs ~20 µs)
 _MIN_PIECE_OUTPUTS = 1 << 16
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
