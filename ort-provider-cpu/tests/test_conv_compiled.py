@@ -293,3 +293,64 @@ def test_compiled_kernels_off_runs_numpy(monkeypatch):
     model, feeds = node_model("Conv", [rand((1, 3, 5, 5)), rand((3, 1, 3, 3))], {"group": 3},
                               opset=17, constants=(1,))
     run_ort(model, feeds, NUMPY)
+
+
+# ------------------------------------------------------------------------------------------
+# Winograd F(2x2, 3x3)
+# ------------------------------------------------------------------------------------------
+
+WINOGRAD = [
+    ((1, 16, 8, 8), 16, {"pads": [1, 1, 1, 1]}),
+    ((2, 17, 9, 7), 18, {"pads": [1, 1, 1, 1]}),  # odd output height and width
+    ((1, 16, 10, 11), 20, {"pads": [0, 2, 1, 0]}),  # asymmetric
+    ((3, 16, 6, 6), 16, {}),  # no padding
+    ((1, 16, 7, 8), 16, {"auto_pad": "SAME_UPPER"}),
+    ((2, 16, 5, 5), 24, {"pads": [2, 2, 2, 2]}),  # pads wider than the kernel's reach
+]
+
+
+@pytest.fixture
+def winograd_everywhere(monkeypatch):
+    """Winograd for the small test shapes, in chunks of at most 20 tiles (several chunks,
+    the last one partial)."""
+    from ort_provider_cpu.kernels import conv
+
+    monkeypatch.setattr(conv, "_WINOGRAD_MIN_TILES", 1)
+    monkeypatch.setattr(conv, "_WINOGRAD_TILES", 20)
+    calls = []
+    winograd = conv._ConvLoops.winograd
+    monkeypatch.setattr(conv._ConvLoops, "winograd",
+                        lambda self, *a: calls.append(1) or winograd(self, *a))
+    return calls
+
+
+@pytest.mark.parametrize("x_shape,m,attrs", WINOGRAD,
+                         ids=[f"{x}-{m}-{sorted(a.items())}" for x, m, a in WINOGRAD])
+def test_winograd(x_shape, m, attrs, winograd_everywhere):
+    x, w, b = rand(x_shape), rand((m, x_shape[1], 3, 3)), rand((m,))
+    check("Conv", [x, w, b], attrs)
+    assert winograd_everywhere
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS[:6], ids=range(6))
+def test_winograd_fused(act, winograd_everywhere):
+    x, w, b = rand((2, 16, 9, 8)), rand((16, 16, 3, 3)), rand((16,))
+    z = rand((2, 16, 9, 8))
+    check("FusedConv", [x, w, b, z], dict(act, pads=[1, 1, 1, 1]), domain=MS)
+    assert winograd_everywhere
+
+
+def test_winograd_float64_weights_as_input(winograd_everywhere):
+    x, w = rand((1, 16, 7, 9), np.float64), rand((16, 16, 3, 3), np.float64)
+    check("Conv", [x, w], {"pads": [1, 0, 1, 2]}, const=(), tol=1e-10)
+    assert winograd_everywhere
+
+
+def test_winograd_not_for_strides_dilations_groups_or_few_channels(winograd_everywhere):
+    check("Conv", [rand((1, 16, 9, 9)), rand((16, 16, 3, 3))], {"strides": [2, 2]},
+          const=(1,))
+    check("Conv", [rand((1, 16, 9, 9)), rand((16, 16, 3, 3))], {"dilations": [2, 2]},
+          const=(1,))
+    check("Conv", [rand((1, 32, 9, 9)), rand((32, 16, 3, 3))], {"group": 2}, const=(1,))
+    check("Conv", [rand((1, 8, 9, 9)), rand((16, 8, 3, 3))], {}, const=(1,))
+    assert not winograd_everywhere

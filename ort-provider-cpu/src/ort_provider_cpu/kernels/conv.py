@@ -63,6 +63,7 @@ class _ConvPlan:
     # compiled depthwise loop: (copies, taps, plane rows, plane columns, phases, sh, sw)
     depthwise_args: tuple | None = None
     compiled: bool = False  # the GEMM path builds columns and finishes with compiled loops
+    winograd: tuple[int, int, int] = (0, 0, 0)  # tile rows, tile columns, images per chunk
 
 
 def _conv_chunks(n: int, out_shape: tuple[int, ...], k: int, m: int) -> tuple[tuple, ...]:
@@ -155,7 +156,18 @@ def conv_kernel(node: NodeInfo, activation: tuple[str, dict[str, float]] | None 
         prepared_w = weights_matrix(xp.asarray(const_w), work_dtype(const_w.dtype))
         if loops is not None:
             loops.prepare(prepared_w.dtype, depthwise=const_w.shape[1] == 1
-                          and const_w.shape[0] == group and group > 1)
+                          and const_w.shape[0] == group and group > 1,
+                          winograd=group == 1 and tuple(const_w.shape[2:]) == (3, 3))
+
+    transformed: list = []  # (W, its Winograd transform) of the last W seen
+
+    def winograd_weights(w: Any, wm: Any) -> Any:
+        """W's Winograd transform (computed once for a constant W)."""
+        if transformed and transformed[0][0] is w:
+            return transformed[0][1]
+        u = _winograd_weights(wm, w.shape)
+        transformed[:] = [(w, u)]
+        return u
 
     def run(x: Any, w: Any, b: Any = None, z: Any = None, activate: Activation | None = None):
         cdt = work_dtype(x.dtype)
@@ -181,6 +193,10 @@ def conv_kernel(node: NodeInfo, activation: tuple[str, dict[str, float]] | None 
             xc = x.astype(cdt, copy=False)
             if plan.method == "depthwise_loop":
                 loops.depthwise(plan, wm, xc, y, bias, chunk_z, activate if chunked else None)
+            elif plan.method == "winograd":
+                u = winograd_weights(w, wm)
+                loops.winograd(plan, u, xc, y, bias, chunk_z, activate if chunked else None,
+                               scratch)
             elif plan.compiled:
                 _conv_gemm_compiled(loops, plan, wa, wm, xc, y, bias, chunk_z,
                                     activate if chunked else None, scratch)
@@ -211,6 +227,11 @@ def _conv_plan(node: NodeInfo, wa: WindowAttrs, x_shape: tuple[int, ...], m: int
     if fast and group > 1 and group == c and m == c and len(wa.kernel) in (1, 2):
         return _ConvPlan(geo, "depthwise_loop", False, (), 0, 0, None,
                          _depthwise_loop_args(geo, wa))
+    if fast and _winograd_fits(wa, geo, n, c, m, group):
+        tiles_h, tiles_w = -(-geo.out_shape[0] // 2), -(-geo.out_shape[1] // 2)
+        images = max(1, min(n, _WINOGRAD_TILES // (tiles_h * tiles_w)))
+        return _ConvPlan(geo, "winograd", False, (), 0, 0,
+                         winograd=(tiles_h, tiles_w, images))
     if group > 1 and group == c and m == c:
         layout = phase_layout(geo, wa) if len(wa.kernel) == 2 else None
         return _ConvPlan(geo, "depthwise", False, (), 0, 0, layout)
@@ -416,15 +437,17 @@ class _ConvLoops:
         self._no_bias = {dt: np.zeros(1, dt) for dt in _LOOP_DTYPES}
         self._loops: dict[tuple[str, np.dtype], Callable[..., Any]] = {}
 
-    def prepare(self, dtype: np.dtype, depthwise: bool) -> None:
+    def prepare(self, dtype: np.dtype, depthwise: bool, winograd: bool = False) -> None:
         """Load or compile the loops a Conv of ``dtype`` runs (so the first run does not)."""
         if dtype not in _LOOP_DTYPES:
             return
         if depthwise:
             self.depthwise_loop(dtype)
-        else:
-            self.im2col_loop(dtype)
-            self.epilogue_loop(dtype)
+            return
+        self.im2col_loop(dtype)
+        self.epilogue_loop(dtype)
+        if winograd:
+            self.winograd_loops(dtype)
 
     def depthwise_loop(self, dtype: np.dtype) -> Callable[..., Any]:
         """:func:`conv_loops.depthwise_conv2d` for ``dtype``."""
@@ -456,6 +479,53 @@ class _ConvLoops:
                 flat, int, int, flat, int, int, flat, flat, int, int, bool, bool, int, float,
                 float)
         return loop
+
+    def winograd_loops(self, dtype: np.dtype) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        """:func:`conv_loops.winograd_input` and :func:`conv_loops.winograd_output`."""
+        key = ("winograd", dtype)
+        loops = self._loops.get(key)
+        if loops is None:
+            loops = self._loops[key] = (
+                conv_loops.winograd_input.prepare((dtype, 4), (dtype, 3), int, int, int, int),
+                conv_loops.winograd_output.prepare(
+                    (dtype, 3), (dtype, 4), (dtype, 1), (dtype, 4), int, int, int, int, bool,
+                    bool, int, float, float))
+        return loops
+
+    def winograd(self, plan: _ConvPlan, u: Any, x: Any, y: Any, bias: Any, z: Any,
+                 activate: Activation | None, scratch: Scratch) -> None:
+        """3x3 Conv as Winograd F(2x2, 3x3): input tiles transformed (compiled), 16 GEMMs
+        (16, M, C) @ (16, C, tiles) by numpy's batched matmul (on (C, 16, tiles) buffers), the output transform with bias,
+        Z and activation (compiled), chunks of images at a time."""
+        geo = plan.geo
+        tiles_h, tiles_w, per_chunk = plan.winograd
+        n, c = x.shape[:2]
+        m = y.shape[1]
+        dtype = y.dtype
+        into, out = self.winograd_loops(dtype)
+        rows, cols = 2 * tiles_h - geo.out_shape[0], 2 * tiles_w - geo.out_shape[1]
+        tiled = WindowGeometry(geo.in_shape, geo.out_shape, geo.pads_begin, geo.pads_end,
+                               (rows, cols))
+        xpad = padded_input(np, x, tiled, scratch, 0)
+        tiles = per_chunk * tiles_h * tiles_w
+        v = scratch.take((c, 16, tiles), dtype)
+        mo = scratch.take((m, 16, tiles), dtype)
+        bias_arr, has_bias = self.bias(bias, dtype)
+        code, a0, a1 = self.activation(activate)
+        z4 = y if z is None else np.ascontiguousarray(z)
+        for n0 in range(0, n, per_chunk):
+            n1 = min(n, n0 + per_chunk)
+            count = (n1 - n0) * tiles_h * tiles_w
+            into(xpad, v, n0, n1, tiles_h, tiles_w)
+            np.matmul(u, v.transpose(1, 0, 2)[:, :, :count],
+                      out=mo.transpose(1, 0, 2)[:, :, :count])
+            out(mo, y, bias_arr, z4, n0, n1, tiles_h, tiles_w, has_bias, z is not None, code,
+                a0, a1)
+        scratch.give(v)
+        scratch.give(mo)
+        give_padded(scratch, xpad, tiled, 0)
+        if activate is not None and not self.covers_activation:
+            activate(y)
 
     def activation(self, activate: Activation | None) -> tuple[int, float, float]:
         """(code, a0, a1) the loops apply for a chunk finished with ``activate``."""
@@ -491,6 +561,35 @@ class _ConvLoops:
         split_work(work, n * c, self.threads, max(1, _MIN_PIECE_OUTPUTS // plane))
         if activate is not None and not self.covers_activation:
             activate(y)
+
+
+#: Winograd F(2x2, 3x3) for 3x3 convolutions with unit strides and dilations, one group and
+#: at least this many input and output channels and 2x2 output tiles in all (fewer tiles make
+#: GEMMs too thin for BLAS); tiles per chunk of images
+_WINOGRAD_MIN_CHANNELS = 16
+_WINOGRAD_MIN_TILES = 32
+_WINOGRAD_TILES = 2048
+_WINOGRAD_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+
+
+def _winograd_fits(wa: WindowAttrs, geo: WindowGeometry, n: int, c: int, m: int,
+                   group: int) -> bool:
+    """Whether Conv runs as Winograd F(2x2, 3x3) (see :data:`_WINOGRAD_MIN_CHANNELS`)."""
+    if wa.kernel != (3, 3) or wa.strides != (1, 1) or wa.dilations != (1, 1) or group != 1:
+        return False
+    if c < _WINOGRAD_MIN_CHANNELS or m < _WINOGRAD_MIN_CHANNELS or any(geo.extra_end):
+        return False
+    tiles = n * (-(-geo.out_shape[0] // 2)) * (-(-geo.out_shape[1] // 2))
+    return tiles >= _WINOGRAD_MIN_TILES
+
+
+def _winograd_weights(wm: Any, w_shape: tuple[int, ...]) -> Any:
+    """U = G g G^T of every 3x3 filter g, as (16, M, C) in W's compute dtype (computed in
+    float64)."""
+    m, c = w_shape[:2]
+    g = wm.reshape(m, c, 3, 3).astype(np.float64)
+    u = np.einsum("ij,mcjk,lk->ilmc", _WINOGRAD_G, g, _WINOGRAD_G)
+    return np.ascontiguousarray(u.reshape(16, m, c).astype(wm.dtype))
 
 
 def _depthwise_loop_args(geo: WindowGeometry, wa: WindowAttrs) -> tuple:

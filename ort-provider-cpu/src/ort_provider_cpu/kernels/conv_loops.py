@@ -17,8 +17,8 @@ import numpy as np
 
 from ..jit import CompiledLoop, compiled
 
-__all__ = ["ACTIVATIONS", "activation_code", "depthwise_conv2d",
-           "epilogue_rows", "im2col_rows"]
+__all__ = ["ACTIVATIONS", "activation_code", "depthwise_conv2d", "epilogue_rows",
+           "im2col_rows", "winograd_input", "winograd_output"]
 
 #: activation name -> code the loops take (parameters: Clip min/max, LeakyRelu alpha,
 #: HardSigmoid alpha/beta)
@@ -307,3 +307,118 @@ def im2col_rows(x, cols, col0, out_w, kh_, kw_, sh, sw, dh, dw, top, left, row0,
                             cf[d + lo + q] = xf[s + q * usw]
                     for q in range(hi, uow):
                         cf[d + q] = 0
+
+
+@compiled()
+def winograd_input(xpad, v, n0, n1, tiles_h, tiles_w):
+    """Winograd F(2x2, 3x3) input transform of images ``[n0, n1)``: for every channel c and
+    2x2 output tile t (images, tile rows, tile columns), the 4x4 patch d of the zero-padded
+    input at rows 2i.., columns 2j.. becomes ``v[c, xi, t] = (B^T d B)[xi]``. xpad (N, C,
+    2*tiles_h + 2, 2*tiles_w + 2) and v (C, 16, tiles) C-contiguous (the GEMM reads it as
+    (16, C, tiles): 16 planes C * tiles apart would be a multiple of 4 KiB apart for common
+    shapes, and the 16 streams would thrash the same cache sets)."""
+    channels = xpad.shape[1]
+    per_image = tiles_h * tiles_w
+    for c in range(channels):
+        for n in range(n0, n1):
+            for i in range(tiles_h):
+                r0 = xpad[n, c, 2 * i]
+                r1 = xpad[n, c, 2 * i + 1]
+                r2 = xpad[n, c, 2 * i + 2]
+                r3 = xpad[n, c, 2 * i + 3]
+                t0 = np.uint64((n - n0) * per_image + i * tiles_w)
+                for j in range(np.uint64(tiles_w)):
+                    b = j * np.uint64(2)
+                    # rows: B^T d (t_k = combinations of the patch rows), per column q
+                    a0 = r0[b] - r2[b]
+                    a1 = r0[b + 1] - r2[b + 1]
+                    a2 = r0[b + 2] - r2[b + 2]
+                    a3 = r0[b + 3] - r2[b + 3]
+                    b0 = r1[b] + r2[b]
+                    b1 = r1[b + 1] + r2[b + 1]
+                    b2 = r1[b + 2] + r2[b + 2]
+                    b3 = r1[b + 3] + r2[b + 3]
+                    c0 = r2[b] - r1[b]
+                    c1 = r2[b + 1] - r1[b + 1]
+                    c2 = r2[b + 2] - r1[b + 2]
+                    c3 = r2[b + 3] - r1[b + 3]
+                    d0 = r1[b] - r3[b]
+                    d1 = r1[b + 1] - r3[b + 1]
+                    d2 = r1[b + 2] - r3[b + 2]
+                    d3 = r1[b + 3] - r3[b + 3]
+                    t = t0 + j
+                    # columns: (.) B
+                    v[c, 0, t] = a0 - a2
+                    v[c, 1, t] = a1 + a2
+                    v[c, 2, t] = a2 - a1
+                    v[c, 3, t] = a1 - a3
+                    v[c, 4, t] = b0 - b2
+                    v[c, 5, t] = b1 + b2
+                    v[c, 6, t] = b2 - b1
+                    v[c, 7, t] = b1 - b3
+                    v[c, 8, t] = c0 - c2
+                    v[c, 9, t] = c1 + c2
+                    v[c, 10, t] = c2 - c1
+                    v[c, 11, t] = c1 - c3
+                    v[c, 12, t] = d0 - d2
+                    v[c, 13, t] = d1 + d2
+                    v[c, 14, t] = d2 - d1
+                    v[c, 15, t] = d1 - d3
+
+
+@compiled()
+def winograd_output(mo, y, bias, z, n0, n1, tiles_h, tiles_w, has_bias, has_z, act, a0, a1):
+    """Winograd F(2x2, 3x3) output transform of images ``[n0, n1)``: ``y[n, m, 2i.., 2j..] =
+    act((A^T M A) + bias[m] + z[n, m, 2i.., 2j..])`` with M the 16 GEMM results ``mo[m, :, t]``
+    of the tile, cropped to y's odd last row or column. mo (M, 16, tiles) (the GEMM writes it
+    as (16, M, tiles)), y and z (N, M, Ho, Wo) C-contiguous (z only read when ``has_z``)."""
+    out_c, out_h, out_w = y.shape[1], y.shape[2], y.shape[3]
+    per_image = tiles_h * tiles_w
+    full_w = out_w // 2
+    yf = y.reshape(y.size)
+    zf = z.reshape(z.size)
+    for m in range(out_c):
+        b = bias[m] if has_bias else y.dtype.type(0)
+        for n in range(n0, n1):
+            plane = np.uint64((n * out_c + m) * out_h * out_w)
+            for i in range(tiles_h):
+                t0 = np.uint64((n - n0) * per_image + i * tiles_w)
+                row0 = plane + np.uint64(2 * i * out_w)
+                second = 2 * i + 1 < out_h
+                row1 = row0 + np.uint64(out_w if second else 0)
+                for j in range(np.uint64(tiles_w)):
+                    t = t0 + j
+                    p0 = mo[m, 0, t] + mo[m, 1, t] + mo[m, 2, t]
+                    p1 = mo[m, 4, t] + mo[m, 5, t] + mo[m, 6, t]
+                    p2 = mo[m, 8, t] + mo[m, 9, t] + mo[m, 10, t]
+                    p3 = mo[m, 12, t] + mo[m, 13, t] + mo[m, 14, t]
+                    q0 = mo[m, 1, t] - mo[m, 2, t] - mo[m, 3, t]
+                    q1 = mo[m, 5, t] - mo[m, 6, t] - mo[m, 7, t]
+                    q2 = mo[m, 9, t] - mo[m, 10, t] - mo[m, 11, t]
+                    q3 = mo[m, 13, t] - mo[m, 14, t] - mo[m, 15, t]
+                    y00 = p0 + p1 + p2 + b
+                    y01 = q0 + q1 + q2 + b
+                    y10 = p1 - p2 - p3 + b
+                    y11 = q1 - q2 - q3 + b
+                    col = j * np.uint64(2)
+                    if j < full_w:
+                        if has_z:
+                            y00 += zf[row0 + col]
+                            y01 += zf[row0 + col + np.uint64(1)]
+                            if second:
+                                y10 += zf[row1 + col]
+                                y11 += zf[row1 + col + np.uint64(1)]
+                        if second:
+                            yf[row1 + col] = y10
+                            yf[row1 + col + np.uint64(1)] = y11
+                        yf[row0 + col] = y00
+                        yf[row0 + col + np.uint64(1)] = y01
+                    else:  # the last column of an odd width
+                        if has_z:
+                            y00 += zf[row0 + col]
+                            if second:
+                                y10 += zf[row1 + col]
+                        if second:
+                            yf[row1 + col] = y10
+                        yf[row0 + col] = y00
+            _activate_run(yf, plane, plane + np.uint64(out_h * out_w), act, a0, a1)
