@@ -23,9 +23,9 @@ NUMPY = [("CPUExecutionProvider", {"compiled_kernels": "0"})]
 def short_rows_compiled(monkeypatch):
     """The compiled im2col for every output width (it leaves rows under 16 values to numpy
     by default: these tests use small images)."""
-    from ort_provider_cpu.kernels import conv
+    from ort_provider_cpu.kernels import conv_compiled
 
-    monkeypatch.setattr(conv, "_MIN_LOOP_ROW", 1)
+    monkeypatch.setattr(conv_compiled, "MIN_LOOP_ROW", 1)
 
 
 def rand(shape, dtype=np.float32):
@@ -122,9 +122,9 @@ def test_depthwise_weights_as_input():
 
 @pytest.mark.parametrize("threads", [2, 3])
 def test_depthwise_split_over_threads(threads, monkeypatch):
-    from ort_provider_cpu.kernels import conv
+    from ort_provider_cpu.kernels import conv_compiled
 
-    monkeypatch.setattr(conv, "_MIN_PIECE_OUTPUTS", 1)  # every image x channel a piece
+    monkeypatch.setattr(conv_compiled, "MIN_PIECE_OUTPUTS", 1)  # every image x channel a piece
     x, w, b = rand((3, 7, 10, 9)), rand((7, 1, 3, 3)), rand((7,))
     z = rand((3, 7, 5, 5))
     check("FusedConv", [x, w, b, z], {"group": 7, "pads": [1, 1, 1, 1], "strides": [2, 2],
@@ -244,10 +244,10 @@ def test_fused_conv_z_broadcast_is_added_after_the_loop():
 
 
 def test_compiled_paths_are_taken(monkeypatch):
-    from ort_provider_cpu.kernels import conv
+    from ort_provider_cpu.kernels import conv_compiled
 
     calls = []
-    depthwise, gemm = conv._ConvLoops.depthwise, conv._conv_gemm_compiled
+    depthwise, gemm = conv_compiled.ConvLoops.depthwise, conv_compiled.conv_gemm_compiled
 
     def spy_depthwise(self, *args):
         calls.append("depthwise")
@@ -257,8 +257,8 @@ def test_compiled_paths_are_taken(monkeypatch):
         calls.append("gemm")
         return gemm(*args)
 
-    monkeypatch.setattr(conv._ConvLoops, "depthwise", spy_depthwise)
-    monkeypatch.setattr(conv, "_conv_gemm_compiled", spy_gemm)
+    monkeypatch.setattr(conv_compiled.ConvLoops, "depthwise", spy_depthwise)
+    monkeypatch.setattr(conv_compiled, "conv_gemm_compiled", spy_gemm)
     check("Conv", [rand((1, 3, 5, 5)), rand((3, 1, 3, 3))], {"group": 3}, const=(1,))
     check("Conv", [rand((1, 3, 5, 5)), rand((2, 3, 3, 3))], {}, const=(1,))
     check("Conv", [rand((2, 3, 5, 5)), rand((2, 3, 1, 1))], {}, const=(1,))  # images merged
@@ -268,12 +268,12 @@ def test_compiled_paths_are_taken(monkeypatch):
 def test_short_rows_and_merged_images_use_numpy_columns(monkeypatch):
     """Output rows under _MIN_LOOP_ROW and 1x1 chunks of several images build their columns
     with numpy; wider rows with the loop."""
-    from ort_provider_cpu.kernels import conv
+    from ort_provider_cpu.kernels import conv_compiled
 
-    monkeypatch.setattr(conv, "_MIN_LOOP_ROW", 16)
+    monkeypatch.setattr(conv_compiled, "MIN_LOOP_ROW", 16)
     calls = []
-    gemm = conv._conv_gemm_compiled
-    monkeypatch.setattr(conv, "_conv_gemm_compiled", lambda *a: calls.append(1) or gemm(*a))
+    gemm = conv_compiled.conv_gemm_compiled
+    monkeypatch.setattr(conv_compiled, "conv_gemm_compiled", lambda *a: calls.append(1) or gemm(*a))
     check("FusedConv", [rand((1, 2, 6, 15)), rand((3, 2, 3, 3)), rand((3,))],
           {"pads": [1, 1, 1, 1], "activation": "Relu"}, domain=MS)
     assert not calls
@@ -283,13 +283,13 @@ def test_short_rows_and_merged_images_use_numpy_columns(monkeypatch):
 
 
 def test_compiled_kernels_off_runs_numpy(monkeypatch):
-    from ort_provider_cpu.kernels import conv
+    from ort_provider_cpu.kernels import conv_compiled
 
     def fail(*args):
         raise AssertionError("compiled loop used with compiled_kernels=0")
 
-    monkeypatch.setattr(conv._ConvLoops, "depthwise", fail)
-    monkeypatch.setattr(conv, "_conv_gemm_compiled", fail)
+    monkeypatch.setattr(conv_compiled.ConvLoops, "depthwise", fail)
+    monkeypatch.setattr(conv_compiled, "conv_gemm_compiled", fail)
     model, feeds = node_model("Conv", [rand((1, 3, 5, 5)), rand((3, 1, 3, 3))], {"group": 3},
                               opset=17, constants=(1,))
     run_ort(model, feeds, NUMPY)
@@ -313,13 +313,13 @@ WINOGRAD = [
 def winograd_everywhere(monkeypatch):
     """Winograd for the small test shapes, in chunks of at most 20 tiles (several chunks,
     the last one partial)."""
-    from ort_provider_cpu.kernels import conv
+    from ort_provider_cpu.kernels import conv_compiled
 
-    monkeypatch.setattr(conv, "_WINOGRAD_MIN_TILES", 1)
-    monkeypatch.setattr(conv, "_WINOGRAD_TILES", 20)
+    monkeypatch.setattr(conv_compiled, "WINOGRAD_MIN_TILES", 1)
+    monkeypatch.setattr(conv_compiled, "WINOGRAD_TILES", 20)
     calls = []
-    winograd = conv._ConvLoops.winograd
-    monkeypatch.setattr(conv._ConvLoops, "winograd",
+    winograd = conv_compiled.ConvLoops.winograd
+    monkeypatch.setattr(conv_compiled.ConvLoops, "winograd",
                         lambda self, *a: calls.append(1) or winograd(self, *a))
     return calls
 
