@@ -10,6 +10,11 @@ that every kernel tap reads contiguous runs, and contract the taps of a block of
 one batched GEMV. Plans depend on the input's spatial shape, so each node caches them per
 shape, together with work buffers it reuses across runs
 (:class:`~ort_provider_cpu.kernels.windows.Scratch`).
+
+That numpy code is the reference and the fallback (no numba, ``compiled_kernels=0``, other
+dtypes, the CUDA provider's cupy). Float32/float64 convolutions run the compiled paths of
+:mod:`.conv_compiled` where numba is available: depthwise convolutions, Winograd F(2x2, 3x3)
+for 3x3 stride-1 convolutions, and the GEMM path's im2col and epilogue.
 """
 
 from __future__ import annotations
@@ -101,7 +106,8 @@ def conv_kernel(node: NodeInfo, activation: tuple[str, dict[str, float]] | None 
     and float64 convolutions run compiled loops (:mod:`.conv_compiled`): depthwise convolutions
     entirely (padding read in the loop, split over the session's intra-op threads), the GEMM
     path's im2col columns (no padded copy) and its epilogue (bias, Z and activation in one
-    pass). The numpy code stays the reference and the fallback.
+    pass), and 3x3 convolutions with unit strides as Winograd F(2x2, 3x3). The numpy code
+    stays the reference and the fallback.
     """
     xp = node.xp
     loops = conv_compiled.ConvLoops(node, activation) if compiled_loops_enabled(node) else None

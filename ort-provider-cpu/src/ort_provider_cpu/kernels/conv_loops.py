@@ -1,11 +1,13 @@
-"""Compiled loops of the Conv kernels (see :mod:`ort_provider_cpu.jit`): the depthwise
-convolution with its padding handled in the loop, a direct convolution for grouped and small
-convolutions, the im2col copy, and the epilogue (bias, FusedConv's Z and activation in one pass).
+"""Compiled loops of the Conv kernels (see :mod:`ort_provider_cpu.jit`; :mod:`.conv_compiled`
+calls them): the depthwise convolution with its padding handled in the loop, the im2col copy,
+the epilogue (bias, FusedConv's Z and activation in one pass) and the Winograd F(2x2, 3x3)
+input and output transforms.
 
-Every loop takes the activation as a code (:data:`ACTIVATIONS`) and two parameters, and works on
-a range ``[start, stop)`` of its outer units so that :func:`~ort_provider_cpu.intra_op.split_work`
-can hand pieces of one call to threads. Nothing here imports numba: the functions are plain
-Python until a kernel prepares them.
+Loops that finish outputs take the activation as a code (:data:`ACTIVATIONS`) and two
+parameters; the depthwise loop works on a range ``[start, stop)`` of images x channels so that
+:func:`~ort_provider_cpu.intra_op.split_work` can hand pieces of one call to threads. Indices
+are unsigned where they can be (numba's negative-index checks stop LLVM from vectorizing).
+Nothing here imports numba: the functions are plain Python until a kernel prepares them.
 """
 
 from __future__ import annotations
