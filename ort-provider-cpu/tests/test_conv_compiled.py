@@ -354,3 +354,18 @@ def test_winograd_not_for_strides_dilations_groups_or_few_channels(winograd_ever
     check("Conv", [rand((1, 32, 9, 9)), rand((32, 16, 3, 3))], {"group": 2}, const=(1,))
     check("Conv", [rand((1, 8, 9, 9)), rand((16, 8, 3, 3))], {}, const=(1,))
     assert not winograd_everywhere
+
+
+def test_winograd_input_weights_changed_in_place_between_runs(winograd_everywhere):
+    """An input W is transformed on every run: the same array with new values gives the new
+    convolution."""
+    x, w = rand((1, 16, 6, 6)), rand((16, 16, 3, 3))
+    model, feeds = one_node("Conv", [x, w], {"pads": [1, 1, 1, 1]}, (), "")
+    from ort import InferenceSession
+
+    session = InferenceSession(model.SerializeToString(), providers=COMPILED)
+    first = session.run(None, feeds)[0]
+    feeds["in1"] *= -2
+    second = session.run(None, feeds)[0]
+    assert_outputs_match([second], [first * -2], 1e-4, 1e-4)
+    assert len(winograd_everywhere) == 2

@@ -164,14 +164,16 @@ def conv_kernel(node: NodeInfo, activation: tuple[str, dict[str, float]] | None 
                           and const_w.shape[0] == group and group > 1,
                           winograd=group == 1 and tuple(const_w.shape[2:]) == (3, 3))
 
-    transformed: list = []  # (W, its Winograd transform) of the last W seen
+    transformed: list = []  # the Winograd transform of a constant W
 
     def winograd_weights(w: Any, wm: Any) -> Any:
-        """W's Winograd transform (computed once for a constant W)."""
-        if transformed and transformed[0][0] is w:
-            return transformed[0][1]
+        """W's Winograd transform (computed once for a constant W, every run for an input W,
+        whose values may change between runs)."""
+        if transformed:
+            return transformed[0]
         u = conv_compiled.winograd_weights(wm, w.shape)
-        transformed[:] = [(w, u)]
+        if prepared_w is not None:
+            transformed.append(u)
         return u
 
     def run(x: Any, w: Any, b: Any = None, z: Any = None, activate: Activation | None = None):
