@@ -10,6 +10,11 @@ that every kernel tap reads contiguous runs, and contract the taps of a block of
 one batched GEMV. Plans depend on the input's spatial shape, so each node caches them per
 shape, together with work buffers it reuses across runs
 (:class:`~ort_provider_cpu.kernels.windows.Scratch`).
+
+That numpy code is the reference and the fallback (no numba, ``compiled_kernels=0``, other
+dtypes, the CUDA provider's cupy). Float32/float64 convolutions run the compiled paths of
+:mod:`.conv_compiled` where numba is available: depthwise convolutions, Winograd F(2x2, 3x3)
+for 3x3 stride-1 convolutions, and the GEMM path's im2col and epilogue.
 """
 
 from __future__ import annotations
@@ -20,25 +25,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
 from ort.ep import KernelTable, NodeInfo
 
+from ..jit import compiled_loops_enabled
+from . import conv_compiled
 from .float_work import work_dtype
 from .nn_common import channel_shape
-from .windows import (
-    PhaseLayout,
-    Scratch,
-    WindowAttrs,
-    WindowGeometry,
-    give_padded,
-    padded_input,
-    phase_layout,
-    phase_planes,
-    read_window_attrs,
-    sliding_windows,
-    tap_slices,
-    window_geometry,
-)
+from .windows import (PhaseLayout, Scratch, WindowAttrs, WindowGeometry,
+                      give_padded, padded_input, phase_layout, phase_planes,
+                      read_window_attrs, sliding_windows, tap_slices,
+                      window_geometry)
 
 kernels = KernelTable()
 
@@ -68,6 +64,10 @@ class _ConvPlan:
     cols_size: int  # elements of the largest im2col chunk
     out_size: int  # elements of the GEMM result of a multi-image chunk (0: none)
     layout: PhaseLayout | None = None  # depthwise 2-D windows as contiguous runs
+    # compiled depthwise loop: (copies, taps, plane rows, plane columns, phases, sh, sw)
+    depthwise_args: tuple | None = None
+    compiled: bool = False  # the GEMM path builds columns and finishes with compiled loops
+    winograd: tuple[int, int, int] = (0, 0, 0)  # tile rows, tile columns, images per chunk
 
 
 def _conv_chunks(n: int, out_shape: tuple[int, ...], k: int, m: int) -> tuple[tuple, ...]:
@@ -88,9 +88,11 @@ def _conv_chunks(n: int, out_shape: tuple[int, ...], k: int, m: int) -> tuple[tu
     return tuple((i, min(i + per_chunk, n), 0, rows) for i in range(0, n, per_chunk))
 
 
-def conv_kernel(node: NodeInfo) -> Callable[..., Any]:
+def conv_kernel(node: NodeInfo, activation: tuple[str, dict[str, float]] | None = None
+                ) -> Callable[..., Any]:
     """Return ``run(x, w, b=None, z=None, activate=None) -> Y`` for a Conv node: the
-    convolution (in X's dtype), then ``Y += Z`` and ``activate(Y)`` in place (FusedConv).
+    convolution (in X's dtype), then ``Y += Z`` and ``activate(Y)`` in place (FusedConv;
+    ``activation``, its name and parameters, lets the compiled loops apply it themselves).
 
     A general Conv builds im2col columns (a copy of a strided view of the padded input) in
     cache-sized chunks of output rows or whole images, one GEMM per group and chunk writing
@@ -99,8 +101,16 @@ def conv_kernel(node: NodeInfo) -> Callable[..., Any]:
     convolutions (one input and output channel per group) see :func:`_conv_depthwise`.
     Work buffers (padded input, columns) are reused across runs. Z and ``activate`` are for
     float32/float64 X (FusedConv handles the other types itself).
+
+    Where numba is available (:func:`~ort_provider_cpu.jit.compiled_loops_enabled`), float32
+    and float64 convolutions run compiled loops (:mod:`.conv_compiled`): depthwise convolutions
+    entirely (padding read in the loop, split over the session's intra-op threads), the GEMM
+    path's im2col columns (no padded copy) and its epilogue (bias, Z and activation in one
+    pass), and 3x3 convolutions with unit strides as Winograd F(2x2, 3x3). The numpy code
+    stays the reference and the fallback.
     """
     xp = node.xp
+    loops = conv_compiled.ConvLoops(node, activation) if compiled_loops_enabled(node) else None
     group = int(node.attrs.get("group", 1))
     if group < 1:
         raise ValueError(f"{node.describe()}: group must be positive, got {group}")
@@ -134,12 +144,12 @@ def conv_kernel(node: NodeInfo) -> Callable[..., Any]:
     plans: dict[tuple, _ConvPlan] = {}
     scratch = Scratch(xp)
 
-    def plan_for(wa: WindowAttrs, x_shape: tuple[int, ...], m: int) -> _ConvPlan:
+    def plan_for(wa: WindowAttrs, x_shape: tuple[int, ...], m: int, fast: bool) -> _ConvPlan:
         """Return the (cached) plan for one input shape, kernel and output channel count."""
-        key = (wa.kernel, x_shape, m)
+        key = (wa.kernel, x_shape, m, fast)
         plan = plans.get(key)
         if plan is None:
-            plan = plans[key] = _conv_plan(node, wa, x_shape, m, group)
+            plan = plans[key] = _conv_plan(node, wa, x_shape, m, group, fast)
         return plan
 
     def weights_matrix(w: Any, cdt: np.dtype) -> Any:
@@ -149,6 +159,22 @@ def conv_kernel(node: NodeInfo) -> Callable[..., Any]:
     prepared_w = None
     if const_w is not None:
         prepared_w = weights_matrix(xp.asarray(const_w), work_dtype(const_w.dtype))
+        if loops is not None:
+            loops.prepare(prepared_w.dtype, depthwise=const_w.shape[1] == 1
+                          and const_w.shape[0] == group and group > 1,
+                          winograd=group == 1 and tuple(const_w.shape[2:]) == (3, 3))
+
+    transformed: list = []  # the Winograd transform of a constant W
+
+    def winograd_weights(w: Any, wm: Any) -> Any:
+        """W's Winograd transform (computed once for a constant W, every run for an input W,
+        whose values may change between runs)."""
+        if transformed:
+            return transformed[0]
+        u = conv_compiled.winograd_weights(wm, w.shape)
+        if prepared_w is not None:
+            transformed.append(u)
+        return u
 
     def run(x: Any, w: Any, b: Any = None, z: Any = None, activate: Activation | None = None):
         cdt = work_dtype(x.dtype)
@@ -159,19 +185,29 @@ def conv_kernel(node: NodeInfo) -> Callable[..., Any]:
                 f"{node.describe()}: X has {c} channels, W {tuple(w.shape)} with group {group}"
             )
         wa = window_attrs(tuple(w.shape[2:]))
-        plan = plan_for(wa, tuple(x.shape), m)
+        native = x.dtype == cdt
+        fast = loops is not None and native and cdt in conv_compiled.LOOP_DTYPES
+        plan = plan_for(wa, tuple(x.shape), m, fast)
         wm = prepared_w if prepared_w is not None else weights_matrix(w, cdt)
         if wm.dtype != cdt:
             wm = wm.astype(cdt)
         y = node.empty((n, m) + plan.geo.out_shape, cdt)
         bias = None if b is None else b.astype(cdt, copy=False)
-        native = x.dtype == cdt
         # Z and the activation are applied chunk by chunk when Z has Y's shape
         chunk_z = z if native and z is not None and z.shape == y.shape else None
         chunked = native and (z is None or chunk_z is not None)
         if y.size:
             xc = x.astype(cdt, copy=False)
-            if plan.method == "depthwise":
+            if plan.method == "depthwise_loop":
+                loops.depthwise(plan, wm, xc, y, bias, chunk_z, activate if chunked else None)
+            elif plan.method == "winograd":
+                u = winograd_weights(w, wm)
+                loops.winograd(plan, u, xc, y, bias, chunk_z, activate if chunked else None,
+                               scratch)
+            elif plan.compiled:
+                conv_compiled.conv_gemm_compiled(loops, plan, wa, wm, xc, y, bias, chunk_z,
+                                    activate if chunked else None, scratch)
+            elif plan.method == "depthwise":
                 _conv_depthwise(xp, plan, wa, wm, xc, y, bias, chunk_z,
                                 activate if chunked else None, scratch)
             else:
@@ -189,17 +225,30 @@ def conv_kernel(node: NodeInfo) -> Callable[..., Any]:
 
 
 def _conv_plan(node: NodeInfo, wa: WindowAttrs, x_shape: tuple[int, ...], m: int,
-               group: int) -> _ConvPlan:
-    """Plan Conv of an input of ``x_shape`` with ``m`` output channels."""
+               group: int, fast: bool = False) -> _ConvPlan:
+    """Plan Conv of an input of ``x_shape`` with ``m`` output channels (``fast``: with the
+    compiled loops)."""
     geo = window_geometry(node, wa, x_shape[2:])
     n, c = x_shape[:2]
     taps = math.prod(wa.kernel)
+    if fast and group > 1 and group == c and m == c and len(wa.kernel) in (1, 2):
+        return _ConvPlan(geo, "depthwise_loop", False, (), 0, 0, None,
+                         conv_compiled.depthwise_loop_args(geo, wa))
+    if fast and conv_compiled.winograd_fits(wa, geo, n, c, m, group):
+        tiles_h, tiles_w = -(-geo.out_shape[0] // 2), -(-geo.out_shape[1] // 2)
+        images = max(1, min(n, conv_compiled.WINOGRAD_TILES // (tiles_h * tiles_w)))
+        return _ConvPlan(geo, "winograd", False, (), 0, 0,
+                         winograd=(tiles_h, tiles_w, images))
     if group > 1 and group == c and m == c:
         layout = phase_layout(geo, wa) if len(wa.kernel) == 2 else None
         return _ConvPlan(geo, "depthwise", False, (), 0, 0, layout)
     pointwise = taps == 1 and all(s == 1 for s in wa.strides) and not geo.padded
     k = c // group * taps
     chunks = _conv_chunks(n, geo.out_shape, c * taps, m)
+    if fast and pointwise and len(chunks) > n:
+        # no columns to keep in cache: one GEMM per image, then one compiled epilogue pass
+        rows = geo.out_shape[0] if geo.out_shape else 1
+        chunks = tuple((i, i + 1, 0, rows) for i in range(n))
     positions = math.prod(geo.out_shape)
     cols_size = out_size = 0
     for n0, n1, r0, r1 in chunks:
@@ -208,7 +257,13 @@ def _conv_plan(node: NodeInfo, wa: WindowAttrs, x_shape: tuple[int, ...], m: int
             cols_size = max(cols_size, group * k * width)
         if n1 - n0 > 1:
             out_size = max(out_size, m * width)
-    return _ConvPlan(geo, "gemm", pointwise, chunks, cols_size, out_size)
+    # the compiled im2col copies output rows: rows shorter than MIN_LOOP_ROW cost more in
+    # loop overhead than numpy's strided copy (ResNet's 7x7 stage), and 1x1 chunks of several
+    # images are a plain transposing copy numpy does well
+    per_image = pointwise and len(chunks) == n
+    compiled = fast and len(wa.kernel) == 2 and (
+        per_image or (not pointwise and geo.out_shape[1] >= conv_compiled.MIN_LOOP_ROW))
+    return _ConvPlan(geo, "gemm", pointwise, chunks, cols_size, out_size, compiled=compiled)
 
 
 def _conv_epilogue(y: Any, bias: Any, z: Any, activate: Activation | None) -> None:

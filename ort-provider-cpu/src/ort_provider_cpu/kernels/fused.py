@@ -172,7 +172,7 @@ def fused_conv(node: NodeInfo):
     activate = _activation(node, name, params)
     plain = _as_plain_op(node, "Conv", 11, ("activation", "activation_params"), 3,
                          {"auto_pad": "NOTSET", "group": 1})
-    convolve = conv_kernel(plain)
+    convolve = conv_kernel(plain, (name, params))
     if name in ("", "Identity"):
         activate = None
 

@@ -1,0 +1,300 @@
+"""The Conv kernel's compiled paths (numba loops of :mod:`.conv_loops`; the numpy code in
+:mod:`.conv` stays the reference and fallback): depthwise convolutions with padding read in
+the loop, the GEMM path's im2col and epilogue, Winograd F(2x2, 3x3), and which shapes take
+them. :class:`ConvLoops` holds one node's prepared loops, activation and intra-op threads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from ort.ep import NodeInfo
+
+from ..intra_op import resolve_threads, split_work
+from . import conv_loops
+from .windows import (Scratch, WindowAttrs, WindowGeometry, give_padded,
+                      padded_input, phase_layout)
+
+__all__ = ["ConvLoops", "LOOP_DTYPES", "MIN_LOOP_ROW", "MIN_PIECE_OUTPUTS", "WINOGRAD_MIN_TILES",
+           "WINOGRAD_TILES", "conv_gemm_compiled", "depthwise_loop_args", "winograd_fits",
+           "winograd_weights"]
+
+LOOP_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+#: output rows the compiled im2col copies at least (shorter ones: numpy's strided copy)
+MIN_LOOP_ROW = 16
+#: outputs one thread's piece of a compiled loop computes at least (a piece costs ~20 µs)
+MIN_PIECE_OUTPUTS = 1 << 16
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _activation_params(name: str, params: dict[str, float]) -> tuple[float, float]:
+    """The two parameters the loops take for activation ``name`` (FusedConv's defaults)."""
+    if name == "Clip":
+        return float(params.get("min", -_FLOAT32_MAX)), float(params.get("max", _FLOAT32_MAX))
+    if name == "LeakyRelu":
+        return float(params.get("alpha", 0.01)), 0.0
+    if name == "HardSigmoid":
+        return float(params.get("alpha", 0.2)), float(params.get("beta", 0.5))
+    return 0.0, 0.0
+
+
+class ConvLoops:
+    """The compiled loops one Conv node runs (:mod:`.conv_loops`), the activation they apply
+    (as a code and two parameters) and the node's intra-op threads."""
+
+    def __init__(self, node: NodeInfo, activation: tuple[str, dict[str, float]] | None) -> None:
+        name, params = activation if activation is not None else ("", {})
+        code = conv_loops.activation_code(name)
+        #: whether the loops apply the activation (else the caller's ``activate`` does)
+        self.covers_activation = code is not None
+        self.code = code or 0
+        self.a0, self.a1 = _activation_params(name, params)
+        self.threads = resolve_threads(node.intra_op_threads)
+        self._no_bias = {dt: np.zeros(1, dt) for dt in LOOP_DTYPES}
+        self._loops: dict[tuple[str, np.dtype], Callable[..., Any]] = {}
+
+    def prepare(self, dtype: np.dtype, depthwise: bool, winograd: bool = False) -> None:
+        """Load or compile the loops a Conv of ``dtype`` runs (so the first run does not)."""
+        if dtype not in LOOP_DTYPES:
+            return
+        if depthwise:
+            self.depthwise_loop(dtype)
+            return
+        self.im2col_loop(dtype)
+        self.epilogue_loop(dtype)
+        if winograd:
+            self.winograd_loops(dtype)
+
+    def depthwise_loop(self, dtype: np.dtype) -> Callable[..., Any]:
+        """:func:`conv_loops.depthwise_conv2d` for ``dtype``."""
+        key = ("depthwise", dtype)
+        loop = self._loops.get(key)
+        if loop is None:
+            ints = (np.int64, 2)
+            loop = self._loops[key] = conv_loops.depthwise_conv2d.prepare(
+                (dtype, 4), (dtype, 2), (dtype, 1), (dtype, 4), (dtype, 4), ints,
+                (np.int64, 1), int, int, int, int, int, bool, bool, int, float, float, int, int)
+        return loop
+
+    def im2col_loop(self, dtype: np.dtype) -> Callable[..., Any]:
+        """:func:`conv_loops.im2col_rows` for ``dtype``."""
+        key = ("im2col", dtype)
+        loop = self._loops.get(key)
+        if loop is None:
+            loop = self._loops[key] = conv_loops.im2col_rows.prepare(
+                (dtype, 3), (dtype, 2), *([int] * 12))
+        return loop
+
+    def epilogue_loop(self, dtype: np.dtype) -> Callable[..., Any]:
+        """:func:`conv_loops.epilogue_rows` for ``dtype``."""
+        key = ("epilogue", dtype)
+        loop = self._loops.get(key)
+        if loop is None:
+            flat = (dtype, 1)
+            loop = self._loops[key] = conv_loops.epilogue_rows.prepare(
+                flat, int, int, flat, int, int, flat, flat, int, int, bool, bool, int, float,
+                float)
+        return loop
+
+    def winograd_loops(self, dtype: np.dtype) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        """:func:`conv_loops.winograd_input` and :func:`conv_loops.winograd_output`."""
+        key = ("winograd", dtype)
+        loops = self._loops.get(key)
+        if loops is None:
+            loops = self._loops[key] = (
+                conv_loops.winograd_input.prepare((dtype, 4), (dtype, 3), int, int, int, int),
+                conv_loops.winograd_output.prepare(
+                    (dtype, 3), (dtype, 4), (dtype, 1), (dtype, 4), int, int, int, int, bool,
+                    bool, int, float, float))
+        return loops
+
+    def winograd(self, plan: Any, u: Any, x: Any, y: Any, bias: Any, z: Any,
+                 activate: Callable[[Any], Any] | None, scratch: Scratch) -> None:
+        """3x3 Conv as Winograd F(2x2, 3x3): input tiles transformed (compiled), 16 GEMMs
+        (16, M, C) @ (16, C, tiles) by numpy's batched matmul (on (C, 16, tiles) buffers), the output transform with bias,
+        Z and activation (compiled), chunks of images at a time."""
+        geo = plan.geo
+        tiles_h, tiles_w, per_chunk = plan.winograd
+        n, c = x.shape[:2]
+        m = y.shape[1]
+        dtype = y.dtype
+        into, out = self.winograd_loops(dtype)
+        rows, cols = 2 * tiles_h - geo.out_shape[0], 2 * tiles_w - geo.out_shape[1]
+        tiled = WindowGeometry(geo.in_shape, geo.out_shape, geo.pads_begin, geo.pads_end,
+                               (rows, cols))
+        xpad = padded_input(np, x, tiled, scratch, 0)
+        tiles = per_chunk * tiles_h * tiles_w
+        v = scratch.take((c, 16, tiles), dtype)
+        mo = scratch.take((m, 16, tiles), dtype)
+        bias_arr, has_bias = self.bias(bias, dtype)
+        code, a0, a1 = self.activation(activate)
+        z4 = y if z is None else np.ascontiguousarray(z)
+        for n0 in range(0, n, per_chunk):
+            n1 = min(n, n0 + per_chunk)
+            count = (n1 - n0) * tiles_h * tiles_w
+            into(xpad, v, n0, n1, tiles_h, tiles_w)
+            np.matmul(u, v.transpose(1, 0, 2)[:, :, :count],
+                      out=mo.transpose(1, 0, 2)[:, :, :count])
+            out(mo, y, bias_arr, z4, n0, n1, tiles_h, tiles_w, has_bias, z is not None, code,
+                a0, a1)
+        scratch.give(v)
+        scratch.give(mo)
+        give_padded(scratch, xpad, tiled, 0)
+        if activate is not None and not self.covers_activation:
+            activate(y)
+
+    def activation(self, activate: Callable[[Any], Any] | None) -> tuple[int, float, float]:
+        """(code, a0, a1) the loops apply for a chunk finished with ``activate``."""
+        if activate is None or not self.covers_activation:
+            return 0, 0.0, 0.0
+        return self.code, self.a0, self.a1
+
+    def bias(self, bias: Any, dtype: np.dtype) -> tuple[Any, bool]:
+        """(bias array for the loops, whether there is a bias)."""
+        if bias is None:
+            return self._no_bias[dtype], False
+        return np.ascontiguousarray(bias), True
+
+    def depthwise(self, plan: Any, wm: Any, x: Any, y: Any, bias: Any, z: Any,
+                  activate: Callable[[Any], Any] | None) -> None:
+        """Depthwise Conv into ``y`` with the compiled loop, images x channels split over the
+        intra-op threads; then bias, Z and the activation."""
+        n, c = x.shape[:2]
+        x4 = np.ascontiguousarray(x).reshape((n, c) + (1,) * (4 - x.ndim) + x.shape[2:])
+        y4 = y.reshape((n, c) + (1,) * (4 - y.ndim) + y.shape[2:])
+        z4 = y4 if z is None else np.ascontiguousarray(z).reshape(y4.shape)
+        weights = np.ascontiguousarray(wm.reshape(c, -1))
+        bias_arr, has_bias = self.bias(bias, y.dtype)
+        code, a0, a1 = self.activation(activate)
+        copies, taps, rows, columns, phases, sh, sw = plan.depthwise_args
+        loop = self.depthwise_loop(y.dtype)
+
+        def work(start: int, stop: int) -> None:
+            loop(x4, weights, bias_arr, z4, y4, copies, taps, rows, columns, phases, sh, sw,
+                 has_bias, z is not None, code, a0, a1, start, stop)
+
+        plane = max(1, y4.shape[2] * y4.shape[3])
+        split_work(work, n * c, self.threads, max(1, MIN_PIECE_OUTPUTS // plane))
+        if activate is not None and not self.covers_activation:
+            activate(y)
+
+
+#: Winograd F(2x2, 3x3) for 3x3 convolutions with unit strides and dilations, one group and
+#: at least this many input and output channels and 2x2 output tiles in all (fewer tiles make
+#: GEMMs too thin for BLAS); tiles per chunk of images
+WINOGRAD_MIN_CHANNELS = 16
+WINOGRAD_MIN_TILES = 32
+WINOGRAD_TILES = 2048
+_WINOGRAD_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+
+
+def winograd_fits(wa: WindowAttrs, geo: WindowGeometry, n: int, c: int, m: int,
+                   group: int) -> bool:
+    """Whether Conv runs as Winograd F(2x2, 3x3) (see :data:`WINOGRAD_MIN_CHANNELS`)."""
+    if wa.kernel != (3, 3) or wa.strides != (1, 1) or wa.dilations != (1, 1) or group != 1:
+        return False
+    if c < WINOGRAD_MIN_CHANNELS or m < WINOGRAD_MIN_CHANNELS or any(geo.extra_end):
+        return False
+    tiles = n * (-(-geo.out_shape[0] // 2)) * (-(-geo.out_shape[1] // 2))
+    return tiles >= WINOGRAD_MIN_TILES
+
+
+def winograd_weights(wm: Any, w_shape: tuple[int, ...]) -> Any:
+    """U = G g G^T of every 3x3 filter g, as (16, M, C) in W's compute dtype (computed in
+    float64)."""
+    m, c = w_shape[:2]
+    g = wm.reshape(m, c, 3, 3).astype(np.float64)
+    u = np.einsum("ij,mcjk,lk->ilmc", _WINOGRAD_G, g, _WINOGRAD_G)
+    return np.ascontiguousarray(u.reshape(16, m, c).astype(wm.dtype))
+
+
+def depthwise_loop_args(geo: WindowGeometry, wa: WindowAttrs) -> tuple:
+    """The :func:`conv_loops.depthwise_conv2d` arguments describing the windows: copies into
+    the stride phases, the taps' offsets, plane rows and columns, phases, strides (1-D
+    windows as 2-D ones of one row)."""
+    if len(wa.kernel) == 1:
+        geo = WindowGeometry((1,) + geo.in_shape, (1,) + geo.out_shape, (0,) + geo.pads_begin,
+                             (0,) + geo.pads_end, (0,) + geo.extra_end)
+        wa = WindowAttrs((1,) + wa.kernel, (1,) + wa.strides, (1,) + wa.dilations,
+                         (0, wa.pads[0], 0, wa.pads[1]), wa.auto_pad, wa.ceil_mode)
+    layout = phase_layout(geo, wa)
+    rows, columns = layout.plane
+    copies = np.array([(phase, r.start, r.stop - r.start, c.start, c.stop - c.start,
+                        x_rows.start, x_cols.start)
+                       for phase, r, c, x_rows, x_cols in layout.copies], np.int64).reshape(-1, 7)
+    taps = np.array([phase * rows * columns + offset for phase, offset in layout.taps],
+                    np.int64)
+    return (copies, taps, rows, columns, layout.phases) + wa.strides
+
+
+def conv_gemm_compiled(loops: ConvLoops, plan: Any, wa: WindowAttrs, wm: Any, x: Any,
+                        y: Any, bias: Any, z: Any, activate: Callable[[Any], Any] | None,
+                        scratch: Scratch) -> None:
+    """2-D Conv by im2col and GEMM as :func:`_conv_gemm`, with compiled loops building the
+    columns straight from X (padding written as zeros, no padded copy) and finishing each
+    chunk (bias, Z, activation) in one pass."""
+    geo = plan.geo
+    n, c = x.shape[:2]
+    group, mg = wm.shape[:2]
+    m, cg = group * mg, c // group
+    out_w = geo.out_shape[1]
+    positions = geo.out_shape[0] * out_w
+    (kh, kw), (sh, sw), (dh, dw) = wa.kernel, wa.strides, wa.dilations
+    top, left = geo.pads_begin
+    x = np.ascontiguousarray(x)
+    dtype = y.dtype
+    im2col = loops.im2col_loop(dtype)
+    epilogue = loops.epilogue_loop(dtype)
+    bias_arr, has_bias = loops.bias(bias, dtype)
+    code, a0, a1 = loops.activation(activate)
+    finish = activate if activate is not None and not loops.covers_activation else None
+    y_flat = y.reshape(-1)
+    y3 = y.reshape(n, m, positions)
+    z_flat = y_flat if z is None else np.ascontiguousarray(z).reshape(-1)
+    has_z = z is not None
+    if plan.pointwise and group == 1 and len(plan.chunks) == n and finish is None:
+        # 1x1: one GEMM per image straight from X, then one epilogue pass
+        x3 = x.reshape(n, c, positions)
+        w0 = wm[0]
+        for i in range(n):
+            np.matmul(w0, x3[i], out=y3[i])
+            offset = i * m * positions
+            epilogue(y_flat, offset, positions, y_flat, offset, positions, z_flat, bias_arr, m,
+                     positions, has_bias, has_z, code, a0, a1)
+        return
+    cols_buf = scratch.take((plan.cols_size,), dtype) if plan.cols_size else None
+    out_buf = scratch.take((plan.out_size,), dtype) if plan.out_size else None
+    k = cg * kh * kw
+    for n0, n1, r0, r1 in plan.chunks:
+        images = n1 - n0
+        width = (r1 - r0) * out_w
+        if plan.pointwise and images == 1:
+            cols = x[n0].reshape(group, cg, positions)[:, :, r0 * out_w:r1 * out_w]
+        else:
+            cols = cols_buf[: group * k * images * width].reshape(group, k, images * width)
+            for i in range(images):
+                for g in range(group):
+                    im2col(x[n0 + i, g * cg:(g + 1) * cg], cols[g], i * width, out_w, kh, kw,
+                           sh, sw, dh, dw, top, left, r0, r1)
+        if images == 1:
+            out = y3[n0][:, r0 * out_w:r1 * out_w]
+            for g in range(group):
+                np.matmul(wm[g], cols[g], out=out[g * mg:(g + 1) * mg])
+            offset = n0 * m * positions + r0 * out_w
+            epilogue(y_flat, offset, positions, y_flat, offset, positions, z_flat, bias_arr, m,
+                     width, has_bias, has_z, code, a0, a1)
+        else:
+            product = out_buf[: m * images * width].reshape(m, images * width)
+            for g in range(group):
+                np.matmul(wm[g], cols[g], out=product[g * mg:(g + 1) * mg])
+            out = y3[n0:n1]
+            for i in range(images):
+                epilogue(out_buf, i * width, images * width, y_flat, (n0 + i) * m * positions,
+                         positions, z_flat, bias_arr, m, width, has_bias, has_z, code, a0, a1)
+        if finish is not None:
+            finish(out)
+    if cols_buf is not None:
+        scratch.give(cols_buf)
+    if out_buf is not None:
+        scratch.give(out_buf)

@@ -1,0 +1,371 @@
+"""Conv and FusedConv on the compiled loops (kernels/conv_loops.py) against the numpy kernels
+(provider option ``compiled_kernels=0``) and onnxruntime: depthwise convolutions of many
+geometries (padding read in the loop), the GEMM path's compiled im2col and epilogue, every
+FusedConv activation with and without the sum input Z, several intra-op threads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ort import SessionOptions
+from ort.testing import (assert_outputs_match, node_model, run_onnxruntime,
+                         run_ort)
+
+pytest.importorskip("numba")
+
+RNG = np.random.default_rng(16)
+MS = "com.microsoft"
+COMPILED = [("CPUExecutionProvider", {"compiled_kernels": "1"})]
+NUMPY = [("CPUExecutionProvider", {"compiled_kernels": "0"})]
+
+
+@pytest.fixture(autouse=True)
+def short_rows_compiled(monkeypatch):
+    """The compiled im2col for every output width (it leaves rows under 16 values to numpy
+    by default: these tests use small images)."""
+    from ort_provider_cpu.kernels import conv_compiled
+
+    monkeypatch.setattr(conv_compiled, "MIN_LOOP_ROW", 1)
+
+
+def rand(shape, dtype=np.float32):
+    """Uniform values in [-2, 2) of ``shape`` and ``dtype``."""
+    return RNG.uniform(-2.0, 2.0, size=shape).astype(dtype)
+
+
+def out_size(size, k, s, d, begin, end):
+    """Output extent of one axis with explicit pads."""
+    return (size + begin + end - (k - 1) * d - 1) // s + 1
+
+
+def one_node(op, inputs, attrs, const, domain):
+    """A one-node model (opset 17, IR 9) and its feeds."""
+    return node_model(op, inputs, attrs, domain=domain, opset=17, constants=const,
+                      output_types=[inputs[0].dtype], ir_version=9)
+
+
+def check(op, inputs, attrs, const=(1, 2), threads=1, tol=1e-4, domain=""):
+    """Compiled loops vs numpy kernels (to ``tol``) vs onnxruntime (to 1e-4; float64
+    models, which onnxruntime's Conv lacks, compared in float32) on a one-node model."""
+    model, feeds = one_node(op, inputs, attrs, const, domain)
+    options = SessionOptions()
+    options.intra_op_num_threads = threads
+    compiled = run_ort(model, feeds, COMPILED, options)
+    reference = run_ort(model, feeds, NUMPY, options)
+    assert compiled[0].dtype == inputs[0].dtype
+    assert_outputs_match(compiled, reference, tol, tol)
+    if inputs[0].dtype == np.float64:
+        inputs = [v.astype(np.float32) for v in inputs]
+        model, feeds = one_node(op, inputs, attrs, const, domain)
+    want = [np.asarray(v) for v in run_onnxruntime(model, feeds)]
+    assert compiled[0].shape == want[0].shape
+    assert_outputs_match([compiled[0].astype(want[0].dtype)], want, 1e-4, 1e-4)
+    assert_outputs_match([reference[0].astype(want[0].dtype)], want, 1e-4, 1e-4)
+    return compiled[0]
+
+
+# ------------------------------------------------------------------------------------------
+# depthwise
+# ------------------------------------------------------------------------------------------
+
+DEPTHWISE_2D = [
+    ((1, 4, 7, 9), (3, 3), {"pads": [1, 1, 1, 1]}),
+    ((2, 3, 8, 8), (3, 3), {"pads": [0, 1, 2, 0]}),  # asymmetric
+    ((1, 5, 9, 10), (3, 3), {"pads": [1, 1, 1, 1], "strides": [2, 2]}),
+    ((1, 5, 10, 9), (3, 3), {"pads": [0, 0, 1, 1], "strides": [2, 2]}),
+    ((1, 3, 11, 12), (3, 3), {"pads": [2, 2, 2, 2], "dilations": [2, 2]}),
+    ((1, 3, 11, 12), (3, 3), {"pads": [1, 2, 0, 1], "dilations": [2, 1], "strides": [1, 2]}),
+    ((1, 2, 13, 9), (5, 5), {"pads": [2, 2, 2, 2]}),
+    ((3, 2, 9, 13), (5, 3), {"pads": [1, 0, 2, 1], "strides": [3, 2]}),
+    ((1, 4, 6, 6), (2, 2), {}),
+    ((1, 4, 6, 7), (1, 1), {"strides": [2, 2]}),
+    ((1, 3, 2, 2), (3, 3), {"pads": [1, 1, 1, 1]}),  # the kernel is larger than the input
+    ((1, 3, 1, 5), (3, 3), {"pads": [1, 1, 1, 1]}),
+    ((1, 3, 7, 7), (3, 3), {"auto_pad": "SAME_UPPER", "strides": [2, 2]}),
+    ((1, 3, 8, 8), (4, 4), {"auto_pad": "SAME_LOWER"}),
+    ((1, 3, 8, 7), (3, 3), {"auto_pad": "VALID", "strides": [2, 1]}),
+    ((1, 6, 3, 3), (7, 7), {"pads": [3, 3, 3, 3]}),
+]
+
+
+@pytest.mark.parametrize("x_shape,kernel,attrs", DEPTHWISE_2D,
+                         ids=[f"{x}-{k}-{sorted(a.items())}" for x, k, a in DEPTHWISE_2D])
+def test_depthwise_2d(x_shape, kernel, attrs):
+    c = x_shape[1]
+    x, w, b = rand(x_shape), rand((c, 1) + kernel), rand((c,))
+    check("Conv", [x, w, b], dict(attrs, group=c))
+
+
+def test_depthwise_without_bias_and_float64():
+    x, w = rand((2, 3, 9, 8), np.float64), rand((3, 1, 3, 3), np.float64)
+    check("Conv", [x, w], {"group": 3, "pads": [1, 0, 1, 2], "strides": [2, 1]}, const=(1,),
+          tol=1e-10)
+
+
+@pytest.mark.parametrize("attrs", [{"pads": [1, 1]}, {"pads": [0, 2], "strides": [2]},
+                                   {"dilations": [3], "pads": [3, 3]},
+                                   {"auto_pad": "SAME_UPPER", "strides": [3]}])
+def test_depthwise_1d(attrs):
+    x, w, b = rand((2, 5, 17)), rand((5, 1, 3)), rand((5,))
+    check("Conv", [x, w, b], dict(attrs, group=5))
+
+
+def test_depthwise_3d_falls_back_to_numpy():
+    x, w, b = rand((1, 3, 5, 6, 4)), rand((3, 1, 3, 3, 3)), rand((3,))
+    check("Conv", [x, w, b], {"group": 3, "pads": [1] * 6})
+
+
+def test_depthwise_weights_as_input():
+    x, w, b = rand((1, 4, 6, 6)), rand((4, 1, 3, 3)), rand((4,))
+    check("Conv", [x, w, b], {"group": 4, "pads": [1, 1, 1, 1]}, const=())
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_depthwise_split_over_threads(threads, monkeypatch):
+    from ort_provider_cpu.kernels import conv_compiled
+
+    monkeypatch.setattr(conv_compiled, "MIN_PIECE_OUTPUTS", 1)  # every image x channel a piece
+    x, w, b = rand((3, 7, 10, 9)), rand((7, 1, 3, 3)), rand((7,))
+    z = rand((3, 7, 5, 5))
+    check("FusedConv", [x, w, b, z], {"group": 7, "pads": [1, 1, 1, 1], "strides": [2, 2],
+                                      "activation": "Relu"}, threads=threads, domain=MS)
+
+
+# ------------------------------------------------------------------------------------------
+# the GEMM path: compiled im2col and epilogue
+# ------------------------------------------------------------------------------------------
+
+DENSE = [
+    ((1, 3, 10, 11), (4, 3, 3, 3), {"pads": [1, 1, 1, 1]}),
+    ((2, 3, 10, 11), (4, 3, 3, 3), {"pads": [0, 2, 1, 0], "strides": [2, 2]}),
+    ((1, 2, 12, 12), (5, 2, 3, 3), {"pads": [2, 2, 2, 2], "dilations": [2, 2]}),
+    ((1, 3, 16, 15), (6, 3, 7, 7), {"pads": [3, 3, 3, 3], "strides": [2, 2]}),
+    ((2, 4, 7, 7), (6, 2, 3, 3), {"pads": [1, 1, 1, 1], "group": 2}),
+    ((2, 6, 5, 6), (6, 2, 3, 1), {"pads": [1, 0, 1, 0], "group": 3, "strides": [1, 2]}),
+    ((3, 5, 6, 7), (4, 5, 1, 1), {}),  # pointwise: X itself
+    ((2, 5, 6, 7), (4, 5, 1, 1), {"strides": [2, 2]}),
+    ((2, 5, 6, 7), (4, 5, 1, 1), {"pads": [1, 0, 0, 1]}),
+    ((1, 3, 9, 9), (4, 3, 3, 3), {"auto_pad": "SAME_UPPER", "strides": [2, 2]}),
+    ((1, 3, 8, 8), (4, 3, 4, 4), {"auto_pad": "SAME_LOWER"}),
+    ((1, 3, 2, 3), (2, 3, 3, 3), {"pads": [1, 1, 1, 1]}),
+    ((4, 3, 3, 3), (2, 3, 2, 2), {}),
+]
+
+
+@pytest.mark.parametrize("x_shape,w_shape,attrs", DENSE,
+                         ids=[f"{x}-{w}-{sorted(a.items())}" for x, w, a in DENSE])
+def test_dense_2d(x_shape, w_shape, attrs):
+    x, w, b = rand(x_shape), rand(w_shape), rand(w_shape[:1])
+    check("Conv", [x, w, b], attrs)
+
+
+@pytest.mark.parametrize("x_shape,w_shape,attrs", DENSE[:7], ids=range(7))
+def test_dense_2d_in_small_chunks(x_shape, w_shape, attrs, monkeypatch):
+    """Column budgets this small split the GEMM into chunks of rows and of images."""
+    from ort_provider_cpu.kernels import conv
+
+    monkeypatch.setattr(conv, "_COLUMN_BUDGET", 64)
+    monkeypatch.setattr(conv, "_MIN_COLUMNS", 8)
+    x, w, b = rand(x_shape), rand(w_shape), rand(w_shape[:1])
+    check("Conv", [x, w, b], attrs)
+
+
+def test_dense_float64_and_no_bias():
+    x, w = rand((2, 3, 8, 9), np.float64), rand((4, 3, 3, 3), np.float64)
+    check("Conv", [x, w], {"pads": [1, 2, 0, 1]}, const=(1,), tol=1e-10)
+
+
+@pytest.mark.parametrize("attrs", [{"pads": [1, 2]}, {"strides": [2], "dilations": [2]}])
+def test_dense_1d(attrs):
+    x, w, b = rand((2, 3, 15)), rand((4, 3, 3)), rand((4,))
+    check("Conv", [x, w, b], attrs)
+
+
+def test_dense_3d():
+    x, w, b = rand((1, 2, 5, 4, 6)), rand((3, 2, 3, 3, 3)), rand((3,))
+    check("Conv", [x, w, b], {"pads": [1, 0, 1, 1, 1, 0], "strides": [1, 2, 1]})
+
+
+def test_empty_batch():
+    x, w, b = rand((0, 3, 5, 5)), rand((3, 1, 3, 3)), rand((3,))
+    y = run_ort(*node_model("Conv", [x, w, b], {"group": 3, "pads": [1, 1, 1, 1]},
+                            opset=17, constants=(1, 2)), COMPILED)[0]
+    assert y.shape == (0, 3, 5, 5)
+
+
+# ------------------------------------------------------------------------------------------
+# FusedConv: activations and Z in the loops' epilogue
+# ------------------------------------------------------------------------------------------
+
+ACTIVATIONS = [
+    {}, {"activation": "Relu"}, {"activation": "Sigmoid"}, {"activation": "Tanh"},
+    {"activation": "LeakyRelu", "activation_params": [0.2]},
+    {"activation": "Clip", "activation_params": [-0.5, 0.7]},
+    {"activation": "Clip", "activation_params": [0.0, 6.0]},
+    {"activation": "HardSigmoid", "activation_params": [0.3, 0.4]},
+]
+SHAPES = [
+    ((2, 6, 9, 8), (6, 1, 3, 3), {"pads": [1, 1, 1, 1], "group": 6}),  # depthwise
+    ((1, 6, 9, 8), (6, 1, 3, 3), {"pads": [0, 1, 1, 0], "strides": [2, 2], "group": 6}),
+    ((2, 4, 9, 8), (5, 4, 3, 3), {"pads": [1, 1, 1, 1]}),  # im2col
+    ((2, 4, 9, 8), (5, 4, 1, 1), {}),  # pointwise
+    ((3, 4, 3, 3), (6, 2, 3, 3), {"pads": [1, 1, 1, 1], "group": 2}),  # images per chunk
+]
+
+
+@pytest.mark.parametrize("with_z", [False, True], ids=["", "z"])
+@pytest.mark.parametrize("act", ACTIVATIONS,
+                         ids=[a.get("activation", "none") + str(a.get("activation_params", ""))
+                              for a in ACTIVATIONS])
+@pytest.mark.parametrize("x_shape,w_shape,attrs", SHAPES,
+                         ids=["depthwise", "depthwise-s2", "im2col", "pointwise", "images"])
+def test_fused_conv(x_shape, w_shape, attrs, act, with_z):
+    x, w, b = rand(x_shape), rand(w_shape), rand(w_shape[:1])
+    pads = attrs.get("pads", [0] * 4)
+    strides = attrs.get("strides", [1, 1])
+    out = [out_size(x_shape[2 + i], w_shape[2 + i], strides[i], 1, pads[i], pads[i + 2])
+           for i in range(2)]
+    inputs = [x, w, b] + ([rand((x_shape[0], w_shape[0], *out))] if with_z else [])
+    check("FusedConv", inputs, dict(act, **attrs), domain=MS)
+
+
+def test_fused_conv_z_broadcast_is_added_after_the_loop():
+    """A Z of another shape than Y (broadcast) is added outside the loops, then activated."""
+    x, w, b = rand((1, 4, 6, 6)), rand((4, 1, 3, 3)), rand((4,))
+    z = rand((1, 4, 6, 6))
+    check("FusedConv", [x, w, b, z], {"group": 4, "pads": [1, 1, 1, 1],
+                                      "activation": "LeakyRelu", "activation_params": [0.1]},
+          domain=MS)
+
+
+# ------------------------------------------------------------------------------------------
+# the loops run at all (a silently skipped loop would make every comparison above vacuous)
+# ------------------------------------------------------------------------------------------
+
+
+def test_compiled_paths_are_taken(monkeypatch):
+    from ort_provider_cpu.kernels import conv_compiled
+
+    calls = []
+    depthwise, gemm = conv_compiled.ConvLoops.depthwise, conv_compiled.conv_gemm_compiled
+
+    def spy_depthwise(self, *args):
+        calls.append("depthwise")
+        return depthwise(self, *args)
+
+    def spy_gemm(*args):
+        calls.append("gemm")
+        return gemm(*args)
+
+    monkeypatch.setattr(conv_compiled.ConvLoops, "depthwise", spy_depthwise)
+    monkeypatch.setattr(conv_compiled, "conv_gemm_compiled", spy_gemm)
+    check("Conv", [rand((1, 3, 5, 5)), rand((3, 1, 3, 3))], {"group": 3}, const=(1,))
+    check("Conv", [rand((1, 3, 5, 5)), rand((2, 3, 3, 3))], {}, const=(1,))
+    check("Conv", [rand((2, 3, 5, 5)), rand((2, 3, 1, 1))], {}, const=(1,))  # images merged
+    assert calls == ["depthwise", "gemm"]
+
+
+def test_short_rows_and_merged_images_use_numpy_columns(monkeypatch):
+    """Output rows under _MIN_LOOP_ROW and 1x1 chunks of several images build their columns
+    with numpy; wider rows with the loop."""
+    from ort_provider_cpu.kernels import conv_compiled
+
+    monkeypatch.setattr(conv_compiled, "MIN_LOOP_ROW", 16)
+    calls = []
+    gemm = conv_compiled.conv_gemm_compiled
+    monkeypatch.setattr(conv_compiled, "conv_gemm_compiled", lambda *a: calls.append(1) or gemm(*a))
+    check("FusedConv", [rand((1, 2, 6, 15)), rand((3, 2, 3, 3)), rand((3,))],
+          {"pads": [1, 1, 1, 1], "activation": "Relu"}, domain=MS)
+    assert not calls
+    check("FusedConv", [rand((1, 2, 6, 16)), rand((3, 2, 3, 3)), rand((3,))],
+          {"pads": [1, 1, 1, 1], "activation": "Relu"}, domain=MS)
+    assert calls
+
+
+def test_compiled_kernels_off_runs_numpy(monkeypatch):
+    from ort_provider_cpu.kernels import conv_compiled
+
+    def fail(*args):
+        raise AssertionError("compiled loop used with compiled_kernels=0")
+
+    monkeypatch.setattr(conv_compiled.ConvLoops, "depthwise", fail)
+    monkeypatch.setattr(conv_compiled, "conv_gemm_compiled", fail)
+    model, feeds = node_model("Conv", [rand((1, 3, 5, 5)), rand((3, 1, 3, 3))], {"group": 3},
+                              opset=17, constants=(1,))
+    run_ort(model, feeds, NUMPY)
+
+
+# ------------------------------------------------------------------------------------------
+# Winograd F(2x2, 3x3)
+# ------------------------------------------------------------------------------------------
+
+WINOGRAD = [
+    ((1, 16, 8, 8), 16, {"pads": [1, 1, 1, 1]}),
+    ((2, 17, 9, 7), 18, {"pads": [1, 1, 1, 1]}),  # odd output height and width
+    ((1, 16, 10, 11), 20, {"pads": [0, 2, 1, 0]}),  # asymmetric
+    ((3, 16, 6, 6), 16, {}),  # no padding
+    ((1, 16, 7, 8), 16, {"auto_pad": "SAME_UPPER"}),
+    ((2, 16, 5, 5), 24, {"pads": [2, 2, 2, 2]}),  # pads wider than the kernel's reach
+]
+
+
+@pytest.fixture
+def winograd_everywhere(monkeypatch):
+    """Winograd for the small test shapes, in chunks of at most 20 tiles (several chunks,
+    the last one partial)."""
+    from ort_provider_cpu.kernels import conv_compiled
+
+    monkeypatch.setattr(conv_compiled, "WINOGRAD_MIN_TILES", 1)
+    monkeypatch.setattr(conv_compiled, "WINOGRAD_TILES", 20)
+    calls = []
+    winograd = conv_compiled.ConvLoops.winograd
+    monkeypatch.setattr(conv_compiled.ConvLoops, "winograd",
+                        lambda self, *a: calls.append(1) or winograd(self, *a))
+    return calls
+
+
+@pytest.mark.parametrize("x_shape,m,attrs", WINOGRAD,
+                         ids=[f"{x}-{m}-{sorted(a.items())}" for x, m, a in WINOGRAD])
+def test_winograd(x_shape, m, attrs, winograd_everywhere):
+    x, w, b = rand(x_shape), rand((m, x_shape[1], 3, 3)), rand((m,))
+    check("Conv", [x, w, b], attrs)
+    assert winograd_everywhere
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS[:6], ids=range(6))
+def test_winograd_fused(act, winograd_everywhere):
+    x, w, b = rand((2, 16, 9, 8)), rand((16, 16, 3, 3)), rand((16,))
+    z = rand((2, 16, 9, 8))
+    check("FusedConv", [x, w, b, z], dict(act, pads=[1, 1, 1, 1]), domain=MS)
+    assert winograd_everywhere
+
+
+def test_winograd_float64_weights_as_input(winograd_everywhere):
+    x, w = rand((1, 16, 7, 9), np.float64), rand((16, 16, 3, 3), np.float64)
+    check("Conv", [x, w], {"pads": [1, 0, 1, 2]}, const=(), tol=1e-10)
+    assert winograd_everywhere
+
+
+def test_winograd_not_for_strides_dilations_groups_or_few_channels(winograd_everywhere):
+    check("Conv", [rand((1, 16, 9, 9)), rand((16, 16, 3, 3))], {"strides": [2, 2]},
+          const=(1,))
+    check("Conv", [rand((1, 16, 9, 9)), rand((16, 16, 3, 3))], {"dilations": [2, 2]},
+          const=(1,))
+    check("Conv", [rand((1, 32, 9, 9)), rand((32, 16, 3, 3))], {"group": 2}, const=(1,))
+    check("Conv", [rand((1, 8, 9, 9)), rand((16, 8, 3, 3))], {}, const=(1,))
+    assert not winograd_everywhere
+
+
+def test_winograd_input_weights_changed_in_place_between_runs(winograd_everywhere):
+    """An input W is transformed on every run: the same array with new values gives the new
+    convolution."""
+    x, w = rand((1, 16, 6, 6)), rand((16, 16, 3, 3))
+    model, feeds = one_node("Conv", [x, w], {"pads": [1, 1, 1, 1]}, (), "")
+    from ort import InferenceSession
+
+    session = InferenceSession(model.SerializeToString(), providers=COMPILED)
+    first = session.run(None, feeds)[0]
+    feeds["in1"] *= -2
+    second = session.run(None, feeds)[0]
+    assert_outputs_match([second], [first * -2], 1e-4, 1e-4)
+    assert len(winograd_everywhere) == 2
