@@ -144,3 +144,48 @@ def test_attention_nodes_with_two_threads_equal_one():
             session = ort.InferenceSession(model.SerializeToString(), options)
             results.append(session.run(None, feed)[0])
         np.testing.assert_allclose(results[1], results[0], rtol=1e-5, atol=1e-5)
+
+
+def test_stacked_products_with_strided_operands(pieces_seen):
+    """Winograd's 16 GEMMs run on transposed views of its buffers."""
+    rng = np.random.default_rng(7)
+    u = rng.standard_normal((16, 64, 64)).astype(np.float32)
+    v = rng.standard_normal((64, 16, 900)).astype(np.float32)
+    m = np.zeros((64, 16, 1000), np.float32)
+    matmul_into(u, v.transpose(1, 0, 2), m.transpose(1, 0, 2)[:, :, :900], 2)
+    np.testing.assert_allclose(m.transpose(1, 0, 2)[:, :, :900], u @ v.transpose(1, 0, 2),
+                               rtol=1e-5, atol=1e-4)
+    assert not m[:, :, 900:].any() and pieces_seen == [2]
+
+
+@pytest.mark.parametrize("kernel,stride,group,channels", [
+    (3, 1, 1, 64),    # Winograd
+    (3, 2, 1, 64),    # im2col chunks
+    (1, 1, 1, 128),   # pointwise
+    (3, 1, 64, 64),   # depthwise
+])
+def test_conv_with_two_threads_equals_one(kernel, stride, group, channels):
+    from onnx import TensorProto, helper, numpy_helper
+
+    import ort
+    from ort.testing import make_model
+
+    rng = np.random.default_rng(8)
+    w = rng.standard_normal((channels, channels // group, kernel, kernel)).astype(np.float32)
+    model = make_model(
+        [helper.make_node("Conv", ["X", "W"], ["Y"], pads=[kernel // 2] * 4,
+                          strides=[stride, stride], group=group)],
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [2, channels, 40, 40])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(w * 0.1, "W")])
+    x = rng.standard_normal((2, channels, 40, 40)).astype(np.float32)
+    results = []
+    for threads, compiled in ((1, "1"), (2, "1"), (2, "0")):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        session = ort.InferenceSession(
+            model.SerializeToString(), options,
+            providers=[("CPUExecutionProvider", {"compiled_kernels": compiled})])
+        results.append(session.run(None, {"X": x})[0])
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(results[2], results[0], rtol=1e-4, atol=1e-4)

@@ -47,6 +47,9 @@ def matmul_into(a: Any, b: Any, out: Any, threads: int) -> Any:
         return np.matmul(a, b, out=out)
     if out.ndim > 2:
         lead = out.shape[:-2]
+        if out.ndim == 3 and a.shape[:-2] == lead and b.shape[:-2] == lead and stack >= pieces:
+            split_work(lambda s, e: np.matmul(a[s:e], b[s:e], out=out[s:e]), stack, pieces)
+            return out
         if not out.flags.c_contiguous:
             return np.matmul(a, b, out=out)
         if a.shape[:-2] == lead and b.shape[:-2] == lead and stack >= pieces:

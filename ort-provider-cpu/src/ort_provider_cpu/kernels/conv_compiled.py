@@ -12,6 +12,7 @@ import numpy as np
 from ort.ep import NodeInfo
 
 from ..intra_op import resolve_threads, split_work
+from ..threaded_gemm import matmul_into
 from . import conv_loops
 from .windows import (Scratch, WindowAttrs, WindowGeometry, give_padded,
                       padded_input, phase_layout)
@@ -112,8 +113,9 @@ class ConvLoops:
     def winograd(self, plan: Any, u: Any, x: Any, y: Any, bias: Any, z: Any,
                  activate: Callable[[Any], Any] | None, scratch: Scratch) -> None:
         """3x3 Conv as Winograd F(2x2, 3x3): input tiles transformed (compiled), 16 GEMMs
-        (16, M, C) @ (16, C, tiles) by numpy's batched matmul (on (C, 16, tiles) buffers), the output transform with bias,
-        Z and activation (compiled), chunks of images at a time."""
+        (16, M, C) @ (16, C, tiles) by numpy's batched matmul (on (C, 16, tiles) buffers, split
+        over the intra-op threads), the output transform with bias, Z and activation
+        (compiled), chunks of images at a time."""
         geo = plan.geo
         tiles_h, tiles_w, per_chunk = plan.winograd
         n, c = x.shape[:2]
@@ -134,8 +136,8 @@ class ConvLoops:
             n1 = min(n, n0 + per_chunk)
             count = (n1 - n0) * tiles_h * tiles_w
             into(xpad, v, n0, n1, tiles_h, tiles_w)
-            np.matmul(u, v.transpose(1, 0, 2)[:, :, :count],
-                      out=mo.transpose(1, 0, 2)[:, :, :count])
+            matmul_into(u, v.transpose(1, 0, 2)[:, :, :count],
+                        mo.transpose(1, 0, 2)[:, :, :count], self.threads)
             out(mo, y, bias_arr, z4, n0, n1, tiles_h, tiles_w, has_bias, z is not None, code,
                 a0, a1)
         scratch.give(v)
@@ -258,7 +260,7 @@ def conv_gemm_compiled(loops: ConvLoops, plan: Any, wa: WindowAttrs, wm: Any, x:
         x3 = x.reshape(n, c, positions)
         w0 = wm[0]
         for i in range(n):
-            np.matmul(w0, x3[i], out=y3[i])
+            matmul_into(w0, x3[i], y3[i], loops.threads)
             offset = i * m * positions
             epilogue(y_flat, offset, positions, y_flat, offset, positions, z_flat, bias_arr, m,
                      positions, has_bias, has_z, code, a0, a1)
@@ -280,14 +282,14 @@ def conv_gemm_compiled(loops: ConvLoops, plan: Any, wa: WindowAttrs, wm: Any, x:
         if images == 1:
             out = y3[n0][:, r0 * out_w:r1 * out_w]
             for g in range(group):
-                np.matmul(wm[g], cols[g], out=out[g * mg:(g + 1) * mg])
+                matmul_into(wm[g], cols[g], out[g * mg:(g + 1) * mg], loops.threads)
             offset = n0 * m * positions + r0 * out_w
             epilogue(y_flat, offset, positions, y_flat, offset, positions, z_flat, bias_arr, m,
                      width, has_bias, has_z, code, a0, a1)
         else:
             product = out_buf[: m * images * width].reshape(m, images * width)
             for g in range(group):
-                np.matmul(wm[g], cols[g], out=product[g * mg:(g + 1) * mg])
+                matmul_into(wm[g], cols[g], product[g * mg:(g + 1) * mg], loops.threads)
             out = y3[n0:n1]
             for i in range(images):
                 epilogue(out_buf, i * width, images * width, y_flat, (n0 + i) * m * positions,
