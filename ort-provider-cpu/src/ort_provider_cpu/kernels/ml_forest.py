@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .ml_loops import BY_FLAGS, LEAF, MISSING_TRUE, SIMPLE_LEQ, SIMPLE_LT
+
 # Node modes and their truth tables: bit c of a mode's mask says whether a node with that mode
 # takes its true branch when the comparison code is c = (x < t) + 2 (x == t) + 4 (x > t)
 # (c = 0 when x or t is NaN).
@@ -117,6 +119,41 @@ class _Forest:
         self.full = len(self.roots) > 0 and bool(self.leaf_has[self.is_leaf].all())
         self._typed: dict[np.dtype, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._walk_thresholds: dict[np.dtype, np.ndarray] = {}
+        self._packed: dict[np.dtype, tuple[np.ndarray, ...]] = {}
+        # the weights one by one, grouped by leaf in the given order (what the loop adds)
+        order = np.argsort(leaf, kind="stable")
+        self.weight_leaf = leaf[order].astype(np.int64)
+        self.weight_target = target[order].astype(np.int32)
+        self.weight_value = weight[order].astype(np.float64)
+
+    def packed(self, dtype: np.dtype) -> tuple:
+        """The forest as ``ml_loops.forest_scores`` reads it, thresholds and weights in
+        ``dtype`` (cached): nodes [n, 4] int32 (feature, false and true successor, flags), the
+        thresholds, the roots, the ``simple`` walk mode, each leaf's [start, count] of its
+        weights, the weights' targets and values, each leaf's first weight."""
+        dtype = np.dtype(dtype)
+        cached = self._packed.get(dtype)
+        if cached is None:
+            count = len(self.mode)
+            nodes = np.empty((count, 4), dtype=np.int32)
+            nodes[:, 0] = self.feature  # leaves: 0, and they are their own successors
+            nodes[:, 1] = self.false_next
+            nodes[:, 2] = self.true_next
+            nodes[:, 3] = np.where(self.is_leaf, LEAF, self.mask.astype(np.int32)
+                                   | np.where(self.missing_true, MISSING_TRUE, 0))
+            span = np.zeros((count, 2), dtype=np.int32)
+            span[:, 0] = np.searchsorted(self.weight_leaf, np.arange(count))
+            span[:, 1] = np.bincount(self.weight_leaf, minlength=count)
+            if self.has_missing or self.single_mode not in (0, 1):
+                simple = BY_FLAGS
+            else:
+                simple = SIMPLE_LEQ if self.single_mode == 0 else SIMPLE_LT
+            threshold, first, _ = self.typed(dtype)
+            cached = self._packed[dtype] = (
+                nodes, np.ascontiguousarray(threshold), self.roots.astype(np.int32), simple,
+                span, self.weight_target, self.weight_value.astype(dtype),
+                np.ascontiguousarray(first))
+        return cached
 
     def typed(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Thresholds, first weights and weight matrix in the compute dtype (cached)."""

@@ -13,9 +13,12 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
+from ..intra_op import resolve_threads, split_work
+from ..jit import compiled_loops_enabled
+from . import ml_loops
 from .ml_common import (
-    ML, _F32, _as_float32, _class_labels, _fail, _first_argmax, _floats, _ints, _logistic,
-    _post_transform, _probit, _transform, _transform_single,
+    ML, _F32, _TRANSFORMS, _as_float32, _class_labels, _fail, _first_argmax, _floats, _ints,
+    _logistic, _post_transform, _probit, _transform, _transform_single,
 )
 from .ml_forest import _LEAF, _MODES, _Forest
 
@@ -110,6 +113,88 @@ def _tree_rows(node: NodeInfo, forest: _Forest, x: np.ndarray) -> np.ndarray:
     return rows
 
 
+_AGGREGATE_CODES = {"SUM": ml_loops.AGG_SUM, "AVERAGE": ml_loops.AGG_SUM,
+                    "MIN": ml_loops.AGG_MIN, "MAX": ml_loops.AGG_MAX}
+_EMPTY_TOP = np.zeros(0, dtype=np.int64)
+# A piece of a call handed to another thread should walk at least this many nodes (a hand-off
+# costs about 20 µs, a node a few ns).
+_MIN_NODES_PER_THREAD = 50_000
+
+
+class _CompiledForest:
+    """A forest's compiled walk (``ml_loops.forest_scores``) and finish
+    (``ml_loops.finish_rows``), for float32 and float64 rows; None from :meth:`create` where
+    compiled loops are off for the node."""
+
+    def __init__(self, node: NodeInfo, forest: _Forest, base: np.ndarray) -> None:
+        self.forest = forest
+        self.base = base
+        self._base: dict[np.dtype, np.ndarray] = {}
+        self.threads = resolve_threads(node.intra_op_threads)
+        per_row = max(1, len(forest.roots) * max(forest.depth, 1))
+        self.min_rows = max(1, _MIN_NODES_PER_THREAD // per_row)
+        self._walk: dict[np.dtype, object] = {}
+        self._finish: dict[np.dtype, object] = {}
+        dtype = node.input_dtypes[0] if node.input_dtypes else None
+        self.loops(np.dtype(np.float64 if dtype == np.float64 else _F32))  # compile now
+
+    @classmethod
+    def create(cls, node: NodeInfo, forest: _Forest,
+               base: np.ndarray) -> _CompiledForest | None:
+        """The compiled forest of ``node`` (``base``: its base values), or None where its
+        compiled loops are off."""
+        return cls(node, forest, base) if compiled_loops_enabled(node) else None
+
+    def loops(self, dtype: np.dtype) -> tuple[object, object]:
+        """The walk and finish dispatchers for rows of ``dtype`` (prepared on first use)."""
+        walk = self._walk.get(dtype)
+        if walk is None:
+            array1, array2 = (dtype, 1), (dtype, 2)
+            walk = ml_loops.forest_scores.prepare(
+                array2, (np.int32, 2), array1, (np.int32, 1), int, (np.int32, 2),
+                (np.int32, 1), array1, array1, int, bool, array2, (np.bool_, 2), int, int)
+            self._finish[dtype] = ml_loops.finish_rows.prepare(
+                array2, (np.bool_, 2), array1, dtype, bool, int, (_F32, 2), (np.int64, 1))
+            self._base[dtype] = self.base.astype(dtype)
+            self._walk[dtype] = walk
+        return walk, self._finish[dtype]
+
+    def scores(self, rows: np.ndarray, aggregate: str,
+               first_only: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Aggregated leaf weights [N, targets] (sum for AVERAGE) and which targets got one;
+        ``first_only``: each leaf's first weight into one column."""
+        rows = np.ascontiguousarray(rows)
+        dtype = rows.dtype
+        walk = self.loops(dtype)[0]
+        packed = self.forest.packed(dtype)
+        count = rows.shape[0]
+        targets = 1 if first_only else self.forest.targets
+        scores = np.empty((count, targets), dtype=dtype)
+        has = np.empty((count, targets), dtype=np.bool_)
+        code = _AGGREGATE_CODES[aggregate]
+        if self.threads > 1 and count >= 2 * self.min_rows:
+            split_work(lambda start, stop: walk(rows, *packed, code, first_only, scores, has,
+                                                start, stop),
+                       count, self.threads, self.min_rows)
+        else:
+            walk(rows, *packed, code, first_only, scores, has, 0, count)
+        return scores, has
+
+    def finish(self, scores: np.ndarray, has: np.ndarray, aggregate: str, keep_missing: bool,
+               transform: str, top: np.ndarray = _EMPTY_TOP) -> np.ndarray:
+        """float32 [N, targets] scores: AVERAGE's division, the base values (when there is
+        one per target), 0 for targets without a weight unless ``keep_missing``, the post
+        transform; ``top`` (when not empty) gets each row's first top target."""
+        dtype = scores.dtype
+        trees = len(self.forest.roots)
+        divisor = dtype.type(trees if aggregate == "AVERAGE" and trees else 1)
+        out = np.empty(scores.shape, dtype=_F32)
+        finish = self.loops(dtype)[1]
+        finish(scores, has, self._base[dtype], divisor, keep_missing,
+               _TRANSFORMS.index(transform), out, top)
+        return out
+
+
 def _check_base(node: NodeInfo, base: np.ndarray, count: int, binary: bool = False) -> None:
     """ONNX Runtime accepts no base values or one per target/class (and a single base value
     for two classes: skl2onnx writes one for binary gradient boosting)."""
@@ -122,8 +207,16 @@ _COMBINE = {"AVERAGE": "sum", "SUM": "sum", "MIN": "min", "MAX": "max"}
 
 
 def _regression_output(forest: _Forest, rows: np.ndarray, aggregate: str, base: np.ndarray,
-                       transform: str) -> np.ndarray:
-    """Tree regression scores [N, targets] after base values and post_transform."""
+                       transform: str, compiled: _CompiledForest | None) -> np.ndarray:
+    """Tree regression scores [N, targets] after base values and post_transform (float32;
+    the compiled loops where ``compiled`` is given, else numpy)."""
+    if compiled is not None:
+        if forest.targets == 1:  # one target: the leaves' first weights, PROBIT only
+            scores, has = compiled.scores(rows, aggregate, True)
+            return compiled.finish(scores, has, aggregate, True,
+                                   "PROBIT" if transform == "PROBIT" else "NONE")
+        scores, has = compiled.scores(rows, aggregate, False)
+        return compiled.finish(scores, has, aggregate, False, transform)
     if forest.targets == 1:
         score = forest.single(rows, aggregate)
         if len(base) == 1:
@@ -147,10 +240,12 @@ def _tree_regressor(node: NodeInfo):
     base = _values_attr(node, "base_values")
     _check_base(node, base, targets)
     forest = _compile_v3(node, "target", targets, _COMBINE[aggregate])
+    compiled = _CompiledForest.create(node, forest, base)
 
     def compute(x):
         rows = _tree_rows(node, forest, x)
-        return (_regression_output(forest, rows, aggregate, base, transform).astype(_F32),)
+        return (_regression_output(forest, rows, aggregate, base, transform,
+                                   compiled).astype(_F32, copy=False),)
 
     return compute
 
@@ -230,17 +325,30 @@ def _tree_classifier(node: NodeInfo):
     binary_case = classes == 2 and len(set(class_ids)) == 1
     all_positive = bool((_values_attr(node, "class_weights") >= 0).all())
     strings = labels.dtype == object
+    # the compiled finish handles more than two classes when every class gets a score
+    compiled = _CompiledForest.create(node, forest, base if classes > 2 else np.zeros(0))
+    finish_compiled = compiled is not None and classes > 2 and (forest.full or len(base) > 0)
 
     def compute(x):
         rows = _tree_rows(node, forest, x)
+        if compiled is None:
+            if classes == 1:
+                scores, has = forest.single(rows, "SUM").reshape(-1, 1), None
+            else:
+                scores, has = forest.multi(rows, "SUM")
+        else:
+            scores, has = compiled.scores(rows, "SUM", classes == 1)
+            if finish_compiled:
+                top = np.empty(rows.shape[0], dtype=np.int64)
+                z = compiled.finish(scores, has, "SUM", True, transform, top)
+                return labels[top], z
         if classes == 1:  # a single score: ONNX Runtime labels it 1 if > 0, else 0
-            score = forest.single(rows, "SUM")
+            score = scores[:, 0]
             if len(base):
                 score = score + rows.dtype.type(base[0])
             raw = (score > 0).astype(np.int64)
             y = labels[np.minimum(raw, classes - 1)] if strings else raw
             return y, _transform_single(score.reshape(-1, 1), transform)
-        scores, has = forest.multi(rows, "SUM")
         if classes > 2:
             if len(base):
                 scores = scores + base.astype(rows.dtype)
@@ -387,10 +495,11 @@ def tree_ensemble(node: NodeInfo):
     transform = _V5_TRANSFORMS[transform_id]
     forest = _compile_v5(node, _COMBINE[aggregate], targets)
     no_base = np.zeros(0)
+    compiled = _CompiledForest.create(node, forest, no_base)
 
     def compute(x):
         rows = _tree_rows(node, forest, x)
-        out = _regression_output(forest, rows, aggregate, no_base, transform)
-        return (out.astype(x.dtype),)
+        out = _regression_output(forest, rows, aggregate, no_base, transform, compiled)
+        return (out.astype(x.dtype, copy=False),)
 
     return compute

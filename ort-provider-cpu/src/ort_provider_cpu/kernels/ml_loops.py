@@ -1,0 +1,238 @@
+"""Compiled loops of the ai.onnx.ml kernels (see :mod:`ort_provider_cpu.jit`).
+
+* :func:`forest_scores`: walks every row through every tree of a flattened forest
+  (``ml_forest._Forest.packed``) and aggregates the reached leaves' weights per target, as ONNX
+  Runtime's TreeEnsemble kernels do on one thread: rows in blocks of 128, trees in order within
+  a block, each row's running score in the compute type (float32 for float inputs), one weight
+  at a time (SUM), or the smallest/largest (MIN/MAX).
+* :func:`finish_rows`: the rest of a tree regressor or multi-class classifier row by row:
+  AVERAGE's division, base values, the post transform and (classifiers) the index of the top
+  class; the linear models use it for their post transform and top class.
+
+The post transforms reproduce :mod:`ml_common`'s numpy versions bit for bit: exp is computed in
+float64 and rounded to float32 (C's expf), sums run left to right, the rest in float32.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..jit import compiled
+
+# Node flags (``_Forest.packed``): bit c says whether a branch takes its true side when the
+# comparison code is c = (x < t) | (x == t) << 1 | (x > t) << 2 (c = 0 when x or t is NaN:
+# BRANCH_NEQ's bit 0); MISSING_TRUE sends a NaN input to the true side; LEAF marks a leaf.
+MISSING_TRUE = 32
+LEAF = 128
+# ``simple`` modes of :func:`forest_scores`: every branch compares with <= (or <) and no branch
+# tracks missing values; else the flags decide.
+SIMPLE_LEQ = 0
+SIMPLE_LT = 1
+BY_FLAGS = 2
+# Aggregations of :func:`forest_scores`.
+AGG_SUM = 0
+AGG_MIN = 1
+AGG_MAX = 2
+# Post transforms, as :data:`ml_common._TRANSFORMS` numbers them.
+NONE, LOGISTIC, SOFTMAX, SOFTMAX_ZERO, PROBIT = 0, 1, 2, 3, 4
+_BLOCK = 128
+
+_F32_1 = np.float32(1.0)
+_F32_2 = np.float32(2.0)
+_F32_HALF = np.float32(0.5)
+_FLT_MAX = np.float32(np.finfo(np.float32).max)
+_ZERO_LIMIT = np.float32(1e-7)
+_PROBIT_A = np.float32(2) / (np.float32(np.pi) * np.float32(0.147))
+_PROBIT_B = np.float32(1) / np.float32(0.147)
+_SQRT2 = np.float32(np.sqrt(2))
+
+
+@compiled()
+def forest_scores(x, nodes, thresholds, roots, simple, weight_span, weight_target, weight_value,
+                  first_weight, aggregate, first_only, scores, has, start, stop):
+    """Aggregate the leaves rows ``[start, stop)`` of ``x`` reach into ``scores``/``has``
+    ([rows, targets], zeroed here; ``has`` says which targets got a weight).
+
+    ``nodes`` [n, 4] int32: feature, false successor, true successor, flags (see
+    :data:`LEAF`); a leaf is its own successor, so walking on from a leaf stays there.
+    ``simple``: :data:`SIMPLE_LEQ`, :data:`SIMPLE_LT` or :data:`BY_FLAGS`. Leaf ``i``'s weights
+    are ``weight_span[i, 1]`` entries of ``weight_target``/``weight_value`` from
+    ``weight_span[i, 0]``; ``first_weight`` is its first weight (what ONNX Runtime adds for one
+    target: ``first_only``). ``aggregate``: :data:`AGG_SUM`, :data:`AGG_MIN` or
+    :data:`AGG_MAX`.
+
+    Rows go in blocks of 128: first the leaf of every (tree, row) pair of the block, four
+    pairs walked side by side (independent chains of loads keep the core busy), then the
+    weights are added row by row in tree order, as ONNX Runtime adds them on one thread.
+    """
+    def step(node, r):
+        value = x[r, nodes[node, 0]]
+        limit = thresholds[node]
+        if simple == SIMPLE_LEQ:
+            go = np.int32(value <= limit)
+        elif simple == SIMPLE_LT:
+            go = np.int32(value < limit)
+        else:
+            code = (np.int32(value < limit) | (np.int32(value == limit) << 1)
+                    | (np.int32(value > limit) << 2))
+            flags = nodes[node, 3]
+            go = ((flags >> code) | ((flags >> 5) & np.int32(value != value))) & 1
+        return nodes[node, 1 + go]
+
+    targets = scores.shape[1]
+    trees = roots.shape[0]
+    for r in range(start, stop):
+        for t in range(targets):
+            scores[r, t] = 0
+            has[r, t] = False
+    reached = np.empty(trees * min(_BLOCK, max(stop - start, 1)), dtype=np.int32)
+    for block in range(start, stop, _BLOCK):
+        size = min(stop, block + _BLOCK) - block
+        pairs = trees * size  # pair p: tree p // size, row block + p % size
+        p = 0
+        tree = 0
+        row = 0
+        while p + 4 <= pairs:
+            t0, r0 = tree, row
+            row += 1
+            if row == size:
+                row = 0
+                tree += 1
+            t1, r1 = tree, row
+            row += 1
+            if row == size:
+                row = 0
+                tree += 1
+            t2, r2 = tree, row
+            row += 1
+            if row == size:
+                row = 0
+                tree += 1
+            t3, r3 = tree, row
+            row += 1
+            if row == size:
+                row = 0
+                tree += 1
+            n0, n1, n2, n3 = roots[t0], roots[t1], roots[t2], roots[t3]
+            r0 += block
+            r1 += block
+            r2 += block
+            r3 += block
+            while (nodes[n0, 3] & nodes[n1, 3] & nodes[n2, 3] & nodes[n3, 3] & LEAF) == 0:
+                n0 = step(n0, r0)
+                n1 = step(n1, r1)
+                n2 = step(n2, r2)
+                n3 = step(n3, r3)
+            reached[p] = n0
+            reached[p + 1] = n1
+            reached[p + 2] = n2
+            reached[p + 3] = n3
+            p += 4
+        while p < pairs:
+            node = roots[tree]
+            while (nodes[node, 3] & LEAF) == 0:
+                node = step(node, block + row)
+            reached[p] = node
+            p += 1
+            row += 1
+            if row == size:
+                row = 0
+                tree += 1
+        for tree in range(trees):
+            for i in range(size):
+                node = reached[tree * size + i]
+                r = block + i
+                if first_only:
+                    w = first_weight[node]
+                    if aggregate == AGG_SUM:
+                        scores[r, 0] += w
+                    elif aggregate == AGG_MIN:
+                        if not has[r, 0] or w < scores[r, 0]:
+                            scores[r, 0] = w
+                    elif not has[r, 0] or w > scores[r, 0]:
+                        scores[r, 0] = w
+                    has[r, 0] = True
+                    continue
+                begin = weight_span[node, 0]
+                for k in range(begin, begin + weight_span[node, 1]):
+                    t = weight_target[k]
+                    w = weight_value[k]
+                    if aggregate == AGG_SUM:
+                        scores[r, t] += w
+                    elif aggregate == AGG_MIN:
+                        if not has[r, t] or w < scores[r, t]:
+                            scores[r, t] = w
+                    elif not has[r, t] or w > scores[r, t]:
+                        scores[r, t] = w
+                    has[r, t] = True
+
+
+@compiled()
+def finish_rows(scores, has, base, divisor, keep_missing, transform, out, top):
+    """Finish scores row by row into ``out`` (float32 [rows, targets]).
+
+    Each score is divided by ``divisor`` (AVERAGE: the tree count, else 1), plus its base value
+    (when ``base`` has one per target); a target no tree scored (``has`` False) is 0 unless
+    ``keep_missing`` (then its base value; ``has`` may be empty). ``top`` ([rows] int64, or
+    empty) gets the index of each row's first largest score (NaN never wins). Then the post
+    transform (:data:`NONE`, :data:`LOGISTIC`, :data:`SOFTMAX`, :data:`SOFTMAX_ZERO`,
+    :data:`PROBIT`), with exp rounded from float64 and left-to-right sums as ``ml_common``.
+    """
+    rows, targets = scores.shape
+    use_base = base.shape[0] == targets
+    row = np.empty(targets, dtype=scores.dtype)
+    for r in range(rows):
+        for t in range(targets):
+            if keep_missing or has[r, t]:
+                v = scores[r, t]
+                if divisor != 1:
+                    v = v / divisor
+                if use_base:
+                    v = v + base[t]
+                row[t] = v
+            else:
+                row[t] = 0
+        if top.shape[0] > 0:
+            best = 0
+            best_value = row[0] if row[0] == row[0] else -np.inf
+            for t in range(1, targets):
+                if row[t] > best_value:  # NaN never wins, as ml_common._first_argmax
+                    best = t
+                    best_value = row[t]
+            top[r] = best
+        if transform == NONE:
+            for t in range(targets):
+                out[r, t] = np.float32(row[t])
+        elif transform == LOGISTIC:
+            for t in range(targets):
+                v32 = np.float32(row[t])
+                e = _F32_1 / (_F32_1 + np.float32(math.exp(np.float64(-abs(v32)))))
+                out[r, t] = _F32_1 - e if v32 < 0 else e
+        elif transform == PROBIT:
+            for t in range(targets):
+                p = np.float32(row[t]) * _F32_2 - _F32_1
+                sign = np.float32(-1) if p < 0 else _F32_1
+                log = np.float32(math.log(np.float64((_F32_1 - p) * (_F32_1 + p))))
+                a = _PROBIT_A + _F32_HALF * log
+                b = _PROBIT_B * log
+                c = -a + np.sqrt(a * a - b)
+                out[r, t] = _SQRT2 * sign * np.sqrt(c)
+        else:
+            peak = -_FLT_MAX
+            for t in range(targets):
+                v32 = np.float32(row[t])
+                if v32 > peak:
+                    peak = v32
+            total = np.float32(0)
+            for t in range(targets):
+                v32 = np.float32(row[t])
+                if transform == SOFTMAX or abs(v32) > _ZERO_LIMIT:
+                    e = np.float32(math.exp(np.float64(v32 - peak)))
+                    total += e
+                else:  # SOFTMAX_ZERO leaves (near) zero scores near zero
+                    e = v32 * np.float32(math.exp(np.float64(-peak)))
+                out[r, t] = e
+            for t in range(targets):
+                out[r, t] = out[r, t] / total
