@@ -170,8 +170,12 @@ def forest_scores(x, nodes, thresholds, roots, simple, weight_span, weight_targe
 
 
 @compiled()
-def finish_rows(scores, has, base, divisor, keep_missing, transform, out, top):
+def finish_rows(scores, has, base, divisor, keep_missing, transform, out, top, x, weights):
     """Finish scores row by row into ``out`` (float32 [rows, targets]).
+
+    Where ``weights`` ([targets, features]) is not empty, each row's scores are first computed
+    as ``x[r] @ weights.T`` (added left to right in scores' type; the linear models, whose
+    intercepts are ``base``).
 
     Each score is divided by ``divisor`` (AVERAGE: the tree count, else 1), plus its base value
     (when ``base`` has one per target); a target no tree scored (``has`` False) is 0 unless
@@ -182,8 +186,15 @@ def finish_rows(scores, has, base, divisor, keep_missing, transform, out, top):
     """
     rows, targets = scores.shape
     use_base = base.shape[0] == targets
+    linear = weights.shape[0] > 0
+    features = weights.shape[1]
     row = np.empty(targets, dtype=scores.dtype)
     for r in range(rows):
+        if linear:
+            for t in range(targets):
+                scores[r, t] = 0
+                for f in range(features):
+                    scores[r, t] += x[r, f] * weights[t, f]
         for t in range(targets):
             if keep_missing or has[r, t]:
                 v = scores[r, t]
@@ -236,3 +247,36 @@ def finish_rows(scores, has, base, divisor, keep_missing, transform, out, top):
                 out[r, t] = e
             for t in range(targets):
                 out[r, t] = out[r, t] / total
+
+
+@compiled()
+def normalize_rows(x, norm, out):
+    """Normalizer: each row of ``x`` (float32 or float64) divided by its MAX (``norm`` 0), L1
+    (1) or L2 (2) norm into float32 ``out`` (rows of norm 0 copied), as ``ml_features``'s
+    numpy version: the norm in float32 added left to right, L2 as sqrt(x² / sum) with x's
+    sign."""
+    rows, cols = x.shape
+    for r in range(rows):
+        if norm == 0:
+            scale = -_FLT_MAX
+            for c in range(cols):
+                v = np.float32(x[r, c])
+                if v > scale:
+                    scale = v
+        elif norm == 1:
+            scale = np.float32(0)
+            for c in range(cols):
+                scale += np.float32(abs(x[r, c]))
+        else:
+            scale = np.float32(0)
+            for c in range(cols):
+                scale += np.float32(x[r, c] * x[r, c])
+        for c in range(cols):
+            v = np.float32(x[r, c])
+            if scale == 0:
+                out[r, c] = v
+            elif norm == 2:
+                root = np.sqrt(np.float32(x[r, c] * x[r, c]) / scale)
+                out[r, c] = -root if x[r, c] < 0 else root
+            else:
+                out[r, c] = v / scale

@@ -135,6 +135,7 @@ class _CompiledForest:
         self.min_rows = max(1, _MIN_NODES_PER_THREAD // per_row)
         self._walk: dict[np.dtype, object] = {}
         self._finish: dict[np.dtype, object] = {}
+        self._no_weights: dict[np.dtype, np.ndarray] = {}
         dtype = node.input_dtypes[0] if node.input_dtypes else None
         self.loops(np.dtype(np.float64 if dtype == np.float64 else _F32))  # compile now
 
@@ -154,7 +155,9 @@ class _CompiledForest:
                 array2, (np.int32, 2), array1, (np.int32, 1), int, (np.int32, 2),
                 (np.int32, 1), array1, array1, int, bool, array2, (np.bool_, 2), int, int)
             self._finish[dtype] = ml_loops.finish_rows.prepare(
-                array2, (np.bool_, 2), array1, dtype, bool, int, (_F32, 2), (np.int64, 1))
+                array2, (np.bool_, 2), array1, dtype, bool, int, (_F32, 2), (np.int64, 1),
+                array2, array2)
+            self._no_weights[dtype] = np.zeros((0, 0), dtype=dtype)
             self._base[dtype] = self.base.astype(dtype)
             self._walk[dtype] = walk
         return walk, self._finish[dtype]
@@ -190,8 +193,9 @@ class _CompiledForest:
         divisor = dtype.type(trees if aggregate == "AVERAGE" and trees else 1)
         out = np.empty(scores.shape, dtype=_F32)
         finish = self.loops(dtype)[1]
+        none = self._no_weights[dtype]
         finish(scores, has, self._base[dtype], divisor, keep_missing,
-               _TRANSFORMS.index(transform), out, top)
+               _TRANSFORMS.index(transform), out, top, none, none)
         return out
 
 
