@@ -44,7 +44,7 @@ def _ours(model, feeds, providers, threads=1):
     return ort.InferenceSession(model, options, providers=providers).run(None, feeds)
 
 
-def assert_close(got, want, what):
+def assert_close(got, want, what, rtol=RTOL, atol=ATOL):
     """Integer and string outputs exactly, floats to 1e-5 (NaN where the other has NaN)."""
     assert len(got) == len(want), what
     for i, (g, w) in enumerate(zip(got, want)):
@@ -53,7 +53,7 @@ def assert_close(got, want, what):
         if w.dtype == object or w.dtype.kind in "iub":
             np.testing.assert_array_equal(g, w, err_msg=f"{what} output {i}")
         else:
-            np.testing.assert_allclose(g, w, rtol=RTOL, atol=ATOL, err_msg=f"{what} output {i}")
+            np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=f"{what} output {i}")
 
 
 @pytest.fixture
@@ -70,17 +70,17 @@ def compiled_calls(monkeypatch):
     return calls
 
 
-def check_three(model, feeds, *, oracle=True, threads=1):
+def check_three(model, feeds, *, oracle=True, threads=1, rtol=RTOL, atol=ATOL):
     """Compiled == numpy (to 1e-5, labels exactly) == onnxruntime; returns the compiled
     outputs."""
     if isinstance(model, onnx.ModelProto):
         model = model.SerializeToString()
     compiled = _ours(model, feeds, COMPILED, threads)
     numpy_outputs = _ours(model, feeds, NUMPY)
-    assert_close(compiled, numpy_outputs, "compiled vs numpy")
+    assert_close(compiled, numpy_outputs, "compiled vs numpy", rtol, atol)
     expected = _onnxruntime(model, feeds) if oracle else None
     if expected is not None:
-        assert_close(compiled, expected, "compiled vs onnxruntime")
+        assert_close(compiled, expected, "compiled vs onnxruntime", rtol, atol)
     return compiled
 
 
@@ -357,3 +357,102 @@ def test_sklearn_tree_models(name, classes, compiled_calls):
         feeds = {"X": x[:rows]}
         check_three(model, feeds)
     assert compiled_calls
+
+
+# ------------------------------------------------------------------------------------------
+# linear models and feature transforms
+# ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", range(3))
+def test_linear_models_random(seed):
+    """Scores from the loop's own product (small calls) and from BLAS (above 64k
+    multiply-adds), every post transform, the top class, 1-D inputs and int inputs."""
+    rng = np.random.default_rng(4000 + seed)
+    for _ in range(20):
+        features = int(rng.choice([1, 3, 20, 200]))
+        rows = int(rng.choice([1, 4, 300]))
+        transform = str(rng.choice(TRANSFORMS))
+        x = rng.normal(size=(rows, features))
+        x[rng.random(x.shape) < 0.02] = np.nan
+        x = x.astype(rng.choice([np.float32, np.float64]))
+        if rng.random() < 0.1:
+            x = x[0]
+        if rng.random() < 0.5:
+            classes = int(rng.choice([2, 3, 4, 11]))
+            attrs = dict(coefficients=[float(v) for v in rng.normal(size=classes * features)],
+                         intercepts=[float(v) for v in rng.normal(size=classes)],
+                         post_transform=transform)
+            if rng.random() < 0.5:
+                attrs["classlabels_ints"] = [int(v) for v in rng.choice(20, classes, False)]
+            else:
+                attrs["classlabels_strings"] = [f"s{i}" for i in range(classes)]
+            model = ml_model("LinearClassifier", attrs, x.dtype, 2, opset=1)
+        else:
+            targets = int(rng.integers(1, 4))
+            attrs = dict(coefficients=[float(v) for v in rng.normal(size=targets * features)],
+                         targets=targets, post_transform=transform)
+            if rng.random() < 0.7:
+                attrs["intercepts"] = [float(v) for v in rng.normal(size=targets)]
+            model = ml_model("LinearRegressor", attrs, x.dtype, opset=1)
+        # sums of up to 200 products: onnxruntime's GEMM adds in another order
+        check_three(model, {"X0": x}, rtol=1e-4, atol=1e-4)
+
+
+def test_linear_classifier_scores_are_the_loops():
+    """The compiled product, intercepts and softmax give the numpy kernel's scores (the same
+    float32 sums where the features are exact in few bits)."""
+    rng = np.random.default_rng(9)
+    x = rng.integers(-4, 5, size=(50, 6)).astype(np.float32)
+    attrs = dict(coefficients=[float(v) for v in rng.integers(-3, 4, size=18)],
+                 intercepts=[0.5, -0.25, 1.0], classlabels_ints=[4, 5, 6],
+                 post_transform="SOFTMAX")
+    model = ml_model("LinearClassifier", attrs, np.float32, 2, opset=1).SerializeToString()
+    compiled = _ours(model, {"X0": x}, COMPILED)
+    numpy_outputs = _ours(model, {"X0": x}, NUMPY)
+    np.testing.assert_array_equal(compiled[0], numpy_outputs[0])
+    np.testing.assert_array_equal(compiled[1], numpy_outputs[1])
+
+
+@pytest.mark.parametrize("norm", ["MAX", "L1", "L2"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_normalizer(norm, dtype):
+    rng = np.random.default_rng(3)
+    x = np.round(rng.normal(size=(40, 9)) * 4, 1)
+    x[1] = 0  # a row of norm 0 is copied
+    x[2, 3] = np.nan
+    x[3] = -np.abs(x[3])  # MAX of a negative row
+    x = x.astype(dtype) if dtype != np.int64 else np.nan_to_num(x).astype(dtype)
+    model = ml_model("Normalizer", {"norm": norm}, dtype, opset=1)
+    got = check_three(model, {"X0": x})
+    compiled = _ours(model.SerializeToString(), {"X0": x}, COMPILED)
+    np.testing.assert_array_equal(compiled[0], _ours(model.SerializeToString(), {"X0": x},
+                                                     NUMPY)[0])
+    assert got[0].dtype == np.float32
+    check_three(model, {"X0": x[4]})  # one row as a 1-D input
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+@pytest.mark.parametrize("shape", [(7, 3), (3,), (1, 3)])
+def test_scaler(dtype, shape):
+    x = (np.arange(np.prod(shape)).reshape(shape) - 4).astype(dtype)
+    check_three(ml_model("Scaler", dict(offset=[1.0, 2.0, 3.3], scale=[0.5, 2.0, -1.1]), dtype,
+                         opset=1), {"X0": x})
+    check_three(ml_model("Scaler", dict(offset=[1.5], scale=[3.1]), dtype, opset=1),
+                {"X0": x})
+
+
+def test_array_feature_extractor_constant_indices():
+    """Indices from an initializer are checked once; a narrower input still fails."""
+    node = helper.make_node("ArrayFeatureExtractor", ["X", "I"], ["Y"], domain="ai.onnx.ml")
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
+        [helper.make_tensor("I", TensorProto.INT64, [3], [2, 0, 2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21),
+                                                    helper.make_opsetid("ai.onnx.ml", 1)],
+                              ir_version=10).SerializeToString()
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    check_three(model, {"X": x})
+    check_three(model, {"X": x[0]})
+    with pytest.raises(Exception, match="out of range"):
+        _ours(model, {"X": x[:, :2]}, COMPILED)
