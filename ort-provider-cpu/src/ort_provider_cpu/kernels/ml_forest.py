@@ -13,7 +13,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .ml_loops import BY_FLAGS, LEAF, MISSING_TRUE, SIMPLE_LEQ, SIMPLE_LT
+from .ml_loops import (
+    BY_FLAGS, LEAF, MISSING_TRUE, SIMPLE_LEQ, SIMPLE_LEQ_MISSING, SIMPLE_LT, SIMPLE_LT_MISSING,
+)
 
 # Node modes and their truth tables: bit c of a mode's mask says whether a node with that mode
 # takes its true branch when the comparison code is c = (x < t) + 2 (x == t) + 4 (x > t)
@@ -144,8 +146,10 @@ class _Forest:
             span = np.zeros((count, 2), dtype=np.int32)
             span[:, 0] = np.searchsorted(self.weight_leaf, np.arange(count))
             span[:, 1] = np.bincount(self.weight_leaf, minlength=count)
-            if self.has_missing or self.single_mode not in (0, 1):
+            if self.single_mode not in (0, 1):  # several modes, or none but LEQ/LT
                 simple = BY_FLAGS
+            elif self.has_missing:
+                simple = SIMPLE_LEQ_MISSING if self.single_mode == 0 else SIMPLE_LT_MISSING
             else:
                 simple = SIMPLE_LEQ if self.single_mode == 0 else SIMPLE_LT
             threshold, first, _ = self.typed(dtype)

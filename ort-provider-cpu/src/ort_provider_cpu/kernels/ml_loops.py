@@ -26,11 +26,13 @@ from ..jit import compiled
 # BRANCH_NEQ's bit 0); MISSING_TRUE sends a NaN input to the true side; LEAF marks a leaf.
 MISSING_TRUE = 32
 LEAF = 128
-# ``simple`` modes of :func:`forest_scores`: every branch compares with <= (or <) and no branch
-# tracks missing values; else the flags decide.
+# ``simple`` modes of :func:`forest_scores`: every branch compares with <= (or <), with or
+# without missing-value tracks; else the flags decide.
 SIMPLE_LEQ = 0
 SIMPLE_LT = 1
 BY_FLAGS = 2
+SIMPLE_LEQ_MISSING = 3
+SIMPLE_LT_MISSING = 4
 # Aggregations of :func:`forest_scores`.
 AGG_SUM = 0
 AGG_MIN = 1
@@ -57,28 +59,35 @@ def forest_scores(x, nodes, thresholds, roots, simple, weight_span, weight_targe
 
     ``nodes`` [n, 4] int32: feature, false successor, true successor, flags (see
     :data:`LEAF`); a leaf is its own successor, so walking on from a leaf stays there.
-    ``simple``: :data:`SIMPLE_LEQ`, :data:`SIMPLE_LT` or :data:`BY_FLAGS`. Leaf ``i``'s weights
-    are ``weight_span[i, 1]`` entries of ``weight_target``/``weight_value`` from
+    ``simple``: :data:`SIMPLE_LEQ`, :data:`SIMPLE_LT` (with ``_MISSING``: NaN inputs follow
+    the nodes' MISSING_TRUE flags) or :data:`BY_FLAGS`. Leaf ``i``'s weights are
+    ``weight_span[i, 1]`` entries of ``weight_target``/``weight_value`` from
     ``weight_span[i, 0]``; ``first_weight`` is its first weight (what ONNX Runtime adds for one
     target: ``first_only``). ``aggregate``: :data:`AGG_SUM`, :data:`AGG_MIN` or
     :data:`AGG_MAX`.
 
     Rows go in blocks of 128: first the leaf of every (tree, row) pair of the block, four
-    pairs walked side by side (independent chains of loads keep the core busy), then the
-    weights are added row by row in tree order, as ONNX Runtime adds them on one thread.
+    pairs walked side by side (independent chains of loads keep the core busy; a lane that
+    reaches its leaf takes the next pair), then the weights are added row by row in tree
+    order, as ONNX Runtime adds them on one thread.
     """
     def step(node, r):
         value = x[r, nodes[node, 0]]
         limit = thresholds[node]
         if simple == SIMPLE_LEQ:
-            go = np.int32(value <= limit)
-        elif simple == SIMPLE_LT:
-            go = np.int32(value < limit)
+            return nodes[node, 1 + np.int32(value <= limit)]
+        if simple == SIMPLE_LT:
+            return nodes[node, 1 + np.int32(value < limit)]
+        flags = nodes[node, 3]
+        missing = (flags >> 5) & np.int32(value != value)
+        if simple == SIMPLE_LEQ_MISSING:
+            go = np.int32(value <= limit) | missing
+        elif simple == SIMPLE_LT_MISSING:
+            go = np.int32(value < limit) | missing
         else:
             code = (np.int32(value < limit) | (np.int32(value == limit) << 1)
                     | (np.int32(value > limit) << 2))
-            flags = nodes[node, 3]
-            go = ((flags >> code) | ((flags >> 5) & np.int32(value != value))) & 1
+            go = ((flags >> code) | missing) & 1
         return nodes[node, 1 + go]
 
     targets = scores.shape[1]
@@ -91,55 +100,66 @@ def forest_scores(x, nodes, thresholds, roots, simple, weight_span, weight_targe
     for block in range(start, stop, _BLOCK):
         size = min(stop, block + _BLOCK) - block
         pairs = trees * size  # pair p: tree p // size, row block + p % size
-        p = 0
-        tree = 0
-        row = 0
-        while p + 4 <= pairs:
-            t0, r0 = tree, row
-            row += 1
-            if row == size:
-                row = 0
-                tree += 1
-            t1, r1 = tree, row
-            row += 1
-            if row == size:
-                row = 0
-                tree += 1
-            t2, r2 = tree, row
-            row += 1
-            if row == size:
-                row = 0
-                tree += 1
-            t3, r3 = tree, row
-            row += 1
-            if row == size:
-                row = 0
-                tree += 1
-            n0, n1, n2, n3 = roots[t0], roots[t1], roots[t2], roots[t3]
-            r0 += block
-            r1 += block
-            r2 += block
-            r3 += block
-            while (nodes[n0, 3] & nodes[n1, 3] & nodes[n2, 3] & nodes[n3, 3] & LEAF) == 0:
-                n0 = step(n0, r0)
-                n1 = step(n1, r1)
-                n2 = step(n2, r2)
-                n3 = step(n3, r3)
-            reached[p] = n0
-            reached[p + 1] = n1
-            reached[p + 2] = n2
-            reached[p + 3] = n3
-            p += 4
-        while p < pairs:
-            node = roots[tree]
-            while (nodes[node, 3] & LEAF) == 0:
-                node = step(node, block + row)
-            reached[p] = node
-            p += 1
-            row += 1
-            if row == size:
-                row = 0
-                tree += 1
+        if pairs < 4:
+            for p in range(pairs):
+                node = roots[p // size]
+                while (nodes[node, 3] & LEAF) == 0:
+                    node = step(node, block + p % size)
+                reached[p] = node
+        else:
+            # four lanes, each on one pair (p_i; -1 once there is none left)
+            p0, p1, p2, p3 = 0, 1, 2, 3
+            n0, r0 = roots[p0 // size], block + p0 % size
+            n1, r1 = roots[p1 // size], block + p1 % size
+            n2, r2 = roots[p2 // size], block + p2 % size
+            n3, r3 = roots[p3 // size], block + p3 % size
+            following = 4
+            active = 4
+            while active > 0:
+                if (nodes[n0, 3] & LEAF) == 0:
+                    n0 = step(n0, r0)
+                elif p0 >= 0:
+                    reached[p0] = n0
+                    if following < pairs:
+                        p0 = following
+                        following += 1
+                        n0, r0 = roots[p0 // size], block + p0 % size
+                    else:
+                        p0 = -1
+                        active -= 1
+                if (nodes[n1, 3] & LEAF) == 0:
+                    n1 = step(n1, r1)
+                elif p1 >= 0:
+                    reached[p1] = n1
+                    if following < pairs:
+                        p1 = following
+                        following += 1
+                        n1, r1 = roots[p1 // size], block + p1 % size
+                    else:
+                        p1 = -1
+                        active -= 1
+                if (nodes[n2, 3] & LEAF) == 0:
+                    n2 = step(n2, r2)
+                elif p2 >= 0:
+                    reached[p2] = n2
+                    if following < pairs:
+                        p2 = following
+                        following += 1
+                        n2, r2 = roots[p2 // size], block + p2 % size
+                    else:
+                        p2 = -1
+                        active -= 1
+                if (nodes[n3, 3] & LEAF) == 0:
+                    n3 = step(n3, r3)
+                elif p3 >= 0:
+                    reached[p3] = n3
+                    if following < pairs:
+                        p3 = following
+                        following += 1
+                        n3, r3 = roots[p3 // size], block + p3 % size
+                    else:
+                        p3 = -1
+                        active -= 1
         for tree in range(trees):
             for i in range(size):
                 node = reached[tree * size + i]
