@@ -32,25 +32,28 @@ def _finish_loop(node: NodeInfo):
     and top class), or None where compiled loops are off."""
     if not compiled_loops_enabled(node):
         return None
-    return ml_loops.finish_rows.prepare((_F32, 2), (np.bool_, 2), (_F32, 1), _F32, bool, int,
+    return ml_loops.finish_rows.prepare((_F32, 2), (np.bool_, 2), (_F32, 1), bool, int,
                                         (_F32, 2), (np.int64, 1), (_F32, 2), (_F32, 2))
 
 
-def _linear_compiled(finish, rows: np.ndarray, weights: np.ndarray, intercepts: np.ndarray,
+def _consts(intercepts: np.ndarray) -> np.ndarray:
+    """``finish_rows``'s constants: divisor 1, then the intercepts."""
+    return np.concatenate([[1.0], intercepts]).astype(_F32)
+
+
+def _linear_compiled(finish, rows: np.ndarray, weights: np.ndarray, consts: np.ndarray,
                      code: int, top: np.ndarray = _NO_TOP) -> np.ndarray:
-    """Post-transformed float32 scores of float32 ``rows`` (``intercepts``: one per output,
-    else none) by the compiled finish; ``top``, when not empty, gets each row's first top
-    score's index."""
+    """Post-transformed float32 scores of float32 ``rows`` (``consts``: :func:`_consts`) by
+    the compiled finish; ``top``, when not empty, gets each row's first top score's index."""
     count = weights.shape[0]
     out = np.empty((rows.shape[0], count), dtype=_F32)
     if rows.size * count <= _LOOP_PRODUCT_LIMIT:
         scores = np.empty_like(out)
-        finish(scores, _NO_HAS, intercepts, _F32(1), True, code, out, top,
-               np.ascontiguousarray(rows), weights)
+        finish(scores, _NO_HAS, consts, True, code, out, top, np.ascontiguousarray(rows),
+               weights)
     else:
         scores = rows @ weights.T
-        finish(scores, _NO_HAS, intercepts, _F32(1), True, code, out, top, _NO_WEIGHTS,
-               _NO_WEIGHTS)
+        finish(scores, _NO_HAS, consts, True, code, out, top, _NO_WEIGHTS, _NO_WEIGHTS)
     return out
 
 
@@ -102,13 +105,14 @@ def linear_classifier(node: NodeInfo):
     weights_for = _weights_by_features(node, coefficients, classes, exact=False)
     finish = _finish_loop(node) if classes > 1 else None
     code = _TRANSFORMS.index(transform)
+    consts = _consts(intercepts)
 
     def compute(x):
         rows = _as_float32(_rows(node, x))
         weights = weights_for(rows.shape[1])
         if finish is not None:
             top = np.empty(rows.shape[0], dtype=np.int64)
-            z = _linear_compiled(finish, rows, weights, intercepts, code, top)
+            z = _linear_compiled(finish, rows, weights, consts, code, top)
             return labels[top], z
         scores = (rows @ weights.T + intercepts).astype(_F32, copy=False)
         if classes > 1:
@@ -144,13 +148,13 @@ def linear_regressor(node: NodeInfo):
     # one target: PROBIT only (as ONNX Runtime)
     code = _TRANSFORMS.index(transform if targets > 1 or transform == "PROBIT" else "NONE")
 
-    intercepts_used = intercepts if use_intercepts else np.zeros(0, dtype=_F32)
+    consts = _consts(intercepts if use_intercepts else np.zeros(0, dtype=_F32))
 
     def compute(x):
         rows = _as_float32(_rows(node, x) if x.ndim else x.reshape(1, 1))
         weights = weights_for(rows.shape[1])
         if finish is not None:
-            return (_linear_compiled(finish, rows, weights, intercepts_used, code),)
+            return (_linear_compiled(finish, rows, weights, consts, code),)
         y = rows @ weights.T
         if use_intercepts:
             y = y + intercepts

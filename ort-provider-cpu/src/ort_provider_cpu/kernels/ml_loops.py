@@ -190,22 +190,24 @@ def forest_scores(x, nodes, thresholds, roots, simple, weight_span, weight_targe
 
 
 @compiled()
-def finish_rows(scores, has, base, divisor, keep_missing, transform, out, top, x, weights):
+def finish_rows(scores, has, consts, keep_missing, transform, out, top, x, weights):
     """Finish scores row by row into ``out`` (float32 [rows, targets]).
 
     Where ``weights`` ([targets, features]) is not empty, each row's scores are first computed
     as ``x[r] @ weights.T`` (added left to right in scores' type; the linear models, whose
-    intercepts are ``base``).
+    intercepts are the base values).
 
-    Each score is divided by ``divisor`` (AVERAGE: the tree count, else 1), plus its base value
-    (when ``base`` has one per target); a target no tree scored (``has`` False) is 0 unless
-    ``keep_missing`` (then its base value; ``has`` may be empty). ``top`` ([rows] int64, or
-    empty) gets the index of each row's first largest score (NaN never wins). Then the post
-    transform (:data:`NONE`, :data:`LOGISTIC`, :data:`SOFTMAX`, :data:`SOFTMAX_ZERO`,
-    :data:`PROBIT`), with exp rounded from float64 and left-to-right sums as ``ml_common``.
+    ``consts`` (scores' type): a divisor (AVERAGE: the tree count, else 1), then the base
+    values when there is one per target. Each score is divided by the divisor, plus its base
+    value; a target no tree scored (``has`` False) is 0 unless ``keep_missing`` (then its base
+    value; ``has`` may be empty). ``top`` ([rows] int64, or empty) gets the index of each row's
+    first largest score (NaN never wins). Then the post transform (:data:`NONE`,
+    :data:`LOGISTIC`, :data:`SOFTMAX`, :data:`SOFTMAX_ZERO`, :data:`PROBIT`), with exp rounded
+    from float64 and left-to-right sums as ``ml_common``.
     """
     rows, targets = scores.shape
-    use_base = base.shape[0] == targets
+    divisor = consts[0]
+    use_base = consts.shape[0] == targets + 1
     linear = weights.shape[0] > 0
     features = weights.shape[1]
     row = np.empty(targets, dtype=scores.dtype)
@@ -221,7 +223,7 @@ def finish_rows(scores, has, base, divisor, keep_missing, transform, out, top, x
                 if divisor != 1:
                     v = v / divisor
                 if use_base:
-                    v = v + base[t]
+                    v = v + consts[1 + t]
                 row[t] = v
             else:
                 row[t] = 0

@@ -109,7 +109,8 @@ def _tree_rows(node: NodeInfo, forest: _Forest, x: np.ndarray) -> np.ndarray:
         raise _fail(node, f"input must be [F] or [N, F], got shape {list(x.shape)}")
     rows = x.reshape(1, -1) if x.ndim == 1 else x
     rows = rows.astype(np.float64 if x.dtype == np.float64 else _F32, copy=False)
-    forest.check_features(lambda m: _fail(node, m), rows)
+    if forest.max_feature >= rows.shape[1]:
+        forest.check_features(lambda m: _fail(node, m), rows)
     return rows
 
 
@@ -123,58 +124,70 @@ _MIN_NODES_PER_THREAD = 50_000
 
 class _CompiledForest:
     """A forest's compiled walk (``ml_loops.forest_scores``) and finish
-    (``ml_loops.finish_rows``), for float32 and float64 rows; None from :meth:`create` where
-    compiled loops are off for the node."""
+    (``ml_loops.finish_rows``) for float32 and float64 rows, with the node's aggregate
+    function, base values and post transform fixed; None from :meth:`create` where compiled
+    loops are off for the node.
 
-    def __init__(self, node: NodeInfo, forest: _Forest, base: np.ndarray) -> None:
+    ``first_only``: one score per row from each leaf's first weight (one target);
+    ``keep_missing``: targets no leaf weighs get their base value rather than 0.
+    """
+
+    def __init__(self, node: NodeInfo, forest: _Forest, base: np.ndarray, aggregate: str,
+                 transform: str, first_only: bool, keep_missing: bool) -> None:
         self.forest = forest
         self.base = base
-        self._base: dict[np.dtype, np.ndarray] = {}
+        self.aggregate = _AGGREGATE_CODES[aggregate]
+        trees = len(forest.roots)
+        self.divisor = trees if aggregate == "AVERAGE" and trees else 1
+        self.transform = _TRANSFORMS.index(transform)
+        self.first_only = first_only
+        self.keep_missing = keep_missing
+        self.targets = 1 if first_only else forest.targets
         self.threads = resolve_threads(node.intra_op_threads)
-        per_row = max(1, len(forest.roots) * max(forest.depth, 1))
+        per_row = max(1, trees * max(forest.depth, 1))
         self.min_rows = max(1, _MIN_NODES_PER_THREAD // per_row)
-        self._walk: dict[np.dtype, object] = {}
-        self._finish: dict[np.dtype, object] = {}
-        self._no_weights: dict[np.dtype, np.ndarray] = {}
+        self._plans: dict[np.dtype, tuple] = {}
         dtype = node.input_dtypes[0] if node.input_dtypes else None
-        self.loops(np.dtype(np.float64 if dtype == np.float64 else _F32))  # compile now
+        self.plan(np.dtype(np.float64 if dtype == np.float64 else _F32))  # compile now
 
     @classmethod
-    def create(cls, node: NodeInfo, forest: _Forest,
-               base: np.ndarray) -> _CompiledForest | None:
-        """The compiled forest of ``node`` (``base``: its base values), or None where its
-        compiled loops are off."""
-        return cls(node, forest, base) if compiled_loops_enabled(node) else None
+    def create(cls, node: NodeInfo, forest: _Forest, base: np.ndarray, aggregate: str = "SUM",
+               transform: str = "NONE", first_only: bool = False,
+               keep_missing: bool = False) -> _CompiledForest | None:
+        """The compiled forest of ``node`` (see the class), or None where its compiled loops
+        are off."""
+        if not compiled_loops_enabled(node):
+            return None
+        return cls(node, forest, base, aggregate, transform, first_only, keep_missing)
 
-    def loops(self, dtype: np.dtype) -> tuple[object, object]:
-        """The walk and finish dispatchers for rows of ``dtype`` (prepared on first use)."""
-        walk = self._walk.get(dtype)
-        if walk is None:
+    def plan(self, dtype: np.dtype) -> tuple:
+        """For rows of ``dtype`` (prepared on first use): the walk and finish dispatchers,
+        the packed forest, the finish's constants (divisor, base values) and an empty
+        weight matrix."""
+        plan = self._plans.get(dtype)
+        if plan is None:
             array1, array2 = (dtype, 1), (dtype, 2)
             walk = ml_loops.forest_scores.prepare(
                 array2, (np.int32, 2), array1, (np.int32, 1), int, (np.int32, 2),
                 (np.int32, 1), array1, array1, int, bool, array2, (np.bool_, 2), int, int)
-            self._finish[dtype] = ml_loops.finish_rows.prepare(
-                array2, (np.bool_, 2), array1, dtype, bool, int, (_F32, 2), (np.int64, 1),
-                array2, array2)
-            self._no_weights[dtype] = np.zeros((0, 0), dtype=dtype)
-            self._base[dtype] = self.base.astype(dtype)
-            self._walk[dtype] = walk
-        return walk, self._finish[dtype]
+            finish = ml_loops.finish_rows.prepare(
+                array2, (np.bool_, 2), array1, bool, int, (_F32, 2), (np.int64, 1), array2,
+                array2)
+            base = self.base if len(self.base) == self.targets else np.zeros(0)
+            consts = np.concatenate([[self.divisor], base]).astype(dtype)
+            plan = self._plans[dtype] = (walk, finish, self.forest.packed(dtype), consts,
+                                         np.zeros((0, 0), dtype=dtype))
+        return plan
 
-    def scores(self, rows: np.ndarray, aggregate: str,
-               first_only: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Aggregated leaf weights [N, targets] (sum for AVERAGE) and which targets got one;
-        ``first_only``: each leaf's first weight into one column."""
+    def scores(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Aggregated leaf weights [N, targets] (the sum for AVERAGE) and which targets got
+        one, in the rows' type."""
         rows = np.ascontiguousarray(rows)
-        dtype = rows.dtype
-        walk = self.loops(dtype)[0]
-        packed = self.forest.packed(dtype)
+        walk, _, packed, _, _ = self.plan(rows.dtype)
         count = rows.shape[0]
-        targets = 1 if first_only else self.forest.targets
-        scores = np.empty((count, targets), dtype=dtype)
-        has = np.empty((count, targets), dtype=np.bool_)
-        code = _AGGREGATE_CODES[aggregate]
+        scores = np.empty((count, self.targets), dtype=rows.dtype)
+        has = np.empty((count, self.targets), dtype=np.bool_)
+        code, first_only = self.aggregate, self.first_only
         if self.threads > 1 and count >= 2 * self.min_rows:
             split_work(lambda start, stop: walk(rows, *packed, code, first_only, scores, has,
                                                 start, stop),
@@ -183,19 +196,15 @@ class _CompiledForest:
             walk(rows, *packed, code, first_only, scores, has, 0, count)
         return scores, has
 
-    def finish(self, scores: np.ndarray, has: np.ndarray, aggregate: str, keep_missing: bool,
-               transform: str, top: np.ndarray = _EMPTY_TOP) -> np.ndarray:
-        """float32 [N, targets] scores: AVERAGE's division, the base values (when there is
-        one per target), 0 for targets without a weight unless ``keep_missing``, the post
-        transform; ``top`` (when not empty) gets each row's first top target."""
-        dtype = scores.dtype
-        trees = len(self.forest.roots)
-        divisor = dtype.type(trees if aggregate == "AVERAGE" and trees else 1)
+    def predict(self, rows: np.ndarray, top: np.ndarray = _EMPTY_TOP) -> np.ndarray:
+        """float32 [N, targets] outputs: the walk, then AVERAGE's division, the base values
+        (when there is one per target), 0 for targets without a weight unless
+        ``keep_missing``, the post transform; ``top`` (when not empty) gets each row's first
+        top target."""
+        scores, has = self.scores(rows)
+        _, finish, _, consts, none = self.plan(scores.dtype)
         out = np.empty(scores.shape, dtype=_F32)
-        finish = self.loops(dtype)[1]
-        none = self._no_weights[dtype]
-        finish(scores, has, self._base[dtype], divisor, keep_missing,
-               _TRANSFORMS.index(transform), out, top, none, none)
+        finish(scores, has, consts, self.keep_missing, self.transform, out, top, none, none)
         return out
 
 
@@ -210,17 +219,23 @@ _AGGREGATES = ("AVERAGE", "SUM", "MIN", "MAX")
 _COMBINE = {"AVERAGE": "sum", "SUM": "sum", "MIN": "min", "MAX": "max"}
 
 
+def _compiled_regressor(node: NodeInfo, forest: _Forest, base: np.ndarray, aggregate: str,
+                        transform: str) -> _CompiledForest | None:
+    """A regressor's compiled forest: one target adds the leaves' first weights and gets
+    PROBIT only (as ONNX Runtime); several targets no leaf weighs are 0."""
+    if forest.targets == 1:
+        return _CompiledForest.create(node, forest, base, aggregate,
+                                      "PROBIT" if transform == "PROBIT" else "NONE",
+                                      first_only=True, keep_missing=True)
+    return _CompiledForest.create(node, forest, base, aggregate, transform)
+
+
 def _regression_output(forest: _Forest, rows: np.ndarray, aggregate: str, base: np.ndarray,
                        transform: str, compiled: _CompiledForest | None) -> np.ndarray:
     """Tree regression scores [N, targets] after base values and post_transform (float32;
     the compiled loops where ``compiled`` is given, else numpy)."""
     if compiled is not None:
-        if forest.targets == 1:  # one target: the leaves' first weights, PROBIT only
-            scores, has = compiled.scores(rows, aggregate, True)
-            return compiled.finish(scores, has, aggregate, True,
-                                   "PROBIT" if transform == "PROBIT" else "NONE")
-        scores, has = compiled.scores(rows, aggregate, False)
-        return compiled.finish(scores, has, aggregate, False, transform)
+        return compiled.predict(rows)
     if forest.targets == 1:
         score = forest.single(rows, aggregate)
         if len(base) == 1:
@@ -244,7 +259,7 @@ def _tree_regressor(node: NodeInfo):
     base = _values_attr(node, "base_values")
     _check_base(node, base, targets)
     forest = _compile_v3(node, "target", targets, _COMBINE[aggregate])
-    compiled = _CompiledForest.create(node, forest, base)
+    compiled = _compiled_regressor(node, forest, base, aggregate, transform)
 
     def compute(x):
         rows = _tree_rows(node, forest, x)
@@ -330,7 +345,9 @@ def _tree_classifier(node: NodeInfo):
     all_positive = bool((_values_attr(node, "class_weights") >= 0).all())
     strings = labels.dtype == object
     # the compiled finish handles more than two classes when every class gets a score
-    compiled = _CompiledForest.create(node, forest, base if classes > 2 else np.zeros(0))
+    compiled = _CompiledForest.create(node, forest, base if classes > 2 else np.zeros(0),
+                                      transform=transform, first_only=classes == 1,
+                                      keep_missing=True)
     finish_compiled = compiled is not None and classes > 2 and (forest.full or len(base) > 0)
 
     def compute(x):
@@ -341,11 +358,11 @@ def _tree_classifier(node: NodeInfo):
             else:
                 scores, has = forest.multi(rows, "SUM")
         else:
-            scores, has = compiled.scores(rows, "SUM", classes == 1)
             if finish_compiled:
                 top = np.empty(rows.shape[0], dtype=np.int64)
-                z = compiled.finish(scores, has, "SUM", True, transform, top)
+                z = compiled.predict(rows, top)
                 return labels[top], z
+            scores, has = compiled.scores(rows)
         if classes == 1:  # a single score: ONNX Runtime labels it 1 if > 0, else 0
             score = scores[:, 0]
             if len(base):
@@ -499,7 +516,7 @@ def tree_ensemble(node: NodeInfo):
     transform = _V5_TRANSFORMS[transform_id]
     forest = _compile_v5(node, _COMBINE[aggregate], targets)
     no_base = np.zeros(0)
-    compiled = _CompiledForest.create(node, forest, no_base)
+    compiled = _compiled_regressor(node, forest, no_base, aggregate, transform)
 
     def compute(x):
         rows = _tree_rows(node, forest, x)
