@@ -33,7 +33,7 @@ def _finish_loop(node: NodeInfo):
     if not compiled_loops_enabled(node):
         return None
     return ml_loops.finish_rows.prepare((_F32, 2), (np.bool_, 2), (_F32, 1), bool, int,
-                                        (_F32, 2), (np.int64, 1), (_F32, 2), (_F32, 2))
+                                        (_F32, 2), (np.int64, 1), (_F32, 2), (_F32, 2), int)
 
 
 def _consts(intercepts: np.ndarray) -> np.ndarray:
@@ -50,10 +50,10 @@ def _linear_compiled(finish, rows: np.ndarray, weights: np.ndarray, consts: np.n
     if rows.size * count <= _LOOP_PRODUCT_LIMIT:
         scores = np.empty_like(out)
         finish(scores, _NO_HAS, consts, True, code, out, top, np.ascontiguousarray(rows),
-               weights)
+               weights, -1)
     else:
         scores = rows @ weights.T
-        finish(scores, _NO_HAS, consts, True, code, out, top, _NO_WEIGHTS, _NO_WEIGHTS)
+        finish(scores, _NO_HAS, consts, True, code, out, top, _NO_WEIGHTS, _NO_WEIGHTS, -1)
     return out
 
 

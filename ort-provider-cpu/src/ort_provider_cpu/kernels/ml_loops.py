@@ -189,8 +189,13 @@ def forest_scores(x, nodes, thresholds, roots, simple, weight_span, weight_targe
                     has[r, t] = True
 
 
+# ``binary`` flags of :func:`finish_rows`: two-class tree classifiers.
+BINARY_CASE = 1       # ONNX Runtime's "binary case": weights for one class id only
+ALL_POSITIVE = 2      # every class weight is >= 0
+
+
 @compiled()
-def finish_rows(scores, has, consts, keep_missing, transform, out, top, x, weights):
+def finish_rows(scores, has, consts, keep_missing, transform, out, top, x, weights, binary):
     """Finish scores row by row into ``out`` (float32 [rows, targets]).
 
     Where ``weights`` ([targets, features]) is not empty, each row's scores are first computed
@@ -204,46 +209,104 @@ def finish_rows(scores, has, consts, keep_missing, transform, out, top, x, weigh
     first largest score (NaN never wins). Then the post transform (:data:`NONE`,
     :data:`LOGISTIC`, :data:`SOFTMAX`, :data:`SOFTMAX_ZERO`, :data:`PROBIT`), with exp rounded
     from float64 and left-to-right sums as ``ml_common``.
+
+    ``binary`` >= 0 (:data:`BINARY_CASE` | :data:`ALL_POSITIVE`): a two-class tree
+    classifier, by ONNX Runtime's rules as ``ml_trees._binary_tree_scores`` writes them
+    (``consts``' base values: 0, 1 or 2 of them); ``top`` gets 1 where the positive class
+    wins.
     """
     rows, targets = scores.shape
     divisor = consts[0]
+    zero = consts[0] - consts[0]  # 0 in scores' type
     use_base = consts.shape[0] == targets + 1
     linear = weights.shape[0] > 0
     features = weights.shape[1]
     row = np.empty(targets, dtype=scores.dtype)
     for r in range(rows):
-        if linear:
-            for t in range(targets):
-                scores[r, t] = 0
-                for f in range(features):
-                    scores[r, t] += x[r, f] * weights[t, f]
-        for t in range(targets):
-            if keep_missing or has[r, t]:
-                v = scores[r, t]
-                if divisor != 1:
-                    v = v / divisor
-                if use_base:
-                    v = v + consts[1 + t]
-                row[t] = v
+        code = transform
+        probit_single = False
+        if binary >= 0:
+            s0, s1 = scores[r, 0], scores[r, 1]
+            h0, h1 = has[r, 0], has[r, 1]
+            two = True  # the row keeps two scores
+            extra = -1  # ONNX Runtime's 'write_additional_scores'
+            if consts.shape[0] == 3:
+                if h1:
+                    s1 = s0 + consts[2]
+                    s0 = -s1
+                else:
+                    s0 = s0 + consts[1]
+                    s1 = s1 + consts[2]
+            elif consts.shape[0] == 2:
+                s0 = s0 + consts[1]
+                two = h1
             else:
-                row[t] = 0
-        if top.shape[0] > 0:
-            best = 0
-            best_value = row[0] if row[0] == row[0] else -np.inf
-            for t in range(1, targets):
-                if row[t] > best_value:  # NaN never wins, as ml_common._first_argmax
-                    best = t
-                    best_value = row[t]
-            top[r] = best
-        if transform == NONE:
+                extra = 3
+                two = h1
+            if two and h1:
+                positive = s1
+            elif h0:
+                positive = s0
+            else:
+                positive = zero
+            if binary & BINARY_CASE:
+                if binary & ALL_POSITIVE:
+                    wins = positive > 0.5
+                    extra = 0 if wins else 1
+                else:
+                    wins = positive > 0
+                    extra = 2 if wins else 3
+            else:
+                wins = positive > 0
+            top[r] = 1 if wins else 0
+            v0 = np.float32(s0) if h0 else np.float32(0)
+            v1 = np.float32(s1) if h1 else np.float32(0)
+            if two:
+                row[0], row[1] = v0, v1
+            elif transform == PROBIT:
+                row[0], row[1] = v0, v0
+                probit_single = True
+            elif extra < 0:
+                row[0], row[1] = v0, 0
+                code = NONE
+            elif transform == LOGISTIC:
+                row[0], row[1] = -v0, v0
+            else:
+                row[0], row[1] = (_F32_1 - v0 if extra <= 1 else -v0), v0
+                code = NONE
+        else:
+            if linear:
+                for t in range(targets):
+                    scores[r, t] = 0
+                    for f in range(features):
+                        scores[r, t] += x[r, f] * weights[t, f]
+            for t in range(targets):
+                if keep_missing or has[r, t]:
+                    v = scores[r, t]
+                    if divisor != 1:
+                        v = v / divisor
+                    if use_base:
+                        v = v + consts[1 + t]
+                    row[t] = v
+                else:
+                    row[t] = 0
+            if top.shape[0] > 0:
+                best = 0
+                best_value = row[0] if row[0] == row[0] else -np.inf
+                for t in range(1, targets):
+                    if row[t] > best_value:  # NaN never wins, as ml_common._first_argmax
+                        best = t
+                        best_value = row[t]
+                top[r] = best
+        if code == NONE:
             for t in range(targets):
                 out[r, t] = np.float32(row[t])
-        elif transform == LOGISTIC:
+        elif code == LOGISTIC:
             for t in range(targets):
                 v32 = np.float32(row[t])
                 e = _F32_1 / (_F32_1 + np.float32(math.exp(np.float64(-abs(v32)))))
                 out[r, t] = _F32_1 - e if v32 < 0 else e
-        elif transform == PROBIT:
+        elif code == PROBIT:
             for t in range(targets):
                 p = np.float32(row[t]) * _F32_2 - _F32_1
                 sign = np.float32(-1) if p < 0 else _F32_1
@@ -252,6 +315,8 @@ def finish_rows(scores, has, consts, keep_missing, transform, out, top, x, weigh
                 b = _PROBIT_B * log
                 c = -a + np.sqrt(a * a - b)
                 out[r, t] = _SQRT2 * sign * np.sqrt(c)
+            if probit_single:  # one binary score: its probit, then 0
+                out[r, 1] = 0
         else:
             peak = -_FLT_MAX
             for t in range(targets):
@@ -261,7 +326,7 @@ def finish_rows(scores, has, consts, keep_missing, transform, out, top, x, weigh
             total = np.float32(0)
             for t in range(targets):
                 v32 = np.float32(row[t])
-                if transform == SOFTMAX or abs(v32) > _ZERO_LIMIT:
+                if code == SOFTMAX or abs(v32) > _ZERO_LIMIT:
                     e = np.float32(math.exp(np.float64(v32 - peak)))
                     total += e
                 else:  # SOFTMAX_ZERO leaves (near) zero scores near zero

@@ -129,13 +129,16 @@ class _CompiledForest:
     loops are off for the node.
 
     ``first_only``: one score per row from each leaf's first weight (one target);
-    ``keep_missing``: targets no leaf weighs get their base value rather than 0.
+    ``keep_missing``: targets no leaf weighs get their base value rather than 0; ``binary``
+    (>= 0: ``ml_loops.BINARY_CASE`` | ``ml_loops.ALL_POSITIVE``): a two-class classifier
+    (``base``: 0, 1 or 2 values).
     """
 
     def __init__(self, node: NodeInfo, forest: _Forest, base: np.ndarray, aggregate: str,
-                 transform: str, first_only: bool, keep_missing: bool) -> None:
+                 transform: str, first_only: bool, keep_missing: bool, binary: int) -> None:
         self.forest = forest
         self.base = base
+        self.binary = binary
         self.aggregate = _AGGREGATE_CODES[aggregate]
         trees = len(forest.roots)
         self.divisor = trees if aggregate == "AVERAGE" and trees else 1
@@ -152,13 +155,13 @@ class _CompiledForest:
 
     @classmethod
     def create(cls, node: NodeInfo, forest: _Forest, base: np.ndarray, aggregate: str = "SUM",
-               transform: str = "NONE", first_only: bool = False,
-               keep_missing: bool = False) -> _CompiledForest | None:
+               transform: str = "NONE", first_only: bool = False, keep_missing: bool = False,
+               binary: int = -1) -> _CompiledForest | None:
         """The compiled forest of ``node`` (see the class), or None where its compiled loops
         are off."""
         if not compiled_loops_enabled(node):
             return None
-        return cls(node, forest, base, aggregate, transform, first_only, keep_missing)
+        return cls(node, forest, base, aggregate, transform, first_only, keep_missing, binary)
 
     def plan(self, dtype: np.dtype) -> tuple:
         """For rows of ``dtype`` (prepared on first use): the walk and finish dispatchers,
@@ -172,8 +175,9 @@ class _CompiledForest:
                 (np.int32, 1), array1, array1, int, bool, array2, (np.bool_, 2), int, int)
             finish = ml_loops.finish_rows.prepare(
                 array2, (np.bool_, 2), array1, bool, int, (_F32, 2), (np.int64, 1), array2,
-                array2)
-            base = self.base if len(self.base) == self.targets else np.zeros(0)
+                array2, int)
+            use_base = len(self.base) == self.targets or self.binary >= 0
+            base = self.base if use_base else np.zeros(0)
             consts = np.concatenate([[self.divisor], base]).astype(dtype)
             plan = self._plans[dtype] = (walk, finish, self.forest.packed(dtype), consts,
                                          np.zeros((0, 0), dtype=dtype))
@@ -204,7 +208,8 @@ class _CompiledForest:
         scores, has = self.scores(rows)
         _, finish, _, consts, none = self.plan(scores.dtype)
         out = np.empty(scores.shape, dtype=_F32)
-        finish(scores, has, consts, self.keep_missing, self.transform, out, top, none, none)
+        finish(scores, has, consts, self.keep_missing, self.transform, out, top, none, none,
+               self.binary)
         return out
 
 
@@ -345,10 +350,16 @@ def _tree_classifier(node: NodeInfo):
     all_positive = bool((_values_attr(node, "class_weights") >= 0).all())
     strings = labels.dtype == object
     # the compiled finish handles more than two classes when every class gets a score
-    compiled = _CompiledForest.create(node, forest, base if classes > 2 else np.zeros(0),
+    binary = -1
+    if classes == 2:
+        binary = ((ml_loops.BINARY_CASE if binary_case else 0)
+                  | (ml_loops.ALL_POSITIVE if all_positive else 0))
+    compiled = _CompiledForest.create(node, forest, base if classes > 1 else np.zeros(0),
                                       transform=transform, first_only=classes == 1,
-                                      keep_missing=True)
-    finish_compiled = compiled is not None and classes > 2 and (forest.full or len(base) > 0)
+                                      keep_missing=True, binary=binary)
+    # the compiled finish covers two classes, and more when every class gets a score
+    finish_compiled = compiled is not None and (
+        classes == 2 or (classes > 2 and (forest.full or len(base) > 0)))
 
     def compute(x):
         rows = _tree_rows(node, forest, x)
@@ -361,6 +372,9 @@ def _tree_classifier(node: NodeInfo):
             if finish_compiled:
                 top = np.empty(rows.shape[0], dtype=np.int64)
                 z = compiled.predict(rows, top)
+                # With weights for both classes ONNX Runtime emits 1/0, not the int64 labels.
+                if classes == 2 and not (strings or binary_case):
+                    return top, z
                 return labels[top], z
             scores, has = compiled.scores(rows)
         if classes == 1:  # a single score: ONNX Runtime labels it 1 if > 0, else 0
