@@ -456,3 +456,29 @@ def test_array_feature_extractor_constant_indices():
     check_three(model, {"X": x[0]})
     with pytest.raises(Exception, match="out of range"):
         _ours(model, {"X": x[:, :2]}, COMPILED)
+
+
+@pytest.mark.parametrize("base", [[], [0.3], [0.1, -0.2]])
+@pytest.mark.parametrize("ids", [[1, 1], [0, 0], [0, 1], [1, 0, 1, 0]])
+@pytest.mark.parametrize("signs", [1, -1])
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_two_class_rules(base, ids, signs, transform, compiled_calls):
+    """onnxruntime's two-class rules (one class id or both, positive or mixed weights, 0-2
+    base values) in the compiled finish, against numpy and onnxruntime (but where it leaves
+    the second score column unset: PROBIT on one score, and one base value with weights for
+    both classes on a row class 1 does not reach)."""
+    leaves = [1, 2] if len(ids) == 2 else [1, 1, 2, 2]
+    weights = [0.7, -0.4, 0.2, 0.9][:len(ids)]
+    attrs = dict(nodes_treeids=[0, 0, 0], nodes_nodeids=[0, 1, 2], nodes_featureids=[0, 0, 0],
+                 nodes_values=[0.5, 0, 0], nodes_modes=["BRANCH_LEQ", "LEAF", "LEAF"],
+                 nodes_truenodeids=[1, 0, 0], nodes_falsenodeids=[2, 0, 0],
+                 classlabels_int64s=[5, 7], class_treeids=[0] * len(ids), class_nodeids=leaves,
+                 class_ids=ids, class_weights=[abs(w) if signs > 0 else w for w in weights],
+                 post_transform=transform)
+    if base:
+        attrs["base_values"] = base
+    x = np.array([[0.0], [1.0], [0.5], [np.nan]], np.float32)
+    model = ml_model("TreeEnsembleClassifier", attrs, np.float32, 2)
+    unset = (transform == "PROBIT" and len(base) < 2) or (len(base) == 1 and len(set(ids)) == 2)
+    check_three(model, {"X0": x}, oracle=not unset)
+    assert compiled_calls
