@@ -22,9 +22,11 @@ kernels = KernelTable()
 _NO_HAS = np.zeros((0, 0), dtype=np.bool_)
 _NO_TOP = np.zeros(0, dtype=np.int64)
 _NO_WEIGHTS = np.zeros((0, 0), dtype=_F32)
-# Up to this many multiply-adds a call the compiled loop computes the scores itself (one call,
-# no BLAS overhead); above, BLAS's matrix product is faster.
+# Up to this many multiply-adds a call, and features, the compiled loop computes the scores
+# itself (one call, no BLAS overhead, the same sums as a GEMM kernel, which splits longer
+# rows into blocks); above, BLAS's matrix product is faster.
 _LOOP_PRODUCT_LIMIT = 1 << 16
+_LOOP_FEATURE_LIMIT = 128
 
 
 def _finish_loop(node: NodeInfo):
@@ -47,7 +49,7 @@ def _linear_compiled(finish, rows: np.ndarray, weights: np.ndarray, consts: np.n
     the compiled finish; ``top``, when not empty, gets each row's first top score's index."""
     count = weights.shape[0]
     out = np.empty((rows.shape[0], count), dtype=_F32)
-    if rows.size * count <= _LOOP_PRODUCT_LIMIT:
+    if rows.size * count <= _LOOP_PRODUCT_LIMIT and rows.shape[1] <= _LOOP_FEATURE_LIMIT:
         scores = np.empty_like(out)
         finish(scores, _NO_HAS, consts, True, code, out, top, np.ascontiguousarray(rows),
                weights, -1)

@@ -198,9 +198,10 @@ ALL_POSITIVE = 2      # every class weight is >= 0
 def finish_rows(scores, has, consts, keep_missing, transform, out, top, x, weights, binary):
     """Finish scores row by row into ``out`` (float32 [rows, targets]).
 
-    Where ``weights`` ([targets, features]) is not empty, each row's scores are first computed
-    as ``x[r] @ weights.T`` (added left to right in scores' type; the linear models, whose
-    intercepts are the base values).
+    Where ``weights`` ([targets, features], float32) is not empty, each row's scores are first
+    computed as ``x[r] @ weights.T`` (float32 fused multiply-adds in feature order, as BLAS
+    and ONNX Runtime's GEMM kernels add; the linear models, whose intercepts are the base
+    values).
 
     ``consts`` (scores' type): a divisor (AVERAGE: the tree count, else 1), then the base
     values when there is one per target. Each score is divided by the divisor, plus its base
@@ -275,11 +276,13 @@ def finish_rows(scores, has, consts, keep_missing, transform, out, top, x, weigh
                 row[0], row[1] = (_F32_1 - v0 if extra <= 1 else -v0), v0
                 code = NONE
         else:
-            if linear:
-                for t in range(targets):
-                    scores[r, t] = 0
+            if linear:  # float32 fused multiply-adds in feature order, as GEMM kernels
+                for t in range(targets):  # (the product is exact in float64)
+                    total = np.float32(0)
                     for f in range(features):
-                        scores[r, t] += x[r, f] * weights[t, f]
+                        total = np.float32(np.float64(total)
+                                           + np.float64(x[r, f]) * np.float64(weights[t, f]))
+                    scores[r, t] = total
             for t in range(targets):
                 if keep_missing or has[r, t]:
                     v = scores[r, t]
