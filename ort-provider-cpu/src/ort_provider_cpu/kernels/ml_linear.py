@@ -25,7 +25,7 @@ _NO_WEIGHTS = np.zeros((0, 0), dtype=_F32)
 # Up to this many multiply-adds a call, and features, the compiled loop computes the scores
 # itself (one call, no BLAS overhead, the same sums as a GEMM kernel, which splits longer
 # rows into blocks); above, BLAS's matrix product is faster.
-_LOOP_PRODUCT_LIMIT = 1 << 16
+_LOOP_PRODUCT_LIMIT = 1 << 13
 _LOOP_FEATURE_LIMIT = 128
 
 

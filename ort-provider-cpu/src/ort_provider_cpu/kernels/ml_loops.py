@@ -277,12 +277,13 @@ def finish_rows(scores, has, consts, keep_missing, transform, out, top, x, weigh
                 code = NONE
         else:
             if linear:  # float32 fused multiply-adds in feature order, as GEMM kernels
-                for t in range(targets):  # (the product is exact in float64)
-                    total = np.float32(0)
-                    for f in range(features):
-                        total = np.float32(np.float64(total)
-                                           + np.float64(x[r, f]) * np.float64(weights[t, f]))
-                    scores[r, t] = total
+                for t in range(targets):  # (products are exact in float64); the targets'
+                    scores[r, t] = 0      # independent sums side by side
+                for f in range(features):
+                    value = np.float64(x[r, f])
+                    for t in range(targets):
+                        scores[r, t] = np.float32(np.float64(scores[r, t])
+                                                  + value * np.float64(weights[t, f]))
             for t in range(targets):
                 if keep_missing or has[r, t]:
                     v = scores[r, t]
