@@ -113,7 +113,8 @@ def forest_scores(x, nodes, thresholds, roots, simple, weight_span, weight_targe
             n1, r1 = roots[p1 // size], block + p1 % size
             n2, r2 = roots[p2 // size], block + p2 % size
             n3, r3 = roots[p3 // size], block + p3 % size
-            following = 4
+            following = 4  # the next pair: tree next_tree, row block + next_row
+            next_tree, next_row = 4 // size, 4 % size
             active = 4
             while active > 0:
                 if (nodes[n0, 3] & LEAF) == 0:
@@ -122,8 +123,12 @@ def forest_scores(x, nodes, thresholds, roots, simple, weight_span, weight_targe
                     reached[p0] = n0
                     if following < pairs:
                         p0 = following
+                        n0, r0 = roots[next_tree], block + next_row
                         following += 1
-                        n0, r0 = roots[p0 // size], block + p0 % size
+                        next_row += 1
+                        if next_row == size:
+                            next_row = 0
+                            next_tree += 1
                     else:
                         p0 = -1
                         active -= 1
@@ -133,8 +138,12 @@ def forest_scores(x, nodes, thresholds, roots, simple, weight_span, weight_targe
                     reached[p1] = n1
                     if following < pairs:
                         p1 = following
+                        n1, r1 = roots[next_tree], block + next_row
                         following += 1
-                        n1, r1 = roots[p1 // size], block + p1 % size
+                        next_row += 1
+                        if next_row == size:
+                            next_row = 0
+                            next_tree += 1
                     else:
                         p1 = -1
                         active -= 1
@@ -144,8 +153,12 @@ def forest_scores(x, nodes, thresholds, roots, simple, weight_span, weight_targe
                     reached[p2] = n2
                     if following < pairs:
                         p2 = following
+                        n2, r2 = roots[next_tree], block + next_row
                         following += 1
-                        n2, r2 = roots[p2 // size], block + p2 % size
+                        next_row += 1
+                        if next_row == size:
+                            next_row = 0
+                            next_tree += 1
                     else:
                         p2 = -1
                         active -= 1
@@ -155,8 +168,12 @@ def forest_scores(x, nodes, thresholds, roots, simple, weight_span, weight_targe
                     reached[p3] = n3
                     if following < pairs:
                         p3 = following
+                        n3, r3 = roots[next_tree], block + next_row
                         following += 1
-                        n3, r3 = roots[p3 // size], block + p3 % size
+                        next_row += 1
+                        if next_row == size:
+                            next_row = 0
+                            next_tree += 1
                     else:
                         p3 = -1
                         active -= 1
