@@ -5,12 +5,15 @@
   Runtime's TreeEnsemble kernels do on one thread: rows in blocks of 128, trees in order within
   a block, each row's running score in the compute type (float32 for float inputs), one weight
   at a time (SUM), or the smallest/largest (MIN/MAX).
-* :func:`finish_rows`: the rest of a tree regressor or multi-class classifier row by row:
-  AVERAGE's division, base values, the post transform and (classifiers) the index of the top
-  class; the linear models use it for their post transform and top class.
+* :func:`finish_rows`: the rest of a tree model row by row: AVERAGE's division, base values,
+  the post transform and (classifiers) the index of the top class, or ONNX Runtime's
+  two-class rules; the linear models use it too, with their product X @ W.T computed in it.
+* :func:`normalize_rows`: Normalizer's MAX, L1 and L2 norms.
 
 The post transforms reproduce :mod:`ml_common`'s numpy versions bit for bit: exp is computed in
-float64 and rounded to float32 (C's expf), sums run left to right, the rest in float32.
+float64 and rounded to float32 (C's expf), sums run left to right, the rest in float32. Each
+loop is one function (numba compiles helpers only as closures inside it): a session loads the
+few it uses from numba's cache.
 """
 
 from __future__ import annotations
