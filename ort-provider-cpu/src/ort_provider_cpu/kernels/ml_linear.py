@@ -50,8 +50,8 @@ def _linear_compiled(finish, rows: np.ndarray, weights: np.ndarray, consts: np.n
     count = weights.shape[0]
     out = np.empty((rows.shape[0], count), dtype=_F32)
     if rows.size * count <= _LOOP_PRODUCT_LIMIT and rows.shape[1] <= _LOOP_FEATURE_LIMIT:
-        scores = np.empty_like(out)
-        finish(scores, _NO_HAS, consts, True, code, out, top, np.ascontiguousarray(rows),
+        # the loop reads a row's scores before it writes its outputs: out holds both
+        finish(out, _NO_HAS, consts, True, code, out, top, np.ascontiguousarray(rows),
                weights, -1)
     else:
         scores = rows @ weights.T
@@ -109,13 +109,16 @@ def linear_classifier(node: NodeInfo):
     code = _TRANSFORMS.index(transform)
     consts = _consts(intercepts)
 
+    # labels 0..classes-1: the top class index is the label
+    identity = labels.dtype == np.int64 and np.array_equal(labels, np.arange(len(labels)))
+
     def compute(x):
-        rows = _as_float32(_rows(node, x))
+        rows = _as_float32(x if x.ndim == 2 else _rows(node, x))
         weights = weights_for(rows.shape[1])
         if finish is not None:
             top = np.empty(rows.shape[0], dtype=np.int64)
             z = _linear_compiled(finish, rows, weights, consts, code, top)
-            return labels[top], z
+            return (top if identity else labels[top]), z
         scores = (rows @ weights.T + intercepts).astype(_F32, copy=False)
         if classes > 1:
             return labels[_first_argmax(scores)], _transform(scores, transform)

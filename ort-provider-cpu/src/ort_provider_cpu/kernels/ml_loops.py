@@ -298,7 +298,7 @@ def finish_rows(scores, has, consts, keep_missing, transform, out, top, x, weigh
         else:
             if linear:  # float32 fused multiply-adds in feature order, as GEMM kernels
                 for t in range(targets):  # (products are exact in float64); the targets'
-                    scores[r, t] = 0      # independent sums side by side
+                    scores[r, t] = 0      # independent sums side by side (scores may be out)
                 for f in range(features):
                     value = np.float64(x[r, f])
                     for t in range(targets):
