@@ -60,8 +60,10 @@ def check(op, attrs, *xs, n_outputs=1, opset=1, rtol=1e-4, atol=1e-5, oracle="or
 
 @pytest.fixture(params=["walk", "jump"])
 def traversal(request, monkeypatch):
-    """Force one of the two tree traversal strategies (level by level, or jumps through the
-    successor map) by making numpy calls free or very expensive in the cost model."""
+    """Force one of the two numpy tree traversal strategies (level by level, or jumps through
+    the successor map) by making numpy calls free or very expensive in the cost model (the
+    compiled loops, off here, are tested in test_ml_compiled.py)."""
+    monkeypatch.setenv("ORT_CPU_COMPILED_KERNELS", "0")
     monkeypatch.setattr(ml_forest, "_CALL_COST", 0 if request.param == "walk" else 10**12)
     return request.param
 

@@ -10,6 +10,8 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
+from ..jit import compiled_loops_enabled
+from . import ml_loops
 from .ml_common import ML, _F32, _as_float32, _fail, _floats, _ints, _row_max, _row_sum
 
 kernels = KernelTable()
@@ -20,15 +22,26 @@ def array_feature_extractor(node: NodeInfo):
     """ArrayFeatureExtractor 1+: gather the indices Y along the last axis of X (a 1-D X gives
     a [1, len(Y)] result, as ONNX Runtime returns)."""
 
+    const_y = node.const_inputs[1] if len(node.const_inputs) > 1 else None
+    const_index = None
+    if const_y is not None and np.size(const_y):  # the usual case: an initializer
+        const_index = np.asarray(const_y).reshape(-1).astype(np.int64)
+        bounds = (int(const_index.min()), int(const_index.max()))
+
     def compute(x, y):
         if x.ndim == 0:
             raise _fail(node, "X must have at least one dimension")
-        index = np.asarray(y).reshape(-1).astype(np.int64)
-        if index.size == 0:
-            raise _fail(node, "Y must hold at least one index")
         size = x.shape[-1]
-        if ((index < 0) | (index >= size)).any():
-            raise _fail(node, f"index out of range [0, {size}): {index.tolist()}")
+        if const_index is not None:
+            index = const_index
+            if bounds[0] < 0 or bounds[1] >= size:
+                raise _fail(node, f"index out of range [0, {size}): {index.tolist()}")
+        else:
+            index = np.asarray(y).reshape(-1).astype(np.int64)
+            if index.size == 0:
+                raise _fail(node, "Y must hold at least one index")
+            if ((index < 0) | (index >= size)).any():
+                raise _fail(node, f"index out of range [0, {size}): {index.tolist()}")
         z = np.take(x, index, axis=-1)
         return (z.reshape(1, -1) if x.ndim == 1 else z,)
 
@@ -117,10 +130,20 @@ def normalizer(node: NodeInfo):
     if norm not in ("MAX", "L1", "L2"):
         raise _fail(node, f"norm must be MAX, L1 or L2, got {norm!r}")
 
+    loop = None
+    if compiled_loops_enabled(node):
+        code = ("MAX", "L1", "L2").index(norm)
+        loop = {np.dtype(t): ml_loops.normalize_rows.prepare((t, 2), int, (_F32, 2))
+                for t in (_F32, np.float64)}
+
     def compute(x):
         if x.ndim > 2:
             raise _fail(node, f"input rank must be at most 2, got {x.ndim}")
         rows = x.reshape(1, -1) if x.ndim <= 1 else x
+        if loop is not None and x.ndim and x.dtype in loop:
+            out = np.empty(rows.shape, dtype=_F32)
+            loop[x.dtype](np.ascontiguousarray(rows), code, out)
+            return (out.reshape(x.shape),)
         xf = _as_float32(rows)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             if norm == "MAX":
@@ -148,13 +171,21 @@ def scaler(node: NodeInfo):
         raise _fail(node, f"scale ({len(scale)}) must be non-empty and as long as offset "
                           f"({len(offset)})")
 
+    # offset and scale in each compute type: float32 values, widened for float64 inputs
+    typed = {np.dtype(t): (np.asarray(offset, dtype=_F32).astype(t),
+                           np.asarray(scale, dtype=_F32).astype(t)) for t in (_F32, np.float64)}
+
     def compute(x):
         if x.ndim == 0:
             raise _fail(node, "input must have at least one dimension")
         stride = x.shape[0] if x.ndim == 1 else x.shape[1]
-        dtype = np.float64 if x.dtype == np.float64 else _F32
-        off = np.asarray(offset, dtype=_F32).astype(dtype)
-        sca = np.asarray(scale, dtype=_F32).astype(dtype)
+        dtype = np.dtype(np.float64 if x.dtype == np.float64 else _F32)
+        off, sca = typed[dtype]
+        if x.ndim <= 2 and (len(off) == stride or len(off) == 1):
+            # per feature (the last axis) or one value for all: broadcasting does it
+            y = x.astype(dtype, copy=False) - off
+            y *= sca
+            return (y.astype(_F32, copy=False),)
         if len(off) == stride:
             index = np.arange(x.size) % max(stride, 1)
             off, sca = off[index].reshape(x.shape), sca[index].reshape(x.shape)

@@ -1,17 +1,33 @@
-"""The evaluation engine of the ai.onnx.ml tree ensembles (``ml_trees``): trees compiled once
-per node into flat node arrays (:class:`_Forest`), evaluated for all (tree, row) pairs at once.
-A run either moves every pair one level down per step (a Python loop over the depth of the
-deepest tree) or, for small batches of small forests, decides every node at once and composes
-the successor map log2(depth) times; a cost estimate (:data:`_CALL_COST`) picks the cheaper.
-Tree scores are added tree by tree, as ONNX Runtime adds them on one thread (with more threads
-it adds partial sums per thread).
-"""
+"""The evaluation engines of the ai.onnx.ml tree ensembles (``ml_trees``): trees compiled once
+per node into flat node arrays (:class:`_Forest`).
 
+* :class:`_CompiledForest` (the default where numba imports): the forest packed for
+  ``ml_loops.forest_scores``, one compiled walk over rows x trees (rows split over the
+  session's intra-op threads for large batches), then ``ml_loops.finish_rows`` (average, base
+  values, post transform, top class, two-class rules).
+* The numpy engine (``compiled_kernels=0``), evaluating all (tree, row) pairs at once: a run
+  either moves every pair one level down per step (a Python loop over the depth of the deepest
+  tree) or, for small batches of small forests, decides every node at once and composes the
+  successor map log2(depth) times; a cost estimate (:data:`_CALL_COST`) picks the cheaper.
+
+Both add tree scores tree by tree per row, as ONNX Runtime adds them on one thread (with more
+threads it adds partial sums per thread).
+"""
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import numpy as np
+
+from ort.ep import NodeInfo
+
+from ..intra_op import resolve_threads, split_work
+from ..jit import compiled_loops_enabled
+from . import ml_loops
+from .ml_common import _F32, _TRANSFORMS
+from .ml_loops import (
+    BY_FLAGS, LEAF, MISSING_TRUE, SIMPLE_LEQ, SIMPLE_LEQ_MISSING, SIMPLE_LT, SIMPLE_LT_MISSING,
+)
 
 # Node modes and their truth tables: bit c of a mode's mask says whether a node with that mode
 # takes its true branch when the comparison code is c = (x < t) + 2 (x == t) + 4 (x > t)
@@ -117,6 +133,43 @@ class _Forest:
         self.full = len(self.roots) > 0 and bool(self.leaf_has[self.is_leaf].all())
         self._typed: dict[np.dtype, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._walk_thresholds: dict[np.dtype, np.ndarray] = {}
+        self._packed: dict[np.dtype, tuple[np.ndarray, ...]] = {}
+        # the weights one by one, grouped by leaf in the given order (what the loop adds)
+        order = np.argsort(leaf, kind="stable")
+        self.weight_leaf = leaf[order].astype(np.int64)
+        self.weight_target = target[order].astype(np.int32)
+        self.weight_value = weight[order].astype(np.float64)
+
+    def packed(self, dtype: np.dtype) -> tuple:
+        """The forest as ``ml_loops.forest_scores`` reads it, thresholds and weights in
+        ``dtype`` (cached): nodes [n, 4] int32 (feature, false and true successor, flags), the
+        thresholds, the roots, the ``simple`` walk mode, each leaf's [start, count] of its
+        weights, the weights' targets and values, each leaf's first weight."""
+        dtype = np.dtype(dtype)
+        cached = self._packed.get(dtype)
+        if cached is None:
+            count = len(self.mode)
+            nodes = np.empty((count, 4), dtype=np.int32)
+            nodes[:, 0] = self.feature  # leaves: 0, and they are their own successors
+            nodes[:, 1] = self.false_next
+            nodes[:, 2] = self.true_next
+            nodes[:, 3] = np.where(self.is_leaf, LEAF, self.mask.astype(np.int32)
+                                   | np.where(self.missing_true, MISSING_TRUE, 0))
+            span = np.zeros((count, 2), dtype=np.int32)
+            span[:, 0] = np.searchsorted(self.weight_leaf, np.arange(count))
+            span[:, 1] = np.bincount(self.weight_leaf, minlength=count)
+            if self.single_mode not in (0, 1):  # several modes, or none but LEQ/LT
+                simple = BY_FLAGS
+            elif self.has_missing:
+                simple = SIMPLE_LEQ_MISSING if self.single_mode == 0 else SIMPLE_LT_MISSING
+            else:
+                simple = SIMPLE_LEQ if self.single_mode == 0 else SIMPLE_LT
+            threshold, first, _ = self.typed(dtype)
+            cached = self._packed[dtype] = (
+                nodes, np.ascontiguousarray(threshold), self.roots.astype(np.int32), simple,
+                span, self.weight_target, self.weight_value.astype(dtype),
+                np.ascontiguousarray(first))
+        return cached
 
     def typed(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Thresholds, first weights and weight matrix in the compute dtype (cached)."""
@@ -254,3 +307,102 @@ class _Forest:
                                                              else -np.inf))
         best = picked.min(axis=0) if aggregate == "MIN" else picked.max(axis=0)
         return (best if self.full else np.where(has, best, 0)), has
+
+
+_AGGREGATE_CODES = {"SUM": ml_loops.AGG_SUM, "AVERAGE": ml_loops.AGG_SUM,
+                    "MIN": ml_loops.AGG_MIN, "MAX": ml_loops.AGG_MAX}
+_EMPTY_TOP = np.zeros(0, dtype=np.int64)
+# A piece of a call handed to another thread should walk at least this many nodes (a hand-off
+# costs about 20 µs, a node a few ns).
+_MIN_NODES_PER_THREAD = 50_000
+
+
+class _CompiledForest:
+    """A forest's compiled walk (``ml_loops.forest_scores``) and finish
+    (``ml_loops.finish_rows``) for float32 and float64 rows, with the node's aggregate
+    function, base values and post transform fixed; None from :meth:`create` where compiled
+    loops are off for the node.
+
+    ``first_only``: one score per row from each leaf's first weight (one target);
+    ``keep_missing``: targets no leaf weighs get their base value rather than 0; ``binary``
+    (>= 0: ``ml_loops.BINARY_CASE`` | ``ml_loops.ALL_POSITIVE``): a two-class classifier
+    (``base``: 0, 1 or 2 values).
+    """
+
+    def __init__(self, node: NodeInfo, forest: _Forest, base: np.ndarray, aggregate: str,
+                 transform: str, first_only: bool, keep_missing: bool, binary: int) -> None:
+        self.forest = forest
+        self.base = base
+        self.binary = binary
+        self.aggregate = _AGGREGATE_CODES[aggregate]
+        trees = len(forest.roots)
+        self.divisor = trees if aggregate == "AVERAGE" and trees else 1
+        self.transform = _TRANSFORMS.index(transform)
+        self.first_only = first_only
+        self.keep_missing = keep_missing
+        self.targets = 1 if first_only else forest.targets
+        self.threads = resolve_threads(node.intra_op_threads)
+        per_row = max(1, trees * max(forest.depth, 1))
+        self.min_rows = max(1, _MIN_NODES_PER_THREAD // per_row)
+        self._plans: dict[np.dtype, tuple] = {}
+        dtype = node.input_dtypes[0] if node.input_dtypes else None
+        self.plan(np.dtype(np.float64 if dtype == np.float64 else _F32))  # compile now
+
+    @classmethod
+    def create(cls, node: NodeInfo, forest: _Forest, base: np.ndarray, aggregate: str = "SUM",
+               transform: str = "NONE", first_only: bool = False, keep_missing: bool = False,
+               binary: int = -1) -> _CompiledForest | None:
+        """The compiled forest of ``node`` (see the class), or None where its compiled loops
+        are off."""
+        if not compiled_loops_enabled(node):
+            return None
+        return cls(node, forest, base, aggregate, transform, first_only, keep_missing, binary)
+
+    def plan(self, dtype: np.dtype) -> tuple:
+        """For rows of ``dtype`` (prepared on first use): the walk and finish dispatchers,
+        the packed forest, the finish's constants (divisor, base values) and an empty
+        weight matrix."""
+        plan = self._plans.get(dtype)
+        if plan is None:
+            array1, array2 = (dtype, 1), (dtype, 2)
+            walk = ml_loops.forest_scores.prepare(
+                array2, (np.int32, 2), array1, (np.int32, 1), int, (np.int32, 2),
+                (np.int32, 1), array1, array1, int, bool, array2, (np.bool_, 2), int, int)
+            finish = ml_loops.finish_rows.prepare(
+                array2, (np.bool_, 2), array1, bool, int, (_F32, 2), (np.int64, 1), array2,
+                array2, int)
+            use_base = len(self.base) == self.targets or self.binary >= 0
+            base = self.base if use_base else np.zeros(0)
+            consts = np.concatenate([[self.divisor], base]).astype(dtype)
+            plan = self._plans[dtype] = (walk, finish, self.forest.packed(dtype), consts,
+                                         np.zeros((0, 0), dtype=dtype))
+        return plan
+
+    def scores(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Aggregated leaf weights [N, targets] (the sum for AVERAGE) and which targets got
+        one, in the rows' type."""
+        rows = np.ascontiguousarray(rows)
+        walk, _, packed, _, _ = self.plan(rows.dtype)
+        count = rows.shape[0]
+        scores = np.empty((count, self.targets), dtype=rows.dtype)
+        has = np.empty((count, self.targets), dtype=np.bool_)
+        code, first_only = self.aggregate, self.first_only
+        if self.threads > 1 and count >= 2 * self.min_rows:
+            split_work(lambda start, stop: walk(rows, *packed, code, first_only, scores, has,
+                                                start, stop),
+                       count, self.threads, self.min_rows)
+        else:
+            walk(rows, *packed, code, first_only, scores, has, 0, count)
+        return scores, has
+
+    def predict(self, rows: np.ndarray, top: np.ndarray = _EMPTY_TOP) -> np.ndarray:
+        """float32 [N, targets] outputs: the walk, then AVERAGE's division, the base values
+        (when there is one per target), 0 for targets without a weight unless
+        ``keep_missing``, the post transform; ``top`` (when not empty) gets each row's first
+        top target."""
+        scores, has = self.scores(rows)
+        _, finish, _, consts, none = self.plan(scores.dtype)
+        out = np.empty(scores.shape, dtype=_F32)
+        finish(scores, has, consts, self.keep_missing, self.transform, out, top, none, none,
+               self.binary)
+        return out

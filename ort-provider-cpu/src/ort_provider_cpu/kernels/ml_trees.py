@@ -4,7 +4,9 @@ modes as integers, set membership, leaves apart from the nodes). Their attribute
 and compiled once per node into a forest (``ml_forest``), which a run walks; the kernels then
 aggregate the reached leaves' weights per target, add the base values and apply the post
 transform, and two-class classifiers fill their score columns and pick labels by ONNX Runtime's
-rules.
+rules. With compiled loops (the default) all of it runs in ``ml_loops``; the numpy code here
+is the reference (``compiled_kernels=0``) and finishes the rare cases the loops leave out (one
+class, several classes some rows score none of).
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
+from . import ml_loops
 from .ml_common import (
     ML, _F32, _as_float32, _class_labels, _fail, _first_argmax, _floats, _ints, _logistic,
     _post_transform, _probit, _transform, _transform_single,
 )
-from .ml_forest import _LEAF, _MODES, _Forest
+from .ml_forest import _LEAF, _MODES, _CompiledForest, _Forest
 
 kernels = KernelTable()
 
@@ -106,7 +109,8 @@ def _tree_rows(node: NodeInfo, forest: _Forest, x: np.ndarray) -> np.ndarray:
         raise _fail(node, f"input must be [F] or [N, F], got shape {list(x.shape)}")
     rows = x.reshape(1, -1) if x.ndim == 1 else x
     rows = rows.astype(np.float64 if x.dtype == np.float64 else _F32, copy=False)
-    forest.check_features(lambda m: _fail(node, m), rows)
+    if forest.max_feature >= rows.shape[1]:
+        forest.check_features(lambda m: _fail(node, m), rows)
     return rows
 
 
@@ -121,9 +125,23 @@ _AGGREGATES = ("AVERAGE", "SUM", "MIN", "MAX")
 _COMBINE = {"AVERAGE": "sum", "SUM": "sum", "MIN": "min", "MAX": "max"}
 
 
+def _compiled_regressor(node: NodeInfo, forest: _Forest, base: np.ndarray, aggregate: str,
+                        transform: str) -> _CompiledForest | None:
+    """A regressor's compiled forest: one target adds the leaves' first weights and gets
+    PROBIT only (as ONNX Runtime); several targets no leaf weighs are 0."""
+    if forest.targets == 1:
+        return _CompiledForest.create(node, forest, base, aggregate,
+                                      "PROBIT" if transform == "PROBIT" else "NONE",
+                                      first_only=True, keep_missing=True)
+    return _CompiledForest.create(node, forest, base, aggregate, transform)
+
+
 def _regression_output(forest: _Forest, rows: np.ndarray, aggregate: str, base: np.ndarray,
-                       transform: str) -> np.ndarray:
-    """Tree regression scores [N, targets] after base values and post_transform."""
+                       transform: str, compiled: _CompiledForest | None) -> np.ndarray:
+    """Tree regression scores [N, targets] after base values and post_transform (float32;
+    the compiled loops where ``compiled`` is given, else numpy)."""
+    if compiled is not None:
+        return compiled.predict(rows)
     if forest.targets == 1:
         score = forest.single(rows, aggregate)
         if len(base) == 1:
@@ -147,10 +165,12 @@ def _tree_regressor(node: NodeInfo):
     base = _values_attr(node, "base_values")
     _check_base(node, base, targets)
     forest = _compile_v3(node, "target", targets, _COMBINE[aggregate])
+    compiled = _compiled_regressor(node, forest, base, aggregate, transform)
 
     def compute(x):
         rows = _tree_rows(node, forest, x)
-        return (_regression_output(forest, rows, aggregate, base, transform).astype(_F32),)
+        return (_regression_output(forest, rows, aggregate, base, transform,
+                                   compiled).astype(_F32, copy=False),)
 
     return compute
 
@@ -230,17 +250,41 @@ def _tree_classifier(node: NodeInfo):
     binary_case = classes == 2 and len(set(class_ids)) == 1
     all_positive = bool((_values_attr(node, "class_weights") >= 0).all())
     strings = labels.dtype == object
+    # the compiled finish handles more than two classes when every class gets a score
+    binary = -1
+    if classes == 2:
+        binary = ((ml_loops.BINARY_CASE if binary_case else 0)
+                  | (ml_loops.ALL_POSITIVE if all_positive else 0))
+    compiled = _CompiledForest.create(node, forest, base if classes > 1 else np.zeros(0),
+                                      transform=transform, first_only=classes == 1,
+                                      keep_missing=True, binary=binary)
+    # the compiled finish covers two classes, and more when every class gets a score
+    finish_compiled = compiled is not None and (
+        classes == 2 or (classes > 2 and (forest.full or len(base) > 0)))
 
     def compute(x):
         rows = _tree_rows(node, forest, x)
+        if compiled is None:
+            if classes == 1:
+                scores, has = forest.single(rows, "SUM").reshape(-1, 1), None
+            else:
+                scores, has = forest.multi(rows, "SUM")
+        else:
+            if finish_compiled:
+                top = np.empty(rows.shape[0], dtype=np.int64)
+                z = compiled.predict(rows, top)
+                # With weights for both classes ONNX Runtime emits 1/0, not the int64 labels.
+                if classes == 2 and not (strings or binary_case):
+                    return top, z
+                return labels[top], z
+            scores, has = compiled.scores(rows)
         if classes == 1:  # a single score: ONNX Runtime labels it 1 if > 0, else 0
-            score = forest.single(rows, "SUM")
+            score = scores[:, 0]
             if len(base):
                 score = score + rows.dtype.type(base[0])
             raw = (score > 0).astype(np.int64)
             y = labels[np.minimum(raw, classes - 1)] if strings else raw
             return y, _transform_single(score.reshape(-1, 1), transform)
-        scores, has = forest.multi(rows, "SUM")
         if classes > 2:
             if len(base):
                 scores = scores + base.astype(rows.dtype)
@@ -387,10 +431,11 @@ def tree_ensemble(node: NodeInfo):
     transform = _V5_TRANSFORMS[transform_id]
     forest = _compile_v5(node, _COMBINE[aggregate], targets)
     no_base = np.zeros(0)
+    compiled = _compiled_regressor(node, forest, no_base, aggregate, transform)
 
     def compute(x):
         rows = _tree_rows(node, forest, x)
-        out = _regression_output(forest, rows, aggregate, no_base, transform)
-        return (out.astype(x.dtype),)
+        out = _regression_output(forest, rows, aggregate, no_base, transform, compiled)
+        return (out.astype(x.dtype, copy=False),)
 
     return compute
