@@ -115,43 +115,43 @@ def test_kernels_see_the_sessions_intra_op_threads(threads):
 
 
 class _BlasCountPlugin:
-    """Declares test.blas:Probe (identity) whose kernel records the BLAS thread counts it
-    runs under."""
+    """Declares test.blas:MatMulProbe and test.blas:Probe (identities) whose kernels record the
+    BLAS thread counts they run under (the first may call BLAS by its name, the second not)."""
 
     seen: list[list[int]] = []
 
     @ort.hookimpl
     def ort_register_schemas(self, registry):
-        registry.declare(ort.ep.DeclaredSchema(
-            op_type="Probe", domain="test.blas", min_inputs=1, max_inputs=1,
-            min_outputs=1, max_outputs=1, infer=lambda types, attrs: [types[0]]))
+        for op_type in ("MatMulProbe", "Probe"):
+            registry.declare(ort.ep.DeclaredSchema(
+                op_type=op_type, domain="test.blas", min_inputs=1, max_inputs=1,
+                min_outputs=1, max_outputs=1, infer=lambda types, attrs: [types[0]]))
 
     @ort.hookimpl
     def ort_register_kernels(self, registry):
         table = ort.ep.KernelTable()
 
-        @table.register("Probe", since=1, domain="test.blas")
         def probe(node):
             def compute(x):
                 self.seen.append(_blas_counts())
                 return (x,)
             return compute
 
+        table.register("MatMulProbe", since=1, domain="test.blas")(probe)
+        table.register("Probe", since=1, domain="test.blas")(probe)
+
         registry.add("CPUExecutionProvider", table)
 
 
-@pytest.mark.parametrize("threads", [0, 1, 2])
-def test_runs_hold_blas_to_one_thread_whatever_intra_op_threads_say(threads):
-    """OpenBLAS's spinning threads make a busy machine many times slower; providers split
-    work over their own threads instead (ort.runtime.threads)."""
+def _probe_counts(op_type, threads):
+    """BLAS thread counts seen inside a run of one ``op_type`` probe node."""
     import ort.ep
 
-    before = _blas_counts()
     plugin = _BlasCountPlugin()
     plugin.seen = []
     ort.ep.register_plugin(plugin, "blas-probe")
     try:
-        model = make_model([helper.make_node("Probe", ["X"], ["Y"], domain="test.blas")],
+        model = make_model([helper.make_node(op_type, ["X"], ["Y"], domain="test.blas")],
                            [helper.make_tensor_value_info("X", TensorProto.FLOAT, [2])],
                            [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [2])],
                            opsets={"": 17, "test.blas": 1})
@@ -161,8 +161,31 @@ def test_runs_hold_blas_to_one_thread_whatever_intra_op_threads_say(threads):
         session.run(None, {"X": np.ones(2, np.float32)})
     finally:
         ort.ep.unregister_plugin("blas-probe")
-    assert plugin.seen and all(n == 1 for n in plugin.seen[0])
+    return plugin.seen
+
+
+@pytest.mark.parametrize("threads", [0, 1, 2])
+def test_runs_hold_blas_to_one_thread_whatever_intra_op_threads_say(threads):
+    """OpenBLAS's spinning threads make a busy machine many times slower; providers split
+    work over their own threads instead (ort.runtime.threads)."""
+    before = _blas_counts()
+    seen = _probe_counts("MatMulProbe", threads)
+    assert seen and all(n == 1 for n in seen[0])
     assert _blas_counts() == before
+
+
+def test_runs_of_models_without_blas_ops_leave_blas_alone():
+    """Setting and restoring the count costs ~3 µs a run: models whose ops never call BLAS
+    (trees, elementwise chains) skip it."""
+    before = _blas_counts()
+    assert _probe_counts("Probe", 0) == [before]
+    assert ort.runtime.may_call_blas(make_model(
+        [helper.make_node("If", ["C"], ["Y"], then_branch=helper.make_graph(
+            [helper.make_node("MatMul", ["A", "A"], ["Z"])], "t", [],
+            [helper.make_tensor_value_info("Z", TensorProto.FLOAT, None)]),
+            else_branch=helper.make_graph([], "e", [], []))],
+        [helper.make_tensor_value_info("C", TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)]))
 
 
 def test_a_blas_loaded_after_the_first_session_is_held_too():
@@ -179,10 +202,11 @@ def test_a_blas_loaded_after_the_first_session_is_held_too():
         import ort
         from ort.runtime.threads import blas_thread_controls
         from ort.testing import make_model
-        model = make_model([helper.make_node("Relu", ["X"], ["Y"])],
-                           [helper.make_tensor_value_info("X", TensorProto.FLOAT, [2])],
-                           [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [2])])
-        ort.InferenceSession(model.SerializeToString()).run(None, {"X": np.ones(2, np.float32)})
+        model = make_model([helper.make_node("MatMul", ["X", "X"], ["Y"])],
+                           [helper.make_tensor_value_info("X", TensorProto.FLOAT, [2, 2])],
+                           [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [2, 2])])
+        feed = {"X": np.ones((2, 2), np.float32)}
+        ort.InferenceSession(model.SerializeToString()).run(None, feed)
         first = len(blas_thread_controls())
         import scipy.linalg  # a second OpenBLAS
         session = ort.InferenceSession(model.SerializeToString())
@@ -191,7 +215,7 @@ def test_a_blas_loaded_after_the_first_session_is_held_too():
         seen = []
         original = step.compute
         step.compute = lambda *a: (seen.append([c.get() for c in controls]), original(*a))[1]
-        session.run(None, {"X": np.ones(2, np.float32)})
+        session.run(None, feed)
         print(first, len(controls), seen[0])
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

@@ -24,7 +24,7 @@ from ..ir import WeightStore, infer_types, load_model, validate_model
 from ..ir.declared_types import check_declared_types
 from ..ir.loading import undecodable_text
 from ..optimizer import OptimizerContext, optimize_model
-from ..runtime import (BlasThreadLimit, HostArena, Partition, Plan, Profiler,
+from ..runtime import (BlasThreadLimit, HostArena, may_call_blas, Partition, Plan, Profiler,
                        RunState, SessionCompileContext, arena_supported,
                        compile, execute, quiet_fp_begin, quiet_fp_end)
 from .feeds import FeedSpec, TensorFeed, feed_spec
@@ -240,7 +240,7 @@ class InferenceSession:
         self._bound_plans: dict[tuple[Any, ...], Plan] = {}
         # BLAS runs single-threaded during runs; providers split large work over their own
         # threads (intra_op_num_threads), which sleep instead of spinning (ort.runtime.threads)
-        self._blas_limit = BlasThreadLimit(1)
+        self._blas_limit = BlasThreadLimit(1 if may_call_blas(self._optimized_model) else 0)
         self._pool = None
         if self._sess_options.execution_mode == ExecutionMode.ORT_PARALLEL:
             from concurrent.futures import ThreadPoolExecutor

@@ -13,8 +13,8 @@ from .partition import Partition, partition
 from .plan import Plan, Step
 from .profiling import Profiler
 from .subgraph import Subgraph
-from .threads import BlasThreadLimit
+from .threads import BlasThreadLimit, may_call_blas
 
 __all__ = ["HostArena", "arena_supported", "SessionCompileContext", "compile", "RunState",
            "Terminated", "current_run", "execute", "quiet_fp_begin", "quiet_fp_end", "Partition",
-           "partition", "Plan", "Step", "Profiler", "Subgraph", "BlasThreadLimit"]
+           "partition", "Plan", "Step", "Profiler", "Subgraph", "BlasThreadLimit", "may_call_blas"]
