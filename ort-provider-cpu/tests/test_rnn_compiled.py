@@ -10,12 +10,12 @@ both directions, weights as initializers (prepared once) and as feeds (prepared 
 from __future__ import annotations
 
 import numpy as np
-import pytest
-from single_node import make_model
-
 import ort
-from ort.testing import assert_outputs_match, node_model, run_onnxruntime, run_ort
+import pytest
+from ort.testing import (assert_outputs_match, node_model, run_onnxruntime,
+                         run_ort)
 from ort_provider_cpu.jit import numba_available
+from single_node import make_model
 
 pytestmark = pytest.mark.skipif(not numba_available(), reason="numba is not installed")
 
