@@ -92,6 +92,9 @@ CASES = [
                                                    "init_h": True}),
     ({"clip": 0.8}, {"hidden": 9, "init_h": True, "init_c": True}),
     ({}, {"seq": 30, "batch": 2, "hidden": 33, "size": 17}),
+    # blocks of four running entries share their reads of R, the rest go one by one
+    ({}, {"batch": 9, "hidden": 6, "lens": [6, 6, 6, 6, 3, 6, 6, 6, 0], "init_h": True}),
+    ({"direction": "bidirectional"}, {"dirs": 2, "batch": 8, "hidden": 10, "init_h": True}),
 ]
 
 

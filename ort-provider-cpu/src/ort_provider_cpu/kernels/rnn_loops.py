@@ -193,12 +193,58 @@ def _clip(values, limit):
 
 
 @compiled()
+def _accumulate_rows4(acc, acc_col, src, rt, d, rt_col, width, b):
+    """``_accumulate`` for the four batch entries ``b..b+3`` at once: each pass reads four rows
+    of ``rt`` once for all four entries (a 4x4 block of multiply-adds per vector of columns),
+    a quarter of the reads of ``rt`` that four single-entry passes make."""
+    hidden = src.shape[1]
+    o0 = acc[b, acc_col:acc_col + width]
+    o1 = acc[b + 1, acc_col:acc_col + width]
+    o2 = acc[b + 2, acc_col:acc_col + width]
+    o3 = acc[b + 3, acc_col:acc_col + width]
+    k = 0
+    while k + 4 <= hidden:
+        r0 = rt[d, k, rt_col:rt_col + width]
+        r1 = rt[d, k + 1, rt_col:rt_col + width]
+        r2 = rt[d, k + 2, rt_col:rt_col + width]
+        r3 = rt[d, k + 3, rt_col:rt_col + width]
+        a00, a01, a02, a03 = src[b, k], src[b, k + 1], src[b, k + 2], src[b, k + 3]
+        a10, a11, a12, a13 = src[b + 1, k], src[b + 1, k + 1], src[b + 1, k + 2], src[b + 1, k + 3]
+        a20, a21, a22, a23 = src[b + 2, k], src[b + 2, k + 1], src[b + 2, k + 2], src[b + 2, k + 3]
+        a30, a31, a32, a33 = src[b + 3, k], src[b + 3, k + 1], src[b + 3, k + 2], src[b + 3, k + 3]
+        for j in range(width):
+            x0, x1, x2, x3 = r0[j], r1[j], r2[j], r3[j]
+            o0[j] += (a00 * x0 + a01 * x1) + (a02 * x2 + a03 * x3)
+            o1[j] += (a10 * x0 + a11 * x1) + (a12 * x2 + a13 * x3)
+            o2[j] += (a20 * x0 + a21 * x1) + (a22 * x2 + a23 * x3)
+            o3[j] += (a30 * x0 + a31 * x1) + (a32 * x2 + a33 * x3)
+        k += 4
+    while k < hidden:
+        r0 = rt[d, k, rt_col:rt_col + width]
+        a0, a1, a2, a3 = src[b, k], src[b + 1, k], src[b + 2, k], src[b + 3, k]
+        for j in range(width):
+            x0 = r0[j]
+            o0[j] += a0 * x0
+            o1[j] += a1 * x0
+            o2[j] += a2 * x0
+            o3[j] += a3 * x0
+        k += 1
+
+
+@compiled()
 def _accumulate(acc, acc_col, src, rt, d, rt_col, width, lengths, step, b_lo, b_hi):
     """``acc[b, acc_col:+width] += src[b] @ rt[d, :, rt_col:+width]`` for every batch entry in
     ``[b_lo, b_hi)`` still running at ``step``: axpys over rows of ``rt``, four rows summed
-    pairwise per pass (a quarter of the loads and stores of ``acc``)."""
+    pairwise per pass (a quarter of the loads and stores of ``acc``); four running entries in a
+    row share their reads of ``rt`` (:func:`_accumulate_rows4`)."""
     hidden = src.shape[1]
-    for b in range(b_lo, b_hi):
+    b = b_lo
+    while b < b_hi:
+        if (b + 4 <= b_hi and step < lengths[b] and step < lengths[b + 1]
+                and step < lengths[b + 2] and step < lengths[b + 3]):
+            _accumulate_rows4(acc, acc_col, src, rt, d, rt_col, width, b)
+            b += 4
+            continue
         if step < lengths[b]:
             out = acc[b, acc_col:acc_col + width]
             k = 0
@@ -217,6 +263,7 @@ def _accumulate(acc, acc_col, src, rt, d, rt_col, width, lengths, step, b_lo, b_
                 for j in range(width):
                     out[j] += a0 * r0[j]
                 k += 1
+        b += 1
 
 
 @compiled()
@@ -293,6 +340,49 @@ def _store_output(y, h, b, lengths, geometry, d, step):
 
 
 @compiled()
+def _lstm_cell(gates, c_b, h_b, cell, peep, acts, d, has_peep, input_forget, clip):
+    """One LSTM step of one batch entry from its pre-activations ``gates`` (X·Wᵀ + H·Rᵀ + Wb +
+    Rb, gates i, o, f, c; overwritten): updates the cell ``c_b`` and hidden ``h_b`` states in
+    place (``cell`` is scratch of hidden size)."""
+    hidden = c_b.shape[0]
+    f_code, f_alpha, f_beta = int(acts[d, 0, 0]), acts[d, 0, 1], acts[d, 0, 2]
+    g_code, g_alpha, g_beta = int(acts[d, 1, 0]), acts[d, 1, 1], acts[d, 1, 2]
+    h_code, h_alpha, h_beta = int(acts[d, 2, 0]), acts[d, 2, 1], acts[d, 2, 2]
+    gate_i = gates[:hidden]
+    gate_o = gates[hidden:2 * hidden]
+    gate_f = gates[2 * hidden:3 * hidden]
+    gate_c = gates[3 * hidden:4 * hidden]
+    if has_peep:
+        peep_i, peep_f = peep[d, 0], peep[d, 2]
+        for j in range(hidden):
+            gate_i[j] += peep_i[j] * c_b[j]
+            gate_f[j] += peep_f[j] * c_b[j]
+    _clip(gate_i, clip)
+    _activate(gate_i, f_code, f_alpha, f_beta)
+    if input_forget:
+        for j in range(hidden):
+            gate_f[j] = 1 - gate_i[j]
+    else:
+        _clip(gate_f, clip)
+        _activate(gate_f, f_code, f_alpha, f_beta)
+    _clip(gate_c, clip)
+    _activate(gate_c, g_code, g_alpha, g_beta)
+    for j in range(hidden):
+        value = gate_f[j] * c_b[j] + gate_i[j] * gate_c[j]
+        c_b[j] = value
+        cell[j] = value
+    if has_peep:
+        peep_o = peep[d, 1]
+        for j in range(hidden):
+            gate_o[j] += peep_o[j] * c_b[j]
+    _clip(gate_o, clip)
+    _activate(gate_o, f_code, f_alpha, f_beta)
+    _activate(cell, h_code, h_alpha, h_beta)
+    for j in range(hidden):
+        h_b[j] = gate_o[j] * cell[j]
+
+
+@compiled()
 def lstm_sequence(xw, rt, bias, peep, lengths, acts, geometry, clip, y, y_h, y_c, h0, c0,
                   unit_lo, unit_hi):
     """Run the LSTM (gates i, o, f, c) over units ``[unit_lo, unit_hi)`` (unit ``d*batch + b``).
@@ -315,9 +405,6 @@ def lstm_sequence(xw, rt, bias, peep, lengths, acts, geometry, clip, y, y_h, y_c
         b_hi = min(unit_hi - d * batch, batch)
         if b_lo >= b_hi:
             continue
-        f_code, f_alpha, f_beta = int(acts[d, 0, 0]), acts[d, 0, 1], acts[d, 0, 2]
-        g_code, g_alpha, g_beta = int(acts[d, 1, 0]), acts[d, 1, 1], acts[d, 1, 2]
-        h_code, h_alpha, h_beta = int(acts[d, 2, 0]), acts[d, 2, 1], acts[d, 2, 2]
         _load_states(h, h0, geometry[_HAS_H0] != 0, geometry, d, b_lo, b_hi)
         _load_states(c, c0, geometry[_HAS_C0] != 0, geometry, d, b_lo, b_hi)
         steps = 0
@@ -329,43 +416,43 @@ def lstm_sequence(xw, rt, bias, peep, lengths, acts, geometry, clip, y, y_h, y_c
             for b in range(b_lo, b_hi):
                 if step >= lengths[b]:
                     continue
-                gate_i = acc[b, :hidden]
-                gate_o = acc[b, hidden:2 * hidden]
-                gate_f = acc[b, 2 * hidden:3 * hidden]
-                gate_c = acc[b, 3 * hidden:]
-                c_b, h_b = c[b], h[b]
-                if has_peep:
-                    peep_i, peep_f = peep[d, 0], peep[d, 2]
-                    for j in range(hidden):
-                        gate_i[j] += peep_i[j] * c_b[j]
-                        gate_f[j] += peep_f[j] * c_b[j]
-                _clip(gate_i, clip)
-                _activate(gate_i, f_code, f_alpha, f_beta)
-                if input_forget:
-                    for j in range(hidden):
-                        gate_f[j] = 1 - gate_i[j]
-                else:
-                    _clip(gate_f, clip)
-                    _activate(gate_f, f_code, f_alpha, f_beta)
-                _clip(gate_c, clip)
-                _activate(gate_c, g_code, g_alpha, g_beta)
-                for j in range(hidden):
-                    value = gate_f[j] * c_b[j] + gate_i[j] * gate_c[j]
-                    c_b[j] = value
-                    cell[j] = value
-                if has_peep:
-                    peep_o = peep[d, 1]
-                    for j in range(hidden):
-                        gate_o[j] += peep_o[j] * c_b[j]
-                _clip(gate_o, clip)
-                _activate(gate_o, f_code, f_alpha, f_beta)
-                _activate(cell, h_code, h_alpha, h_beta)
-                for j in range(hidden):
-                    h_b[j] = gate_o[j] * cell[j]
+                _lstm_cell(acc[b], c[b], h[b], cell, peep, acts, d, has_peep, input_forget, clip)
                 _store_output(y, h, b, lengths, geometry, d, step)
         _finish(y, y_h, h, lengths, geometry, d, b_lo, b_hi, True)
         _finish(y, y_c, c, lengths, geometry, d, b_lo, b_hi, False)
     return 0
+
+
+@compiled()
+def _gru_reset(gates, other, h_b, acts, d, linear_before_reset, clip):
+    """GRU gates z and r of one batch entry (``gates[:2H]`` = X·Wᵀ + H·Rᵀ + biases, activated in
+    place), then the reset: under linear_before_reset ``gates[2H:] += r * other`` (``other`` =
+    H·R_hᵀ + Rb_h), else ``other = r * H`` (the operand of the h gate's product)."""
+    hidden = h_b.shape[0]
+    f_code, f_alpha, f_beta = int(acts[d, 0, 0]), acts[d, 0, 1], acts[d, 0, 2]
+    gates_zr = gates[:2 * hidden]
+    _clip(gates_zr, clip)
+    _activate(gates_zr, f_code, f_alpha, f_beta)
+    gate_r, gate_h = gates[hidden:2 * hidden], gates[2 * hidden:3 * hidden]
+    if linear_before_reset:
+        for j in range(hidden):
+            gate_h[j] += gate_r[j] * other[j]
+    else:
+        for j in range(hidden):
+            other[j] = gate_r[j] * h_b[j]
+
+
+@compiled()
+def _gru_update(gates, h_b, acts, d, clip):
+    """The GRU's h gate of one batch entry (``gates[2H:]``, pre-activation) and the new hidden
+    state ``(1 - z) * h~ + z * H`` in place."""
+    hidden = h_b.shape[0]
+    g_code, g_alpha, g_beta = int(acts[d, 1, 0]), acts[d, 1, 1], acts[d, 1, 2]
+    gate_z, gate_h = gates[:hidden], gates[2 * hidden:3 * hidden]
+    _clip(gate_h, clip)
+    _activate(gate_h, g_code, g_alpha, g_beta)
+    for j in range(hidden):
+        h_b[j] = (1 - gate_z[j]) * gate_h[j] + gate_z[j] * h_b[j]
 
 
 @compiled()
@@ -390,8 +477,6 @@ def gru_sequence(xw, rt, bias, rh_bias, lengths, acts, geometry, clip, y, y_h, h
         b_hi = min(unit_hi - d * batch, batch)
         if b_lo >= b_hi:
             continue
-        f_code, f_alpha, f_beta = int(acts[d, 0, 0]), acts[d, 0, 1], acts[d, 0, 2]
-        g_code, g_alpha, g_beta = int(acts[d, 1, 0]), acts[d, 1, 1], acts[d, 1, 2]
         _load_states(h, h0, geometry[_HAS_H0] != 0, geometry, d, b_lo, b_hi)
         steps = 0
         for b in range(b_lo, b_hi):
@@ -408,28 +493,14 @@ def gru_sequence(xw, rt, bias, rh_bias, lengths, acts, geometry, clip, y, y_h, h
                 _accumulate(other, 0, h, rt, d, 2 * hidden, hidden, lengths, step, b_lo, b_hi)
             for b in range(b_lo, b_hi):
                 if step < lengths[b]:
-                    gates_zr = acc[b, :2 * hidden]
-                    _clip(gates_zr, clip)
-                    _activate(gates_zr, f_code, f_alpha, f_beta)
-                    gate_r, gate_h, other_b = acc[b, hidden:2 * hidden], acc[b, 2 * hidden:], other[b]
-                    if linear_before_reset:
-                        for j in range(hidden):
-                            gate_h[j] += gate_r[j] * other_b[j]
-                    else:
-                        h_b = h[b]
-                        for j in range(hidden):
-                            other_b[j] = gate_r[j] * h_b[j]
+                    _gru_reset(acc[b], other[b], h[b], acts, d, linear_before_reset, clip)
             if not linear_before_reset:
                 _accumulate(acc, 2 * hidden, other, rt, d, 2 * hidden, hidden, lengths, step,
                             b_lo, b_hi)
             for b in range(b_lo, b_hi):
                 if step >= lengths[b]:
                     continue
-                gate_z, gate_h, h_b = acc[b, :hidden], acc[b, 2 * hidden:], h[b]
-                _clip(gate_h, clip)
-                _activate(gate_h, g_code, g_alpha, g_beta)
-                for j in range(hidden):
-                    h_b[j] = (1 - gate_z[j]) * gate_h[j] + gate_z[j] * h_b[j]
+                _gru_update(acc[b], h[b], acts, d, clip)
                 _store_output(y, h, b, lengths, geometry, d, step)
         _finish(y, y_h, h, lengths, geometry, d, b_lo, b_hi, True)
     return 0
@@ -469,8 +540,10 @@ def rnn_sequence(xw, rt, bias, lengths, acts, geometry, clip, y, y_h, h0, unit_l
     return 0
 
 
-_HELPERS = ("_tanh32", "_logistic32", "_activate", "_clip", "_accumulate", "_check_lengths",
-            "_load_states", "_finish", "_load_projection", "_store_output")
+_HELPERS = (
+    "_accumulate_rows4", "_lstm_cell", "_gru_reset", "_gru_update", "_tanh32", "_logistic32",
+    "_activate", "_clip", "_accumulate", "_check_lengths", "_load_states", "_finish",
+    "_load_projection", "_store_output",)
 _LOOPS = {"RNN": rnn_sequence, "GRU": gru_sequence, "LSTM": lstm_sequence}
 
 
@@ -484,20 +557,23 @@ def bind_helpers() -> None:
             namespace[name] = helper.dispatcher()
 
 
+def _specs(dtype: np.dtype) -> dict[str, Any]:
+    """Argument specs shared by the loops: ``a1``..``a3`` arrays of the work type, and the
+    index and table types."""
+    return {"a1": (dtype, 1), "a2": (dtype, 2), "a3": (dtype, 3), "i1": (np.int64, 1),
+            "f3": (np.float64, 3)}
+
+
 def prepare(op: str, dtype: Any) -> Any:
     """The compiled whole-sequence loop of ``op`` (RNN, GRU or LSTM) for float ``dtype``
     (float32 or float64), loaded or compiled now."""
     bind_helpers()
-    dtype = np.dtype(dtype)
-    array = lambda ndim: (dtype, ndim)  # noqa: E731 - a C-contiguous array of the work type
-    lengths, acts, geometry = (np.int64, 1), (np.float64, 3), (np.int64, 1)
+    t = _specs(np.dtype(dtype))
+    a2, a3, i1, f3 = t["a2"], t["a3"], t["i1"], t["f3"]
     if op == "LSTM":
-        specs = (array(2), array(3), array(2), array(3), lengths, acts, geometry, float,
-                 array(2), array(2), array(2), array(2), array(2), int, int)
+        specs = (a2, a3, a2, a3, i1, f3, i1, float, a2, a2, a2, a2, a2, int, int)
     elif op == "GRU":
-        specs = (array(2), array(3), array(2), array(2), lengths, acts, geometry, float,
-                 array(2), array(2), array(2), int, int)
+        specs = (a2, a3, a2, a2, i1, f3, i1, float, a2, a2, a2, int, int)
     else:
-        specs = (array(2), array(3), array(2), lengths, acts, geometry, float, array(2),
-                 array(2), array(2), int, int)
+        specs = (a2, a3, a2, i1, f3, i1, float, a2, a2, a2, int, int)
     return _LOOPS[op].prepare(*specs)
