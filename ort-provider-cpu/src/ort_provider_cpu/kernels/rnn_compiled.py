@@ -79,6 +79,8 @@ class _Plan:
             self.state_shape = (batch, dirs, hidden)
         self.seq, self.batch, self.dirs, self.hidden = seq, batch, dirs, hidden
         self.rows = seq * batch
+        self.rows_of_y, self.rows_of_states = seq * dirs * batch, dirs * batch
+        self.y_from_arena = False
         values = dict(seq=seq, batch=batch, hidden=hidden, dirs=dirs,
                       reverse_only=int(cfg.reverse_only), xs_t=xs_t, xs_b=xs_b, ys_t=ys_t,
                       ys_d=ys_d, ys_b=ys_b, hs_d=hs_d, hs_b=hs_b, want_y=int(want_y),
@@ -126,22 +128,29 @@ def compiled_compute(node: NodeInfo, cfg: RnnConfig, dtype: np.dtype,
         key = (x.shape, weights.shapes, work, has_h0, has_c0)
         plan = plans.get(key)
         if plan is None:
+            if x.ndim != 3:
+                raise ValueError(f"{node.describe()}: X must be 3-D, got shape {x.shape}")
             w_shape, r_shape = weights.shapes
             x_tm = x if cfg.layout == 0 else np.swapaxes(x, 0, 1)
             check_shapes(node, cfg, x_tm, np.empty(w_shape, np.uint8),
                          np.empty(r_shape, np.uint8), r_shape[-1])
             plan = _Plan(cfg, x.shape, r_shape[-1], work, has_h0, has_c0, weights.has_peep,
                          want_y)
+            pooled = node.pooled_min_bytes
+            plan.y_from_arena = (pooled is not None
+                                 and int(np.prod(plan.y_shape)) * work.itemsize >= pooled)
             plans[key] = plan
         return plan
 
     def state_rows(state: Any, plan: _Plan, work: np.dtype, name: str) -> np.ndarray:
         if state is None:
             return plan.placeholder
-        if tuple(state.shape) != plan.state_shape:
+        if state.shape != plan.state_shape:
             raise ValueError(f"{node.describe()}: {name} has shape {tuple(state.shape)}, "
                              f"expected {plan.state_shape}")
-        return np.ascontiguousarray(state, dtype=work).reshape(-1, plan.hidden)
+        if state.dtype != work or not state.flags.c_contiguous:
+            state = np.ascontiguousarray(state, dtype=work)
+        return state.reshape(plan.rows_of_states, plan.hidden)
 
     def compute(x: Any, w: Any, r: Any, b: Any = None, seq_lens: Any = None,
                 init_h: Any = None, init_c: Any = None, p: Any = None) -> tuple:
@@ -150,15 +159,13 @@ def compiled_compute(node: NodeInfo, cfg: RnnConfig, dtype: np.dtype,
         weights = fixed
         if weights is None or work != dtype:
             weights = _Weights(cfg, w, r, b, p if is_lstm else None, work)
-        if x.ndim != 3:
-            raise ValueError(f"{node.describe()}: X must be 3-D, got shape {x.shape}")
         plan = plan_for(x, weights, work, init_h is not None, init_c is not None)
         loop = loops.get(work)
         if loop is None:
             loop = loops[work] = rnn_loops.prepare(op, work)
         if x.dtype != work:
             x = x.astype(work)
-        xw = np.ascontiguousarray(x).reshape(plan.rows, x.shape[2]) @ weights.w_t
+        xw = x.reshape(plan.rows, x.shape[2]) @ weights.w_t
         if seq_lens is None:
             lengths = plan.full_lengths
         else:
@@ -167,23 +174,28 @@ def compiled_compute(node: NodeInfo, cfg: RnnConfig, dtype: np.dtype,
                 raise ValueError(f"{node.describe()}: sequence_lens has {lengths.shape[0]} "
                                  f"values, expected {plan.batch}")
         hidden = plan.hidden
-        y = node.empty(plan.y_shape, work) if want_y else None
-        y_rows = plan.placeholder if y is None else y.reshape(-1, hidden)
+        if want_y:
+            y = (node.empty(plan.y_shape, work) if plan.y_from_arena
+                 else np.empty(plan.y_shape, work))
+            y_rows = y.reshape(plan.rows_of_y, hidden)
+        else:
+            y, y_rows = None, plan.placeholder
         y_h = np.empty(plan.state_shape, work)
         h0 = state_rows(init_h, plan, work, "initial_h")
         if is_lstm:
             y_c = np.empty(plan.state_shape, work)
             c0 = state_rows(init_c, plan, work, "initial_c")
             args = (xw, weights.r_t, weights.bias, weights.peep, lengths, acts, plan.geometry,
-                    clip, y_rows, y_h.reshape(-1, hidden), y_c.reshape(-1, hidden), h0, c0)
+                    clip, y_rows, y_h.reshape(plan.rows_of_states, hidden),
+                    y_c.reshape(plan.rows_of_states, hidden), h0, c0)
         elif is_gru:
             y_c = None
             args = (xw, weights.r_t, weights.bias, weights.rh_bias, lengths, acts,
-                    plan.geometry, clip, y_rows, y_h.reshape(-1, hidden), h0)
+                    plan.geometry, clip, y_rows, y_h.reshape(plan.rows_of_states, hidden), h0)
         else:
             y_c = None
             args = (xw, weights.r_t, weights.bias, lengths, acts, plan.geometry, clip, y_rows,
-                    y_h.reshape(-1, hidden), h0)
+                    y_h.reshape(plan.rows_of_states, hidden), h0)
         if threads <= 1 or plan.units < 2 * plan.min_units:
             status = loop(*args, 0, plan.units)
         else:
