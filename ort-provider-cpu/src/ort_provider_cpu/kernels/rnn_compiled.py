@@ -13,7 +13,7 @@ intra-op threads (:mod:`ort_provider_cpu.intra_op`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from ort.ep import NodeInfo
@@ -21,8 +21,8 @@ from ort.ep import NodeInfo
 from ..intra_op import resolve_threads, split_work
 from . import rnn_loops
 
-if TYPE_CHECKING:
-    from .rnn import RnnConfig
+#: the node's :class:`.rnn.RnnConfig` (not imported: :mod:`.rnn` imports this module)
+RnnConfig = Any
 
 __all__ = ["compiled_compute"]
 
