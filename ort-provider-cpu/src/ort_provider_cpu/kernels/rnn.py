@@ -1,8 +1,11 @@
 """CPU kernels: Recurrent ops: RNN, LSTM, GRU.
 
 The three ops share one driver (:func:`_recurrent_factory`): attributes are parsed once per node
-into a :class:`RnnConfig`; at run time the input projection ``X·Wᵀ + Wb`` of every time step is
-one GEMM per direction, and only the recurrence ``H·Rᵀ`` runs in a Python loop over time steps.
+into a :class:`RnnConfig`. Where numba runs (:func:`~ort_provider_cpu.jit.compiled_loops_enabled`)
+the node runs on compiled whole-sequence loops (:mod:`.rnn_compiled`, :mod:`.rnn_loops`); the
+numpy implementation here is the reference, the ``compiled_kernels=0`` path and the CUDA
+provider's (through cupy). In it the input projection ``X·Wᵀ + Wb`` of every time step is one
+GEMM per direction, and only the recurrence ``H·Rᵀ`` runs in a Python loop over time steps.
 Reverse directions and ``sequence_lens`` are handled by gathering each batch entry's steps into
 processing order (:func:`_step_order`), running the loop with a validity mask (hidden and cell
 states stop updating past a sequence's end, outputs there are zero) and scattering the outputs
