@@ -1,8 +1,11 @@
 """CPU kernels: Recurrent ops: RNN, LSTM, GRU.
 
 The three ops share one driver (:func:`_recurrent_factory`): attributes are parsed once per node
-into a :class:`RnnConfig`; at run time the input projection ``X·Wᵀ + Wb`` of every time step is
-one GEMM per direction, and only the recurrence ``H·Rᵀ`` runs in a Python loop over time steps.
+into a :class:`RnnConfig`. Where numba runs (:func:`~ort_provider_cpu.jit.compiled_loops_enabled`)
+the node runs on compiled whole-sequence loops (:mod:`.rnn_compiled`, :mod:`.rnn_loops`); the
+numpy implementation here is the reference, the ``compiled_kernels=0`` path and the CUDA
+provider's (through cupy). In it the input projection ``X·Wᵀ + Wb`` of every time step is one
+GEMM per direction, and only the recurrence ``H·Rᵀ`` runs in a Python loop over time steps.
 Reverse directions and ``sequence_lens`` are handled by gathering each batch entry's steps into
 processing order (:func:`_step_order`), running the loop with a validity mask (hidden and cell
 states stop updating past a sequence's end, outputs there are zero) and scattering the outputs
@@ -20,7 +23,9 @@ import numpy as np
 import ort
 from ort.ep import KernelTable, NodeInfo
 
+from ..jit import compiled_loops_enabled
 from .float_work import work_dtype
+from .rnn_compiled import compiled_compute
 
 kernels = KernelTable()
 
@@ -80,9 +85,9 @@ def make_activation(name: str, alpha: float | None, beta: float | None,
                      f"{sorted(_ACTIVATION_DEFAULTS)}")
 
 
-def _parse_activations(node: NodeInfo, per_direction: int, num_directions: int
-                       ) -> list[list[Activation]]:
-    """Return the activation functions of each direction, alpha/beta values bound.
+def activation_specs(node: NodeInfo, per_direction: int, num_directions: int
+                     ) -> list[list[tuple[str, float | None, float | None]]]:
+    """Return each direction's activations as (lowercase name, alpha, beta).
 
     ``activation_alpha``/``activation_beta`` are consumed in order by the activations that take
     such a value (as onnxruntime does); missing values fall back to the ONNX op defaults.
@@ -101,7 +106,7 @@ def _parse_activations(node: NodeInfo, per_direction: int, num_directions: int
         )
     alphas = list(node.attrs.get("activation_alpha") or ())
     betas = list(node.attrs.get("activation_beta") or ())
-    funcs = []
+    specs = []
     for name in names:
         key = name.lower()
         if key not in _ACTIVATION_DEFAULTS:
@@ -111,8 +116,8 @@ def _parse_activations(node: NodeInfo, per_direction: int, num_directions: int
             alpha = float(alphas.pop(0))
         if beta is not None and betas:
             beta = float(betas.pop(0))
-        funcs.append(make_activation(key, alpha, beta, node.xp))
-    return [funcs[d * per_direction:(d + 1) * per_direction] for d in range(num_directions)]
+        specs.append((key, alpha, beta))
+    return [specs[d * per_direction:(d + 1) * per_direction] for d in range(num_directions)]
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,8 @@ class RnnConfig:
     layout: int
     linear_before_reset: bool
     input_forget: bool
+    #: each direction's activations as (lowercase name, alpha, beta)
+    activation_specs: tuple = ()
 
 
 def parse_config(node: NodeInfo) -> RnnConfig:
@@ -149,6 +156,7 @@ def parse_config(node: NodeInfo) -> RnnConfig:
     clip = attrs.get("clip")
     if clip is not None and float(clip) <= 0:
         raise ValueError(f"{node.describe()}: clip must be positive, got {clip}")
+    specs = activation_specs(node, per_direction, num_directions)
     hidden = attrs.get("hidden_size")
     if hidden is None or int(hidden) <= 0:  # the spec has it optional; onnxruntime requires it
         raise ort.Fail(f"{node.describe()}: the hidden_size attribute must be given and positive "
@@ -159,11 +167,13 @@ def parse_config(node: NodeInfo) -> RnnConfig:
         hidden_size=None if hidden is None else int(hidden),
         reverse_only=direction == "reverse",
         num_directions=num_directions,
-        activations=_parse_activations(node, per_direction, num_directions),
+        activations=[[make_activation(key, alpha, beta, node.xp) for key, alpha, beta in direction]
+                     for direction in specs],
         clip=None if clip is None else float(clip),
         layout=layout,
         linear_before_reset=bool(attrs.get("linear_before_reset", 0)),
         input_forget=bool(attrs.get("input_forget", 0)),
+        activation_specs=tuple(tuple(direction) for direction in specs),
     )
 
 
@@ -272,8 +282,18 @@ def _advance(t: int, h: np.ndarray, h_new: np.ndarray, valid: np.ndarray | None,
 
 
 def _recurrent_factory(node: NodeInfo) -> Callable[..., tuple]:
-    """Build the compute function of an RNN, GRU or LSTM node."""
+    """Build the compute function of an RNN, GRU or LSTM node: the compiled whole-sequence
+    loop (:mod:`.rnn_compiled`) where numba runs it, else the numpy time loop."""
     cfg = parse_config(node)
+    dtype = node.input_dtypes[0] if node.input_dtypes else None
+    if compiled_loops_enabled(node) and (dtype is None or np.dtype(dtype).kind == "f"):
+        return compiled_compute(node, cfg, work_dtype(dtype or np.float32), check_shapes)
+    return _numpy_compute(node, cfg)
+
+
+def _numpy_compute(node: NodeInfo, cfg: RnnConfig) -> Callable[..., tuple]:
+    """The numpy reference: the input projection in one GEMM, then a Python loop over time
+    steps (also the CUDA provider's path through cupy)."""
     want_y = node.has_output(0)
     is_lstm = cfg.op == "LSTM"
     n_out = node.num_outputs
