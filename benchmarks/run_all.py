@@ -46,6 +46,7 @@ import goals  # noqa: E402
 import isolated  # noqa: E402
 import real_models  # noqa: E402
 import report as tables  # noqa: E402
+
 from ort.tools import bench  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -120,11 +121,14 @@ def _warm_up_sessions(threads: int, compare: list[str]) -> None:
 
 
 def _bench(name: str, path: Path, batch: int, threads: int, runs: int, compare: list[str],
-           args: argparse.Namespace, feeds: dict[str, Any] | None = None) -> dict[str, Any]:
+           args: argparse.Namespace, feeds: dict[str, Any] | None = None,
+           profile: bool = True) -> dict[str, Any]:
+    """One ``ort bench`` row (a row with the error where the model cannot be measured); ort's
+    per-op-type profile where ``profile`` and at the first thread count."""
     print(f"\n== {name} batch {batch} threads {threads}", flush=True)
     config = bench.BenchConfig(
         model=str(path), batch=batch, runs=runs, warmup=1, threads=threads, compare=compare,
-        profile=args.profile and threads == args.thread_counts[0],
+        profile=profile and args.profile and threads == args.thread_counts[0],
         profile_runs=max(1, min(runs, 3)), reference_limit_s=args.reference_limit)
     try:
         result = bench.run_bench(config, header=False, feeds=feeds)
@@ -309,9 +313,11 @@ def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, Path]
         for name in args.names:
             if name not in paths:
                 continue
-            for batch in _batches(name, args):
+            batches = _batches(name, args)
+            for batch in batches:
                 reports.append(_bench(name, paths[name], batch, threads,
-                                      _runs(name, batch, args), args.compare_list, args))
+                                      _runs(name, batch, args), args.compare_list, args,
+                                      profile=batch == max(batches)))
         for entry in args.real_entries:
             if entry["name"] not in paths:
                 continue
