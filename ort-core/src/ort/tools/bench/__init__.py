@@ -30,13 +30,14 @@ from .measure import (
     ATOL, COMPARABLE, ENGINES, LEVELS, REFERENCE_LIMIT_S, RTOL, BenchConfig, EngineResult,
     outputs_agree, profile_op_types, profile_python,
 )
-from .runner import format_profile, format_results, run_bench
+from .runner import format_profile, format_results, load_feeds, run_bench
 
 __all__ = [
     "DESCRIPTION", "add_arguments", "command", "config_from_args", "jsonable", "main", "blas_info",
     "coretype_warning", "cpu_flags", "cpu_isa_level", "cpu_model", "environment_report",
     "format_header", "openblas_choice", "ATOL", "COMPARABLE", "ENGINES", "LEVELS",
     "REFERENCE_LIMIT_S", "RTOL", "BenchConfig", "EngineResult", "outputs_agree",
-    "profile_op_types", "profile_python", "format_profile", "format_results", "run_bench",
+    "profile_op_types", "profile_python", "format_profile", "format_results", "load_feeds",
+    "run_bench",
     "DEFAULT_SEQUENCE", "InputSpec", "make_feeds", "model_inputs", "resolve_shape",
 ]

@@ -29,6 +29,9 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--dim", action="append", default=[], metavar="NAME=SIZE",
                         help="size of a symbolic dim (repeatable); sequence-like dims "
                         f"default to {DEFAULT_SEQUENCE}, others to 1")
+    parser.add_argument("--feeds", default=None, metavar="FILE.npz",
+                        help="inputs saved with numpy.savez (by input name) instead of "
+                        "random ones")
     parser.add_argument("--providers", nargs="+", default=None, metavar="PROVIDER",
                         help="ort providers in priority order, comma- or space-separated "
                         "(default: ort's default)")
@@ -63,6 +66,8 @@ def config_from_args(args: Any, error: Callable[[str], Any]) -> BenchConfig:
         dims = parse_dims(args.dim)
     except ValueError as exc:
         error(str(exc))
+    if args.feeds and not os.path.isfile(args.feeds):
+        error(f"--feeds: file not found: {args.feeds}")
     compare = split_list(args.compare)
     unknown = [c for c in compare if c not in COMPARABLE]
     if unknown:
@@ -87,7 +92,7 @@ def config_from_args(args: Any, error: Callable[[str], Any]) -> BenchConfig:
                        compare=list(dict.fromkeys(compare)),
                        optimization_level=args.optimization_level, profile=args.profile,
                        profile_python=args.profile_python, progress=not args.no_progress,
-                       reference_limit_s=args.reference_limit)
+                       reference_limit_s=args.reference_limit, feeds_file=args.feeds)
 
 
 def command(args: Any, error: Callable[[str], Any]) -> int:

@@ -53,6 +53,7 @@ class BenchConfig:
     progress: bool = True
     reference_limit_s: float = REFERENCE_LIMIT_S
     seed: int = 0
+    feeds_file: str | None = None   # an .npz of the inputs (instead of random ones)
 
 
 @dataclass

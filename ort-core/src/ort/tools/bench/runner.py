@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+import numpy as np
+
 from ... import api
 from ..._version import __version__
 from ..inputs import make_feeds, model_inputs
@@ -16,7 +18,7 @@ from .measure import (
     profile_op_types, profile_python,
 )
 
-__all__ = ["run_bench", "format_results", "format_profile"]
+__all__ = ["run_bench", "load_feeds", "format_results", "format_profile"]
 
 
 def _onnxruntime_providers(module: Any, requested: list[str] | None) -> list[str]:
@@ -25,10 +27,19 @@ def _onnxruntime_providers(module: Any, requested: list[str] | None) -> list[str
     return chosen or ["CPUExecutionProvider"]
 
 
+def load_feeds(path: str) -> dict[str, np.ndarray]:
+    """The inputs saved in an ``.npz`` file (``numpy.savez``), by input name."""
+    with np.load(path, allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
+
+
 def run_bench(config: BenchConfig, out: Callable[[str], None] = print,
-              header: bool = True) -> dict[str, Any]:
+              header: bool = True, feeds: dict[str, np.ndarray] | None = None
+              ) -> dict[str, Any]:
     """Measure ``config`` and print the report line by line through ``out`` (the environment
-    header too unless ``header`` is false); returns the results as a JSON-able dict."""
+    header too unless ``header`` is false); returns the results as a JSON-able dict. The
+    inputs are ``feeds`` where given, else ``config.feeds_file``'s, else random ones made from
+    the model's input metadata."""
     import onnx
 
     env = environment_report()
@@ -37,7 +48,10 @@ def run_bench(config: BenchConfig, out: Callable[[str], None] = print,
             out(line)
     api.get_available_providers()  # loads the plugins outside the session-creation timing
     model = onnx.load(config.model)
-    feeds = make_feeds(model_inputs(model), model, config.dims, config.batch, config.seed)
+    if feeds is None and config.feeds_file:
+        feeds = load_feeds(config.feeds_file)
+    if feeds is None:
+        feeds = make_feeds(model_inputs(model), model, config.dims, config.batch, config.seed)
     out(f"model: {config.model}  batch {config.batch}  threads {config.threads}  "
         f"optimization level {config.optimization_level}  runs {config.runs} "
         f"(warmup {config.warmup})")
