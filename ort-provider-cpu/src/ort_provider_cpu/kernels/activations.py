@@ -356,8 +356,10 @@ def clip_inputs(node: NodeInfo):
         out = x
         if low is not None:
             out = xp.maximum(out, low.astype(x.dtype, copy=False).reshape(()))
-        if high is not None:
-            out = xp.minimum(out, high.astype(x.dtype, copy=False).reshape(()))
+        if high is not None:  # in place on the fresh maximum: one output array, not two
+            bound = high.astype(x.dtype, copy=False).reshape(())
+            fresh = out is not x and getattr(out, "ndim", 0) > 0
+            out = xp.minimum(out, bound, out=out) if fresh else xp.minimum(out, bound)
         if out is x:
             out = x.copy()
         return (out,)
