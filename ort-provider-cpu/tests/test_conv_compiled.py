@@ -64,6 +64,16 @@ def check(op, inputs, attrs, const=(1, 2), threads=1, tol=1e-4, domain=""):
     return compiled[0]
 
 
+@pytest.fixture(autouse=True)
+def no_direct_loop(request, monkeypatch):
+    """The small shapes of these tests would all take the direct loop: each test runs the
+    path it names (the direct loop's own tests, ``test_direct*``, keep it)."""
+    from ort_provider_cpu.kernels import conv_compiled
+
+    if not request.node.name.startswith("test_direct"):
+        monkeypatch.setattr(conv_compiled, "DIRECT_MAX_MACS", 0)
+
+
 # ------------------------------------------------------------------------------------------
 # depthwise
 # ------------------------------------------------------------------------------------------
@@ -369,3 +379,44 @@ def test_winograd_input_weights_changed_in_place_between_runs(winograd_everywher
     second = session.run(None, feeds)[0]
     assert_outputs_match([second], [first * -2], 1e-4, 1e-4)
     assert len(winograd_everywhere) == 2
+
+
+# ------------------------------------------------------------------------------------------
+# direct (small convs in one call)
+# ------------------------------------------------------------------------------------------
+
+DIRECT = [
+    ((1, 65, 9), (64, 65, 3), {"pads": [1, 1]}),  # a VAD encoder's Conv1d
+    ((2, 65, 9), (64, 65, 3), {"pads": [1, 1], "strides": [2]}),
+    ((1, 1, 640), (130, 1, 128), {"pads": [64, 64], "strides": [64]}),  # a learned STFT
+    ((1, 8, 7, 9), (16, 8, 3, 3), {"pads": [1, 2, 0, 1]}),  # asymmetric
+    ((2, 8, 9, 9), (16, 4, 3, 3), {"pads": [1, 1, 1, 1], "group": 2, "strides": [2, 1]}),
+    ((1, 6, 11, 12), (8, 6, 3, 3), {"pads": [2, 2, 2, 2], "dilations": [2, 2]}),
+    ((1, 16, 5, 5), (8, 16, 1, 1), {}),
+    ((1, 16, 4, 4), (24, 16, 5, 5), {"auto_pad": "SAME_UPPER"}),
+]
+
+
+@pytest.mark.parametrize("x_shape,w_shape,attrs", DIRECT,
+                         ids=[f"{x}-{w}-{sorted(a.items())}" for x, w, a in DIRECT])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_direct(x_shape, w_shape, attrs, dtype, monkeypatch):
+    from ort_provider_cpu.kernels import conv_compiled
+
+    calls = []
+    direct = conv_compiled.ConvLoops.direct
+    monkeypatch.setattr(conv_compiled.ConvLoops, "direct",
+                        lambda self, *a: calls.append(1) or direct(self, *a))
+    x, w, b = rand(x_shape, dtype), rand(w_shape, dtype), rand((w_shape[0],), dtype)
+    check("Conv", [x, w, b], attrs)
+    check("Conv", [x, w], attrs, const=(1,))
+    assert calls
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS[:6], ids=range(6))
+def test_direct_fused_activation_and_z(act):
+    x, w, b = rand((1, 65, 9)), rand((64, 65, 3)), rand((64,))
+    z = rand((1, 64, 9))
+    attrs = {"pads": [1, 1], **act}
+    check("FusedConv", [x, w, b], attrs, domain="com.microsoft")
+    check("FusedConv", [x, w, b, z], attrs, domain="com.microsoft")

@@ -56,7 +56,8 @@ class _ConvPlan:
     """How Conv computes one input shape: method and column chunks."""
 
     geo: WindowGeometry
-    method: str  # "gemm" (im2col + one GEMM per group and chunk) or "depthwise"
+    method: str  # "gemm" (im2col + one GEMM per group and chunk), "depthwise", or with the
+    # compiled loops "depthwise_loop", "winograd", "direct" (small convs in one call)
     pointwise: bool  # 1x1 kernel, unit strides, no padding: X itself is the im2col matrix
     # (first image, end image, first row, end row) of the output each GEMM computes; a chunk
     # of several images always covers all rows
@@ -163,8 +164,24 @@ def conv_kernel(node: NodeInfo, activation: tuple[str, dict[str, float]] | None 
             loops.prepare(prepared_w.dtype, depthwise=const_w.shape[1] == 1
                           and const_w.shape[0] == group and group > 1,
                           winograd=group == 1 and tuple(const_w.shape[2:]) == (3, 3))
+            static = node.input_shapes[0] if node.input_shapes else None
+            if static is not None and all(isinstance(d, int) for d in static) and \
+                    len(static) == const_w.ndim and \
+                    plan_for(window_attrs(kernel), tuple(static), const_w.shape[0],
+                             prepared_w.dtype in conv_compiled.LOOP_DTYPES).method == "direct":
+                loops.direct_loop(prepared_w.dtype)  # a static small conv: load it now
 
     transformed: list = []  # the Winograd transform of a constant W
+    direct_w: dict[np.dtype, Any] = {}  # W laid out for the direct loop (constant W)
+
+    def direct_weights(w: Any, cdt: np.dtype) -> Any:
+        """W as the direct loop reads it (once for a constant W, every run for an input W)."""
+        found = direct_w.get(cdt)
+        if found is None:
+            found = conv_compiled.direct_weights(w, group, cdt)
+            if prepared_w is not None:
+                direct_w[cdt] = found
+        return found
 
     def winograd_weights(w: Any, wm: Any) -> Any:
         """W's Winograd transform (computed once for a constant W, every run for an input W,
@@ -198,7 +215,10 @@ def conv_kernel(node: NodeInfo, activation: tuple[str, dict[str, float]] | None 
         chunked = native and (z is None or chunk_z is not None)
         if y.size:
             xc = x.astype(cdt, copy=False)
-            if plan.method == "depthwise_loop":
+            if plan.method == "direct":
+                loops.direct(wa, plan.geo, direct_weights(w, cdt), xc, y, bias, chunk_z,
+                             activate if chunked else None)
+            elif plan.method == "depthwise_loop":
                 loops.depthwise(plan, wm, xc, y, bias, chunk_z, activate if chunked else None)
             elif plan.method == "winograd":
                 u = winograd_weights(w, wm)
@@ -234,6 +254,8 @@ def _conv_plan(node: NodeInfo, wa: WindowAttrs, x_shape: tuple[int, ...], m: int
     if fast and group > 1 and group == c and m == c and len(wa.kernel) in (1, 2):
         return _ConvPlan(geo, "depthwise_loop", False, (), 0, 0, None,
                          conv_compiled.depthwise_loop_args(geo, wa))
+    if fast and conv_compiled.direct_fits(wa, geo, n, c, m, group):
+        return _ConvPlan(geo, "direct", False, (), 0, 0)
     if fast and conv_compiled.winograd_fits(wa, geo, n, c, m, group):
         tiles_h, tiles_w = -(-geo.out_shape[0] // 2), -(-geo.out_shape[1] // 2)
         images = max(1, min(n, conv_compiled.WINOGRAD_TILES // (tiles_h * tiles_w)))

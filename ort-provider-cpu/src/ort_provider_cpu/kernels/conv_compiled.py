@@ -5,6 +5,8 @@ them. :class:`ConvLoops` holds one node's prepared loops, activation and intra-o
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +20,8 @@ from .windows import (Scratch, WindowAttrs, WindowGeometry, give_padded,
                       padded_input, phase_layout)
 
 __all__ = ["ConvLoops", "LOOP_DTYPES", "MIN_LOOP_ROW", "MIN_PIECE_OUTPUTS", "WINOGRAD_MIN_TILES",
-           "WINOGRAD_TILES", "conv_gemm_compiled", "depthwise_loop_args", "winograd_fits",
+           "WINOGRAD_TILES", "conv_gemm_compiled", "depthwise_loop_args", "direct_fits",
+           "direct_weights", "winograd_fits",
            "winograd_weights"]
 
 LOOP_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -77,6 +80,36 @@ class ConvLoops:
                 (dtype, 4), (dtype, 2), (dtype, 1), (dtype, 4), (dtype, 4), ints,
                 (np.int64, 1), int, int, int, int, int, bool, bool, int, float, float, int, int)
         return loop
+
+    def direct_loop(self, dtype: np.dtype) -> Callable[..., Any]:
+        """:func:`conv_loops.direct_conv2d` for ``dtype``."""
+        key = ("direct", dtype)
+        loop = self._loops.get(key)
+        if loop is None:
+            loop = self._loops[key] = conv_loops.direct_conv2d.prepare(
+                (dtype, 4), (dtype, 5), (dtype, 1), (dtype, 4), (dtype, 4), (dtype, 1),
+                *([int] * 6), bool, bool, int, float, float)
+        return loop
+
+    def direct(self, wa: WindowAttrs, geo: WindowGeometry, wt: Any, x: Any, y: Any,
+               bias: Any, z: Any, activate: Callable[[Any], Any] | None) -> None:
+        """A small 1-D or 2-D Conv in one compiled call (:func:`conv_loops.direct_conv2d`)
+        with ``wt`` from :func:`direct_weights`; bias, Z and the activation included."""
+        n, c = x.shape[:2]
+        m = y.shape[1]
+        one_d = x.ndim == 3
+        x4 = np.ascontiguousarray(x).reshape((n, c) + (1,) * one_d + x.shape[2:])
+        y4 = y.reshape((n, m) + (1,) * one_d + y.shape[2:])
+        z4 = y4 if z is None else np.ascontiguousarray(z).reshape(y4.shape)
+        bias_arr, has_bias = self.bias(bias, y.dtype)
+        code, a0, a1 = self.activation(activate)
+        (sh, sw), (dh, dw) = (1,) * one_d + wa.strides, (1,) * one_d + wa.dilations
+        top, left = (0,) * one_d + geo.pads_begin
+        acc = np.empty(wt.shape[-1], y.dtype)
+        self.direct_loop(y.dtype)(x4, wt, bias_arr, z4, y4, acc, sh, sw, dh, dw, top, left,
+                                  has_bias, z is not None, code, a0, a1)
+        if activate is not None and not self.covers_activation:
+            activate(y)
 
     def im2col_loop(self, dtype: np.dtype) -> Callable[..., Any]:
         """:func:`conv_loops.im2col_rows` for ``dtype``."""
@@ -200,6 +233,29 @@ def winograd_fits(wa: WindowAttrs, geo: WindowGeometry, n: int, c: int, m: int,
         return False
     tiles = n * (-(-geo.out_shape[0] // 2)) * (-(-geo.out_shape[1] // 2))
     return tiles >= WINOGRAD_MIN_TILES
+
+
+#: multiply-adds up to which a Conv with at least DIRECT_MIN_CHANNELS output channels per
+#: group runs as one direct compiled call (im2col, GEMM and epilogue cost ~50 µs in calls)
+DIRECT_MAX_MACS = 1 << 19
+DIRECT_MIN_CHANNELS = 8
+
+
+def direct_fits(wa: WindowAttrs, geo: WindowGeometry, n: int, c: int, m: int,
+                group: int) -> bool:
+    """Whether Conv runs as :func:`conv_loops.direct_conv2d` (1-D/2-D, small)."""
+    if len(wa.kernel) not in (1, 2) or m // group < DIRECT_MIN_CHANNELS:
+        return False
+    macs = n * m * math.prod(geo.out_shape) * (c // group) * math.prod(wa.kernel)
+    return macs <= DIRECT_MAX_MACS
+
+
+def direct_weights(w: Any, group: int, dtype: np.dtype) -> Any:
+    """W (M, C/G, *kernel) as (G, C/G, KH, KW, M/G) in ``dtype`` (1-D kernels as KH = 1)."""
+    m, cg = w.shape[:2]
+    kernel = (1,) * (4 - w.ndim) + tuple(w.shape[2:])
+    w5 = w.reshape((group, m // group, cg) + kernel)
+    return np.ascontiguousarray(w5.transpose(0, 2, 3, 4, 1).astype(dtype, copy=False))
 
 
 def winograd_weights(wm: Any, w_shape: tuple[int, ...]) -> Any:

@@ -1,5 +1,6 @@
 """Compiled loops of the Conv kernels (see :mod:`ort_provider_cpu.jit`; :mod:`.conv_compiled`
-calls them): the depthwise convolution with its padding handled in the loop, the im2col copy,
+calls them): the depthwise convolution with its padding handled in the loop, the direct
+convolution of small convs, the im2col copy,
 the epilogue (bias, FusedConv's Z and activation in one pass) and the Winograd F(2x2, 3x3)
 input and output transforms.
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from ..jit import CompiledLoop, compiled
 
-__all__ = ["ACTIVATIONS", "activation_code", "depthwise_conv2d", "epilogue_rows",
+__all__ = ["ACTIVATIONS", "activation_code", "depthwise_conv2d", "direct_conv2d", "epilogue_rows",
            "im2col_rows", "winograd_input", "winograd_output"]
 
 #: activation name -> code the loops take (parameters: Clip min/max, LeakyRelu alpha,
@@ -424,3 +425,44 @@ def winograd_output(mo, y, bias, z, n0, n1, tiles_h, tiles_w, has_bias, has_z, a
                             yf[row1 + col] = y10
                         yf[row0 + col] = y00
             _activate_run(yf, plane, plane + np.uint64(out_h * out_w), act, a0, a1)
+
+
+@compiled()
+def direct_conv2d(x, wt, bias, z, y, acc, sh, sw, dh, dw, top, left, has_bias, has_z, act,
+                  a0, a1):
+    """A small Conv in one call, vectorized over output channels: for each output position,
+    ``acc[0:M/G] = bias + sum over (c, kh, kw) of x[n, c, ih, iw] * wt[g, c, kh, kw, :]``
+    (taps in the padding skipped), then Z and the activation. x (N, C, H, W), y and z
+    (N, M, OH, OW), wt (G, C/G, KH, KW, M/G) C-contiguous; acc is M/G scratch. For convs too
+    small for im2col and a GEMM to pay for their calls (a 1-D conv over 9 positions)."""
+    n_images, channels, height, width = x.shape
+    m_total, out_h, out_w = y.shape[1], y.shape[2], y.shape[3]
+    groups, cg, kh_n, kw_n, mg = wt.shape
+    plane = out_h * out_w
+    yf = y.reshape(y.size)
+    zf = z.reshape(z.size)
+    for n in range(n_images):
+        for g in range(groups):
+            for oh in range(out_h):
+                for ow in range(out_w):
+                    for j in range(mg):
+                        acc[j] = bias[g * mg + j] if has_bias else acc.dtype.type(0)
+                    for cc in range(cg):
+                        c = g * cg + cc
+                        for kh in range(kh_n):
+                            ih = oh * sh - top + kh * dh
+                            if ih < 0 or ih >= height:
+                                continue
+                            for kw in range(kw_n):
+                                iw = ow * sw - left + kw * dw
+                                if iw < 0 or iw >= width:
+                                    continue
+                                v = x[n, c, ih, iw]
+                                for j in range(mg):
+                                    acc[j] += v * wt[g, cc, kh, kw, j]
+                    base = (n * m_total + g * mg) * plane + oh * out_w + ow
+                    for j in range(mg):
+                        value = acc[j]
+                        if has_z:
+                            value += zf[base + j * plane]
+                        yf[base + j * plane] = _activate(value, act, a0, a1)
