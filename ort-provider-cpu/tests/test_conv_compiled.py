@@ -420,3 +420,27 @@ def test_direct_fused_activation_and_z(act):
     attrs = {"pads": [1, 1], **act}
     check("FusedConv", [x, w, b], attrs, domain="com.microsoft")
     check("FusedConv", [x, w, b, z], attrs, domain="com.microsoft")
+
+
+def test_conv_and_pooling_nodes_of_a_session_share_one_scratch_pool():
+    """Per-node pools kept every node's work buffers for the session's life."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    import ort
+    from ort.testing import make_model
+    from ort_provider_cpu.kernels.windows import shared_scratch
+
+    w = numpy_helper.from_array(rand((8, 8, 3, 3)), "W")
+    model = make_model(
+        [helper.make_node("Conv", ["X", "W"], ["A"], pads=[1, 1, 1, 1]),
+         helper.make_node("MaxPool", ["A"], ["B"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+         helper.make_node("Conv", ["B", "W"], ["Y"], pads=[1, 1, 1, 1])],
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 8, 20, 20])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)], [w])
+    session = ort.InferenceSession(model.SerializeToString())
+    session.run(None, {"X": rand((1, 8, 20, 20))})
+    provider = session._providers[0]
+    pools = provider.__dict__["_ort_scratch_pools"]
+    assert len(pools) == 1
+    node = type("Node", (), {"provider": provider, "xp": np})()
+    assert shared_scratch(node) is next(iter(pools.values()))

@@ -31,7 +31,7 @@ from ..jit import compiled_loops_enabled
 from . import conv_compiled
 from .float_work import work_dtype
 from .nn_common import channel_shape
-from .windows import (PhaseLayout, Scratch, WindowAttrs, WindowGeometry,
+from .windows import (PhaseLayout, Scratch, WindowAttrs, WindowGeometry, shared_scratch,
                       give_padded, padded_input, phase_layout, phase_planes,
                       read_window_attrs, sliding_windows, tap_slices,
                       window_geometry)
@@ -143,7 +143,7 @@ def conv_kernel(node: NodeInfo, activation: tuple[str, dict[str, float]] | None 
     if kernel is not None:
         window_attrs(kernel)  # validate attributes at factory time
     plans: dict[tuple, _ConvPlan] = {}
-    scratch = Scratch(xp)
+    scratch = shared_scratch(node)
 
     def plan_for(wa: WindowAttrs, x_shape: tuple[int, ...], m: int, fast: bool) -> _ConvPlan:
         """Return the (cached) plan for one input shape, kernel and output channel count."""

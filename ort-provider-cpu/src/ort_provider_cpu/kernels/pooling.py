@@ -26,7 +26,7 @@ from ..jit import compiled_loops_enabled
 from .float_work import wide_work_dtype, work_dtype
 from .kernel_args import host_ints
 from .nn_common import lp_power, lp_root
-from .windows import (Scratch, WindowAttrs, WindowGeometry, read_window_attrs,
+from .windows import (Scratch, WindowAttrs, WindowGeometry, read_window_attrs, shared_scratch,
                       spatial_attr, tap_slices, window_geometry)
 
 kernels = KernelTable()
@@ -228,7 +228,7 @@ def max_pool(node: NodeInfo) -> Callable[..., tuple]:
     # fmax skips NaN like onnxruntime's `if (v > best)` scan
     larger = xp.maximum if np.dtype(node.input_dtypes[0] or np.float32).kind in "iu" else xp.fmax
     plan = _shape_cache(lambda shape: window_geometry(node, wa, shape))
-    scratch = Scratch(xp)
+    scratch = shared_scratch(node)
     if want_indices:
         loop = _pool_loop(node, wa, "max_pool_2d_indices", lambda dt: (
             (dt, 3), (dt, 3), (np.int64, 3)) + _INTS + (int,) * 2)
@@ -345,7 +345,7 @@ def average_pool(node: NodeInfo) -> Callable[..., tuple]:
         return geo, {"counts": _window_counts(geo, wa, include_pad)}
 
     plan = _shape_cache(build)
-    scratch = Scratch(xp)
+    scratch = shared_scratch(node)
     loop = _pool_loop(node, wa, "average_pool_2d",
                       lambda dt: ((dt, 3), (dt, 3), (dt, 2)) + _INTS)
 

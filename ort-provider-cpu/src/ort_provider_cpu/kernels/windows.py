@@ -168,8 +168,8 @@ def spatial_attr(node: NodeInfo, name: str, nd: int, default: int) -> tuple[int,
 # scratch buffers
 # --------------------------------------------------------------------------------------------
 
-#: buffer shapes a node's scratch pool keeps
-_SCRATCH_KEYS = 8
+#: buffer shapes a scratch pool keeps (the most recently used ones)
+_SCRATCH_KEYS = 16
 
 
 class Scratch:
@@ -208,6 +208,22 @@ class Scratch:
                 del self._free[next(iter(self._free))]
             except (KeyError, RuntimeError, StopIteration):  # another thread got there
                 break
+
+
+def shared_scratch(node: Any) -> Scratch:
+    """The scratch pool of ``node``'s session provider (one per array namespace), which every
+    Conv and pooling node of the session shares: per-node pools kept each node's buffers for
+    the session's life (ResNet-18 at batch 8: 690 MB resident against onnxruntime's 292).
+    Buffers are taken out while in use, so nodes and concurrent runs never share one; a node
+    prepared outside a session gets a pool of its own."""
+    provider = getattr(node, "provider", None)
+    if provider is None:
+        return Scratch(node.xp)
+    pools = provider.__dict__.setdefault("_ort_scratch_pools", {})
+    pool = pools.get(id(node.xp))
+    if pool is None:
+        pool = pools.setdefault(id(node.xp), Scratch(node.xp))
+    return pool
 
 
 def padded_input(xp: Any, x: Any, geo: WindowGeometry, scratch: Scratch, value: Any) -> Any:
