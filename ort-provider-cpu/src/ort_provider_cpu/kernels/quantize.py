@@ -24,9 +24,13 @@ from onnx import TensorProto
 
 from ort.ep import KernelTable, NodeInfo, np_dtype_of
 
+from ..jit import compiled_loops_enabled
+from . import quant_loops
 from .conv import conv as _conv_factory
+from .conv import conv_kernel
 from .float_work import LOW_PRECISION, work_dtype
 from .kernel_args import normalize_axis
+from .windows import Scratch
 
 kernels = KernelTable()
 
@@ -406,14 +410,121 @@ def conv_integer(node: NodeInfo):
     return compute
 
 
+#: float32 sums of integer products are exact while every partial sum stays below this
+#: (a hair under 2**24, for the rounding of the bound's own float64 arithmetic)
+EXACT_F32 = float(2 ** 24) * (1 - 1e-9)
+
+
+class _CompiledQLinearConv:
+    """QLinearConv with a constant int8/uint8 W in three passes: X minus its zero point as
+    float32 (one compiled pass, which also sums the squares per position), the float32 Conv
+    kernel (im2col + BLAS, exact: see :meth:`exact_in_f32`), and one compiled requantizing
+    pass (int32 bias, float32 multiplier per channel, half to even, zero point, saturation),
+    as MLAS does. Where float32 cannot be shown exact the float64 Conv runs instead."""
+
+    def __init__(self, node: NodeInfo, w: np.ndarray, w_zero_point: Any, fallback) -> None:
+        centered = _centered_weights(w, w_zero_point)
+        self.weights = centered.astype(_F32)
+        flat = centered.reshape(centered.shape[0], -1)
+        self.taps = int(np.prod(centered.shape[2:])) if centered.ndim > 2 else 1
+        self.per_output = flat.shape[1]
+        self.w_max = float(np.abs(flat).max()) if flat.size else 0.0
+        self.w_norm = float(np.sqrt((flat * flat).sum(axis=1).max())) if flat.size else 0.0
+        conv_node = dataclasses.replace(
+            node, op_type="Conv", domain="", input_names=["x", "w"],
+            const_inputs=[None, self.weights], input_dtypes=[_F32, _F32],
+            input_shapes=[None, None])
+        self.conv32 = conv_kernel(conv_node)
+        self.fallback = fallback
+        self.scratch = Scratch(np)
+        self.node = node
+        self.loops: dict[tuple, tuple] = {}
+        self.no_bias = np.empty(0, np.int32)
+
+    def exact_in_f32(self, x_max: float, largest_squares: float) -> bool:
+        """Whether every partial sum of the float32 Conv is an exact integer: each output sums
+        ``K`` products of X and W; its absolute sum is at most ``K * max|x| * max|w|`` and,
+        by Cauchy-Schwarz, at most ``sqrt(taps * max_p sum_c x[c, p]**2) * max_m |W_m|``."""
+        simple = self.per_output * x_max * self.w_max
+        norms = np.sqrt(self.taps * largest_squares) * self.w_norm
+        return min(simple, norms) < EXACT_F32
+
+    def loops_for(self, x_dtype: np.dtype, y_dtype: np.dtype) -> tuple:
+        key = (x_dtype, y_dtype)
+        found = self.loops.get(key)
+        if found is None:
+            center = quant_loops.center_planes.prepare((x_dtype, 3), int, (_F32, 3), (_F64, 2))
+            specs = ((np.int32, 1), (_F32, 1), int, int, int, (y_dtype, 3))
+            found = self.loops[key] = (
+                center,
+                quant_loops.requantize_planes.prepare((_F32, 3), *specs),
+                quant_loops.requantize_planes.prepare((_F64, 3), *specs))
+        return found
+
+    def __call__(self, x, x_scale, x_zero_point, w_scale, y_scale, y_zero_point, b):
+        x = np.ascontiguousarray(x)
+        center, requant32, requant64 = self.loops_for(x.dtype, y_zero_point.dtype)
+        low, high = _INTEGER_RANGES[x.dtype]
+        x_zp = int(x_zero_point.reshape(()))
+        n, c = x.shape[:2]
+        positions = int(np.prod(x.shape[2:])) if x.ndim > 2 else 1
+        centered = self.scratch.take(x.shape, _F32)
+        squares = self.scratch.take((n, positions), _F64)
+        largest = center(x.reshape(n, c, positions), x_zp,
+                         centered.reshape(n, c, positions), squares) if x.size else 0.0
+        x_max = float(max(x_zp - low, high - x_zp))
+        if self.exact_in_f32(x_max, largest):
+            acc = self.conv32(centered, self.weights)
+            requant = requant32
+        else:
+            acc = self.fallback(centered.astype(_F64), None, None)
+            requant = requant64
+        self.scratch.give(squares)
+        self.scratch.give(centered)
+        multiplier = ((np.float32(x_scale.reshape(())) * w_scale.astype(_F32).reshape(-1))
+                      / np.float32(y_scale.reshape(()))).astype(_F32)
+        bias = self.no_bias if b is None else np.ascontiguousarray(b, dtype=np.int32).reshape(-1)
+        y_low, y_high = _INTEGER_RANGES[y_zero_point.dtype]
+        out = self.node.empty(acc.shape, y_zero_point.dtype)
+        if out.size:
+            m = acc.shape[1]
+            requant(acc.reshape(acc.shape[0], m, -1), bias, multiplier,
+                    int(y_zero_point.reshape(())), y_low, y_high, out.reshape(out.shape[0], m, -1))
+        return out
+
+
+_EIGHT_BIT = frozenset(np.dtype(t) for t in (np.uint8, np.int8))
+
+
+def _compiled_qlinear_conv(node: NodeInfo, fallback) -> _CompiledQLinearConv | None:
+    """The compiled QLinearConv of a node with a constant 8-bit W and W zero point (None
+    where it does not apply: the numpy kernel runs)."""
+    if not compiled_loops_enabled(node):
+        return None
+    consts = list(node.const_inputs) + [None] * 9
+    w, w_zp = consts[3], consts[5]
+    if w is None or np.asarray(w).dtype not in _EIGHT_BIT or w_zp is None:
+        return None
+    x_dtype = _input_dtype(node, 0)
+    if x_dtype is not None and x_dtype not in _EIGHT_BIT:
+        return None
+    return _CompiledQLinearConv(node, np.asarray(w), np.asarray(w_zp), fallback)
+
+
 @kernels.register("QLinearConv", 10)
 def qlinear_conv(node: NodeInfo):
     """QLinearConv 10+: quantized Conv with int32 bias and per-tensor or per-output-channel
     weight scale/zero point, requantized to y's type."""
     conv = _integer_conv(node, 3, 5)
+    fast = _compiled_qlinear_conv(node, lambda xc, w, w_zp: conv(xc, w, w_zp))
 
     def compute(x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point,
                 b=None):
+        if (fast is not None and x.dtype in _EIGHT_BIT and y_zero_point.dtype in _EIGHT_BIT
+                and x_scale.dtype == w_scale.dtype == y_scale.dtype == _F32
+                and x_scale.size == 1 and x_zero_point.size == 1 and y_scale.size == 1
+                and y_zero_point.size == 1 and w_scale.size in (1, w.shape[0])):
+            return (fast(x, x_scale, x_zero_point, w_scale, y_scale, y_zero_point, b),)
         x_centered = x.astype(_F64) - x_zero_point.astype(_F64).reshape(())
         acc = conv(x_centered, w, w_zero_point)
         if b is not None:

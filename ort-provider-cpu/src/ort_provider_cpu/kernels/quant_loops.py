@@ -1,0 +1,198 @@
+"""Compiled loops of the quantized kernels (:mod:`.quantize`, :mod:`.contrib_quant`): one pass
+each where numpy needs four to a dozen.
+
+* :func:`quantize_blocks` / :func:`dequantize_blocks`: QuantizeLinear / DequantizeLinear of a
+  tensor seen as ``(outer, axis, inner)`` with a scale and zero point of shape
+  ``(outer or 1, blocks, inner or 1)``; element ``a`` of the axis reads block
+  ``a // block`` (per tensor: one block; per axis: block 1).
+* :func:`min_max`: the range of a float32 tensor (DynamicQuantizeLinear).
+* :func:`center_planes` / :func:`center_rows`: integers minus their zero point as float32,
+  the operand of the float BLAS that computes integer products exactly, with the sums of
+  squares that bound those products (see :mod:`.contrib_quant_common`).
+* :func:`quantize_centered_rows`: DynamicQuantizeLinear's quantization straight into the
+  centered float32 operand (DynamicQuantizeMatMul).
+* :func:`requantize_planes` / :func:`requantize_rows`: the integer accumulator (plus an int32
+  bias), times a float32 multiplier per channel, rounded half to even, plus the zero point,
+  saturated: MLAS' requantize output stage.
+* :func:`scale_rows`: MLAS' scale-bias output stage (float results).
+
+Rounding is ``np.rint`` (half to even, LLVM's ``rint``), arithmetic in float32 where the
+numpy kernels use float32, so both paths give the same bits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..jit import compiled
+
+
+@compiled()
+def quantize_blocks(x, scale, zero_point, block, low, high, out):
+    """out[o, a, i] = clip(rint(x / scale[o', a // block, i']) + zp[...], low, high), NaN -> 0
+    (float32 arithmetic; o' and i' are 0 where the scale's dim is 1)."""
+    outer, length, inner = x.shape
+    s_outer = scale.shape[0] > 1
+    s_inner = scale.shape[2] > 1
+    for o in range(outer):
+        so = o if s_outer else 0
+        for a in range(length):
+            b = a // block
+            for i in range(inner):
+                si = i if s_inner else 0
+                v = np.rint(x[o, a, i] / scale[so, b, si]) + np.float32(zero_point[so, b, si])
+                if v != v:
+                    v = np.float32(0)
+                elif v < low:
+                    v = np.float32(low)
+                elif v > high:
+                    v = np.float32(high)
+                out[o, a, i] = v
+
+
+@compiled()
+def dequantize_blocks(x, scale, zero_point, block, out):
+    """out[o, a, i] = float32(int32(x) - zp[...]) * scale[o', a // block, i']."""
+    outer, length, inner = x.shape
+    s_outer = scale.shape[0] > 1
+    s_inner = scale.shape[2] > 1
+    for o in range(outer):
+        so = o if s_outer else 0
+        for a in range(length):
+            b = a // block
+            for i in range(inner):
+                si = i if s_inner else 0
+                shifted = np.int32(x[o, a, i]) - np.int32(zero_point[so, b, si])
+                out[o, a, i] = np.float32(shifted) * scale[so, b, si]
+
+
+@compiled(fastmath={"nnan", "ninf", "nsz"})
+def min_max(x):
+    """(min, max) of a non-empty float32 vector (NaN-free data: the vectorized reduction)."""
+    low = x[0]
+    high = x[0]
+    for v in x:
+        low = min(low, v)
+        high = max(high, v)
+    return low, high
+
+
+@compiled()
+def has_nan(x):
+    """Whether a float32 vector holds a NaN."""
+    for v in x:
+        if v != v:
+            return True
+    return False
+
+
+@compiled()
+def center_planes(x, zero_point, out, squares):
+    """out[n, c, p] = x - zero_point (float32); squares[n, p] = sum over c of out**2;
+    return the largest of the squares (bounds any window's sum of squares per tap)."""
+    images, channels, positions = x.shape
+    largest = 0.0
+    for n in range(images):
+        for p in range(positions):
+            squares[n, p] = 0.0
+        for c in range(channels):
+            for p in range(positions):
+                v = np.float32(np.int32(x[n, c, p]) - zero_point)
+                out[n, c, p] = v
+                squares[n, p] += np.float64(v * v)
+        for p in range(positions):
+            largest = max(largest, squares[n, p])
+    return largest
+
+
+@compiled()
+def center_rows(x, zero_point, out):
+    """out[r, k] = x - zero_point (float32); return the largest row sum of squares."""
+    rows, length = x.shape
+    largest = 0.0
+    for r in range(rows):
+        total = 0.0
+        for k in range(length):
+            v = np.float32(np.int32(x[r, k]) - zero_point)
+            out[r, k] = v
+            total += np.float64(v * v)
+        largest = max(largest, total)
+    return largest
+
+
+@compiled()
+def quantize_centered_rows(x, scale, zero_point, out):
+    """DynamicQuantizeLinear to uint8 then minus the zero point, as float32:
+    out = clip(rint(x / scale) + zp, 0, 255) - zp; return the largest row sum of squares."""
+    rows, length = x.shape
+    zp = np.float32(zero_point)
+    low = -zp
+    high = np.float32(255) - zp
+    largest = 0.0
+    for r in range(rows):
+        total = 0.0
+        for k in range(length):
+            v = np.rint(x[r, k] / scale)
+            if v < low:
+                v = low
+            elif v > high:
+                v = high
+            out[r, k] = v
+            total += np.float64(v * v)
+        largest = max(largest, total)
+    return largest
+
+
+@compiled()
+def requantize_planes(acc, bias, multiplier, zero_point, low, high, out):
+    """out[n, m, p] = clip(rint(float32(acc + bias[m]) * multiplier[m]) + zp, low, high):
+    ``acc`` holds exact integers (float32 or float64); an empty ``bias`` is none; a
+    one-element multiplier is per tensor."""
+    images, channels, positions = acc.shape
+    with_bias = bias.shape[0] > 0
+    per_channel = multiplier.shape[0] > 1
+    for n in range(images):
+        for m in range(channels):
+            extra = np.int64(bias[m]) if with_bias else np.int64(0)
+            scale = multiplier[m] if per_channel else multiplier[0]
+            for p in range(positions):
+                v = np.rint(np.float32(np.int64(acc[n, m, p]) + extra) * scale) + zero_point
+                if v < low:
+                    v = low
+                elif v > high:
+                    v = high
+                out[n, m, p] = v
+
+
+@compiled()
+def requantize_rows(acc, bias, multiplier, zero_point, low, high, out):
+    """out[r, c] = clip(rint(float32(acc + bias[c]) * multiplier[c]) + zp, low, high) (a
+    one-element multiplier is per tensor, an empty bias none)."""
+    rows, columns = acc.shape
+    with_bias = bias.shape[0] > 0
+    per_column = multiplier.shape[0] > 1
+    for r in range(rows):
+        for c in range(columns):
+            extra = np.int64(bias[c]) if with_bias else np.int64(0)
+            scale = multiplier[c] if per_column else multiplier[0]
+            v = np.rint(np.float32(np.int64(acc[r, c]) + extra) * scale) + zero_point
+            if v < low:
+                v = low
+            elif v > high:
+                v = high
+            out[r, c] = v
+
+
+@compiled()
+def scale_rows(acc, multiplier, bias, out):
+    """out[r, c] = float32(acc[r, c]) * multiplier[c] + bias[c] in float32 (a one-element
+    multiplier is per tensor, an empty bias none)."""
+    rows, columns = acc.shape
+    with_bias = bias.shape[0] > 0
+    per_column = multiplier.shape[0] > 1
+    for r in range(rows):
+        for c in range(columns):
+            v = np.float32(acc[r, c]) * (multiplier[c] if per_column else multiplier[0])
+            if with_bias:
+                v += bias[c]
+            out[r, c] = v
