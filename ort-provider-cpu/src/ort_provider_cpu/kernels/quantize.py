@@ -21,11 +21,12 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 from onnx import TensorProto
-
 from ort.ep import KernelTable, NodeInfo, np_dtype_of
 
 from ..jit import compiled_loops_enabled
 from . import quant_loops
+from .contrib_quant_common import (IntegerOperand, center_rows, dynamic_params,
+                                   exact_product, requantize_rows)
 from .conv import conv as _conv_factory
 from .conv import conv_kernel
 from .float_work import LOW_PRECISION, work_dtype
@@ -37,6 +38,7 @@ kernels = KernelTable()
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _E8M0 = np.dtype(ml_dtypes.float8_e8m0fnu)
+_EIGHT_BIT = frozenset(np.dtype(t) for t in (np.uint8, np.int8))
 
 #: Integer quantized types -> their saturation range.
 _INTEGER_RANGES: dict[np.dtype, tuple[int, int]] = {
@@ -194,6 +196,75 @@ def _params(node: NodeInfo, qa: _QuantAttrs, x: Any, *params: Any) -> list[Any]:
     return out
 
 
+#: Integer types the compiled Q/DQ loops take (the others run numpy).
+_LOOP_INTEGERS = frozenset(np.dtype(t) for t in (np.uint8, np.int8, np.uint16, np.int16))
+
+
+def _block_view(where: str, qa: _QuantAttrs, shape: tuple[int, ...], param: Any,
+                zero_point: Any) -> tuple[tuple[int, int, int], Any, Any, int] | None:
+    """The ``(outer, axis, inner)`` view of an input of ``shape``, its scale and zero point
+    as ``(outer or 1, blocks, inner or 1)`` arrays and the block length, as the compiled
+    loops read them (None where the parameters do not fit: the numpy path then runs and
+    raises its error)."""
+    size = int(np.prod(shape)) if shape else 1
+    if param.size == 1:
+        return (1, size, 1), param.reshape(1, 1, 1), zero_point.reshape(1, 1, 1), max(size, 1)
+    if qa.per_tensor_only or not shape or zero_point.shape != param.shape:
+        return None
+    rank = len(shape)
+    axis = qa.axis + rank if qa.axis < 0 else qa.axis
+    if not 0 <= axis < rank:
+        return None
+    outer, length = int(np.prod(shape[:axis])), shape[axis]
+    inner = int(np.prod(shape[axis + 1:]))
+    if not qa.block_size:
+        if param.ndim != 1 or param.shape[0] != length:
+            return None
+        return ((outer, length, inner), param.reshape(1, length, 1),
+                zero_point.reshape(1, length, 1), 1)
+    blocks = -(-length // qa.block_size)
+    if param.shape != shape[:axis] + (blocks,) + shape[axis + 1:]:
+        return None
+    return ((outer, length, inner), param.reshape(outer, blocks, inner),
+            zero_point.reshape(outer, blocks, inner), qa.block_size)
+
+
+def _quantize_compiled(where: str, qa: _QuantAttrs, x: Any, scale: Any, zero_point: Any,
+                       out_dtype: np.dtype, out: Any) -> Any | None:
+    """QuantizeLinear of float32 ``x`` with float32 scales into an 8/16-bit integer type in
+    one compiled pass (None where the view does not apply)."""
+    if zero_point is None:
+        zero_point = np.zeros(scale.shape, out_dtype)
+    view = _block_view(where, qa, x.shape, scale, zero_point)
+    if view is None:
+        return None
+    dims, scale3, zp3, block = view
+    loop = quant_loops.quantize_blocks.prepare((_F32, 3), (_F32, 3, "A"), (out_dtype, 3, "A"),
+                                               int, int, int, (out_dtype, 3))
+    low, high = _INTEGER_RANGES[out_dtype]
+    if out.size:
+        loop(np.ascontiguousarray(x).reshape(dims), scale3, zp3, block, low, high,
+             out.reshape(dims))
+    return out
+
+
+def _dequantize_compiled(where: str, qa: _QuantAttrs, x: Any, scale: Any, zero_point: Any,
+                         out: Any) -> Any | None:
+    """DequantizeLinear of an 8/16-bit integer ``x`` with float32 scales into float32 in one
+    compiled pass (None where the view does not apply)."""
+    if zero_point is None:
+        zero_point = np.zeros(scale.shape, x.dtype)
+    view = _block_view(where, qa, x.shape, scale, zero_point)
+    if view is None:
+        return None
+    dims, scale3, zp3, block = view
+    loop = quant_loops.dequantize_blocks.prepare((x.dtype, 3), (_F32, 3, "A"),
+                                                 (x.dtype, 3, "A"), int, (_F32, 3))
+    if out.size:
+        loop(np.ascontiguousarray(x).reshape(dims), scale3, zp3, block, out.reshape(dims))
+    return out
+
+
 def _quantize_factory(node: NodeInfo):
     """QuantizeLinear (all versions): y = saturate(round(x / y_scale) + y_zero_point)."""
     qa = _quant_attrs(node)
@@ -203,11 +274,18 @@ def _quantize_factory(node: NodeInfo):
         raise ValueError(f"{node.describe()}: precision must be a float type, got {precision}")
     fixed_dtype = _quantized_output_dtype(node, 2, np.dtype(np.uint8))
     where = node.describe()
+    use_loop = compiled_loops_enabled(node)
 
     def compute(x, y_scale, y_zero_point=None):
         out_dtype = fixed_dtype if fixed_dtype is not None else y_zero_point.dtype
         if y_zero_point is not None and y_zero_point.dtype != out_dtype:
             raise ValueError(f"{where}: zero point type {y_zero_point.dtype} != {out_dtype}")
+        if (use_loop and x.dtype == _F32 and y_scale.dtype == _F32 and precision is None
+                and out_dtype in _LOOP_INTEGERS):
+            y = _quantize_compiled(where, qa, x, y_scale, y_zero_point, out_dtype,
+                                   node.empty(x.shape, out_dtype))
+            if y is not None:
+                return (y,)
         if (x.dtype == _F32 and y_scale.dtype == _F32 and y_scale.ndim == 0
                 and precision is None and out_dtype in _NUMPY_INTEGERS
                 and (y_zero_point is None or y_zero_point.ndim == 0)):
@@ -245,16 +323,26 @@ def _quantize_per_tensor(x: Any, scale: Any, zero_point: Any, dtype: np.dtype) -
 
 
 def _dequantize_factory(node: NodeInfo):
-    """DequantizeLinear (all versions): y = (x - x_zero_point) * x_scale."""
+    """DequantizeLinear (all versions): y = (x - x_zero_point) * x_scale; computed once
+    where all its inputs are constants (a weight no fusion took)."""
     qa = _quant_attrs(node)
     output_dtype = _dtype_attr(node, "output_dtype")
     if output_dtype is not None and output_dtype not in _ARITHMETIC_FLOATS:
         raise ValueError(f"{node.describe()}: output_dtype must be a float type")
+    where = node.describe()
+    use_loop = compiled_loops_enabled(node)
 
-    def compute(x, x_scale, x_zero_point=None):
+    def compute(x, x_scale, x_zero_point=None, empty=node.empty):
         out_dtype = output_dtype if output_dtype is not None else x_scale.dtype
         if out_dtype not in _ARITHMETIC_FLOATS:
             out_dtype = _F32  # e.g. an e8m0 scale without output_dtype
+        if (use_loop and out_dtype == _F32 and x_scale.dtype == _F32
+                and x.dtype in _LOOP_INTEGERS
+                and (x_zero_point is None or x_zero_point.dtype == x.dtype)):
+            y = _dequantize_compiled(where, qa, x, x_scale, x_zero_point,
+                                     empty(x.shape, _F32))
+            if y is not None:
+                return (y,)
         scale, zero_point = _params(node, qa, x, x_scale, x_zero_point)
         cdt = work_dtype(out_dtype)
         if x.dtype.kind in "iu" and x.dtype.itemsize <= 2:
@@ -268,7 +356,17 @@ def _dequantize_factory(node: NodeInfo):
                 shifted = shifted - zero_point.astype(cdt)
         return ((shifted * scale.astype(cdt)).astype(out_dtype, copy=False),)
 
-    return compute
+    consts = list(node.const_inputs) + [None] * 3
+    constant = all(consts[i] is not None or not node.has_input(i) for i in range(3))
+    if not constant or consts[0] is None:
+        return compute
+    value = compute(*(None if c is None else np.asarray(c) for c in consts[:3]),
+                    empty=np.empty)[0]  # not the arena: the value outlives every run
+
+    def constant_compute(x, x_scale, x_zero_point=None):
+        return (value.copy(),)
+
+    return constant_compute
 
 
 for _since, _until in ((10, 12), (13, 18), (19, 20), (21, 22), (23, 23), (24, 24), (25, 27),
@@ -282,7 +380,18 @@ def dynamic_quantize_linear(node: NodeInfo):
     """DynamicQuantizeLinear 11+: uint8 quantization with scale and zero point from the data
     range (widened to include 0); outputs y, y_scale, y_zero_point."""
 
+    use_loop = compiled_loops_enabled(node)
+    per_tensor = _QuantAttrs(1, 0, True)
+    where = node.describe()
+
     def compute(x):
+        if use_loop and x.dtype == _F32:
+            scale, zero_point = dynamic_params(x)
+            scale_array = np.full((1, 1, 1), scale, _F32)
+            zp_array = np.full((1, 1, 1), zero_point, np.uint8)
+            y = _quantize_compiled(where, per_tensor, x, scale_array, zp_array,
+                                   np.dtype(np.uint8), node.empty(x.shape, np.uint8))
+            return y, np.array(scale, dtype=np.float32), np.array(zero_point, dtype=np.uint8)
         low = min(0.0, float(x.min())) if x.size else 0.0
         high = max(0.0, float(x.max())) if x.size else 0.0
         scale = np.float32(1.0) if high == low else np.float32(np.float32(high - low) / 255)
@@ -317,16 +426,52 @@ def _multiplier(*scales: Any) -> Any:
     return ((a * b) / y).astype(_F64)
 
 
+def _qlinear_matmul_operand(node: NodeInfo) -> IntegerOperand | None:
+    """``B - b_zero_point`` prepared once for the compiled QLinearMatMul: a constant 2-D
+    8-bit B with a constant per-tensor or per-column zero point (else None: numpy)."""
+    if not compiled_loops_enabled(node):
+        return None
+    consts = list(node.const_inputs) + [None] * 8
+    b, zp = consts[3], consts[5]
+    if b is None or zp is None:
+        return None
+    b, zp = np.asarray(b), np.asarray(zp)
+    if b.ndim != 2 or b.dtype not in _EIGHT_BIT or zp.size not in (1, b.shape[1]):
+        return None
+    return IntegerOperand(b.astype(_F64) - zp.astype(_F64).reshape(-1))
+
+
 @kernels.register("QLinearMatMul", 10, 20)
 @kernels.register("QLinearMatMul", 21)
 def qlinear_matmul(node: NodeInfo):
     """QLinearMatMul 10+ (float8 and float16/bfloat16 scales since 21): quantized matmul
     with per-tensor or per-row (a) / per-column (b) scales and zero points."""
 
+    operand = _qlinear_matmul_operand(node)
+
     def compute(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point):
+        if (operand is not None and a.dtype in _EIGHT_BIT and a.ndim >= 2
+                and a.shape[-1] == operand.f64.shape[0] and y_zero_point is not None
+                and y_zero_point.dtype in _EIGHT_BIT and y_zero_point.size == 1
+                and a_scale.size == 1 and (a_zero_point is None or a_zero_point.size == 1)
+                and a_scale.dtype == b_scale.dtype == y_scale.dtype == _F32
+                and b_scale.size in (1, operand.f64.shape[1]) and y_scale.size == 1):
+            a_zp = 0 if a_zero_point is None else int(a_zero_point.reshape(()))
+            a32, a_max, squares = center_rows(a.reshape(-1, a.shape[-1]), a_zp)
+            acc = exact_product(a32, a_max, squares, operand)
+            multiplier = (np.float32(a_scale.reshape(())) * b_scale.reshape(-1)
+                          ) / np.float32(y_scale.reshape(()))
+            out = node.empty(acc.shape, y_zero_point.dtype)
+            requantize_rows(acc, None, multiplier, int(y_zero_point.reshape(())), out)
+            return (out.reshape(a.shape[:-1] + (acc.shape[1],)),)
         acc = np.matmul(_centered(a, a_zero_point, True), _centered(b, b_zero_point, False))
         a_s = a_scale.reshape(-1, 1) if a_scale.ndim == 1 and a_scale.size > 1 else a_scale
-        values = acc * _multiplier(a_s, b_scale, y_scale)
+        if a_s.dtype == b_scale.dtype == y_scale.dtype == _F32 and y_scale.size == 1:
+            # as MLAS requantizes: float32 multiplier and float32 product, then rounded
+            multiplier = (a_s * b_scale) / y_scale.reshape(())
+            values = np.rint(acc.astype(_F32) * multiplier.astype(_F32)).astype(_F64)
+        else:
+            values = acc * _multiplier(a_s, b_scale, y_scale)
         if y_zero_point is not None:
             values = values + y_zero_point.astype(_F64)
         out_dtype = y_zero_point.dtype if y_zero_point is not None else a.dtype
@@ -491,9 +636,6 @@ class _CompiledQLinearConv:
             requant(acc.reshape(acc.shape[0], m, -1), bias, multiplier,
                     int(y_zero_point.reshape(())), y_low, y_high, out.reshape(out.shape[0], m, -1))
         return out
-
-
-_EIGHT_BIT = frozenset(np.dtype(t) for t in (np.uint8, np.int8))
 
 
 def _compiled_qlinear_conv(node: NodeInfo, fallback) -> _CompiledQLinearConv | None:
