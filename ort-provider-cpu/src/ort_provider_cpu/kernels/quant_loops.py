@@ -196,3 +196,73 @@ def scale_rows(acc, multiplier, bias, out):
             if with_bias:
                 v += bias[c]
             out[r, c] = v
+
+
+@compiled()
+def qlinear_add_same(p, q, rp, rq, fixed, low, high, out):
+    """MLAS's QLinearAdd of two same-shape 8-bit vectors: ``p * rp + (q * rq + fixed)``,
+    each step a float32 fused multiply-add (computed in float64 and rounded once to float32
+    as :func:`~.contrib_qlinear_common.fma32` does), rounded half to even (NaN and values
+    beyond int32 become INT32_MIN), saturated."""
+    rp64 = np.float64(rp)
+    rq64 = np.float64(rq)
+    fixed64 = np.float64(fixed)
+    for i in range(p.shape[0]):
+        inner = np.float32(np.float64(np.float32(q[i])) * rq64 + fixed64)
+        v = np.float32(np.float64(np.float32(p[i])) * rp64 + np.float64(inner))
+        r = np.rint(np.float64(v))
+        if not abs(r) < 2147483648.0:  # NaN and int32 overflow: INT32_MIN, as MLAS
+            r = -2147483648.0
+        if r < low:
+            r = low
+        elif r > high:
+            r = high
+        out[i] = r
+
+
+@compiled()
+def depthwise_qconv(x, x_zero_point, weights, bias, multiplier, y_zero_point, low, high,
+                    strides, pads, dilations, out):
+    """Depthwise 2-D QLinearConv (one input and output channel per group) in one pass:
+    int32 sums of ``(x - x_zp) * w`` over the taps inside the image (padding is the zero
+    point: nothing), plus the int32 bias, times the channel's float32 multiplier, rounded half
+    to even, plus y's zero point, saturated. ``weights`` (C, kh, kw) are centered int32."""
+    images, channels, height, width = x.shape
+    out_h, out_w = out.shape[2], out.shape[3]
+    kernel_h, kernel_w = weights.shape[1], weights.shape[2]
+    stride_h, stride_w = strides
+    pad_top, pad_left = pads
+    dil_h, dil_w = dilations
+    acc = np.empty(out_w, np.int32)
+    for n in range(images):
+        for c in range(channels):
+            scale = multiplier[c]
+            for oh in range(out_h):
+                for ow in range(out_w):
+                    acc[ow] = bias[c]
+                for i in range(kernel_h):
+                    ih = oh * stride_h - pad_top + i * dil_h
+                    if ih < 0 or ih >= height:
+                        continue
+                    for j in range(kernel_w):
+                        tap = weights[c, i, j]
+                        offset = j * dil_w - pad_left
+                        # output columns whose input column is inside the row
+                        first = 0
+                        if offset < 0:
+                            first = (-offset + stride_w - 1) // stride_w
+                        last = out_w
+                        limit = width - offset  # iw = ow * stride + offset < width
+                        if limit <= 0:
+                            continue
+                        last = min(out_w, (limit + stride_w - 1) // stride_w)
+                        for ow in range(first, last):
+                            acc[ow] += (np.int32(x[n, c, ih, ow * stride_w + offset])
+                                        - x_zero_point) * tap
+                for ow in range(out_w):
+                    v = np.rint(np.float32(acc[ow]) * scale) + y_zero_point
+                    if v < low:
+                        v = low
+                    elif v > high:
+                        v = high
+                    out[n, c, oh, ow] = v

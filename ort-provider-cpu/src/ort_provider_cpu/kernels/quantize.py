@@ -31,7 +31,7 @@ from .conv import conv as _conv_factory
 from .conv import conv_kernel
 from .float_work import LOW_PRECISION, work_dtype
 from .kernel_args import normalize_axis
-from .windows import Scratch
+from .windows import Scratch, read_window_attrs, window_geometry
 
 kernels = KernelTable()
 
@@ -580,6 +580,13 @@ class _CompiledQLinearConv:
             const_inputs=[None, self.weights], input_dtypes=[_F32, _F32],
             input_shapes=[None, None])
         self.conv32 = conv_kernel(conv_node)
+        group = int(node.attrs.get("group", 1))
+        # depthwise 2-D: one compiled pass of int32 sums (9 or so taps: no GEMM to win)
+        self.depthwise = None
+        if centered.ndim == 4 and group > 1 and centered.shape[:2] == (group, 1):
+            self.window = read_window_attrs(node, centered.shape[2:], pooling=False)
+            self.depthwise = centered[:, 0].astype(np.int32)
+            self.geometries: dict[tuple, Any] = {}
         self.fallback = fallback
         self.scratch = Scratch(np)
         self.node = node
@@ -606,8 +613,40 @@ class _CompiledQLinearConv:
                 quant_loops.requantize_planes.prepare((_F64, 3), *specs))
         return found
 
+    def run_depthwise(self, x, x_zp: int, multiplier, bias, y_zero_point):
+        """The depthwise pass (None where x does not fit: the GEMM path runs)."""
+        if x.ndim != 4 or x.shape[1] != self.depthwise.shape[0]:
+            return None
+        geo = self.geometries.get(x.shape[2:])
+        if geo is None:
+            geo = self.geometries[x.shape[2:]] = window_geometry(self.node, self.window,
+                                                                 x.shape[2:])
+        loop = quant_loops.depthwise_qconv.prepare(
+            (x.dtype, 4), int, (np.int32, 3), (np.int32, 1), (_F32, 1), int, int, int,
+            ("tuple", int, 2), ("tuple", int, 2), ("tuple", int, 2), (y_zero_point.dtype, 4))
+        channels = x.shape[1]
+        if bias.shape[0] != channels:
+            bias = np.zeros(channels, np.int32)
+        if multiplier.shape[0] != channels:
+            multiplier = np.full(channels, multiplier[0], _F32)
+        out = self.node.empty(x.shape[:2] + geo.out_shape, y_zero_point.dtype)
+        low, high = _INTEGER_RANGES[y_zero_point.dtype]
+        if out.size:
+            loop(x, x_zp, self.depthwise, bias, multiplier, int(y_zero_point.reshape(())), low,
+                 high, tuple(self.window.strides), tuple(geo.pads_begin),
+                 tuple(self.window.dilations), out)
+        return out
+
     def __call__(self, x, x_scale, x_zero_point, w_scale, y_scale, y_zero_point, b):
         x = np.ascontiguousarray(x)
+        if self.depthwise is not None:
+            multiplier = ((np.float32(x_scale.reshape(())) * w_scale.astype(_F32).reshape(-1))
+                          / np.float32(y_scale.reshape(()))).astype(_F32)
+            bias = self.no_bias if b is None else np.ascontiguousarray(b, np.int32).reshape(-1)
+            out = self.run_depthwise(x, int(x_zero_point.reshape(())), multiplier, bias,
+                                     y_zero_point)
+            if out is not None:
+                return out
         center, requant32, requant64 = self.loops_for(x.dtype, y_zero_point.dtype)
         low, high = _INTEGER_RANGES[x.dtype]
         x_zp = int(x_zero_point.reshape(()))
