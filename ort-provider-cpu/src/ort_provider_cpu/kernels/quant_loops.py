@@ -29,8 +29,8 @@ from ..jit import compiled
 
 @compiled()
 def quantize_blocks(x, scale, zero_point, block, low, high, out):
-    """out[o, a, i] = clip(rint(x / scale[o', a // block, i']) + zp[...], low, high), NaN -> 0
-    (float32 arithmetic; o' and i' are 0 where the scale's dim is 1)."""
+    """out[o, a, i] = clip(rint(x / scale[o', a // block, i']) + zp[...], low, high), NaN ->
+    low as onnxruntime (float32 arithmetic; o' and i' are 0 where the scale's dim is 1)."""
     outer, length, inner = x.shape
     s_outer = scale.shape[0] > 1
     s_inner = scale.shape[2] > 1
@@ -41,9 +41,7 @@ def quantize_blocks(x, scale, zero_point, block, low, high, out):
             for i in range(inner):
                 si = i if s_inner else 0
                 v = np.rint(x[o, a, i] / scale[so, b, si]) + np.float32(zero_point[so, b, si])
-                if v != v:
-                    v = np.float32(0)
-                elif v < low:
+                if v != v or v < low:
                     v = np.float32(low)
                 elif v > high:
                     v = np.float32(high)
@@ -224,22 +222,32 @@ def qlinear_add_same(p, q, rp, rq, fixed, low, high, out):
 def depthwise_qconv(x, x_zero_point, weights, bias, multiplier, y_zero_point, low, high,
                     strides, pads, dilations, out):
     """Depthwise 2-D QLinearConv (one input and output channel per group) in one pass:
-    int32 sums of ``(x - x_zp) * w`` over the taps inside the image (padding is the zero
-    point: nothing), plus the int32 bias, times the channel's float32 multiplier, rounded half
-    to even, plus y's zero point, saturated. ``weights`` (C, kh, kw) are centered int32."""
+    sums of ``(x - x_zp) * w`` over the taps inside the image (padding is the zero point:
+    nothing), plus the int32 bias, times the channel's float32 multiplier, rounded half to
+    even, plus y's zero point, saturated. ``weights`` (C, kh, kw) are the centered weights
+    as float32; the sums run in float32, exact while ``kh * kw * 255 * 255 < 2**24`` (the
+    caller checks), a row of outputs at a time. Indices are unsigned so that numba does not
+    test them for negative wraparound (which keeps LLVM from vectorizing)."""
     images, channels, height, width = x.shape
     out_h, out_w = out.shape[2], out.shape[3]
     kernel_h, kernel_w = weights.shape[1], weights.shape[2]
     stride_h, stride_w = strides
     pad_top, pad_left = pads
     dil_h, dil_w = dilations
-    acc = np.empty(out_w, np.int32)
+    zp = np.float32(x_zero_point)
+    acc = np.empty(out_w, np.float32)
+    plane = np.empty(height * width, np.float32)
     for n in range(images):
         for c in range(channels):
+            source = x[n, c].reshape(height * width)
+            for k in range(height * width):
+                plane[k] = np.float32(source[k]) - zp
             scale = multiplier[c]
+            extra = np.int64(bias[c])
+            target = out[n, c]
             for oh in range(out_h):
                 for ow in range(out_w):
-                    acc[ow] = bias[c]
+                    acc[ow] = 0
                 for i in range(kernel_h):
                     ih = oh * stride_h - pad_top + i * dil_h
                     if ih < 0 or ih >= height:
@@ -247,22 +255,22 @@ def depthwise_qconv(x, x_zero_point, weights, bias, multiplier, y_zero_point, lo
                     for j in range(kernel_w):
                         tap = weights[c, i, j]
                         offset = j * dil_w - pad_left
-                        # output columns whose input column is inside the row
                         first = 0
                         if offset < 0:
                             first = (-offset + stride_w - 1) // stride_w
-                        last = out_w
-                        limit = width - offset  # iw = ow * stride + offset < width
+                        limit = width - offset  # input column ow * stride + offset < width
                         if limit <= 0:
                             continue
                         last = min(out_w, (limit + stride_w - 1) // stride_w)
-                        for ow in range(first, last):
-                            acc[ow] += (np.int32(x[n, c, ih, ow * stride_w + offset])
-                                        - x_zero_point) * tap
+                        base = np.uint64(ih * width + first * stride_w + offset)
+                        step = np.uint64(stride_w)
+                        at = np.uint64(first)
+                        for k in range(np.uint64(max(last - first, 0))):
+                            acc[at + k] += plane[base + k * step] * tap
                 for ow in range(out_w):
-                    v = np.rint(np.float32(acc[ow]) * scale) + y_zero_point
+                    v = np.rint(np.float32(np.int64(acc[ow]) + extra) * scale) + y_zero_point
                     if v < low:
                         v = low
                     elif v > high:
                         v = high
-                    out[n, c, oh, ow] = v
+                    target[oh, ow] = v

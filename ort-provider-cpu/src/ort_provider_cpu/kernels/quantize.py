@@ -127,12 +127,13 @@ def _expand_param(where: str, param: Any, shape: tuple[int, ...], axis: int,
 
 def _saturate_cast(values: Any, dtype: np.dtype, saturate: bool = True) -> Any:
     """Round float ``values`` into quantized ``dtype``: integers half to even and clipped to
-    the type's range (NaN -> 0); float8 clipped to +-max when ``saturate`` (else overflow
+    the type's range (NaN -> the type's minimum, as onnxruntime); float8 clipped to +-max when ``saturate`` (else overflow
     gives NaN/inf as the type has); float4/float6 saturate by themselves."""
     limits = _INTEGER_RANGES.get(dtype)
     if limits is not None:
         rounded = np.rint(values)
-        rounded = np.where(np.isnan(rounded), 0, rounded) if rounded.dtype.kind == "f" else rounded
+        if rounded.dtype.kind == "f":
+            rounded = np.where(np.isnan(rounded), limits[0], rounded)
         clipped = np.clip(rounded, limits[0], limits[1])
         return clipped.astype(np.int32).astype(dtype)
     if values.dtype in LOW_PRECISION:
@@ -310,7 +311,7 @@ _NUMPY_INTEGERS = frozenset(np.dtype(t) for t in (np.uint8, np.int8, np.uint16, 
 def _quantize_per_tensor(x: Any, scale: Any, zero_point: Any, dtype: np.dtype) -> Any:
     """QuantizeLinear of float32 ``x`` with one float32 scale and zero point into an integer
     type in four in-place passes (the general path takes a dozen): the same values, rounded
-    half to even, saturated, NaN to 0."""
+    half to even, saturated, NaN to the type's minimum."""
     low, high = _INTEGER_RANGES[dtype]
     ratio = np.divide(x, scale.reshape(()), out=np.empty(x.shape, _F32))  # 0-d stays an array
     np.rint(ratio, out=ratio)
@@ -318,7 +319,7 @@ def _quantize_per_tensor(x: Any, scale: Any, zero_point: Any, dtype: np.dtype) -
         ratio += np.float32(zero_point.reshape(()))
     np.clip(ratio, low, high, out=ratio)
     if ratio.size and np.isnan(ratio.min()):  # min is NaN when any value is
-        ratio[np.isnan(ratio)] = 0
+        ratio[np.isnan(ratio)] = low
     return ratio.astype(dtype)
 
 
@@ -583,9 +584,10 @@ class _CompiledQLinearConv:
         group = int(node.attrs.get("group", 1))
         # depthwise 2-D: one compiled pass of int32 sums (9 or so taps: no GEMM to win)
         self.depthwise = None
-        if centered.ndim == 4 and group > 1 and centered.shape[:2] == (group, 1):
+        if (centered.ndim == 4 and group > 1 and centered.shape[:2] == (group, 1)
+                and self.taps * 255 * max(self.w_max, 1) < EXACT_F32):
             self.window = read_window_attrs(node, centered.shape[2:], pooling=False)
-            self.depthwise = centered[:, 0].astype(np.int32)
+            self.depthwise = centered[:, 0].astype(_F32)
             self.geometries: dict[tuple, Any] = {}
         self.fallback = fallback
         self.scratch = Scratch(np)
@@ -622,7 +624,7 @@ class _CompiledQLinearConv:
             geo = self.geometries[x.shape[2:]] = window_geometry(self.node, self.window,
                                                                  x.shape[2:])
         loop = quant_loops.depthwise_qconv.prepare(
-            (x.dtype, 4), int, (np.int32, 3), (np.int32, 1), (_F32, 1), int, int, int,
+            (x.dtype, 4), int, (_F32, 3), (np.int32, 1), (_F32, 1), int, int, int,
             ("tuple", int, 2), ("tuple", int, 2), ("tuple", int, 2), (y_zero_point.dtype, 4))
         channels = x.shape[1]
         if bias.shape[0] != channels:
