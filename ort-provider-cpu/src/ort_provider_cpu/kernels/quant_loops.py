@@ -28,29 +28,63 @@ from ..jit import compiled
 
 
 @compiled()
+def quantize_run(x, scale, zero_point, low, high, out):
+    """out[k] = clip(rint(x[k] / scale) + zero_point, low, high), NaN -> low as onnxruntime
+    (float32 arithmetic; written as selects so that LLVM vectorizes it)."""
+    zp = np.float32(zero_point)
+    lo = np.float32(low)
+    hi = np.float32(high)
+    for k in range(x.shape[0]):
+        v = np.rint(x[k] / scale) + zp
+        v = v if v >= lo else lo  # NaN fails the test: low
+        v = v if v <= hi else hi
+        out[k] = v
+
+
+@compiled()
 def quantize_blocks(x, scale, zero_point, block, low, high, out):
-    """out[o, a, i] = clip(rint(x / scale[o', a // block, i']) + zp[...], low, high), NaN ->
-    low as onnxruntime (float32 arithmetic; o' and i' are 0 where the scale's dim is 1)."""
+    """QuantizeLinear of ``x`` seen as (outer, axis, inner) with the scale and zero point of
+    element ``[o, a, i]`` at ``[o', a // block, i']`` (o' and i' are 0 where the parameter's
+    dim is 1): :func:`quantize_run` per run of ``inner`` elements."""
     outer, length, inner = x.shape
     s_outer = scale.shape[0] > 1
     s_inner = scale.shape[2] > 1
+    lo = np.float32(low)
+    hi = np.float32(high)
     for o in range(outer):
         so = o if s_outer else 0
         for a in range(length):
             b = a // block
-            for i in range(inner):
-                si = i if s_inner else 0
-                v = np.rint(x[o, a, i] / scale[so, b, si]) + np.float32(zero_point[so, b, si])
-                if v != v or v < low:
-                    v = np.float32(low)
-                elif v > high:
-                    v = np.float32(high)
-                out[o, a, i] = v
+            source = x[o, a]
+            target = out[o, a]
+            if s_inner:
+                for i in range(inner):
+                    v = np.rint(source[i] / scale[so, b, i]) + np.float32(zero_point[so, b, i])
+                    v = v if v >= lo else lo
+                    v = v if v <= hi else hi
+                    target[i] = v
+            else:
+                s = scale[so, b, 0]
+                z = np.float32(zero_point[so, b, 0])
+                for i in range(inner):
+                    v = np.rint(source[i] / s) + z
+                    v = v if v >= lo else lo
+                    v = v if v <= hi else hi
+                    target[i] = v
+
+
+@compiled()
+def dequantize_run(x, scale, zero_point, out):
+    """out[k] = float32(int32(x[k]) - zero_point) * scale."""
+    z = np.int32(zero_point)
+    for k in range(x.shape[0]):
+        out[k] = np.float32(np.int32(x[k]) - z) * scale
 
 
 @compiled()
 def dequantize_blocks(x, scale, zero_point, block, out):
-    """out[o, a, i] = float32(int32(x) - zp[...]) * scale[o', a // block, i']."""
+    """DequantizeLinear of ``x`` seen as (outer, axis, inner): ``float32(int32(x) - zp) *
+    scale`` with the parameters of :func:`quantize_blocks`' layout."""
     outer, length, inner = x.shape
     s_outer = scale.shape[0] > 1
     s_inner = scale.shape[2] > 1
@@ -58,10 +92,17 @@ def dequantize_blocks(x, scale, zero_point, block, out):
         so = o if s_outer else 0
         for a in range(length):
             b = a // block
-            for i in range(inner):
-                si = i if s_inner else 0
-                shifted = np.int32(x[o, a, i]) - np.int32(zero_point[so, b, si])
-                out[o, a, i] = np.float32(shifted) * scale[so, b, si]
+            source = x[o, a]
+            target = out[o, a]
+            if s_inner:
+                for i in range(inner):
+                    shifted = np.int32(source[i]) - np.int32(zero_point[so, b, i])
+                    target[i] = np.float32(shifted) * scale[so, b, i]
+            else:
+                s = scale[so, b, 0]
+                z = np.int32(zero_point[so, b, 0])
+                for i in range(inner):
+                    target[i] = np.float32(np.int32(source[i]) - z) * s
 
 
 @compiled(fastmath={"nnan", "ninf", "nsz"})
@@ -103,7 +144,7 @@ def center_planes(x, zero_point, out, squares):
     return largest
 
 
-@compiled()
+@compiled(fastmath={"reassoc"})  # the float64 sums of integer squares are exact in any order
 def center_rows(x, zero_point, out):
     """out[r, k] = x - zero_point (float32); return the largest row sum of squares."""
     rows, length = x.shape
@@ -118,7 +159,7 @@ def center_rows(x, zero_point, out):
     return largest
 
 
-@compiled()
+@compiled(fastmath={"reassoc"})  # only the exact float64 sums of squares reorder
 def quantize_centered_rows(x, scale, zero_point, out):
     """DynamicQuantizeLinear to uint8 then minus the zero point, as float32:
     out = clip(rint(x / scale) + zp, 0, 255) - zp; return the largest row sum of squares."""

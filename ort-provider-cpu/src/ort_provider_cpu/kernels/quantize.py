@@ -240,9 +240,15 @@ def _quantize_compiled(where: str, qa: _QuantAttrs, x: Any, scale: Any, zero_poi
     if view is None:
         return None
     dims, scale3, zp3, block = view
+    low, high = _INTEGER_RANGES[out_dtype]
+    if scale3.size == 1:  # per tensor: one vectorized run
+        loop = quant_loops.quantize_run.prepare((_F32, 1), _F32, int, int, int, (out_dtype, 1))
+        if out.size:
+            loop(np.ascontiguousarray(x).reshape(-1), np.float32(scale3.reshape(())),
+                 int(zp3.reshape(())), low, high, out.reshape(-1))
+        return out
     loop = quant_loops.quantize_blocks.prepare((_F32, 3), (_F32, 3, "A"), (out_dtype, 3, "A"),
                                                int, int, int, (out_dtype, 3))
-    low, high = _INTEGER_RANGES[out_dtype]
     if out.size:
         loop(np.ascontiguousarray(x).reshape(dims), scale3, zp3, block, low, high,
              out.reshape(dims))
@@ -259,6 +265,12 @@ def _dequantize_compiled(where: str, qa: _QuantAttrs, x: Any, scale: Any, zero_p
     if view is None:
         return None
     dims, scale3, zp3, block = view
+    if scale3.size == 1:  # per tensor: one vectorized run
+        run = quant_loops.dequantize_run.prepare((x.dtype, 1), _F32, int, (_F32, 1))
+        if out.size:
+            run(np.ascontiguousarray(x).reshape(-1), np.float32(scale3.reshape(())),
+                int(zp3.reshape(())), out.reshape(-1))
+        return out
     loop = quant_loops.dequantize_blocks.prepare((x.dtype, 3), (_F32, 3, "A"),
                                                  (x.dtype, 3, "A"), int, (_F32, 3))
     if out.size:
@@ -388,10 +400,9 @@ def dynamic_quantize_linear(node: NodeInfo):
     def compute(x):
         if use_loop and x.dtype == _F32:
             scale, zero_point = dynamic_params(x)
-            scale_array = np.full((1, 1, 1), scale, _F32)
-            zp_array = np.full((1, 1, 1), zero_point, np.uint8)
-            y = _quantize_compiled(where, per_tensor, x, scale_array, zp_array,
-                                   np.dtype(np.uint8), node.empty(x.shape, np.uint8))
+            y = _quantize_compiled(where, per_tensor, x, np.array(scale, _F32),
+                                   np.array(zero_point, np.uint8), np.dtype(np.uint8),
+                                   node.empty(x.shape, np.uint8))
             return y, np.array(scale, dtype=np.float32), np.array(zero_point, dtype=np.uint8)
         low = min(0.0, float(x.min())) if x.size else 0.0
         high = max(0.0, float(x.max())) if x.size else 0.0
