@@ -5,9 +5,11 @@ Semantics follow onnxruntime's contrib operator spec (docs/ContribOperators.md) 
 kernels' observed behaviour; every op is declared to the core in ``SCHEMAS``
 (:mod:`.contrib_schema`).
 
-Integer products run in float BLAS (:func:`~.contrib_quant_common.integer_matmul`): the operands
-are 8-bit integers shifted by their zero points, exact in float64 (sums below 2**53, far beyond
-any realistic K) and in float32 where ``K * max|a| * max|b| < 2**24``. The float epilogue rounds as onnxruntime's MLAS output processors do: the int32
+Integer products run in float BLAS (:func:`~.contrib_quant_common.integer_matmul`, and with a
+constant B where numba is available :func:`~.contrib_quant_common.exact_product` after one
+compiled pass that shifts A, or quantizes it for DynamicQuantizeMatMul): the operands are 8-bit
+integers shifted by their zero points, exact in float64 (sums below 2**53, far beyond any
+realistic K) and in float32 where a bound keeps every partial sum below 2**24. The float epilogue rounds as onnxruntime's MLAS output processors do: the int32
 accumulator is converted to float32, multiplied by the float32 scale product, then the float32
 bias is added (one rounding each). Dynamic quantization of a float input
 (:func:`~.contrib_quant_common.dynamic_quantize`) is DynamicQuantizeLinear's: uint8, range widened to include 0.

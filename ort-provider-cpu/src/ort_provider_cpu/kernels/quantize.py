@@ -8,8 +8,15 @@ along ``axis``) or per block (same rank as the input, ``block_size`` elements pe
 Rounding to integers is half to even (``rint``); integer results saturate to the type's range,
 float8 results saturate to the largest finite value when ``saturate`` is set.
 
-Integer products (QLinearMatMul, QLinearConv, ConvInteger) run in float64 BLAS: the operands
-are at most 17-bit integers, so every product and sum is exact far beyond any realistic size.
+Integer products (QLinearMatMul, QLinearConv, ConvInteger) run in float BLAS on the operands
+shifted by their zero points: float32 where a bound proves every partial sum an exact integer
+below 2**24 (:mod:`.contrib_quant_common`), float64 otherwise (exact far beyond any realistic
+size). Where numba is available (:func:`~ort_provider_cpu.jit.compiled_loops_enabled`), the
+8/16-bit QuantizeLinear/DequantizeLinear/DynamicQuantizeLinear of float32 data, the shifting
+of QLinearConv's and QLinearMatMul's inputs and their requantization (MLAS's: float32
+multiplier, half to even, zero point, saturation) are single compiled passes
+(:mod:`.quant_loops`), and a depthwise QLinearConv is one pass of its own; the numpy code
+stays as the reference and the fallback.
 """
 
 from __future__ import annotations
@@ -371,8 +378,8 @@ def _dequantize_factory(node: NodeInfo):
 
     consts = list(node.const_inputs) + [None] * 3
     constant = all(consts[i] is not None or not node.has_input(i) for i in range(3))
-    if not constant or consts[0] is None:
-        return compute
+    if not constant or consts[0] is None or getattr(node, "xp", np) is not np:
+        return compute  # (a device provider reusing this kernel keeps its own arrays)
     value = compute(*(None if c is None else np.asarray(c) for c in consts[:3]),
                     empty=np.empty)[0]  # not the arena: the value outlives every run
 
