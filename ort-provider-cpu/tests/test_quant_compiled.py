@@ -236,3 +236,11 @@ def test_qlinear_add(dtype, b_shape):
               np.array(0.017, np.float32), np.array(-2 if dtype == I8 else 9, dtype),
               np.array(0.04, np.float32), np.array(1, dtype)]
     _check("QLinearAdd", inputs, constants=(1, 2, 4, 5, 6, 7), domain=MS)
+
+
+@pytest.mark.parametrize("w_dtype", [U8, I8])
+def test_conv_integer(w_dtype):
+    x = _ints((2, 4, 7, 9), U8)
+    w = _ints((6, 2, 3, 3), w_dtype)
+    _check("ConvInteger", [x, w, np.array(131, U8), np.array(3, w_dtype)],
+           {"group": 2, "pads": [1, 0, 1, 2], "strides": [1, 2]}, constants=(1, 2, 3), opset=17)

@@ -564,8 +564,23 @@ def _per_channel(value: Any, rank: int) -> Any:
 def conv_integer(node: NodeInfo):
     """ConvInteger 10+: Conv of (x - x_zero_point) and (w - w_zero_point) in int32."""
     conv = _integer_conv(node, 1, 3)
+    fast = None
+    consts = list(node.const_inputs) + [None] * 4
+    if (compiled_loops_enabled(node) and consts[1] is not None
+            and np.asarray(consts[1]).dtype in _EIGHT_BIT
+            and (consts[3] is not None or not node.has_input(3))):
+        w_zp = None if consts[3] is None else np.asarray(consts[3])
+        fast = _CompiledQLinearConv(node, np.asarray(consts[1]), w_zp,
+                                    lambda xc, w, w_zp: conv(xc, w, w_zp))
 
     def compute(x, w, x_zero_point=None, w_zero_point=None):
+        if fast is not None and x.dtype in _EIGHT_BIT and (
+                x_zero_point is None or x_zero_point.size == 1):
+            x_zp = 0 if x_zero_point is None else int(x_zero_point.reshape(-1)[0])
+            acc = fast.accumulate(np.ascontiguousarray(x), x_zp)
+            out = node.empty(acc.shape, np.int32)
+            np.copyto(out, acc, casting="unsafe")
+            return (out,)
         x_centered = x.astype(_F64)
         if x_zero_point is not None:
             x_centered = x_centered - x_zero_point.astype(_F64).reshape(())
@@ -657,6 +672,27 @@ class _CompiledQLinearConv:
                  tuple(self.window.dilations), out)
         return out
 
+    def accumulate(self, x, x_zp: int, center=None):
+        """The exact integer Conv of ``x - x_zp`` and the centered W: float32 where
+        :meth:`exact_in_f32` holds, else float64."""
+        if center is None:
+            center = quant_loops.center_planes.prepare((x.dtype, 3), int, (_F32, 3), (_F64, 2))
+        low, high = _INTEGER_RANGES[x.dtype]
+        n, c = x.shape[:2]
+        positions = int(np.prod(x.shape[2:])) if x.ndim > 2 else 1
+        centered = self.scratch.take(x.shape, _F32)
+        squares = self.scratch.take((n, positions), _F64)
+        largest = center(x.reshape(n, c, positions), x_zp,
+                         centered.reshape(n, c, positions), squares) if x.size else 0.0
+        x_max = float(max(x_zp - low, high - x_zp))
+        if self.exact_in_f32(x_max, largest):
+            acc = self.conv32(centered, self.weights)
+        else:
+            acc = self.fallback(centered.astype(_F64), None, None)
+        self.scratch.give(squares)
+        self.scratch.give(centered)
+        return acc
+
     def __call__(self, x, x_scale, x_zero_point, w_scale, y_scale, y_zero_point, b):
         x = np.ascontiguousarray(x)
         if self.depthwise is not None:
@@ -668,23 +704,8 @@ class _CompiledQLinearConv:
             if out is not None:
                 return out
         center, requant32, requant64 = self.loops_for(x.dtype, y_zero_point.dtype)
-        low, high = _INTEGER_RANGES[x.dtype]
-        x_zp = int(x_zero_point.reshape(()))
-        n, c = x.shape[:2]
-        positions = int(np.prod(x.shape[2:])) if x.ndim > 2 else 1
-        centered = self.scratch.take(x.shape, _F32)
-        squares = self.scratch.take((n, positions), _F64)
-        largest = center(x.reshape(n, c, positions), x_zp,
-                         centered.reshape(n, c, positions), squares) if x.size else 0.0
-        x_max = float(max(x_zp - low, high - x_zp))
-        if self.exact_in_f32(x_max, largest):
-            acc = self.conv32(centered, self.weights)
-            requant = requant32
-        else:
-            acc = self.fallback(centered.astype(_F64), None, None)
-            requant = requant64
-        self.scratch.give(squares)
-        self.scratch.give(centered)
+        acc = self.accumulate(x, int(x_zero_point.reshape(())), center)
+        requant = requant32 if acc.dtype == _F32 else requant64
         multiplier = ((np.float32(x_scale.reshape(())) * w_scale.astype(_F32).reshape(-1))
                       / np.float32(y_scale.reshape(()))).astype(_F32)
         bias = self.no_bias if b is None else np.ascontiguousarray(b, dtype=np.int32).reshape(-1)
