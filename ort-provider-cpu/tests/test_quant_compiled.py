@@ -139,6 +139,8 @@ def _qlinear_conv_inputs(x_shape, w_shape, x_dtype=U8, w_dtype=I8, per_channel=T
                                                 "pads": [1, 1, 1, 1]}),
     dict(x=(1, 4, 12, 10), w=(4, 1, 3, 3), attrs={"group": 4, "dilations": [2, 2],
                                                   "pads": [2, 2, 2, 2]}),
+    dict(x=(2, 3, 7, 8), w=(3, 1, 3, 2), attrs={"group": 3, "pads": [0, 1, 2, 0]}),
+    dict(x=(1, 3, 4, 4), w=(3, 1, 3, 3), attrs={"group": 3, "pads": [3, 3, 3, 3]}),
     dict(x=(1, 3, 8, 8), w=(3, 1, 5, 5), attrs={"group": 3, "auto_pad": "SAME_UPPER",
                                                 "strides": [3, 2]}),
     dict(x=(2, 3, 6, 6), w=(7, 3, 1, 1), attrs={}, per_channel=False),

@@ -311,3 +311,50 @@ def depthwise_qconv(x, x_zero_point, weights, bias, multiplier, y_zero_point, lo
                     elif v > high:
                         v = high
                     target[oh, ow] = v
+
+
+@compiled()
+def depthwise_qconv_wide(x, x_zero_point, weights, bias, multiplier, y_zero_point, low, high,
+                         pads, dilations, out):
+    """:func:`depthwise_qconv` for unit strides, a channel at a time: the centered channel is
+    copied into a zero-padded plane of row length ``Wp``, and every tap is one long
+    vectorized multiply-add over the "wide" output (``OH`` rows of ``Wp`` columns, the
+    columns past ``OW`` discarded), so that small planes do not pay a loop per row and tap."""
+    images, channels, height, width = x.shape
+    out_h, out_w = out.shape[2], out.shape[3]
+    kernel_h, kernel_w = weights.shape[1], weights.shape[2]
+    pad_top, pad_left = pads
+    dil_h, dil_w = dilations
+    rows = max(height + pad_top, out_h + (kernel_h - 1) * dil_h)
+    row_length = max(width + pad_left, out_w + (kernel_w - 1) * dil_w)
+    plane = np.zeros(rows * row_length + (kernel_w - 1) * dil_w + 1, np.float32)
+    wide = np.uint64(out_h * row_length)
+    acc = np.empty(out_h * row_length, np.float32)
+    zp = np.float32(x_zero_point)
+    stride = np.uint64(row_length)
+    for n in range(images):
+        for c in range(channels):
+            source = x[n, c]
+            for h in range(height):
+                start = np.uint64((h + pad_top) * row_length + pad_left)
+                for w in range(width):
+                    plane[start + np.uint64(w)] = np.float32(source[h, w]) - zp
+            for k in range(wide):
+                acc[k] = 0
+            for i in range(kernel_h):
+                for j in range(kernel_w):
+                    tap = weights[c, i, j]
+                    offset = np.uint64(i * dil_h) * stride + np.uint64(j * dil_w)
+                    for k in range(wide):
+                        acc[k] += plane[k + offset] * tap
+            scale = multiplier[c]
+            extra = np.int64(bias[c])
+            target = out[n, c]
+            for oh in range(out_h):
+                base = np.uint64(oh) * stride
+                for ow in range(out_w):
+                    v = np.rint(np.float32(np.int64(acc[base + np.uint64(ow)]) + extra) * scale)
+                    v = v + y_zero_point
+                    v = v if v >= low else low
+                    v = v if v <= high else high
+                    target[oh, ow] = v
