@@ -257,81 +257,34 @@ def qlinear_add_same(p, q, rp, rq, fixed, low, high, out):
 
 @compiled()
 def depthwise_qconv(x, x_zero_point, weights, bias, multiplier, y_zero_point, low, high,
-                    strides, pads, dilations, out):
+                         strides, pads, dilations, out):
     """Depthwise 2-D QLinearConv (one input and output channel per group) in one pass:
-    sums of ``(x - x_zp) * w`` over the taps inside the image (padding is the zero point:
-    nothing), plus the int32 bias, times the channel's float32 multiplier, rounded half to
-    even, plus y's zero point, saturated. ``weights`` (C, kh, kw) are the centered weights
-    as float32; the sums run in float32, exact while ``kh * kw * 255 * 255 < 2**24`` (the
-    caller checks), a row of outputs at a time. Indices are unsigned so that numba does not
-    test them for negative wraparound (which keeps LLVM from vectorizing)."""
+    sums of ``(x - x_zp) * w`` over the taps (padding is the zero point: nothing), plus the
+    int32 bias, times the channel's float32 multiplier, rounded half to even, plus y's zero
+    point, saturated. ``weights`` (C, kh, kw) are the centered weights as float32; the sums
+    run in float32, exact while ``kh * kw * 255 * 255 < 2**24`` (the caller checks).
+
+    A channel at a time over a zero-padded plane of row length
+    ``Wp`` holding the centered channel: the sums are kept for every column of the wide
+    output rows (``OH`` rows of ``Wp`` columns; columns past the last output, and the ones a
+    column stride skips, are discarded), so each tap is one long vectorized multiply-add over
+    the whole plane (unit row stride) or over each output row (else) instead of short loops
+    per row and tap."""
     images, channels, height, width = x.shape
     out_h, out_w = out.shape[2], out.shape[3]
     kernel_h, kernel_w = weights.shape[1], weights.shape[2]
     stride_h, stride_w = strides
     pad_top, pad_left = pads
     dil_h, dil_w = dilations
-    zp = np.float32(x_zero_point)
-    acc = np.empty(out_w, np.float32)
-    plane = np.empty(height * width, np.float32)
-    for n in range(images):
-        for c in range(channels):
-            source = x[n, c].reshape(height * width)
-            for k in range(height * width):
-                plane[k] = np.float32(source[k]) - zp
-            scale = multiplier[c]
-            extra = np.int64(bias[c])
-            target = out[n, c]
-            for oh in range(out_h):
-                for ow in range(out_w):
-                    acc[ow] = 0
-                for i in range(kernel_h):
-                    ih = oh * stride_h - pad_top + i * dil_h
-                    if ih < 0 or ih >= height:
-                        continue
-                    for j in range(kernel_w):
-                        tap = weights[c, i, j]
-                        offset = j * dil_w - pad_left
-                        first = 0
-                        if offset < 0:
-                            first = (-offset + stride_w - 1) // stride_w
-                        limit = width - offset  # input column ow * stride + offset < width
-                        if limit <= 0:
-                            continue
-                        last = min(out_w, (limit + stride_w - 1) // stride_w)
-                        base = np.uint64(ih * width + first * stride_w + offset)
-                        step = np.uint64(stride_w)
-                        at = np.uint64(first)
-                        for k in range(np.uint64(max(last - first, 0))):
-                            acc[at + k] += plane[base + k * step] * tap
-                for ow in range(out_w):
-                    v = np.rint(np.float32(np.int64(acc[ow]) + extra) * scale) + y_zero_point
-                    if v < low:
-                        v = low
-                    elif v > high:
-                        v = high
-                    target[oh, ow] = v
-
-
-@compiled()
-def depthwise_qconv_wide(x, x_zero_point, weights, bias, multiplier, y_zero_point, low, high,
-                         pads, dilations, out):
-    """:func:`depthwise_qconv` for unit strides, a channel at a time: the centered channel is
-    copied into a zero-padded plane of row length ``Wp``, and every tap is one long
-    vectorized multiply-add over the "wide" output (``OH`` rows of ``Wp`` columns, the
-    columns past ``OW`` discarded), so that small planes do not pay a loop per row and tap."""
-    images, channels, height, width = x.shape
-    out_h, out_w = out.shape[2], out.shape[3]
-    kernel_h, kernel_w = weights.shape[1], weights.shape[2]
-    pad_top, pad_left = pads
-    dil_h, dil_w = dilations
-    rows = max(height + pad_top, out_h + (kernel_h - 1) * dil_h)
-    row_length = max(width + pad_left, out_w + (kernel_w - 1) * dil_w)
+    span_w = (out_w - 1) * stride_w + 1  # stride-1 columns that cover the output columns
+    rows = max(height + pad_top, (out_h - 1) * stride_h + (kernel_h - 1) * dil_h + 1)
+    row_length = max(width + pad_left, span_w + (kernel_w - 1) * dil_w)
     plane = np.zeros(rows * row_length + (kernel_w - 1) * dil_w + 1, np.float32)
-    wide = np.uint64(out_h * row_length)
+    length = np.uint64(row_length)
+    wide = np.uint64(out_h) * length
     acc = np.empty(out_h * row_length, np.float32)
     zp = np.float32(x_zero_point)
-    stride = np.uint64(row_length)
+    span = np.uint64(span_w)
     for n in range(images):
         for c in range(channels):
             source = x[n, c]
@@ -344,17 +297,25 @@ def depthwise_qconv_wide(x, x_zero_point, weights, bias, multiplier, y_zero_poin
             for i in range(kernel_h):
                 for j in range(kernel_w):
                     tap = weights[c, i, j]
-                    offset = np.uint64(i * dil_h) * stride + np.uint64(j * dil_w)
-                    for k in range(wide):
-                        acc[k] += plane[k + offset] * tap
+                    offset = np.uint64(i * dil_h) * length + np.uint64(j * dil_w)
+                    if stride_h == 1:
+                        for k in range(wide):
+                            acc[k] += plane[k + offset] * tap
+                    else:
+                        for oh in range(out_h):
+                            into = np.uint64(oh) * length
+                            source_row = np.uint64(oh * stride_h) * length + offset
+                            for k in range(span):
+                                acc[into + k] += plane[source_row + k] * tap
             scale = multiplier[c]
             extra = np.int64(bias[c])
             target = out[n, c]
+            step = np.uint64(stride_w)
             for oh in range(out_h):
-                base = np.uint64(oh) * stride
+                base = np.uint64(oh) * length
                 for ow in range(out_w):
-                    v = np.rint(np.float32(np.int64(acc[base + np.uint64(ow)]) + extra) * scale)
-                    v = v + y_zero_point
+                    at = base + np.uint64(ow) * step
+                    v = np.rint(np.float32(np.int64(acc[at]) + extra) * scale) + y_zero_point
                     v = v if v >= low else low
                     v = v if v <= high else high
                     target[oh, ow] = v

@@ -656,16 +656,9 @@ class _CompiledQLinearConv:
         if geo is None:
             geo = self.geometries[x.shape[2:]] = window_geometry(self.node, self.window,
                                                                  x.shape[2:])
-        unit_strides = all(s == 1 for s in self.window.strides)
-        if unit_strides:
-            wide = quant_loops.depthwise_qconv_wide.prepare(
-                (x.dtype, 4), int, (_F32, 3), (np.int32, 1), (_F32, 1), int, int, int,
-                ("tuple", int, 2), ("tuple", int, 2), (y_zero_point.dtype, 4))
-        else:
-            loop = quant_loops.depthwise_qconv.prepare(
-                (x.dtype, 4), int, (_F32, 3), (np.int32, 1), (_F32, 1), int, int, int,
-                ("tuple", int, 2), ("tuple", int, 2), ("tuple", int, 2),
-                (y_zero_point.dtype, 4))
+        loop = quant_loops.depthwise_qconv.prepare(
+            (x.dtype, 4), int, (_F32, 3), (np.int32, 1), (_F32, 1), int, int, int,
+            ("tuple", int, 2), ("tuple", int, 2), ("tuple", int, 2), (y_zero_point.dtype, 4))
         channels = x.shape[1]
         if bias.shape[0] != channels:
             bias = np.zeros(channels, np.int32)
@@ -673,10 +666,7 @@ class _CompiledQLinearConv:
             multiplier = np.full(channels, multiplier[0], _F32)
         out = self.node.empty(x.shape[:2] + geo.out_shape, y_zero_point.dtype)
         low, high = _INTEGER_RANGES[y_zero_point.dtype]
-        if out.size and unit_strides:
-            wide(x, x_zp, self.depthwise, bias, multiplier, int(y_zero_point.reshape(())), low,
-                 high, tuple(geo.pads_begin), tuple(self.window.dilations), out)
-        elif out.size:
+        if out.size:
             loop(x, x_zp, self.depthwise, bias, multiplier, int(y_zero_point.reshape(())), low,
                  high, tuple(self.window.strides), tuple(geo.pads_begin),
                  tuple(self.window.dilations), out)
