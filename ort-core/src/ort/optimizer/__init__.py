@@ -43,7 +43,9 @@ from .matmul_fusion import fuse_matmul_scale, fuse_matmul_transpose
 from .nchwc_unblock import unblock_nchwc
 from .noop_elimination import eliminate_noop_casts, eliminate_noop_slices
 from .norm_fusions import fuse_layer_norm, fuse_skip_layer_norm
-from .quant_fusions import fuse_dynamic_quantize_matmul, fuse_matmul_integer_to_float
+from .quant_fusions import (
+    fuse_dynamic_quantize_matmul, fuse_matmul_integer_to_float, fuse_qdq, fuse_qdq_s8_to_u8,
+)
 from .reshape_fusion import fuse_reshape_targets
 from .rms_norm_fusion import fuse_simplified_layer_norm, fuse_skip_simplified_layer_norm
 from .silu_fusion import fuse_quick_gelu
@@ -69,6 +71,8 @@ PASSES: tuple[tuple[int, str, OptimizationPass], ...] = (
     (1, "ConvAddFusion", fuse_conv_add),
     (2, "NchwcUnblock", unblock_nchwc),
     (2, "SliceToSplitFusion", fuse_slices_to_split),
+    (2, "QDQS8ToU8", fuse_qdq_s8_to_u8),
+    (2, "QDQFusion", fuse_qdq),
     (2, "MatMulIntegerToFloatFusion", fuse_matmul_integer_to_float),
     (2, "DynamicQuantizeMatMulFusion", fuse_dynamic_quantize_matmul),
     (2, "AttentionFusion", fuse_attention),

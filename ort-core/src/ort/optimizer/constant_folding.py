@@ -117,6 +117,8 @@ def _foldable(view: GraphView, index: int, known: dict[str, Any]) -> bool:
         return False
     if op_type == "Constant":
         return False  # already a constant (patterns read it as one)
+    if op_type == "DequantizeLinear":
+        return False  # as onnxruntime: kept for the QDQ fusions (quant_fusions.fuse_qdq)
     if any(out in view.protected for out in outputs):
         return False
     if not all(_is_constant(view, name, known) for name in view.node_inputs[index]):

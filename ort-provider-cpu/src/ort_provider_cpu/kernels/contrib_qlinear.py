@@ -32,10 +32,12 @@ import numpy as np
 from onnx import TypeProto
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
-from . import contrib_qlinear_pool, contrib_qlinear_softmax
-from .contrib_qlinear_common import (F32, broadcast_dims, check_quant_dtype,
-                                     codes_of, fma32, lookup, quantize_mlas,
-                                     saturate_cvt, scalar_param, zero_point)
+from ..jit import compiled_loops_enabled
+from . import contrib_qlinear_pool, contrib_qlinear_softmax, quant_loops
+from .contrib_qlinear_common import (F32, QUANT_RANGES, broadcast_dims,
+                                     check_quant_dtype, codes_of, fma32,
+                                     lookup, quantize_mlas, saturate_cvt,
+                                     scalar_param, zero_point)
 from .contrib_schema import MS, REQUIRED, declare, dims, elem_type, tensor_type
 from .kernel_args import normalize_axis
 
@@ -105,9 +107,25 @@ def _qlinear_add(p: Any, sp: float, zp: int, q: Any, sq: float, zq: int, sc: flo
     return fma32(pf, rp, fma32(qf, rq, fixed))
 
 
+def _compiled_add(node: NodeInfo, a: Any, sa: float, za: int, b: Any, sb: float, zb: int,
+                  sc: float, zc: int, dtype: np.dtype) -> Any:
+    """QLinearAdd of same-shape A and B (more than one element) in one compiled pass, with
+    :func:`_qlinear_add`'s arithmetic (A first)."""
+    rp, rq = F32(F32(sa) / F32(sc)), F32(F32(sb) / F32(sc))
+    fixed = F32(F32(zc) - fma32(rp, F32(za), F32(rq * F32(zb))))
+    loop = quant_loops.qlinear_add_same.prepare((dtype, 1), (dtype, 1), F32, F32, F32, int,
+                                                int, (dtype, 1))
+    low, high = QUANT_RANGES[dtype]
+    out = node.empty(a.shape, dtype)
+    loop(np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1), rp, rq,
+         fixed, low, high, out.reshape(-1))
+    return out
+
+
 def _binary_factory(node: NodeInfo, op: str) -> Callable[..., tuple]:
     """QLinearAdd / QLinearMul: C = quantize(op(dequantize(A), dequantize(B)))."""
     where = node.describe()
+    use_loop = op == "Add" and compiled_loops_enabled(node)
 
     def compute(a, a_scale, a_zero_point, b, b_scale, b_zero_point=None, c_scale=None,
                 c_zero_point=None):
@@ -125,6 +143,8 @@ def _binary_factory(node: NodeInfo, op: str) -> Callable[..., tuple]:
             raise ValueError(f"{where}: A {a.shape} and B {b.shape} do not broadcast") from None
         if 0 in shape:
             return (np.empty(shape, dtype),)
+        if use_loop and a.shape == b.shape and a.size > 1:
+            return (_compiled_add(node, a, sa, za, b, sb, zb, sc, zc, dtype),)
         if op == "Mul":
             ratio = F32(F32(F32(sa) * F32(sb)) / F32(sc))
             product = (a.astype(np.int32) - za) * (b.astype(np.int32) - zb)

@@ -5,9 +5,11 @@ Semantics follow onnxruntime's contrib operator spec (docs/ContribOperators.md) 
 kernels' observed behaviour; every op is declared to the core in ``SCHEMAS``
 (:mod:`.contrib_schema`).
 
-Integer products run in float BLAS (:func:`~.contrib_quant_common.integer_matmul`): the operands
-are 8-bit integers shifted by their zero points, exact in float64 (sums below 2**53, far beyond
-any realistic K) and in float32 where ``K * max|a| * max|b| < 2**24``. The float epilogue rounds as onnxruntime's MLAS output processors do: the int32
+Integer products run in float BLAS (:func:`~.contrib_quant_common.integer_matmul`, and with a
+constant B where numba is available :func:`~.contrib_quant_common.exact_product` after one
+compiled pass that shifts A, or quantizes it for DynamicQuantizeMatMul): the operands are 8-bit
+integers shifted by their zero points, exact in float64 (sums below 2**53, far beyond any
+realistic K) and in float32 where a bound keeps every partial sum below 2**24. The float epilogue rounds as onnxruntime's MLAS output processors do: the int32
 accumulator is converted to float32, multiplied by the float32 scale product, then the float32
 bias is added (one rounding each). Dynamic quantization of a float input
 (:func:`~.contrib_quant_common.dynamic_quantize`) is DynamicQuantizeLinear's: uint8, range widened to include 0.
@@ -22,10 +24,14 @@ import numpy as np
 from onnx import TypeProto
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
+from ..jit import compiled_loops_enabled
 from . import contrib_quant_lstm, contrib_quant_qdq
-from .contrib_quant_common import (IntegerOperand, centered, dynamic_quantize,
-                                   integer_matmul, requantize,
-                                   scale_bias_output)
+from .contrib_quant_common import (IntegerOperand, center_rows, centered,
+                                   dynamic_params, dynamic_quantize,
+                                   exact_product, integer_matmul,
+                                   quantize_centered, requantize,
+                                   requantize_rows, scale_bias_output,
+                                   scale_bias_rows)
 from .contrib_schema import (FLOAT, MS, declare, elem_type, like_onnx,
                              tensor_type)
 
@@ -121,6 +127,36 @@ def _check_bias(where: str, bias: Any, n: int) -> None:
         raise ValueError(f"{where}: bias of shape {bias.shape} must be 1-D of length {n}")
 
 
+_EIGHT_BIT = frozenset(np.dtype(t) for t in (np.uint8, np.int8))
+
+
+def _column_multiplier(a_scale: Any, b_scale: np.ndarray, n: int) -> np.ndarray | None:
+    """``a_scale * b_scale`` in float32, one value or one per column (None for other B
+    scale shapes: the numpy kernel handles them)."""
+    if b_scale.size == 1:
+        return (np.float32(a_scale) * b_scale.astype(_F32).reshape(1))
+    if b_scale.ndim == 1 or (b_scale.ndim == 2 and b_scale.shape[0] == 1):
+        if b_scale.size == n:
+            return np.float32(a_scale) * b_scale.astype(_F32).reshape(-1)
+    return None
+
+
+def _compiled_operand(node: NodeInfo, prepared: IntegerOperand | None) -> IntegerOperand | None:
+    """The prepared 2-D B when the compiled kernel may run (else None: numpy)."""
+    if prepared is None or prepared.f64.ndim != 2 or not compiled_loops_enabled(node):
+        return None
+    return prepared
+
+
+def _float_output(node: NodeInfo, acc: np.ndarray, multiplier: np.ndarray, bias: Any,
+                  lead: tuple[int, ...]) -> np.ndarray:
+    """The scale-bias stage of a compiled kernel into a fresh float32 output of shape
+    ``lead + (N,)``."""
+    out = node.empty((acc.shape[0], acc.shape[1]), _F32)
+    scale_bias_rows(acc, multiplier, bias, out)
+    return out.reshape(lead + (acc.shape[1],))
+
+
 @kernels.register("DynamicQuantizeMatMul", since=1, domain=MS)
 def dynamic_quantize_matmul(node: NodeInfo):
     """DynamicQuantizeMatMul 1+: A (float) quantized to uint8 like DynamicQuantizeLinear, then
@@ -128,8 +164,20 @@ def dynamic_quantize_matmul(node: NodeInfo):
     float result scaled back, plus an optional bias."""
     where = node.describe()
     prepared = _prepared_b(node, 1, 3)
+    operand = _compiled_operand(node, prepared)
 
     def compute(a, b, b_scale, b_zero_point=None, bias=None):
+        if operand is not None and a.dtype == _F32 and a.ndim >= 1 \
+                and a.shape[-1] == operand.f64.shape[0]:
+            n = operand.f64.shape[1]
+            _check_bias(where, bias, n)
+            scale, zero_point = dynamic_params(a)
+            multiplier = _column_multiplier(scale, b_scale, n)
+            if multiplier is not None:
+                a32, a_max, squares = quantize_centered(a.reshape(-1, a.shape[-1]), scale,
+                                                        zero_point)
+                acc = exact_product(a32, a_max, squares, operand)
+                return (_float_output(node, acc, multiplier, bias, a.shape[:-1]),)
         a_q, a_scale, a_zp = dynamic_quantize(a)
         _check_bias(where, bias, b.shape[-1])
         if _b_param_supported(b_scale.shape, b.shape):
@@ -161,6 +209,7 @@ def matmul_integer_to_float(node: NodeInfo):
     the output has the scales' float type (float16 computed in float32, rounded once)."""
     where = node.describe()
     prepared = _prepared_b(node, 1, 5)
+    operand = _compiled_operand(node, prepared)
 
     def compute(a, b, a_scale, b_scale, a_zero_point=None, b_zero_point=None, bias=None):
         out_dtype = a_scale.dtype
@@ -169,6 +218,16 @@ def matmul_integer_to_float(node: NodeInfo):
             raise ValueError(f"{where}: a_zero_point must be a scalar or 1-element tensor, "
                              f"got shape {a_zero_point.shape}")
         _check_bias(where, bias, b.shape[-1])
+        if (operand is not None and a.dtype in _EIGHT_BIT and out_dtype == _F32
+                and a.ndim >= 1 and a.shape[-1] == operand.f64.shape[0] and _is_scalar(a_scale)
+                and b_scale.dtype == _F32):
+            multiplier = _column_multiplier(a_scale.reshape(-1)[0], b_scale,
+                                            operand.f64.shape[1])
+            if multiplier is not None:
+                a_zp = 0 if a_zero_point is None else int(a_zero_point.reshape(-1)[0])
+                a32, a_max, squares = center_rows(a.reshape(-1, a.shape[-1]), a_zp)
+                acc = exact_product(a32, a_max, squares, operand)
+                return (_float_output(node, acc, multiplier, bias, a.shape[:-1]),)
         a_scalar = _is_scalar(a_scale)
         a_s = np.float32(a_scale.reshape(-1)[0]) if a_scalar else np.float32(1)
         b_supported = _b_param_supported(b_scale.shape, b.shape)
@@ -213,6 +272,7 @@ def qgemm(node: NodeInfo):
     trans_b = bool(node.attrs.get("transB", 0))
     alpha = np.float32(node.attrs.get("alpha", 1.0))
     prepared = _prepared_qgemm_b(node, trans_b)
+    operand = _compiled_operand(node, prepared)
 
     def compute(a, a_scale, a_zero_point, b, b_scale, b_zero_point, c=None, y_scale=None,
                 y_zero_point=None):
@@ -234,13 +294,24 @@ def qgemm(node: NodeInfo):
             raise ValueError(f"{where}: b_scale {b_scale.shape} and b_zero_point "
                              f"{b_zero_point.shape} must have the same shape")
         b_zp = b_zero_point.reshape(()) if b_zero_point.size == 1 else b_zero_point
+        scales = alpha * np.float32(a_scale.reshape(-1)[0]) * b_scale.astype(_F32).reshape(-1)
+        if y_scale is not None:
+            scales = scales / np.float32(y_scale.reshape(-1)[0])
+        if (operand is not None and a2.dtype in _EIGHT_BIT
+                and (c is None or (c.dtype == np.int32 and c.shape in ((n,), (1, n))))
+                and (y_zero_point is None or y_zero_point.dtype in _EIGHT_BIT)):
+            a32, a_max, squares = center_rows(a2, int(a_zero_point.reshape(-1)[0]))
+            acc = exact_product(a32, a_max, squares, operand)
+            if y_zero_point is None:
+                if c is not None:
+                    acc = acc + c.reshape(-1).astype(_F64)
+                return (_float_output(node, acc, scales, None, (acc.shape[0],)),)
+            out = node.empty(acc.shape, y_zero_point.dtype)
+            return (requantize_rows(acc, c, scales, int(y_zero_point.reshape(-1)[0]), out),)
         b_centered = prepared if prepared is not None else centered(b2, b_zp)
         acc = integer_matmul(centered(a2, a_zero_point), b_centered)
         if c is not None:
             acc = acc + c.astype(_F64)
-        scales = alpha * np.float32(a_scale.reshape(-1)[0]) * b_scale.astype(_F32).reshape(-1)
-        if y_scale is not None:
-            scales = scales / np.float32(y_scale.reshape(-1)[0])
         scales = scales.reshape(()) if scales.size == 1 else scales
         if y_zero_point is None:
             return (scale_bias_output(acc, scales),)

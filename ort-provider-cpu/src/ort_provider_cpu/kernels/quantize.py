@@ -8,8 +8,11 @@ along ``axis``) or per block (same rank as the input, ``block_size`` elements pe
 Rounding to integers is half to even (``rint``); integer results saturate to the type's range,
 float8 results saturate to the largest finite value when ``saturate`` is set.
 
-Integer products (QLinearMatMul, QLinearConv, ConvInteger) run in float64 BLAS: the operands
-are at most 17-bit integers, so every product and sum is exact far beyond any realistic size.
+Integer products (QLinearMatMul, QLinearConv, ConvInteger) run in float BLAS on the operands
+shifted by their zero points: float32 where a bound proves every partial sum an exact integer
+below 2**24 (:mod:`.contrib_quant_common`), float64 otherwise (exact far beyond any realistic
+size). With numba, Q/DQ, input shifting and requantization are single compiled passes
+(:mod:`.quant_compiled`); the numpy code stays as the reference and the fallback.
 """
 
 from __future__ import annotations
@@ -21,18 +24,24 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 from onnx import TensorProto
-
 from ort.ep import KernelTable, NodeInfo, np_dtype_of
 
+from ..jit import compiled_loops_enabled
+from .contrib_quant_common import (center_rows, dynamic_params, exact_product,
+                                   requantize_rows)
 from .conv import conv as _conv_factory
 from .float_work import LOW_PRECISION, work_dtype
 from .kernel_args import normalize_axis
+from .quant_compiled import (LOOP_INTEGERS, CompiledQLinearConv,
+                             dequantize_compiled, qlinear_matmul_operand,
+                             quantize_compiled)
 
 kernels = KernelTable()
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _E8M0 = np.dtype(ml_dtypes.float8_e8m0fnu)
+_EIGHT_BIT = frozenset(np.dtype(t) for t in (np.uint8, np.int8))
 
 #: Integer quantized types -> their saturation range.
 _INTEGER_RANGES: dict[np.dtype, tuple[int, int]] = {
@@ -121,12 +130,13 @@ def _expand_param(where: str, param: Any, shape: tuple[int, ...], axis: int,
 
 def _saturate_cast(values: Any, dtype: np.dtype, saturate: bool = True) -> Any:
     """Round float ``values`` into quantized ``dtype``: integers half to even and clipped to
-    the type's range (NaN -> 0); float8 clipped to +-max when ``saturate`` (else overflow
+    the type's range (NaN -> the type's minimum, as onnxruntime); float8 clipped to +-max when ``saturate`` (else overflow
     gives NaN/inf as the type has); float4/float6 saturate by themselves."""
     limits = _INTEGER_RANGES.get(dtype)
     if limits is not None:
         rounded = np.rint(values)
-        rounded = np.where(np.isnan(rounded), 0, rounded) if rounded.dtype.kind == "f" else rounded
+        if rounded.dtype.kind == "f":
+            rounded = np.where(np.isnan(rounded), limits[0], rounded)
         clipped = np.clip(rounded, limits[0], limits[1])
         return clipped.astype(np.int32).astype(dtype)
     if values.dtype in LOW_PRECISION:
@@ -176,7 +186,7 @@ def _quant_attrs(node: NodeInfo) -> _QuantAttrs:
     return _QuantAttrs(int(node.attrs.get("axis", 1)), block_size, node.since_version < 13)
 
 
-def _params(node: NodeInfo, qa: _QuantAttrs, x: Any, *params: Any) -> list[Any]:
+def _params(node: NodeInfo, qa: Any, x: Any, *params: Any) -> list[Any]:
     """Return the scale/zero point inputs expanded to broadcast against x (None stays)."""
     where = node.describe()
     out = []
@@ -199,11 +209,18 @@ def _quantize_factory(node: NodeInfo):
         raise ValueError(f"{node.describe()}: precision must be a float type, got {precision}")
     fixed_dtype = _quantized_output_dtype(node, 2, np.dtype(np.uint8))
     where = node.describe()
+    use_loop = compiled_loops_enabled(node)
 
     def compute(x, y_scale, y_zero_point=None):
         out_dtype = fixed_dtype if fixed_dtype is not None else y_zero_point.dtype
         if y_zero_point is not None and y_zero_point.dtype != out_dtype:
             raise ValueError(f"{where}: zero point type {y_zero_point.dtype} != {out_dtype}")
+        if (use_loop and x.dtype == _F32 and y_scale.dtype == _F32 and precision is None
+                and out_dtype in LOOP_INTEGERS):
+            y = quantize_compiled(where, qa, x, y_scale, y_zero_point, out_dtype,
+                                   node.empty(x.shape, out_dtype))
+            if y is not None:
+                return (y,)
         if (x.dtype == _F32 and y_scale.dtype == _F32 and y_scale.ndim == 0
                 and precision is None and out_dtype in _NUMPY_INTEGERS
                 and (y_zero_point is None or y_zero_point.ndim == 0)):
@@ -228,7 +245,7 @@ _NUMPY_INTEGERS = frozenset(np.dtype(t) for t in (np.uint8, np.int8, np.uint16, 
 def _quantize_per_tensor(x: Any, scale: Any, zero_point: Any, dtype: np.dtype) -> Any:
     """QuantizeLinear of float32 ``x`` with one float32 scale and zero point into an integer
     type in four in-place passes (the general path takes a dozen): the same values, rounded
-    half to even, saturated, NaN to 0."""
+    half to even, saturated, NaN to the type's minimum."""
     low, high = _INTEGER_RANGES[dtype]
     ratio = np.divide(x, scale.reshape(()), out=np.empty(x.shape, _F32))  # 0-d stays an array
     np.rint(ratio, out=ratio)
@@ -236,21 +253,31 @@ def _quantize_per_tensor(x: Any, scale: Any, zero_point: Any, dtype: np.dtype) -
         ratio += np.float32(zero_point.reshape(()))
     np.clip(ratio, low, high, out=ratio)
     if ratio.size and np.isnan(ratio.min()):  # min is NaN when any value is
-        ratio[np.isnan(ratio)] = 0
+        ratio[np.isnan(ratio)] = low
     return ratio.astype(dtype)
 
 
 def _dequantize_factory(node: NodeInfo):
-    """DequantizeLinear (all versions): y = (x - x_zero_point) * x_scale."""
+    """DequantizeLinear (all versions): y = (x - x_zero_point) * x_scale; computed once
+    where all its inputs are constants (a weight no fusion took)."""
     qa = _quant_attrs(node)
     output_dtype = _dtype_attr(node, "output_dtype")
     if output_dtype is not None and output_dtype not in _ARITHMETIC_FLOATS:
         raise ValueError(f"{node.describe()}: output_dtype must be a float type")
+    where = node.describe()
+    use_loop = compiled_loops_enabled(node)
 
-    def compute(x, x_scale, x_zero_point=None):
+    def compute(x, x_scale, x_zero_point=None, empty=node.empty):
         out_dtype = output_dtype if output_dtype is not None else x_scale.dtype
         if out_dtype not in _ARITHMETIC_FLOATS:
             out_dtype = _F32  # e.g. an e8m0 scale without output_dtype
+        if (use_loop and out_dtype == _F32 and x_scale.dtype == _F32
+                and x.dtype in LOOP_INTEGERS
+                and (x_zero_point is None or x_zero_point.dtype == x.dtype)):
+            y = dequantize_compiled(where, qa, x, x_scale, x_zero_point,
+                                     empty(x.shape, _F32))
+            if y is not None:
+                return (y,)
         scale, zero_point = _params(node, qa, x, x_scale, x_zero_point)
         cdt = work_dtype(out_dtype)
         if x.dtype.kind in "iu" and x.dtype.itemsize <= 2:
@@ -264,7 +291,17 @@ def _dequantize_factory(node: NodeInfo):
                 shifted = shifted - zero_point.astype(cdt)
         return ((shifted * scale.astype(cdt)).astype(out_dtype, copy=False),)
 
-    return compute
+    consts = list(node.const_inputs) + [None] * 3
+    constant = all(consts[i] is not None or not node.has_input(i) for i in range(3))
+    if not constant or consts[0] is None or getattr(node, "xp", np) is not np:
+        return compute  # (a device provider reusing this kernel keeps its own arrays)
+    value = compute(*(None if c is None else np.asarray(c) for c in consts[:3]),
+                    empty=np.empty)[0]  # not the arena: the value outlives every run
+
+    def constant_compute(x, x_scale, x_zero_point=None):
+        return (value.copy(),)
+
+    return constant_compute
 
 
 for _since, _until in ((10, 12), (13, 18), (19, 20), (21, 22), (23, 23), (24, 24), (25, 27),
@@ -278,7 +315,17 @@ def dynamic_quantize_linear(node: NodeInfo):
     """DynamicQuantizeLinear 11+: uint8 quantization with scale and zero point from the data
     range (widened to include 0); outputs y, y_scale, y_zero_point."""
 
+    use_loop = compiled_loops_enabled(node)
+    per_tensor = _QuantAttrs(1, 0, True)
+    where = node.describe()
+
     def compute(x):
+        if use_loop and x.dtype == _F32:
+            scale, zero_point = dynamic_params(x)
+            y = quantize_compiled(where, per_tensor, x, np.array(scale, _F32),
+                                   np.array(zero_point, np.uint8), np.dtype(np.uint8),
+                                   node.empty(x.shape, np.uint8))
+            return y, np.array(scale, dtype=np.float32), np.array(zero_point, dtype=np.uint8)
         low = min(0.0, float(x.min())) if x.size else 0.0
         high = max(0.0, float(x.max())) if x.size else 0.0
         scale = np.float32(1.0) if high == low else np.float32(np.float32(high - low) / 255)
@@ -319,10 +366,31 @@ def qlinear_matmul(node: NodeInfo):
     """QLinearMatMul 10+ (float8 and float16/bfloat16 scales since 21): quantized matmul
     with per-tensor or per-row (a) / per-column (b) scales and zero points."""
 
+    operand = qlinear_matmul_operand(node)
+
     def compute(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point):
+        if (operand is not None and a.dtype in _EIGHT_BIT and a.ndim >= 2
+                and a.shape[-1] == operand.f64.shape[0] and y_zero_point is not None
+                and y_zero_point.dtype in _EIGHT_BIT and y_zero_point.size == 1
+                and a_scale.size == 1 and (a_zero_point is None or a_zero_point.size == 1)
+                and a_scale.dtype == b_scale.dtype == y_scale.dtype == _F32
+                and b_scale.size in (1, operand.f64.shape[1]) and y_scale.size == 1):
+            a_zp = 0 if a_zero_point is None else int(a_zero_point.reshape(()))
+            a32, a_max, squares = center_rows(a.reshape(-1, a.shape[-1]), a_zp)
+            acc = exact_product(a32, a_max, squares, operand)
+            multiplier = (np.float32(a_scale.reshape(())) * b_scale.reshape(-1)
+                          ) / np.float32(y_scale.reshape(()))
+            out = node.empty(acc.shape, y_zero_point.dtype)
+            requantize_rows(acc, None, multiplier, int(y_zero_point.reshape(())), out)
+            return (out.reshape(a.shape[:-1] + (acc.shape[1],)),)
         acc = np.matmul(_centered(a, a_zero_point, True), _centered(b, b_zero_point, False))
         a_s = a_scale.reshape(-1, 1) if a_scale.ndim == 1 and a_scale.size > 1 else a_scale
-        values = acc * _multiplier(a_s, b_scale, y_scale)
+        if a_s.dtype == b_scale.dtype == y_scale.dtype == _F32 and y_scale.size == 1:
+            # as MLAS requantizes: float32 multiplier and float32 product, then rounded
+            multiplier = (a_s * b_scale) / y_scale.reshape(())
+            values = np.rint(acc.astype(_F32) * multiplier.astype(_F32)).astype(_F64)
+        else:
+            values = acc * _multiplier(a_s, b_scale, y_scale)
         if y_zero_point is not None:
             values = values + y_zero_point.astype(_F64)
         out_dtype = y_zero_point.dtype if y_zero_point is not None else a.dtype
@@ -396,8 +464,23 @@ def _per_channel(value: Any, rank: int) -> Any:
 def conv_integer(node: NodeInfo):
     """ConvInteger 10+: Conv of (x - x_zero_point) and (w - w_zero_point) in int32."""
     conv = _integer_conv(node, 1, 3)
+    fast = None
+    consts = list(node.const_inputs) + [None] * 4
+    if (compiled_loops_enabled(node) and consts[1] is not None
+            and np.asarray(consts[1]).dtype in _EIGHT_BIT
+            and (consts[3] is not None or not node.has_input(3))):
+        w_zp = None if consts[3] is None else np.asarray(consts[3])
+        fast = CompiledQLinearConv(node, _centered_weights(np.asarray(consts[1]), w_zp),
+                                   lambda xc, w, w_zp: conv(xc, w, w_zp))
 
     def compute(x, w, x_zero_point=None, w_zero_point=None):
+        if fast is not None and x.dtype in _EIGHT_BIT and (
+                x_zero_point is None or x_zero_point.size == 1):
+            x_zp = 0 if x_zero_point is None else int(x_zero_point.reshape(-1)[0])
+            acc = fast.accumulate(np.ascontiguousarray(x), x_zp)
+            out = node.empty(acc.shape, np.int32)
+            np.copyto(out, acc, casting="unsafe")
+            return (out,)
         x_centered = x.astype(_F64)
         if x_zero_point is not None:
             x_centered = x_centered - x_zero_point.astype(_F64).reshape(())
@@ -406,14 +489,36 @@ def conv_integer(node: NodeInfo):
     return compute
 
 
+def _compiled_qlinear_conv(node: NodeInfo, fallback) -> CompiledQLinearConv | None:
+    """The compiled QLinearConv of a node with a constant 8-bit W and W zero point (None
+    where it does not apply: the numpy kernel runs)."""
+    if not compiled_loops_enabled(node):
+        return None
+    consts = list(node.const_inputs) + [None] * 9
+    w, w_zp = consts[3], consts[5]
+    if w is None or np.asarray(w).dtype not in _EIGHT_BIT or w_zp is None:
+        return None
+    x_dtype = _input_dtype(node, 0)
+    if x_dtype is not None and x_dtype not in _EIGHT_BIT:
+        return None
+    return CompiledQLinearConv(node, _centered_weights(np.asarray(w), np.asarray(w_zp)),
+                               fallback)
+
+
 @kernels.register("QLinearConv", 10)
 def qlinear_conv(node: NodeInfo):
     """QLinearConv 10+: quantized Conv with int32 bias and per-tensor or per-output-channel
     weight scale/zero point, requantized to y's type."""
     conv = _integer_conv(node, 3, 5)
+    fast = _compiled_qlinear_conv(node, lambda xc, w, w_zp: conv(xc, w, w_zp))
 
     def compute(x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point,
                 b=None):
+        if (fast is not None and x.dtype in _EIGHT_BIT and y_zero_point.dtype in _EIGHT_BIT
+                and x_scale.dtype == w_scale.dtype == y_scale.dtype == _F32
+                and x_scale.size == 1 and x_zero_point.size == 1 and y_scale.size == 1
+                and y_zero_point.size == 1 and w_scale.size in (1, w.shape[0])):
+            return (fast(x, x_scale, x_zero_point, w_scale, y_scale, y_zero_point, b),)
         x_centered = x.astype(_F64) - x_zero_point.astype(_F64).reshape(())
         acc = conv(x_centered, w, w_zero_point)
         if b is not None:
