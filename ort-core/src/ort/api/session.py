@@ -49,6 +49,10 @@ class PartitionReport:
     fallbacks: dict[str, str]
 
 
+#: weights moved out of a model's protobuf from which the model is parsed afresh to free them
+_REPARSE_BYTES = 16 << 20
+
+
 class InferenceSession:
     """Runs an ONNX model (``onnxruntime.InferenceSession``).
 
@@ -113,12 +117,13 @@ class InferenceSession:
         # weights move out of the protobuf once, so rewriting the model copies no data; they
         # belong to this session: no other model can name them
         self._weights = WeightStore()
-        self._weights.detach(self._model.graph)
+        moved = self._weights.detach(self._model.graph)
         # protobuf keeps a parsed message's bytes in one arena, which clearing fields does not
         # shrink: a fresh parse of the detached model lets the weights' bytes go (BERT-base:
-        # 390 MB of resident memory)
+        # 390 MB of resident memory); not worth its time for a few MB
         del model
-        self._model = ModelProto.FromString(self._model.SerializeToString())
+        if moved >= _REPARSE_BYTES:
+            self._model = ModelProto.FromString(self._model.SerializeToString())
         graph = self._model.graph
         init_names = {t.name for t in graph.initializer} | {t.values.name for t in graph.sparse_initializer}
         self._inputs = [node_arg_of(vi) for vi in graph.input if vi.name not in init_names]

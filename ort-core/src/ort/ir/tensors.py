@@ -182,9 +182,9 @@ def attribute_value(attr: AttributeProto) -> Any:
     if kind == AttributeProto.SPARSE_TENSOR:
         return sparse_to_dense(attr.sparse_tensor)
     if kind == AttributeProto.INTS:
-        return [int(i) for i in attr.ints]
+        return list(attr.ints)  # Python ints already
     if kind == AttributeProto.FLOATS:
-        return [float(f) for f in attr.floats]
+        return list(attr.floats)
     return onnx.helper.get_attribute_value(attr)
 
 

@@ -71,8 +71,9 @@ class WeightStore:
         return tensor
 
     def detach(self, graph: GraphProto,
-               to_array: Callable[[TensorProto], np.ndarray] = tensor_to_array) -> None:
-        """Replace ``graph``'s large numeric initializers by stubs."""
+               to_array: Callable[[TensorProto], np.ndarray] = tensor_to_array) -> int:
+        """Replace ``graph``'s large numeric initializers by stubs; return the bytes moved."""
+        moved = 0
         for index, tensor in enumerate(graph.initializer):
             # stubs, file-backed tensors and strings stay as they are
             if tensor.data_type == TensorProto.STRING or \
@@ -91,6 +92,8 @@ class WeightStore:
             if array.dtype == object:
                 continue
             graph.initializer[index].CopyFrom(self.stub(array, tensor.name))
+            moved += array.nbytes
+        return moved
 
     def retain(self, *models: ModelProto) -> None:
         """Forget the arrays no stub in ``models``' top-level graphs refers to."""
