@@ -168,6 +168,7 @@ class CompiledQLinearConv:
         return min(simple, norms) < EXACT_F32
 
     def loops_for(self, x_dtype: np.dtype, y_dtype: np.dtype) -> tuple:
+        """The compiled loops (prepared once) for an X of ``x_dtype`` and a Y of ``y_dtype``."""
         key = (x_dtype, y_dtype)
         found = self.loops.get(key)
         if found is None:
