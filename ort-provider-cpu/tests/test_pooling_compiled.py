@@ -7,37 +7,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ort import InferenceSession, SessionOptions
-from ort.testing import node_model, run_onnxruntime
+from ort.testing import node_model
+
+from compiled_checks import three_way
 
 pytest.importorskip("numba")
 
 RNG = np.random.default_rng(16)
 
 
-def _run(model, feeds, compiled: bool, threads: int) -> list:
-    options = SessionOptions()
-    options.intra_op_num_threads = threads
-    provider = ("CPUExecutionProvider", {"compiled_kernels": "1" if compiled else "0"})
-    session = InferenceSession(model.SerializeToString(), options, providers=[provider])
-    return session.run(None, feeds)
-
-
-def three_way(model, feeds, rtol=1e-6, atol=1e-6, oracle=True, threads=(1, 2)) -> list:
-    """Run ``model`` compiled (on each thread count), with the numpy kernels and on
-    onnxruntime; assert that all agree; return the compiled outputs."""
-    numpy_outs = _run(model, feeds, False, 1)
-    expected = run_onnxruntime(model, feeds) if oracle else None
-    for count in threads:
-        got = _run(model, feeds, True, count)
-        for i, value in enumerate(got):
-            assert value.dtype == numpy_outs[i].dtype and value.shape == numpy_outs[i].shape
-            np.testing.assert_allclose(value, numpy_outs[i], rtol=rtol, atol=atol,
-                                       err_msg=f"output {i} vs numpy, {count} threads")
-            if expected is not None:
-                np.testing.assert_allclose(value, expected[i], rtol=rtol, atol=atol,
-                                           err_msg=f"output {i} vs onnxruntime")
-    return got
 
 
 def _distinct(shape, dtype=np.float32):
