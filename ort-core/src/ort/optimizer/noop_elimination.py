@@ -30,7 +30,9 @@ __all__ = ["eliminate_noop_casts", "eliminate_noop_slices"]
 def _match_cast(view: GraphView, rewriter: Rewriter, index: int, node: NodeProto) -> None:
     if len(node.input) != 1 or len(node.output) != 1 or not node.input[0]:
         return
-    to = int(attr(node, "to", 0))
+    to = attr(node, "to", 0)
+    if not isinstance(to, int):  # Cast-1 names the type in a string: left as it is
+        return
     if not to or view.elem_type(node.input[0]) != to:
         return
     rewriter.replace([index], [rewriter.make_node("Identity", [node.input[0]], [node.output[0]],
