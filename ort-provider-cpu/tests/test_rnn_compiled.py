@@ -295,3 +295,43 @@ def test_empty_batch_and_sequence(op):
     assert y.shape == (0, 1, 3, 5)
     for state in states:
         np.testing.assert_array_equal(state, np.zeros((1, 3, 5), np.float32))
+
+
+@pytest.mark.parametrize("compiled", ["1", "0"])
+@pytest.mark.parametrize("op,name,shape", [("GRU", "B", (18, 1)), ("LSTM", "B", (1, 23)),
+                                           ("LSTM", "P", (1, 17))])
+def test_misshapen_bias_or_peepholes_are_refused(compiled, op, name, shape):
+    """onnxruntime refuses a B or P of the wrong shape (found by the fuzz suite: the compiled
+    path broadcast a transposed B)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    import ort
+    from ort.testing import make_model
+
+    gates = 3 if op == "GRU" else 4
+    hidden, inputs = 3, 2
+    rng = np.random.default_rng(9)
+    consts = {"W": (1, gates * hidden, inputs), "R": (1, gates * hidden, hidden),
+              "B": (1, 2 * gates * hidden)}
+    names = ["X", "W", "R", "B"]
+    if op == "LSTM":
+        consts["P"] = (1, 3 * hidden)
+        names += ["", "", "", "P"]
+    consts[name] = shape
+    initializers = [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), n)
+                    for n, s in consts.items()]
+    model = make_model([helper.make_node(op, names, ["Y"], hidden_size=hidden)],
+                       [helper.make_tensor_value_info("X", TensorProto.FLOAT, [2, 1, inputs])],
+                       [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
+                       initializers)
+    x = {"X": rng.standard_normal((2, 1, inputs)).astype(np.float32)}
+    with pytest.raises(ort.OrtError, match=name):
+        session = ort.InferenceSession(
+            model.SerializeToString(),
+            providers=[("CPUExecutionProvider", {"compiled_kernels": compiled})])
+        session.run(None, x)
+    with pytest.raises(Exception):
+        import onnxruntime
+
+        onnxruntime.InferenceSession(model.SerializeToString(),
+                                     providers=["CPUExecutionProvider"]).run(None, x)

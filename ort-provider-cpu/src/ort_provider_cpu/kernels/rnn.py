@@ -313,6 +313,7 @@ def _numpy_compute(node: NodeInfo, cfg: RnnConfig) -> Callable[..., tuple]:
         seq_len, batch, _ = x.shape
         hidden = r.shape[-1]
         check_shapes(node, cfg, x, w, r, hidden)
+        check_bias_shapes(cfg, b, p if cfg.op == "LSTM" else None, hidden)
         x = x.astype(dtype, copy=False)
         lengths, valid = _sequence_mask(node, seq_lens, seq_len, batch)
 
@@ -372,6 +373,16 @@ def check_shapes(node: NodeInfo, cfg: RnnConfig, x: np.ndarray, w: np.ndarray,
             f"{node.describe()}: W {w.shape} / R {r.shape} do not match the expected "
             f"{expected_w} / {expected_r}"
         )
+
+
+def check_bias_shapes(cfg: RnnConfig, b: Any, p: Any, hidden: int) -> None:
+    """Raise :class:`ort.InvalidArgument` as onnxruntime's kernels do when B is not
+    (directions, 2 * gates * hidden) or LSTM's P not (directions, 3 * hidden)."""
+    dirs, width = cfg.num_directions, cfg.gates * hidden
+    for name, value, shape in (("B", b, (dirs, 2 * width)), ("P", p, (dirs, 3 * hidden))):
+        if value is not None and tuple(value.shape) != shape:
+            raise ort.InvalidArgument(f"{cfg.op}: input {name} must have shape {list(shape)}, "
+                                      f"got {list(value.shape)}")
 
 
 def _sequence_mask(node: NodeInfo, seq_lens: Any, seq_len: int, batch: int

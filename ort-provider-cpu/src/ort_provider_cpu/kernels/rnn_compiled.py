@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
 from ort.ep import NodeInfo
 
 from ..intra_op import resolve_threads, split_work
@@ -42,6 +43,9 @@ class _Weights:
         # (input, dirs*width): column block d is direction d's Wᵀ
         self.w_t = np.ascontiguousarray(w.transpose(2, 0, 1).reshape(w.shape[2], dirs * width))
         self.r_t = np.ascontiguousarray(np.asarray(r, dtype).transpose(0, 2, 1))
+        from .rnn import check_bias_shapes  # (rnn imports this module)
+
+        check_bias_shapes(cfg, b, p, hidden)
         bias = np.zeros((dirs, 2 * width), dtype) if b is None else np.asarray(b, dtype)
         w_bias, r_bias = bias[:, :width], bias[:, width:]
         self.rh_bias = np.zeros((dirs, hidden), dtype)
