@@ -189,3 +189,18 @@ def test_conv_with_two_threads_equals_one(kernel, stride, group, channels):
         results.append(session.run(None, {"X": x})[0])
     np.testing.assert_allclose(results[1], results[0], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(results[2], results[0], rtol=1e-4, atol=1e-4)
+
+
+def test_panelled_products_split_their_panels(pieces_seen, monkeypatch):
+    """Few rows times a constant weight (an MLP at batch 8) go through panels: those split
+    over the threads too."""
+    from ort_provider_cpu import skinny_gemm
+
+    monkeypatch.setattr(skinny_gemm, "split_work", threaded_gemm.split_work)
+    monkeypatch.setattr(skinny_gemm, "panels_pay", lambda: True)
+    rng = np.random.default_rng(10)
+    a = rng.standard_normal((8, 1024)).astype(np.float32)
+    b = rng.standard_normal((1024, 4096)).astype(np.float32)
+    got = skinny_gemm.PanelledWeight(b).product(a, 2)
+    np.testing.assert_allclose(got, a @ b, rtol=1e-5, atol=1e-4)
+    assert pieces_seen == [2]

@@ -22,6 +22,9 @@ import time
 
 import numpy as np
 
+from .intra_op import split_work
+from .threaded_gemm import pieces_for
+
 __all__ = ["PanelledWeight", "panels_pay"]
 
 #: OpenBLAS's small-matrix kernels take products up to this many multiply-adds (M·N·K).
@@ -99,22 +102,29 @@ class PanelledWeight:
         self.b = b
         self._panels: dict[int, np.ndarray] = {}
 
-    def product(self, a: np.ndarray) -> np.ndarray | None:
+    def product(self, a: np.ndarray, threads: int = 1) -> np.ndarray | None:
         """``a @ b`` as a fresh C-ordered array when panels pay for ``a``'s rows, else None
-        (the caller runs its plain product)."""
+        (the caller runs its plain product); the panels are split over ``threads`` intra-op
+        threads when the product is large enough."""
         if a.ndim != 2 or a.dtype != np.float32 or self.b.dtype != np.float32:
             return None
         width = _width(a.shape[0], a.shape[1])
         if not width or self.b.shape[1] < 2 * width or not panels_pay():
             return None
-        return self._panelled(a, width)
+        return self._panelled(a, width, threads)
 
-    def _panelled(self, a: np.ndarray, width: int) -> np.ndarray:
+    def _panelled(self, a: np.ndarray, width: int, threads: int = 1) -> np.ndarray:
         panels = self._panels.get(width)
         if panels is None:
             panels = self._panels[width] = _split(self.b, width)
         rows, columns = a.shape[0], self.b.shape[1]
-        blocks = np.matmul(a, panels)  # (N/width, M, width)
+        pieces = pieces_for(rows * columns * a.shape[1], threads)
+        if pieces > 1 and panels.shape[0] >= pieces:
+            blocks = np.empty((panels.shape[0], rows, width), np.result_type(a, panels))
+            split_work(lambda s, e: np.matmul(a, panels[s:e], out=blocks[s:e]),
+                       panels.shape[0], pieces)
+        else:
+            blocks = np.matmul(a, panels)  # (N/width, M, width)
         result = np.empty((rows, panels.shape[0] * width), dtype=blocks.dtype)
         result.reshape(rows, panels.shape[0], width)[...] = blocks.transpose(1, 0, 2)
         return result if result.shape[1] == columns else np.ascontiguousarray(result[:, :columns])

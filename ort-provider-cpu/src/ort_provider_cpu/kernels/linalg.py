@@ -98,7 +98,8 @@ def _matmul(xp, a, b, weight: PanelledWeight | None = None, node: NodeInfo | Non
         return xp.reshape(_matmul(xp, rows, b, weight, node), a.shape[:-1] + (b.shape[1],))
     if a.ndim == 2 and b.ndim == 2:
         if weight is not None:
-            product = weight.product(a)
+            product = weight.product(
+                a, resolve_threads(node.intra_op_threads) if node is not None else 1)
             if product is not None:
                 return product
         return _product_2d(xp, a, b, node)
