@@ -146,8 +146,13 @@ def test_session_arena_can_be_turned_off():
 
 
 @pytest.mark.skipif(not arena_supported(), reason="reference counts are not reliable here")
-def test_runs_reuse_memory_instead_of_growing():
-    sess = ort.InferenceSession(_conv_model().SerializeToString(),
+@pytest.mark.parametrize("threads", [1, 2])
+def test_runs_reuse_memory_instead_of_growing(threads):
+    """Also when kernels split work over intra-op threads (a pool thread that kept a
+    reference to its piece's output kept the arena from reusing it)."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    sess = ort.InferenceSession(_conv_model().SerializeToString(), options,
                                 providers=["CPUExecutionProvider"])
     x = np.ones((4, 3, 128, 128), np.float32)
     sess.run(None, {"X": x})

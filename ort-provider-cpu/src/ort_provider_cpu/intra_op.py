@@ -69,7 +69,9 @@ class _Worker:
             except BaseException as error:  # noqa: BLE001 - handed to the caller
                 self.error = error
             finally:
-                self._task = None
+                # drop every reference to the piece's arrays before saying it is done: the
+                # session's arena reuses an output only once nothing else holds it
+                self._task = work = None
                 self._done.release()
 
     def start(self, work: Callable[[int, int], object], start: int, stop: int) -> None:

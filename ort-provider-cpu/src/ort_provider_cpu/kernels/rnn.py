@@ -25,7 +25,7 @@ from ort.ep import KernelTable, NodeInfo
 
 from ..jit import compiled_loops_enabled
 from .float_work import work_dtype
-from .rnn_compiled import compiled_compute
+from .rnn_compiled import check_bias_shapes, compiled_compute
 
 kernels = KernelTable()
 
@@ -373,16 +373,6 @@ def check_shapes(node: NodeInfo, cfg: RnnConfig, x: np.ndarray, w: np.ndarray,
             f"{node.describe()}: W {w.shape} / R {r.shape} do not match the expected "
             f"{expected_w} / {expected_r}"
         )
-
-
-def check_bias_shapes(cfg: RnnConfig, b: Any, p: Any, hidden: int) -> None:
-    """Raise :class:`ort.InvalidArgument` as onnxruntime's kernels do when B is not
-    (directions, 2 * gates * hidden) or LSTM's P not (directions, 3 * hidden)."""
-    dirs, width = cfg.num_directions, cfg.gates * hidden
-    for name, value, shape in (("B", b, (dirs, 2 * width)), ("P", p, (dirs, 3 * hidden))):
-        if value is not None and tuple(value.shape) != shape:
-            raise ort.InvalidArgument(f"{cfg.op}: input {name} must have shape {list(shape)}, "
-                                      f"got {list(value.shape)}")
 
 
 def _sequence_mask(node: NodeInfo, seq_lens: Any, seq_len: int, batch: int

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+import ort
 from ort.ep import NodeInfo
 
 from ..intra_op import resolve_threads, split_work
@@ -31,6 +32,16 @@ __all__ = ["compiled_compute"]
 _MIN_PIECE_MACS = 1 << 18
 
 
+def check_bias_shapes(cfg: RnnConfig, b: Any, p: Any, hidden: int) -> None:
+    """Raise :class:`ort.InvalidArgument` as onnxruntime's kernels do when B is not
+    (directions, 2 * gates * hidden) or LSTM's P not (directions, 3 * hidden)."""
+    dirs, width = cfg.num_directions, cfg.gates * hidden
+    for name, value, shape in (("B", b, (dirs, 2 * width)), ("P", p, (dirs, 3 * hidden))):
+        if value is not None and tuple(value.shape) != shape:
+            raise ort.InvalidArgument(f"{cfg.op}: input {name} must have shape {list(shape)}, "
+                                      f"got {list(value.shape)}")
+
+
 class _Weights:
     """One node's weights in the loops' form: Wᵀ of both directions side by side (one GEMM),
     Rᵀ per direction, the fused bias, GRU's reset-product bias and the peepholes."""
@@ -43,8 +54,6 @@ class _Weights:
         # (input, dirs*width): column block d is direction d's Wᵀ
         self.w_t = np.ascontiguousarray(w.transpose(2, 0, 1).reshape(w.shape[2], dirs * width))
         self.r_t = np.ascontiguousarray(np.asarray(r, dtype).transpose(0, 2, 1))
-        from .rnn import check_bias_shapes  # (rnn imports this module)
-
         check_bias_shapes(cfg, b, p, hidden)
         bias = np.zeros((dirs, 2 * width), dtype) if b is None else np.asarray(b, dtype)
         w_bias, r_bias = bias[:, :width], bias[:, width:]
