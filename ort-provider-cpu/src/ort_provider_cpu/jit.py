@@ -212,7 +212,9 @@ class CompiledLoop:
             with _lock:
                 if self._dispatcher is None:
                     if not numba_available():
-                        raise RuntimeError(f"{self.__name__}: numba is not available")
+                        raise RuntimeError(f"{self.__name__}: numba is not available; install numba, "
+                                           "or check compiled_loops_enabled() before "
+                                           "preparing a loop")
                     self._dispatcher = _numba.njit(**self.options)(self.function)
         return self._dispatcher
 

@@ -24,9 +24,10 @@ from ..ir import WeightStore, infer_types, load_model, validate_model
 from ..ir.declared_types import check_declared_types
 from ..ir.loading import undecodable_text
 from ..optimizer import OptimizerContext, optimize_model
-from ..runtime import (BlasThreadLimit, HostArena, may_call_blas, Partition, Plan, Profiler,
-                       RunState, SessionCompileContext, arena_supported,
-                       compile, execute, quiet_fp_begin, quiet_fp_end)
+from ..runtime import (
+    BlasThreadLimit, HostArena, Partition, Plan, Profiler, RunState, SessionCompileContext,
+    arena_supported, compile, execute, may_call_blas, quiet_fp_begin, quiet_fp_end,
+)
 from .feeds import FeedSpec, TensorFeed, feed_spec
 from .iobinding import IOBinding
 from .metadata import ModelMetadata, NodeArg, node_arg_of

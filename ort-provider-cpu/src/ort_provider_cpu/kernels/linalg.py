@@ -31,17 +31,17 @@ kernels = KernelTable()
 _FEW_ROWS = 64
 
 
-def _product_2d(xp, a, b, node: NodeInfo | None = None):
+def _product_2d(xp, a, b, node: NodeInfo | None = None, threads: int = 1):
     """Return the (fresh, C-ordered) product of 2-D ``a`` and ``b`` on the fastest BLAS
     path: few rows of A times a transposed B run as (B^T @ A^T)^T; the result is allocated by
-    ``node`` (its session's arena) when given."""
+    ``node`` (its session's arena) when given, and split over ``threads`` intra-op threads."""
     if a.shape[0] <= _FEW_ROWS and b.flags.f_contiguous and not b.flags.c_contiguous:
         product = xp.matmul(b.T, a.T)
         return xp.ascontiguousarray(product.T)
     if node is not None and a.dtype == b.dtype and a.dtype.kind == "f":
         out = node.empty((a.shape[0], b.shape[1]), a.dtype)
         if xp is np:
-            return matmul_into(a, b, out, resolve_threads(node.intra_op_threads))
+            return matmul_into(a, b, out, threads)
         return xp.matmul(a, b, out=out)
     return xp.matmul(a, b)
 
@@ -89,26 +89,28 @@ def _root(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _matmul(xp, a, b, weight: PanelledWeight | None = None, node: NodeInfo | None = None):
+def _matmul(xp, a, b, weight: PanelledWeight | None = None, node: NodeInfo | None = None,
+            threads: int = 1):
     """Return numpy's matmul of ``a`` and ``b``; a stack of rows times a 2-D matrix runs as
     one 2-D GEMM over all the rows instead of one GEMM per stacked matrix, and few rows times
-    a constant ``weight`` (``b`` itself, panelled) through its panels when they pay."""
+    a constant ``weight`` (``b`` itself, panelled) through its panels when they pay; large
+    products are split over ``threads`` intra-op threads (the factory resolves them once)."""
     if a.ndim > 2 and b.ndim == 2:
         rows = xp.reshape(a, (math.prod(a.shape[:-1]), a.shape[-1]))
-        return xp.reshape(_matmul(xp, rows, b, weight, node), a.shape[:-1] + (b.shape[1],))
+        return xp.reshape(_matmul(xp, rows, b, weight, node, threads),
+                          a.shape[:-1] + (b.shape[1],))
     if a.ndim == 2 and b.ndim == 2:
         if weight is not None:
-            product = weight.product(
-                a, resolve_threads(node.intra_op_threads) if node is not None else 1)
+            product = weight.product(a, threads)
             if product is not None:
                 return product
-        return _product_2d(xp, a, b, node)
+        return _product_2d(xp, a, b, node, threads)
     if node is not None and a.ndim >= 2 and b.ndim >= 2 and a.dtype == b.dtype and \
             a.dtype.kind == "f":
         shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
         out = node.empty(shape, a.dtype)
         if xp is np:
-            return matmul_into(a, b, out, resolve_threads(node.intra_op_threads))
+            return matmul_into(a, b, out, threads)
         return xp.matmul(a, b, out=out)
     return xp.matmul(a, b)
 
@@ -135,13 +137,14 @@ def matmul(node: NodeInfo):
         const_b = xp.ascontiguousarray(constant)
     ordered = _ConstantCopies(node)
     weight = _constant_weight(node, const_b if const_b is not None else constant)
+    threads = resolve_threads(node.intra_op_threads)
 
     def compute(a, b):
         b = const_b if const_b is not None else ordered.c_ordered(b)
         if a.dtype in LOW_PRECISION:  # numpy returns float32 for bfloat16 operands
             product = _matmul(xp, a.astype(np.float32), b.astype(np.float32))
             return (xp.asarray(product).astype(a.dtype),)
-        return (xp.asarray(_matmul(xp, a, b, weight, node)),)
+        return (xp.asarray(_matmul(xp, a, b, weight, node, threads)),)
 
     return compute
 
@@ -158,6 +161,7 @@ def _gemm_compute(node: NodeInfo, legacy_broadcast: bool):
     check_c = legacy_broadcast and not node.attrs.get("broadcast", 0)
     const_b = node.const_inputs[1] if len(node.const_inputs) > 1 else None
     weight = _constant_weight(node, const_b.T if trans_b and const_b is not None else const_b)
+    threads = resolve_threads(node.intra_op_threads)
 
     def compute(a, b, c=None):
         if trans_a:
@@ -165,7 +169,7 @@ def _gemm_compute(node: NodeInfo, legacy_broadcast: bool):
         if trans_b:
             b = b.T
         if a.ndim == 2 and b.ndim == 2:
-            result = _matmul(xp, a, b, weight, node)
+            result = _matmul(xp, a, b, weight, node, threads)
         else:
             result = xp.matmul(a, b)
         in_place = result.dtype.kind == "f" and result.dtype == a.dtype

@@ -28,6 +28,11 @@ def _ints(node: NodeInfo, name: str) -> list[int]:
     return [int(v) for v in node.attrs.get(name) or []]
 
 
+def _int_array(node: NodeInfo, name: str) -> np.ndarray:
+    """An INTS attribute as an int64 array (empty when absent)."""
+    return np.asarray(node.attrs.get(name) or [], dtype=np.int64)
+
+
 def _floats(node: NodeInfo, name: str) -> list[float]:
     """Return a FLOATS attribute as a list (empty when absent)."""
     return [float(v) for v in node.attrs.get(name) or []]

@@ -17,8 +17,8 @@ from ort.ep import KernelTable, NodeInfo
 
 from . import ml_loops
 from .ml_common import (
-    ML, _F32, _as_float32, _class_labels, _fail, _first_argmax, _floats, _ints, _logistic,
-    _post_transform, _probit, _transform, _transform_single,
+    ML, _F32, _as_float32, _class_labels, _fail, _first_argmax, _floats, _int_array, _ints,
+    _logistic, _post_transform, _probit, _transform, _transform_single,
 )
 from .ml_forest import _LEAF, _MODES, _CompiledForest, _Forest
 
@@ -121,11 +121,6 @@ def _compile_v3(node: NodeInfo, prefix: str, targets: int, combine: str) -> _For
     forest.set_weights(found[on_leaf].astype(np.int64), w_ids[ranked][on_leaf],
                        np.asarray(weights, dtype=np.float64)[ranked][on_leaf], targets, combine)
     return forest
-
-
-def _int_array(node: NodeInfo, name: str) -> np.ndarray:
-    """An INTS attribute as an int64 array (empty when absent)."""
-    return np.asarray(node.attrs.get(name) or [], dtype=np.int64)
 
 
 def _tree_rows(node: NodeInfo, forest: _Forest, x: np.ndarray) -> np.ndarray:
@@ -361,7 +356,7 @@ def _compile_v5(node: NodeInfo, combine: str, targets: int) -> _Forest:
         raise _fail(node, "the nodes_* attributes must all have the same length")
     if ((modes < 0) | (modes > _V5_MEMBER)).any():
         raise _fail(node, "nodes_modes must lie in [0, 6]")
-    targets_of = np.asarray(_ints(node, "leaf_targetids"), dtype=np.int64)
+    targets_of = _int_array(node, "leaf_targetids")
     weights = np.asarray(attrs["leaf_weights"]).reshape(-1).astype(np.float64)
     leaves = len(targets_of)
     if len(weights) != leaves:

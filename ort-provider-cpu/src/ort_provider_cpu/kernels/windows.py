@@ -221,9 +221,7 @@ def shared_scratch(node: Any) -> Scratch:
         return Scratch(node.xp)
     pools = provider.__dict__.setdefault("_ort_scratch_pools", {})
     pool = pools.get(id(node.xp))
-    if pool is None:
-        pool = pools.setdefault(id(node.xp), Scratch(node.xp))
-    return pool
+    return pool if pool is not None else pools.setdefault(id(node.xp), Scratch(node.xp))
 
 
 def padded_input(xp: Any, x: Any, geo: WindowGeometry, scratch: Scratch, value: Any) -> Any:
