@@ -141,6 +141,39 @@ def test_depthwise_split_over_threads(threads, monkeypatch):
                                       "activation": "Relu"}, threads=threads, domain=MS)
 
 
+@pytest.mark.parametrize("x_shape,w_shape,attrs", [
+    ((1, 5, 12, 11), (40, 5, 1, 1), {}),  # 1x1, rows of W split
+    ((1, 6, 12, 11), (9, 6, 1, 1), {}),  # 1x1, few rows: columns split
+    ((1, 4, 12, 11), (36, 4, 3, 3), {"pads": [1, 1, 1, 1], "strides": [1, 2]}),  # im2col
+    ((1, 4, 12, 11), (7, 4, 3, 3), {"pads": [1, 0, 1, 2], "strides": [2, 1]}),
+    ((5, 3, 4, 4), (33, 3, 3, 3), {"pads": [1, 1, 1, 1], "strides": [2, 2]}),  # images merged
+    ((5, 3, 4, 4), (6, 3, 3, 3), {"pads": [1, 1, 1, 1], "strides": [2, 2]}),
+])
+@pytest.mark.parametrize("threads", [2, 3])
+def test_gemm_pieces_finish_their_own_block(x_shape, w_shape, attrs, threads, monkeypatch):
+    """Each thread multiplies and finishes (bias, Z, activation) its own block of rows or
+    columns (conv_compiled.product_finished), for 1x1, im2col and several-image chunks."""
+    from ort_provider_cpu import threaded_gemm
+    from ort_provider_cpu.kernels import conv, conv_compiled
+
+    monkeypatch.setattr(threaded_gemm, "MIN_MACS_PER_PIECE", 1)
+    monkeypatch.setattr(conv_compiled, "DIRECT_MAX_MACS", 0)
+    monkeypatch.setattr(conv_compiled, "WINOGRAD_MIN_TILES", 1 << 30)
+    if x_shape[0] > 1:
+        monkeypatch.setattr(conv, "_COLUMN_BUDGET", 4096)  # chunks of several images
+    calls = []
+    finish = conv_compiled.product_finished
+    monkeypatch.setattr(conv_compiled, "product_finished",
+                        lambda *a: calls.append(a[3]) or finish(*a))
+    x, w, b = rand(x_shape), rand(w_shape), rand(w_shape[:1])
+    y = check("Conv", [x, w, b], attrs, threads=threads)
+    z = rand(y.shape)
+    check("FusedConv", [x, w, b, z], dict(attrs, activation="Clip",
+                                          activation_params=[-1.0, 1.5]),
+          threads=threads, domain=MS)
+    assert calls and set(calls) == {threads}
+
+
 # ------------------------------------------------------------------------------------------
 # the GEMM path: compiled im2col and epilogue
 # ------------------------------------------------------------------------------------------

@@ -157,6 +157,45 @@ def test_qlinear_conv(case):
            opset=17)
 
 
+@pytest.mark.parametrize("x_dtype,w_dtype,w_zp,per_channel", [
+    (I8, I8, 0, True), (U8, U8, 9, False), (U8, U8, 200, True), (U8, I8, 0, False)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_qlinear_conv_depthwise_folds_the_zero_points(x_dtype, w_dtype, w_zp, per_channel,
+                                                      threads, monkeypatch):
+    """The depthwise path reads X as it is, pads with X's zero point and folds the zero
+    point's share of every output into the bias: padded borders, both 8-bit types, weight
+    zero points, images x channels split over threads."""
+    from ort_provider_cpu.kernels import conv_compiled, quant_compiled
+
+    monkeypatch.setattr(conv_compiled, "MIN_PIECE_OUTPUTS", 1)
+    calls = []
+    depthwise = quant_compiled.CompiledQLinearConv.run_depthwise
+    monkeypatch.setattr(quant_compiled.CompiledQLinearConv, "run_depthwise",
+                        lambda self, *a: calls.append(1) or depthwise(self, *a))
+    inputs = _qlinear_conv_inputs((2, 6, 9, 8), (6, 1, 3, 3), x_dtype, w_dtype, per_channel,
+                                  True, w_zp)
+    model, feeds = node_model("QLinearConv", inputs, {"group": 6, "pads": [1, 2, 1, 0],
+                                                      "strides": [1, 2]}, opset=17,
+                              constants=(1, 2, 3, 4, 5, 6, 7, 8))
+    data = model.SerializeToString()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    got = ort.InferenceSession(data, options).run(None, feeds)[0]
+    want = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"]).run(
+        None, feeds)[0]
+    np.testing.assert_array_equal(got, want)
+    assert calls
+
+
+def test_qlinear_conv_depthwise_with_a_bias_too_large_to_fold():
+    """A bias that float32 cannot hold exactly with the taps' sums: the GEMM path runs."""
+    inputs = _qlinear_conv_inputs((1, 4, 6, 6), (4, 1, 3, 3))
+    inputs[8] = np.array([2 ** 25 + 1, -(2 ** 25) - 3, 17, 2 ** 30], np.int32)
+    inputs[6] = np.array(4e7, np.float32)  # keep Y inside its range
+    _check("QLinearConv", inputs, {"group": 4, "pads": [1, 1, 1, 1]},
+           constants=(1, 2, 3, 4, 5, 6, 7, 8), opset=17)
+
+
 def test_qlinear_conv_with_sums_too_large_for_float32():
     # all-extreme inputs: the float32 bounds fail and the exact float64 Conv runs
     x = np.full((1, 64, 5, 5), 255, U8)

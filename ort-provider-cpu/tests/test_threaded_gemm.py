@@ -54,7 +54,8 @@ def test_transposed_operands_and_float64():
     np.testing.assert_allclose(out, a @ b, rtol=1e-12)
 
 
-def test_stacked_products_split_the_stack(pieces_seen):
+def test_stacked_products_split_the_stack(pieces_seen, monkeypatch):
+    monkeypatch.setattr(threaded_gemm, "MIN_MACS_PER_PIECE", 1 << 20)  # 25M MACs: two pieces
     rng = np.random.default_rng(2)
     a = rng.standard_normal((2, 12, 128, 64)).astype(np.float32)
     b = rng.standard_normal((2, 12, 64, 128)).astype(np.float32)

@@ -135,9 +135,10 @@ def _paired_columns(copies, k):
 
 @compiled()
 def depthwise_conv2d(x, weights, bias, z, y, copies, taps, plane_rows, plane_cols, phases, sh,
-                     sw, has_bias, has_z, act, a0, a1, start, stop):
+                     sw, has_bias, has_z, act, a0, a1, pad, start, stop):
     """Depthwise 2-D convolution of units ``[start, stop)`` (unit = image * C + channel):
-    ``y[i, c] = act(conv(x[i, c]) + bias[c] + z[i, c])``, padding read as zeros.
+    ``y[i, c] = act(conv(x[i, c]) + bias[c] + z[i, c])``, padding read as ``pad`` (0; the
+    quantized Conv's X zero point, with integer X converted to Y's float type as it is read).
 
     x (N, C, H, W), y and z (N, C, Ho, Wo), all C-contiguous (z only read when ``has_z``);
     ``weights`` (C, T) the taps' weights. The loop follows
@@ -154,7 +155,7 @@ def depthwise_conv2d(x, weights, bias, z, y, copies, taps, plane_rows, plane_col
     tap_count = taps.shape[0]
     plane = plane_rows * plane_cols
     run = np.uint64(out_h * plane_cols)
-    buf = np.zeros(phases * plane, y.dtype)
+    buf = np.full(phases * plane, pad, y.dtype)
     ext = np.empty(out_h * plane_cols, y.dtype)
     xf = x.reshape(x.size)
     yf = y.reshape(y.size)

@@ -313,8 +313,8 @@ _AGGREGATE_CODES = {"SUM": ml_loops.AGG_SUM, "AVERAGE": ml_loops.AGG_SUM,
                     "MIN": ml_loops.AGG_MIN, "MAX": ml_loops.AGG_MAX}
 _EMPTY_TOP = np.zeros(0, dtype=np.int64)
 # A piece of a call handed to another thread should walk at least this many nodes (a hand-off
-# costs about 20 µs, a node a few ns).
-_MIN_NODES_PER_THREAD = 50_000
+# costs 40-80 µs, a node a few ns).
+_MIN_NODES_PER_THREAD = 200_000
 
 
 class _CompiledForest:

@@ -1,8 +1,9 @@
 """Compiled paths of :mod:`.quantize`'s kernels (numba loops of :mod:`.quant_loops`):
 QuantizeLinear / DequantizeLinear over ``(outer, axis, inner)`` views, QLinearMatMul's prepared
 B, and QLinearConv / ConvInteger with a constant W (centering pass, exact float32 Conv,
-requantizing pass; depthwise as one pass). The kernels in :mod:`.quantize` decide when these
-apply and keep their numpy code as the reference and fallback."""
+requantizing pass; depthwise ones through the float Conv's depthwise loop reading the integers
+themselves). The kernels in :mod:`.quantize` decide when these apply and keep their numpy code
+as the reference and fallback."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ from ort.ep import NodeInfo
 from ..jit import compiled_loops_enabled
 from . import quant_loops
 from .contrib_quant_common import EXACT_F32, IntegerOperand
+from ..intra_op import resolve_threads, split_work
 from .conv import conv_kernel
+from . import conv_compiled
+from .conv_loops import depthwise_conv2d
 from .windows import Scratch, read_window_attrs, window_geometry
 
 __all__ = ["LOOP_INTEGERS", "CompiledQLinearConv", "block_view", "dequantize_compiled",
@@ -146,24 +150,32 @@ class CompiledQLinearConv:
             input_shapes=[None, None])
         self.conv32 = conv_kernel(conv_node)
         group = int(node.attrs.get("group", 1))
-        # depthwise 2-D: one compiled pass of int32 sums (9 or so taps: no GEMM to win)
+        # depthwise 2-D: the float depthwise loop over X itself (9 or so taps: no GEMM to win)
         self.depthwise = None
         if (centered.ndim == 4 and group > 1 and centered.shape[:2] == (group, 1)
                 and self.taps * 255 * max(self.w_max, 1) < EXACT_F32):
             self.window = read_window_attrs(node, centered.shape[2:], pooling=False)
-            self.depthwise = centered[:, 0].astype(_F32)
-            self.geometries: dict[tuple, Any] = {}
+            self.depthwise = np.ascontiguousarray(centered.reshape(group, -1), _F32)
+            self.tap_sums = centered.reshape(group, -1).astype(np.int64).sum(axis=1)
+            # the largest |sum of taps| an output can reach before the bias
+            self.depthwise_bound = self.taps * 255 * max(self.w_max, 1)
+            self.plans: dict[tuple, Any] = {}
+            self.threads = resolve_threads(node.intra_op_threads)
         self.fallback = fallback
         self.scratch = Scratch(np)
         self.node = node
         self.loops: dict[tuple, tuple] = {}
         self.no_bias = np.empty(0, np.int32)
 
-    def exact_in_f32(self, x_max: float, largest_squares: float) -> bool:
+    def exact_in_f32(self, x_max: float, largest_squares: float,
+                     simple_only: bool = False) -> bool:
         """Whether every partial sum of the float32 Conv is an exact integer: each output sums
         ``K`` products of X and W; its absolute sum is at most ``K * max|x| * max|w|`` and,
-        by Cauchy-Schwarz, at most ``sqrt(taps * max_p sum_c x[c, p]**2) * max_m |W_m|``."""
+        by Cauchy-Schwarz, at most ``sqrt(taps * max_p sum_c x[c, p]**2) * max_m |W_m|``
+        (``simple_only``: the first bound alone, before the squares are known)."""
         simple = self.per_output * x_max * self.w_max
+        if simple_only:
+            return simple < EXACT_F32
         norms = np.sqrt(self.taps * largest_squares) * self.w_norm
         return min(simple, norms) < EXACT_F32
 
@@ -181,27 +193,52 @@ class CompiledQLinearConv:
         return found
 
     def run_depthwise(self, x, x_zp: int, multiplier, bias, y_zero_point):
-        """The depthwise pass (None where x does not fit: the GEMM path runs)."""
+        """The depthwise Conv (None where X does not fit or the bias cannot be folded in
+        exactly: the GEMM path runs). :func:`conv_loops.depthwise_conv2d` reads X as it is,
+        its padding as X's zero point, and sums the centered weights' taps in float32 (exact:
+        the factory checked ``taps * 255 * max|w| < 2**24``), adding per channel the int32 bias
+        minus the zero point's share ``x_zp * sum(w)``, which leaves exactly MLAS's int32
+        accumulator plus bias; then one requantizing pass. Images x channels are split over
+        the intra-op threads."""
         if x.ndim != 4 or x.shape[1] != self.depthwise.shape[0]:
             return None
-        geo = self.geometries.get(x.shape[2:])
-        if geo is None:
-            geo = self.geometries[x.shape[2:]] = window_geometry(self.node, self.window,
-                                                                 x.shape[2:])
-        loop = quant_loops.depthwise_qconv.prepare(
-            (x.dtype, 4), int, (_F32, 3), (np.int32, 1), (_F32, 1), int, int, int,
-            ("tuple", int, 2), ("tuple", int, 2), ("tuple", int, 2), (y_zero_point.dtype, 4))
-        channels = x.shape[1]
-        if bias.shape[0] != channels:
-            bias = np.zeros(channels, np.int32)
+        plan = self.plans.get(x.shape[2:])
+        if plan is None:
+            geo = window_geometry(self.node, self.window, x.shape[2:])
+            plan = self.plans[x.shape[2:]] = (
+                geo, conv_compiled.depthwise_loop_args(geo, self.window))
+        geo, (copies, taps, rows, columns, phases, sh, sw) = plan
+        n, channels = x.shape[:2]
+        folded = -x_zp * self.tap_sums
+        if bias.shape[0] == channels:
+            folded = folded + bias.astype(np.int64)
+        if float(np.abs(folded).max()) + self.depthwise_bound >= EXACT_F32:
+            return None
+        folded = folded.astype(_F32)
+        loop = depthwise_conv2d.prepare(
+            (x.dtype, 4), (_F32, 2), (_F32, 1), (_F32, 4), (_F32, 4), (np.int64, 2),
+            (np.int64, 1), int, int, int, int, int, bool, bool, int, float, float, float, int,
+            int)
+        requant = quant_loops.requantize_planes.prepare(
+            (_F32, 3), (np.int32, 1), (_F32, 1), int, int, int, (y_zero_point.dtype, 3))
         if multiplier.shape[0] != channels:
             multiplier = np.full(channels, multiplier[0], _F32)
         out = self.node.empty(x.shape[:2] + geo.out_shape, y_zero_point.dtype)
+        if not out.size:
+            return out
+        acc = self.scratch.take(out.shape, _F32)
+
+        def work(start: int, stop: int) -> None:
+            loop(x, self.depthwise, folded, acc, acc, copies, taps, rows, columns, phases, sh,
+                 sw, True, False, 0, 0.0, 0.0, float(x_zp), start, stop)
+
+        plane = max(1, out.shape[2] * out.shape[3])
+        split_work(work, n * channels, self.threads,
+                   max(1, conv_compiled.MIN_PIECE_OUTPUTS // plane))
         low, high = _RANGES[y_zero_point.dtype]
-        if out.size:
-            loop(x, x_zp, self.depthwise, bias, multiplier, int(y_zero_point.reshape(())), low,
-                 high, tuple(self.window.strides), tuple(geo.pads_begin),
-                 tuple(self.window.dilations), out)
+        requant(acc.reshape(n, channels, -1), self.no_bias, multiplier,
+                int(y_zero_point.reshape(())), low, high, out.reshape(n, channels, -1))
+        self.scratch.give(acc)
         return out
 
     def accumulate(self, x, x_zp: int, center=None):
@@ -213,15 +250,23 @@ class CompiledQLinearConv:
         n, c = x.shape[:2]
         positions = int(np.prod(x.shape[2:])) if x.ndim > 2 else 1
         centered = self.scratch.take(x.shape, _F32)
-        squares = self.scratch.take((n, positions), _F64)
-        largest = center(x.reshape(n, c, positions), x_zp,
-                         centered.reshape(n, c, positions), squares) if x.size else 0.0
         x_max = float(max(x_zp - low, high - x_zp))
-        if self.exact_in_f32(x_max, largest):
+        if self.exact_in_f32(x_max, 0.0, simple_only=True):
+            # the bound from the ranges alone holds: center without the sums of squares
+            if x.size:
+                quant_loops.dequantize_run.prepare((x.dtype, 1), _F32, int, (_F32, 1))(
+                    x.reshape(-1), np.float32(1), x_zp, centered.reshape(-1))
+            exact = True
+        else:
+            squares = self.scratch.take((n, positions), _F64)
+            largest = center(x.reshape(n, c, positions), x_zp,
+                             centered.reshape(n, c, positions), squares) if x.size else 0.0
+            self.scratch.give(squares)
+            exact = self.exact_in_f32(x_max, largest)
+        if exact:
             acc = self.conv32(centered, self.weights)
         else:
             acc = self.fallback(centered.astype(_F64), None, None)
-        self.scratch.give(squares)
         self.scratch.give(centered)
         return acc
 

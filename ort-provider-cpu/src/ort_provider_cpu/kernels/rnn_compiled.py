@@ -28,8 +28,9 @@ RnnConfig = Any
 
 __all__ = ["compiled_compute"]
 
-#: multiply-adds of recurrence a thread's piece should at least hold (about 100 µs)
-_MIN_PIECE_MACS = 1 << 18
+#: multiply-adds of recurrence a thread's piece should at least hold (a few hundred µs: a
+#: hand-off costs 40-80 µs)
+_MIN_PIECE_MACS = 1 << 20
 
 
 def check_bias_shapes(cfg: RnnConfig, b: Any, p: Any, hidden: int) -> None:
