@@ -207,6 +207,21 @@ _INTS = (int,) * 10
 # --------------------------------------------------------------------------------------------
 
 
+#: 8-bit types the compiled MaxPool loops take where no window lies wholly in the padding
+#: (their "nothing inside" value is float's -inf): quantized models' MaxPool runs on them
+_BYTE_DTYPES = frozenset((np.dtype(np.uint8), np.dtype(np.int8)))
+
+
+def _every_window_inside(geo: WindowGeometry, wa: WindowAttrs) -> bool:
+    """Whether every window holds at least one input element (no dilation; the first window
+    ends inside the input, the last one starts inside it)."""
+    if any(d != 1 for d in wa.dilations):
+        return False
+    return all(begin < k and (out - 1) * s - begin < size
+               for begin, k, s, out, size in zip(geo.pads_begin, wa.kernel, wa.strides,
+                                                 geo.out_shape, geo.in_shape))
+
+
 def _max_pool_pad_value(dtype: np.dtype) -> tuple[np.dtype, Any]:
     """Return (working dtype, padding value below every input value) for max pooling."""
     if dtype.kind == "f" or dtype.kind == "V":
@@ -256,7 +271,10 @@ def max_pool(node: NodeInfo) -> Callable[..., tuple]:
 
     def compute(x: Any) -> tuple:
         geo = plan(tuple(x.shape[2:]))
-        if loop is not None and _loop_ready(x, geo, wa):
+        if loop is not None and (_loop_ready(x, geo, wa) or (
+                x.dtype in _BYTE_DTYPES and _every_window_inside(geo, wa)
+                and x.ndim == 2 + len(wa.kernel) and x.size > 0
+                and math.prod(geo.out_shape) > 0)):
             return by_loop(x, geo)
         if not want_indices and x.dtype.kind == "f" and x.size and math.prod(geo.out_shape):
             return (_separable_reduce(xp, x, geo, wa, scratch, -np.inf, larger),)

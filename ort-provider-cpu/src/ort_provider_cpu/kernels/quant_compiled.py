@@ -2,8 +2,9 @@
 QuantizeLinear / DequantizeLinear over ``(outer, axis, inner)`` views, QLinearMatMul's prepared
 B, and QLinearConv / ConvInteger with a constant W (centering pass, exact float32 Conv,
 requantizing pass; depthwise ones through the float Conv's depthwise loop reading the integers
-themselves). The kernels in :mod:`.quantize` decide when these apply and keep their numpy code
-as the reference and fallback."""
+themselves; on CPUs with AVX-512 VNNI, QLinearConv of one group by the integer GEMM of
+:mod:`.int8_gemm`). The kernels in :mod:`.quantize` decide when these apply and keep their
+numpy code as the reference and fallback."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from . import quant_loops
 from .contrib_quant_common import EXACT_F32, IntegerOperand
 from ..intra_op import resolve_threads, split_work
 from .conv import conv_kernel
-from . import conv_compiled
+from . import conv_compiled, int8_gemm
 from .conv_loops import depthwise_conv2d
+from .int8_gemm import VnniConv
 from .windows import Scratch, read_window_attrs, window_geometry
 
 __all__ = ["LOOP_INTEGERS", "CompiledQLinearConv", "block_view", "dequantize_compiled",
@@ -161,6 +163,9 @@ class CompiledQLinearConv:
             self.depthwise_bound = self.taps * 255 * max(self.w_max, 1)
             self.plans: dict[tuple, Any] = {}
             self.threads = resolve_threads(node.intra_op_threads)
+        # one group, weights that fit a signed byte, a CPU with AVX-512 VNNI: integer GEMM
+        self.vnni = (VnniConv(node, centered)
+                     if int8_gemm.fits(centered, group) and int8_gemm.vnni_available() else None)
         self.fallback = fallback
         self.scratch = Scratch(np)
         self.node = node
@@ -278,6 +283,15 @@ class CompiledQLinearConv:
             bias = self.no_bias if b is None else np.ascontiguousarray(b, np.int32).reshape(-1)
             out = self.run_depthwise(x, int(x_zero_point.reshape(())), multiplier, bias,
                                      y_zero_point)
+            if out is not None:
+                return out
+        if self.vnni is not None and int8_gemm.vnni_available():
+            multiplier = ((np.float32(x_scale.reshape(())) * w_scale.astype(_F32).reshape(-1))
+                          / np.float32(y_scale.reshape(()))).astype(_F32)
+            bias = self.no_bias if b is None else np.ascontiguousarray(b, np.int32).reshape(-1)
+            low, high = _RANGES[y_zero_point.dtype]
+            out = self.vnni(x, int(x_zero_point.reshape(())), multiplier, bias, y_zero_point,
+                            low, high)
             if out is not None:
                 return out
         center, requant32, requant64 = self.loops_for(x.dtype, y_zero_point.dtype)

@@ -1,0 +1,246 @@
+"""Compiled loops of the 8-bit integer GEMM on AVX-512 VNNI (see :mod:`.int8_gemm`, which
+decides when they apply and is the only importer of this module).
+
+Unlike the other ``*_loops`` modules, this one imports numba (and llvmlite) at import time: it
+gives numba a 16 x int32 vector type and three intrinsics over it, so that a plain numba loop
+can keep its accumulators in vector registers and issue ``vpdpbusd`` (four unsigned-by-signed
+byte products summed into each 32-bit lane, exact, no saturation):
+
+* ``_zero()``: a vector of zeros;
+* ``_dot4(acc, a, i, b, j)``: ``acc + a[i:i+64] . (b[j:j+4] as one int32, broadcast)``, ``a``
+  unsigned bytes (four per lane), ``b`` signed bytes;
+* ``_store(c, k, v)``: ``c[k:k+16] = v`` (int32).
+
+:mod:`.int8_gemm` imports this module only after checking that the CPU has AVX-512 VNNI and
+that numba compiles for this CPU, so ``import ort`` still imports no numba, and no other CPU
+ever sees these instructions.
+
+Layouts (:func:`conv_rows`, one image of a quantized Conv): the image as rows of channels
+(H, W, C padded to a multiple of 4), from which each chunk of :data:`CHUNK_ROWS` output
+positions gets its rows of A (im2col's transpose, K ordered (kh, kw, c)) packed as
+``[positions/16][K/4][16][4]`` unsigned bytes, so that one 64-byte load holds four consecutive
+k of sixteen positions; W is row-major signed bytes (:func:`pack_weights`), four of whose bytes
+are broadcast to every lane; the int32 result is channels x positions, so requantizing it
+into Y (channels, positions) reads and writes contiguous runs. The kernel computes four
+channels by two vectors of sixteen positions at a time (eight accumulators).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic, models, register_model
+
+from ..jit import compiled
+
+__all__ = ["CHUNK_ROWS", "conv_rows", "pack_weights", "to_rows"]
+
+#: rows of A a loop builds, multiplies and requantizes at a time (A, C and the output block
+#: stay in the core's cache)
+CHUNK_ROWS = 256
+
+_VECTOR = ir.VectorType(ir.IntType(32), 16)
+_I32 = ir.IntType(32)
+_I64 = ir.IntType(64)
+
+
+class _Int32x16(types.Type):
+    """numba's type of a 16 x int32 vector held in a register."""
+
+    def __init__(self) -> None:
+        super().__init__(name="Int32x16")
+
+
+_int32x16 = _Int32x16()
+
+
+@register_model(_Int32x16)
+class _Int32x16Model(models.PrimitiveModel):
+    """The LLVM vector type <16 x i32>."""
+
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, _VECTOR)
+
+
+def _element_pointer(context, builder, array_type, array, index, element):
+    """A pointer of LLVM type ``element*`` to ``array``'s item ``index`` (no bounds check)."""
+    data = context.make_array(array_type)(context, builder, array).data
+    size = context.get_abi_sizeof(context.get_data_type(array_type.dtype))
+    address = builder.add(builder.ptrtoint(data, _I64),
+                          builder.mul(index, ir.Constant(_I64, size)))
+    return builder.inttoptr(address, element.as_pointer())
+
+
+@intrinsic
+def _zero(typingctx):
+    """A vector of sixteen int32 zeros."""
+    def codegen(context, builder, signature, args):
+        return ir.Constant(_VECTOR, [0] * 16)
+    return _int32x16(), codegen
+
+
+@intrinsic
+def _dot4(typingctx, acc, a, i, b, j):
+    """``acc`` plus, in each lane, the dot product of the lane's four unsigned bytes of
+    ``a[i:i+64]`` and the four signed bytes ``b[j:j+4]`` (one int32, broadcast):
+    ``vpdpbusd`` with a broadcast memory operand."""
+    def codegen(context, builder, signature, args):
+        total, a_array, a_index, b_array, b_index = args
+        values = builder.load(_element_pointer(context, builder, signature.args[1], a_array,
+                                               a_index, _VECTOR), align=1)
+        word = builder.load(_element_pointer(context, builder, signature.args[3], b_array,
+                                             b_index, _I32), align=1)
+        lanes = builder.insert_element(ir.Constant(_VECTOR, None), word, ir.Constant(_I32, 0))
+        lanes = builder.shuffle_vector(lanes, ir.Constant(_VECTOR, None),
+                                       ir.Constant(_VECTOR, [0] * 16))
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(_VECTOR, [_VECTOR, _VECTOR, _VECTOR]),
+            "llvm.x86.avx512.vpdpbusd.512")
+        return builder.call(function, [total, values, lanes])
+    return _int32x16(acc, a, types.int64, b, types.int64), codegen
+
+
+@intrinsic
+def _store(typingctx, c, k, vector):
+    """``c[k:k+16] = vector`` (``c`` an int32 array)."""
+    def codegen(context, builder, signature, args):
+        array, index, value = args
+        builder.store(value, _element_pointer(context, builder, signature.args[0], array, index,
+                                              _VECTOR), align=4)
+        return context.get_dummy_value()
+    return types.void(c, types.int64, _int32x16), codegen
+
+
+def pack_weights(w: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """Signed bytes ``w`` (M, K) as a flat row-major (M rounded up to 4) x (K rounded up to
+    4) array, zeros in the padding; returns (packed, padded M, padded K)."""
+    m, k = w.shape
+    mq, kp = -(-m // 4) * 4, -(-k // 4) * 4
+    padded = np.zeros((mq, kp), np.int8)
+    padded[:m, :k] = w
+    return padded.reshape(-1), mq, kp
+
+
+@njit(nogil=True, cache=True)
+def _gemm_chunk(a, steps, w, kp, mq, c, count):
+    """``c[m, q] = sum over k of a[q, k] * w[m, k]`` for the first ``count`` positions q of a
+    chunk (rounded up to 32): ``a`` packed as [CHUNK_ROWS/16][K/4][16][4] unsigned bytes,
+    ``w`` (``mq`` x ``kp``) signed bytes, ``c`` (``mq`` x ``CHUNK_ROWS``) int32. Four
+    channels by two vectors of sixteen positions at a time: eight accumulators."""
+    span = steps * 64
+    vectors = -(-count // 32) * 2
+    for m0 in range(0, mq, 4):
+        w0 = m0 * kp
+        w1 = w0 + kp
+        w2 = w1 + kp
+        w3 = w2 + kp
+        for v in range(0, vectors, 2):
+            x0 = v * span
+            x1 = x0 + span
+            c00 = _zero()
+            c01 = _zero()
+            c10 = _zero()
+            c11 = _zero()
+            c20 = _zero()
+            c21 = _zero()
+            c30 = _zero()
+            c31 = _zero()
+            for s in range(steps):
+                o = s * 4
+                a0 = x0 + s * 64
+                a1 = x1 + s * 64
+                c00 = _dot4(c00, a, a0, w, w0 + o)
+                c01 = _dot4(c01, a, a1, w, w0 + o)
+                c10 = _dot4(c10, a, a0, w, w1 + o)
+                c11 = _dot4(c11, a, a1, w, w1 + o)
+                c20 = _dot4(c20, a, a0, w, w2 + o)
+                c21 = _dot4(c21, a, a1, w, w2 + o)
+                c30 = _dot4(c30, a, a0, w, w3 + o)
+                c31 = _dot4(c31, a, a1, w, w3 + o)
+            at = m0 * CHUNK_ROWS + v * 16
+            _store(c, at, c00)
+            _store(c, at + 16, c01)
+            _store(c, at + CHUNK_ROWS, c10)
+            _store(c, at + CHUNK_ROWS + 16, c11)
+            _store(c, at + 2 * CHUNK_ROWS, c20)
+            _store(c, at + 2 * CHUNK_ROWS + 16, c21)
+            _store(c, at + 3 * CHUNK_ROWS, c30)
+            _store(c, at + 3 * CHUNK_ROWS + 16, c31)
+
+
+@compiled()
+def to_rows(x, flip, pitch, out):
+    """``out[p * pitch + c] = x[c, p] ^ flip``: one image's planes (C, H*W) of 8-bit integers
+    as rows of ``pitch`` >= C bytes (``flip`` 128 turns signed bytes into unsigned ones
+    shifted by 128, 0 leaves unsigned ones), in blocks of positions so the writes stay in
+    cache. Few channels (numpy's transposing copy is faster from about 8)."""
+    channels, positions = x.shape
+    for p0 in range(0, positions, 64):
+        p1 = min(p0 + 64, positions)
+        for c in range(channels):
+            for p in range(p0, p1):
+                out[p * pitch + c] = np.uint8(x[c, p]) ^ np.uint8(flip)
+
+
+@compiled()
+def conv_rows(xt, height, width, channels, kh, kw, sh, sw, dh, dw, top, left, out_w, x_zp,
+              kp, w, mq, m, comp, multiplier, y_zp, low, high, y, r0, r1):
+    """Output positions ``[r0, r1)`` of one image of an 8-bit Conv (one group) by VNNI,
+    ``CHUNK_ROWS`` positions at a time: their rows of A are built from ``xt`` (the image as
+    (H, W, C) unsigned bytes, flat, see :func:`to_rows`), K ordered (kh, kw, c) and padding
+    read as ``x_zp``, in :func:`_gemm_chunk`'s packed layout, four channels (one int32) at a
+    time (``channels`` is a multiple of 4: the caller pads them, with zero weights);
+    multiplied by W (see :func:`pack_weights`); and requantized into
+    ``y`` (the image's M planes, flat):
+    ``clip(rint(float32(acc + comp[m]) * multiplier[m]) + y_zp, low, high)``, where ``comp``
+    (float64, exact) holds the int32 bias minus ``x_zp`` times the channel's weight sum, so
+    that ``acc + comp`` is MLAS's int32 accumulator plus bias. A one-element multiplier is
+    per tensor. Indices are unsigned where LLVM should vectorize (numba's negative-index
+    checks stop it)."""
+    steps = kp // 4
+    per_channel = multiplier.shape[0] > 1
+    a = np.zeros(CHUNK_ROWS * kp, np.uint8)
+    acc = np.empty(mq * CHUNK_ROWS, np.int32)
+    a32 = a.view(np.uint32)
+    xt32 = xt.view(np.uint32)
+    fill = np.uint32(x_zp) * np.uint32(0x01010101)
+    positions = y.shape[0] // m
+    lo = np.float32(low)
+    hi = np.float32(high)
+    yzp = np.float32(y_zp)
+    c4 = np.uint64(channels // 4)
+    sixteen = np.uint64(16)
+    for q0 in range(r0, r1, CHUNK_ROWS):
+        q1 = min(q0 + CHUNK_ROWS, r1)
+        for p in range(q0, q1):
+            oh = p // out_w
+            ow = p - oh * out_w
+            lane = np.uint64((p - q0) % 16)
+            block = np.uint64((p - q0) // 16) * np.uint64(steps)
+            for i in range(kh):
+                ih = oh * sh - top + i * dh
+                inside_h = 0 <= ih < height
+                for j in range(kw):
+                    iw = ow * sw - left + j * dw
+                    inside = inside_h and 0 <= iw < width
+                    src = np.uint64((ih * width + iw) * channels) if inside else np.uint64(0)
+                    k0 = np.uint64((i * kw + j) * channels)
+                    # four channels = one packed step's word of this lane
+                    first = (block + k0 // np.uint64(4)) * sixteen + lane
+                    s4 = src // np.uint64(4)
+                    for c in range(c4):
+                        a32[first + np.uint64(c) * sixteen] = xt32[s4 + c] if inside else fill
+        _gemm_chunk(a, steps, w, kp, mq, acc, q1 - q0)
+        count = np.uint64(q1 - q0)
+        for k in range(m):
+            extra = comp[k]
+            scale = multiplier[k] if per_channel else multiplier[0]
+            at = np.uint64(k * CHUNK_ROWS)
+            to = np.uint64(k * positions + q0)
+            for q in range(count):
+                v = np.rint(np.float32(np.float64(acc[at + q]) + extra) * scale) + yzp
+                v = v if v >= lo else lo
+                v = v if v <= hi else hi
+                y[to + q] = v
