@@ -59,8 +59,8 @@ def vnni_calls(monkeypatch):
     calls = []
     original = int8_gemm.VnniConv.__call__
 
-    def spy(self, *args):
-        out = original(self, *args)
+    def spy(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
         calls.append(out is not None)
         return out
 
@@ -115,13 +115,15 @@ def test_vnni_conv_saturates_and_extreme_values(vnni_calls):
     assert vnni_calls
 
 
-def test_weights_outside_a_signed_byte_take_the_float_path(vnni_calls):
-    """uint8 weights with zero point 0 center to 0..255: not a signed byte, so no VNNI."""
-    inputs = _inputs((1, 4, 8, 8), (6, 4, 3, 3), w_dtype=U8)
-    inputs[5] = np.zeros(6, U8)
-    got, want, _, _ = _run(inputs, {})
+@pytest.mark.parametrize("w_zp", [0, 178, 255])
+def test_uint8_weights_far_from_128_are_shifted(w_zp, vnni_calls):
+    """uint8 weights with zero point 0 center to 0..255, with 178 to -178..77: each channel is
+    shifted into a signed byte and the shift's share added back from the windows' sums."""
+    inputs = _inputs((1, 5, 8, 8), (6, 5, 3, 3), w_dtype=U8)
+    inputs[5] = np.full(6, w_zp, U8)
+    got, want, _, _ = _run(inputs, {"pads": [1, 1, 1, 1]})
     np.testing.assert_array_equal(got, want)
-    assert not vnni_calls
+    assert vnni_calls and all(vnni_calls)
 
 
 def test_switched_off_by_the_environment(monkeypatch, vnni_calls):
@@ -136,5 +138,108 @@ def test_fits_needs_one_group_and_byte_weights():
     w = np.zeros((4, 2, 3, 3), np.int64)
     assert int8_gemm.fits(w, 1)
     assert not int8_gemm.fits(w, 2)
-    assert not int8_gemm.fits(w + 128, 1)
+    assert int8_gemm.fits(w + 200, 1)  # one value per channel: shifted
+    spread = w.copy()
+    spread[0, 0, 0, 0], spread[0, 0, 0, 1] = -200, 100  # spans more than a byte
+    assert not int8_gemm.fits(spread, 1)
     assert not int8_gemm.fits(np.zeros((4, 2, 3, 3, 3), np.int64), 1)
+
+
+@pytest.fixture
+def vnni_matmuls(monkeypatch):
+    """Count VnniMatMul calls."""
+    calls = []
+    original = int8_gemm.VnniMatMul.__call__
+
+    def spy(self, *args):
+        calls.append(1)
+        return original(self, *args)
+
+    monkeypatch.setattr(int8_gemm.VnniMatMul, "__call__", spy)
+    return calls
+
+
+def _run_ms(op, inputs, constants, threads=1):
+    model, feeds = node_model(op, inputs, domain="com.microsoft", constants=constants)
+    data = model.SerializeToString()
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    got = ort.InferenceSession(data, so).run(None, feeds)[0]
+    want = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"]).run(
+        None, feeds)[0]
+    numpy_only = ort.InferenceSession(
+        data, providers=[("CPUExecutionProvider", {"compiled_kernels": "0"})]).run(None, feeds)
+    return got, want, numpy_only[0]
+
+
+@pytest.mark.parametrize("a_dtype,rows,k,n", [(U8, 300, 70, 130), (I8, 5, 33, 7),
+                                               (U8, 1, 768, 64)])
+def test_vnni_matmul_integer_to_float(a_dtype, rows, k, n, vnni_matmuls):
+    """Rows over several chunks, K not a multiple of 4, N over several column blocks, signed A
+    (read with its top bit flipped), per-column scales and a bias: bit for bit."""
+    info = np.iinfo(a_dtype)
+    a = RNG.integers(info.min, int(info.max) + 1, (rows, k)).astype(a_dtype)
+    b = RNG.integers(-128, 128, (k, n)).astype(I8)
+    inputs = [a, b, np.array(0.02, np.float32), RNG.uniform(0.001, 0.01, n).astype(np.float32),
+              np.array(9 if a_dtype == U8 else -4, a_dtype), np.zeros(n, I8),
+              RNG.standard_normal(n).astype(np.float32)]
+    got, want, slow = _run_ms("MatMulIntegerToFloat", inputs, (1, 2, 3, 4, 5, 6))
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got, slow)
+    assert vnni_matmuls
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_vnni_dynamic_quantize_matmul(threads, monkeypatch, vnni_matmuls):
+    monkeypatch.setattr(int8_gemm, "MIN_MACS_PER_PIECE", 1)  # rows split over the threads
+    a = (RNG.standard_normal((2, 300, 48)) * 3).astype(np.float32)
+    b = RNG.integers(-128, 128, (48, 80)).astype(I8)
+    inputs = [a, b, RNG.uniform(0.001, 0.01, 80).astype(np.float32), np.zeros(80, I8),
+              RNG.standard_normal(80).astype(np.float32)]
+    got, want, slow = _run_ms("DynamicQuantizeMatMul", inputs, (1, 2, 3, 4), threads)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got, slow)
+    assert vnni_matmuls
+
+
+@pytest.mark.parametrize("b_zp", [0, 200])
+def test_vnni_matmul_with_shifted_uint8_weights(b_zp, vnni_matmuls):
+    """uint8 B far from zero point 128: columns shifted into a signed byte, the shift's share
+    added back from the rows' sums."""
+    a = RNG.integers(0, 256, (40, 37)).astype(U8)
+    b = RNG.integers(0, 256, (37, 70)).astype(U8)
+    inputs = [a, b, np.array(0.02, np.float32), RNG.uniform(0.001, 0.01, 70).astype(np.float32),
+              np.array(9, U8), np.full(70, b_zp, U8), RNG.standard_normal(70).astype(np.float32)]
+    got, want, slow = _run_ms("MatMulIntegerToFloat", inputs, (1, 2, 3, 4, 5, 6))
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got, slow)
+    assert vnni_matmuls
+
+
+def test_matmul_fits_needs_columns_within_a_byte():
+    assert int8_gemm.matmul_fits(np.full((8, 3), -128.0))
+    assert int8_gemm.matmul_fits(np.full((8, 3), 255.0))  # shifted
+    spread = np.zeros((8, 3))
+    spread[0, 0], spread[1, 0] = -200, 100
+    assert not int8_gemm.matmul_fits(spread)
+    assert not int8_gemm.matmul_fits(np.zeros((2, 8, 3)))
+
+
+@pytest.mark.parametrize("x_dtype,w_dtype,w_zp", [(U8, I8, 0), (I8, I8, 0), (U8, U8, 178)])
+def test_vnni_conv_integer(x_dtype, w_dtype, w_zp, vnni_calls):
+    """ConvInteger's int32 sums on the same path (no requantizing), shifted uint8 weights
+    (onnxruntime's dynamic quantizer's U8U8) included."""
+    info = np.iinfo(x_dtype)
+    x = RNG.integers(info.min, int(info.max) + 1, (2, 5, 9, 8)).astype(x_dtype)
+    winfo = np.iinfo(w_dtype)
+    w = RNG.integers(winfo.min, int(winfo.max) + 1, (6, 5, 3, 3)).astype(w_dtype)
+    model, feeds = node_model("ConvInteger", [x, w, np.array(7, x_dtype),
+                                              np.array(w_zp, w_dtype)],
+                              {"pads": [1, 0, 1, 2], "strides": [1, 2]}, constants=(1, 2, 3))
+    data = model.SerializeToString()
+    got = ort.InferenceSession(data).run(None, feeds)[0]
+    want = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"]).run(
+        None, feeds)[0]
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, want)
+    assert vnni_calls and all(vnni_calls)

@@ -29,11 +29,12 @@ from . import contrib_quant_lstm, contrib_quant_qdq
 from .contrib_quant_common import (IntegerOperand, center_rows, centered,
                                    dynamic_params, dynamic_quantize,
                                    exact_product, integer_matmul,
-                                   quantize_centered, requantize,
+                                   quantize_centered, quantize_rows, requantize,
                                    requantize_rows, scale_bias_output,
                                    scale_bias_rows)
 from .contrib_schema import (FLOAT, MS, declare, elem_type, like_onnx,
                              tensor_type)
+from .int8_gemm import VnniMatMul, matmul_fits, vnni_available
 
 kernels = KernelTable()
 
@@ -148,6 +149,14 @@ def _compiled_operand(node: NodeInfo, prepared: IntegerOperand | None) -> Intege
     return prepared
 
 
+def _vnni_matmul(node: NodeInfo, operand: IntegerOperand | None) -> VnniMatMul | None:
+    """The VNNI integer GEMM for a compiled kernel's prepared B (None where the CPU lacks
+    VNNI or B's centered values do not fit a signed byte)."""
+    if operand is None or not matmul_fits(operand.f64) or not vnni_available():
+        return None
+    return VnniMatMul(node, operand.f64)
+
+
 def _float_output(node: NodeInfo, acc: np.ndarray, multiplier: np.ndarray, bias: Any,
                   lead: tuple[int, ...]) -> np.ndarray:
     """The scale-bias stage of a compiled kernel into a fresh float32 output of shape
@@ -165,6 +174,7 @@ def dynamic_quantize_matmul(node: NodeInfo):
     where = node.describe()
     prepared = _prepared_b(node, 1, 3)
     operand = _compiled_operand(node, prepared)
+    vnni = _vnni_matmul(node, operand)
 
     def compute(a, b, b_scale, b_zero_point=None, bias=None):
         if operand is not None and a.dtype == _F32 and a.ndim >= 1 \
@@ -173,6 +183,10 @@ def dynamic_quantize_matmul(node: NodeInfo):
             _check_bias(where, bias, n)
             scale, zero_point = dynamic_params(a)
             multiplier = _column_multiplier(scale, b_scale, n)
+            if multiplier is not None and vnni is not None and vnni_available():
+                a_q = quantize_rows(a.reshape(-1, a.shape[-1]), scale, zero_point)
+                return (vnni(a_q, zero_point, multiplier, bias).reshape(
+                    a.shape[:-1] + (n,)),)
             if multiplier is not None:
                 a32, a_max, squares = quantize_centered(a.reshape(-1, a.shape[-1]), scale,
                                                         zero_point)
@@ -210,6 +224,7 @@ def matmul_integer_to_float(node: NodeInfo):
     where = node.describe()
     prepared = _prepared_b(node, 1, 5)
     operand = _compiled_operand(node, prepared)
+    vnni = _vnni_matmul(node, operand)
 
     def compute(a, b, a_scale, b_scale, a_zero_point=None, b_zero_point=None, bias=None):
         out_dtype = a_scale.dtype
@@ -225,6 +240,10 @@ def matmul_integer_to_float(node: NodeInfo):
                                             operand.f64.shape[1])
             if multiplier is not None:
                 a_zp = 0 if a_zero_point is None else int(a_zero_point.reshape(-1)[0])
+                if vnni is not None and vnni_available():
+                    y = vnni(np.ascontiguousarray(a.reshape(-1, a.shape[-1])), a_zp,
+                             multiplier, bias)
+                    return (y.reshape(a.shape[:-1] + (y.shape[1],)),)
                 a32, a_max, squares = center_rows(a.reshape(-1, a.shape[-1]), a_zp)
                 acc = exact_product(a32, a_max, squares, operand)
                 return (_float_output(node, acc, multiplier, bias, a.shape[:-1]),)

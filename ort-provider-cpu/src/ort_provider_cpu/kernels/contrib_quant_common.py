@@ -170,6 +170,17 @@ def quantize_centered(x: np.ndarray, scale: np.float32, zero_point: int
     return out, float(max(zero_point, 255 - zero_point)), largest
 
 
+def quantize_rows(x: np.ndarray, scale: np.float32, zero_point: int) -> np.ndarray:
+    """DynamicQuantizeLinear of float32 ``x`` to uint8 in one compiled pass:
+    ``clip(rint(x / scale) + zero_point, 0, 255)`` (the integer GEMM's A)."""
+    x = np.ascontiguousarray(x, dtype=_F32)
+    loop = quant_loops.quantize_run.prepare((_F32, 1), _F32, int, int, int, (_U8, 1))
+    out = np.empty(x.shape, _U8)
+    if x.size:
+        loop(x.reshape(-1), np.float32(scale), int(zero_point), 0, 255, out.reshape(-1))
+    return out
+
+
 def exact_product(a32: np.ndarray, a_max: float, a_squares: float,
                   operand: IntegerOperand) -> np.ndarray:
     """The exact product of 2-D float32 ``a32`` (integers of magnitude at most ``a_max``,

@@ -29,7 +29,7 @@ from ..jit import numba_available
 from ..threaded_gemm import MIN_MACS_PER_PIECE
 from .windows import read_window_attrs, window_geometry
 
-__all__ = ["ENV_SWITCH", "VnniConv", "vnni_available"]
+__all__ = ["ENV_SWITCH", "VnniConv", "VnniMatMul", "fits", "matmul_fits", "vnni_available"]
 
 #: environment variable that, set to 0, turns the VNNI path off
 ENV_SWITCH = "ORT_CPU_VNNI"
@@ -69,13 +69,22 @@ def _check_cpu() -> bool:
 
 def fits(centered: np.ndarray, group: int) -> bool:
     """Whether a Conv with these centered weights (``w - w_zp``, (M, C/group, *kernel)) can
-    run on :class:`VnniConv`: one group, a 1-D or 2-D kernel, values in a signed byte, and
-    sums that cannot overflow int32."""
+    run on :class:`VnniConv`: one group, a 1-D or 2-D kernel, each channel's values spanning
+    at most a byte's range (then shifted into a signed byte), and sums that cannot overflow
+    int32."""
     if group != 1 or centered.ndim not in (3, 4) or not centered.size:
         return False
     k = int(np.prod(centered.shape[1:]))
-    return (int(centered.min()) >= -128 and int(centered.max()) <= 127
-            and k * 255 * 128 < 2 ** 31)
+    rows = centered.reshape(centered.shape[0], -1)
+    return bool((rows.max(axis=1) - rows.min(axis=1)).max() <= 255 and k * 255 * 255 < 2 ** 31)
+
+
+def byte_shifts(rows: np.ndarray) -> np.ndarray:
+    """Per row of centered weights, the shift ``d`` that brings the row into a signed byte
+    (0 where it is already there)."""
+    high = rows.max(axis=1).astype(np.int64)
+    low = rows.min(axis=1).astype(np.int64)
+    return np.where((low >= -128) & (high <= 127), 0, high - 127)
 
 
 class VnniConv:
@@ -96,11 +105,20 @@ class VnniConv:
         # channels padded to a multiple of 4 (zero weights) so that rows of A are built four
         # bytes at a time; K ordered (kh, kw, c): a tap's channels are contiguous in a row
         self.pitch = -(-c // 4) * 4
-        padded = np.zeros((m, self.pitch) + kernel, np.int8)
-        padded[:, :c] = centered
-        taps_last = padded.reshape(m, self.pitch, -1).transpose(0, 2, 1).reshape(m, -1)
+        # channels whose weights span a byte only after a shift d: shifted, plus a row of
+        # ones that sums each window (see int8_loops.conv_rows)
+        shifts = byte_shifts(centered.reshape(m, -1))
+        shifted = bool(shifts.any())
+        rows = m + 1 if shifted else m
+        padded = np.zeros((rows, self.pitch) + kernel, np.int8)
+        padded[:m, :c] = centered - shifts.reshape((m,) + (1,) * (centered.ndim - 1))
+        if shifted:
+            padded[m, :c] = 1
+        taps_last = padded.reshape(rows, self.pitch, -1).transpose(0, 2, 1).reshape(rows, -1)
         self.packed, self.mq, self.kp = int8_loops.pack_weights(taps_last)
-        self.sums = centered.reshape(m, -1).astype(np.int64).sum(axis=1)
+        self.sums = padded[:m].reshape(m, -1).astype(np.int64).sum(axis=1)
+        self.shift = shifts.astype(np.float64) if shifted else _NO_SHIFT
+        self.k_real = c * int(np.prod(kernel))
         self.m, self.channels, self.k = m, c, taps_last.shape[1]
         self.threads = resolve_threads(node.intra_op_threads)
         self.geometries: dict[tuple, Any] = {}
@@ -116,13 +134,19 @@ class VnniConv:
         if conv is None:
             conv = self._conv[y_dtype] = self.loops.conv_rows.prepare(
                 (np.uint8, 1), *([int] * 14), (np.int8, 1), int, int, (np.float64, 1),
-                (np.float32, 1), int, int, int, (y_dtype, 1), int, int)
+                (np.float32, 1), int, int, int, bool, (np.float64, 1), int, float,
+                (y_dtype, 1), int, int)
         return to_rows, conv
 
+    def integers(self, x: Any, x_zp: int) -> Any:
+        """ConvInteger's int32 Y (``x - x_zp`` convolved with the centered W) of the 8-bit
+        ``x``, or None where X's shape does not fit."""
+        return self(x, x_zp, _ONE, _NO_BIAS_I32, _INT32_OUTPUT, 0, 0, raw=True)
+
     def __call__(self, x: Any, x_zp: int, multiplier: Any, bias: Any, y_zero_point: Any,
-                 low: int, high: int) -> Any:
-        """Y (requantized to ``y_zero_point``'s type) of the 8-bit ``x``, or None where X's
-        shape does not fit (the caller's path runs)."""
+                 low: int, high: int, raw: bool = False) -> Any:
+        """Y (requantized to ``y_zero_point``'s type; with ``raw``, the int32 sums) of the
+        8-bit ``x``, or None where X's shape does not fit (the caller's path runs)."""
         if x.ndim != len(self.window.kernel) + 2 or x.shape[1] != self.channels:
             return None
         n = x.shape[0]
@@ -166,7 +190,82 @@ class VnniConv:
             def work(r0: int, r1: int, image: Any = image) -> None:
                 conv(xt, height, width, self.pitch, kh, kw, sh, sw, dh, dw, top, left,
                      out_w, zp, self.kp, self.packed, self.mq, self.m, comp, multiplier, y_zp,
-                     low, high, image, r0, r1)
+                     low, high, raw, self.shift, self.m, float(self.k_real * zp), image, r0,
+                     r1)
 
             split_work(work, positions, self.threads, rows)
         return out
+
+
+def matmul_fits(centered_b: np.ndarray) -> bool:
+    """Whether a MatMul with these centered weights (``B - b_zp``, (K, N)) can run on
+    :class:`VnniMatMul`: 2-D, each column spanning at most a byte's range (shifted into a
+    signed byte where needed), sums that cannot overflow int32."""
+    if centered_b.ndim != 2 or not centered_b.size:
+        return False
+    spans = centered_b.max(axis=0) - centered_b.min(axis=0)
+    return bool(spans.max() <= 255 and centered_b.shape[0] * 255 * 255 < 2 ** 31)
+
+
+class VnniMatMul:
+    """An 8-bit MatMul with a constant B (centered values in a signed byte) and a float32
+    output (MLAS's scale-bias output: DynamicQuantizeMatMul, MatMulIntegerToFloat) on
+    :mod:`.int8_loops`: rows of A in pieces over the intra-op threads, each packing its rows,
+    multiplying them and scaling them into Y in cache."""
+
+    def __init__(self, node: NodeInfo, centered_b: np.ndarray) -> None:
+        from . import int8_loops
+
+        self.loops = int8_loops
+        self.node = node
+        self.k, self.n = centered_b.shape
+        columns = centered_b.T.astype(np.int64)
+        shifts = byte_shifts(columns)
+        rows = columns - shifts[:, None]
+        if shifts.any():  # shifted columns and a row of ones (see int8_loops.conv_rows)
+            rows = np.concatenate([rows, np.ones((1, self.k), np.int64)])
+        self.packed, self.mq, self.kp = int8_loops.pack_weights(rows.astype(np.int8))
+        self.sums = rows[:self.n].sum(axis=1).astype(np.float64)
+        self.shift = shifts.astype(np.float64) if shifts.any() else _NO_SHIFT
+        self.threads = resolve_threads(node.intra_op_threads)
+        self.loop = int8_loops.matmul_rows.prepare(
+            (np.uint8, 1), int, (np.int8, 1), int, int, (np.float64, 1), (np.float32, 1),
+            (np.float32, 1), (np.float64, 1), float, (np.float32, 1), int, int)
+
+    def __call__(self, a: Any, a_zp: int, multiplier: Any, bias: Any) -> Any:
+        """``float32((a - a_zp) @ B) * multiplier + bias`` as a fresh float32 (rows, N) array
+        for 2-D 8-bit ``a`` (signed bytes are read with their top bit flipped)."""
+        rows = a.shape[0]
+        flip = 128 if a.dtype == np.int8 else 0
+        a_u8 = a.view(np.uint8)
+        if flip or self.kp != self.k or not a_u8.flags.c_contiguous:
+            padded = np.zeros((rows, self.kp), np.uint8)
+            if flip:
+                np.bitwise_xor(a_u8, np.uint8(flip), out=padded[:, :self.k])
+            else:
+                padded[:, :self.k] = a_u8
+            a_u8 = padded
+        comp = -float(a_zp + flip) * self.sums
+        bias32 = (_NO_BIAS if bias is None
+                  else np.ascontiguousarray(bias, dtype=np.float32).reshape(-1))
+        multiplier = np.ascontiguousarray(multiplier, dtype=np.float32).reshape(-1)
+        out = self.node.empty((rows, self.n), np.float32)
+        if not out.size:
+            return out
+        flat_a, flat_y = a_u8.reshape(-1), out.reshape(-1)
+        pieces = max(self.loops.CHUNK_ROWS,
+                     _SPEEDUP * MIN_MACS_PER_PIECE // max(1, self.k * self.n))
+
+        def work(r0: int, r1: int) -> None:
+            self.loop(flat_a, self.kp, self.packed, self.mq, self.n, comp, multiplier, bias32,
+                      self.shift, float(self.k * (a_zp + flip)), flat_y, r0, r1)
+
+        split_work(work, rows, self.threads, pieces)
+        return out
+
+
+_NO_BIAS = np.empty(0, np.float32)
+_ONE = np.ones(1, np.float32)
+_NO_BIAS_I32 = np.empty(0, np.int32)
+_INT32_OUTPUT = np.zeros((), np.int32)  # ConvInteger: "requantized" to int32, zero point 0
+_NO_SHIFT = np.empty(0, np.float64)

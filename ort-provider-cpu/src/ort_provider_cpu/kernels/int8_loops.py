@@ -35,8 +35,10 @@ from numba.extending import intrinsic, models, register_model
 
 from ..jit import compiled
 
-__all__ = ["CHUNK_ROWS", "conv_rows", "pack_weights", "to_rows"]
+__all__ = ["CHUNK_ROWS", "conv_rows", "matmul_rows", "pack_weights", "to_rows"]
 
+#: output columns (channels) a MatMul finishes at a time (their int32 block stays in cache)
+_COLUMN_BLOCK = 64
 #: rows of A a loop builds, multiplies and requantizes at a time (A, C and the output block
 #: stay in the core's cache)
 CHUNK_ROWS = 256
@@ -124,14 +126,15 @@ def pack_weights(w: np.ndarray) -> tuple[np.ndarray, int, int]:
 
 
 @njit(nogil=True, cache=True)
-def _gemm_chunk(a, steps, w, kp, mq, c, count):
-    """``c[m, q] = sum over k of a[q, k] * w[m, k]`` for the first ``count`` positions q of a
-    chunk (rounded up to 32): ``a`` packed as [CHUNK_ROWS/16][K/4][16][4] unsigned bytes,
-    ``w`` (``mq`` x ``kp``) signed bytes, ``c`` (``mq`` x ``CHUNK_ROWS``) int32. Four
-    channels by two vectors of sixteen positions at a time: eight accumulators."""
+def _gemm_chunk(a, steps, w, kp, m_lo, m_hi, c, count):
+    """``c[m, q] = sum over k of a[q, k] * w[m, k]`` for channels ``[m_lo, m_hi)`` (multiples
+    of 4) and the first ``count`` positions q of a chunk (rounded up to 32): ``a`` packed as
+    [CHUNK_ROWS/16][K/4][16][4] unsigned bytes, ``w`` (channels x ``kp``) signed bytes, ``c``
+    (channels x ``CHUNK_ROWS``) int32. Four channels by two vectors of sixteen positions at a
+    time: eight accumulators."""
     span = steps * 64
     vectors = -(-count // 32) * 2
-    for m0 in range(0, mq, 4):
+    for m0 in range(m_lo, m_hi, 4):
         w0 = m0 * kp
         w1 = w0 + kp
         w2 = w1 + kp
@@ -184,21 +187,54 @@ def to_rows(x, flip, pitch, out):
                 out[p * pitch + c] = np.uint8(x[c, p]) ^ np.uint8(flip)
 
 
+@njit(nogil=True, cache=True)
+def _pack_rows(xt32, height, width, c4, kh, kw, sh, sw, dh, dw, top, left, out_w, fill, steps,
+               a32, q0, q1):
+    """The rows of A of output positions ``[q0, q1)`` in :func:`_gemm_chunk`'s packed layout,
+    four channels (one int32 word) at a time: position p's tap (i, j) reads the word run of
+    ``xt32`` (the image as rows of ``4 * c4`` channels) at its input position, or ``fill``
+    (four zero-point bytes) outside the image. Indices are unsigned (numba's negative-index
+    checks stop LLVM from vectorizing)."""
+    sixteen = np.uint64(16)
+    four = np.uint64(4)
+    channels = c4 * 4
+    for p in range(q0, q1):
+        oh = p // out_w
+        ow = p - oh * out_w
+        lane = np.uint64((p - q0) % 16)
+        block = np.uint64((p - q0) // 16) * np.uint64(steps)
+        for i in range(kh):
+            ih = oh * sh - top + i * dh
+            inside_h = 0 <= ih < height
+            for j in range(kw):
+                iw = ow * sw - left + j * dw
+                inside = inside_h and 0 <= iw < width
+                s4 = np.uint64((ih * width + iw) * c4) if inside else np.uint64(0)
+                first = (block + np.uint64((i * kw + j) * channels) // four) * sixteen + lane
+                for c in range(np.uint64(c4)):
+                    a32[first + c * sixteen] = xt32[s4 + c] if inside else fill
+
+
 @compiled()
 def conv_rows(xt, height, width, channels, kh, kw, sh, sw, dh, dw, top, left, out_w, x_zp,
-              kp, w, mq, m, comp, multiplier, y_zp, low, high, y, r0, r1):
+              kp, w, mq, m, comp, multiplier, y_zp, low, high, raw, shift, ones_row, k_zp,
+              y, r0, r1):
     """Output positions ``[r0, r1)`` of one image of an 8-bit Conv (one group) by VNNI,
     ``CHUNK_ROWS`` positions at a time: their rows of A are built from ``xt`` (the image as
-    (H, W, C) unsigned bytes, flat, see :func:`to_rows`), K ordered (kh, kw, c) and padding
-    read as ``x_zp``, in :func:`_gemm_chunk`'s packed layout, four channels (one int32) at a
-    time (``channels`` is a multiple of 4: the caller pads them, with zero weights);
-    multiplied by W (see :func:`pack_weights`); and requantized into
-    ``y`` (the image's M planes, flat):
-    ``clip(rint(float32(acc + comp[m]) * multiplier[m]) + y_zp, low, high)``, where ``comp``
-    (float64, exact) holds the int32 bias minus ``x_zp`` times the channel's weight sum, so
-    that ``acc + comp`` is MLAS's int32 accumulator plus bias. A one-element multiplier is
-    per tensor. Indices are unsigned where LLVM should vectorize (numba's negative-index
-    checks stop it)."""
+    (H, W, C) unsigned bytes, flat, ``channels`` a multiple of 4: the caller pads them, with
+    zero weights), K ordered (kh, kw, c) and padding read as ``x_zp`` (:func:`_pack_rows`);
+    multiplied by W (see :func:`pack_weights`); and requantized into ``y`` (the image's M
+    planes, flat): ``clip(rint(float32(acc + comp[m]) * multiplier[m]) + y_zp, low, high)``,
+    where ``comp`` (float64, exact) holds the int32 bias minus ``x_zp`` times the channel's
+    weight sum, so that ``acc + comp`` is MLAS's int32 accumulator plus bias. A one-element
+    multiplier is per tensor. With ``raw``, ``y`` (int32) gets ``acc + comp`` itself
+    (ConvInteger).
+
+    Weights whose centered values span a signed byte only after a shift ``d`` per channel
+    (uint8 weights with a zero point far from 128) come shifted, with ``shift`` holding ``d``
+    and W's row ``ones_row`` all ones (at the real channels): that row's sums minus ``k_zp``
+    (K times X's zero point) are the window's sums of ``x - x_zp``, and ``d`` times them is
+    added back, exactly, in float64. An empty ``shift`` means no shift."""
     steps = kp // 4
     per_channel = multiplier.shape[0] > 1
     a = np.zeros(CHUNK_ROWS * kp, np.uint8)
@@ -210,37 +246,91 @@ def conv_rows(xt, height, width, channels, kh, kw, sh, sw, dh, dw, top, left, ou
     lo = np.float32(low)
     hi = np.float32(high)
     yzp = np.float32(y_zp)
-    c4 = np.uint64(channels // 4)
-    sixteen = np.uint64(16)
+    shifted = shift.shape[0] > 0
+    window = np.zeros(CHUNK_ROWS, np.float64)
     for q0 in range(r0, r1, CHUNK_ROWS):
         q1 = min(q0 + CHUNK_ROWS, r1)
-        for p in range(q0, q1):
-            oh = p // out_w
-            ow = p - oh * out_w
-            lane = np.uint64((p - q0) % 16)
-            block = np.uint64((p - q0) // 16) * np.uint64(steps)
-            for i in range(kh):
-                ih = oh * sh - top + i * dh
-                inside_h = 0 <= ih < height
-                for j in range(kw):
-                    iw = ow * sw - left + j * dw
-                    inside = inside_h and 0 <= iw < width
-                    src = np.uint64((ih * width + iw) * channels) if inside else np.uint64(0)
-                    k0 = np.uint64((i * kw + j) * channels)
-                    # four channels = one packed step's word of this lane
-                    first = (block + k0 // np.uint64(4)) * sixteen + lane
-                    s4 = src // np.uint64(4)
-                    for c in range(c4):
-                        a32[first + np.uint64(c) * sixteen] = xt32[s4 + c] if inside else fill
-        _gemm_chunk(a, steps, w, kp, mq, acc, q1 - q0)
+        _pack_rows(xt32, height, width, channels // 4, kh, kw, sh, sw, dh, dw, top, left,
+                   out_w, fill, steps, a32, q0, q1)
+        _gemm_chunk(a, steps, w, kp, 0, mq, acc, q1 - q0)
         count = np.uint64(q1 - q0)
+        if shifted:
+            ones = np.uint64(ones_row * CHUNK_ROWS)
+            for q in range(count):
+                window[q] = np.float64(acc[ones + q]) - k_zp
         for k in range(m):
             extra = comp[k]
             scale = multiplier[k] if per_channel else multiplier[0]
             at = np.uint64(k * CHUNK_ROWS)
             to = np.uint64(k * positions + q0)
+            if shifted:
+                d = shift[k]
+                if raw:
+                    for q in range(count):
+                        y[to + q] = np.float64(acc[at + q]) + extra + d * window[q]
+                    continue
+                for q in range(count):
+                    total = np.float64(acc[at + q]) + extra + d * window[q]
+                    v = np.rint(np.float32(total) * scale) + yzp
+                    v = v if v >= lo else lo
+                    v = v if v <= hi else hi
+                    y[to + q] = v
+                continue
+            if raw:
+                offset = np.int32(extra)
+                for q in range(count):
+                    y[to + q] = acc[at + q] + offset
+                continue
             for q in range(count):
                 v = np.rint(np.float32(np.float64(acc[at + q]) + extra) * scale) + yzp
                 v = v if v >= lo else lo
                 v = v if v <= hi else hi
                 y[to + q] = v
+
+
+@compiled()
+def matmul_rows(a_rows, kp, w, mq, n, comp, multiplier, bias, shift, k_zp, y, r0, r1):
+    """Rows ``[r0, r1)`` of an 8-bit MatMul with a float32 output by VNNI, ``CHUNK_ROWS`` rows
+    at a time: ``y[r, c] = float32(A[r] . W[c] + comp[c]) * multiplier[c] (+ bias[c])``, MLAS's
+    scale-bias output (``comp``, float64 and exact, holds minus A's zero point times the
+    column's weight sum). ``a_rows`` is A (rows x ``kp``, unsigned bytes, ``kp`` a multiple
+    of 4), flat; a one-element multiplier is per tensor; an empty bias is none. Shifted
+    weights as in :func:`conv_rows`: ``shift`` per column (empty: none), W's row ``n`` all
+    ones, ``k_zp`` K times A's zero point."""
+    steps = kp // 4
+    per_column = multiplier.shape[0] > 1
+    with_bias = bias.shape[0] > 0
+    a = np.zeros(CHUNK_ROWS * kp, np.uint8)
+    acc = np.empty(mq * CHUNK_ROWS, np.int32)
+    a32 = a.view(np.uint32)
+    rows32 = a_rows.view(np.uint32)
+    total = a_rows.shape[0] // kp
+    un = np.uint64(n)
+    shifted = shift.shape[0] > 0
+    window = np.zeros(CHUNK_ROWS, np.float64)
+    for q0 in range(r0, r1, CHUNK_ROWS):
+        q1 = min(q0 + CHUNK_ROWS, r1)
+        _pack_rows(rows32, 1, total, steps, 1, 1, 1, 1, 1, 1, 0, 0, total, np.uint32(0),
+                   steps, a32, q0, q1)
+        if shifted:  # the row of ones first: every block below reads its sums
+            ones = n // 4 * 4
+            _gemm_chunk(a, steps, w, kp, ones, ones + 4, acc, q1 - q0)
+            for q in range(q1 - q0):
+                window[q] = np.float64(acc[n * CHUNK_ROWS + q]) - k_zp
+        # blocks of channels, so that the block of C the rows read across stays in cache
+        for m0 in range(0, mq, _COLUMN_BLOCK):
+            m1 = min(m0 + _COLUMN_BLOCK, mq)
+            _gemm_chunk(a, steps, w, kp, m0, m1, acc, q1 - q0)
+            last = np.uint64(min(m1, n))
+            for q in range(q1 - q0):
+                to = np.uint64(q0 + q) * un
+                extra_row = window[q]
+                for c in range(np.uint64(m0), last):
+                    scale = multiplier[c] if per_column else multiplier[0]
+                    total_c = np.float64(acc[c * np.uint64(CHUNK_ROWS) + np.uint64(q)]) + comp[c]
+                    if shifted:
+                        total_c += shift[c] * extra_row
+                    v = np.float32(total_c) * scale
+                    if with_bias:
+                        v += bias[c]
+                    y[to + c] = v

@@ -275,6 +275,18 @@ class CompiledQLinearConv:
         self.scratch.give(centered)
         return acc
 
+    def integers(self, x, x_zp: int):
+        """ConvInteger: the int32 Conv of ``x - x_zp`` and the centered W (VNNI where it
+        runs, else the exact float Conv converted)."""
+        if self.vnni is not None and int8_gemm.vnni_available():
+            out = self.vnni.integers(x, x_zp)
+            if out is not None:
+                return out
+        acc = self.accumulate(x, x_zp)
+        out = self.node.empty(acc.shape, np.int32)
+        np.copyto(out, acc, casting="unsafe")
+        return out
+
     def __call__(self, x, x_scale, x_zero_point, w_scale, y_scale, y_zero_point, b):
         x = np.ascontiguousarray(x)
         if self.depthwise is not None:
