@@ -38,10 +38,12 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "CompiledHelper",
     "CompiledLoop",
     "cache_directory",
     "compile_seconds",
     "compiled",
+    "compiled_helper",
     "compiled_loops_enabled",
     "numba_available",
 ]
@@ -242,6 +244,23 @@ class CompiledLoop:
                         _stats["compiled"] += 1
                     self._signatures.add(key)
         return dispatcher
+
+
+class CompiledHelper(CompiledLoop):
+    """A compiled function other compiled loops call (numba types it as its dispatcher and
+    inlines it: ``inline="always"``); see :func:`compiled_helper`."""
+
+    @property
+    def _numba_type_(self) -> Any:
+        return _numba.types.Dispatcher(self.dispatcher())
+
+
+def compiled_helper(function: Callable[..., Any]) -> CompiledHelper:
+    """Decorator: record a helper the loops of a ``*_loops`` module call (an activation, a
+    rational tanh); like :func:`compiled`, nothing imports numba until a loop using it is
+    prepared."""
+    loop = compiled(inline="always")(function)
+    return CompiledHelper(loop.function, loop.options)
 
 
 def compiled(*, fastmath: bool = False, **options: Any) -> Callable[[Callable[..., Any]],

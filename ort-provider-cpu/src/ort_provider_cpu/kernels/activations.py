@@ -16,7 +16,7 @@ import numpy as np
 
 from ort.ep import KernelTable, NodeInfo
 
-from .erf_gelu import erf_float64, fast_gelu_inplace, gelu_inplace
+from .erf_gelu import erf_float64, fast_gelu_inplace, gelu_inplace, gelu_loops
 from .float_work import LOW_PRECISION
 
 kernels = KernelTable()
@@ -279,11 +279,12 @@ def gelu(node: NodeInfo):
     approximate = node.attrs.get("approximate", "none")
     xp = node.xp
     asarray = xp.asarray
+    exact_loop, tanh_loop = gelu_loops(node)
     if approximate == "none":
         def exact(x):
             if x.dtype == np.float32:
                 y = xp.array(x, copy=True)
-                gelu_inplace(xp, y)
+                gelu_inplace(xp, y, exact_loop)
                 return (asarray(y),)
             wide = x.astype(np.float64)  # erf is evaluated in float64 anyway
             accuracy = "double" if x.dtype == np.float64 else "single"
@@ -294,7 +295,7 @@ def gelu(node: NodeInfo):
     if approximate == "tanh":
         def tanh_form(x):
             y = xp.array(x, copy=True)
-            fast_gelu_inplace(xp, y)
+            fast_gelu_inplace(xp, y, tanh_loop)
             return (asarray(y),)
 
         return _float32_for_low_precision(node, tanh_form)

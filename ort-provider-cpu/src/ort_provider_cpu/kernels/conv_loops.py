@@ -14,11 +14,10 @@ Nothing here imports numba: the functions are plain Python until a kernel prepar
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
-from ..jit import CompiledLoop, compiled
+from ..jit import compiled, compiled_helper
 
 __all__ = ["ACTIVATIONS", "activation_code", "depthwise_conv2d", "direct_conv2d", "epilogue_rows",
            "im2col_rows", "winograd_input", "winograd_output"]
@@ -38,23 +37,7 @@ def activation_code(name: str) -> int | None:
     return None if name in _NUMPY_FASTER else ACTIVATIONS.get(name)
 
 
-class _Callee(CompiledLoop):
-    """A compiled helper the other loops call (numba types it as its dispatcher)."""
-
-    @property
-    def _numba_type_(self) -> Any:
-        from numba.core import types
-
-        return types.Dispatcher(self.dispatcher())
-
-
-def _callee(function: Any) -> _Callee:
-    """Record ``function`` as a helper the loops inline (numba's ``inline="always"``)."""
-    loop = compiled(inline="always")(function)
-    return _Callee(loop.function, loop.options)
-
-
-@_callee
+@compiled_helper
 def _activate(v, act, a0, a1):
     """Activation ``act`` (see :data:`ACTIVATIONS`) of one value, in its type; NaN stays NaN
     as in numpy's kernels."""
@@ -95,7 +78,7 @@ def _activate(v, act, a0, a1):
     return v
 
 
-@_callee
+@compiled_helper
 def _activate_run(v, lo, hi, act, a0, a1):
     """v[lo:hi] = act(v[lo:hi]) in place (v 1-D): one loop per activation, so that the
     piecewise-linear ones vectorize."""
@@ -122,7 +105,7 @@ def _activate_run(v, lo, hi, act, a0, a1):
             v[k] = _activate(v[k], 7, a0, a1)
 
 
-@_callee
+@compiled_helper
 def _paired_columns(copies, k):
     """Whether copies k and k+1 fill two column phases from the same input rows, starting at
     neighbouring columns (stride 2: one pass can read both)."""

@@ -14,10 +14,13 @@ family (``fused``).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
-__all__ = ["erf", "erf_float64", "fast_gelu_inplace", "gelu_inplace"]
+from ..jit import compiled_loops_enabled
+
+__all__ = ["erf", "erf_float64", "fast_gelu_inplace", "gelu_inplace", "gelu_loops"]
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 _SQRT_PI = math.sqrt(math.pi)
@@ -90,6 +93,7 @@ _ERF_TANH_POLY = tuple(np.float32(c) for c in (
     -0.0006257202476263046, 8.971287024905905e-05, -5.985740699543385e-06,
     1.589632603327118e-07,
 ))
+_ERF_TANH_FLOATS = tuple(float(c) for c in _ERF_TANH_POLY)
 _GELU_CHUNK = 1 << 16  # elements per chunk: the chunk and its temporaries stay in cache
 
 
@@ -104,8 +108,29 @@ def _chunks(y, size: int):
         yield flat[start:start + size]
 
 
-def gelu_inplace(xp, y) -> None:
-    """y <- 0.5 y (1 + erf(y / sqrt 2)) for a fresh float32 array ``y``."""
+def gelu_loops(node) -> tuple[Any, Any]:
+    """The compiled (exact, tanh-form) GELU loops of :mod:`.gelu_loops` for float32 (their
+    rational tanh is float32-accurate: float64 keeps numpy) where ``node`` may use compiled
+    loops, else (None, None): pass them to :func:`gelu_inplace` / :func:`fast_gelu_inplace`."""
+    if not compiled_loops_enabled(node):
+        return None, None
+    from . import gelu_loops as loops
+
+    exact = loops.gelu_erf_run.prepare((np.float32, 1), *([float] * len(_ERF_TANH_POLY)))
+    return exact, loops.gelu_tanh_run.prepare((np.float32, 1))
+
+
+def _compiled_target(xp, y, loop) -> bool:
+    """Whether ``loop`` runs on ``y``: given, numpy, C-contiguous, not empty."""
+    return loop is not None and xp is np and y.flags.c_contiguous and y.size > 0
+
+
+def gelu_inplace(xp, y, loop=None) -> None:
+    """y <- 0.5 y (1 + erf(y / sqrt 2)) for a fresh float32 array ``y`` (``loop``: the
+    compiled exact loop of :func:`gelu_loops`, one pass instead of fifteen)."""
+    if _compiled_target(xp, y, loop):
+        loop(y.reshape(-1), *_ERF_TANH_FLOATS)
+        return
     size = min(y.size, _GELU_CHUNK) if y.flags.c_contiguous else y.size
     buffers = [xp.empty(size, y.dtype) for _ in range(3)]
     top = len(_ERF_TANH_POLY) - 1
@@ -126,9 +151,12 @@ def gelu_inplace(xp, y) -> None:
         x *= p
 
 
-def fast_gelu_inplace(xp, y) -> None:
+def fast_gelu_inplace(xp, y, loop=None) -> None:
     """y <- 0.5 y (1 + tanh(sqrt(2/pi) (y + 0.044715 y^3))) for a fresh float32 (or float64)
-    array ``y``."""
+    array ``y`` (``loop``: the compiled tanh-form loop of :func:`gelu_loops`)."""
+    if _compiled_target(xp, y, loop) and y.dtype == np.float32:
+        loop(y.reshape(-1))
+        return
     k = y.dtype.type(math.sqrt(2 / math.pi))
     k3 = y.dtype.type(0.044715 * math.sqrt(2 / math.pi))
     size = min(y.size, _GELU_CHUNK) if y.flags.c_contiguous else y.size

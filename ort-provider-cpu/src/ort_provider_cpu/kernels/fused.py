@@ -21,7 +21,7 @@ from ort.ep import KernelTable, NodeInfo
 from .contrib_schema import (FLOAT, declare, dims, like_input, like_onnx,
                              tensor_type, typed)
 from .conv import conv_kernel
-from .erf_gelu import erf, fast_gelu_inplace, gelu_inplace
+from .erf_gelu import erf, fast_gelu_inplace, gelu_inplace, gelu_loops
 from .float_work import LOW_PRECISION, work_dtype
 from .linalg import gemm
 from .normalization import (compiled_skip_norm, layer_normalization,
@@ -214,11 +214,12 @@ def fused_gemm(node: NodeInfo):
 # --------------------------------------------------------------------------------------------
 
 
-def _gelu_exact(xp: Any, x: Any) -> Any:
-    """0.5 x (1 + erf(x / sqrt 2)) in x's (float32/float64) type, as a fresh array."""
+def _gelu_exact(xp: Any, x: Any, loop: Any = None) -> Any:
+    """0.5 x (1 + erf(x / sqrt 2)) in x's (float32/float64) type, as a fresh array
+    (``loop``: the compiled float32 loop, see :func:`.erf_gelu.gelu_loops`)."""
     if x.dtype == np.float32:
         y = xp.array(x, copy=True)
-        gelu_inplace(xp, y)
+        gelu_inplace(xp, y, loop)
         return y
     return 0.5 * x * (1 + erf(xp, x * x.dtype.type(1 / math.sqrt(2))))
 
@@ -239,18 +240,20 @@ def _low_precision_wrapper(fn: Callable[..., Any]) -> Callable[..., tuple]:
 def gelu(node: NodeInfo):
     """Gelu 1+: 0.5 x (1 + erf(x / sqrt(2)))."""
     xp = node.xp
-    return _low_precision_wrapper(lambda x: _gelu_exact(xp, x))
+    loop = gelu_loops(node)[0]
+    return _low_precision_wrapper(lambda x: _gelu_exact(xp, x, loop))
 
 
 @kernels.register("BiasGelu", since=1, domain=MS)
 def bias_gelu(node: NodeInfo):
     """BiasGelu 1+: Gelu(A + B) with B a 1-D bias over A's last axis."""
     xp = node.xp
+    loop = gelu_loops(node)[0]
 
     def fn(a, b):
         y = a + b
         if y.dtype == np.float32:
-            gelu_inplace(xp, y)
+            gelu_inplace(xp, y, loop)
             return y
         return _gelu_exact(xp, y)
 
@@ -262,10 +265,11 @@ def fast_gelu(node: NodeInfo):
     """FastGelu 1+: the tanh approximation 0.5 y (1 + tanh(sqrt(2/pi) (y + 0.044715 y^3))) of
     GELU of y = X + bias (bias optional)."""
     xp = node.xp
+    loop = gelu_loops(node)[1]
 
     def fn(x, bias=None):
         y = x + bias if bias is not None else xp.array(x, copy=True)
-        fast_gelu_inplace(xp, y)
+        fast_gelu_inplace(xp, y, loop)
         return y
 
     return _low_precision_wrapper(fn)
