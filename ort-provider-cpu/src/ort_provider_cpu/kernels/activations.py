@@ -17,6 +17,7 @@ import numpy as np
 from ort.ep import KernelTable, NodeInfo
 
 from .erf_gelu import erf_float64, fast_gelu_inplace, gelu_inplace, gelu_loops
+from ..jit import compiled_loops_enabled
 from .float_work import LOW_PRECISION
 
 kernels = KernelTable()
@@ -74,6 +75,41 @@ def relu(node: NodeInfo):
     return compute
 
 
+def _one_pass(node: NodeInfo, name: str, params: tuple[float, float],
+              numpy_compute: Callable) -> Callable:
+    """``numpy_compute`` (the reference), or where the node may use compiled loops, float32 and
+    float64 inputs in one compiled pass (:func:`.conv_loops.activation_copy`, FusedConv's
+    activation code ``name``; numpy needs three to five passes and temporaries)."""
+    if not compiled_loops_enabled(node):
+        return numpy_compute
+    from . import conv_loops
+
+    code = conv_loops.ACTIVATIONS[name]
+    floats = (np.dtype(np.float32), np.dtype(np.float64))
+    loops: dict[np.dtype, Callable] = {}
+
+    def loop_for(dtype: np.dtype) -> Callable:
+        found = loops.get(dtype)
+        if found is None:
+            found = loops[dtype] = conv_loops.activation_copy.prepare(
+                (dtype, 1), (dtype, 1), int, float, float)
+        return found
+
+    known = _input_dtype(node)
+    if known in floats:
+        loop_for(known)  # compiled (or loaded) now, not on the first run
+
+    def compute(x):
+        if x.dtype not in floats or not x.size:
+            return numpy_compute(x)
+        loop = loop_for(x.dtype)
+        y = node.empty(x.shape, x.dtype)
+        loop(np.ascontiguousarray(x).reshape(-1), y.reshape(-1), code, *params)
+        return (y,)
+
+    return compute
+
+
 @kernels.register("LeakyRelu", 1)
 def leaky_relu(node: NodeInfo):
     """LeakyRelu: x if x >= 0 else alpha * x."""
@@ -84,7 +120,8 @@ def leaky_relu(node: NodeInfo):
     def compute(x):
         return (asarray(where(x >= 0, x, x * alpha)),)
 
-    return _float32_for_low_precision(node, compute)
+    return _float32_for_low_precision(
+        node, _one_pass(node, "LeakyRelu", (float(alpha), 0.0), compute))
 
 
 def _prelu(xp) -> Callable:
@@ -216,7 +253,8 @@ def hard_sigmoid(node: NodeInfo):
     def compute(x):
         return (asarray(clip(alpha * x + beta, 0, 1)),)
 
-    return _float32_for_low_precision(node, compute)
+    return _float32_for_low_precision(
+        node, _one_pass(node, "HardSigmoid", (float(alpha), float(beta)), compute))
 
 
 def _softplus(xp, x):
@@ -269,7 +307,7 @@ def hard_swish(node: NodeInfo):
     def compute(x):
         return (asarray(x * clip(x / 6 + 0.5, 0, 1)),)
 
-    return _float32_for_low_precision(node, compute)
+    return _float32_for_low_precision(node, _one_pass(node, "HardSwish", (0.0, 0.0), compute))
 
 
 @kernels.register("Gelu", 20)

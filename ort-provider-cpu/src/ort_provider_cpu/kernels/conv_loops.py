@@ -19,7 +19,7 @@ import numpy as np
 
 from ..jit import compiled, compiled_helper
 
-__all__ = ["ACTIVATIONS", "activation_code", "depthwise_conv2d", "direct_conv2d", "epilogue_rows",
+__all__ = ["ACTIVATIONS", "activation_code", "activation_copy", "depthwise_conv2d", "direct_conv2d", "epilogue_rows",
            "im2col_rows", "winograd_input", "winograd_output"]
 
 #: activation name -> code the loops take (parameters: Clip min/max, LeakyRelu alpha,
@@ -103,6 +103,26 @@ def _activate_run(v, lo, hi, act, a0, a1):
     elif act == 7:
         for k in range(lo, hi):
             v[k] = _activate(v[k], 7, a0, a1)
+
+
+@compiled()
+def activation_copy(x, y, act, a0, a1):
+    """``y = act(x)`` for 1-D arrays of one length (the piecewise-linear activations the
+    standalone activation kernels run in one pass: LeakyRelu, HardSigmoid, HardSwish; one
+    loop per activation so that each vectorizes)."""
+    n = x.shape[0]
+    if act == 3:
+        for k in range(n):
+            y[k] = _activate(x[k], 3, a0, a1)
+    elif act == 5:
+        for k in range(n):
+            y[k] = _activate(x[k], 5, a0, a1)
+    elif act == 7:
+        for k in range(n):
+            y[k] = _activate(x[k], 7, a0, a1)
+    else:
+        for k in range(n):
+            y[k] = _activate(x[k], act, a0, a1)
 
 
 @compiled_helper

@@ -1,6 +1,7 @@
-"""GELU on the compiled loops (kernels/gelu_loops.py) against the numpy reference
-(kernels/erf_gelu.py) and onnxruntime: the exact (erf) form and the tanh form, over the whole
-float32 range, NaN and infinities, through Gelu, com.microsoft Gelu, BiasGelu and FastGelu."""
+"""Activations on compiled loops against their numpy reference and onnxruntime: GELU
+(kernels/gelu_loops.py; the exact (erf) form and the tanh form, over the whole float32 range,
+NaN and infinities, through Gelu, com.microsoft Gelu, BiasGelu and FastGelu), and the
+one-pass LeakyRelu, HardSigmoid and HardSwish (conv_loops.activation_copy), bit for bit."""
 
 from __future__ import annotations
 
@@ -65,3 +66,23 @@ def test_gelu_ops_compiled_numpy_and_onnxruntime(op, attrs, domain, extra):
         None, feeds)[0]
     np.testing.assert_allclose(got, slow, rtol=2e-6, atol=2e-6)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op,attrs", [("HardSwish", {}), ("HardSigmoid", {}),
+                                      ("HardSigmoid", {"alpha": 0.3, "beta": 0.4}),
+                                      ("LeakyRelu", {}), ("LeakyRelu", {"alpha": 0.2})])
+def test_one_pass_activations_equal_numpy(op, attrs, dtype):
+    x = _values(dtype).reshape(-1, 1)[:9000].reshape(3, 3000)
+    model, feeds = node_model(op, [x], attrs, opset=14)
+    data = model.SerializeToString()
+    got = ort.InferenceSession(data).run(None, feeds)[0]
+    slow = ort.InferenceSession(
+        data, providers=[("CPUExecutionProvider", {"compiled_kernels": "0"})]).run(None, feeds)[0]
+    assert got.dtype == slow.dtype
+    np.testing.assert_array_equal(got, slow)
+    if dtype == np.float32:
+        want = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"]).run(
+            None, feeds)[0]
+        finite = np.isfinite(x)
+        np.testing.assert_allclose(got[finite], want[finite], rtol=1e-6, atol=1e-7)
