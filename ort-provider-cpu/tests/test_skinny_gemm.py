@@ -16,7 +16,7 @@ def panels_forced(monkeypatch):
 
 
 @pytest.mark.parametrize("rows,depth,columns", [
-    (1, 64, 64), (3, 100, 70), (8, 1024, 4096), (8, 4096, 130), (32, 768, 80), (16, 300, 77),
+    (2, 64, 64), (3, 100, 70), (8, 1024, 4096), (8, 4096, 130), (32, 768, 80), (16, 300, 77),
 ])
 def test_panelled_product_equals_the_plain_one(panels_forced, rows, depth, columns):
     rng = np.random.default_rng(rows + depth)
@@ -37,6 +37,7 @@ def test_transposed_view_weight(panels_forced):
 
 @pytest.mark.parametrize("rows,depth,dtype", [
     (64, 256, np.float32),  # too many rows: the plain product is as fast
+    (1, 1024, np.float32),  # one row: BLAS's GEMV streams the weight faster
     (16, 8192, np.float32),  # too deep for the small-matrix kernels
     (4, 64, np.float64),  # float32 only
 ])

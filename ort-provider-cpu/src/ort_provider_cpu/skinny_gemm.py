@@ -85,8 +85,9 @@ def panels_pay() -> bool:
 
 
 def _width(rows: int, depth: int) -> int:
-    """The widest panel keeping each product within the small-matrix kernels, or 0."""
-    if rows > _MAX_ROWS:
+    """The widest panel keeping each product within the small-matrix kernels, or 0 (also for
+    one row: OpenBLAS's GEMV streams B at the memory's speed, 1.4x the panels' here)."""
+    if rows > _MAX_ROWS or rows < 2:
         return 0
     for width in _WIDTHS:
         if rows * width * depth <= _SMALL_PRODUCT:

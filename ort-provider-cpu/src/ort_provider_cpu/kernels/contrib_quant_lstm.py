@@ -25,10 +25,14 @@ import numpy as np
 from onnx import TypeProto
 from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 
-from .contrib_quant_common import (IntegerOperand, centered, dynamic_quantize,
-                                   integer_matmul, scale_bias_output)
+from ..jit import compiled_loops_enabled
+from .contrib_quant_common import (EXACT_F32, IntegerOperand, centered, dynamic_params,
+                                   dynamic_quantize, integer_matmul, quantize_rows,
+                                   scale_bias_output)
 from .contrib_schema import MS, declare, dims, elem_type, tensor_type
 from .rnn import RnnConfig, _sequence_mask, _step_order, parse_config
+from .int8_gemm import VnniMatMul, matmul_fits, vnni_available
+from .rnn_compiled import activation_table
 
 kernels = KernelTable()
 
@@ -42,15 +46,26 @@ class _QuantWeights:
 
     centered: IntegerOperand
     scale: np.ndarray
+    vnni: VnniMatMul | None = None  # the integer GEMM on VNNI CPUs (constant weights)
 
     @classmethod
-    def of(cls, w: np.ndarray, scale: np.ndarray, zero_point: np.ndarray) -> _QuantWeights:
-        """Direction slices ``w`` (K, 4H), ``scale`` () or (4H,), ``zero_point`` likewise."""
-        return cls(IntegerOperand(centered(w, zero_point.reshape(-1)[0])), scale.astype(_F32))
+    def of(cls, w: np.ndarray, scale: np.ndarray, zero_point: np.ndarray,
+           node: NodeInfo | None = None) -> _QuantWeights:
+        """Direction slices ``w`` (K, 4H), ``scale`` () or (4H,), ``zero_point`` likewise;
+        with ``node`` (constant weights), the VNNI GEMM where the CPU has it."""
+        operand = IntegerOperand(centered(w, zero_point.reshape(-1)[0]))
+        vnni = None
+        if node is not None and matmul_fits(operand.f64) and vnni_available():
+            vnni = VnniMatMul(node, operand.f64)
+        return cls(operand, scale.astype(_F32), vnni)
 
     def apply(self, a: np.ndarray) -> np.ndarray:
         """``a @ W`` (a float, (M, K)) through dynamic uint8 quantization of ``a``: float32
         ``float32(acc) * (a_scale * w_scale)``."""
+        if self.vnni is not None and vnni_available() and a.dtype == _F32:
+            a_scale, a_zp = dynamic_params(a)
+            multiplier = (np.float32(a_scale) * self.scale).reshape(-1)
+            return self.vnni(quantize_rows(a, a_scale, a_zp), a_zp, multiplier, None)
         a_q, a_scale, a_zp = dynamic_quantize(a)
         acc = integer_matmul(centered(a_q, a_zp), self.centered)
         return scale_bias_output(acc, np.float32(a_scale) * self.scale)
@@ -118,10 +133,60 @@ def _step(cfg: RnnConfig, acts: list, gates: np.ndarray, c: np.ndarray, g: _Gate
     return h_new, c_new
 
 
+class _CompiledSteps:
+    """The compiled recurrence (:mod:`.quant_lstm_loops`) and what it needs of the node: its
+    activation table and clip. Runs a direction whose R keeps float32 sums exact."""
+
+    def __init__(self, cfg: RnnConfig) -> None:
+        from . import quant_lstm_loops
+
+        self.loops = quant_lstm_loops
+        self.prepared: dict[np.dtype, Any] = {}
+        self.narrow: dict[int, np.ndarray] = {}  # id of R's centered operand -> int8/int16
+        self.acts = activation_table(cfg)
+        self.clip = float(cfg.clip) if cfg.clip is not None else 0.0
+        self.input_forget = bool(cfg.input_forget)
+
+    def run(self, d: int, xw: np.ndarray, r: _QuantWeights, g: _Gates, lengths: np.ndarray,
+            steps: int, h: np.ndarray, c: np.ndarray, want_y: bool) -> np.ndarray | None:
+        """The steps of direction ``d`` (step order); updates ``h`` and ``c`` in place and
+        returns Y's first ``steps`` steps (or None)."""
+        batch, hidden = h.shape
+        y = np.zeros((steps, batch, hidden), _F32) if want_y else _NO_Y
+        bias = _NO_BIAS if g.bias is None else np.ascontiguousarray(g.bias.reshape(-1))
+        peep = _NO_PEEP if g.peep is None else np.ascontiguousarray(g.peep[None])
+        rc = self.narrow.get(id(r.centered))
+        if rc is None:
+            values = r.centered.f64
+            small = np.int8 if values.min() >= -128 and values.max() <= 127 else np.int16
+            rc = self.narrow[id(r.centered)] = values.astype(small)
+        loop = self.prepared.get(rc.dtype)
+        if loop is None:
+            loop = self.prepared[rc.dtype] = self.loops.prepare(rc.dtype)
+        loop(np.ascontiguousarray(xw, _F32), rc, r.scale.reshape(-1),
+                  bias, g.bias is not None, peep, g.peep is not None,
+                  np.ascontiguousarray(self.acts[d:d + 1]), 0, self.clip, self.input_forget,
+                  lengths.astype(np.int64), steps, h, c, y, want_y)
+        return y if want_y else None
+
+
+_NO_Y = np.zeros((0, 0, 0), _F32)
+_NO_BIAS = np.zeros(0, _F32)
+_NO_PEEP = np.zeros((1, 3, 0), _F32)
+
+
+def _exact_in_f32(r: _QuantWeights, hidden: int) -> bool:
+    """Whether the float32 sums of the quantized hidden state (centered: at most 255) times R
+    (centered) are exact integers."""
+    return hidden * 255 * r.centered.max < EXACT_F32
+
+
 def _direction(cfg: RnnConfig, acts: list, x: np.ndarray, lengths: np.ndarray, reverse: bool,
                w: _QuantWeights, r: _QuantWeights, g: _Gates, h0: np.ndarray, c0: np.ndarray,
-               want_y: bool) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-    """Run one direction; return (Y of this direction in time order or None, Y_h, Y_c)."""
+               want_y: bool, compiled: tuple[_CompiledSteps, int] | None = None
+               ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Run one direction; return (Y of this direction in time order or None, Y_h, Y_c);
+    ``compiled``: the compiled recurrence and the direction's index, where it applies."""
     seq_len, batch, _ = x.shape
     hidden = h0.shape[1]
     order = _step_order(lengths, seq_len, reverse)
@@ -131,6 +196,11 @@ def _direction(cfg: RnnConfig, acts: list, x: np.ndarray, lengths: np.ndarray, r
     xw = w.apply(x[:steps].reshape(steps * batch, -1)).reshape(steps, batch, 4 * hidden)
     y = np.zeros((seq_len, batch, hidden), _F32) if want_y else None
     h_final, c = h0.copy(), c0.copy()
+    if compiled is not None and _exact_in_f32(r, hidden):
+        steps_y = compiled[0].run(compiled[1], xw, r, g, lengths, steps, h_final, c, want_y)
+        if want_y:
+            y[:steps] = steps_y
+        return _finish_direction(y, h_final, c, lengths, order, want_y)
     previous = h0  # the buffer onnxruntime quantizes: Y's last step, else Y_h
     for t in range(steps):
         gates = xw[t] + r.apply(previous)
@@ -143,6 +213,14 @@ def _direction(cfg: RnnConfig, acts: list, x: np.ndarray, lengths: np.ndarray, r
             previous = y[t]
         else:
             previous = h_final
+    return _finish_direction(y, h_final, c, lengths, order, want_y)
+
+
+def _finish_direction(y: np.ndarray | None, h_final: np.ndarray, c: np.ndarray,
+                      lengths: np.ndarray, order: np.ndarray | None, want_y: bool
+                      ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Zero states of empty sequences; Y back in time order."""
+    batch = h_final.shape[0]
     empty = (lengths == 0)[:, None]
     h_final = np.where(empty, np.float32(0), h_final)
     c = np.where(empty, np.float32(0), c)
@@ -166,12 +244,14 @@ def dynamic_quantize_lstm(node: NodeInfo):
     consts = node.const_inputs
     constant = all(len(consts) > i and consts[i] is not None for i in (1, 2, 8, 9, 10, 11))
     prepared: dict[int, tuple[_QuantWeights, _QuantWeights]] = {}
+    steps_loop = _CompiledSteps(cfg) if constant and compiled_loops_enabled(node) else None
 
     def weights_of(d, w, r, w_scale, w_zero_point, r_scale, r_zero_point):
         """Direction ``d``'s quantized W and R, shifted and converted once when constant."""
         if constant and d in prepared:
             return prepared[d]
-        pair = (_QuantWeights.of(w[d], w_scale[d], w_zero_point[d]),
+        pair = (_QuantWeights.of(w[d], w_scale[d], w_zero_point[d],
+                                 node if constant and compiled_loops_enabled(node) else None),
                 _QuantWeights.of(r[d], r_scale[d], r_zero_point[d]))
         if constant:
             prepared[d] = pair
@@ -204,7 +284,7 @@ def dynamic_quantize_lstm(node: NodeInfo):
             y_dir, y_h[d], y_c[d] = _direction(
                 cfg, cfg.activations[d], x, lengths, cfg.reverse_only or d == 1, w_d, r_d,
                 _Gates(None if b is None else b[d], None if p is None else p[d], hidden),
-                h0, c0, want_y)
+                h0, c0, want_y, None if steps_loop is None else (steps_loop, d))
             if want_y:
                 y[:, d] = y_dir
         return (y, y_h, y_c)[:max(n_out, 1)]

@@ -26,7 +26,7 @@ from . import rnn_loops
 #: the node's :class:`.rnn.RnnConfig` (not imported: :mod:`.rnn` imports this module)
 RnnConfig = Any
 
-__all__ = ["compiled_compute"]
+__all__ = ["activation_table", "compiled_compute"]
 
 #: multiply-adds of recurrence a thread's piece should at least hold (a few hundred µs: a
 #: hand-off costs 40-80 µs)
@@ -110,7 +110,7 @@ class _Plan:
         self.min_units = max(1, -(-_MIN_PIECE_MACS // unit_macs))
 
 
-def _activation_table(cfg: RnnConfig) -> np.ndarray:
+def activation_table(cfg: RnnConfig) -> np.ndarray:
     """(dirs, per direction, 3) float64: each activation's (code, alpha, beta)."""
     rows = [[(rnn_loops.ACTIVATION_CODES[name], 0.0 if alpha is None else alpha,
               0.0 if beta is None else beta) for name, alpha, beta in direction]
@@ -124,7 +124,7 @@ def compiled_compute(node: NodeInfo, cfg: RnnConfig, dtype: np.dtype,
     type ``dtype`` (float32 or float64; float16/bfloat16 inputs are computed in float32)."""
     op = cfg.op
     loops = {dtype: rnn_loops.prepare(op, dtype)}
-    acts = _activation_table(cfg)
+    acts = activation_table(cfg)
     clip = float(cfg.clip) if cfg.clip is not None else 0.0
     want_y = node.has_output(0)
     n_out = max(node.num_outputs, 1)
