@@ -19,16 +19,15 @@ from . import conv_loops
 from .windows import (Scratch, WindowAttrs, WindowGeometry, give_padded,
                       padded_input, phase_layout)
 
-__all__ = ["CONV_PIECE_FACTOR", "ConvLoops", "LOOP_DTYPES", "MIN_LOOP_ROW", "MIN_PIECE_OUTPUTS", "WINOGRAD_MIN_TILES",
+__all__ = ["ConvLoops", "LOOP_DTYPES", "MIN_LOOP_ROW", "MIN_PIECE_OUTPUTS", "WINOGRAD_MIN_TILES",
            "WINOGRAD_TILES", "conv_gemm_compiled", "depthwise_loop_args", "direct_fits",
            "direct_weights", "product_finished", "winograd_fits", "winograd_weights"]
 
 LOOP_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 #: output rows the compiled im2col copies at least (shorter ones: numpy's strided copy)
 MIN_LOOP_ROW = 16
-#: outputs one thread's piece of a compiled loop computes at least (a hand-off costs 40-80 µs,
-#: and see CONV_PIECE_FACTOR)
-MIN_PIECE_OUTPUTS = 1 << 20
+#: outputs one thread's piece of a compiled loop computes at least (a hand-off costs 40-80 µs)
+MIN_PIECE_OUTPUTS = 1 << 18
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -287,12 +286,6 @@ def depthwise_loop_args(geo: WindowGeometry, wa: WindowAttrs) -> tuple:
     return (copies, taps, rows, columns, layout.phases) + wa.strides
 
 
-#: a Conv's pieces must hold this many times the work of a plain product's: the next layer
-#: reads the output, and half of it then comes from the other core's cache (MobileNetV2 b1
-#: ran 17.4 ms at one thread, 19.9 at two with plain products' pieces, 17.0 with 4x)
-CONV_PIECE_FACTOR = 4
-
-
 def product_finished(w: Any, cols: Any, out: Any, threads: int,
                      complete: Callable[[int, int, int, int], Any]) -> None:
     """``out = w @ cols`` (2-D; ``out`` may be a view with a row pitch), then
@@ -303,7 +296,7 @@ def product_finished(w: Any, cols: Any, out: Any, threads: int,
     on one thread read half of it from the other core's cache (a 144x24 by 24x3136 pointwise
     Conv took 1.6x its one-thread time at two threads here)."""
     m, width = out.shape
-    pieces = pieces_for(m * width * w.shape[1] // CONV_PIECE_FACTOR, threads)
+    pieces = pieces_for(m * w.shape[1] * width, threads)
 
     def rows(r0: int, r1: int) -> None:
         np.matmul(w[r0:r1], cols, out=out[r0:r1])

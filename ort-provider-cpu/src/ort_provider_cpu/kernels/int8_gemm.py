@@ -27,7 +27,6 @@ from ort.ep import NodeInfo
 from ..intra_op import resolve_threads, split_work
 from ..jit import numba_available
 from ..threaded_gemm import MIN_MACS_PER_PIECE
-from .conv_compiled import CONV_PIECE_FACTOR
 from .windows import read_window_attrs, window_geometry
 
 __all__ = ["ENV_SWITCH", "VnniConv", "VnniMatMul", "fits", "matmul_fits", "vnni_available"]
@@ -175,8 +174,8 @@ class VnniConv:
         planes = x.reshape(n, self.channels, height * width)
         y = out.reshape(n, -1)
         y_zp = int(y_zero_point.reshape(()))
-        rows = max(self.loops.CHUNK_ROWS, _SPEEDUP * CONV_PIECE_FACTOR * MIN_MACS_PER_PIECE
-                   // max(1, self.k * self.m))
+        rows = max(self.loops.CHUNK_ROWS,
+                   _SPEEDUP * MIN_MACS_PER_PIECE // max(1, self.k * self.m))
         rows_view = xt.reshape(height * width, self.pitch)[:, :self.channels]
         for i in range(n):
             if self.channels >= _NUMPY_TRANSPOSE_CHANNELS:
