@@ -11,6 +11,7 @@ import numpy as np
 import onnxruntime
 import ort
 import pytest
+from compiled_checks import qlinear_conv_inputs
 from ort.testing import node_model
 
 pytest.importorskip("numba")
@@ -24,21 +25,10 @@ RNG = np.random.default_rng(8)
 U8, I8 = np.uint8, np.int8
 
 
-def _inputs(x_shape, w_shape, x_dtype=U8, w_dtype=I8, w_zp=0, per_channel=True, bias=True):
-    info = np.iinfo(x_dtype)
-    x = RNG.integers(info.min, int(info.max) + 1, x_shape).astype(x_dtype)
-    winfo = np.iinfo(w_dtype)
-    w = RNG.integers(winfo.min, int(winfo.max) + 1, w_shape).astype(w_dtype)
-    if w_dtype == U8:  # centered values must fit a signed byte: w - 128 does
-        w_zp = 128
-    m = w_shape[0]
-    scale = (RNG.uniform(0.001, 0.01, m) if per_channel else np.array(0.004)).astype(np.float32)
-    w_zero = np.full(scale.shape, w_zp, w_dtype)
-    x_zp = np.array(120 if x_dtype == U8 else -7, x_dtype)
-    y_zp = np.array(110 if x_dtype == U8 else 3, x_dtype)
-    b = RNG.integers(-20000, 20000, m).astype(np.int32) if bias else None
-    return [x, np.array(0.03, np.float32), x_zp, w, scale, w_zero, np.array(0.9, np.float32),
-            y_zp, b]
+def _inputs(x_shape, w_shape, x_dtype=U8, w_dtype=I8, per_channel=True, bias=True):
+    """QLinearConv inputs; uint8 weights get zero point 128 (centered, a signed byte)."""
+    return qlinear_conv_inputs(RNG, x_shape, w_shape, x_dtype, w_dtype, per_channel, bias,
+                               128 if w_dtype == U8 else 0)
 
 
 def _run(inputs, attrs, threads=1, options=None):

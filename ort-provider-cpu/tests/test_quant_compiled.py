@@ -13,6 +13,7 @@ import numpy as np
 import onnxruntime
 import ort
 import pytest
+from compiled_checks import qlinear_conv_inputs
 from ort.testing import node_model
 
 RNG = np.random.default_rng(16)
@@ -119,16 +120,7 @@ def test_dynamic_quantize_linear(kind):
 
 def _qlinear_conv_inputs(x_shape, w_shape, x_dtype=U8, w_dtype=I8, per_channel=True,
                          bias=True, w_zp=0):
-    x = _ints(x_shape, x_dtype)
-    w = _ints(w_shape, w_dtype)
-    m = w_shape[0]
-    w_scale = (RNG.uniform(0.002, 0.02, m) if per_channel else np.array(0.01)).astype(np.float32)
-    w_zero = np.full(w_scale.shape, w_zp, w_dtype)
-    x_zp = np.array(128 if x_dtype == U8 else -3, x_dtype)
-    y_zp = np.array(100 if x_dtype == U8 else 5, x_dtype)
-    b = RNG.integers(-5000, 5000, m).astype(np.int32) if bias else None
-    return [x, np.array(0.05, np.float32), x_zp, w, w_scale, w_zero,
-            np.array(0.7, np.float32), y_zp, b]
+    return qlinear_conv_inputs(RNG, x_shape, w_shape, x_dtype, w_dtype, per_channel, bias, w_zp)
 
 
 @pytest.mark.parametrize("case", [
