@@ -11,7 +11,7 @@ import numpy as np
 import onnxruntime
 import ort
 import pytest
-from compiled_checks import qlinear_conv_inputs
+from compiled_checks import qlinear_conv_inputs, three_way
 from ort.testing import node_model
 
 pytest.importorskip("numba")
@@ -149,17 +149,11 @@ def vnni_matmuls(monkeypatch):
     return calls
 
 
-def _run_ms(op, inputs, constants, threads=1):
+def _check_ms(op, inputs, constants, threads=(1,)):
+    """A com.microsoft node's outputs equal bit for bit on the compiled path (each thread
+    count), the numpy kernels and onnxruntime."""
     model, feeds = node_model(op, inputs, domain="com.microsoft", constants=constants)
-    data = model.SerializeToString()
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    got = ort.InferenceSession(data, so).run(None, feeds)[0]
-    want = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"]).run(
-        None, feeds)[0]
-    numpy_only = ort.InferenceSession(
-        data, providers=[("CPUExecutionProvider", {"compiled_kernels": "0"})]).run(None, feeds)
-    return got, want, numpy_only[0]
+    three_way(model, feeds, rtol=0, atol=0, threads=threads)
 
 
 @pytest.mark.parametrize("a_dtype,rows,k,n", [(U8, 300, 70, 130), (I8, 5, 33, 7),
@@ -173,9 +167,7 @@ def test_vnni_matmul_integer_to_float(a_dtype, rows, k, n, vnni_matmuls):
     inputs = [a, b, np.array(0.02, np.float32), RNG.uniform(0.001, 0.01, n).astype(np.float32),
               np.array(9 if a_dtype == U8 else -4, a_dtype), np.zeros(n, I8),
               RNG.standard_normal(n).astype(np.float32)]
-    got, want, slow = _run_ms("MatMulIntegerToFloat", inputs, (1, 2, 3, 4, 5, 6))
-    np.testing.assert_array_equal(got, want)
-    np.testing.assert_array_equal(got, slow)
+    _check_ms("MatMulIntegerToFloat", inputs, (1, 2, 3, 4, 5, 6))
     assert vnni_matmuls
 
 
@@ -186,9 +178,7 @@ def test_vnni_dynamic_quantize_matmul(threads, monkeypatch, vnni_matmuls):
     b = RNG.integers(-128, 128, (48, 80)).astype(I8)
     inputs = [a, b, RNG.uniform(0.001, 0.01, 80).astype(np.float32), np.zeros(80, I8),
               RNG.standard_normal(80).astype(np.float32)]
-    got, want, slow = _run_ms("DynamicQuantizeMatMul", inputs, (1, 2, 3, 4), threads)
-    np.testing.assert_array_equal(got, want)
-    np.testing.assert_array_equal(got, slow)
+    _check_ms("DynamicQuantizeMatMul", inputs, (1, 2, 3, 4), (threads,))
     assert vnni_matmuls
 
 
@@ -200,9 +190,7 @@ def test_vnni_matmul_with_shifted_uint8_weights(b_zp, vnni_matmuls):
     b = RNG.integers(0, 256, (37, 70)).astype(U8)
     inputs = [a, b, np.array(0.02, np.float32), RNG.uniform(0.001, 0.01, 70).astype(np.float32),
               np.array(9, U8), np.full(70, b_zp, U8), RNG.standard_normal(70).astype(np.float32)]
-    got, want, slow = _run_ms("MatMulIntegerToFloat", inputs, (1, 2, 3, 4, 5, 6))
-    np.testing.assert_array_equal(got, want)
-    np.testing.assert_array_equal(got, slow)
+    _check_ms("MatMulIntegerToFloat", inputs, (1, 2, 3, 4, 5, 6))
     assert vnni_matmuls
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import onnxruntime
 import ort
 import pytest
-from compiled_checks import qlinear_conv_inputs
+from compiled_checks import qlinear_conv_inputs, three_way
 from ort.testing import node_model
 
 RNG = np.random.default_rng(16)
@@ -169,13 +169,7 @@ def test_qlinear_conv_depthwise_folds_the_zero_points(x_dtype, w_dtype, w_zp, pe
     model, feeds = node_model("QLinearConv", inputs, {"group": 6, "pads": [1, 2, 1, 0],
                                                       "strides": [1, 2]}, opset=17,
                               constants=(1, 2, 3, 4, 5, 6, 7, 8))
-    data = model.SerializeToString()
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    got = ort.InferenceSession(data, options).run(None, feeds)[0]
-    want = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"]).run(
-        None, feeds)[0]
-    np.testing.assert_array_equal(got, want)
+    three_way(model, feeds, rtol=0, atol=0, threads=(threads,))
     assert calls
 
 
