@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ort import SessionOptions
+from ort import InferenceSession, SessionOptions
 from ort.testing import (assert_outputs_match, node_model, run_onnxruntime,
                          run_ort)
 
@@ -477,3 +477,26 @@ def test_conv_and_pooling_nodes_of_a_session_share_one_scratch_pool():
     assert len(pools) == 1
     node = type("Node", (), {"provider": provider, "xp": np})()
     assert shared_scratch(node) is next(iter(pools.values()))
+
+
+@pytest.mark.parametrize("op,attrs,with_bias", [
+    ("Conv", {"pads": [1, 1], "kernel_shape": [3]}, True),
+    ("Conv", {"pads": [0, 2], "strides": [2], "kernel_shape": [3]}, False),
+    ("FusedConv", {"pads": [1, 1], "activation": "LeakyRelu", "activation_params": [0.2]}, True),
+    ("FusedConv", {"pads": [1, 1], "activation": "Sigmoid"}, True),
+])
+def test_direct_calls_bound_to_a_shape_repeat_exactly(op, attrs, with_bias):
+    """From its second call a small Conv runs a call bound to X's shape: every later run,
+    with new values, equals the numpy kernels."""
+    w, b = rand((16, 8, 3)), rand((16,))
+    inputs = [rand((1, 8, 9)), w] + ([b] if with_bias else [])
+    domain = MS if op == "FusedConv" else ""
+    model, feeds = one_node(op, inputs, attrs, (1, 2) if with_bias else (1,), domain)
+    data = model.SerializeToString()
+    compiled = InferenceSession(data, providers=COMPILED)
+    reference = InferenceSession(data, providers=NUMPY)
+    (name,) = feeds
+    for _ in range(4):
+        feeds = {name: rand((1, 8, 9))}
+        np.testing.assert_allclose(compiled.run(None, feeds)[0],
+                                   reference.run(None, feeds)[0], rtol=1e-5, atol=1e-5)

@@ -45,6 +45,8 @@ _COLUMN_BUDGET = 1 << 19
 _MIN_COLUMNS = 400
 #: im2col columns (elements) per block of channels of a depthwise Conv
 _DEPTHWISE_COLUMNS = 1 << 18
+#: input shapes a Conv node keeps bound direct-loop calls for
+_MAX_DIRECT_CALLS = 16
 
 
 #: Conv's in-place epilogue: activate(y) on a fresh float array (or a view of one).
@@ -193,7 +195,16 @@ def conv_kernel(node: NodeInfo, activation: tuple[str, dict[str, float]] | None 
             transformed.append(u)
         return u
 
+    # small convs of a constant W on the direct loop: the call's arguments per (X shape and
+    # type, activation), so that a call that has run once skips the planning (about half
+    # of a 9-position Conv's 20 µs was Python around the loop)
+    direct_calls: dict[tuple, Callable[..., Any]] = {}
+
     def run(x: Any, w: Any, b: Any = None, z: Any = None, activate: Activation | None = None):
+        if z is None and prepared_w is not None:
+            call = direct_calls.get((x.shape, x.dtype, activate))
+            if call is not None:
+                return call(x, b)
         cdt = work_dtype(x.dtype)
         n, c = x.shape[:2]
         m = w.shape[0]
@@ -216,8 +227,14 @@ def conv_kernel(node: NodeInfo, activation: tuple[str, dict[str, float]] | None 
         if y.size:
             xc = x.astype(cdt, copy=False)
             if plan.method == "direct":
-                loops.direct(wa, plan.geo, direct_weights(w, cdt), xc, y, bias, chunk_z,
+                wt = direct_weights(w, cdt)
+                loops.direct(wa, plan.geo, wt, xc, y, bias, chunk_z,
                              activate if chunked else None)
+                if z is None and prepared_w is not None and native:
+                    if len(direct_calls) >= _MAX_DIRECT_CALLS:  # many shapes: start afresh
+                        direct_calls.clear()
+                    direct_calls[(x.shape, x.dtype, activate)] = loops.direct_call(
+                        wa, plan.geo, wt, x.shape, y.shape, activate, node.empty)
             elif plan.method == "depthwise_loop":
                 loops.depthwise(plan, wm, xc, y, bias, chunk_z, activate if chunked else None)
             elif plan.method == "winograd":

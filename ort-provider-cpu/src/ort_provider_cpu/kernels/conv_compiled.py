@@ -111,6 +111,40 @@ class ConvLoops:
         if activate is not None and not self.covers_activation:
             activate(y)
 
+    def direct_call(self, wa: WindowAttrs, geo: WindowGeometry, wt: Any,
+                    x_shape: tuple[int, ...], y_shape: tuple[int, ...],
+                    activate: Callable[[Any], Any] | None,
+                    empty: Callable[..., Any]) -> Callable[[Any, Any], Any]:
+        """:meth:`direct` bound to one X shape: ``call(x, bias) -> Y`` (a fresh Y from
+        ``empty``) with everything that depends only on the shapes worked out once."""
+        dtype = wt.dtype
+        n, c = x_shape[:2]
+        m = y_shape[1]
+        one_d = len(x_shape) == 3
+        x4_shape = (n, c) + (1,) * one_d + tuple(x_shape[2:])
+        y4_shape = (n, m) + (1,) * one_d + tuple(y_shape[2:])
+        (sh, sw), (dh, dw) = (1,) * one_d + wa.strides, (1,) * one_d + wa.dilations
+        top, left = (0,) * one_d + geo.pads_begin
+        code, a0, a1 = self.activation(activate)
+        finish = activate if activate is not None and not self.covers_activation else None
+        loop = self.direct_loop(dtype)
+        no_bias = self._no_bias[dtype]
+        width = wt.shape[-1]
+
+        def call(x: Any, bias: Any) -> Any:
+            y = empty(y_shape, dtype)
+            y4 = y.reshape(y4_shape)
+            has_bias = bias is not None
+            bias_arr = np.ascontiguousarray(bias, dtype) if has_bias else no_bias
+            loop(np.ascontiguousarray(x).reshape(x4_shape), wt, bias_arr, y4, y4,
+                 np.empty(width, dtype), sh, sw, dh, dw, top, left, has_bias, False, code, a0,
+                 a1)
+            if finish is not None:
+                finish(y)
+            return y
+
+        return call
+
     def im2col_loop(self, dtype: np.dtype) -> Callable[..., Any]:
         """:func:`conv_loops.im2col_rows` for ``dtype``."""
         key = ("im2col", dtype)
