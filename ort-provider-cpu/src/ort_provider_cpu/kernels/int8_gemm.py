@@ -116,7 +116,7 @@ class VnniConv:
             padded[m, :c] = 1
         taps_last = padded.reshape(rows, self.pitch, -1).transpose(0, 2, 1).reshape(rows, -1)
         self.packed, self.mq, self.kp = int8_loops.pack_weights(taps_last)
-        self.sums = padded[:m].reshape(m, -1).astype(np.int64).sum(axis=1)
+        self.sums = padded[:m].reshape(m, -1).astype(np.int64).sum(axis=1).astype(np.float64)
         self.shift = shifts.astype(np.float64) if shifted else _NO_SHIFT
         self.k_real = c * int(np.prod(kernel))
         self.m, self.channels, self.k = m, c, taps_last.shape[1]
@@ -165,7 +165,7 @@ class VnniConv:
             return out
         flip = 128 if x.dtype == np.int8 else 0
         zp = x_zp + flip
-        comp = -float(zp) * self.sums.astype(np.float64)
+        comp = -float(zp) * self.sums
         if bias.shape[0] == self.m:
             comp = comp + bias.astype(np.float64)
         to_rows, conv = self._loops_for(x.dtype, out.dtype)
