@@ -47,6 +47,7 @@ class _QuantWeights:
     centered: IntegerOperand
     scale: np.ndarray
     vnni: VnniMatMul | None = None  # the integer GEMM on VNNI CPUs (constant weights)
+    _narrow: np.ndarray | None = dataclasses.field(default=None, repr=False)
 
     @classmethod
     def of(cls, w: np.ndarray, scale: np.ndarray, zero_point: np.ndarray,
@@ -58,6 +59,15 @@ class _QuantWeights:
         if node is not None and matmul_fits(operand.f64) and vnni_available():
             vnni = VnniMatMul(node, operand.f64)
         return cls(operand, scale.astype(_F32), vnni)
+
+    def narrow(self) -> np.ndarray:
+        """The centered matrix as int8 (int16 beyond a signed byte), made once: the compiled
+        recurrence's R, small enough to stay in cache."""
+        if self._narrow is None:
+            values = self.centered.f64
+            small = np.int8 if values.min() >= -128 and values.max() <= 127 else np.int16
+            self._narrow = values.astype(small)
+        return self._narrow
 
     def apply(self, a: np.ndarray) -> np.ndarray:
         """``a @ W`` (a float, (M, K)) through dynamic uint8 quantization of ``a``: float32
@@ -142,7 +152,6 @@ class _CompiledSteps:
 
         self.loops = quant_lstm_loops
         self.prepared: dict[np.dtype, Any] = {}
-        self.narrow: dict[int, np.ndarray] = {}  # id of R's centered operand -> int8/int16
         self.acts = activation_table(cfg)
         self.clip = float(cfg.clip) if cfg.clip is not None else 0.0
         self.input_forget = bool(cfg.input_forget)
@@ -155,11 +164,7 @@ class _CompiledSteps:
         y = np.zeros((steps, batch, hidden), _F32) if want_y else _NO_Y
         bias = _NO_BIAS if g.bias is None else np.ascontiguousarray(g.bias.reshape(-1))
         peep = _NO_PEEP if g.peep is None else np.ascontiguousarray(g.peep[None])
-        rc = self.narrow.get(id(r.centered))
-        if rc is None:
-            values = r.centered.f64
-            small = np.int8 if values.min() >= -128 and values.max() <= 127 else np.int16
-            rc = self.narrow[id(r.centered)] = values.astype(small)
+        rc = r.narrow()
         loop = self.prepared.get(rc.dtype)
         if loop is None:
             loop = self.prepared[rc.dtype] = self.loops.prepare(rc.dtype)

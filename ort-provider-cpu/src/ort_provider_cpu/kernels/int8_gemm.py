@@ -87,6 +87,29 @@ def byte_shifts(rows: np.ndarray) -> np.ndarray:
     return np.where((low >= -128) & (high <= 127), 0, high - 127)
 
 
+def _packed_weights(rows: np.ndarray, real: np.ndarray) -> tuple:
+    """Centered weights ``rows`` (M, K; int, laid out as the kernel reads them, zeros where
+    ``real`` (K,) is False) for :mod:`.int8_loops`: each row shifted into a signed byte where
+    it needs (its real columns only), plus a row of ones over the real columns when any is
+    (see :func:`.int8_loops.conv_rows`). Returns (packed, padded M, padded K, the shifted
+    rows' sums as float64, the shifts as float64 or an empty array)."""
+    m = rows.shape[0]
+    shifts = byte_shifts(rows[:, real])
+    shifted = rows - shifts[:, None] * real
+    if shifts.any():
+        shifted = np.concatenate([shifted, real[None].astype(shifted.dtype)])
+    packed, mq, kp = _int8_loops().pack_weights(shifted.astype(np.int8))
+    sums = shifted[:m].sum(axis=1).astype(np.float64)
+    return packed, mq, kp, sums, shifts.astype(np.float64) if shifts.any() else _NO_SHIFT
+
+
+def _int8_loops():
+    """:mod:`.int8_loops`, imported on first use (it imports numba)."""
+    from . import int8_loops
+
+    return int8_loops
+
+
 class VnniConv:
     """One QLinearConv (one group, 1-D or 2-D, constant W) on :mod:`.int8_loops`: each image
     is turned into rows of channels once, then output positions in pieces over the intra-op
@@ -94,9 +117,7 @@ class VnniConv:
     them into Y while they are in cache."""
 
     def __init__(self, node: NodeInfo, centered: np.ndarray) -> None:
-        from . import int8_loops
-
-        self.loops = int8_loops
+        self.loops = _int8_loops()
         self.node = node
         m, c = centered.shape[:2]
         kernel = tuple(centered.shape[2:])
@@ -105,19 +126,12 @@ class VnniConv:
         # channels padded to a multiple of 4 (zero weights) so that rows of A are built four
         # bytes at a time; K ordered (kh, kw, c): a tap's channels are contiguous in a row
         self.pitch = -(-c // 4) * 4
-        # channels whose weights span a byte only after a shift d: shifted, plus a row of
-        # ones that sums each window (see int8_loops.conv_rows)
-        shifts = byte_shifts(centered.reshape(m, -1))
-        shifted = bool(shifts.any())
-        rows = m + 1 if shifted else m
-        padded = np.zeros((rows, self.pitch) + kernel, np.int8)
-        padded[:m, :c] = centered - shifts.reshape((m,) + (1,) * (centered.ndim - 1))
-        if shifted:
-            padded[m, :c] = 1
-        taps_last = padded.reshape(rows, self.pitch, -1).transpose(0, 2, 1).reshape(rows, -1)
-        self.packed, self.mq, self.kp = int8_loops.pack_weights(taps_last)
-        self.sums = padded[:m].reshape(m, -1).astype(np.int64).sum(axis=1).astype(np.float64)
-        self.shift = shifts.astype(np.float64) if shifted else _NO_SHIFT
+        padded = np.zeros((m + 1, self.pitch) + kernel, np.int64)  # the last row: real columns
+        padded[:m, :c] = centered
+        padded[m, :c] = 1
+        taps_last = padded.reshape(m + 1, self.pitch, -1).transpose(0, 2, 1).reshape(m + 1, -1)
+        self.packed, self.mq, self.kp, self.sums, self.shift = _packed_weights(
+            taps_last[:m], taps_last[m] == 1)
         self.k_real = c * int(np.prod(kernel))
         self.m, self.channels, self.k = m, c, taps_last.shape[1]
         self.threads = resolve_threads(node.intra_op_threads)
@@ -214,21 +228,13 @@ class VnniMatMul:
     multiplying them and scaling them into Y in cache."""
 
     def __init__(self, node: NodeInfo, centered_b: np.ndarray) -> None:
-        from . import int8_loops
-
-        self.loops = int8_loops
+        self.loops = _int8_loops()
         self.node = node
         self.k, self.n = centered_b.shape
-        columns = centered_b.T.astype(np.int64)
-        shifts = byte_shifts(columns)
-        rows = columns - shifts[:, None]
-        if shifts.any():  # shifted columns and a row of ones (see int8_loops.conv_rows)
-            rows = np.concatenate([rows, np.ones((1, self.k), np.int64)])
-        self.packed, self.mq, self.kp = int8_loops.pack_weights(rows.astype(np.int8))
-        self.sums = rows[:self.n].sum(axis=1).astype(np.float64)
-        self.shift = shifts.astype(np.float64) if shifts.any() else _NO_SHIFT
+        self.packed, self.mq, self.kp, self.sums, self.shift = _packed_weights(
+            centered_b.T.astype(np.int64), np.ones(self.k, bool))
         self.threads = resolve_threads(node.intra_op_threads)
-        self.loop = int8_loops.matmul_rows.prepare(
+        self.loop = self.loops.matmul_rows.prepare(
             (np.uint8, 1), int, (np.int8, 1), int, int, (np.float64, 1), (np.float32, 1),
             (np.float32, 1), (np.float64, 1), float, (np.float32, 1), int, int)
 
