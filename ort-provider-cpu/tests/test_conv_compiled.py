@@ -174,6 +174,48 @@ def test_gemm_pieces_finish_their_own_block(x_shape, w_shape, attrs, threads, mo
     assert calls and set(calls) == {threads}
 
 
+@pytest.mark.parametrize("x_shape,w_shape,attrs", [
+    ((1, 4, 12, 11), (6, 4, 3, 3), {"pads": [1, 1, 1, 1], "strides": [1, 2]}),  # rows
+    ((1, 3, 9, 5), (5, 3, 3, 3), {"pads": [1, 0, 1, 2]}),  # short rows
+    ((5, 3, 4, 4), (6, 3, 3, 3), {"pads": [1, 1, 1, 1], "strides": [2, 2]}),  # images merged
+    ((3, 4, 6, 7), (6, 2, 3, 3), {"pads": [1, 1, 1, 1], "group": 2}),
+    ((4, 5, 6, 7), (6, 5, 1, 1), {}),  # 1x1: whole images per thread
+])
+@pytest.mark.parametrize("threads", [2, 3])
+def test_chunks_split_over_threads(x_shape, w_shape, attrs, threads, monkeypatch):
+    """Several chunks (or 1x1 images) go to the threads whole (each builds, multiplies and
+    finishes its own columns in buffers of its own), with Z and a fused activation."""
+    from ort_provider_cpu import threaded_gemm
+    from ort_provider_cpu.kernels import conv, conv_compiled
+
+    monkeypatch.setattr(threaded_gemm, "MIN_MACS_PER_PIECE", 1)
+    monkeypatch.setattr(conv_compiled, "WINOGRAD_MIN_TILES", 1 << 30)
+    monkeypatch.setattr(conv, "_COLUMN_BUDGET", 256)
+    monkeypatch.setattr(conv, "_MIN_COLUMNS", 8)
+    splits = []
+    split = conv_compiled.split_work
+    monkeypatch.setattr(conv_compiled, "split_work",
+                        lambda work, total, *a: splits.append(total) or split(work, total, *a))
+    x, w, b = rand(x_shape), rand(w_shape), rand(w_shape[:1])
+    y = check("Conv", [x, w, b], attrs, threads=threads)
+    check("FusedConv", [x, w, b, rand(y.shape)],
+          dict(attrs, activation="LeakyRelu", activation_params=[0.2]), threads=threads,
+          domain=MS)
+    assert splits and min(splits) >= 2
+
+
+def test_one_image_chunks_are_a_multiple_of_the_threads():
+    """An image split into chunks of rows is split into a multiple of the threads."""
+    from ort_provider_cpu.kernels import conv
+
+    for threads in (1, 2, 3, 4):
+        chunks = conv._conv_chunks(1, (100, 100), 600, 64, threads)
+        assert len(chunks) % threads == 0
+        assert chunks[0][2] == 0 and chunks[-1][3] == 100
+        assert all(a[3] == b[2] for a, b in zip(chunks, chunks[1:]))
+    assert len(conv._conv_chunks(1, (3, 1000), 4000, 64, 4)) == 3  # no more chunks than rows
+
+
 # ------------------------------------------------------------------------------------------
 # the GEMM path: compiled im2col and epilogue
 # ------------------------------------------------------------------------------------------
@@ -305,12 +347,12 @@ def test_compiled_paths_are_taken(monkeypatch):
     check("Conv", [rand((1, 3, 5, 5)), rand((3, 1, 3, 3))], {"group": 3}, const=(1,))
     check("Conv", [rand((1, 3, 5, 5)), rand((2, 3, 3, 3))], {}, const=(1,))
     check("Conv", [rand((2, 3, 5, 5)), rand((2, 3, 1, 1))], {}, const=(1,))  # images merged
-    assert calls == ["depthwise", "gemm"]
+    assert calls == ["depthwise", "gemm", "gemm"]
 
 
-def test_short_rows_and_merged_images_use_numpy_columns(monkeypatch):
-    """Output rows under _MIN_LOOP_ROW and 1x1 chunks of several images build their columns
-    with numpy; wider rows with the loop."""
+def test_short_rows_use_numpy_columns(monkeypatch):
+    """Output rows under MIN_LOOP_ROW (where it is raised) build their columns with numpy;
+    wider rows with the loop."""
     from ort_provider_cpu.kernels import conv_compiled
 
     monkeypatch.setattr(conv_compiled, "MIN_LOOP_ROW", 16)
@@ -381,6 +423,31 @@ def test_winograd_fused(act, winograd_everywhere):
     z = rand((2, 16, 9, 8))
     check("FusedConv", [x, w, b, z], dict(act, pads=[1, 1, 1, 1]), domain=MS)
     assert winograd_everywhere
+
+
+@pytest.mark.parametrize("x_shape,m,attrs", WINOGRAD,
+                         ids=[f"{x}-{m}-{sorted(a.items())}" for x, m, a in WINOGRAD])
+@pytest.mark.parametrize("threads", [2, 3])
+def test_winograd_pieces_over_threads(x_shape, m, attrs, threads, winograd_everywhere,
+                                      monkeypatch):
+    """Chunks split into pieces of tile rows (one image) or of images, each transformed,
+    multiplied and finished on one thread, with Z and an activation."""
+    from ort_provider_cpu import threaded_gemm
+    from ort_provider_cpu.kernels import conv_compiled
+
+    monkeypatch.setattr(threaded_gemm, "MIN_MACS_PER_PIECE", 1)
+    monkeypatch.setattr(conv_compiled, "WINOGRAD_PIECE_TILES", 1)
+    monkeypatch.setattr(conv_compiled, "WINOGRAD_TILES", 1 << 20)  # one chunk: all images
+    pieces = []
+    split = conv_compiled.split_work
+    monkeypatch.setattr(conv_compiled, "split_work",
+                        lambda work, total, count, *a: pieces.append(count)
+                        or split(work, total, count, *a))
+    x, w, b = rand(x_shape), rand((m, x_shape[1], 3, 3)), rand((m,))
+    y = check("Conv", [x, w, b], attrs, threads=threads)
+    check("FusedConv", [x, w, b, rand(y.shape)], dict(attrs, activation="Relu"),
+          threads=threads, domain=MS)
+    assert winograd_everywhere and pieces and max(pieces) >= 2
 
 
 def test_winograd_float64_weights_as_input(winograd_everywhere):

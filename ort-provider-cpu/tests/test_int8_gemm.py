@@ -70,6 +70,11 @@ def vnni_calls(monkeypatch):
     dict(x=(1, 4, 10, 10), w=(20, 4, 3, 3), attrs={}, w_dtype=U8, per_channel=False),
     dict(x=(1, 64, 5, 5), w=(70, 64, 3, 3), attrs={"pads": [1, 1, 1, 1]}),  # K 576, M 70
     dict(x=(1, 9, 40, 40), w=(5, 9, 1, 1), attrs={}),  # positions over several chunks
+    # 1x1 kernels packed from the planes: odd channels and positions, signed X, per tensor
+    dict(x=(2, 5, 7, 9), w=(70, 5, 1, 1), attrs={}, x_dtype=I8),
+    dict(x=(1, 12, 23, 17), w=(6, 12, 1, 1), attrs={}, per_channel=False),
+    dict(x=(1, 7, 3, 3), w=(3, 7, 1, 1), attrs={}, x_dtype=I8, bias=False),
+    dict(x=(1, 8, 9, 9), w=(16, 8, 1, 1), attrs={"strides": [2, 2]}),  # rows, not planes
 ])
 def test_vnni_conv_matches_onnxruntime_bit_for_bit(case, vnni_calls):
     inputs = _inputs(case["x"], case["w"], case.get("x_dtype", U8), case.get("w_dtype", I8),
@@ -112,6 +117,10 @@ def test_uint8_weights_far_from_128_are_shifted(w_zp, vnni_calls):
     inputs = _inputs((1, 5, 8, 8), (6, 5, 3, 3), w_dtype=U8)
     inputs[5] = np.full(6, w_zp, U8)
     got, want, _, _ = _run(inputs, {"pads": [1, 1, 1, 1]})
+    np.testing.assert_array_equal(got, want)
+    inputs = _inputs((1, 5, 7, 9), (6, 5, 1, 1), w_dtype=U8)  # 1x1: from the planes
+    inputs[5] = np.full(6, w_zp, U8)
+    got, want, _, _ = _run(inputs, {})
     np.testing.assert_array_equal(got, want)
     assert vnni_calls and all(vnni_calls)
 
@@ -203,17 +212,19 @@ def test_matmul_fits_needs_columns_within_a_byte():
     assert not int8_gemm.matmul_fits(np.zeros((2, 8, 3)))
 
 
+@pytest.mark.parametrize("kernel", [(3, 3), (1, 1)])
 @pytest.mark.parametrize("x_dtype,w_dtype,w_zp", [(U8, I8, 0), (I8, I8, 0), (U8, U8, 178)])
-def test_vnni_conv_integer(x_dtype, w_dtype, w_zp, vnni_calls):
+def test_vnni_conv_integer(x_dtype, w_dtype, w_zp, kernel, vnni_calls):
     """ConvInteger's int32 sums on the same path (no requantizing), shifted uint8 weights
     (onnxruntime's dynamic quantizer's U8U8) included."""
     info = np.iinfo(x_dtype)
     x = RNG.integers(info.min, int(info.max) + 1, (2, 5, 9, 8)).astype(x_dtype)
     winfo = np.iinfo(w_dtype)
-    w = RNG.integers(winfo.min, int(winfo.max) + 1, (6, 5, 3, 3)).astype(w_dtype)
+    w = RNG.integers(winfo.min, int(winfo.max) + 1, (6, 5) + kernel).astype(w_dtype)
+    attrs = {"pads": [1, 0, 1, 2], "strides": [1, 2]} if kernel == (3, 3) else {}
     model, feeds = node_model("ConvInteger", [x, w, np.array(7, x_dtype),
                                               np.array(w_zp, w_dtype)],
-                              {"pads": [1, 0, 1, 2], "strides": [1, 2]}, constants=(1, 2, 3))
+                              attrs, constants=(1, 2, 3))
     data = model.SerializeToString()
     got = ort.InferenceSession(data).run(None, feeds)[0]
     want = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"]).run(

@@ -73,16 +73,20 @@ class _ConvPlan:
     winograd: tuple[int, int, int] = (0, 0, 0)  # tile rows, tile columns, images per chunk
 
 
-def _conv_chunks(n: int, out_shape: tuple[int, ...], k: int, m: int) -> tuple[tuple, ...]:
+def _conv_chunks(n: int, out_shape: tuple[int, ...], k: int, m: int,
+                 threads: int = 1) -> tuple[tuple, ...]:
     """Split the GEMM columns (N * prod(out_shape)) into chunks of whole output rows of one
     image, or of whole images, of about ``_COLUMN_BUDGET / (k + m)`` columns each (``k``
-    im2col rows and ``m`` output rows per column)."""
+    im2col rows and ``m`` output rows per column). An image split in several chunks is split
+    in a multiple of ``threads`` of them, so that threads given whole chunks get equal work."""
     positions = math.prod(out_shape)
     target = max(_MIN_COLUMNS, _COLUMN_BUDGET // max(k + m, 1))
     rows = out_shape[0] if out_shape else 1
     if positions >= target or n == 1:
         per_row = positions // rows if rows else 0
         count = max(1, min(rows, -(-positions // target)))
+        if n == 1 and count > 1 and threads > 1:
+            count = min(rows, -(-count // threads) * threads)
         bounds = [rows * i // count for i in range(count + 1)]
         if per_row == 0:
             bounds = [0, rows]
@@ -283,7 +287,8 @@ def _conv_plan(node: NodeInfo, wa: WindowAttrs, x_shape: tuple[int, ...], m: int
         return _ConvPlan(geo, "depthwise", False, (), 0, 0, layout)
     pointwise = taps == 1 and all(s == 1 for s in wa.strides) and not geo.padded
     k = c // group * taps
-    chunks = _conv_chunks(n, geo.out_shape, c * taps, m)
+    chunks = _conv_chunks(n, geo.out_shape, c * taps, m,
+                          conv_compiled.resolve_threads(node.intra_op_threads) if fast else 1)
     if fast and pointwise and len(chunks) > n:
         # no columns to keep in cache: one GEMM per image, then one compiled epilogue pass
         rows = geo.out_shape[0] if geo.out_shape else 1
@@ -296,12 +301,10 @@ def _conv_plan(node: NodeInfo, wa: WindowAttrs, x_shape: tuple[int, ...], m: int
             cols_size = max(cols_size, group * k * width)
         if n1 - n0 > 1:
             out_size = max(out_size, m * width)
-    # the compiled im2col copies output rows: rows shorter than MIN_LOOP_ROW cost more in
-    # loop overhead than numpy's strided copy (ResNet's 7x7 stage), and 1x1 chunks of several
-    # images are a plain transposing copy numpy does well
-    per_image = pointwise and len(chunks) == n
+    # the compiled im2col copies output rows (at least MIN_LOOP_ROW long); 1x1 chunks of
+    # several images copy the images side by side
     compiled = fast and len(wa.kernel) == 2 and (
-        per_image or (not pointwise and geo.out_shape[1] >= conv_compiled.MIN_LOOP_ROW))
+        pointwise or geo.out_shape[1] >= conv_compiled.MIN_LOOP_ROW)
     return _ConvPlan(geo, "gemm", pointwise, chunks, cols_size, out_size, compiled=compiled)
 
 

@@ -24,8 +24,10 @@ __all__ = ["ConvLoops", "LOOP_DTYPES", "MIN_LOOP_ROW", "MIN_PIECE_OUTPUTS", "WIN
            "direct_weights", "product_finished", "winograd_fits", "winograd_weights"]
 
 LOOP_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-#: output rows the compiled im2col copies at least (shorter ones: numpy's strided copy)
-MIN_LOOP_ROW = 16
+#: output rows the compiled im2col copies at least (shorter ones: numpy's strided copy). 1:
+#: measured on ResNet's 7x7 and 14x14 stages, the compiled copy is as fast as numpy's, and
+#: the compiled path splits its chunks over the intra-op threads (numpy's path does not)
+MIN_LOOP_ROW = 1
 #: outputs one thread's piece of a compiled loop computes at least (a hand-off costs 40-80 µs)
 MIN_PIECE_OUTPUTS = 1 << 18
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -171,18 +173,20 @@ class ConvLoops:
         loops = self._loops.get(key)
         if loops is None:
             loops = self._loops[key] = (
-                conv_loops.winograd_input.prepare((dtype, 4), (dtype, 3), int, int, int, int),
+                conv_loops.winograd_input.prepare((dtype, 4), (dtype, 3), *([int] * 5)),
                 conv_loops.winograd_output.prepare(
-                    (dtype, 3), (dtype, 4), (dtype, 1), (dtype, 4), int, int, int, int, bool,
+                    (dtype, 3), (dtype, 4), (dtype, 1), (dtype, 4), *([int] * 5), bool,
                     bool, int, float, float))
         return loops
 
     def winograd(self, plan: Any, u: Any, x: Any, y: Any, bias: Any, z: Any,
                  activate: Callable[[Any], Any] | None, scratch: Scratch) -> None:
         """3x3 Conv as Winograd F(2x2, 3x3): input tiles transformed (compiled), 16 GEMMs
-        (16, M, C) @ (16, C, tiles) by numpy's batched matmul (on (C, 16, tiles) buffers, split
-        over the intra-op threads), the output transform with bias, Z and activation
-        (compiled), chunks of images at a time."""
+        (16, M, C) @ (16, C, tiles) by numpy's batched matmul (on (C, 16, tiles) buffers), the
+        output transform with bias, Z and activation (compiled), chunks of images at a time.
+        With several threads, a chunk whose tiles make wide enough GEMMs is split into pieces
+        of tile rows (one image) or of images, each transformed, multiplied and finished on
+        one thread; other chunks split the 16 GEMMs over the threads."""
         geo = plan.geo
         tiles_h, tiles_w, per_chunk = plan.winograd
         n, c = x.shape[:2]
@@ -193,22 +197,35 @@ class ConvLoops:
         tiled = WindowGeometry(geo.in_shape, geo.out_shape, geo.pads_begin, geo.pads_end,
                                (rows, cols))
         xpad = padded_input(np, x, tiled, scratch, 0)
-        tiles = per_chunk * tiles_h * tiles_w
-        v = scratch.take((c, 16, tiles), dtype)
-        mo = scratch.take((m, 16, tiles), dtype)
         bias_arr, has_bias = self.bias(bias, dtype)
         code, a0, a1 = self.activation(activate)
         z4 = y if z is None else np.ascontiguousarray(z)
+
+        def run(n0: int, n1: int, i0: int, i1: int, threads: int) -> None:
+            """Tile rows ``[i0, i1)`` of images ``[n0, n1)``, the GEMMs over ``threads``."""
+            count = (n1 - n0) * (i1 - i0) * tiles_w
+            v = scratch.take((c, 16, count), dtype)
+            mo = scratch.take((m, 16, count), dtype)
+            try:
+                into(xpad, v, n0, n1, i0, i1, tiles_w)
+                matmul_into(u, v.transpose(1, 0, 2), mo.transpose(1, 0, 2), threads)
+                out(mo, y, bias_arr, z4, n0, n1, i0, i1, tiles_w, has_bias, z is not None,
+                    code, a0, a1)
+            finally:
+                scratch.give(v)
+                scratch.give(mo)
+
         for n0 in range(0, n, per_chunk):
             n1 = min(n, n0 + per_chunk)
-            count = (n1 - n0) * tiles_h * tiles_w
-            into(xpad, v, n0, n1, tiles_h, tiles_w)
-            matmul_into(u, v.transpose(1, 0, 2)[:, :, :count],
-                        mo.transpose(1, 0, 2)[:, :, :count], self.threads)
-            out(mo, y, bias_arr, z4, n0, n1, tiles_h, tiles_w, has_bias, z is not None, code,
-                a0, a1)
-        scratch.give(v)
-        scratch.give(mo)
+            tiles = (n1 - n0) * tiles_h * tiles_w
+            pieces = min(pieces_for(16 * m * c * tiles, self.threads),
+                         tiles // WINOGRAD_PIECE_TILES)
+            if pieces > 1 and n1 - n0 > 1:
+                split_work(lambda a, b: run(n0 + a, n0 + b, 0, tiles_h, 1), n1 - n0, pieces)
+            elif pieces > 1 and tiles_h > 1:
+                split_work(lambda a, b: run(n0, n1, a, b, 1), tiles_h, pieces)
+            else:
+                run(n0, n1, 0, tiles_h, self.threads)
         give_padded(scratch, xpad, tiled, 0)
         if activate is not None and not self.covers_activation:
             activate(y)
@@ -255,6 +272,9 @@ class ConvLoops:
 WINOGRAD_MIN_CHANNELS = 16
 WINOGRAD_MIN_TILES = 32
 WINOGRAD_TILES = 2048
+#: tiles a thread's piece of a Winograd chunk holds at least (fewer make the GEMMs too thin:
+#: such chunks split their 16 GEMMs over the threads instead)
+WINOGRAD_PIECE_TILES = 64
 _WINOGRAD_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 
 
@@ -381,26 +401,41 @@ def conv_gemm_compiled(loops: ConvLoops, plan: Any, wa: WindowAttrs, wm: Any, x:
                  code, a0, a1)
 
     if plan.pointwise and group == 1 and len(plan.chunks) == n and finish is None:
-        # 1x1: one GEMM per image straight from X, each block finished where it was computed
+        # 1x1: one GEMM per image straight from X, each block finished where it was computed;
+        # several images go to the threads whole where the work pays for the hand-off
         x3 = x.reshape(n, c, positions)
         w0 = wm[0]
-        for i in range(n):
-            offset = i * m * positions
 
-            def complete(r0: int, r1: int, c0: int, c1: int, offset: int = offset) -> None:
-                at = offset + r0 * positions + c0
-                epilogue_into(y_flat, at, positions, at, r0, r1, c1 - c0)
+        def images(i0: int, i1: int, threads: int = 1) -> None:
+            for i in range(i0, i1):
+                offset = i * m * positions
 
-            product_finished(w0, x3[i], y3[i], loops.threads, complete)
+                def complete(r0: int, r1: int, c0: int, c1: int, offset: int = offset) -> None:
+                    at = offset + r0 * positions + c0
+                    epilogue_into(y_flat, at, positions, at, r0, r1, c1 - c0)
+
+                product_finished(w0, x3[i], y3[i], threads, complete)
+
+        pieces = pieces_for(n * m * positions * c, loops.threads)
+        if n > 1 and pieces > 1:
+            split_work(images, n, pieces)
+        else:
+            images(0, n, loops.threads)
         return
-    cols_buf = scratch.take((plan.cols_size,), dtype) if plan.cols_size else None
-    out_buf = scratch.take((plan.out_size,), dtype) if plan.out_size else None
     k = cg * kh * kw
-    for n0, n1, r0, r1 in plan.chunks:
+
+    def run_chunk(n0: int, n1: int, r0: int, r1: int, cols_buf: Any, out_buf: Any,
+                  threads: int) -> None:
+        """im2col, GEMM and epilogue of one chunk, its GEMM over ``threads`` threads."""
         images = n1 - n0
         width = (r1 - r0) * out_w
         if plan.pointwise and images == 1:
             cols = x[n0].reshape(group, cg, positions)[:, :, r0 * out_w:r1 * out_w]
+        elif plan.pointwise:  # whole images side by side
+            cols = cols_buf[: group * k * images * width].reshape(group, k, images * width)
+            for i in range(images):
+                np.copyto(cols[:, :, i * width:(i + 1) * width],
+                          x[n0 + i].reshape(group, cg, positions))
         else:
             cols = cols_buf[: group * k * images * width].reshape(group, k, images * width)
             for i in range(images):
@@ -412,39 +447,58 @@ def conv_gemm_compiled(loops: ConvLoops, plan: Any, wa: WindowAttrs, wm: Any, x:
             offset = n0 * m * positions + r0 * out_w
             if group == 1 and finish is None:
 
-                def complete(q0: int, q1: int, c0: int, c1: int, offset: int = offset) -> None:
+                def complete(q0: int, q1: int, c0: int, c1: int) -> None:
                     at = offset + q0 * positions + c0
                     epilogue_into(y_flat, at, positions, at, q0, q1, c1 - c0)
 
-                product_finished(wm[0], cols[0], out, loops.threads, complete)
-                continue
+                product_finished(wm[0], cols[0], out, threads, complete)
+                return
             for g in range(group):
-                matmul_into(wm[g], cols[g], out[g * mg:(g + 1) * mg], loops.threads)
+                matmul_into(wm[g], cols[g], out[g * mg:(g + 1) * mg], threads)
             epilogue(y_flat, offset, positions, y_flat, offset, positions, z_flat, bias_arr, m,
                      width, has_bias, has_z, code, a0, a1)
         else:
             product = out_buf[: m * images * width].reshape(m, images * width)
             if group == 1 and finish is None:
 
-                def complete(q0: int, q1: int, c0: int, c1: int, n0: int = n0,
-                             images: int = images, width: int = width) -> None:
+                def complete(q0: int, q1: int, c0: int, c1: int) -> None:
                     for i in range(c0 // width, -(-c1 // width)):
                         lo, hi = max(c0, i * width), min(c1, (i + 1) * width)
                         epilogue_into(out_buf, q0 * images * width + lo, images * width,
                                       (n0 + i) * m * positions + q0 * positions + lo - i * width,
                                       q0, q1, hi - lo)
 
-                product_finished(wm[0], cols[0], product, loops.threads, complete)
-                continue
+                product_finished(wm[0], cols[0], product, threads, complete)
+                return
             for g in range(group):
-                matmul_into(wm[g], cols[g], product[g * mg:(g + 1) * mg], loops.threads)
+                matmul_into(wm[g], cols[g], product[g * mg:(g + 1) * mg], threads)
             out = y3[n0:n1]
             for i in range(images):
                 epilogue(out_buf, i * width, images * width, y_flat, (n0 + i) * m * positions,
                          positions, z_flat, bias_arr, m, width, has_bias, has_z, code, a0, a1)
         if finish is not None:
             finish(out)
-    if cols_buf is not None:
-        scratch.give(cols_buf)
-    if out_buf is not None:
-        scratch.give(out_buf)
+
+    def run_chunks(c0: int, c1: int, threads: int = 1) -> None:
+        """Chunks ``[c0, c1)`` of the plan with buffers of their own (pieces of the chunks run
+        on several threads at once)."""
+        cols_buf = scratch.take((plan.cols_size,), dtype) if plan.cols_size else None
+        out_buf = scratch.take((plan.out_size,), dtype) if plan.out_size else None
+        try:
+            for chunk in plan.chunks[c0:c1]:
+                run_chunk(*chunk, cols_buf, out_buf, threads)
+        finally:
+            if cols_buf is not None:
+                scratch.give(cols_buf)
+            if out_buf is not None:
+                scratch.give(out_buf)
+
+    count = len(plan.chunks)
+    macs = n * m * positions * k
+    if count >= 2 and loops.threads > 1 and finish is None and \
+            pieces_for(macs, loops.threads) > 1:
+        # whole chunks per thread: each builds, multiplies and finishes its own columns (a
+        # chunk's GEMM alone is often too small to split)
+        split_work(run_chunks, count, min(loops.threads, pieces_for(macs, loops.threads)))
+    else:
+        run_chunks(0, count, loops.threads)

@@ -136,6 +136,83 @@ def _paired_columns(copies, k):
             and abs(copies[k + 1, 4] - copies[k, 4]) <= 1)
 
 
+@compiled_helper
+def _fill_phases(xf, xbase, buf, copies, plane, plane_cols, width, sh, sw):
+    """Copy one plane of X (flat ``xf`` from ``xbase``) into its stride phases in ``buf``,
+    as :func:`depthwise_conv2d`'s ``copies`` say."""
+    uw = np.uint64(plane_cols)
+    usw = np.uint64(sw)
+    one = np.uint64(1)
+    two = np.uint64(2)
+    k = 0
+    while k < copies.shape[0]:
+        if sw == 2 and _paired_columns(copies, k):
+            # stride 2: phases k and k+1 take the even and odd columns of the same input
+            # rows, one pass reads both (LLVM deinterleaves with shuffles, not gathers)
+            e = k if copies[k, 6] < copies[k + 1, 6] else k + 1
+            o = 2 * k + 1 - e
+            de = np.uint64(copies[e, 0] * plane + copies[e, 1] * plane_cols + copies[e, 3])
+            do = np.uint64(copies[o, 0] * plane + copies[o, 1] * plane_cols + copies[o, 3])
+            ce = copies[e, 4]
+            co = copies[o, 4]
+            both = np.uint64(min(ce, co))
+            src = xbase + np.uint64(copies[e, 5] * width + copies[e, 6])
+            for r in range(copies[k, 2]):
+                d1 = de + np.uint64(r) * uw
+                d2 = do + np.uint64(r) * uw
+                s = src + np.uint64(r * sh * width)
+                for q in range(both):
+                    buf[d1 + q] = xf[s + two * q]
+                    buf[d2 + q] = xf[s + two * q + one]
+                if ce > co:
+                    buf[d1 + both] = xf[s + two * both]
+                elif co > ce:
+                    buf[d2 + both] = xf[s + two * both + one]
+            k += 2
+            continue
+        dst = np.uint64(copies[k, 0] * plane + copies[k, 1] * plane_cols + copies[k, 3])
+        cols = np.uint64(copies[k, 4])
+        src = xbase + np.uint64(copies[k, 5] * width + copies[k, 6])
+        for r in range(copies[k, 2]):
+            d = dst + np.uint64(r) * uw
+            s = src + np.uint64(r * sh * width)
+            if sw == 1:
+                for q in range(cols):
+                    buf[d + q] = xf[s + q]
+            else:
+                for q in range(cols):
+                    buf[d + q] = xf[s + q * usw]
+        k += 1
+
+
+@compiled_helper
+def _sum_taps(buf, ext, taps, weights, c, run):
+    """``ext[q] = sum over taps t of weights[c, t] * buf[taps[t] + q]`` for q < ``run``: nine
+    taps summed in registers, others in one pass each."""
+    tap_count = taps.shape[0]
+    if tap_count == 9:
+        t0, t1, t2 = np.uint64(taps[0]), np.uint64(taps[1]), np.uint64(taps[2])
+        t3, t4, t5 = np.uint64(taps[3]), np.uint64(taps[4]), np.uint64(taps[5])
+        t6, t7, t8 = np.uint64(taps[6]), np.uint64(taps[7]), np.uint64(taps[8])
+        w0, w1, w2 = weights[c, 0], weights[c, 1], weights[c, 2]
+        w3, w4, w5 = weights[c, 3], weights[c, 4], weights[c, 5]
+        w6, w7, w8 = weights[c, 6], weights[c, 7], weights[c, 8]
+        for q in range(run):
+            ext[q] = (w0 * buf[t0 + q] + w1 * buf[t1 + q] + w2 * buf[t2 + q]
+                      + w3 * buf[t3 + q] + w4 * buf[t4 + q] + w5 * buf[t5 + q]
+                      + w6 * buf[t6 + q] + w7 * buf[t7 + q] + w8 * buf[t8 + q])
+    else:
+        t = np.uint64(taps[0])
+        wv = weights[c, 0]
+        for q in range(run):
+            ext[q] = wv * buf[t + q]
+        for k in range(1, tap_count):
+            t = np.uint64(taps[k])
+            wv = weights[c, k]
+            for q in range(run):
+                ext[q] += wv * buf[t + q]
+
+
 @compiled()
 def depthwise_conv2d(x, weights, bias, z, y, copies, taps, plane_rows, plane_cols, phases, sh,
                      sw, has_bias, has_z, act, a0, a1, pad, start, stop):
@@ -155,7 +232,6 @@ def depthwise_conv2d(x, weights, bias, z, y, copies, taps, plane_rows, plane_col
     checks would stop LLVM from vectorizing."""
     channels, height, width = x.shape[1], x.shape[2], x.shape[3]
     out_h, out_w = y.shape[2], y.shape[3]
-    tap_count = taps.shape[0]
     plane = plane_rows * plane_cols
     run = np.uint64(out_h * plane_cols)
     buf = np.full(phases * plane, pad, y.dtype)
@@ -164,72 +240,11 @@ def depthwise_conv2d(x, weights, bias, z, y, copies, taps, plane_rows, plane_col
     yf = y.reshape(y.size)
     zf = z.reshape(z.size)
     uw = np.uint64(plane_cols)
-    usw = np.uint64(sw)
-    one = np.uint64(1)
-    two = np.uint64(2)
     for unit in range(start, stop):
         c = unit % channels
-        xbase = np.uint64(unit * height * width)
-        k = 0
-        while k < copies.shape[0]:
-            if sw == 2 and _paired_columns(copies, k):
-                # stride 2: phases k and k+1 take the even and odd columns of the same input
-                # rows, one pass reads both (LLVM deinterleaves with shuffles, not gathers)
-                e = k if copies[k, 6] < copies[k + 1, 6] else k + 1
-                o = 2 * k + 1 - e
-                de = np.uint64(copies[e, 0] * plane + copies[e, 1] * plane_cols + copies[e, 3])
-                do = np.uint64(copies[o, 0] * plane + copies[o, 1] * plane_cols + copies[o, 3])
-                ce = copies[e, 4]
-                co = copies[o, 4]
-                both = np.uint64(min(ce, co))
-                src = xbase + np.uint64(copies[e, 5] * width + copies[e, 6])
-                for r in range(copies[k, 2]):
-                    d1 = de + np.uint64(r) * uw
-                    d2 = do + np.uint64(r) * uw
-                    s = src + np.uint64(r * sh * width)
-                    for q in range(both):
-                        buf[d1 + q] = xf[s + two * q]
-                        buf[d2 + q] = xf[s + two * q + one]
-                    if ce > co:
-                        buf[d1 + both] = xf[s + two * both]
-                    elif co > ce:
-                        buf[d2 + both] = xf[s + two * both + one]
-                k += 2
-                continue
-            dst = np.uint64(copies[k, 0] * plane + copies[k, 1] * plane_cols + copies[k, 3])
-            cols = np.uint64(copies[k, 4])
-            src = xbase + np.uint64(copies[k, 5] * width + copies[k, 6])
-            for r in range(copies[k, 2]):
-                d = dst + np.uint64(r) * uw
-                s = src + np.uint64(r * sh * width)
-                if sw == 1:
-                    for q in range(cols):
-                        buf[d + q] = xf[s + q]
-                else:
-                    for q in range(cols):
-                        buf[d + q] = xf[s + q * usw]
-            k += 1
-        if tap_count == 9:
-            t0, t1, t2 = np.uint64(taps[0]), np.uint64(taps[1]), np.uint64(taps[2])
-            t3, t4, t5 = np.uint64(taps[3]), np.uint64(taps[4]), np.uint64(taps[5])
-            t6, t7, t8 = np.uint64(taps[6]), np.uint64(taps[7]), np.uint64(taps[8])
-            w0, w1, w2 = weights[c, 0], weights[c, 1], weights[c, 2]
-            w3, w4, w5 = weights[c, 3], weights[c, 4], weights[c, 5]
-            w6, w7, w8 = weights[c, 6], weights[c, 7], weights[c, 8]
-            for q in range(run):
-                ext[q] = (w0 * buf[t0 + q] + w1 * buf[t1 + q] + w2 * buf[t2 + q]
-                          + w3 * buf[t3 + q] + w4 * buf[t4 + q] + w5 * buf[t5 + q]
-                          + w6 * buf[t6 + q] + w7 * buf[t7 + q] + w8 * buf[t8 + q])
-        else:
-            t = np.uint64(taps[0])
-            wv = weights[c, 0]
-            for q in range(run):
-                ext[q] = wv * buf[t + q]
-            for k in range(1, tap_count):
-                t = np.uint64(taps[k])
-                wv = weights[c, k]
-                for q in range(run):
-                    ext[q] += wv * buf[t + q]
+        _fill_phases(xf, np.uint64(unit * height * width), buf, copies, plane, plane_cols,
+                     width, sh, sw)
+        _sum_taps(buf, ext, taps, weights, c, run)
         b = bias[c] if has_bias else y.dtype.type(0)
         ybase = np.uint64(unit * out_h * out_w)
         uow = np.uint64(out_w)
@@ -243,6 +258,43 @@ def depthwise_conv2d(x, weights, bias, z, y, copies, taps, plane_rows, plane_col
                 for q in range(uow):
                     yf[o + q] = ext[e + q] + b
         _activate_run(yf, ybase, ybase + np.uint64(out_h * out_w), act, a0, a1)
+
+
+@compiled()
+def depthwise_requantized(x, weights, bias, multiplier, y_zp, low, high, y, copies, taps,
+                          plane_rows, plane_cols, phases, sh, sw, pad, start, stop):
+    """:func:`depthwise_conv2d` of 8-bit ``x`` (padding read as ``pad``, X's zero point) with
+    float32 centered ``weights``, each output requantized as it is written: ``y[i, c] =
+    clip(rint((conv + bias[c]) * multiplier[c]) + y_zp, low, high)`` (``y`` 8-bit; the sums
+    are exact integers in float32, which the caller checks, so this is MLAS's requantization
+    of its int32 accumulator plus bias, bit for bit)."""
+    channels, height, width = x.shape[1], x.shape[2], x.shape[3]
+    out_h, out_w = y.shape[2], y.shape[3]
+    plane = plane_rows * plane_cols
+    run = np.uint64(out_h * plane_cols)
+    buf = np.full(phases * plane, pad, weights.dtype)
+    ext = np.empty(out_h * plane_cols, weights.dtype)
+    xf = x.reshape(x.size)
+    yf = y.reshape(y.size)
+    uw = np.uint64(plane_cols)
+    uow = np.uint64(out_w)
+    zp = np.float32(y_zp)
+    lo = np.float32(low)
+    hi = np.float32(high)
+    for unit in range(start, stop):
+        c = unit % channels
+        _fill_phases(xf, np.uint64(unit * height * width), buf, copies, plane, plane_cols,
+                     width, sh, sw)
+        _sum_taps(buf, ext, taps, weights, c, run)
+        b = bias[c]
+        scale = multiplier[c]
+        ybase = np.uint64(unit * out_h * out_w)
+        for oh in range(np.uint64(out_h)):
+            e = oh * uw
+            o = ybase + oh * uow
+            for q in range(uow):
+                v = np.rint((ext[e + q] + b) * scale) + zp
+                yf[o + q] = np.int32(min(max(v, lo), hi))
 
 
 @compiled()
@@ -317,23 +369,24 @@ def im2col_rows(x, cols, col0, out_w, kh_, kw_, sh, sw, dh, dw, top, left, row0,
 
 
 @compiled()
-def winograd_input(xpad, v, n0, n1, tiles_h, tiles_w):
-    """Winograd F(2x2, 3x3) input transform of images ``[n0, n1)``: for every channel c and
-    2x2 output tile t (images, tile rows, tile columns), the 4x4 patch d of the zero-padded
-    input at rows 2i.., columns 2j.. becomes ``v[c, xi, t] = (B^T d B)[xi]``. xpad (N, C,
-    2*tiles_h + 2, 2*tiles_w + 2) and v (C, 16, tiles) C-contiguous (the GEMM reads it as
-    (16, C, tiles): 16 planes C * tiles apart would be a multiple of 4 KiB apart for common
-    shapes, and the 16 streams would thrash the same cache sets)."""
+def winograd_input(xpad, v, n0, n1, i0, i1, tiles_w):
+    """Winograd F(2x2, 3x3) input transform of tile rows ``[i0, i1)`` of images ``[n0, n1)``:
+    for every channel c and 2x2 output tile t (images, tile rows, tile columns), the 4x4
+    patch d of the zero-padded input at rows 2i.., columns 2j.. becomes ``v[c, xi, t] =
+    (B^T d B)[xi]``. xpad (N, C, 2*tiles_h + 2, 2*tiles_w + 2) and v (C, 16, tiles)
+    C-contiguous (the GEMM reads it as (16, C, tiles): 16 planes C * tiles apart would be a
+    multiple of 4 KiB apart for common shapes, and the 16 streams would thrash the same cache
+    sets)."""
     channels = xpad.shape[1]
-    per_image = tiles_h * tiles_w
+    per_image = (i1 - i0) * tiles_w
     for c in range(channels):
         for n in range(n0, n1):
-            for i in range(tiles_h):
+            for i in range(i0, i1):
                 r0 = xpad[n, c, 2 * i]
                 r1 = xpad[n, c, 2 * i + 1]
                 r2 = xpad[n, c, 2 * i + 2]
                 r3 = xpad[n, c, 2 * i + 3]
-                t0 = np.uint64((n - n0) * per_image + i * tiles_w)
+                t0 = np.uint64((n - n0) * per_image + (i - i0) * tiles_w)
                 for j in range(np.uint64(tiles_w)):
                     b = j * np.uint64(2)
                     # rows: B^T d (t_k = combinations of the patch rows), per column q
@@ -374,22 +427,25 @@ def winograd_input(xpad, v, n0, n1, tiles_h, tiles_w):
 
 
 @compiled()
-def winograd_output(mo, y, bias, z, n0, n1, tiles_h, tiles_w, has_bias, has_z, act, a0, a1):
-    """Winograd F(2x2, 3x3) output transform of images ``[n0, n1)``: ``y[n, m, 2i.., 2j..] =
-    act((A^T M A) + bias[m] + z[n, m, 2i.., 2j..])`` with M the 16 GEMM results ``mo[m, :, t]``
-    of the tile, cropped to y's odd last row or column. mo (M, 16, tiles) (the GEMM writes it
-    as (16, M, tiles)), y and z (N, M, Ho, Wo) C-contiguous (z only read when ``has_z``)."""
+def winograd_output(mo, y, bias, z, n0, n1, i0, i1, tiles_w, has_bias, has_z, act, a0, a1):
+    """Winograd F(2x2, 3x3) output transform of tile rows ``[i0, i1)`` of images ``[n0, n1)``:
+    ``y[n, m, 2i.., 2j..] = act((A^T M A) + bias[m] + z[n, m, 2i.., 2j..])`` with M the 16
+    GEMM results ``mo[m, :, t]`` of the tile, cropped to y's odd last row or column. mo (M,
+    16, tiles) (the GEMM writes it as (16, M, tiles)), y and z (N, M, Ho, Wo) C-contiguous (z
+    only read when ``has_z``)."""
     out_c, out_h, out_w = y.shape[1], y.shape[2], y.shape[3]
-    per_image = tiles_h * tiles_w
+    per_image = (i1 - i0) * tiles_w
     full_w = out_w // 2
     yf = y.reshape(y.size)
     zf = z.reshape(z.size)
+    first = np.uint64(2 * i0 * out_w)
+    end = np.uint64(min(2 * i1, out_h) * out_w)
     for m in range(out_c):
         b = bias[m] if has_bias else y.dtype.type(0)
         for n in range(n0, n1):
             plane = np.uint64((n * out_c + m) * out_h * out_w)
-            for i in range(tiles_h):
-                t0 = np.uint64((n - n0) * per_image + i * tiles_w)
+            for i in range(i0, i1):
+                t0 = np.uint64((n - n0) * per_image + (i - i0) * tiles_w)
                 row0 = plane + np.uint64(2 * i * out_w)
                 second = 2 * i + 1 < out_h
                 row1 = row0 + np.uint64(out_w if second else 0)
@@ -428,7 +484,7 @@ def winograd_output(mo, y, bias, z, n0, n1, tiles_h, tiles_w, has_bias, has_z, a
                         if second:
                             yf[row1 + col] = y10
                         yf[row0 + col] = y00
-            _activate_run(yf, plane, plane + np.uint64(out_h * out_w), act, a0, a1)
+            _activate_run(yf, plane + first, plane + end, act, a0, a1)
 
 
 @compiled()

@@ -149,7 +149,7 @@ class VnniConv:
             conv = self._conv[y_dtype] = self.loops.conv_rows.prepare(
                 (np.uint8, 1), *([int] * 14), (np.int8, 1), int, int, (np.float64, 1),
                 (np.float32, 1), int, int, int, bool, (np.float64, 1), int, float,
-                (y_dtype, 1), int, int)
+                (y_dtype, 1), int, int, bool, int, int)
         return to_rows, conv
 
     def integers(self, x: Any, x_zp: int) -> Any:
@@ -183,16 +183,21 @@ class VnniConv:
         if bias.shape[0] == self.m:
             comp = comp + bias.astype(np.float64)
         to_rows, conv = self._loops_for(x.dtype, out.dtype)
-        xt = np.zeros(height * width * self.pitch, np.uint8)  # padded channels stay 0
         kh, kw = self.kernel2
-        planes = x.reshape(n, self.channels, height * width)
+        # a 1x1 kernel with unit strides and no padding packs its rows from the planes
+        from_planes = self.kernel2 == (1, 1) and (sh, sw) == (1, 1) and not geo.padded
+        planes = np.ascontiguousarray(x).reshape(n, self.channels, height * width)
         y = out.reshape(n, -1)
         y_zp = int(y_zero_point.reshape(()))
         rows = max(self.loops.CHUNK_ROWS,
                    _SPEEDUP * MIN_MACS_PER_PIECE // max(1, self.k * self.m))
-        rows_view = xt.reshape(height * width, self.pitch)[:, :self.channels]
+        if not from_planes:
+            xt = np.zeros(height * width * self.pitch, np.uint8)  # padded channels stay 0
+            rows_view = xt.reshape(height * width, self.pitch)[:, :self.channels]
         for i in range(n):
-            if self.channels >= _NUMPY_TRANSPOSE_CHANNELS:
+            if from_planes:
+                xt = planes[i].reshape(-1).view(np.uint8)
+            elif self.channels >= _NUMPY_TRANSPOSE_CHANNELS:
                 if flip:
                     np.bitwise_xor(planes[i].view(np.uint8).T, np.uint8(flip), out=rows_view)
                 else:
@@ -205,7 +210,7 @@ class VnniConv:
                 conv(xt, height, width, self.pitch, kh, kw, sh, sw, dh, dw, top, left,
                      out_w, zp, self.kp, self.packed, self.mq, self.m, comp, multiplier, y_zp,
                      low, high, raw, self.shift, self.m, float(self.k_real * zp), image, r0,
-                     r1)
+                     r1, from_planes, self.channels, flip)
 
             split_work(work, positions, self.threads, rows)
         return out

@@ -115,6 +115,43 @@ def _store(typingctx, c, k, vector):
     return types.void(c, types.int64, _int32x16), codegen
 
 
+_FLOATS = ir.VectorType(ir.FloatType(), 16)
+_BYTES = ir.VectorType(ir.IntType(8), 16)
+
+
+def _splat(builder, value, vector_type):
+    """``value`` in every lane of a vector of ``vector_type``."""
+    lanes = builder.insert_element(ir.Constant(vector_type, None), value, ir.Constant(_I32, 0))
+    return builder.shuffle_vector(lanes, ir.Constant(vector_type, None),
+                                  ir.Constant(_VECTOR, [0] * 16))
+
+
+@intrinsic
+def _requantize_store(typingctx, y, k, acc, offset, scale, zero_point, low, high):
+    """``y[k:k+16] = clip(rint(float32(acc + offset) * scale) + zero_point, low, high)``, one
+    8-bit value per lane (``y`` uint8 or int8; ``offset`` int32, the rest float32): the
+    scalar requantize loop of :func:`conv_rows`, bit for bit, sixteen lanes at a time."""
+    def codegen(context, builder, signature, args):
+        array, index, vector, off, factor, zp, lo, hi = args
+        values = builder.sitofp(builder.add(vector, _splat(builder, off, _VECTOR)), _FLOATS)
+        values = builder.fmul(values, _splat(builder, factor, _FLOATS))
+        unary = ir.FunctionType(_FLOATS, [_FLOATS])
+        binary = ir.FunctionType(_FLOATS, [_FLOATS, _FLOATS])
+        values = builder.call(cgutils.get_or_insert_function(
+            builder.module, unary, "llvm.rint.v16f32"), [values])
+        values = builder.fadd(values, _splat(builder, zp, _FLOATS))
+        values = builder.call(cgutils.get_or_insert_function(
+            builder.module, binary, "llvm.maxnum.v16f32"), [values, _splat(builder, lo, _FLOATS)])
+        values = builder.call(cgutils.get_or_insert_function(
+            builder.module, binary, "llvm.minnum.v16f32"), [values, _splat(builder, hi, _FLOATS)])
+        packed = builder.trunc(builder.fptosi(values, _VECTOR), _BYTES)
+        builder.store(packed, _element_pointer(context, builder, signature.args[0], array, index,
+                                               _BYTES), align=1)
+        return context.get_dummy_value()
+    return types.void(y, types.int64, _int32x16, types.int32, types.float32, types.float32,
+                      types.float32, types.float32), codegen
+
+
 def pack_weights(w: np.ndarray) -> tuple[np.ndarray, int, int]:
     """Signed bytes ``w`` (M, K) as a flat row-major (M rounded up to 4) x (K rounded up to
     4) array, zeros in the padding; returns (packed, padded M, padded K)."""
@@ -173,6 +210,97 @@ def _gemm_chunk(a, steps, w, kp, m_lo, m_hi, c, count):
             _store(c, at + 3 * CHUNK_ROWS + 16, c31)
 
 
+@njit(nogil=True, cache=True)
+def _finish_partial(y, at, positions, c0, c1, first, rows, spill, offsets, multiplier, m0,
+                    zp, lo, hi):
+    """The last, partial vectors of one to four channels from ``m0`` (``rows``) into ``y``:
+    ``first`` valid lanes in ``c0`` (then ``first - 16`` in ``c1``), through ``spill``."""
+    per_channel = multiplier.shape[0] > 1
+    for r in range(rows):
+        offset = offsets[m0 + r]
+        scale = multiplier[m0 + r] if per_channel else multiplier[0]
+        for half in range(2):
+            count = min(16, first - 16 * half)
+            if count <= 0:
+                continue
+            vector = c0[r] if half == 0 else c1[r]
+            _store(spill, 0, vector)
+            base = at + r * positions + 16 * half
+            for q in range(count):
+                v = np.rint(np.float32(spill[q] + offset) * scale) + zp
+                y[base + q] = np.int32(min(max(v, lo), hi))
+
+
+@njit(nogil=True, cache=True)
+def _gemm_requantized(a, steps, w, kp, m, count, offsets, multiplier, zp, lo, hi, y,
+                      positions, q0, spill):
+    """:func:`_gemm_chunk` for the ``m`` real channels, each accumulator requantized straight
+    from its register into ``y`` (the image's planes, flat; this chunk's first position
+    ``q0``): ``offsets`` (int32, per channel) is the bias minus X's zero point's share, a
+    one-element ``multiplier`` is per tensor. No int32 block goes through memory."""
+    span = steps * 64
+    vectors = -(-count // 32) * 2
+    per_channel = multiplier.shape[0] > 1
+    for m0 in range(0, m, 4):
+        w0 = m0 * kp
+        w1 = w0 + kp
+        w2 = w1 + kp
+        w3 = w2 + kp
+        s0 = multiplier[m0] if per_channel else multiplier[0]
+        s1 = multiplier[min(m0 + 1, m - 1)] if per_channel else s0
+        s2 = multiplier[min(m0 + 2, m - 1)] if per_channel else s0
+        s3 = multiplier[min(m0 + 3, m - 1)] if per_channel else s0
+        o0 = offsets[m0]
+        o1 = offsets[min(m0 + 1, m - 1)]
+        o2 = offsets[min(m0 + 2, m - 1)]
+        o3 = offsets[min(m0 + 3, m - 1)]
+        for v in range(0, vectors, 2):
+            x0 = v * span
+            x1 = x0 + span
+            c00 = _zero()
+            c01 = _zero()
+            c10 = _zero()
+            c11 = _zero()
+            c20 = _zero()
+            c21 = _zero()
+            c30 = _zero()
+            c31 = _zero()
+            for s in range(steps):
+                o = s * 4
+                a0 = x0 + s * 64
+                a1 = x1 + s * 64
+                c00 = _dot4(c00, a, a0, w, w0 + o)
+                c01 = _dot4(c01, a, a1, w, w0 + o)
+                c10 = _dot4(c10, a, a0, w, w1 + o)
+                c11 = _dot4(c11, a, a1, w, w1 + o)
+                c20 = _dot4(c20, a, a0, w, w2 + o)
+                c21 = _dot4(c21, a, a1, w, w2 + o)
+                c30 = _dot4(c30, a, a0, w, w3 + o)
+                c31 = _dot4(c31, a, a1, w, w3 + o)
+            first = count - v * 16
+            at = m0 * positions + q0 + v * 16
+            rows = min(4, m - m0)
+            if first < 32:  # the chunk's last positions
+                _finish_partial(y, at, positions, (c00, c10, c20, c30), (c01, c11, c21, c31),
+                                first, rows, spill, offsets, multiplier, m0, zp, lo, hi)
+                continue
+            # intrinsics, not calls: a call passing y would count references on every block
+            _requantize_store(y, at, c00, o0, s0, zp, lo, hi)
+            _requantize_store(y, at + 16, c01, o0, s0, zp, lo, hi)
+            if rows > 1:
+                at += positions
+                _requantize_store(y, at, c10, o1, s1, zp, lo, hi)
+                _requantize_store(y, at + 16, c11, o1, s1, zp, lo, hi)
+            if rows > 2:
+                at += positions
+                _requantize_store(y, at, c20, o2, s2, zp, lo, hi)
+                _requantize_store(y, at + 16, c21, o2, s2, zp, lo, hi)
+            if rows > 3:
+                at += positions
+                _requantize_store(y, at, c30, o3, s3, zp, lo, hi)
+                _requantize_store(y, at + 16, c31, o3, s3, zp, lo, hi)
+
+
 @compiled()
 def to_rows(x, flip, pitch, out):
     """``out[p * pitch + c] = x[c, p] ^ flip``: one image's planes (C, H*W) of 8-bit integers
@@ -215,10 +343,47 @@ def _pack_rows(xt32, height, width, c4, kh, kw, sh, sw, dh, dw, top, left, out_w
                     a32[first + c * sixteen] = xt32[s4 + c] if inside else fill
 
 
+@njit(nogil=True, cache=True)
+def _pack_planes(x, positions, channels, steps, flip, a32, q0, q1):
+    """The rows of A of positions ``[q0, q1)`` of a 1x1 Conv with unit strides and no
+    padding, in :func:`_gemm_chunk`'s packed layout, read from the image's planes ``x`` (C *
+    H*W bytes, flat) themselves: each word is four channels' bytes of one position (XOR
+    ``flip``), so sixteen words are four contiguous loads and one contiguous store, and the
+    image needs no transposed copy. Channels past C and positions past the image read 0."""
+    sixteen = np.uint64(16)
+    upos = np.uint64(positions)
+    blocks = (q1 - q0 + 15) // 16
+    for b in range(blocks):
+        base = np.uint64(q0 + b * 16)
+        full = q0 + b * 16 + 16 <= positions
+        for j in range(steps):
+            c = np.uint64(4 * j)
+            out = (np.uint64(b) * np.uint64(steps) + np.uint64(j)) * sixteen
+            if full and 4 * j + 4 <= channels:
+                r0 = c * upos + base
+                r1 = r0 + upos
+                r2 = r1 + upos
+                r3 = r2 + upos
+                for lane in range(sixteen):
+                    a32[out + lane] = (np.uint32(x[r0 + lane]) | (np.uint32(x[r1 + lane]) << 8)
+                                       | (np.uint32(x[r2 + lane]) << 16)
+                                       | (np.uint32(x[r3 + lane]) << 24)) ^ flip
+                continue
+            for lane in range(sixteen):
+                word = np.uint32(0)
+                p = base + lane
+                if p < upos:
+                    for t in range(4):
+                        if 4 * j + t < channels:
+                            word |= np.uint32(x[(c + np.uint64(t)) * upos + p]) << (8 * t)
+                    word ^= flip
+                a32[out + lane] = word
+
+
 @compiled()
 def conv_rows(xt, height, width, channels, kh, kw, sh, sw, dh, dw, top, left, out_w, x_zp,
               kp, w, mq, m, comp, multiplier, y_zp, low, high, raw, shift, ones_row, k_zp,
-              y, r0, r1):
+              y, r0, r1, planes, real_channels, flip):
     """Output positions ``[r0, r1)`` of one image of an 8-bit Conv (one group) by VNNI,
     ``CHUNK_ROWS`` positions at a time: their rows of A are built from ``xt`` (the image as
     (H, W, C) unsigned bytes, flat, ``channels`` a multiple of 4: the caller pads them, with
@@ -234,24 +399,42 @@ def conv_rows(xt, height, width, channels, kh, kw, sh, sw, dh, dw, top, left, ou
     (uint8 weights with a zero point far from 128) come shifted, with ``shift`` holding ``d``
     and W's row ``ones_row`` all ones (at the real channels): that row's sums minus ``k_zp``
     (K times X's zero point) are the window's sums of ``x - x_zp``, and ``d`` times them is
-    added back, exactly, in float64. An empty ``shift`` means no shift."""
+    added back, exactly, in float64. An empty ``shift`` means no shift.
+
+    With ``planes`` (a 1x1 kernel, unit strides, no padding), ``xt`` is the image's planes
+    themselves (``real_channels`` planes of H*W bytes, flat), read by :func:`_pack_planes`
+    with each byte XOR ``flip`` (128 for signed bytes)."""
     steps = kp // 4
     per_channel = multiplier.shape[0] > 1
     a = np.zeros(CHUNK_ROWS * kp, np.uint8)
     acc = np.empty(mq * CHUNK_ROWS, np.int32)
     a32 = a.view(np.uint32)
-    xt32 = xt.view(np.uint32)
+    xt32 = xt[: xt.shape[0] // 4 * 4].view(np.uint32)
     fill = np.uint32(x_zp) * np.uint32(0x01010101)
+    flip32 = np.uint32(flip) * np.uint32(0x01010101)
     positions = y.shape[0] // m
     lo = np.float32(low)
     hi = np.float32(high)
     yzp = np.float32(y_zp)
     shifted = shift.shape[0] > 0
     window = np.zeros(CHUNK_ROWS, np.float64)
+    # the common case requantizes from the registers (see _gemm_requantized)
+    direct = not shifted and not raw
+    offsets = np.empty(m, np.int32)
+    for k in range(m):
+        offsets[k] = np.int32(comp[k])
+    spill = np.empty(16, np.int32)
     for q0 in range(r0, r1, CHUNK_ROWS):
         q1 = min(q0 + CHUNK_ROWS, r1)
-        _pack_rows(xt32, height, width, channels // 4, kh, kw, sh, sw, dh, dw, top, left,
-                   out_w, fill, steps, a32, q0, q1)
+        if planes:
+            _pack_planes(xt, height * width, real_channels, steps, flip32, a32, q0, q1)
+        else:
+            _pack_rows(xt32, height, width, channels // 4, kh, kw, sh, sw, dh, dw, top, left,
+                       out_w, fill, steps, a32, q0, q1)
+        if direct:
+            _gemm_requantized(a, steps, w, kp, m, q1 - q0, offsets, multiplier, yzp, lo, hi,
+                              y, positions, q0, spill)
+            continue
         _gemm_chunk(a, steps, w, kp, 0, mq, acc, q1 - q0)
         count = np.uint64(q1 - q0)
         if shifted:
@@ -281,11 +464,13 @@ def conv_rows(xt, height, width, channels, kh, kw, sh, sw, dh, dw, top, left, ou
                 for q in range(count):
                     y[to + q] = acc[at + q] + offset
                 continue
+            # MLAS's int32 accumulator plus bias, then float32: exact as the float64 sum
+            # (comp is an integer there), and the loop vectorizes in 32-bit lanes
+            offset = np.int32(extra)
             for q in range(count):
-                v = np.rint(np.float32(np.float64(acc[at + q]) + extra) * scale) + yzp
-                v = v if v >= lo else lo
-                v = v if v <= hi else hi
-                y[to + q] = v
+                v = np.rint(np.float32(acc[at + q] + offset) * scale) + yzp
+                v = min(max(v, lo), hi)
+                y[to + q] = np.int32(v)
 
 
 @compiled()

@@ -20,7 +20,7 @@ from .contrib_quant_common import EXACT_F32, IntegerOperand
 from ..intra_op import resolve_threads, split_work
 from .conv import conv_kernel
 from . import conv_compiled, int8_gemm
-from .conv_loops import depthwise_conv2d
+from .conv_loops import depthwise_requantized
 from .int8_gemm import VnniConv
 from .windows import Scratch, read_window_attrs, window_geometry
 
@@ -199,12 +199,12 @@ class CompiledQLinearConv:
 
     def run_depthwise(self, x, x_zp: int, multiplier, bias, y_zero_point):
         """The depthwise Conv (None where X does not fit or the bias cannot be folded in
-        exactly: the GEMM path runs). :func:`conv_loops.depthwise_conv2d` reads X as it is,
-        its padding as X's zero point, and sums the centered weights' taps in float32 (exact:
-        the factory checked ``taps * 255 * max|w| < 2**24``), adding per channel the int32 bias
-        minus the zero point's share ``x_zp * sum(w)``, which leaves exactly MLAS's int32
-        accumulator plus bias; then one requantizing pass. Images x channels are split over
-        the intra-op threads."""
+        exactly: the GEMM path runs). :func:`conv_loops.depthwise_requantized` reads X as it
+        is, its padding as X's zero point, and sums the centered weights' taps in float32
+        (exact: the factory checked ``taps * 255 * max|w| < 2**24``), adding per channel the
+        int32 bias minus the zero point's share ``x_zp * sum(w)``, which leaves exactly MLAS's
+        int32 accumulator plus bias, and requantizes each output as it writes it. Images x
+        channels are split over the intra-op threads."""
         if x.ndim != 4 or x.shape[1] != self.depthwise.shape[0]:
             return None
         plan = self.plans.get(x.shape[2:])
@@ -220,30 +220,25 @@ class CompiledQLinearConv:
         if float(np.abs(folded).max()) + self.depthwise_bound >= EXACT_F32:
             return None
         folded = folded.astype(_F32)
-        loop = depthwise_conv2d.prepare(
-            (x.dtype, 4), (_F32, 2), (_F32, 1), (_F32, 4), (_F32, 4), (np.int64, 2),
-            (np.int64, 1), int, int, int, int, int, bool, bool, int, float, float, float, int,
-            int)
-        requant = quant_loops.requantize_planes.prepare(
-            (_F32, 3), (np.int32, 1), (_F32, 1), int, int, int, (y_zero_point.dtype, 3))
+        out_dtype = y_zero_point.dtype
+        loop = depthwise_requantized.prepare(
+            (x.dtype, 4), (_F32, 2), (_F32, 1), (_F32, 1), int, int, int, (out_dtype, 4),
+            (np.int64, 2), (np.int64, 1), int, int, int, int, int, float, int, int)
         if multiplier.shape[0] != channels:
             multiplier = np.full(channels, multiplier[0], _F32)
-        out = self.node.empty(x.shape[:2] + geo.out_shape, y_zero_point.dtype)
+        out = self.node.empty(x.shape[:2] + geo.out_shape, out_dtype)
         if not out.size:
             return out
-        acc = self.scratch.take(out.shape, _F32)
+        low, high = _RANGES[out_dtype]
+        y_zp = int(y_zero_point.reshape(()))
 
         def work(start: int, stop: int) -> None:
-            loop(x, self.depthwise, folded, acc, acc, copies, taps, rows, columns, phases, sh,
-                 sw, True, False, 0, 0.0, 0.0, float(x_zp), start, stop)
+            loop(x, self.depthwise, folded, multiplier, y_zp, low, high, out, copies, taps,
+                 rows, columns, phases, sh, sw, float(x_zp), start, stop)
 
         plane = max(1, out.shape[2] * out.shape[3])
         split_work(work, n * channels, self.threads,
                    max(1, conv_compiled.MIN_PIECE_OUTPUTS // plane))
-        low, high = _RANGES[y_zero_point.dtype]
-        requant(acc.reshape(n, channels, -1), self.no_bias, multiplier,
-                int(y_zero_point.reshape(())), low, high, out.reshape(n, channels, -1))
-        self.scratch.give(acc)
         return out
 
     def accumulate(self, x, x_zp: int, center=None):
