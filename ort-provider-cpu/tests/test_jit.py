@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -187,6 +188,47 @@ def test_split_work_raises_a_pieces_error_after_all_pieces_end():
     with pytest.raises(ValueError, match="piece"):
         intra_op.split_work(work, 40, 4)
     assert finished == [0]
+
+
+@pytest.fixture
+def fresh_pool(monkeypatch):
+    """A pool of its own for one test (its threads outlive it, idle and unused)."""
+    monkeypatch.setattr(intra_op, "_idle", [])
+    monkeypatch.setattr(intra_op, "_created", 0)
+
+
+def _pieces_cover(total=400, threads=3, pause=0.0):
+    hits = np.zeros(total, np.int64)
+
+    def work(start, stop):
+        if pause and start > 0:
+            time.sleep(pause)
+        hits[start:stop] += 1
+
+    intra_op.split_work(work, total, threads)
+    return bool((hits == 1).all())
+
+
+def test_spinning_workers_that_fell_asleep_are_woken(fresh_pool, monkeypatch):
+    """With spins this short, workers sleep between calls and callers sleep waiting for a
+    slow piece: every piece still runs once, every call returns."""
+    if intra_op._spin_wait() is None:
+        pytest.skip("numba is not available: the pool sleeps on locks")
+    monkeypatch.setattr(intra_op, "_spins", 20)
+    for round_ in range(20):
+        assert _pieces_cover(pause=0.02 if round_ % 5 == 0 else 0.0)
+        time.sleep(0.002)  # past the workers' spins: they sleep
+    with pytest.raises(ValueError, match="piece"):
+        intra_op.split_work(lambda a, b: (_ for _ in ()).throw(ValueError(f"piece {a}"))
+                            if a else None, 40, 3)
+    assert _pieces_cover()
+
+
+def test_without_numba_the_pool_sleeps_on_locks(fresh_pool, monkeypatch):
+    monkeypatch.setattr(intra_op, "_spin", False)
+    for _ in range(10):
+        assert _pieces_cover(pause=0.001)
+    assert all(worker._spin is None for worker in intra_op._idle)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")

@@ -7,18 +7,23 @@ the first piece and a process-wide pool the others. ``threads`` comes from the s
 (``SessionOptions.intra_op_num_threads`` through ``NodeInfo.intra_op_threads``; 0 means one per
 core, as onnxruntime's default).
 
-Why not numba's ``parallel=True``: its threading layers either spin while idle (OpenMP, which
-makes a busy machine far slower) or abort the process when two threads call in at once
-(workqueue); sessions are run from several threads and from forked workers. This pool's threads
-sleep when idle, any number of runs may use it at once (a call takes the threads that are idle
-and runs the rest of its work itself, so nested or concurrent calls never wait for each
-other), and a forked child starts a new one. Work under ``min_work`` units (the kernel's
-estimate) stays on the calling thread: handing a piece to a thread and waiting for it costs
-40-80 µs on the 2-core machines measured (two wake-ups of 20-40 µs each in a VM whose idle
-CPUs halt, plus GIL hand-backs), so a piece must be worth a few hundred µs. Spinning instead
-of sleeping does not help under CPython: a worker that sees its piece must still take the GIL
-from a thread that holds it, and waiting for the GIL sleeps (measured: a 2-piece round trip
-went from 40 to 75 µs with workers spinning in compiled code).
+Why not numba's ``parallel=True``: its threading layers either spin while idle without
+bound (OpenMP, which makes a busy machine far slower) or abort the process when two threads
+call in at once (workqueue); sessions are run from several threads and from forked workers.
+Any number of runs may use this pool at once (a call takes the threads that are idle and runs
+the rest of its work itself, so nested or concurrent calls never wait for each other), and a
+forked child starts a new one.
+
+The hand-off: on the 2-vCPU VMs measured, a thread that sleeps lets its CPU halt, and waking
+it costs 20-40 µs. Where numba is available, a worker and the caller waiting for it therefore
+spin on a flag in compiled code that released the GIL (:mod:`.spin_wait`) for up to
+:data:`SPIN_MICROSECONDS`, then sleep; a 2-piece round trip went from about 60 to 20 µs (what
+is left is mostly the worker taking the GIL from the caller: a worker's piece runs Python
+glue around its compiled loops or BLAS). An earlier try, with workers spinning but the caller
+sleeping on a lock, was slower (75 µs): both sides must spin. Work under ``min_work`` units
+(the kernel's estimate) stays on the calling thread, so a piece is worth at least about 40 µs
+of one core. Like onnxruntime's default ``allow_spinning``, spinning keeps a core busy for up
+to :data:`SPIN_MICROSECONDS` after the last piece.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from typing import Any
+
+import numpy as np
 
 __all__ = ["core_count", "resolve_threads", "split_work"]
 
@@ -50,23 +58,72 @@ def resolve_threads(requested: int) -> int:
     return requested if requested > 0 else core_count()
 
 
+#: slots of a worker's flags (int64 words a cache line apart, so the two sides' stores do
+#: not share a line): the last piece started, the last piece done, whether the worker sleeps,
+#: whether the caller sleeps waiting for the piece
+_GO, _DONE, _WORKER_SLEEPS, _CALLER_SLEEPS = 0, 8, 16, 24
+#: how long each side spins before it sleeps: a worker after its last piece, a caller waiting
+#: for a piece
+SPIN_MICROSECONDS = 2000
+
+
+def _spin_wait() -> Any:
+    """:mod:`.spin_wait` (numba), or None where numba is missing (the workers then sleep on
+    locks between pieces)."""
+    global _spin, _spins
+    if _spin is None:
+        from .jit import numba_available
+
+        if numba_available():
+            from . import spin_wait
+
+            _spins = int(spin_wait.spins_per_microsecond() * SPIN_MICROSECONDS)
+            _spin = spin_wait
+        else:
+            _spin = False
+    return _spin or None
+
+
+_spin: Any = None
+_spins = 0
+
+
 class _Worker:
-    """One pool thread, handed one piece at a time through two locks (a lock's acquire waits
-    in C without the GIL: about half a ThreadPoolExecutor round trip, which measured 65 µs
-    here)."""
+    """One pool thread, handed one piece at a time. Where numba is available, each side
+    waits for the other by spinning on a flag without the GIL (:mod:`.spin_wait`) for up to
+    :data:`SPIN_MICROSECONDS`, then sleeps on a semaphore: a hand-off then costs no wake-up
+    of a halted CPU while pieces follow each other (a round trip went from about 60 to 30 µs
+    on the 2-vCPU VMs measured; what is left is mostly the worker taking the GIL from the
+    caller). Otherwise two locks (a lock's acquire waits in C without the GIL)."""
 
     def __init__(self) -> None:
-        self._go = threading.Lock()
-        self._go.acquire()
-        self._done = threading.Lock()
-        self._done.acquire()
+        self._spin = _spin_wait()
+        self._flags = np.zeros(32, np.int64)
+        self._sequence = 0
+        self._go = threading.Semaphore(0)
+        self._done = threading.Semaphore(0)
         self._task: tuple | None = None
         self.error: BaseException | None = None
         threading.Thread(target=self._loop, daemon=True, name="ort-intra-op").start()
 
-    def _loop(self) -> None:
-        while True:
+    def _next_piece(self, sequence: int) -> None:
+        """Wait for piece ``sequence``: spin, then sleep until the caller wakes this
+        thread (announced in the flags first, so the caller cannot miss it)."""
+        spin, flags = self._spin, self._flags
+        if spin is None:
             self._go.acquire()
+            return
+        while not spin.wait_until(flags, _GO, sequence, _spins):
+            spin.publish(flags, _WORKER_SLEEPS, 1)
+            if not spin.wait_until(flags, _GO, sequence, 0):
+                self._go.acquire()
+            spin.publish(flags, _WORKER_SLEEPS, 0)
+
+    def _loop(self) -> None:
+        sequence = 0
+        while True:
+            sequence += 1
+            self._next_piece(sequence)
             work, start, stop = self._task
             try:
                 work(start, stop)
@@ -76,17 +133,36 @@ class _Worker:
                 # drop every reference to the piece's arrays before saying it is done: the
                 # session's arena reuses an output only once nothing else holds it
                 self._task = work = None
-                self._done.release()
+                if self._spin is None:
+                    self._done.release()
+                else:
+                    self._spin.publish(self._flags, _DONE, sequence)
+                    if self._spin.peek(self._flags, _CALLER_SLEEPS):
+                        self._done.release()
 
     def start(self, work: Callable[[int, int], object], start: int, stop: int) -> None:
         """Run ``work(start, stop)`` on this thread."""
         self.error = None
         self._task = (work, start, stop)
-        self._go.release()
+        self._sequence += 1
+        if self._spin is None:
+            self._go.release()
+            return
+        self._spin.publish(self._flags, _GO, self._sequence)
+        if self._spin.peek(self._flags, _WORKER_SLEEPS):
+            self._go.release()
 
     def wait(self) -> BaseException | None:
-        """Wait for the piece to end; its error, if any."""
-        self._done.acquire()
+        """Wait for the piece to end (spinning, then sleeping); its error, if any."""
+        spin, flags = self._spin, self._flags
+        if spin is None:
+            self._done.acquire()
+            return self.error
+        while not spin.wait_until(flags, _DONE, self._sequence, _spins):
+            spin.publish(flags, _CALLER_SLEEPS, 1)
+            if not spin.wait_until(flags, _DONE, self._sequence, 0):
+                self._done.acquire()
+            spin.publish(flags, _CALLER_SLEEPS, 0)
         return self.error
 
 

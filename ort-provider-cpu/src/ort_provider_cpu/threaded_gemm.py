@@ -21,10 +21,10 @@ from .intra_op import split_work
 
 __all__ = ["MIN_MACS_PER_PIECE", "matmul_into", "pieces_for"]
 
-#: multiply-adds one thread's piece of a product must hold (about 150-300 µs of one core's
-#: BLAS: handing a piece to a pool thread and taking it back costs 40-80 µs, see
-#: :mod:`ort_provider_cpu.intra_op`)
-MIN_MACS_PER_PIECE = 1 << 24
+#: multiply-adds one thread's piece of a product must hold (about 40 µs of one core's BLAS:
+#: handing a piece to a pool thread and taking it back costs about 20 µs, see
+#: :mod:`ort_provider_cpu.intra_op`; measured best of 2**20-2**24 on MobileNetV2 at 2 threads)
+MIN_MACS_PER_PIECE = 1 << 21
 
 
 def pieces_for(macs: int, threads: int) -> int:

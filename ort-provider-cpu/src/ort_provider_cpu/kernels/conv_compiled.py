@@ -28,8 +28,9 @@ LOOP_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 #: measured on ResNet's 7x7 and 14x14 stages, the compiled copy is as fast as numpy's, and
 #: the compiled path splits its chunks over the intra-op threads (numpy's path does not)
 MIN_LOOP_ROW = 1
-#: outputs one thread's piece of a compiled loop computes at least (a hand-off costs 40-80 µs)
-MIN_PIECE_OUTPUTS = 1 << 18
+#: outputs one thread's piece of a compiled loop computes at least (a hand-off costs about 20
+#: µs, see :mod:`ort_provider_cpu.intra_op`)
+MIN_PIECE_OUTPUTS = 1 << 15
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 

@@ -313,7 +313,7 @@ _AGGREGATE_CODES = {"SUM": ml_loops.AGG_SUM, "AVERAGE": ml_loops.AGG_SUM,
                     "MIN": ml_loops.AGG_MIN, "MAX": ml_loops.AGG_MAX}
 _EMPTY_TOP = np.zeros(0, dtype=np.int64)
 # A piece of a call handed to another thread should walk at least this many nodes (a hand-off
-# costs 40-80 µs, a node a few ns).
+# costs 20-80 µs, a node a few ns).
 _MIN_NODES_PER_THREAD = 200_000
 
 

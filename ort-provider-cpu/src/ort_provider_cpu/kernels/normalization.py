@@ -159,7 +159,7 @@ def normalize_rows(xp: Any, y: Any, epsilon: float) -> tuple[Any, Any]:
 #: the dtypes the compiled row loops take (X, scale and bias all of one of them)
 ROW_LOOP_DTYPES = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
 #: elements of work below which a row loop stays on the calling thread
-_MIN_SPLIT = 1 << 17
+_MIN_SPLIT = 1 << 15
 
 
 def row_param(xp: Any, value: Any, shape: tuple[int, ...], dtype: np.dtype) -> Any:

@@ -131,7 +131,7 @@ def _separable_reduce(xp: Any, x: Any, geo: WindowGeometry, wa: WindowAttrs,
 #: the dtypes the compiled pooling loops take
 _LOOP_DTYPES = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
 #: input elements below which a pooling loop stays on the calling thread
-_MIN_SPLIT = 1 << 18
+_MIN_SPLIT = 1 << 16
 
 
 class PoolLoop:

@@ -28,8 +28,8 @@ RnnConfig = Any
 
 __all__ = ["activation_table", "compiled_compute"]
 
-#: multiply-adds of recurrence a thread's piece should at least hold (a few hundred µs: a
-#: hand-off costs 40-80 µs)
+#: multiply-adds of recurrence a thread's piece should at least hold (a hand-off costs about
+#: 20 µs where the pool spins, 40-80 µs where it sleeps: see :mod:`..intra_op`)
 _MIN_PIECE_MACS = 1 << 20
 
 

@@ -55,7 +55,7 @@ def softmax_rows(xp: Any, x: Any, out: Any) -> Any:
 #: the dtypes the compiled row loops take
 _LOOP_DTYPES = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
 #: elements of work below which a compiled row loop stays on the calling thread
-_MIN_SPLIT = 1 << 17
+_MIN_SPLIT = 1 << 15
 
 
 def _row_loop_specs(dtype: np.dtype) -> tuple:
