@@ -205,3 +205,38 @@ def test_panelled_products_split_their_panels(pieces_seen, monkeypatch):
     got = skinny_gemm.PanelledWeight(b).product(a, 2)
     np.testing.assert_allclose(got, a @ b, rtol=1e-5, atol=1e-4)
     assert pieces_seen == [2]
+
+
+@pytest.mark.parametrize("rows", [(3, 40), (1, 1)])
+def test_fused_matmul_with_a_constant_transposed_weight_splits_and_matches(rows, pieces_seen,
+                                                                         monkeypatch):
+    """FusedMatMul (a tied LM head: B = W^T, a constant) runs on the intra-op threads, W^T
+    laid out once, and equals onnxruntime at one and two threads."""
+    import onnxruntime
+    from onnx import TensorProto, helper, numpy_helper
+
+    import ort
+    from ort.testing import make_model
+
+    monkeypatch.setattr(threaded_gemm, "MIN_MACS_PER_PIECE", 1)
+    rng = np.random.default_rng(8)
+    w = rng.standard_normal((96, 32)).astype(np.float32)
+    model = make_model(
+        [helper.make_node("FusedMatMul", ["X", "W"], ["Y"], domain="com.microsoft",
+                          transB=1, alpha=0.5)],
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["b", "s", 32])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["b", "s", 96])],
+        [numpy_helper.from_array(w, "W")],
+        opsets={"": 17, "com.microsoft": 1})
+    data = model.SerializeToString()
+    x = rng.standard_normal(rows + (32,)).astype(np.float32)
+    want = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"]).run(
+        None, {"X": x})[0]
+    for threads in (1, 2):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        session = ort.InferenceSession(data, options)
+        for _ in range(2):  # the second run reuses the prepared W^T
+            np.testing.assert_allclose(session.run(None, {"X": x})[0], want, rtol=1e-5,
+                                       atol=1e-5)
+    assert pieces_seen and max(pieces_seen) == 2

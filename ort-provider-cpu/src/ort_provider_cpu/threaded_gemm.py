@@ -39,7 +39,7 @@ def matmul_into(a: Any, b: Any, out: Any, threads: int) -> Any:
     ``out``. 2-D products split the rows of A (or, for few rows, the columns of B); stacked
     products (``a``, ``b``, ``out`` with equal leading dims, as attention's heads) split the
     stack. ``out`` must not overlap ``a`` or ``b``."""
-    if out.ndim < 2 or a.ndim < 2 or b.ndim < 2:
+    if threads <= 1 or out.ndim < 2 or a.ndim < 2 or b.ndim < 2:
         return np.matmul(a, b, out=out)
     m, n = out.shape[-2], out.shape[-1]
     k = a.shape[-1]

@@ -23,6 +23,8 @@ from ort.ep import DeclaredSchema, KernelTable, NodeInfo
 from . import contrib_fusions_embed
 from .contrib_schema import (FLOAT, MS, declare, dims, elem_type, like_input,
                              like_onnx, tensor_type, typed)
+from ..intra_op import resolve_threads
+from ..threaded_gemm import matmul as threaded_matmul
 from .float_work import work_dtype
 from .fused import contrib_layer_normalization
 from .kernel_args import normalize_axis
@@ -241,6 +243,20 @@ def fused_matmul(node: NodeInfo) -> Callable[..., tuple]:
     trans_a, trans_b = bool(node.attrs.get("transA", 0)), bool(node.attrs.get("transB", 0))
     batch_a = bool(node.attrs.get("transBatchA", 0))
     batch_b = bool(node.attrs.get("transBatchB", 0))
+    threads = resolve_threads(node.intra_op_threads)
+    const_b = node.const_inputs[1] if len(node.const_inputs) > 1 else None
+    # a constant B as MatMul reads it, C-ordered, per work dtype (a transposed view made
+    # BLAS's few-row products slower: a tied LM head is B = W^T)
+    prepared: dict[np.dtype, Any] = {}
+
+    def operand_b(b: Any, work: np.dtype) -> Any:
+        if const_b is None or b is not const_b or xp is not np:
+            return _fused_matmul_operand(xp, b.astype(work, copy=False), batch_b, trans_b)
+        found = prepared.get(work)
+        if found is None:
+            found = prepared[work] = np.ascontiguousarray(_fused_matmul_operand(
+                xp, b.astype(work, copy=False), batch_b, trans_b))
+        return found
 
     def compute(a: Any, b: Any) -> tuple:
         if (batch_a or batch_b) and (a.ndim != b.ndim or a.ndim < 3):
@@ -248,7 +264,7 @@ def fused_matmul(node: NodeInfo) -> Callable[..., tuple]:
                              f"rank of at least 3, got shapes {a.shape} and {b.shape}")
         work = _work_of(a.dtype, b.dtype)
         a2 = _fused_matmul_operand(xp, a.astype(work, copy=False), batch_a, trans_a)
-        b2 = _fused_matmul_operand(xp, b.astype(work, copy=False), batch_b, trans_b)
+        b2 = operand_b(b, work)
         k_a = a2.shape[-1]
         k_b = b2.shape[-2] if b2.ndim >= 2 else b2.shape[0]
         if k_a != k_b:
@@ -256,9 +272,10 @@ def fused_matmul(node: NodeInfo) -> Callable[..., tuple]:
                              f"{b.shape} (after the transposes: {a2.shape}, {b2.shape}) have "
                              "different inner dims")
         if a2.ndim > 2 and b2.ndim == 2:  # a stack times one matrix: one GEMM over all rows
-            y = xp.matmul(a2.reshape(-1, k_a), b2).reshape(a2.shape[:-1] + b2.shape[-1:])
+            y = threaded_matmul(xp, a2.reshape(-1, k_a), b2, threads).reshape(
+                a2.shape[:-1] + b2.shape[-1:])
         else:
-            y = xp.asarray(xp.matmul(a2, b2))
+            y = xp.asarray(threaded_matmul(xp, a2, b2, threads))
         if alpha != 1.0:
             y *= work.type(alpha)
         return (y.astype(a.dtype, copy=False),)

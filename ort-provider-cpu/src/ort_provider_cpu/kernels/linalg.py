@@ -186,8 +186,9 @@ def _gemm_compute(node: NodeInfo, legacy_broadcast: bool):
                 )
             if beta != 1.0:
                 c = c * beta
-            if in_place and np.broadcast_shapes(c.shape, result.shape) == result.shape:
-                result += c
+            if in_place and c.ndim <= result.ndim and all(
+                    d in (1, r) for d, r in zip(c.shape[::-1], result.shape[::-1])):
+                result += c  # C broadcasts to the product's shape
             else:
                 result = result + c
         if result.dtype != a.dtype:
