@@ -503,6 +503,7 @@ DIRECT = [
 def test_direct(x_shape, w_shape, attrs, dtype, monkeypatch):
     from ort_provider_cpu.kernels import conv_compiled
 
+    monkeypatch.setattr(conv_compiled, "DIRECT_MAX_POSITIONS", 1 << 20)  # every shape here
     calls = []
     direct = conv_compiled.ConvLoops.direct
     monkeypatch.setattr(conv_compiled.ConvLoops, "direct",
@@ -511,6 +512,26 @@ def test_direct(x_shape, w_shape, attrs, dtype, monkeypatch):
     check("Conv", [x, w, b], attrs)
     check("Conv", [x, w], attrs, const=(1,))
     assert calls
+
+
+def test_direct_only_for_few_positions():
+    """The direct loop runs position by position: few positions (a VAD's Conv1d, a 1x1 on
+    a 1x1 squeeze-excitation map) take it, a 2304-position first layer does not."""
+    from ort_provider_cpu.kernels import conv_compiled
+    from ort_provider_cpu.kernels.windows import WindowAttrs, WindowGeometry
+
+    def fits(out_shape, n, c, m, kernel):
+        wa = WindowAttrs(kernel, (1,) * len(kernel), (1,) * len(kernel),
+                         (0,) * 2 * len(kernel), "NOTSET", 0)
+        geo = WindowGeometry(out_shape, out_shape, (0,) * len(kernel), (0,) * len(kernel),
+                             (0,) * len(kernel))
+        return conv_compiled.direct_fits(wa, geo, n, c, m, 1)
+
+    assert fits((9,), 1, 65, 64, (3,))
+    assert fits((1, 1), 1, 512, 128, (1, 1))
+    assert not fits((9,), 8, 65, 64, (3,))  # 72 positions over the batch
+    assert not fits((24, 96), 1, 3, 8, (3, 3))
+    assert not fits((6, 24), 1, 88, 16, (1, 1))
 
 
 @pytest.mark.parametrize("act", ACTIVATIONS[:6], ids=range(6))

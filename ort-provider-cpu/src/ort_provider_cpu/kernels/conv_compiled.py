@@ -291,9 +291,15 @@ def winograd_fits(wa: WindowAttrs, geo: WindowGeometry, n: int, c: int, m: int,
 
 
 #: multiply-adds up to which a Conv with at least DIRECT_MIN_CHANNELS output channels per
-#: group runs as one direct compiled call (im2col, GEMM and epilogue cost ~50 µs in calls)
+#: group and at most DIRECT_MAX_POSITIONS output positions (all images) runs as one direct
+#: compiled call (im2col, GEMM and epilogue cost 20-30 µs in calls). The direct loop works
+#: position by position, vectorized over output channels (about 5 ns per position, input
+#: channel and tap): measured against the GEMM path, it won at 1-9 positions (a VAD's
+#: Conv1d, squeeze-excitation 1x1s at 1x1) and lost 1.5-6x from 144 (PP-OCR's classifier:
+#: 3 -> 8 channels over 2304 positions took 235 µs against 50)
 DIRECT_MAX_MACS = 1 << 19
 DIRECT_MIN_CHANNELS = 8
+DIRECT_MAX_POSITIONS = 32
 
 
 def direct_fits(wa: WindowAttrs, geo: WindowGeometry, n: int, c: int, m: int,
@@ -301,8 +307,9 @@ def direct_fits(wa: WindowAttrs, geo: WindowGeometry, n: int, c: int, m: int,
     """Whether Conv runs as :func:`conv_loops.direct_conv2d` (1-D/2-D, small)."""
     if len(wa.kernel) not in (1, 2) or m // group < DIRECT_MIN_CHANNELS:
         return False
-    macs = n * m * math.prod(geo.out_shape) * (c // group) * math.prod(wa.kernel)
-    return macs <= DIRECT_MAX_MACS
+    positions = n * math.prod(geo.out_shape)
+    macs = m * positions * (c // group) * math.prod(wa.kernel)
+    return macs <= DIRECT_MAX_MACS and positions <= DIRECT_MAX_POSITIONS
 
 
 def direct_weights(w: Any, group: int, dtype: np.dtype) -> Any:
