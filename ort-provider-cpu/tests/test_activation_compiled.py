@@ -1,7 +1,8 @@
 """Activations on compiled loops against their numpy reference and onnxruntime: GELU
 (kernels/gelu_loops.py; the exact (erf) form and the tanh form, over the whole float32 range,
 NaN and infinities, through Gelu, com.microsoft Gelu, BiasGelu and FastGelu), and the
-one-pass LeakyRelu, HardSigmoid and HardSwish (conv_loops.activation_copy), bit for bit."""
+one-pass Clip, LeakyRelu, HardSigmoid and HardSwish (conv_loops.activation_copy), bit for
+bit."""
 
 from __future__ import annotations
 
@@ -86,3 +87,34 @@ def test_one_pass_activations_equal_numpy(op, attrs, dtype):
             None, feeds)[0]
         finite = np.isfinite(x)
         np.testing.assert_allclose(got[finite], want[finite], rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bounds", [(0.0, 6.0), (-1.5, None), (None, 2.0), (3.0, -3.0),
+                                    (-np.inf, np.inf), (np.nan, 1.0), (None, None)])
+def test_clip_in_one_pass_equals_numpy(bounds, dtype):
+    """Clip 11+ (bounds as constant inputs, either absent, crossed, infinite or NaN) in one
+    compiled pass, bit for bit as the numpy kernel (NaN inputs stay NaN)."""
+    from onnx import helper, numpy_helper
+    from ort.testing import make_model
+
+    x = _values(dtype)[:9000].reshape(3, 3000)
+    names, constants = ["X"], []
+    for name, value in zip(("low", "high"), bounds):
+        if value is None:
+            names.append("")
+        else:
+            names.append(name)
+            constants.append(numpy_helper.from_array(np.array(value, dtype), name))
+    element = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    model = make_model([helper.make_node("Clip", names, ["Y"])],
+                       [helper.make_tensor_value_info("X", element, [3, 3000])],
+                       [helper.make_tensor_value_info("Y", element, [3, 3000])], constants,
+                       opset=13)
+    data = model.SerializeToString()
+    got = ort.InferenceSession(data).run(None, {"X": x})[0]
+    slow = ort.InferenceSession(
+        data, providers=[("CPUExecutionProvider", {"compiled_kernels": "0"})]).run(
+            None, {"X": x})[0]
+    assert got.dtype == slow.dtype == dtype
+    np.testing.assert_array_equal(got, slow)

@@ -108,10 +108,13 @@ def _activate_run(v, lo, hi, act, a0, a1):
 @compiled()
 def activation_copy(x, y, act, a0, a1):
     """``y = act(x)`` for 1-D arrays of one length (the piecewise-linear activations the
-    standalone activation kernels run in one pass: LeakyRelu, HardSigmoid, HardSwish; one
-    loop per activation so that each vectorizes)."""
+    standalone activation kernels run in one pass: Clip, LeakyRelu, HardSigmoid, HardSwish;
+    one loop per activation so that each vectorizes)."""
     n = x.shape[0]
-    if act == 3:
+    if act == 2:
+        for k in range(n):
+            y[k] = _activate(x[k], 2, a0, a1)
+    elif act == 3:
         for k in range(n):
             y[k] = _activate(x[k], 3, a0, a1)
     elif act == 5:
