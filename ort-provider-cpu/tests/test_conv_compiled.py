@@ -494,6 +494,8 @@ DIRECT = [
     ((1, 6, 11, 12), (8, 6, 3, 3), {"pads": [2, 2, 2, 2], "dilations": [2, 2]}),
     ((1, 16, 5, 5), (8, 16, 1, 1), {}),
     ((1, 16, 4, 4), (24, 16, 5, 5), {"auto_pad": "SAME_UPPER"}),
+    ((1, 128, 1), (1, 128, 1), {}),  # one output channel
+    ((2, 4, 3, 3), (3, 4, 1, 1), {}),
 ]
 
 
@@ -516,7 +518,8 @@ def test_direct(x_shape, w_shape, attrs, dtype, monkeypatch):
 
 def test_direct_only_for_few_positions():
     """The direct loop runs position by position: few positions (a VAD's Conv1d, a 1x1 on
-    a 1x1 squeeze-excitation map) take it, a 2304-position first layer does not."""
+    a 1x1 squeeze-excitation map, one output channel) take it, a 2304-position first layer
+    does not."""
     from ort_provider_cpu.kernels import conv_compiled
     from ort_provider_cpu.kernels.windows import WindowAttrs, WindowGeometry
 
@@ -529,6 +532,7 @@ def test_direct_only_for_few_positions():
 
     assert fits((9,), 1, 65, 64, (3,))
     assert fits((1, 1), 1, 512, 128, (1, 1))
+    assert fits((1,), 1, 128, 1, (1,))  # one output channel (silero's decoder)
     assert not fits((9,), 8, 65, 64, (3,))  # 72 positions over the batch
     assert not fits((24, 96), 1, 3, 8, (3, 3))
     assert not fits((6, 24), 1, 88, 16, (1, 1))

@@ -464,6 +464,26 @@ def test_pad_old():
     check("Pad", [("x", arr((2, 3)))], opset=7, pads=[0, 1, 1, 0], mode="edge")
 
 
+@pytest.mark.parametrize("shape", [(7,), (3, 5), (2, 4, 6), (1, 1, 512), (2,)])
+def test_pad_mirrored_equals_numpys_pad(shape):
+    """Reflect and edge padding by slice copies, per axis, equal numpy's pad for every pad
+    up to the axis's size (reflect: shorter than it)."""
+    from ort_provider_cpu.kernels.layout import _pad_mirrored
+
+    rng = np.random.default_rng(len(shape))
+    x = rng.standard_normal(shape).astype(np.float32)
+    for _ in range(100):
+        begin = [int(rng.integers(0, d)) for d in shape]
+        end = [int(rng.integers(0, d)) for d in shape]
+        for mode in ("reflect", "edge"):
+            want = np.pad(x, list(zip(begin, end)), mode=mode)
+            np.testing.assert_array_equal(_pad_mirrored(np, x, begin, end, mode == "reflect"),
+                                          want)
+    big = [d + 5 for d in shape]  # edge pads may exceed the axis
+    np.testing.assert_array_equal(_pad_mirrored(np, x, big, big, False),
+                                  np.pad(x, list(zip(big, big)), mode="edge"))
+
+
 def test_pad_reflect_too_large():
     check_fails("Pad", [("x", arr((2, 3))), ("p", i64(0, 3, 0, 0))], opset=13, mode="reflect")
 

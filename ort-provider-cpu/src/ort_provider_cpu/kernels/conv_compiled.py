@@ -290,22 +290,21 @@ def winograd_fits(wa: WindowAttrs, geo: WindowGeometry, n: int, c: int, m: int,
     return tiles >= WINOGRAD_MIN_TILES
 
 
-#: multiply-adds up to which a Conv with at least DIRECT_MIN_CHANNELS output channels per
-#: group and at most DIRECT_MAX_POSITIONS output positions (all images) runs as one direct
-#: compiled call (im2col, GEMM and epilogue cost 20-30 µs in calls). The direct loop works
+#: multiply-adds up to which a Conv of at most DIRECT_MAX_POSITIONS output positions (all
+#: images) runs as one direct compiled call (im2col, GEMM and epilogue cost 20-30 µs in
+#: calls; numpy's 1-D path 40 µs for a 128-input dot product). The direct loop works
 #: position by position, vectorized over output channels (about 5 ns per position, input
 #: channel and tap): measured against the GEMM path, it won at 1-9 positions (a VAD's
 #: Conv1d, squeeze-excitation 1x1s at 1x1) and lost 1.5-6x from 144 (PP-OCR's classifier:
 #: 3 -> 8 channels over 2304 positions took 235 µs against 50)
 DIRECT_MAX_MACS = 1 << 19
-DIRECT_MIN_CHANNELS = 8
 DIRECT_MAX_POSITIONS = 32
 
 
 def direct_fits(wa: WindowAttrs, geo: WindowGeometry, n: int, c: int, m: int,
                 group: int) -> bool:
     """Whether Conv runs as :func:`conv_loops.direct_conv2d` (1-D/2-D, small)."""
-    if len(wa.kernel) not in (1, 2) or m // group < DIRECT_MIN_CHANNELS:
+    if len(wa.kernel) not in (1, 2):
         return False
     positions = n * math.prod(geo.out_shape)
     macs = m * positions * (c // group) * math.prod(wa.kernel)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -270,6 +271,8 @@ def _pad_compute(node: NodeInfo, mode: str, const_pads, const_value, const_axes,
                 raise ValueError(
                     f"{node.describe()}: reflect pads {b},{e} must be smaller than the size "
                     f"{x.shape[i]} of axis {i}")
+        if mode in ("reflect", "edge"):
+            return _pad_mirrored(xp, x, begin, end, mode == "reflect")
         return xp.pad(x, list(zip(begin, end)), mode=mode)
 
     def compute(x, pads=None, value=None, axes=None):
@@ -289,6 +292,34 @@ def _pad_compute(node: NodeInfo, mode: str, const_pads, const_value, const_axes,
         return (run(x, p, v, ax),)
 
     return compute
+
+
+def _pad_mirrored(xp: Any, x: Any, begin: list[int], end: list[int], reflect: bool) -> Any:
+    """``xp.pad(x, ..., mode="reflect" or "edge")`` one padded axis at a time, by slice
+    copies (numpy's generic pad cost 45 µs for a 1-D audio frame; these copies a few):
+    reflect mirrors about the first and last entries (their own copies excluded, each pad
+    shorter than the axis), edge repeats them."""
+    for axis, (b, e) in enumerate(zip(begin, end)):
+        if not b and not e:
+            continue
+        d = x.shape[axis]
+        out = xp.empty(x.shape[:axis] + (d + b + e,) + x.shape[axis + 1:], dtype=x.dtype)
+        lead = (slice(None),) * axis
+        out[lead + (slice(b, b + d),)] = x
+        if reflect:
+            if b:
+                out[lead + (slice(0, b),)] = x[lead + (slice(b, 0, -1),)]
+            if e:
+                stop = d - 2 - e
+                out[lead + (slice(b + d, None),)] = x[
+                    lead + (slice(d - 2, stop if stop >= 0 else None, -1),)]
+        else:
+            if b:
+                out[lead + (slice(0, b),)] = x[lead + (slice(0, 1),)]
+            if e:
+                out[lead + (slice(b + d, None),)] = x[lead + (slice(d - 1, d),)]
+        x = out
+    return x
 
 
 @kernels.register("Pad", since=1, until=10)
