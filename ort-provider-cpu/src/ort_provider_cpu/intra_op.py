@@ -17,9 +17,11 @@ forked child starts a new one.
 The hand-off: on the 2-vCPU VMs measured, a thread that sleeps lets its CPU halt, and waking
 it costs 20-40 µs. Where numba is available, a worker and the caller waiting for it therefore
 spin on a flag in compiled code that released the GIL (:mod:`.spin_wait`) for up to
-:data:`SPIN_MICROSECONDS`, then sleep; a 2-piece round trip went from about 60 to 20 µs (what
-is left is mostly the worker taking the GIL from the caller: a worker's piece runs Python
-glue around its compiled loops or BLAS). An earlier try, with workers spinning but the caller
+:data:`SPIN_MICROSECONDS`, then sleep; a 2-piece round trip went from about 60 to 20 µs. A
+worker's piece runs Python glue around its compiled loops or BLAS, so it must take the GIL,
+and asking while the caller holds it puts it to sleep: a worker that saw its piece spins
+:data:`SETTLE_MICROSECONDS` more, by when the caller is in its own piece's compiled code
+(MobileNetV2 at 2 threads 8.7 -> 8.0-8.2 ms with 3-8 µs; round trip about 10 µs). An earlier try, with workers spinning but the caller
 sleeping on a lock, was slower (75 µs): both sides must spin. Work under ``min_work`` units
 (the kernel's estimate) stays on the calling thread, so a piece is worth at least about 40 µs
 of one core. Like onnxruntime's default ``allow_spinning``, spinning keeps a core busy for up
@@ -65,19 +67,25 @@ _GO, _DONE, _WORKER_SLEEPS, _CALLER_SLEEPS = 0, 8, 16, 24
 #: how long each side spins before it sleeps: a worker after its last piece, a caller waiting
 #: for a piece
 SPIN_MICROSECONDS = 2000
+#: how long a worker that saw its piece keeps spinning before it takes the GIL: by then the
+#: caller is in its own piece's compiled code (a worker that asks for the GIL while the
+#: caller holds it sleeps, and waking it again cost 20-40 µs)
+SETTLE_MICROSECONDS = 5
 
 
 def _spin_wait() -> Any:
     """:mod:`.spin_wait` (numba), or None where numba is missing (the workers then sleep on
     locks between pieces)."""
-    global _spin, _spins
+    global _spin, _spins, _settle
     if _spin is None:
         from .jit import numba_available
 
         if numba_available():
             from . import spin_wait
 
-            _spins = int(spin_wait.spins_per_microsecond() * SPIN_MICROSECONDS)
+            rate = spin_wait.spins_per_microsecond()
+            _spins = int(rate * SPIN_MICROSECONDS)
+            _settle = int(rate * SETTLE_MICROSECONDS)
             _spin = spin_wait
         else:
             _spin = False
@@ -86,6 +94,7 @@ def _spin_wait() -> Any:
 
 _spin: Any = None
 _spins = 0
+_settle = 0
 
 
 class _Worker:
@@ -113,7 +122,7 @@ class _Worker:
         if spin is None:
             self._go.acquire()
             return
-        while not spin.wait_until(flags, _GO, sequence, _spins):
+        while not spin.wait_then_settle(flags, _GO, sequence, _spins, _settle):
             spin.publish(flags, _WORKER_SLEEPS, 1)
             if not spin.wait_until(flags, _GO, sequence, 0):
                 self._go.acquire()

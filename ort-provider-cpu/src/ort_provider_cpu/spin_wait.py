@@ -28,7 +28,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["peek", "publish", "spins_per_microsecond", "wait_until"]
+__all__ = ["peek", "publish", "spins_per_microsecond", "wait_then_settle", "wait_until"]
 
 _X86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
 
@@ -79,6 +79,18 @@ def wait_until(flags, index, value, spins):
             return True
         _pause()
     return _load(flags, index) >= value
+
+
+@njit(nogil=True, cache=True)
+def wait_then_settle(flags, index, value, spins, settle):
+    """:func:`wait_until`, then, once there, ``settle`` more spins before returning (and
+    taking the GIL back): the caller that set the flag is by then inside its own piece's
+    compiled code, so the GIL is free and this thread takes it without sleeping."""
+    if not wait_until(flags, index, value, spins):
+        return False
+    for _ in range(settle):
+        _pause()
+    return True
 
 
 @njit(nogil=True, cache=True)

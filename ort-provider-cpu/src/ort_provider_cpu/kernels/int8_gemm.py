@@ -33,9 +33,11 @@ __all__ = ["ENV_SWITCH", "VnniConv", "VnniMatMul", "fits", "matmul_fits", "vnni_
 
 #: environment variable that, set to 0, turns the VNNI path off
 ENV_SWITCH = "ORT_CPU_VNNI"
-#: VNNI runs this many times more multiply-adds a second than float32 BLAS (pieces handed to
-#: intra-op threads are sized accordingly)
-_SPEEDUP = 3
+#: multiply-adds a thread's piece holds, as a multiple of float BLAS's MIN_MACS_PER_PIECE:
+#: VNNI multiplies 3x faster, but packing rows and requantizing make a MobileNetV2-QDQ 1x1
+#: layer take about as long per multiply-add as float32 BLAS (3x left 3136-position layers
+#: unsplit: 200 µs at one thread and at two)
+_SPEEDUP = 1
 _available: bool | None = None
 #: from this many channels numpy's blocked transposing copy turns an image into rows faster
 #: than :func:`.int8_loops.to_rows` (2-3x at 16-96 channels; slower at 3)
