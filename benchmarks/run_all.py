@@ -51,6 +51,17 @@ from ort.tools import bench  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 #: make_models.py's models, then make_contrib_models.py's (onnxruntime's tools).
+#: models whose outputs onnxruntime itself does not reproduce across its optimization levels
+#: by more than the bench's tolerance, with what was measured (see the issue 16 notes)
+KNOWN_SPREAD = {
+    "bert_base_dynamic_u8s8": (
+        "onnxruntime's own outputs differ as much between its optimization levels "
+        "(ENABLE_ALL against DISABLE_ALL: max abs 0.10 and 0.038 on outputs of magnitude 5.3 "
+        "and 0.97; ours against it: 0.09-0.11 and 0.037-0.048 at each level): dynamic "
+        "quantization of the activations turns float rounding differences into whole "
+        "quantization steps. Not an error of either engine."),
+}
+
 SYNTHETIC = ("resnet18", "mobilenetv2", "bert_base", "gpt2_small", "mlp", "tiny_vad",
              "random_forest", "logistic_regression", "gradient_boosting", "relu_chain_1",
              "relu_chain_10", "relu_chain_30")
@@ -364,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     if differ:
         lines += ["Rows whose outputs differ from onnxruntime's, or that failed:", "", *differ,
                   ""]
+        lines += [f"{name}: {why}" for name, why in KNOWN_SPREAD.items()
+                  if any(f" {name} b" in f" {line[2:]}" for line in differ)] + [""]
     lines += ["## Every row", "", *tables.results_table(reports), "",
               tables.creation_summary(reports), ""]
     lines += tables.compile_section(costs)
