@@ -224,6 +224,54 @@ def test_spinning_workers_that_fell_asleep_are_woken(fresh_pool, monkeypatch):
     assert _pieces_cover()
 
 
+def test_late_workers_make_the_pool_stop_spinning_for_a_while(monkeypatch):
+    """A worker that was spinning but had not seen its piece when the caller finished its
+    own means other processes hold the CPUs: after STRIKES such hand-offs in a row, waits
+    stop spinning for QUIET_SECONDS; a hand-off on time clears the strikes."""
+    spin = intra_op._spin_wait()
+    if spin is None:
+        pytest.skip("numba is not available: the pool sleeps on locks")
+    monkeypatch.setattr(intra_op, "_quiet_until", 0.0)
+    monkeypatch.setattr(intra_op, "_quiet_for", intra_op.QUIET_SECONDS)
+    monkeypatch.setattr(intra_op, "_strikes", 0)
+    worker = object.__new__(intra_op._Worker)  # no thread: the flags say what happened
+    worker._spin, worker._flags, worker._asleep, worker.error = spin, np.zeros(40, np.int64), \
+        False, None
+
+    def hand_off(seen: bool, own: float = 1e-3) -> None:
+        worker._sequence = worker._flags[intra_op._DONE] = worker._sequence + 1 \
+            if hasattr(worker, "_sequence") else 1
+        worker._flags[intra_op._SEEN] = worker._sequence if seen else worker._sequence - 1
+        worker.wait(own)
+
+    hand_off(False)
+    hand_off(False)
+    hand_off(True)  # on time: the count starts again
+    hand_off(False)
+    hand_off(False, own=1e-6)  # the caller's piece was too short to tell
+    assert intra_op._spin_budget() > 0
+    hand_off(False)
+    assert intra_op._spin_budget() > 0
+    hand_off(False)
+    assert intra_op._spin_budget() == 0
+    monkeypatch.setattr(intra_op, "_quiet_until", time.monotonic() - 1)
+    assert intra_op._spin_budget() == intra_op._spins
+
+
+def test_a_caller_kept_off_the_cpu_quiets_the_pool(monkeypatch):
+    """A caller whose own piece got under DESCHEDULED of a CPU (its thread's CPU time against
+    the wall clock: here a sleep) counts a strike; STRIKES in a row stop the spinning."""
+    if intra_op._spin_wait() is None:
+        pytest.skip("numba is not available: the pool sleeps on locks")
+    monkeypatch.setattr(intra_op, "_quiet_until", 0.0)
+    monkeypatch.setattr(intra_op, "_quiet_for", intra_op.QUIET_SECONDS)
+    monkeypatch.setattr(intra_op, "_strikes", 0)
+    for _ in range(intra_op.STRIKES):
+        assert intra_op._spin_budget() > 0
+        intra_op.split_work(lambda a, b: time.sleep(0.002), 2, 2)
+    assert intra_op._spin_budget() == 0
+
+
 def test_without_numba_the_pool_sleeps_on_locks(fresh_pool, monkeypatch):
     monkeypatch.setattr(intra_op, "_spin", False)
     for _ in range(10):

@@ -21,17 +21,25 @@ spin on a flag in compiled code that released the GIL (:mod:`.spin_wait`) for up
 worker's piece runs Python glue around its compiled loops or BLAS, so it must take the GIL,
 and asking while the caller holds it puts it to sleep: a worker that saw its piece spins
 :data:`SETTLE_MICROSECONDS` more, by when the caller is in its own piece's compiled code
-(MobileNetV2 at 2 threads 8.7 -> 8.0-8.2 ms with 3-8 µs; round trip about 10 µs). An earlier try, with workers spinning but the caller
-sleeping on a lock, was slower (75 µs): both sides must spin. Work under ``min_work`` units
-(the kernel's estimate) stays on the calling thread, so a piece is worth at least about 40 µs
-of one core. Like onnxruntime's default ``allow_spinning``, spinning keeps a core busy for up
-to :data:`SPIN_MICROSECONDS` after the last piece.
+(MobileNetV2 at 2 threads 8.7 -> 8.0-8.2 ms with 3-8 µs; round trip about 10 µs). An earlier
+try, with workers spinning but the caller sleeping on a lock, was slower (75 µs): both sides
+must spin. Work under ``min_work`` units (the kernel's estimate) stays on the calling thread,
+so a piece is worth at least about 40 µs of one core.
+
+Spinning on a busy machine takes scheduler slices from the very threads it waits for (2 ms
+spins: MobileNetV2 at 2 threads beside 2 busy processes went from 14 to 184 ms). The pool
+watches for it: a spinning worker that has not seen its piece by the time the caller ended
+its own, or a caller whose piece got under :data:`DESCHEDULED` of a CPU, is a strike, and
+:data:`STRIKES` in a row stop all spinning for :data:`QUIET_SECONDS` (doubled while the
+machine stays busy). ``benchmarks/busy_machine.py`` measures ort and onnxruntime idle and
+beside one busy process per CPU.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -61,16 +69,30 @@ def resolve_threads(requested: int) -> int:
 
 
 #: slots of a worker's flags (int64 words a cache line apart, so the two sides' stores do
-#: not share a line): the last piece started, the last piece done, whether the worker sleeps,
-#: whether the caller sleeps waiting for the piece
-_GO, _DONE, _WORKER_SLEEPS, _CALLER_SLEEPS = 0, 8, 16, 24
+#: not share a line): the last piece started, the last piece the worker saw, the last piece
+#: done, whether the worker sleeps, whether the caller sleeps waiting for the piece
+_GO, _SEEN, _DONE, _WORKER_SLEEPS, _CALLER_SLEEPS = 0, 8, 16, 24, 32
 #: how long each side spins before it sleeps: a worker after its last piece, a caller waiting
 #: for a piece
-SPIN_MICROSECONDS = 2000
+SPIN_MICROSECONDS = 300
 #: how long a worker that saw its piece keeps spinning before it takes the GIL: by then the
 #: caller is in its own piece's compiled code (a worker that asks for the GIL while the
 #: caller holds it sleeps, and waking it again cost 20-40 µs)
 SETTLE_MICROSECONDS = 5
+#: a busy machine: when a spinning worker had not even seen its piece by the time the caller
+#: finished a piece of at least MIN_CALLER_PIECE_S, other processes hold the CPUs, and
+#: spinning would take a scheduler slice from the very thread it waits for (MobileNetV2 at
+#: 2 threads beside 2 busy processes: 14 ms sleeping, 184 ms spinning for 2 ms). After
+#: STRIKES such hand-offs in a row the pool sleeps at once for QUIET_SECONDS, then tries
+#: spinning again (one late worker now and then is the OS's business, not a busy machine);
+#: a machine still busy when it tries doubles the quiet time, up to MAX_QUIET_SECONDS.
+QUIET_SECONDS = 1.0
+MAX_QUIET_SECONDS = 30.0
+MIN_CALLER_PIECE_S = 20e-6
+STRIKES = 3
+#: a caller's piece that got less than this share of a CPU (its thread's CPU time against
+#: the wall time) waited for a CPU: a sign of a busy machine too
+DESCHEDULED = 0.7
 
 
 def _spin_wait() -> Any:
@@ -95,20 +117,47 @@ def _spin_wait() -> Any:
 _spin: Any = None
 _spins = 0
 _settle = 0
+_quiet_until = 0.0
+_quiet_for = QUIET_SECONDS
+_strikes = 0
+
+
+def _strike() -> None:
+    """One sign of a busy machine; STRIKES in a row quiet the pool down."""
+    global _strikes
+    _strikes += 1
+    if _strikes >= STRIKES:
+        _quiet_down()
+
+
+def _quiet_down() -> None:
+    """Stop spinning for a while: the machine is busy (see QUIET_SECONDS)."""
+    global _quiet_until, _quiet_for, _strikes
+    now = time.monotonic()
+    # busy again soon after the last quiet spell ended: a longer one
+    recent = _quiet_until and now - _quiet_until < _quiet_for
+    _quiet_for = min(MAX_QUIET_SECONDS, _quiet_for * 2) if recent else QUIET_SECONDS
+    _quiet_until = now + _quiet_for
+    _strikes = 0
+
+
+def _spin_budget() -> int:
+    """Spins a wait may make now: none while the machine looks busy (see QUIET_SECONDS)."""
+    return 0 if _quiet_until and time.monotonic() < _quiet_until else _spins
 
 
 class _Worker:
     """One pool thread, handed one piece at a time. Where numba is available, each side
     waits for the other by spinning on a flag without the GIL (:mod:`.spin_wait`) for up to
     :data:`SPIN_MICROSECONDS`, then sleeps on a semaphore: a hand-off then costs no wake-up
-    of a halted CPU while pieces follow each other (a round trip went from about 60 to 30 µs
-    on the 2-vCPU VMs measured; what is left is mostly the worker taking the GIL from the
-    caller). Otherwise two locks (a lock's acquire waits in C without the GIL)."""
+    of a halted CPU while pieces follow each other. Otherwise two locks (a lock's acquire
+    waits in C without the GIL)."""
 
     def __init__(self) -> None:
         self._spin = _spin_wait()
-        self._flags = np.zeros(32, np.int64)
+        self._flags = np.zeros(40, np.int64)
         self._sequence = 0
+        self._asleep = False  # whether the worker slept when its current piece started
         self._go = threading.Semaphore(0)
         self._done = threading.Semaphore(0)
         self._task: tuple | None = None
@@ -122,9 +171,9 @@ class _Worker:
         if spin is None:
             self._go.acquire()
             return
-        while not spin.wait_then_settle(flags, _GO, sequence, _spins, _settle):
+        while not spin.wait_then_settle(flags, _GO, sequence, _spin_budget(), _settle, _SEEN):
             spin.publish(flags, _WORKER_SLEEPS, 1)
-            if not spin.wait_until(flags, _GO, sequence, 0):
+            if not spin.wait_then_settle(flags, _GO, sequence, 0, 0, _SEEN):
                 self._go.acquire()
             spin.publish(flags, _WORKER_SLEEPS, 0)
 
@@ -158,16 +207,25 @@ class _Worker:
             self._go.release()
             return
         self._spin.publish(self._flags, _GO, self._sequence)
-        if self._spin.peek(self._flags, _WORKER_SLEEPS):
+        self._asleep = bool(self._spin.peek(self._flags, _WORKER_SLEEPS))
+        if self._asleep:
             self._go.release()
 
-    def wait(self) -> BaseException | None:
-        """Wait for the piece to end (spinning, then sleeping); its error, if any."""
+    def wait(self, own_piece_s: float = 0.0) -> BaseException | None:
+        """Wait for the piece to end (spinning, then sleeping); its error, if any.
+        ``own_piece_s``: how long the caller's own piece took (a worker that was spinning
+        but has not seen its piece in that time means a busy machine)."""
+        global _strikes
         spin, flags = self._spin, self._flags
         if spin is None:
             self._done.acquire()
             return self.error
-        while not spin.wait_until(flags, _DONE, self._sequence, _spins):
+        if own_piece_s >= MIN_CALLER_PIECE_S and not self._asleep:
+            if spin.peek(flags, _SEEN) < self._sequence:
+                _strike()
+            else:
+                _strikes = 0
+        while not spin.wait_until(flags, _DONE, self._sequence, _spin_budget()):
             spin.publish(flags, _CALLER_SLEEPS, 1)
             if not spin.wait_until(flags, _DONE, self._sequence, 0):
                 self._done.acquire()
@@ -227,10 +285,15 @@ def split_work(work: Callable[[int, int], object], total: int, threads: int,
     bounds = [total * i // pieces for i in range(pieces + 1)]
     for i, worker in enumerate(workers, start=1):
         worker.start(work, bounds[i], bounds[i + 1])
+    began, cpu = time.perf_counter(), time.thread_time()
     try:
         work(bounds[0], bounds[1])
     finally:
-        errors = [error for error in (worker.wait() for worker in workers) if error is not None]
+        own = time.perf_counter() - began
+        if own >= MIN_CALLER_PIECE_S and time.thread_time() - cpu < DESCHEDULED * own:
+            _strike()  # this thread waited for a CPU during its own piece
+        errors = [error for error in (worker.wait(own) for worker in workers)
+                  if error is not None]
         _give_workers(workers)
     if errors:
         raise errors[0]

@@ -82,12 +82,14 @@ def wait_until(flags, index, value, spins):
 
 
 @njit(nogil=True, cache=True)
-def wait_then_settle(flags, index, value, spins, settle):
-    """:func:`wait_until`, then, once there, ``settle`` more spins before returning (and
-    taking the GIL back): the caller that set the flag is by then inside its own piece's
-    compiled code, so the GIL is free and this thread takes it without sleeping."""
+def wait_then_settle(flags, index, value, spins, settle, seen):
+    """:func:`wait_until`; once there, ``flags[seen] = value`` (the other side learns this
+    thread is running) and ``settle`` more spins before returning (and taking the GIL back):
+    the caller that set the flag is by then inside its own piece's compiled code, so the
+    GIL is free and this thread takes it without sleeping."""
     if not wait_until(flags, index, value, spins):
         return False
+    _store(flags, seen, value)
     for _ in range(settle):
         _pause()
     return True
