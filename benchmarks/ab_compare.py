@@ -47,6 +47,12 @@ def _worker(model: str, feeds_path: str, runs: int, threads: int) -> None:
     start = time.perf_counter()
     session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     created = time.perf_counter() - start
+    print(json.dumps({"median_ms": median_run_ms(session, feeds, runs), "create_s": created}))
+
+
+def median_run_ms(session, feeds: dict, runs: int) -> float:
+    """The median of ``runs`` timed ``session.run(None, feeds)`` in ms, after
+    ``max(2, runs // 10)`` untimed ones (also used by ``busy_machine.py``)."""
     for _ in range(max(2, runs // 10)):
         session.run(None, feeds)
     times = []
@@ -54,7 +60,7 @@ def _worker(model: str, feeds_path: str, runs: int, threads: int) -> None:
         start = time.perf_counter()
         session.run(None, feeds)
         times.append(time.perf_counter() - start)
-    print(json.dumps({"median_ms": statistics.median(times) * 1e3, "create_s": created}))
+    return statistics.median(times) * 1e3
 
 
 def _feeds_file(model: Path, batch: int, folder: Path) -> Path:

@@ -25,6 +25,7 @@ import time
 from typing import Any
 
 import numpy as np
+from ab_compare import median_run_ms
 
 _HOG = "while True: pass"
 
@@ -40,17 +41,6 @@ def _feeds(session: Any, dims: dict[str, int]) -> dict[str, np.ndarray]:
         else:
             feeds[arg.name] = np.ones(shape, np.int64)
     return feeds
-
-
-def _median_ms(session: Any, feeds: dict[str, np.ndarray], runs: int) -> float:
-    for _ in range(3):
-        session.run(None, feeds)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        session.run(None, feeds)
-        times.append(time.perf_counter() - start)
-    return 1e3 * float(np.median(times))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,11 +64,11 @@ def main(argv: list[str] | None = None) -> int:
                                                     providers=["CPUExecutionProvider"]),
     }
     feeds = _feeds(sessions["ort"], dims)
-    idle = {name: _median_ms(s, feeds, args.runs) for name, s in sessions.items()}
+    idle = {name: median_run_ms(s, feeds, args.runs) for name, s in sessions.items()}
     hogs = [subprocess.Popen([sys.executable, "-c", _HOG]) for _ in range(args.hogs)]
     try:
         time.sleep(0.5)
-        busy = {name: _median_ms(s, feeds, args.runs) for name, s in sessions.items()}
+        busy = {name: median_run_ms(s, feeds, args.runs) for name, s in sessions.items()}
     finally:
         for hog in hogs:
             hog.kill()

@@ -216,6 +216,13 @@ def _sum_taps(buf, ext, taps, weights, c, run):
                 ext[q] += wv * buf[t + q]
 
 
+@compiled_helper
+def _phase_buffers(phases, plane, run, pad, like):
+    """:func:`depthwise_conv2d`'s work buffers in ``like``'s type: the stride phases of one
+    plane (``phases * plane`` values, ``pad`` wherever no copy writes) and one run of sums."""
+    return np.full(phases * plane, pad, like.dtype), np.empty(run, like.dtype)
+
+
 @compiled()
 def depthwise_conv2d(x, weights, bias, z, y, copies, taps, plane_rows, plane_cols, phases, sh,
                      sw, has_bias, has_z, act, a0, a1, pad, start, stop):
@@ -237,8 +244,7 @@ def depthwise_conv2d(x, weights, bias, z, y, copies, taps, plane_rows, plane_col
     out_h, out_w = y.shape[2], y.shape[3]
     plane = plane_rows * plane_cols
     run = np.uint64(out_h * plane_cols)
-    buf = np.full(phases * plane, pad, y.dtype)
-    ext = np.empty(out_h * plane_cols, y.dtype)
+    buf, ext = _phase_buffers(phases, plane, out_h * plane_cols, pad, y)
     xf = x.reshape(x.size)
     yf = y.reshape(y.size)
     zf = z.reshape(z.size)
@@ -275,8 +281,7 @@ def depthwise_requantized(x, weights, bias, multiplier, y_zp, low, high, y, copi
     out_h, out_w = y.shape[2], y.shape[3]
     plane = plane_rows * plane_cols
     run = np.uint64(out_h * plane_cols)
-    buf = np.full(phases * plane, pad, weights.dtype)
-    ext = np.empty(out_h * plane_cols, weights.dtype)
+    buf, ext = _phase_buffers(phases, plane, out_h * plane_cols, pad, weights)
     xf = x.reshape(x.size)
     yf = y.reshape(y.size)
     uw = np.uint64(plane_cols)

@@ -162,6 +162,38 @@ def pack_weights(w: np.ndarray) -> tuple[np.ndarray, int, int]:
     return padded.reshape(-1), mq, kp
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _block(a, x0, steps, w, w0, kp):
+    """The products of four channels (W's rows from ``w0``, ``kp`` apart) by two vectors of
+    sixteen positions (A's packed rows from ``x0`` and ``x0 + steps * 64``): eight int32x16
+    accumulators, summed over K with ``vpdpbusd``."""
+    x1 = x0 + steps * 64
+    w1 = w0 + kp
+    w2 = w1 + kp
+    w3 = w2 + kp
+    c00 = _zero()
+    c01 = _zero()
+    c10 = _zero()
+    c11 = _zero()
+    c20 = _zero()
+    c21 = _zero()
+    c30 = _zero()
+    c31 = _zero()
+    for s in range(steps):
+        o = s * 4
+        a0 = x0 + s * 64
+        a1 = x1 + s * 64
+        c00 = _dot4(c00, a, a0, w, w0 + o)
+        c01 = _dot4(c01, a, a1, w, w0 + o)
+        c10 = _dot4(c10, a, a0, w, w1 + o)
+        c11 = _dot4(c11, a, a1, w, w1 + o)
+        c20 = _dot4(c20, a, a0, w, w2 + o)
+        c21 = _dot4(c21, a, a1, w, w2 + o)
+        c30 = _dot4(c30, a, a0, w, w3 + o)
+        c31 = _dot4(c31, a, a1, w, w3 + o)
+    return c00, c01, c10, c11, c20, c21, c30, c31
+
+
 @njit(nogil=True, cache=True)
 def _gemm_chunk(a, steps, w, kp, m_lo, m_hi, c, count):
     """``c[m, q] = sum over k of a[q, k] * w[m, k]`` for channels ``[m_lo, m_hi)`` (multiples
@@ -172,33 +204,9 @@ def _gemm_chunk(a, steps, w, kp, m_lo, m_hi, c, count):
     span = steps * 64
     vectors = -(-count // 32) * 2
     for m0 in range(m_lo, m_hi, 4):
-        w0 = m0 * kp
-        w1 = w0 + kp
-        w2 = w1 + kp
-        w3 = w2 + kp
         for v in range(0, vectors, 2):
-            x0 = v * span
-            x1 = x0 + span
-            c00 = _zero()
-            c01 = _zero()
-            c10 = _zero()
-            c11 = _zero()
-            c20 = _zero()
-            c21 = _zero()
-            c30 = _zero()
-            c31 = _zero()
-            for s in range(steps):
-                o = s * 4
-                a0 = x0 + s * 64
-                a1 = x1 + s * 64
-                c00 = _dot4(c00, a, a0, w, w0 + o)
-                c01 = _dot4(c01, a, a1, w, w0 + o)
-                c10 = _dot4(c10, a, a0, w, w1 + o)
-                c11 = _dot4(c11, a, a1, w, w1 + o)
-                c20 = _dot4(c20, a, a0, w, w2 + o)
-                c21 = _dot4(c21, a, a1, w, w2 + o)
-                c30 = _dot4(c30, a, a0, w, w3 + o)
-                c31 = _dot4(c31, a, a1, w, w3 + o)
+            c00, c01, c10, c11, c20, c21, c30, c31 = _block(a, v * span, steps, w, m0 * kp,
+                                                            kp)
             at = m0 * CHUNK_ROWS + v * 16
             _store(c, at, c00)
             _store(c, at + 16, c01)
@@ -242,10 +250,6 @@ def _gemm_requantized(a, steps, w, kp, m, count, offsets, multiplier, zp, lo, hi
     vectors = -(-count // 32) * 2
     per_channel = multiplier.shape[0] > 1
     for m0 in range(0, m, 4):
-        w0 = m0 * kp
-        w1 = w0 + kp
-        w2 = w1 + kp
-        w3 = w2 + kp
         s0 = multiplier[m0] if per_channel else multiplier[0]
         s1 = multiplier[min(m0 + 1, m - 1)] if per_channel else s0
         s2 = multiplier[min(m0 + 2, m - 1)] if per_channel else s0
@@ -255,28 +259,8 @@ def _gemm_requantized(a, steps, w, kp, m, count, offsets, multiplier, zp, lo, hi
         o2 = offsets[min(m0 + 2, m - 1)]
         o3 = offsets[min(m0 + 3, m - 1)]
         for v in range(0, vectors, 2):
-            x0 = v * span
-            x1 = x0 + span
-            c00 = _zero()
-            c01 = _zero()
-            c10 = _zero()
-            c11 = _zero()
-            c20 = _zero()
-            c21 = _zero()
-            c30 = _zero()
-            c31 = _zero()
-            for s in range(steps):
-                o = s * 4
-                a0 = x0 + s * 64
-                a1 = x1 + s * 64
-                c00 = _dot4(c00, a, a0, w, w0 + o)
-                c01 = _dot4(c01, a, a1, w, w0 + o)
-                c10 = _dot4(c10, a, a0, w, w1 + o)
-                c11 = _dot4(c11, a, a1, w, w1 + o)
-                c20 = _dot4(c20, a, a0, w, w2 + o)
-                c21 = _dot4(c21, a, a1, w, w2 + o)
-                c30 = _dot4(c30, a, a0, w, w3 + o)
-                c31 = _dot4(c31, a, a1, w, w3 + o)
+            c00, c01, c10, c11, c20, c21, c30, c31 = _block(a, v * span, steps, w, m0 * kp,
+                                                            kp)
             first = count - v * 16
             at = m0 * positions + q0 + v * 16
             rows = min(4, m - m0)
