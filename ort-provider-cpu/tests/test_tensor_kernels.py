@@ -275,7 +275,7 @@ def test_slice_1():
 
 
 @pytest.mark.parametrize("axis", [0, 1, -1])
-@pytest.mark.parametrize("ind_shape", [(), (3,), (2, 2), (0,)])
+@pytest.mark.parametrize("ind_shape", [(), (3,), (2, 2), (0,), (5, 6)])  # (5, 6): numpy range check
 @pytest.mark.parametrize("ind_dtype", [np.int64, np.int32])
 def test_gather(axis, ind_shape, ind_dtype):
     x = arr((3, 4, 5))

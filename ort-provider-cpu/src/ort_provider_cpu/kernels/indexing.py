@@ -21,13 +21,21 @@ kernels = KernelTable()
 # --------------------------------------------------------------------------- helpers
 
 
+#: index arrays up to this size are range-checked in Python rather than by numpy reductions
+_FEW = 16
+
+
 def checked_indices(node: NodeInfo, indices, dim: int, what: str = "index"):
     """Return ``indices`` as int64 with negatives wrapped once; raise IndexError if out of range."""
     xp = node.xp
     idx = indices.astype(np.int64, copy=False)
     if idx.size == 0:
         return idx
-    lo, hi = int(idx.min()), int(idx.max())
+    if idx.size <= _FEW and isinstance(idx, np.ndarray):  # numpy's reductions cost µs each
+        values = idx.ravel().tolist()
+        lo, hi = min(values), max(values)
+    else:
+        lo, hi = int(idx.min()), int(idx.max())
     if lo < -dim or hi >= dim:
         bad = lo if lo < -dim else hi
         raise IndexError(
