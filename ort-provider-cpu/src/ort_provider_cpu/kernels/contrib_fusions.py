@@ -28,6 +28,7 @@ from ..threaded_gemm import matmul as threaded_matmul
 from .float_work import work_dtype
 from .fused import contrib_layer_normalization
 from .kernel_args import normalize_axis
+from .linalg import ConstantCopies
 from .normalization import (ROW_LOOP_DTYPES, compiled_row_norm,
                             compiled_skip_norm, row_param)
 
@@ -244,19 +245,9 @@ def fused_matmul(node: NodeInfo) -> Callable[..., tuple]:
     batch_a = bool(node.attrs.get("transBatchA", 0))
     batch_b = bool(node.attrs.get("transBatchB", 0))
     threads = resolve_threads(node.intra_op_threads)
-    const_b = node.const_inputs[1] if len(node.const_inputs) > 1 else None
-    # a constant B as MatMul reads it, C-ordered, per work dtype (a transposed view made
-    # BLAS's few-row products slower: a tied LM head is B = W^T)
-    prepared: dict[np.dtype, Any] = {}
-
-    def operand_b(b: Any, work: np.dtype) -> Any:
-        if const_b is None or b is not const_b or xp is not np:
-            return _fused_matmul_operand(xp, b.astype(work, copy=False), batch_b, trans_b)
-        found = prepared.get(work)
-        if found is None:
-            found = prepared[work] = np.ascontiguousarray(_fused_matmul_operand(
-                xp, b.astype(work, copy=False), batch_b, trans_b))
-        return found
+    # a transposed constant B (a tied LM head: B = W^T) copied into C order once, as MatMul
+    # does: BLAS's few-row products were slower on the transposed view
+    ordered = ConstantCopies(node)
 
     def compute(a: Any, b: Any) -> tuple:
         if (batch_a or batch_b) and (a.ndim != b.ndim or a.ndim < 3):
@@ -264,7 +255,8 @@ def fused_matmul(node: NodeInfo) -> Callable[..., tuple]:
                              f"rank of at least 3, got shapes {a.shape} and {b.shape}")
         work = _work_of(a.dtype, b.dtype)
         a2 = _fused_matmul_operand(xp, a.astype(work, copy=False), batch_a, trans_a)
-        b2 = operand_b(b, work)
+        b2 = ordered.c_ordered(_fused_matmul_operand(xp, b.astype(work, copy=False), batch_b,
+                                                     trans_b))
         k_a = a2.shape[-1]
         k_b = b2.shape[-2] if b2.ndim >= 2 else b2.shape[0]
         if k_a != k_b:

@@ -501,11 +501,10 @@ def conv_gemm_compiled(loops: ConvLoops, plan: Any, wa: WindowAttrs, wm: Any, x:
                 scratch.give(out_buf)
 
     count = len(plan.chunks)
-    macs = n * m * positions * k
-    if count >= 2 and loops.threads > 1 and finish is None and \
-            pieces_for(macs, loops.threads) > 1:
+    pieces = pieces_for(n * m * positions * k, loops.threads)
+    if count >= 2 and pieces > 1 and finish is None:
         # whole chunks per thread: each builds, multiplies and finishes its own columns (a
         # chunk's GEMM alone is often too small to split)
-        split_work(run_chunks, count, min(loops.threads, pieces_for(macs, loops.threads)))
+        split_work(run_chunks, count, pieces)
     else:
         run_chunks(0, count, loops.threads)

@@ -33,11 +33,6 @@ __all__ = ["ENV_SWITCH", "VnniConv", "VnniMatMul", "fits", "matmul_fits", "vnni_
 
 #: environment variable that, set to 0, turns the VNNI path off
 ENV_SWITCH = "ORT_CPU_VNNI"
-#: multiply-adds a thread's piece holds, as a multiple of float BLAS's MIN_MACS_PER_PIECE:
-#: VNNI multiplies 3x faster, but packing rows and requantizing make a MobileNetV2-QDQ 1x1
-#: layer take about as long per multiply-add as float32 BLAS (3x left 3136-position layers
-#: unsplit: 200 µs at one thread and at two)
-_SPEEDUP = 1
 _available: bool | None = None
 #: from this many channels numpy's blocked transposing copy turns an image into rows faster
 #: than :func:`.int8_loops.to_rows` (2-3x at 16-96 channels; slower at 3)
@@ -191,8 +186,10 @@ class VnniConv:
         planes = np.ascontiguousarray(x).reshape(n, self.channels, height * width)
         y = out.reshape(n, -1)
         y_zp = int(y_zero_point.reshape(()))
+        # pieces sized as float BLAS's: packing and requantizing make a VNNI multiply-add cost
+        # about as much (sized for 3x as many, 3136-position layers were never split)
         rows = max(self.loops.CHUNK_ROWS,
-                   _SPEEDUP * MIN_MACS_PER_PIECE // max(1, self.k * self.m))
+                   MIN_MACS_PER_PIECE // max(1, self.k * self.m))
         if not from_planes:
             xt = np.zeros(height * width * self.pitch, np.uint8)  # padded channels stay 0
             rows_view = xt.reshape(height * width, self.pitch)[:, :self.channels]
@@ -267,7 +264,7 @@ class VnniMatMul:
             return out
         flat_a, flat_y = a_u8.reshape(-1), out.reshape(-1)
         pieces = max(self.loops.CHUNK_ROWS,
-                     _SPEEDUP * MIN_MACS_PER_PIECE // max(1, self.k * self.n))
+                     MIN_MACS_PER_PIECE // max(1, self.k * self.n))
 
         def work(r0: int, r1: int) -> None:
             self.loop(flat_a, self.kp, self.packed, self.mq, self.n, comp, multiplier, bias32,

@@ -46,7 +46,7 @@ def _product_2d(xp, a, b, node: NodeInfo | None = None, threads: int = 1):
     return xp.matmul(a, b)
 
 
-class _ConstantCopies:
+class ConstantCopies:
     """C-ordered copies of transposed views of the graph's constant initializers (a Transpose
     of a weight that constant folding left to run time, e.g. a tied LM head): BLAS runs
     faster on them. A view qualifies when its root array is one of the constants (which
@@ -135,7 +135,7 @@ def matmul(node: NodeInfo):
         # a constant B that is a transposed view (a folded Transpose): BLAS runs faster on a
         # C-ordered copy, made once
         const_b = xp.ascontiguousarray(constant)
-    ordered = _ConstantCopies(node)
+    ordered = ConstantCopies(node)
     weight = _constant_weight(node, const_b if const_b is not None else constant)
     threads = resolve_threads(node.intra_op_threads)
 
