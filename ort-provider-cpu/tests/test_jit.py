@@ -242,7 +242,8 @@ def test_late_workers_make_the_pool_stop_spinning_for_a_while(monkeypatch):
         worker._sequence = worker._flags[intra_op._DONE] = worker._sequence + 1 \
             if hasattr(worker, "_sequence") else 1
         worker._flags[intra_op._SEEN] = worker._sequence if seen else worker._sequence - 1
-        worker.wait(own)
+        intra_op._judge_hand_off(own, False, [worker])
+        worker.wait()
 
     hand_off(False)
     hand_off(False)

@@ -211,26 +211,38 @@ class _Worker:
         if self._asleep:
             self._go.release()
 
-    def wait(self, own_piece_s: float = 0.0) -> BaseException | None:
-        """Wait for the piece to end (spinning, then sleeping); its error, if any.
-        ``own_piece_s``: how long the caller's own piece took (a worker that was spinning
-        but has not seen its piece in that time means a busy machine)."""
-        global _strikes
+    def late(self, own_piece_s: float) -> bool | None:
+        """Whether the worker, spinning when its piece started, had still not seen it after
+        the caller's own piece of ``own_piece_s`` (a busy machine); None where that says
+        nothing (a sleeping worker, a piece too short to tell, a pool without spinning)."""
+        if self._spin is None or self._asleep or own_piece_s < MIN_CALLER_PIECE_S:
+            return None
+        return bool(self._spin.peek(self._flags, _SEEN) < self._sequence)
+
+    def wait(self) -> BaseException | None:
+        """Wait for the piece to end (spinning, then sleeping); its error, if any."""
         spin, flags = self._spin, self._flags
         if spin is None:
             self._done.acquire()
             return self.error
-        if own_piece_s >= MIN_CALLER_PIECE_S and not self._asleep:
-            if spin.peek(flags, _SEEN) < self._sequence:
-                _strike()
-            else:
-                _strikes = 0
         while not spin.wait_until(flags, _DONE, self._sequence, _spin_budget()):
             spin.publish(flags, _CALLER_SLEEPS, 1)
             if not spin.wait_until(flags, _DONE, self._sequence, 0):
                 self._done.acquire()
             spin.publish(flags, _CALLER_SLEEPS, 0)
         return self.error
+
+
+def _judge_hand_off(own_piece_s: float, descheduled: bool, workers: list[_Worker]) -> None:
+    """Count a strike where the caller's own piece (``own_piece_s`` long) was kept off its CPU
+    (``descheduled``) or a worker came late; clear the strikes where a worker was on time
+    and nothing was late."""
+    global _strikes
+    verdicts = [worker.late(own_piece_s) for worker in workers]
+    if descheduled or True in verdicts:
+        _strike()
+    elif False in verdicts:
+        _strikes = 0
 
 
 _idle: list[_Worker] = []
@@ -290,10 +302,10 @@ def split_work(work: Callable[[int, int], object], total: int, threads: int,
         work(bounds[0], bounds[1])
     finally:
         own = time.perf_counter() - began
-        if own >= MIN_CALLER_PIECE_S and time.thread_time() - cpu < DESCHEDULED * own:
-            _strike()  # this thread waited for a CPU during its own piece
-        errors = [error for error in (worker.wait(own) for worker in workers)
-                  if error is not None]
+        # this thread waited for a CPU during its own piece
+        descheduled = own >= MIN_CALLER_PIECE_S and time.thread_time() - cpu < DESCHEDULED * own
+        _judge_hand_off(own, descheduled, workers)
+        errors = [error for error in (worker.wait() for worker in workers) if error is not None]
         _give_workers(workers)
     if errors:
         raise errors[0]
